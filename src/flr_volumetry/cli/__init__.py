@@ -1,0 +1,74 @@
+"""The ``flr-volumetry`` command: argument parsing and messages only.
+
+Each subcommand lives in its own module with ``add_parser(subparsers)``;
+the work is done by the same functions the Python API exposes. Any
+:class:`~flr_volumetry.errors.InputError` becomes one line on stderr and
+exit code 2 (usage) or 1; ``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from ..errors import InputError
+
+# One module per subcommand, in the order `--help` lists them.
+SUBCOMMANDS = ("_measure", "_hypertrophy")
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        # One line plus the usage, exit 2, as argparse does, but never a traceback.
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def build_parser():
+    parser = _Parser(
+        prog="flr-volumetry",
+        description="Future liver remnant volumetry from CT and MRI.",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    for name in SUBCOMMANDS:
+        importlib.import_module(f"{__name__}.{name}").add_parser(sub)
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
+                        format="%(levelname)s: %(message)s")
+    try:
+        return int(args.func(args) or EXIT_OK)
+    except InputError as exc:
+        if args.debug:
+            raise
+        print(f"flr-volumetry {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE if getattr(exc, "usage", False) else EXIT_FAILED
+    except KeyboardInterrupt:
+        print("flr-volumetry: interrupted.", file=sys.stderr)
+        return 130
+    except MemoryError:
+        print(f"flr-volumetry {args.command}: error: out of memory.", file=sys.stderr)
+        return EXIT_FAILED
+    except Exception as exc:  # noqa: BLE001 - the last line of defence against tracebacks
+        if args.debug:
+            raise
+        print(
+            f"flr-volumetry {args.command}: error: unexpected failure "
+            f"({type(exc).__name__}: {exc}); run again with --debug and report it.",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

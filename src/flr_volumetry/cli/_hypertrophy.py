@@ -1,0 +1,54 @@
+"""``flr-volumetry hypertrophy``: DH, KGR and GR between two measurements."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from ..errors import InputError
+from ..hypertrophy import hypertrophy
+from ._common import emit_json, fmt
+
+
+def add_parser(sub):
+    p = sub.add_parser(
+        "hypertrophy", help="degree of hypertrophy, KGR and GR between two measure JSONs",
+        description="Degree of hypertrophy and kinetic growth rate (Shindoh, >= 2 %%/week) "
+                    "and measured growth rate (Leung, > 2.66 %%/week) between a baseline "
+                    "and a follow-up `measure --json` file.",
+    )
+    p.add_argument("--pre", required=True, help="baseline measure JSON")
+    p.add_argument("--post", required=True, help="follow-up measure JSON")
+    p.add_argument("--procedure-date", help="PVE / PVL / ALPPS stage-1 date, YYYY-MM-DD")
+    p.add_argument("--from-baseline-date", action="store_true",
+                   help="without a procedure date, count the interval from the baseline scan")
+    p.add_argument("--pre-date", help="baseline scan date (default: from the JSON)")
+    p.add_argument("--post-date", help="follow-up scan date (default: from the JSON)")
+    p.add_argument("--json", metavar="OUT.json", help="write the result as JSON")
+    p.set_defaults(func=run)
+
+
+def _read(path):
+    if not os.path.exists(path):
+        raise InputError(f"{path} does not exist.")
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{path} is not a readable JSON file ({exc}).") from exc
+    if not isinstance(data, dict) or "flr_ml" not in data:
+        raise InputError(f"{path} is not a `measure` result: it has no flr_ml.")
+    return data
+
+
+def run(args):
+    h = hypertrophy(_read(args.pre), _read(args.post), procedure_date=args.procedure_date,
+                    pre_date=args.pre_date, post_date=args.post_date,
+                    allow_baseline_date=args.from_baseline_date)
+    emit_json(h.to_dict(), args.json)
+    if args.json:
+        print(f"{h.interval_days} days; DH {fmt(h.dh_pct_points, ' points')}, "
+              f"KGR {fmt(h.kgr_pct_per_week, ' %/week', 2)} "
+              f"({'meets' if h.kgr_meets_2pct else 'below'} 2 %/week), "
+              f"GR {fmt(h.gr_pct_per_week, ' %/week', 2)}; written to {args.json}")
+    return 0

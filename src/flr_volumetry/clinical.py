@@ -1,0 +1,326 @@
+"""Clinical formulas: plain numbers in, plain numbers out.
+
+Every formula cites its source; ``../shared/CLINICAL.md`` in the project's
+steering folder holds the full reference. Units are in every name:
+``height_cm``, ``weight_kg``, ``bsa_m2``, ``*_ml``, ``*_pct``,
+``*_pct_points``, ``*_pct_per_week``.
+
+Examples
+--------
+>>> round(bsa_m2(170, 70), 4)
+1.8181
+>>> round(telv_ml(170, 70), 1)
+1509.7
+>>> round(sflr_pct(450.0, telv_ml(170, 70)), 2)
+29.81
+"""
+
+from __future__ import annotations
+
+import math
+
+from .errors import ClinicalInputError
+
+__all__ = [
+    "BSA_FORMULAS",
+    "TELV_FORMULAS",
+    "LIVER_CONDITIONS",
+    "KGR_THRESHOLD_PCT_PER_WEEK",
+    "GR_THRESHOLD_PCT_PER_WEEK",
+    "DH_THRESHOLD_PCT_POINTS",
+    "FLR_BW_RATIO_THRESHOLD_PCT",
+    "check_body_size",
+    "bsa_m2",
+    "telv_ml",
+    "sflr_pct",
+    "measured_flr_pct",
+    "flr_bw_ratio_pct",
+    "sflr_threshold_pct",
+    "sflr_adequate",
+    "kgr_pct_per_week",
+    "pct_per_week_to_pct_per_day",
+]
+
+#: Shindoh, J Am Coll Surg 2013;216:201-9: KGR < 2 %/week -> PHLF 21.6 % vs 0 %.
+KGR_THRESHOLD_PCT_PER_WEEK = 2.0
+#: Leung, J Am Coll Surg 2014;219:620-30: no PHLF with measured GR > 2.66 %/week.
+GR_THRESHOLD_PCT_PER_WEEK = 2.66
+#: Shindoh 2013: degree of hypertrophy cut-off, percentage points of sFLR.
+DH_THRESHOLD_PCT_POINTS = 7.5
+#: FLR to body-weight ratio target common in ALPPS series (assumes 1 g/mL).
+FLR_BW_RATIO_THRESHOLD_PCT = 0.5
+
+#: sFLR adequacy thresholds (%) by the state of the liver parenchyma.
+LIVER_CONDITIONS = {"normal": 20.0, "chemotherapy": 30.0, "cirrhosis": 40.0}
+
+# Plausible adult ranges; outside them a typo (metres for cm, lb for kg) is
+# far more likely than a real patient, so we refuse rather than compute.
+_HEIGHT_CM_RANGE = (100.0, 250.0)
+_WEIGHT_KG_RANGE = (25.0, 350.0)
+
+
+def check_body_size(height_cm, weight_kg):
+    """Refuse heights and weights that are implausible for an adult.
+
+    Parameters
+    ----------
+    height_cm : float
+        Body height in centimetres.
+    weight_kg : float
+        Body weight in kilograms.
+
+    Raises
+    ------
+    ClinicalInputError
+        With a sentence naming the implausible value.
+
+    Examples
+    --------
+    >>> check_body_size(170, 70)
+    >>> check_body_size(1.70, 70)
+    Traceback (most recent call last):
+    ...
+    flr_volumetry.errors.ClinicalInputError: height 1.7 cm is implausible for an adult (expected 100-250 cm); give the height in centimetres.
+    """
+    for value, (low, high), what, unit in (
+        (height_cm, _HEIGHT_CM_RANGE, "height", "cm"),
+        (weight_kg, _WEIGHT_KG_RANGE, "weight", "kg"),
+    ):
+        if value is None or not math.isfinite(float(value)) or not low <= float(value) <= high:
+            hint = "centimetres" if what == "height" else "kilograms"
+            raise ClinicalInputError(
+                f"{what} {value} {unit} is implausible for an adult "
+                f"(expected {low:g}-{high:g} {unit}); give the {what} in {hint}."
+            )
+
+
+def _mosteller(h, w):
+    # Mosteller, N Engl J Med 1987;317:1098.
+    return math.sqrt(h * w / 3600.0)
+
+
+def _dubois(h, w):
+    # DuBois & DuBois, Arch Intern Med 1916;17:863.
+    return 0.007184 * h**0.725 * w**0.425
+
+
+def _haycock(h, w):
+    # Haycock et al., J Pediatr 1978;93:62.
+    return 0.024265 * h**0.3964 * w**0.5378
+
+
+def _gehan_george(h, w):
+    # Gehan & George, Cancer Chemother Rep 1970;54:225.
+    return 0.0235 * h**0.42246 * w**0.51456
+
+
+def _boyd(h, w):
+    # Boyd 1935; weight in grams inside the exponent.
+    wg = w * 1000.0
+    return 0.0003207 * h**0.3 * wg ** (0.7285 - 0.0188 * math.log10(wg))
+
+
+BSA_FORMULAS = {
+    "mosteller": _mosteller,
+    "dubois": _dubois,
+    "haycock": _haycock,
+    "gehan_george": _gehan_george,
+    "boyd": _boyd,
+}
+
+
+def _choose(table, name, what):
+    key = str(name).lower().replace("-", "_")
+    if key not in table:
+        raise ClinicalInputError(
+            f"unknown {what} formula {name!r}; choose one of: {', '.join(sorted(table))}."
+        )
+    return key
+
+
+def bsa_m2(height_cm, weight_kg, formula="mosteller"):
+    """Body surface area in m^2.
+
+    Parameters
+    ----------
+    height_cm, weight_kg : float
+        Body height (cm) and weight (kg).
+    formula : {'mosteller', 'dubois', 'haycock', 'gehan_george', 'boyd'}
+        Mosteller (default), DuBois & DuBois, Haycock, Gehan & George, Boyd.
+
+    Examples
+    --------
+    >>> round(bsa_m2(170, 70, "dubois"), 4)
+    1.8097
+    """
+    check_body_size(height_cm, weight_kg)
+    key = _choose(BSA_FORMULAS, formula, "BSA")
+    return BSA_FORMULAS[key](float(height_cm), float(weight_kg))
+
+
+# TELV formulas: name -> (function of (bsa_m2, height_cm, weight_kg), BSA formula
+# it requires or None when the user's BSA choice applies, citation).
+TELV_FORMULAS = {
+    # Vauthey, Liver Transpl 2002;8:233. The BSA formula of the derivation is
+    # not confirmed: the user's BSA choice applies (Mosteller by default).
+    "vauthey": (lambda bsa, h, w: -794.41 + 1267.28 * bsa, None,
+                "Vauthey, Liver Transpl 2002;8:233"),
+    "urata": (lambda bsa, h, w: 706.2 * bsa + 2.4, None,
+              "Urata, Hepatology 1995;21:1317 (Japanese adults)"),
+    "heinemann": (lambda bsa, h, w: 1072.8 * bsa - 345.7, None,
+                  "Heinemann, Liver Transpl Surg 1999;5:366 (German autopsy series)"),
+    "yu": (lambda bsa, h, w: 21.585 * w**0.732 * h**0.225, None,
+           "Yu, Liver Transpl 2004;10:779 (Korean; weight and height, no BSA)"),
+    "korean_dubois": (lambda bsa, h, w: 908.204 * bsa - 464.728, "dubois",
+                      "Korean living donors, DuBois BSA"),
+    "korean_mosteller": (lambda bsa, h, w: 893.485 * bsa - 439.169, "mosteller",
+                         "Korean living donors, Mosteller BSA"),
+    "feng": (lambda bsa, h, w: 758.259 * bsa - 124.272, None,
+             "Feng, 2017 (Chinese adults)"),
+}
+
+
+def telv_bsa_formula(telv_formula, bsa_formula="mosteller"):
+    """The BSA formula that a TELV formula actually uses.
+
+    Some TELV formulas were derived with a specific BSA formula and fix it;
+    the others use the caller's choice.
+
+    Examples
+    --------
+    >>> telv_bsa_formula("korean_dubois", "mosteller")
+    'dubois'
+    >>> telv_bsa_formula("vauthey", "haycock")
+    'haycock'
+    """
+    key = _choose(TELV_FORMULAS, telv_formula, "TELV")
+    fixed = TELV_FORMULAS[key][1]
+    return fixed or _choose(BSA_FORMULAS, bsa_formula, "BSA")
+
+
+def telv_ml(height_cm, weight_kg, formula="vauthey", bsa_formula="mosteller"):
+    """Total estimated liver volume (mL) from body size.
+
+    Parameters
+    ----------
+    height_cm, weight_kg : float
+        Body height (cm) and weight (kg).
+    formula : str
+        One of ``TELV_FORMULAS``: 'vauthey' (default), 'urata', 'heinemann',
+        'yu', 'korean_dubois', 'korean_mosteller', 'feng'.
+    bsa_formula : str
+        BSA formula for TELV formulas that do not fix their own.
+
+    Examples
+    --------
+    >>> round(telv_ml(170, 70, "urata"), 1)
+    1286.4
+    >>> round(telv_ml(170, 70, "yu"), 1)
+    1536.8
+    """
+    key = _choose(TELV_FORMULAS, formula, "TELV")
+    bsa = bsa_m2(height_cm, weight_kg, telv_bsa_formula(key, bsa_formula))
+    return TELV_FORMULAS[key][0](bsa, float(height_cm), float(weight_kg))
+
+
+def _positive(value, name):
+    if value is None or not math.isfinite(value) or value <= 0:
+        raise ClinicalInputError(f"{name} must be a positive number of mL, got {value}.")
+
+
+def sflr_pct(flr_ml, telv_ml):
+    """Standardized FLR (%) = FLR / TELV * 100 (Vauthey; Shindoh).
+
+    Examples
+    --------
+    >>> sflr_pct(400, 1600)
+    25.0
+    """
+    _positive(telv_ml, "TELV")
+    return 100.0 * flr_ml / telv_ml
+
+
+def measured_flr_pct(flr_ml, functional_liver_ml):
+    """Measured FLR ratio (%) = FLR / (TLV - tumour) * 100 (Leung, MSKCC).
+
+    Examples
+    --------
+    >>> measured_flr_pct(500, 2000)
+    25.0
+    """
+    _positive(functional_liver_ml, "functional liver volume")
+    return 100.0 * flr_ml / functional_liver_ml
+
+
+def flr_bw_ratio_pct(flr_ml, weight_kg):
+    """FLR to body weight ratio (%) = FLR(mL) / (W kg * 1000) * 100, at 1 g/mL.
+
+    Examples
+    --------
+    >>> flr_bw_ratio_pct(350, 70)
+    0.5
+    """
+    if weight_kg is None or weight_kg <= 0:
+        raise ClinicalInputError(f"weight must be positive, got {weight_kg} kg.")
+    return 100.0 * flr_ml / (weight_kg * 1000.0)
+
+
+def sflr_threshold_pct(liver_condition="normal"):
+    """Minimum adequate sFLR (%) for the state of the liver.
+
+    20 % normal liver, 30 % after extensive chemotherapy (> 3 months) or
+    steatosis, 40 % cirrhosis or fibrosis.
+
+    Examples
+    --------
+    >>> sflr_threshold_pct("chemotherapy")
+    30.0
+    """
+    key = str(liver_condition).lower()
+    if key not in LIVER_CONDITIONS:
+        raise ClinicalInputError(
+            f"unknown liver condition {liver_condition!r}; choose one of: "
+            f"{', '.join(LIVER_CONDITIONS)}."
+        )
+    return LIVER_CONDITIONS[key]
+
+
+def sflr_adequate(sflr_pct, liver_condition="normal"):
+    """Whether an sFLR meets the threshold for the liver condition.
+
+    Examples
+    --------
+    >>> sflr_adequate(25.0, "normal"), sflr_adequate(25.0, "chemotherapy")
+    (True, False)
+    """
+    return sflr_pct >= sflr_threshold_pct(liver_condition)
+
+
+def kgr_pct_per_week(dh_pct_points, interval_days):
+    """Growth per week from a change in percentage points over an interval.
+
+    Used both for KGR (Shindoh: DH of sFLR) and for GR (Leung: DH of the
+    measured ratio): ``dh / (interval_days / 7)``.
+
+    Examples
+    --------
+    >>> kgr_pct_per_week(8.0, 28)
+    2.0
+    """
+    if interval_days is None or interval_days <= 0:
+        raise ClinicalInputError(
+            f"the interval from the procedure to the follow-up scan must be positive, "
+            f"got {interval_days} days."
+        )
+    return dh_pct_points / (interval_days / 7.0)
+
+
+def pct_per_week_to_pct_per_day(rate_pct_per_week):
+    """Convert %/week to %/day, as ALPPS papers report.
+
+    Examples
+    --------
+    >>> pct_per_week_to_pct_per_day(7.0)
+    1.0
+    """
+    return rate_pct_per_week / 7.0

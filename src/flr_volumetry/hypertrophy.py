@@ -1,0 +1,203 @@
+"""Growth of the remnant between two measurements (after PVE, PVL or ALPPS).
+
+Degree of hypertrophy and kinetic growth rate after Shindoh (J Am Coll Surg
+2013;216:201-9), measured-volume growth rate after Leung (J Am Coll Surg
+2014;219:620-30). The interval runs from the procedure date (PVE, or ALPPS
+stage 1) to the follow-up scan.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import asdict, dataclass
+
+from . import clinical
+from .errors import ClinicalInputError, InputError
+
+__all__ = ["Hypertrophy", "hypertrophy", "parse_date"]
+
+
+def parse_date(value, what="date"):
+    """A ``datetime.date`` from a date, ISO ``YYYY-MM-DD`` or DICOM ``YYYYMMDD`` string.
+
+    Examples
+    --------
+    >>> parse_date("2024-03-01"), parse_date("20240301")
+    (datetime.date(2024, 3, 1), datetime.date(2024, 3, 1))
+    >>> parse_date(None) is None
+    True
+    """
+    if value is None or value == "":
+        return None
+    if isinstance(value, _dt.datetime):
+        return value.date()
+    if isinstance(value, _dt.date):
+        return value
+    text = str(value).strip()
+    for fmt in ("%Y-%m-%d", "%Y%m%d"):
+        try:
+            return _dt.datetime.strptime(text, fmt).date()
+        except ValueError:
+            pass
+    raise InputError(f"{what} {text!r} is not a date; write it as YYYY-MM-DD.")
+
+
+@dataclass(frozen=True)
+class Hypertrophy:
+    """Growth between a baseline and a follow-up measurement."""
+
+    procedure_date: str | None
+    pre_scan_date: str | None
+    post_scan_date: str
+    interval_start: str
+    interval_days: int
+    flr_pre_ml: float
+    flr_post_ml: float
+    flr_growth_ml: float
+    flr_growth_pct: float
+    sflr_pre_pct: float | None
+    sflr_post_pct: float | None
+    dh_pct_points: float | None
+    kgr_pct_per_week: float | None
+    kgr_pct_per_day: float | None
+    kgr_meets_2pct: bool | None
+    dh_meets_7_5_pct_points: bool | None
+    measured_flr_pre_pct: float | None
+    measured_flr_post_pct: float | None
+    measured_dh_pct_points: float | None
+    gr_pct_per_week: float | None
+    gr_pct_per_day: float | None
+    gr_meets_2_66pct: bool | None
+    warnings: tuple[str, ...] = ()
+    methods: dict | None = None
+
+    def to_dict(self):
+        d = asdict(self)
+        d["warnings"] = list(self.warnings)
+        return d
+
+
+def _get(m, key):
+    return m.get(key) if isinstance(m, dict) else getattr(m, key, None)
+
+
+def hypertrophy(pre, post, *, procedure_date=None, pre_date=None, post_date=None,
+                allow_baseline_date=False):
+    """Degree of hypertrophy, KGR and GR between two measurements.
+
+    Parameters
+    ----------
+    pre, post : Measurement or dict
+        Baseline and follow-up (``Measurement`` or its ``to_dict()`` form,
+        e.g. read back from a ``measure --json`` file). Both need ``flr_ml``.
+    procedure_date : date or str
+        PVE / PVL / ALPPS stage-1 date; the interval starts here.
+    pre_date, post_date : date or str, optional
+        Scan dates; override those stored in the measurements.
+    allow_baseline_date : bool
+        Without a procedure date, count the interval from the baseline scan
+        instead (only when the user asks for it; the result says so).
+
+    Returns
+    -------
+    Hypertrophy
+
+    Examples
+    --------
+    >>> pre = {"flr_ml": 400.0, "sflr_pct": 25.0, "measured_flr_pct": 20.0,
+    ...        "functional_liver_ml": 2000.0}
+    >>> post = {"flr_ml": 520.0, "sflr_pct": 33.0, "measured_flr_pct": 28.0,
+    ...         "functional_liver_ml": 1857.0}
+    >>> h = hypertrophy(pre, post, procedure_date="2024-01-01", post_date="2024-01-29")
+    >>> h.interval_days, h.dh_pct_points, h.kgr_pct_per_week, h.kgr_meets_2pct
+    (28, 8.0, 2.0, True)
+    >>> h.gr_pct_per_week, h.gr_meets_2_66pct
+    (2.0, False)
+    """
+    warnings = []
+    pre_scan = parse_date(pre_date if pre_date is not None else _get(pre, "scan_date"),
+                          "baseline scan date")
+    post_scan = parse_date(post_date if post_date is not None else _get(post, "scan_date"),
+                           "follow-up scan date")
+    procedure = parse_date(procedure_date, "procedure date")
+    if post_scan is None:
+        raise ClinicalInputError(
+            "the follow-up scan date is unknown; give it with --post-date YYYY-MM-DD."
+        )
+    if procedure is None:
+        if not allow_baseline_date:
+            raise ClinicalInputError(
+                "the procedure date is unknown; give it (PVE or ALPPS stage 1), or ask "
+                "explicitly to count from the baseline scan date."
+            )
+        if pre_scan is None:
+            raise ClinicalInputError(
+                "neither the procedure date nor the baseline scan date is known; give one."
+            )
+        start, start_name = pre_scan, "baseline scan date"
+        warnings.append("no procedure date: the interval counts from the baseline scan date, "
+                        "as asked; KGR is then not Shindoh's KGR.")
+    else:
+        start, start_name = procedure, "procedure date"
+    if pre_scan is not None and post_scan <= pre_scan:
+        raise ClinicalInputError(
+            f"the follow-up scan ({post_scan}) is not after the baseline scan ({pre_scan}); "
+            f"check the dates or the order of the files."
+        )
+    if pre_scan is not None and procedure is not None and pre_scan > procedure:
+        warnings.append(f"the baseline scan ({pre_scan}) is after the procedure ({procedure}).")
+    interval_days = (post_scan - start).days
+    if interval_days <= 0:
+        raise ClinicalInputError(
+            f"the follow-up scan ({post_scan}) is dated on or before the {start_name} "
+            f"({start}); growth cannot be computed."
+        )
+
+    flr_pre, flr_post = _get(pre, "flr_ml"), _get(post, "flr_ml")
+    if flr_pre is None or flr_post is None:
+        raise InputError("both measurements need an FLR volume (flr_ml); measure them with an FLR.")
+    if flr_pre <= 0:
+        raise InputError("the baseline FLR volume must be positive.")
+
+    sflr_pre, sflr_post = _get(pre, "sflr_pct"), _get(post, "sflr_pct")
+    dh = kgr = None
+    if sflr_pre is None or sflr_post is None:
+        warnings.append("sFLR is missing from a measurement (no height and weight): "
+                        "DH and KGR are not computed.")
+    else:
+        dh = sflr_post - sflr_pre
+        kgr = clinical.kgr_pct_per_week(dh, interval_days)
+    m_pre, m_post = _get(pre, "measured_flr_pct"), _get(post, "measured_flr_pct")
+    mdh = gr = None
+    if m_pre is not None and m_post is not None:
+        mdh = m_post - m_pre
+        gr = clinical.kgr_pct_per_week(mdh, interval_days)
+
+    def _r(x):
+        return None if x is None else round(x, 6)
+
+    methods = {
+        "interval_start": start_name,
+        "dh": "sFLR_post - sFLR_pre (percentage points; Shindoh 2013)",
+        "kgr": "DH / (interval_days / 7) (%/week; Shindoh 2013, threshold 2.0)",
+        "gr": "(FLR/FLV)_post - (FLR/FLV)_pre per week (Leung 2014, threshold 2.66)",
+    }
+    return Hypertrophy(
+        procedure_date=None if procedure is None else procedure.isoformat(),
+        pre_scan_date=None if pre_scan is None else pre_scan.isoformat(),
+        post_scan_date=post_scan.isoformat(), interval_start=start.isoformat(),
+        interval_days=interval_days,
+        flr_pre_ml=flr_pre, flr_post_ml=flr_post, flr_growth_ml=_r(flr_post - flr_pre),
+        flr_growth_pct=_r(100.0 * (flr_post - flr_pre) / flr_pre),
+        sflr_pre_pct=sflr_pre, sflr_post_pct=sflr_post, dh_pct_points=_r(dh),
+        kgr_pct_per_week=_r(kgr),
+        kgr_pct_per_day=_r(None if kgr is None else clinical.pct_per_week_to_pct_per_day(kgr)),
+        kgr_meets_2pct=None if kgr is None else bool(kgr >= clinical.KGR_THRESHOLD_PCT_PER_WEEK),
+        dh_meets_7_5_pct_points=None if dh is None else bool(
+            dh >= clinical.DH_THRESHOLD_PCT_POINTS),
+        measured_flr_pre_pct=m_pre, measured_flr_post_pct=m_post,
+        measured_dh_pct_points=_r(mdh), gr_pct_per_week=_r(gr),
+        gr_pct_per_day=_r(None if gr is None else clinical.pct_per_week_to_pct_per_day(gr)),
+        gr_meets_2_66pct=None if gr is None else bool(gr > clinical.GR_THRESHOLD_PCT_PER_WEEK),
+        warnings=tuple(warnings), methods=methods,
+    )

@@ -1,0 +1,34 @@
+"""Every file format in and out; nothing else in the package reads files.
+
+Scans come back as :class:`Scan` (a ``SimpleITK.Image`` plus header facts),
+masks as :class:`Mask` (uint8 on the scan's grid).
+"""
+
+from ._geometry import grid_description, resample_mask_to, same_grid
+from ._images import IMAGE_SUFFIXES, Scan, is_image_file, load_image, read_image_file
+from ._masks import (
+    TOTALSEGMENTATOR_LABELS,
+    Mask,
+    load_label_map,
+    load_mask,
+    parse_mask_spec,
+)
+from ._writers import write_json_atomic, write_mask
+
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "TOTALSEGMENTATOR_LABELS",
+    "Mask",
+    "Scan",
+    "grid_description",
+    "is_image_file",
+    "load_image",
+    "load_label_map",
+    "load_mask",
+    "parse_mask_spec",
+    "read_image_file",
+    "resample_mask_to",
+    "same_grid",
+    "write_json_atomic",
+    "write_mask",
+]

@@ -1,0 +1,120 @@
+"""Reading scans: NIfTI, NRRD, MetaImage and DICOM series folders."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+from dataclasses import dataclass, field
+
+import SimpleITK as sitk
+
+from ..errors import InputError
+
+IMAGE_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
+
+
+@dataclass(frozen=True)
+class Scan:
+    """A scan with its geometry and the header facts volumetry needs.
+
+    Attributes
+    ----------
+    image : SimpleITK.Image
+        Pixels with spacing, origin and direction in physical LPS space.
+    source : str
+        The path it was read from.
+    modality : str or None
+        DICOM Modality ('CT', 'MR') when known.
+    study_date : datetime.date or None
+        DICOM StudyDate (else SeriesDate / AcquisitionDate) when known.
+    patient_height_cm, patient_weight_kg : float or None
+        From DICOM PatientSize (stored in metres) and PatientWeight.
+    series_instance_uid, series_description : str or None
+        Which DICOM series was read.
+    warnings : tuple of str
+        What the reader noticed and the user should know (skipped slices,
+        other series in the folder).
+
+    The patient's name is never read into this object.
+    """
+
+    image: sitk.Image
+    source: str
+    modality: str | None = None
+    study_date: _dt.date | None = None
+    patient_height_cm: float | None = None
+    patient_weight_kg: float | None = None
+    series_instance_uid: str | None = None
+    series_description: str | None = None
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+
+
+def is_image_file(path):
+    """Whether ``path`` names a file format this package reads as an image.
+
+    Examples
+    --------
+    >>> is_image_file("ct.nii.gz"), is_image_file("notes.txt")
+    (True, False)
+    """
+    return str(path).lower().endswith(IMAGE_SUFFIXES)
+
+
+def read_image_file(path):
+    """Read a single-file image with SimpleITK, refusing with one clear sentence."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise InputError(f"{path} does not exist.")
+    try:
+        return sitk.ReadImage(path)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[-1] if str(exc).strip() else "unknown reason"
+        raise InputError(f"cannot read {path} as an image ({first}).") from exc
+
+
+def load_image(path, *, series_uid=None):
+    """Load a scan from a file or a DICOM series folder.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A NIfTI (.nii, .nii.gz), NRRD (.nrrd, .nhdr) or MetaImage (.mha,
+        .mhd) file, or a folder of DICOM files.
+    series_uid : str, optional
+        For DICOM folders holding several series, the SeriesInstanceUID to
+        read. By default the axial series with the most slices is read and
+        the others are listed in ``Scan.warnings``.
+
+    Returns
+    -------
+    Scan
+
+    Examples
+    --------
+    >>> import tempfile, os, SimpleITK as sitk
+    >>> d = tempfile.mkdtemp()
+    >>> img = sitk.Image([4, 4, 3], sitk.sitkInt16)
+    >>> img.SetSpacing((0.75, 0.75, 2.5))
+    >>> sitk.WriteImage(img, os.path.join(d, "ct.nii.gz"))
+    >>> load_image(os.path.join(d, "ct.nii.gz")).image.GetSpacing()
+    (0.75, 0.75, 2.5)
+    """
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        from ._dicom import read_dicom_series
+
+        return read_dicom_series(path, series_uid=series_uid)
+    if not os.path.exists(path):
+        raise InputError(f"{path} does not exist.")
+    if path.lower().endswith(".dcm"):
+        raise InputError(
+            f"{path} is a single DICOM file; pass the folder that holds the whole series."
+        )
+    image = read_image_file(path)
+    if image.GetDimension() != 3:
+        raise InputError(
+            f"{path} is a {image.GetDimension()}-D image; volumetry needs a 3-D scan."
+        )
+    if image.GetNumberOfComponentsPerPixel() != 1:
+        raise InputError(f"{path} has several values per voxel; a scan must be a scalar image.")
+    return Scan(image=image, source=path)

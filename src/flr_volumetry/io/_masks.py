@@ -1,0 +1,215 @@
+"""Reading masks and label maps, including TotalSegmentator outputs."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+import SimpleITK as sitk
+
+from ..errors import GeometryError, InputError
+from ._geometry import grid_description, resample_mask_to, same_grid
+from ._images import read_image_file
+
+# TotalSegmentator label numbers (../shared/CLINICAL.md), by task.
+TOTALSEGMENTATOR_LABELS = {
+    "total": {"liver": 5, "gallbladder": 4, "inferior_vena_cava": 63,
+              "portal_vein_and_splenic_vein": 64},
+    "total_mr": {"liver": 5, "gallbladder": 4, "inferior_vena_cava": 24,
+                 "portal_vein_and_splenic_vein": 25},
+    "liver_segments": {f"liver_segment_{i}": i for i in range(1, 9)},
+    "liver_segments_mr": {f"liver_segment_{i}": i for i in range(1, 9)},
+    "liver_vessels": {"liver_vessels": 1, "liver_tumor": 2},
+}
+
+_LABEL_SUFFIX = re.compile(r"^(?P<path>.+):(?P<sel>[A-Za-z0-9_,]+)$")
+
+
+@dataclass(frozen=True)
+class Mask:
+    """A binary mask on a scan's grid.
+
+    Attributes
+    ----------
+    image : SimpleITK.Image
+        uint8, 1 inside and 0 outside, on the reference grid.
+    source : str
+        The specification it was read from (path and label selection).
+    warnings : tuple of str
+        E.g. that it was resampled from another grid.
+    """
+
+    image: sitk.Image
+    source: str
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+
+
+def parse_mask_spec(spec):
+    """Split ``"FILE:1,2"`` or ``"FILE:liver"`` into a path and a selection.
+
+    Returns ``(path, labels)``, where ``labels`` is None (every non-zero voxel)
+    or a tuple of ints and/or TotalSegmentator structure names.
+
+    Examples
+    --------
+    >>> parse_mask_spec("seg.nii.gz:1,2")
+    ('seg.nii.gz', (1, 2))
+    >>> parse_mask_spec("totalseg.nii.gz:liver")
+    ('totalseg.nii.gz', ('liver',))
+    >>> parse_mask_spec("liver.nii.gz")
+    ('liver.nii.gz', None)
+    """
+    spec = os.fspath(spec)
+    m = _LABEL_SUFFIX.match(spec)
+    # A Windows drive letter ("C:\\...") never matches: the selection must
+    # follow the last colon and contain no path separator.
+    if m and not os.path.exists(spec):
+        sel = tuple(int(s) if s.isdigit() else s for s in m.group("sel").split(",") if s)
+        return m.group("path"), sel
+    return spec, None
+
+
+def _resolve_names(labels, task):
+    out = []
+    for lab in labels:
+        if isinstance(lab, int):
+            out.append(lab)
+            continue
+        table = TOTALSEGMENTATOR_LABELS.get(task, {})
+        if lab not in table:
+            raise InputError(
+                f"unknown structure name {lab!r} for TotalSegmentator task {task!r}; "
+                f"use a label number or one of: {', '.join(sorted(table))}."
+            )
+        out.append(table[lab])
+    return tuple(out)
+
+
+def _select(image, labels, source):
+    arr = sitk.GetArrayViewFromImage(image)
+    if labels is None:
+        sel = arr != 0
+    else:
+        if arr.dtype.kind == "f":
+            # Float-typed label maps (CHAOS stores 1.0, 2.0): round, but refuse
+            # anything that is not a label map at all.
+            rounded = np.rint(arr)
+            if not np.allclose(arr, rounded, atol=1e-3):
+                raise InputError(
+                    f"{source} holds non-integer values; a label selection needs a label map."
+                )
+            arr = rounded
+        sel = np.isin(arr, np.asarray(labels))
+    out = sitk.GetImageFromArray(sel.astype(np.uint8))
+    out.CopyInformation(image)
+    return out
+
+
+def load_label_map(path, reference=None, *, what="label map"):
+    """Read an integer label map (e.g. Couinaud segments 1-8) on ``reference``'s grid.
+
+    Float-typed maps are rounded. A map on another grid is resampled by
+    nearest neighbour with a warning, as for masks.
+
+    Returns
+    -------
+    image : SimpleITK.Image (uint16)
+    warnings : list of str
+    """
+    path = os.fspath(path)
+    image = read_image_file(path)
+    arr = sitk.GetArrayFromImage(image)
+    if arr.dtype.kind == "f":
+        rounded = np.rint(arr)
+        if not np.allclose(arr, rounded, atol=1e-3):
+            raise InputError(f"{path} holds non-integer values; it is not a label map.")
+        arr = rounded
+    if arr.min() < 0 or arr.max() > 65535:
+        raise InputError(f"{path} holds labels outside 0-65535; it is not a label map.")
+    labels = sitk.GetImageFromArray(arr.astype(np.uint16))
+    labels.CopyInformation(image)
+    warnings = []
+    if reference is not None and not same_grid(labels, reference):
+        if not np.any(arr):
+            raise GeometryError(f"the {what} {path} is empty: it has no non-zero voxel.")
+        _, _ = resample_mask_to(sitk.Cast(labels > 0, sitk.sitkUInt8), reference, what=what)
+        resampled = sitk.Resample(labels, reference, sitk.Transform(),
+                                  sitk.sitkNearestNeighbor, 0, sitk.sitkUInt16)
+        warnings.append(
+            f"the {what} {path} was on another grid ({grid_description(labels)}) and was "
+            f"resampled by nearest neighbour onto the image grid."
+        )
+        labels = resampled
+    return labels, warnings
+
+
+def load_mask(spec, reference=None, *, structure="liver", task="total", what="mask"):
+    """Load a binary mask, selecting labels, onto a scan's grid.
+
+    Parameters
+    ----------
+    spec : str or os.PathLike
+        ``FILE`` (every non-zero voxel), ``FILE:5`` or ``FILE:1,2`` (those
+        labels), ``FILE:liver`` (a TotalSegmentator structure name, numbered
+        by ``task``), or a TotalSegmentator output folder of per-class files,
+        from which ``<structure>.nii.gz`` is read.
+    reference : SimpleITK.Image, optional
+        The scan. A mask on the same grid is taken as is; one on another
+        grid that covers the same physical region is resampled by nearest
+        neighbour and a warning says so; any other is refused.
+    structure : str
+        Which per-class file to read from a TotalSegmentator folder.
+    task : str
+        TotalSegmentator task whose label numbers structure names refer to
+        ('total' or 'total_mr', ...).
+    what : str
+        What the mask is ('liver mask', 'FLR mask'), for messages.
+
+    Returns
+    -------
+    Mask
+
+    Examples
+    --------
+    >>> import tempfile, os, numpy as np, SimpleITK as sitk
+    >>> d = tempfile.mkdtemp()
+    >>> lab = sitk.GetImageFromArray(np.array([[[0, 1, 2, 5]]], dtype=np.uint8))
+    >>> sitk.WriteImage(lab, os.path.join(d, "seg.nii.gz"))
+    >>> m = load_mask(os.path.join(d, "seg.nii.gz") + ":1,2")
+    >>> sitk.GetArrayFromImage(m.image).tolist()
+    [[[0, 1, 1, 0]]]
+    >>> sitk.GetArrayFromImage(load_mask(os.path.join(d, "seg.nii.gz:liver")).image).tolist()
+    [[[0, 0, 0, 1]]]
+    """
+    path, labels = parse_mask_spec(spec)
+    if os.path.isdir(path):
+        candidates = [os.path.join(path, structure + ext) for ext in (".nii.gz", ".nii")]
+        found = [c for c in candidates if os.path.exists(c)]
+        if not found:
+            raise InputError(
+                f"{path} is a folder without {structure}.nii.gz; pass a mask file, or a "
+                f"TotalSegmentator output folder that holds one file per structure."
+            )
+        path = found[0]
+    if not os.path.exists(path):
+        raise InputError(f"the {what} {path} does not exist.")
+    image = read_image_file(path)
+    if image.GetDimension() != 3 or image.GetNumberOfComponentsPerPixel() != 1:
+        raise InputError(
+            f"the {what} {path} is not a 3-D single-channel mask; for multi-segment files "
+            f"(.seg.nrrd, DICOM SEG) select the segment by name."
+        )
+    if labels is not None:
+        labels = _resolve_names(labels, task)
+    binary = _select(image, labels, path)
+    source = path if labels is None else f"{path}:{','.join(map(str, labels))}"
+    warnings = []
+    if not np.any(sitk.GetArrayViewFromImage(binary)):
+        chosen = "" if labels is None else f" with label {','.join(map(str, labels))}"
+        raise InputError(f"the {what} {source} has no voxel{chosen}; it is empty.")
+    if reference is not None and not same_grid(binary, reference):
+        binary, warning = resample_mask_to(binary, reference, what=f"{what} {source}")
+        warnings.append(warning)
+    return Mask(image=binary, source=source, warnings=tuple(warnings))

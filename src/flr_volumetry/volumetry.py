@@ -1,0 +1,343 @@
+"""Masks to millilitres on the scan's grid, and the clinical numbers on top.
+
+Volumes are voxel counts times the voxel volume of the scan's own grid
+(spacing product; the direction matrix is orthonormal and does not change
+volume). Nothing is interpolated here: masks on another grid are resampled,
+with a warning, by :func:`flr_volumetry.io.load_mask` before they get here,
+and :func:`measure` refuses masks whose grid differs from the liver's.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import SimpleITK as sitk
+
+from . import clinical
+from .errors import GeometryError, InputError
+from .io import grid_description, same_grid
+
+SCHEMA_VERSION = "1.0"
+
+__all__ = [
+    "Patient",
+    "VolumetryOptions",
+    "Measurement",
+    "voxel_volume_ml",
+    "mask_volume_ml",
+    "label_volumes_ml",
+    "field_of_view_warnings",
+    "measure",
+]
+
+
+@dataclass(frozen=True)
+class Patient:
+    """Body size and liver state of one patient (no name, ever).
+
+    Examples
+    --------
+    >>> Patient(height_cm=170, weight_kg=70).liver_condition
+    'normal'
+    """
+
+    height_cm: float | None = None
+    weight_kg: float | None = None
+    liver_condition: str = "normal"
+
+    def __post_init__(self):
+        if (self.height_cm is None) != (self.weight_kg is None):
+            raise InputError("give both height and weight, or neither.")
+        if self.height_cm is not None:
+            clinical.check_body_size(self.height_cm, self.weight_kg)
+        clinical.sflr_threshold_pct(self.liver_condition)
+
+
+@dataclass(frozen=True)
+class VolumetryOptions:
+    """Formula choices; every result records the ones used.
+
+    ``bsa_formula`` defaults to Mosteller because the BSA formula of
+    Vauthey's TELV derivation is not confirmed (see ``../shared/CLINICAL.md``).
+    """
+
+    bsa_formula: str = "mosteller"
+    telv_formula: str = "vauthey"
+
+    def __post_init__(self):
+        clinical.telv_bsa_formula(self.telv_formula, self.bsa_formula)
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """Volumes and ratios of one scan. ``to_dict()`` gives the JSON form."""
+
+    total_liver_ml: float
+    tumor_ml: float | None
+    functional_liver_ml: float
+    flr_ml: float | None
+    resected_ml: float | None
+    bsa_m2: float | None
+    telv_ml: float | None
+    sflr_pct: float | None
+    measured_flr_pct: float | None
+    flr_bw_ratio_pct: float | None
+    sflr_threshold_pct: float
+    sflr_adequate: bool | None
+    flr_outside_liver_ml: float | None = None
+    segments_ml: dict | None = None
+    scan_date: str | None = None
+    height_cm: float | None = None
+    weight_kg: float | None = None
+    liver_condition: str = "normal"
+    warnings: tuple[str, ...] = ()
+    methods: dict = field(default_factory=dict)
+    schema_version: str = SCHEMA_VERSION
+
+    def to_dict(self):
+        """Plain JSON-ready dict (warnings as a list)."""
+        d = asdict(self)
+        d["warnings"] = list(self.warnings)
+        return d
+
+
+def voxel_volume_ml(image):
+    """Volume of one voxel of ``image`` in mL (spacing in mm).
+
+    Examples
+    --------
+    >>> import SimpleITK as sitk
+    >>> img = sitk.Image([2, 2, 2], sitk.sitkUInt8)
+    >>> img.SetSpacing((0.5, 0.5, 2.0))
+    >>> voxel_volume_ml(img)
+    0.0005
+    """
+    return float(np.prod(image.GetSpacing(), dtype=np.float64)) / 1000.0
+
+
+def _array(mask):
+    return sitk.GetArrayViewFromImage(mask)
+
+
+def mask_volume_ml(mask):
+    """Volume (mL) of the non-zero voxels of ``mask``.
+
+    Examples
+    --------
+    >>> import numpy as np, SimpleITK as sitk
+    >>> m = sitk.GetImageFromArray(np.ones((10, 10, 10), np.uint8))
+    >>> m.SetSpacing((2.0, 2.0, 2.5))
+    >>> mask_volume_ml(m)
+    10.0
+    """
+    return int(np.count_nonzero(_array(mask))) * voxel_volume_ml(mask)
+
+
+def label_volumes_ml(label_map, within=None):
+    """Volume (mL) of each non-zero label, as {"label": mL}.
+
+    Parameters
+    ----------
+    label_map : SimpleITK.Image
+        Integer labels (e.g. Couinaud segments 1-8).
+    within : SimpleITK.Image, optional
+        Count only voxels where this mask is non-zero.
+
+    Examples
+    --------
+    >>> import numpy as np, SimpleITK as sitk
+    >>> lab = sitk.GetImageFromArray(np.array([[[1, 1, 2, 0]]], np.uint8))
+    >>> label_volumes_ml(lab)
+    {'1': 0.002, '2': 0.001}
+    """
+    arr = np.asarray(_array(label_map)).astype(np.int64, copy=False).ravel()
+    if within is not None:
+        arr = arr[np.asarray(_array(within)).ravel() != 0]
+    counts = np.bincount(arr[arr > 0]) if np.any(arr > 0) else np.zeros(1, np.int64)
+    v = voxel_volume_ml(label_map)
+    return {str(lab): round(int(n) * v, 6) for lab, n in enumerate(counts) if lab > 0 and n > 0}
+
+
+def field_of_view_warnings(mask, what="liver"):
+    """Warnings when ``mask`` touches the first or last slice or an in-plane edge.
+
+    A structure cut by the field of view would be measured too small without
+    anyone noticing; this names the edges it touches.
+
+    Examples
+    --------
+    >>> import numpy as np, SimpleITK as sitk
+    >>> a = np.zeros((5, 6, 6), np.uint8); a[0:3, 2:4, 2:4] = 1
+    >>> field_of_view_warnings(sitk.GetImageFromArray(a))
+    ['the liver touches the first slice of the scan: the field of view may cut it, so its volume may be too small.']
+    """
+    arr = _array(mask)
+    out = []
+    edges = (
+        ("the first slice", arr[0]), ("the last slice", arr[-1]),
+    )
+    for name, plane in edges:
+        if np.any(plane):
+            out.append(
+                f"the {what} touches {name} of the scan: the field of view may cut it, "
+                f"so its volume may be too small."
+            )
+    inplane = (np.any(arr[:, 0, :]) or np.any(arr[:, -1, :])
+               or np.any(arr[:, :, 0]) or np.any(arr[:, :, -1]))
+    if inplane:
+        out.append(
+            f"the {what} touches the in-plane edge of the field of view: part of it may lie "
+            f"outside the scan, so its volume may be too small."
+        )
+    return out
+
+
+def _check_grid(mask, reference, what):
+    if not same_grid(mask, reference):
+        raise GeometryError(
+            f"the {what} ({grid_description(mask)}) is not on the liver mask's grid "
+            f"({grid_description(reference)}); load it with load_mask(..., reference=scan) "
+            f"to resample it knowingly."
+        )
+
+
+def measure(liver, *, tumor=None, flr=None, segments=None, patient=None, options=None,
+            scan_date=None, extra_warnings=(), extra_methods=None):
+    """Measure liver, tumour and FLR volumes and the clinical ratios.
+
+    Parameters
+    ----------
+    liver : SimpleITK.Image
+        Liver mask (non-zero inside) on the scan's grid.
+    tumor : SimpleITK.Image, optional
+        Tumour mask on the same grid. The total liver is the union of liver
+        and tumour masks, so a liver mask that leaves tumours out (parenchyma
+        only) and one that includes them give the same total.
+    flr : SimpleITK.Image, optional
+        Future liver remnant. Only its part inside the liver counts, and
+        tumour inside it is excluded; what lies outside the liver is reported.
+    segments : SimpleITK.Image, optional
+        Couinaud label map; per-label volumes inside the liver go to
+        ``segments_ml``.
+    patient : Patient, optional
+        Height and weight (for BSA, TELV, sFLR) and liver condition.
+    options : VolumetryOptions, optional
+    scan_date : datetime.date or str, optional
+    extra_warnings : sequence of str
+        Warnings from earlier steps (loading, resampling), carried into the result.
+    extra_methods : dict, optional
+        Method facts from earlier steps (e.g. how the liver was segmented).
+
+    Returns
+    -------
+    Measurement
+
+    Examples
+    --------
+    >>> import numpy as np, SimpleITK as sitk
+    >>> a = np.zeros((20, 20, 20), np.uint8); a[2:18, 2:18, 2:18] = 1
+    >>> liver = sitk.GetImageFromArray(a); liver.SetSpacing((5.0, 5.0, 5.0))
+    >>> f = a.copy(); f[:, :, 10:] = 0
+    >>> flr = sitk.GetImageFromArray(f); flr.CopyInformation(liver)
+    >>> m = measure(liver, flr=flr, patient=Patient(170, 70))
+    >>> m.total_liver_ml, m.flr_ml, round(m.sflr_pct, 2)
+    (512.0, 256.0, 16.96)
+    """
+    patient = patient or Patient()
+    options = options or VolumetryOptions()
+    warnings = list(extra_warnings)
+    liver_arr = np.asarray(_array(liver)) != 0
+    if not liver_arr.any():
+        raise InputError("the liver mask is empty: it has no non-zero voxel.")
+    v_ml = voxel_volume_ml(liver)
+
+    tumor_ml = None
+    if tumor is not None:
+        _check_grid(tumor, liver, "tumour mask")
+        tumor_arr = np.asarray(_array(tumor)) != 0
+        outside = np.count_nonzero(tumor_arr & ~liver_arr)
+        if outside:
+            warnings.append(
+                f"{outside * v_ml:.1f} mL of the tumour mask lies outside the liver mask and was "
+                f"added to the total liver volume (total liver = liver mask + tumour mask)."
+            )
+            liver_arr = liver_arr | tumor_arr
+        tumor_ml = int(np.count_nonzero(tumor_arr)) * v_ml
+    else:
+        tumor_arr = None
+
+    total_ml = int(np.count_nonzero(liver_arr)) * v_ml
+    functional_ml = total_ml - (tumor_ml or 0.0)
+    whole_liver = sitk.GetImageFromArray(liver_arr.view(np.uint8))
+    whole_liver.CopyInformation(liver)
+    warnings += field_of_view_warnings(whole_liver)
+
+    flr_ml = resected_ml = outside_ml = None
+    if flr is not None:
+        _check_grid(flr, liver, "FLR mask")
+        flr_arr = np.asarray(_array(flr)) != 0
+        if not flr_arr.any():
+            raise InputError("the FLR mask is empty: it has no non-zero voxel.")
+        outside_n = int(np.count_nonzero(flr_arr & ~liver_arr))
+        outside_ml = outside_n * v_ml
+        if outside_n:
+            pct = 100.0 * outside_n / np.count_nonzero(flr_arr)
+            warnings.append(
+                f"{outside_ml:.1f} mL ({pct:.1f} %) of the FLR mask lies outside the liver and "
+                f"was not counted."
+            )
+        remnant = flr_arr & liver_arr
+        if tumor_arr is not None:
+            remnant &= ~tumor_arr
+        flr_ml = int(np.count_nonzero(remnant)) * v_ml
+        if flr_ml == 0:
+            raise InputError("the FLR mask does not overlap the liver mask: the remnant is empty.")
+        resected_ml = total_ml - flr_ml
+
+    segments_ml = None
+    if segments is not None:
+        _check_grid(segments, liver, "segment map")
+        segments_ml = label_volumes_ml(segments, within=whole_liver)
+
+    bsa = telv = sflr = bw = None
+    if patient.height_cm is not None:
+        bsa_formula = clinical.telv_bsa_formula(options.telv_formula, options.bsa_formula)
+        bsa = clinical.bsa_m2(patient.height_cm, patient.weight_kg, bsa_formula)
+        telv = clinical.telv_ml(patient.height_cm, patient.weight_kg, options.telv_formula,
+                                options.bsa_formula)
+        if flr_ml is not None:
+            sflr = clinical.sflr_pct(flr_ml, telv)
+            bw = clinical.flr_bw_ratio_pct(flr_ml, patient.weight_kg)
+    elif flr_ml is not None:
+        warnings.append("no height and weight: BSA, TELV, sFLR and FLR/body weight are not computed.")
+    measured = None
+    if flr_ml is not None and functional_ml > 0:
+        measured = clinical.measured_flr_pct(flr_ml, functional_ml)
+    threshold = clinical.sflr_threshold_pct(patient.liver_condition)
+
+    methods = {
+        "volume": "voxel count x voxel volume on the scan grid",
+        "total_liver": "liver mask united with tumour mask; intra-hepatic vessels included",
+        "tumor_excluded_from_flr": tumor is not None,
+        "gallbladder_ivc_extrahepatic_portal_vein": "excluded only if the liver mask excludes them",
+        "bsa_formula": clinical.telv_bsa_formula(options.telv_formula, options.bsa_formula)
+        if bsa is not None else None,
+        "telv_formula": options.telv_formula if telv is not None else None,
+        "telv_citation": clinical.TELV_FORMULAS[options.telv_formula.lower().replace("-", "_")][2]
+        if telv is not None else None,
+        "sflr_threshold_source": f"{patient.liver_condition} liver: >= {threshold:g} %",
+    }
+    methods.update(extra_methods or {})
+    if isinstance(scan_date, _dt.date):
+        scan_date = scan_date.isoformat()
+    return Measurement(
+        total_liver_ml=total_ml, tumor_ml=tumor_ml, functional_liver_ml=functional_ml,
+        flr_ml=flr_ml, resected_ml=resected_ml, bsa_m2=bsa, telv_ml=telv, sflr_pct=sflr,
+        measured_flr_pct=measured, flr_bw_ratio_pct=bw, sflr_threshold_pct=threshold,
+        sflr_adequate=None if sflr is None else bool(sflr >= threshold),
+        flr_outside_liver_ml=outside_ml, segments_ml=segments_ml, scan_date=scan_date,
+        height_cm=patient.height_cm, weight_kg=patient.weight_kg,
+        liver_condition=patient.liver_condition, warnings=tuple(warnings), methods=methods,
+    )

@@ -1,0 +1,122 @@
+"""From files to a Measurement: the one function the CLI, batch and napari call.
+
+It reads the scan and masks (``io``), fills in what the header knows (date,
+height, weight), segments the liver when no mask is given, and measures
+(``volumetry``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from .errors import InputError
+from .io import load_image, load_label_map, load_mask
+from .volumetry import Patient, VolumetryOptions, measure
+
+__all__ = ["measure_files"]
+
+
+def _patient_with_header(patient, scan, warnings):
+    if patient is None:
+        patient = Patient()
+    if patient.height_cm is None and scan.patient_height_cm and scan.patient_weight_kg:
+        warnings.append(
+            f"height {scan.patient_height_cm:g} cm and weight {scan.patient_weight_kg:g} kg "
+            f"were taken from the DICOM header."
+        )
+        patient = replace(patient, height_cm=scan.patient_height_cm,
+                          weight_kg=scan.patient_weight_kg)
+    return patient
+
+
+def measure_files(image, *, liver=None, tumor=None, flr=None, segments=None, patient=None,
+                  options=None, series_uid=None, scan_date=None, modality=None):
+    """Measure one scan from files.
+
+    Parameters
+    ----------
+    image : str or os.PathLike or Scan
+        Scan file or DICOM folder (see :func:`flr_volumetry.load_image`), or
+        a scan already loaded.
+    liver, tumor, flr : str, optional
+        Mask specifications (see :func:`flr_volumetry.load_mask`). Without
+        ``liver`` the liver is segmented automatically.
+    segments : str, optional
+        Couinaud label map (labels 1-8), for per-segment volumes.
+    patient : Patient, optional
+        Height and weight default to the DICOM header's when present.
+    options : VolumetryOptions, optional
+    series_uid : str, optional
+        Which series of a DICOM folder holding several.
+    scan_date : date or str, optional
+        Overrides the header's study date.
+    modality : {'ct', 'mr'}, optional
+        For automatic segmentation; defaults to the header's modality, else CT.
+
+    Returns
+    -------
+    Measurement
+    """
+    from .io import Scan
+
+    scan = image if isinstance(image, Scan) else load_image(image, series_uid=series_uid)
+    warnings = list(scan.warnings)
+    methods = {"image": _describe_scan(scan)}
+    patient = _patient_with_header(patient, scan, warnings)
+    ref = scan.image
+    if liver is None:
+        liver_img, seg_warnings, seg_methods = _auto_liver(scan, modality)
+        warnings += seg_warnings
+        methods.update(seg_methods)
+    else:
+        m = load_mask(liver, ref, what="liver mask")
+        liver_img = m.image
+        warnings += m.warnings
+        methods["liver_mask"] = m.source
+    tumor_img = flr_img = seg_img = None
+    if tumor is not None:
+        m = load_mask(tumor, ref, structure="liver_tumor", what="tumour mask")
+        tumor_img, warnings = m.image, warnings + list(m.warnings)
+        methods["tumor_mask"] = m.source
+    if flr is not None:
+        m = load_mask(flr, ref, what="FLR mask")
+        flr_img, warnings = m.image, warnings + list(m.warnings)
+        methods["flr_mask"] = m.source
+    if segments is not None:
+        seg_img, seg_warn = load_label_map(segments, ref, what="segment map")
+        warnings += seg_warn
+        methods["segment_map"] = str(segments)
+    date = scan_date if scan_date is not None else scan.study_date
+    return measure(liver_img, tumor=tumor_img, flr=flr_img, segments=seg_img, patient=patient,
+                   options=options or VolumetryOptions(), scan_date=date,
+                   extra_warnings=warnings, extra_methods=methods)
+
+
+def _describe_scan(scan):
+    d = {"source": scan.source, "size": list(scan.image.GetSize()),
+         "spacing_mm": [round(s, 6) for s in scan.image.GetSpacing()]}
+    if scan.modality:
+        d["modality"] = scan.modality
+    if scan.series_instance_uid:
+        d["series_instance_uid"] = scan.series_instance_uid
+    if scan.series_description:
+        d["series_description"] = scan.series_description
+    return d
+
+
+def _auto_liver(scan, modality):
+    try:
+        from . import segmentation
+    except ImportError:
+        segmentation = None
+    if segmentation is None or not hasattr(segmentation, "segment_liver"):
+        raise InputError(
+            "automatic liver segmentation is not available in this version; give the liver "
+            "mask with --liver."
+        )
+    result = segmentation.segment_liver(scan.image, modality=modality or _modality(scan))
+    return result.liver, list(result.warnings), dict(result.methods)
+
+
+def _modality(scan):
+    return "mr" if (scan.modality or "").upper() in ("MR", "MRI") else "ct"
