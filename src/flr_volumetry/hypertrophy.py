@@ -173,9 +173,6 @@ def hypertrophy(pre, post, *, procedure_date=None, pre_date=None, post_date=None
         mdh = m_post - m_pre
         gr = clinical.kgr_pct_per_week(mdh, interval_days)
 
-    def _r(x):
-        return None if x is None else round(x, 6)
-
     methods = {
         "interval_start": start_name,
         "dh": "sFLR_post - sFLR_pre (percentage points; Shindoh 2013)",
@@ -187,17 +184,17 @@ def hypertrophy(pre, post, *, procedure_date=None, pre_date=None, post_date=None
         pre_scan_date=None if pre_scan is None else pre_scan.isoformat(),
         post_scan_date=post_scan.isoformat(), interval_start=start.isoformat(),
         interval_days=interval_days,
-        flr_pre_ml=flr_pre, flr_post_ml=flr_post, flr_growth_ml=_r(flr_post - flr_pre),
-        flr_growth_pct=_r(100.0 * (flr_post - flr_pre) / flr_pre),
-        sflr_pre_pct=sflr_pre, sflr_post_pct=sflr_post, dh_pct_points=_r(dh),
-        kgr_pct_per_week=_r(kgr),
-        kgr_pct_per_day=_r(None if kgr is None else clinical.pct_per_week_to_pct_per_day(kgr)),
+        flr_pre_ml=flr_pre, flr_post_ml=flr_post, flr_growth_ml=(flr_post - flr_pre),
+        flr_growth_pct=(100.0 * (flr_post - flr_pre) / flr_pre),
+        sflr_pre_pct=sflr_pre, sflr_post_pct=sflr_post, dh_pct_points=(dh),
+        kgr_pct_per_week=(kgr),
+        kgr_pct_per_day=(None if kgr is None else clinical.pct_per_week_to_pct_per_day(kgr)),
         kgr_meets_2pct=None if kgr is None else bool(kgr >= clinical.KGR_THRESHOLD_PCT_PER_WEEK),
         dh_meets_7_5_pct_points=None if dh is None else bool(
             dh >= clinical.DH_THRESHOLD_PCT_POINTS),
         measured_flr_pre_pct=m_pre, measured_flr_post_pct=m_post,
-        measured_dh_pct_points=_r(mdh), gr_pct_per_week=_r(gr),
-        gr_pct_per_day=_r(None if gr is None else clinical.pct_per_week_to_pct_per_day(gr)),
+        measured_dh_pct_points=(mdh), gr_pct_per_week=(gr),
+        gr_pct_per_day=(None if gr is None else clinical.pct_per_week_to_pct_per_day(gr)),
         gr_meets_2_66pct=None if gr is None else bool(gr > clinical.GR_THRESHOLD_PCT_PER_WEEK),
         warnings=tuple(warnings), methods=methods,
     )

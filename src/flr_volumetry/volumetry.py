@@ -157,7 +157,7 @@ def label_volumes_ml(label_map, within=None):
         arr = arr[np.asarray(_array(within)).ravel() != 0]
     counts = np.bincount(arr[arr > 0]) if np.any(arr > 0) else np.zeros(1, np.int64)
     v = voxel_volume_ml(label_map)
-    return {str(lab): round(int(n) * v, 6) for lab, n in enumerate(counts) if lab > 0 and n > 0}
+    return {str(lab): int(n) * v for lab, n in enumerate(counts) if lab > 0 and n > 0}
 
 
 def field_of_view_warnings(mask, what="liver"):

@@ -53,6 +53,10 @@ def main(argv=None):
             raise
         print(f"flr-volumetry {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE if getattr(exc, "usage", False) else EXIT_FAILED
+    except BrokenPipeError:
+        # Output piped into `head` and closed early: nothing went wrong on our side.
+        sys.stderr.close()
+        return EXIT_OK
     except KeyboardInterrupt:
         print("flr-volumetry: interrupted.", file=sys.stderr)
         return 130

@@ -1,0 +1,109 @@
+"""The command line: exact outputs, exit codes, and one-line errors without tracebacks."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+import SimpleITK as sitk
+
+from flr_volumetry.cli import main
+
+from _phantom_boxes import box_case
+
+MEASURE_KEYS = {"total_liver_ml", "tumor_ml", "functional_liver_ml", "flr_ml", "resected_ml",
+                "bsa_m2", "telv_ml", "sflr_pct", "measured_flr_pct", "flr_bw_ratio_pct",
+                "warnings", "methods", "scan_date"}
+
+
+@pytest.fixture
+def case(tmp_path):
+    im, n, v = box_case()
+    for name, img in im.items():
+        sitk.WriteImage(img, str(tmp_path / f"{name}.nii.gz"))
+    return tmp_path, n, v
+
+
+def _measure(folder, out, *extra):
+    return main(["measure", str(folder / "ct.nii.gz"), "--liver", str(folder / "liver.nii.gz"),
+                 "--tumor", str(folder / "tumor.nii.gz"), "--flr", str(folder / "flr.nii.gz"),
+                 "--json", str(out), *extra])
+
+
+def test_measure_writes_the_documented_json(case, capsys):
+    folder, n, v = case
+    assert _measure(folder, folder / "m.json", "--height-cm", "170", "--weight-kg", "70",
+                    "--scan-date", "2024-01-02") == 0
+    d = json.loads((folder / "m.json").read_text())
+    assert MEASURE_KEYS <= set(d)
+    assert d["total_liver_ml"] == pytest.approx(n["liver"] * v)
+    assert d["flr_ml"] == pytest.approx((n["flr"] - n["tumor"]) * v)
+    assert d["scan_date"] == "2024-01-02"
+    assert d["methods"]["bsa_formula"] == "mosteller"
+    assert "sFLR" in capsys.readouterr().out
+
+
+def test_measure_then_hypertrophy(case):
+    folder, n, v = case
+    _measure(folder, folder / "pre.json", "--height-cm", "170", "--weight-kg", "70",
+             "--scan-date", "2024-01-02")
+    _measure(folder, folder / "post.json", "--height-cm", "170", "--weight-kg", "70",
+             "--scan-date", "2024-02-06")
+    rc = main(["hypertrophy", "--pre", str(folder / "pre.json"), "--post", str(folder / "post.json"),
+               "--procedure-date", "2024-01-09", "--json", str(folder / "h.json")])
+    assert rc == 0
+    h = json.loads((folder / "h.json").read_text())
+    assert h["interval_days"] == 28
+    assert h["dh_pct_points"] == pytest.approx(0.0)
+    assert h["kgr_meets_2pct"] is False
+    for key in ("kgr_pct_per_week", "measured_dh_pct_points", "gr_pct_per_week",
+                "gr_meets_2_66pct", "flr_growth_ml", "flr_growth_pct"):
+        assert key in h
+
+
+@pytest.mark.parametrize("argv_tail, message", [
+    (["--height-cm", "1.7", "--weight-kg", "70"], "implausible"),
+    (["--height-cm", "170"], "both height and weight"),
+])
+def test_measure_bad_patient(case, capsys, argv_tail, message):
+    folder, _, _ = case
+    assert _measure(folder, folder / "m.json", *argv_tail) == 1
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not (folder / "m.json").exists()
+
+
+def test_missing_files_and_bad_json(case, capsys):
+    folder, _, _ = case
+    assert main(["measure", str(folder / "nope.nii.gz"), "--liver", "x"]) == 1
+    assert "does not exist" in capsys.readouterr().err
+    (folder / "bad.json").write_text("{not json")
+    assert main(["hypertrophy", "--pre", str(folder / "bad.json"), "--post",
+                 str(folder / "bad.json"), "--procedure-date", "2024-01-01"]) == 1
+    assert "not a readable JSON" in capsys.readouterr().err
+
+
+def test_followup_before_procedure_is_refused(case, capsys):
+    folder, _, _ = case
+    for name, date in (("pre", "2024-01-02"), ("post", "2024-02-06")):
+        _measure(folder, folder / f"{name}.json", "--scan-date", date)
+    assert main(["hypertrophy", "--pre", str(folder / "pre.json"), "--post",
+                 str(folder / "post.json"), "--procedure-date", "2024-03-01"]) == 1
+    assert "on or before" in capsys.readouterr().err
+
+
+def test_usage_errors_exit_2(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["measure"])
+    assert exc.value.code == 2
+    with pytest.raises(SystemExit) as exc:
+        main(["measure", "x", "--bsa-formula", "nonsense"])
+    assert exc.value.code == 2
+
+
+def test_console_script_runs_without_traceback(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "flr_volumetry.cli", "measure",
+                        str(tmp_path / "missing.nii.gz"), "--liver", "x"],
+                       capture_output=True, text=True)
+    assert r.returncode == 1
+    assert "Traceback" not in r.stderr and "does not exist" in r.stderr

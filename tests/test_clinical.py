@@ -1,0 +1,83 @@
+"""Formula values pinned against hand computations (H=170 cm, W=70 kg)."""
+
+import pytest
+
+from flr_volumetry import clinical
+from flr_volumetry.errors import ClinicalInputError
+
+H, W = 170.0, 70.0
+
+
+@pytest.mark.parametrize("formula, expected", [
+    ("mosteller", 1.8181),   # sqrt(170*70/3600)
+    ("dubois", 1.8097),      # 0.007184 * 170^0.725 * 70^0.425
+    ("haycock", 1.8257),
+    ("gehan_george", 1.8313),
+    ("boyd", 1.8347),        # weight in grams inside the exponent
+])
+def test_bsa_pinned(formula, expected):
+    assert clinical.bsa_m2(H, W, formula) == pytest.approx(expected, abs=5e-5)
+
+
+@pytest.mark.parametrize("formula, expected", [
+    ("vauthey", 1509.66),        # -794.41 + 1267.28 * BSA_Mosteller
+    ("urata", 1286.36),
+    ("heinemann", 1604.78),
+    ("yu", 1536.79),             # from weight and height, no BSA
+    ("korean_dubois", 1178.86),  # always DuBois BSA
+    ("korean_mosteller", 1185.29),
+    ("feng", 1254.33),
+])
+def test_telv_pinned(formula, expected):
+    assert clinical.telv_ml(H, W, formula) == pytest.approx(expected, abs=0.005)
+
+
+def test_vauthey_follows_chosen_bsa_formula():
+    by_dubois = clinical.telv_ml(H, W, "vauthey", bsa_formula="dubois")
+    assert by_dubois == pytest.approx(-794.41 + 1267.28 * clinical.bsa_m2(H, W, "dubois"))
+    assert by_dubois != pytest.approx(clinical.telv_ml(H, W, "vauthey"))
+
+
+def test_korean_formula_fixes_its_bsa():
+    assert clinical.telv_ml(H, W, "korean_dubois", bsa_formula="haycock") == pytest.approx(
+        clinical.telv_ml(H, W, "korean_dubois", bsa_formula="mosteller"))
+
+
+def test_ratios():
+    assert clinical.sflr_pct(300.0, 1500.0) == pytest.approx(20.0)
+    assert clinical.measured_flr_pct(450.0, 1800.0) == pytest.approx(25.0)
+    assert clinical.flr_bw_ratio_pct(400.0, 80.0) == pytest.approx(0.5)
+    assert clinical.kgr_pct_per_week(6.0, 21) == pytest.approx(2.0)
+
+
+@pytest.mark.parametrize("condition, threshold", [
+    ("normal", 20.0), ("chemotherapy", 30.0), ("cirrhosis", 40.0)])
+def test_adequacy_thresholds(condition, threshold):
+    assert clinical.sflr_threshold_pct(condition) == threshold
+    assert clinical.sflr_adequate(threshold, condition)
+    assert not clinical.sflr_adequate(threshold - 0.01, condition)
+
+
+@pytest.mark.parametrize("height_cm, weight_kg", [
+    (1.70, 70), (170, 0), (170, 700), (None, 70), (float("nan"), 70), (170, -5)])
+def test_implausible_body_size_is_refused(height_cm, weight_kg):
+    with pytest.raises(ClinicalInputError):
+        clinical.bsa_m2(height_cm, weight_kg)
+
+
+def test_unknown_formula_names_the_choices():
+    with pytest.raises(ClinicalInputError, match="mosteller"):
+        clinical.bsa_m2(H, W, "nonsense")
+    with pytest.raises(ClinicalInputError, match="vauthey"):
+        clinical.telv_ml(H, W, "nonsense")
+
+
+@pytest.mark.parametrize("bad", [0, -7, None])
+def test_kgr_needs_positive_interval(bad):
+    with pytest.raises(ClinicalInputError):
+        clinical.kgr_pct_per_week(5.0, bad)
+
+
+def test_sflr_needs_positive_telv():
+    with pytest.raises(ClinicalInputError):
+        clinical.sflr_pct(300.0, 0.0)

@@ -1,0 +1,75 @@
+import pytest
+
+from flr_volumetry import hypertrophy
+from flr_volumetry.errors import ClinicalInputError, InputError
+
+PRE = {"flr_ml": 400.0, "sflr_pct": 26.0, "measured_flr_pct": 22.0, "scan_date": "2024-01-02"}
+POST = {"flr_ml": 560.0, "sflr_pct": 36.4, "measured_flr_pct": 30.0, "scan_date": "2024-02-06"}
+
+
+def test_shindoh_and_leung_numbers():
+    h = hypertrophy(PRE, POST, procedure_date="2024-01-09")
+    assert h.interval_days == 28
+    assert h.dh_pct_points == pytest.approx(10.4)
+    assert h.kgr_pct_per_week == pytest.approx(10.4 / 4)
+    assert h.kgr_meets_2pct is True
+    assert h.dh_meets_7_5_pct_points is True
+    assert h.measured_dh_pct_points == pytest.approx(8.0)
+    assert h.gr_pct_per_week == pytest.approx(2.0)
+    assert h.gr_meets_2_66pct is False
+    assert h.flr_growth_ml == pytest.approx(160.0)
+    assert h.flr_growth_pct == pytest.approx(40.0)
+    assert h.kgr_pct_per_day == pytest.approx(10.4 / 28)
+
+
+def test_kgr_threshold_is_inclusive_at_2():
+    pre = dict(PRE, sflr_pct=20.0)
+    post = dict(POST, sflr_pct=28.0)
+    h = hypertrophy(pre, post, procedure_date="2024-01-09")
+    assert h.kgr_pct_per_week == pytest.approx(2.0)
+    assert h.kgr_meets_2pct is True
+
+
+def test_dates_from_options_override_files():
+    h = hypertrophy(PRE, POST, procedure_date="2024-01-09", post_date="2024-01-23")
+    assert h.interval_days == 14
+
+
+def test_missing_procedure_date_is_an_error_unless_asked():
+    with pytest.raises(ClinicalInputError, match="procedure date"):
+        hypertrophy(PRE, POST)
+    h = hypertrophy(PRE, POST, allow_baseline_date=True)
+    assert h.interval_days == 35
+    assert any("baseline scan date" in w for w in h.warnings)
+
+
+def test_followup_before_procedure_is_an_error():
+    with pytest.raises(ClinicalInputError, match="on or before"):
+        hypertrophy(PRE, POST, procedure_date="2024-02-10")
+
+
+def test_followup_before_baseline_is_an_error():
+    with pytest.raises(ClinicalInputError, match="not after the baseline"):
+        hypertrophy(POST, PRE, procedure_date="2023-12-01")
+
+
+def test_missing_followup_date():
+    with pytest.raises(ClinicalInputError, match="follow-up scan date"):
+        hypertrophy(PRE, dict(POST, scan_date=None), procedure_date="2024-01-09")
+
+
+def test_bad_date_text():
+    with pytest.raises(InputError, match="YYYY-MM-DD"):
+        hypertrophy(PRE, POST, procedure_date="9 Jan")
+
+
+def test_without_body_size_kgr_is_null_but_gr_is_computed():
+    pre = dict(PRE, sflr_pct=None)
+    h = hypertrophy(pre, POST, procedure_date="2024-01-09")
+    assert h.kgr_pct_per_week is None and h.kgr_meets_2pct is None
+    assert h.gr_pct_per_week == pytest.approx(2.0)
+
+
+def test_needs_flr():
+    with pytest.raises(InputError, match="flr_ml"):
+        hypertrophy(dict(PRE, flr_ml=None), POST, procedure_date="2024-01-09")

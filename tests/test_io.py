@@ -1,0 +1,150 @@
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+import flr_volumetry as flr
+from flr_volumetry.errors import GeometryError, InputError
+
+from _phantom_boxes import ROTATED, box_case, image_like
+
+
+@pytest.mark.parametrize("suffix", [".nii.gz", ".nii", ".nrrd", ".mha"])
+@pytest.mark.parametrize("direction", [None, ROTATED])
+def test_formats_keep_geometry_and_volume(tmp_path, suffix, direction):
+    im, n, v = box_case(direction)
+    for name in ("ct", "liver"):
+        sitk.WriteImage(im[name], str(tmp_path / f"{name}{suffix}"))
+    scan = flr.load_image(tmp_path / f"ct{suffix}")
+    np.testing.assert_allclose(scan.image.GetSpacing(), im["ct"].GetSpacing(), rtol=1e-6)
+    np.testing.assert_allclose(scan.image.GetOrigin(), im["ct"].GetOrigin(), atol=1e-4)
+    np.testing.assert_allclose(scan.image.GetDirection(), im["ct"].GetDirection(), atol=1e-6)
+    liver = flr.load_mask(tmp_path / f"liver{suffix}", scan.image)
+    assert liver.warnings == ()
+    assert flr.mask_volume_ml(liver.image) == pytest.approx(n["liver"] * v, rel=1e-6)
+
+
+def test_label_selection_and_float_labels(tmp_path):
+    im, n, v = box_case()
+    lab = sitk.GetArrayFromImage(im["liver"]).astype(np.float32)
+    lab[sitk.GetArrayFromImage(im["tumor"]) > 0] = 2.0
+    path = tmp_path / "labels.nii.gz"
+    sitk.WriteImage(image_like(lab), str(path))
+    ref = im["ct"]
+    whole = flr.load_mask(path, ref)
+    parenchyma = flr.load_mask(f"{path}:1", ref)
+    tumour = flr.load_mask(f"{path}:2", ref)
+    both = flr.load_mask(f"{path}:1,2", ref)
+    assert flr.mask_volume_ml(whole.image) == pytest.approx(n["liver"] * v)
+    assert flr.mask_volume_ml(both.image) == pytest.approx(n["liver"] * v)
+    assert flr.mask_volume_ml(parenchyma.image) == pytest.approx((n["liver"] - n["tumor"]) * v)
+    assert flr.mask_volume_ml(tumour.image) == pytest.approx(n["tumor"] * v)
+
+
+def test_absent_label_is_an_error(tmp_path):
+    im, _, _ = box_case()
+    sitk.WriteImage(im["liver"], str(tmp_path / "l.nii.gz"))
+    with pytest.raises(InputError, match="label 7"):
+        flr.load_mask(f"{tmp_path / 'l.nii.gz'}:7", im["ct"])
+
+
+def test_non_integer_label_map_with_selection_is_refused(tmp_path):
+    im, _, _ = box_case()
+    a = sitk.GetArrayFromImage(im["liver"]).astype(np.float32) * 0.5
+    sitk.WriteImage(image_like(a), str(tmp_path / "prob.nii.gz"))
+    with pytest.raises(InputError, match="non-integer"):
+        flr.load_mask(f"{tmp_path / 'prob.nii.gz'}:1", im["ct"])
+
+
+def test_totalsegmentator_multilabel_and_folder(tmp_path):
+    im, n, v = box_case()
+    multi = sitk.GetArrayFromImage(im["liver"]) * 5
+    multi[0, 0, 0] = 63  # inferior vena cava of task `total`
+    sitk.WriteImage(image_like(multi.astype(np.uint8)), str(tmp_path / "total.nii.gz"))
+    m = flr.load_mask(f"{tmp_path / 'total.nii.gz'}:liver", im["ct"])
+    assert flr.mask_volume_ml(m.image) == pytest.approx(n["liver"] * v)
+    folder = tmp_path / "per-class"
+    folder.mkdir()
+    sitk.WriteImage(im["liver"], str(folder / "liver.nii.gz"))
+    assert flr.mask_volume_ml(flr.load_mask(folder, im["ct"]).image) == pytest.approx(
+        n["liver"] * v)
+    with pytest.raises(InputError, match="spleen.nii.gz"):
+        flr.load_mask(folder, im["ct"], structure="spleen")
+
+
+def test_mask_on_finer_grid_of_same_region_is_resampled_with_warning():
+    im, n, v = box_case()
+    ref = im["ct"]
+    fine = sitk.Resample(im["liver"], [s * 2 for s in ref.GetSize()], sitk.Transform(),
+                         sitk.sitkNearestNeighbor, ref.GetOrigin(),
+                         [s / 2 for s in ref.GetSpacing()], ref.GetDirection(), 0, sitk.sitkUInt8)
+    out, warning = flr.io.resample_mask_to(fine, ref, what="liver mask")
+    assert "resampled by nearest neighbour" in warning
+    assert flr.mask_volume_ml(out) == pytest.approx(n["liver"] * v, rel=0.02)
+    assert flr.io.same_grid(out, ref)
+
+
+def test_mask_elsewhere_is_refused(tmp_path):
+    im, _, _ = box_case()
+    moved = sitk.Image(im["liver"])
+    moved.SetOrigin((500.0, 500.0, 500.0))
+    sitk.WriteImage(moved, str(tmp_path / "far.nii.gz"))
+    with pytest.raises(GeometryError, match="same physical region"):
+        flr.load_mask(tmp_path / "far.nii.gz", im["ct"])
+
+
+def test_bad_image_inputs(tmp_path):
+    with pytest.raises(InputError, match="does not exist"):
+        flr.load_image(tmp_path / "nothing.nii.gz")
+    (tmp_path / "junk.nii.gz").write_bytes(b"not an image")
+    with pytest.raises(InputError, match="cannot read"):
+        flr.load_image(tmp_path / "junk.nii.gz")
+    sitk.WriteImage(sitk.Image([5, 5], sitk.sitkInt16), str(tmp_path / "flat.nii.gz"))
+    with pytest.raises(InputError, match="3-D"):
+        flr.load_image(tmp_path / "flat.nii.gz")
+    (tmp_path / "one.dcm").write_bytes(b"x")
+    with pytest.raises(InputError, match="folder"):
+        flr.load_image(tmp_path / "one.dcm")
+
+
+def test_write_mask_round_trip_and_refuses_unknown_suffix(tmp_path):
+    im, n, v = box_case(ROTATED)
+    flr.write_mask(im["liver"], tmp_path / "sub" / "liver.nii.gz")
+    back = flr.load_mask(tmp_path / "sub" / "liver.nii.gz", im["ct"])
+    assert back.warnings == ()
+    assert flr.mask_volume_ml(back.image) == pytest.approx(n["liver"] * v)
+    with pytest.raises(InputError, match="cannot write"):
+        flr.write_mask(im["liver"], tmp_path / "liver.png")
+    assert not [p for p in (tmp_path / "sub").iterdir() if p.name.startswith(".tmp")]
+
+
+# Real scans: volumes must equal the voxel counts given in ../shared/data/README.md.
+@pytest.mark.parametrize("relpath, spec, expected_ml", [
+    ("ct-whole-liver", "labels.nii.gz", 2127.8),
+    ("ct-whole-liver", "labels.nii.gz:2", 31.1),
+    ("ct-whole-liver/crop", "labels.nii.gz", 2127.8),
+    ("ct-whole-liver/crop", "labels.nii.gz:1", 2096.7),
+    ("ct-partial-totalsegmentator", "totalseg_multilabel.nii.gz:liver", 1043.1),
+    ("ct-partial-totalsegmentator", "per-class", 1062.4),
+])
+def test_real_ct_volumes(shared_data, relpath, spec, expected_ml):
+    folder = shared_data / relpath
+    scan = flr.load_image(folder / "ct.nii.gz")
+    m = flr.load_mask(f"{folder / spec}", scan.image)
+    assert m.warnings == ()
+    assert flr.mask_volume_ml(m.image) == pytest.approx(expected_ml, abs=0.05)
+
+
+@pytest.mark.parametrize("case, expected_ml", [(1, 1849.7), (2, 2121.6)])
+def test_real_chaos_float_labels_and_flipped_axis(shared_data, case, expected_ml):
+    folder = shared_data / "mr-chaos-t2"
+    scan = flr.load_image(folder / f"image_{case}.nii.gz")
+    assert scan.image.GetDirection()[4] < 0  # the known flipped y axis
+    m = flr.load_mask(f"{folder / f'label_{case}.nii.gz'}:1", scan.image)
+    assert flr.mask_volume_ml(m.image) == pytest.approx(expected_ml, abs=0.05)
+
+
+def test_real_partial_liver_is_flagged(shared_data):
+    folder = shared_data / "ct-partial-totalsegmentator"
+    m = flr.measure_files(folder / "ct.nii.gz", liver=f"{folder / 'totalseg_multilabel.nii.gz'}:5")
+    assert m.total_liver_ml == pytest.approx(1043.1, abs=0.05)
+    assert any("field of view" in w for w in m.warnings)

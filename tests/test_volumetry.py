@@ -1,0 +1,117 @@
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+import flr_volumetry as flr
+from flr_volumetry.errors import GeometryError, InputError
+
+from _phantom_boxes import ROTATED, box_case, image_like
+
+
+@pytest.mark.parametrize("direction", [None, ROTATED])
+def test_exact_volumes_anisotropic_and_rotated(direction):
+    im, n, v = box_case(direction)
+    m = flr.measure(im["liver"], tumor=im["tumor"], flr=im["flr"],
+                    patient=flr.Patient(170, 70))
+    assert m.total_liver_ml == pytest.approx(n["liver"] * v)
+    assert m.tumor_ml == pytest.approx(n["tumor"] * v)
+    assert m.functional_liver_ml == pytest.approx((n["liver"] - n["tumor"]) * v)
+    # The tumour lies inside the FLR half and is excluded from the remnant.
+    assert m.flr_ml == pytest.approx((n["flr"] - n["tumor"]) * v)
+    assert m.resected_ml == pytest.approx(m.total_liver_ml - m.flr_ml)
+    telv = flr.telv_ml(170, 70)
+    assert m.telv_ml == pytest.approx(telv)
+    assert m.sflr_pct == pytest.approx(100 * m.flr_ml / telv)
+    assert m.measured_flr_pct == pytest.approx(100 * m.flr_ml / m.functional_liver_ml)
+    assert m.flr_bw_ratio_pct == pytest.approx(100 * m.flr_ml / 70000)
+    assert m.sflr_adequate is (m.sflr_pct >= 20)
+    assert m.warnings == ()
+    assert m.methods["bsa_formula"] == "mosteller" and m.methods["telv_formula"] == "vauthey"
+
+
+def test_parenchyma_only_liver_mask_plus_tumour_gives_whole_liver():
+    im, n, v = box_case()
+    parenchyma = sitk.And(im["liver"], sitk.Not(im["tumor"]) & 1)
+    m = flr.measure(parenchyma, tumor=im["tumor"])
+    assert m.total_liver_ml == pytest.approx(n["liver"] * v)
+    assert any("outside the liver mask" in w for w in m.warnings)
+
+
+def test_without_body_size_ratios_are_null_and_said():
+    im, _, _ = box_case()
+    m = flr.measure(im["liver"], flr=im["flr"])
+    assert m.sflr_pct is None and m.telv_ml is None and m.bsa_m2 is None
+    assert m.measured_flr_pct is not None
+    assert any("no height and weight" in w for w in m.warnings)
+    d = m.to_dict()
+    for key in ("total_liver_ml", "tumor_ml", "functional_liver_ml", "flr_ml", "resected_ml",
+                "bsa_m2", "telv_ml", "sflr_pct", "measured_flr_pct", "flr_bw_ratio_pct",
+                "warnings", "methods", "scan_date"):
+        assert key in d
+
+
+def test_flr_outside_liver_is_reported_not_counted():
+    im, n, v = box_case()
+    a = sitk.GetArrayFromImage(im["flr"])
+    a[12, 5:25, 5:20] = 1  # one slice beyond the liver: 300 voxels
+    flr_img = image_like(a)
+    m = flr.measure(im["liver"], flr=flr_img)
+    assert m.flr_ml == pytest.approx(n["flr"] * v)
+    assert m.flr_outside_liver_ml == pytest.approx(300 * v)
+    assert any("outside the liver" in w for w in m.warnings)
+
+
+def test_empty_liver_is_an_error():
+    im, _, _ = box_case()
+    with pytest.raises(InputError, match="empty"):
+        flr.measure(im["liver"] * 0)
+
+
+def test_flr_not_overlapping_liver_is_an_error():
+    im, _, _ = box_case()
+    a = np.zeros(sitk.GetArrayViewFromImage(im["liver"]).shape, np.uint8)
+    a[0, 0, 0] = 1
+    with pytest.raises(InputError, match="remnant is empty"):
+        flr.measure(im["liver"], flr=image_like(a))
+
+
+def test_liver_touching_first_slice_is_flagged():
+    im, _, _ = box_case()
+    a = sitk.GetArrayFromImage(im["liver"])
+    a[0:3, 5:25, 5:35] = 1
+    m = flr.measure(image_like(a))
+    assert any("first slice" in w for w in m.warnings)
+
+
+def test_mask_on_other_grid_is_refused_by_measure():
+    im, _, _ = box_case()
+    other = sitk.Image(im["liver"])
+    other.SetSpacing((1, 1, 1))
+    with pytest.raises(GeometryError, match="grid"):
+        flr.measure(im["liver"], flr=other)
+
+
+def test_segment_volumes():
+    im, n, v = box_case()
+    seg = sitk.GetArrayFromImage(im["liver"]).astype(np.uint8)
+    seg[:, :, 20:] *= 5  # x >= 20 is segment 5, the rest segment 1
+    m = flr.measure(im["liver"], segments=image_like(seg))
+    assert m.segments_ml["1"] == pytest.approx(3000 * v)
+    assert m.segments_ml["5"] == pytest.approx(3000 * v)
+    assert sum(m.segments_ml.values()) == pytest.approx(m.total_liver_ml)
+
+
+def test_other_formulas_are_used_and_recorded():
+    im, _, _ = box_case()
+    opts = flr.VolumetryOptions(bsa_formula="dubois", telv_formula="urata")
+    m = flr.measure(im["liver"], flr=im["flr"], patient=flr.Patient(170, 70), options=opts)
+    assert m.bsa_m2 == pytest.approx(flr.bsa_m2(170, 70, "dubois"))
+    assert m.telv_ml == pytest.approx(706.2 * m.bsa_m2 + 2.4)
+    assert m.methods["telv_formula"] == "urata" and m.methods["bsa_formula"] == "dubois"
+
+
+def test_patient_needs_both_height_and_weight():
+    with pytest.raises(InputError):
+        flr.Patient(height_cm=170)
+    with pytest.raises(InputError):
+        flr.Patient(170, 70, liver_condition="fatty")
