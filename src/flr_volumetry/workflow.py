@@ -30,7 +30,8 @@ def _patient_with_header(patient, scan, warnings):
 
 
 def measure_files(image, *, liver=None, tumor=None, flr=None, segments=None, patient=None,
-                  options=None, series_uid=None, scan_date=None, modality=None):
+                  options=None, series_uid=None, scan_date=None, modality=None,
+                  masks_out=None):
     """Measure one scan from files.
 
     Parameters
@@ -52,6 +53,11 @@ def measure_files(image, *, liver=None, tumor=None, flr=None, segments=None, pat
         Overrides the header's study date.
     modality : {'ct', 'mr'}, optional
         For automatic segmentation; defaults to the header's modality, else CT.
+    masks_out : dict, optional
+        Filled with the masks the measurement used, as SimpleITK images on
+        the scan's grid: ``"liver"``, and ``"tumor"``, ``"flr"``,
+        ``"segments"`` when present (e.g. for the batch to save the masks it
+        made for review).
 
     Returns
     -------
@@ -86,6 +92,10 @@ def measure_files(image, *, liver=None, tumor=None, flr=None, segments=None, pat
         seg_img, seg_warn = load_label_map(segments, ref, what="segment map")
         warnings += seg_warn
         methods["segment_map"] = str(segments)
+    if masks_out is not None:
+        masks_out.update({k: v for k, v in (("liver", liver_img), ("tumor", tumor_img),
+                                             ("flr", flr_img), ("segments", seg_img))
+                          if v is not None})
     date = scan_date if scan_date is not None else scan.study_date
     return measure(liver_img, tumor=tumor_img, flr=flr_img, segments=seg_img, patient=patient,
                    options=options or VolumetryOptions(), scan_date=date,
