@@ -1,0 +1,98 @@
+"""``flr-volumetry segment``: liver (and tumour) masks from a scan."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from ..errors import InputError
+from ..io import load_image, write_mask
+from ..volumetry import mask_volume_ml
+
+
+def _point(text):
+    """Parse ``I,J,K`` (integers) into a tuple; argparse reports a bad one as usage."""
+    import argparse
+
+    parts = text.replace(" ", "").split(",")
+    try:
+        if len(parts) != 3:
+            raise ValueError
+        return tuple(int(p) for p in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a voxel index I,J,K (three integers, SimpleITK x,y,z order)"
+        ) from None
+
+
+def add_parser(sub):
+    p = sub.add_parser(
+        "segment", help="segment the liver (and CT tumours) of a scan",
+        description="Segment the liver of a CT (automatic or seeded) or MR scan (seeded) and "
+                    "write the mask on the scan's grid. Seeds and exclude points are voxel "
+                    "indices I,J,K in SimpleITK x,y,z order.",
+    )
+    p.add_argument("image", help="scan: NIfTI, NRRD, MHA file or DICOM series folder")
+    p.add_argument("-o", "--output", required=True, metavar="LIVER.nii.gz",
+                   help="liver mask to write (.nii.gz, .nrrd, .mha; .seg.nrrd or .dcm DICOM SEG "
+                        "when supported)")
+    p.add_argument("--modality", choices=("ct", "mr"), default=None,
+                   help="default: the DICOM header's, else ct")
+    p.add_argument("--seed", type=_point, nargs="+", action="extend", default=[],
+                   metavar="I,J,K", help="point(s) inside the liver (repeatable)")
+    p.add_argument("--exclude", type=_point, nargs="+", action="extend", default=[],
+                   metavar="I,J,K", help="point(s) outside the liver it must not reach")
+    p.add_argument("--tumor-out", metavar="TUMOR.nii.gz",
+                   help="also write the tumour candidates found inside the liver (CT)")
+    p.add_argument("--backend", choices=("classic", "totalsegmentator"), default="classic",
+                   help="classic image analysis (default) or TotalSegmentator if installed")
+    p.add_argument("--series-uid", help="SeriesInstanceUID, for DICOM folders with several series")
+    p.set_defaults(func=run)
+
+
+def _write(mask, path, scan, what):
+    """Write ``mask`` by suffix: .seg.nrrd and DICOM SEG (.dcm) through ``io``, else NIfTI etc."""
+    from .. import io
+
+    name = os.fspath(path).lower()
+    if name.endswith(".seg.nrrd"):
+        writer = getattr(io, "write_seg_nrrd", None)
+        if writer is None:
+            raise InputError("writing .seg.nrrd is not available in this version; use .nii.gz.")
+        writer({what: mask}, path)
+    elif name.endswith(".dcm"):
+        writer = getattr(io, "write_dicom_seg", None)
+        if writer is None or not os.path.isdir(os.fspath(scan.source)):
+            raise InputError(
+                "a DICOM SEG output (.dcm) needs a DICOM series folder as input, to reference "
+                "it; write .nii.gz or .seg.nrrd instead."
+            )
+        writer(mask, scan.source, path, segment_names=[what],
+               algorithm_name="flr-volumetry segment")
+    else:
+        write_mask(mask, path)
+
+
+def run(args):
+    from ..segmentation import SegmentationOptions, segment_liver
+
+    scan = load_image(args.image, series_uid=args.series_uid)
+    modality = args.modality or ("mr" if (scan.modality or "").upper() in ("MR", "MRI") else "ct")
+    result = segment_liver(scan.image, modality=modality, seeds=args.seed or None,
+                           exclude=args.exclude or None,
+                           options=SegmentationOptions(backend=args.backend))
+    _write(result.liver, args.output, scan, "liver")
+    liver_ml = mask_volume_ml(result.liver)
+    line = f"liver {liver_ml:.1f} mL written to {args.output}"
+    if args.tumor_out:
+        if result.tumor is None:
+            print("warning: no tumour search for this modality/backend; no tumour mask written.",
+                  file=sys.stderr)
+        else:
+            _write(result.tumor, args.tumor_out, scan, "liver tumor")
+            line += f"; tumour candidates {mask_volume_ml(result.tumor):.1f} mL written to " \
+                    f"{args.tumor_out}"
+    print(line)
+    for w in list(scan.warnings) + list(result.warnings):
+        print(f"warning: {w}", file=sys.stderr)
+    return 0

@@ -1,0 +1,213 @@
+"""Options, result type and small image helpers shared by the segmentation backends."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import SimpleITK as sitk
+
+from ..errors import InputError
+
+__all__ = ["SegmentationOptions", "SegmentationResult"]
+
+BACKENDS = ("classic", "totalsegmentator")
+MODALITIES = ("ct", "mr")
+
+
+@dataclass(frozen=True)
+class SegmentationOptions:
+    """How the liver is segmented.
+
+    Parameters
+    ----------
+    backend : {'classic', 'totalsegmentator'}
+        ``classic``: the embedded image-analysis pipeline (no model weights).
+        ``totalsegmentator``: its Python API, when installed with its weights.
+    coarse_spacing_mm : float
+        Grid on which the liver is found before the boundary is refined at
+        full resolution; coarser is faster.
+    neck_radius_mm : float
+        Bridges of liver-like tissue thinner than twice this radius (to the
+        heart, stomach, spleen, kidney, bowel) are cut.
+    merge_ratio : float
+        Regions split off at a neck rejoin the liver when their contact area
+        with it is at least this fraction of their volume^(2/3) (a broad
+        contact: the same organ).
+    window_k : float
+        Half-width of the liver intensity window in robust standard
+        deviations of the liver's own intensities.
+    tumors : bool
+        Also look for hypo-attenuating lesions inside the liver (CT only).
+    min_tumor_ml : float
+        Smallest tumour candidate reported.
+    fast : bool
+        TotalSegmentator's ``fast`` (3 mm) model.
+
+    Examples
+    --------
+    >>> SegmentationOptions().backend
+    'classic'
+    >>> SegmentationOptions(backend="deep")
+    Traceback (most recent call last):
+    ...
+    flr_volumetry.errors.InputError: unknown segmentation backend 'deep'; choose classic or totalsegmentator.
+    """
+
+    backend: str = "classic"
+    coarse_spacing_mm: float = 3.0
+    neck_radius_mm: float = 7.5
+    window_k: float = 2.5
+    merge_ratio: float = 0.2
+    tumors: bool = True
+    min_tumor_ml: float = 0.5
+    fast: bool = False
+
+    def __post_init__(self):
+        if self.backend not in BACKENDS:
+            raise InputError(
+                f"unknown segmentation backend {self.backend!r}; choose "
+                f"{' or '.join(BACKENDS)}."
+            )
+        for name in ("coarse_spacing_mm", "neck_radius_mm", "window_k"):
+            if not getattr(self, name) > 0:
+                raise InputError(f"segmentation option {name} must be positive.")
+
+
+@dataclass(frozen=True)
+class SegmentationResult:
+    """A liver (and tumour) segmentation on the input grid.
+
+    Attributes
+    ----------
+    liver : SimpleITK.Image
+        uint8 mask (1 = liver, tumours inside it included).
+    tumor : SimpleITK.Image or None
+        uint8 mask of tumour candidates inside the liver, or None when not
+        searched.
+    warnings : tuple of str
+        Things a reader must know (volume outside the adult range, mask at
+        the field-of-view edge, ...).
+    methods : dict
+        Algorithm, parameters and backend, recorded in the measurement JSON.
+    """
+
+    liver: sitk.Image
+    tumor: sitk.Image | None = None
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+    methods: dict = field(default_factory=dict)
+
+
+def check_modality(modality):
+    m = (modality or "ct").lower()
+    if m == "mri":
+        m = "mr"
+    if m not in MODALITIES:
+        raise InputError(f"unknown modality {modality!r}; use ct or mr.")
+    return m
+
+
+def check_points(points, image, what="seed"):
+    """Validate (i, j, k) voxel indices against ``image``; returns a list of int tuples."""
+    if points is None:
+        return []
+    out = []
+    size = image.GetSize()
+    for p in points:
+        try:
+            idx = tuple(int(round(float(v))) for v in p)
+        except (TypeError, ValueError):
+            raise InputError(f"{what} {p!r} is not three voxel indices I,J,K.") from None
+        if len(idx) != 3:
+            raise InputError(f"{what} {p!r} is not three voxel indices I,J,K.")
+        if any(i < 0 or i >= n for i, n in zip(idx, size)):
+            raise InputError(
+                f"{what} {idx[0]},{idx[1]},{idx[2]} lies outside the image, whose voxel indices "
+                f"run from 0,0,0 to {size[0] - 1},{size[1] - 1},{size[2] - 1} (I,J,K in "
+                f"SimpleITK x,y,z order)."
+            )
+        out.append(idx)
+    return out
+
+
+def array(image, dtype=None):
+    a = sitk.GetArrayFromImage(image)
+    return a if dtype is None else a.astype(dtype, copy=False)
+
+
+def like(arr, reference, dtype=np.uint8):
+    img = sitk.GetImageFromArray(np.ascontiguousarray(arr, dtype=dtype))
+    img.CopyInformation(reference)
+    return img
+
+
+def spacing_zyx(image):
+    return np.array(image.GetSpacing()[::-1], dtype=float)
+
+
+def distance_inside_mm(mask_arr, reference):
+    """Distance (mm) of every voxel of a mask to the nearest background voxel (0 outside)."""
+    img = like(mask_arr, reference)
+    d = sitk.SignedMaurerDistanceMap(img, insideIsPositive=True, squaredDistance=False,
+                                     useImageSpacing=True)
+    return np.maximum(array(d, np.float32), 0)
+
+
+def distance_outside_mm(mask_arr, reference):
+    """Distance (mm) of every voxel to the nearest voxel of the mask (0 inside)."""
+    img = like(mask_arr, reference)
+    d = sitk.SignedMaurerDistanceMap(img, insideIsPositive=False, squaredDistance=False,
+                                     useImageSpacing=True)
+    return np.maximum(array(d, np.float32), 0)
+
+
+def dilate_mm(mask_arr, reference, radius_mm):
+    if not mask_arr.any():
+        return mask_arr.astype(bool)
+    return distance_outside_mm(mask_arr, reference) <= radius_mm
+
+
+def erode_mm(mask_arr, reference, radius_mm):
+    return distance_inside_mm(mask_arr, reference) > radius_mm
+
+
+def fill_holes_2d(mask_arr):
+    """Fill holes in every axial slice (vessels and lesions enclosed by parenchyma)."""
+    from scipy import ndimage as ndi
+
+    out = mask_arr.astype(bool, copy=True)
+    for z in np.flatnonzero(out.any(axis=(1, 2))):
+        out[z] = ndi.binary_fill_holes(out[z])
+    return out
+
+
+def largest_component(mask_arr):
+    from scipy import ndimage as ndi
+
+    lab, n = ndi.label(mask_arr)
+    if n <= 1:
+        return mask_arr.astype(bool)
+    sizes = np.bincount(lab.ravel())
+    sizes[0] = 0
+    return lab == int(np.argmax(sizes))
+
+
+def robust_mode(values, lo, hi, bin_width=2.0, smooth_bins=5):
+    """Mode of ``values`` within [lo, hi] from a smoothed histogram."""
+    v = values[(values >= lo) & (values <= hi)]
+    if v.size == 0:
+        return None
+    bins = np.arange(lo, hi + bin_width, bin_width)
+    h, edges = np.histogram(v, bins=bins)
+    kernel = np.ones(smooth_bins) / smooth_bins
+    hs = np.convolve(h, kernel, mode="same")
+    i = int(np.argmax(hs))
+    return float(0.5 * (edges[i] + edges[i + 1]))
+
+
+def robust_sigma(values, center, half_width):
+    """1.4826 x median absolute deviation of the values near ``center``."""
+    v = values[np.abs(values - center) <= half_width]
+    if v.size < 10:
+        return None
+    return float(1.4826 * np.median(np.abs(v - np.median(v))))

@@ -1,0 +1,223 @@
+"""The classic pipeline, end to end: from a scan to liver and tumour masks."""
+
+from __future__ import annotations
+
+import numpy as np
+import SimpleITK as sitk
+
+from ..errors import InputError
+from ._classic import (
+    AIR_HU,
+    SOFT_TISSUE_HU,
+    back_to_input_grid,
+    body_mask,
+    check_ct_intensities,
+    coarse_grid,
+    diaphragm_height,
+    dome_sample,
+    fill_liver,
+    find_tumors,
+    grow,
+    intensity_model,
+    lung_mask,
+    refine,
+    seed_ball,
+    to_index,
+    to_lps,
+)
+from ._common import array, dilate_mm, like, spacing_zyx
+
+SEED_SAMPLE_RADIUS_MM = 12.0
+POINT_RADIUS_MM = 4.0
+
+
+def _fmt(p):
+    return ",".join(str(int(v)) for v in p)
+
+
+def _mr_body(arr):
+    """MR body: above a low fraction of the bright tissue level, largest part, holes filled."""
+    from ._classic import fill_holes_2d, largest_component
+
+    hi = np.percentile(arr, 99)
+    return fill_holes_2d(largest_component(arr > 0.08 * hi))
+
+
+def segment_classic(image, modality, seeds, exclude, options):
+    """Run the classic pipeline; returns (liver, tumor or None, warnings, methods)."""
+    warnings = []
+    img, code = to_lps(image)
+    full_arr_min = float(sitk.GetArrayViewFromImage(image).min())
+    if modality == "ct":
+        stats = sitk.MinimumMaximumImageFilter()
+        stats.Execute(img)
+        check_ct_intensities(np.array([stats.GetMinimum(), stats.GetMaximum()]))
+    coarse = coarse_grid(img, options.coarse_spacing_mm)
+    arr = array(coarse, np.float32)
+    sp = spacing_zyx(coarse)
+    shape = arr.shape
+    seeds_c = to_index(seeds, image, coarse)
+    excl_c = to_index(exclude, image, coarse)
+
+    if modality == "ct":
+        body = body_mask(arr)
+        lungs = lung_mask(arr, body, coarse)
+        height, _ = diaphragm_height(lungs, coarse)
+        z = np.arange(shape[0], dtype=np.float32)[:, None, None]
+        allowed = body & ~dilate_mm(lungs, coarse, 2.0) & (z < height[None])
+        if not lungs.any():
+            warnings.append("no lung was found in the scan, so the diaphragm could not be used "
+                            "to keep the heart out of the liver mask: check the upper border.")
+    else:
+        body = _mr_body(arr)
+        lungs = np.zeros_like(body)
+        allowed = body
+
+    for s, sc in zip(seeds, seeds_c):
+        if modality == "ct" and (arr[sc] < AIR_HU or not body[sc]):
+            raise InputError(
+                f"seed {_fmt(s)} lies in air ({arr[sc]:.0f} HU), outside the body or in the "
+                f"lung or bowel gas; place seeds inside the liver."
+            )
+        if modality == "mr" and not body[sc]:
+            raise InputError(
+                f"seed {_fmt(s)} lies in the dark background outside the body; place seeds "
+                f"inside the liver."
+            )
+
+    seed_mark = seed_ball(shape, seeds_c, coarse, POINT_RADIUS_MM) if seeds_c else None
+    excl_mark = (seed_ball(shape, excl_c, coarse, POINT_RADIUS_MM) if excl_c
+                 else np.zeros(shape, bool))
+
+    # --- the liver's intensity model
+    if seeds_c:
+        sample = seed_ball(shape, seeds_c, coarse, SEED_SAMPLE_RADIUS_MM) & body
+        method = "seeded region growing"
+    else:
+        if modality != "ct":
+            raise InputError(
+                "automatic liver segmentation is only available for CT; give one or more "
+                "--seed points inside the liver for MR (or use --backend totalsegmentator)."
+            )
+        sample = dome_sample(arr, body, lungs, coarse)
+        method = "automatic (right lung dome sample)"
+        if sample is None:
+            raise InputError(
+                "no liver found: the scan shows no right lung base under which to look for "
+                "the liver; give a --seed point inside the liver."
+            )
+    values = arr[sample]
+    if modality == "ct":
+        model = intensity_model(values, *SOFT_TISSUE_HU, options.window_k, 15.0, 60.0)
+    else:
+        lo, hi = np.percentile(values, [2, 98])
+        span = max(float(np.percentile(arr[body], 99)), 1.0)
+        model = intensity_model(values, float(lo), float(hi) + 1e-3, options.window_k + 0.5,
+                                0.06 * span, 0.25 * span)
+    if model is None:
+        raise InputError(
+            "no liver found: no soft tissue around the seeds or under the right lung; check the "
+            "seed positions and that the scan is a CT in Hounsfield units."
+        )
+    w_lo, w_hi, centre, sigma = model
+    if modality == "ct" and not seeds_c and not (20.0 <= centre <= 250.0):
+        raise InputError(
+            f"no liver found: the tissue under the right lung measures {centre:.0f} HU, not "
+            f"liver; give a --seed point inside the liver."
+        )
+
+    liver_marker = seed_mark if seed_mark is not None else _core_of(sample, arr, w_lo, w_hi)
+    region = grow(arr, (w_lo, w_hi), allowed & ~excl_mark, coarse, liver_marker, excl_mark,
+                  options)
+    if region.sum() * np.prod(sp) / 1000.0 < 50.0:
+        raise InputError(
+            "no liver found: the region grown from "
+            + ("the seeds" if seeds_c else "under the right lung")
+            + " is smaller than 50 mL; check the seeds (inside the liver parenchyma, not a "
+              "vessel or lesion) and the modality."
+        )
+    liver_c = fill_liver(region)
+
+    # --- full-resolution boundary
+    allowed_img = like(allowed & ~excl_mark, coarse)
+
+    def allowed_full(crop):
+        r = sitk.Resample(allowed_img, crop, sitk.Transform(), sitk.sitkNearestNeighbor, 0)
+        return array(r).astype(bool)
+
+    band_mm = 1.5 * float(max(sp))
+    full_window = _full_window(img, liver_c, coarse, (w_lo, w_hi, centre, sigma), options,
+                               modality)
+    liver_full, (lo, hi), smooth, liver_crop = refine(img, liver_c, coarse, full_window[:2],
+                                                      allowed_full, band_mm)
+    liver_img = like(liver_full, img)
+    tumor_img = None
+    if options.tumors and modality == "ct":
+        crop_ref = sitk.RegionOfInterest(img, (hi - lo + 1).tolist(), lo.tolist())
+        t = find_tumors(smooth, liver_crop, full_window[2:], crop_ref, options.min_tumor_ml)
+        tarr = np.zeros_like(liver_full)
+        tarr[lo[2]:hi[2] + 1, lo[1]:hi[1] + 1, lo[0]:hi[0] + 1] = t
+        tumor_img = back_to_input_grid(like(tarr, img), image, code)
+    liver_out = back_to_input_grid(liver_img, image, code)
+    methods = {
+        "algorithm": f"classic: {method}, intensity window from histogram mode and MAD, "
+                     f"neck-cutting marker watershed on the distance map, hole filling, "
+                     f"full-resolution boundary refinement",
+        "parameters": {
+            "modality": modality,
+            "coarse_spacing_mm": [round(float(s), 3) for s in coarse.GetSpacing()],
+            "neck_radius_mm": options.neck_radius_mm,
+            "window_k": options.window_k,
+            "intensity_window": [round(float(w_lo), 1), round(float(w_hi), 1)],
+            "liver_intensity_mode": round(float(centre), 1),
+            "seeds": [list(map(int, s)) for s in seeds],
+            "exclude": [list(map(int, s)) for s in exclude],
+        },
+    }
+    del full_arr_min
+    return liver_out, tumor_img, warnings, methods
+
+
+def _core_of(sample, arr, lo, hi):
+    """The in-window part of the automatic sample: the liver marker."""
+    return sample & (arr >= lo) & (arr <= hi)
+
+
+def _full_window(img, liver_c, coarse, model, options, modality):
+    """Intensity window on the lightly smoothed full-resolution image.
+
+    Noise is higher on the full grid than on the averaged coarse one, so
+    the model is re-estimated from the liver's interior at full resolution.
+    """
+    from ._classic import intensity_model as im
+    from ._common import erode_mm
+
+    inner = erode_mm(liver_c, coarse, 2.0 * float(max(spacing_zyx(coarse))))
+    if inner.sum() < 50:
+        inner = liver_c
+    smooth = sitk.SmoothingRecursiveGaussian(_bbox_crop(img, liver_c, coarse), 1.0)
+    inner_full = sitk.Resample(like(inner, coarse), smooth, sitk.Transform(),
+                               sitk.sitkNearestNeighbor, 0)
+    vals = array(smooth)[array(inner_full).astype(bool)]
+    vals = np.asarray(vals, np.float32)
+    w_lo, w_hi, centre, sigma = model
+    if vals.size < 50:
+        return w_lo, w_hi, centre, sigma
+    span = w_hi - w_lo
+    if modality == "ct":
+        m = im(vals, centre - span, centre + span, options.window_k, 15.0, 70.0)
+    else:
+        m = im(vals, centre - span, centre + span, options.window_k + 0.5, span / 3, span)
+    return m if m is not None else (w_lo, w_hi, centre, sigma)
+
+
+def _bbox_crop(img, mask, ref):
+    idx = np.argwhere(mask)
+    p0 = ref.TransformIndexToPhysicalPoint([int(v) for v in idx.min(axis=0)[::-1]])
+    p1 = ref.TransformIndexToPhysicalPoint([int(v) for v in idx.max(axis=0)[::-1]])
+    c0 = np.array(img.TransformPhysicalPointToContinuousIndex(p0))
+    c1 = np.array(img.TransformPhysicalPointToContinuousIndex(p1))
+    size = np.array(img.GetSize())
+    lo = np.clip(np.floor(np.minimum(c0, c1)) - 2, 0, size - 1).astype(int)
+    hi = np.clip(np.ceil(np.maximum(c0, c1)) + 2, 0, size - 1).astype(int)
+    return sitk.RegionOfInterest(img, (hi - lo + 1).tolist(), lo.tolist())

@@ -1,0 +1,90 @@
+"""Optional TotalSegmentator backend: its Python API, then our own mask reader."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+import SimpleITK as sitk
+
+from ..errors import InputError
+from ..io import load_label_map, load_mask
+
+TASKS = {"ct": "total", "mr": "total_mr"}
+
+
+def import_totalsegmentator():
+    """The ``totalsegmentator.python_api.totalsegmentator`` function, or a clear InputError."""
+    try:
+        from totalsegmentator.python_api import totalsegmentator
+    except ImportError:
+        raise InputError(
+            "the totalsegmentator backend needs the TotalSegmentator package and its model "
+            "weights (pip install TotalSegmentator, then download the weights once with "
+            "totalseg_download_weights); or use --backend classic."
+        ) from None
+    return totalsegmentator
+
+
+def liver_from_totalsegmentator_output(output, reference, modality="ct"):
+    """The liver mask from a TotalSegmentator output on ``reference``'s grid.
+
+    Parameters
+    ----------
+    output : str or os.PathLike
+        A multilabel file (``--ml``) or a per-class folder holding ``liver.nii.gz``.
+    reference : SimpleITK.Image
+    modality : {'ct', 'mr'}
+        Chooses the label table (``total`` or ``total_mr``).
+
+    Returns
+    -------
+    Mask
+    """
+    task = TASKS[modality]
+    spec = os.fspath(output)
+    if not os.path.isdir(spec):
+        spec = f"{spec}:liver"
+    return load_mask(spec, reference, structure="liver", task=task, what="TotalSegmentator liver")
+
+
+def segment_totalsegmentator(image, modality, options):
+    """Run TotalSegmentator on ``image``; returns (liver, warnings, methods)."""
+    run = import_totalsegmentator()
+    task = TASKS[modality]
+    with tempfile.TemporaryDirectory(prefix="flr-totalseg-") as tmp:
+        src = os.path.join(tmp, "image.nii.gz")
+        out = os.path.join(tmp, "seg.nii.gz")
+        sitk.WriteImage(image, src)
+        try:
+            run(src, out, ml=True, task=task, roi_subset=["liver"], fast=options.fast,
+                quiet=True)
+        except Exception as exc:  # noqa: BLE001 - its failures become one clear message
+            raise InputError(
+                f"TotalSegmentator failed ({type(exc).__name__}: {exc}); check that its model "
+                f"weights are installed (totalseg_download_weights) or use --backend classic."
+            ) from None
+        mask = liver_from_totalsegmentator_output(out, image, modality)
+        liver = sitk.Image(mask.image)
+    methods = {"algorithm": f"TotalSegmentator task {task} (roi_subset liver)",
+               "parameters": {"task": task, "fast": options.fast}}
+    return liver, list(mask.warnings), methods
+
+
+def segments_from_totalsegmentator(image, modality="ct"):
+    """Couinaud segments (labels 1-8) from TotalSegmentator's ``liver_segments`` task."""
+    run = import_totalsegmentator()
+    task = "liver_segments" if modality == "ct" else "liver_segments_mr"
+    with tempfile.TemporaryDirectory(prefix="flr-totalseg-") as tmp:
+        src = os.path.join(tmp, "image.nii.gz")
+        out = os.path.join(tmp, "segments.nii.gz")
+        sitk.WriteImage(image, src)
+        try:
+            run(src, out, ml=True, task=task, quiet=True)
+        except Exception as exc:  # noqa: BLE001
+            raise InputError(
+                f"TotalSegmentator {task} failed ({type(exc).__name__}: {exc}); this task may "
+                f"need a licence or weights that are not installed."
+            ) from None
+        labels, warnings = load_label_map(out, image, what="TotalSegmentator segments")
+        return sitk.Image(labels), list(warnings)
