@@ -1,0 +1,679 @@
+"""Batch volumetry of a study folder, with the longitudinal growth analysis.
+
+:func:`run_batch` finds the patients and timepoints of a study folder
+(:mod:`flr_volumetry.study`), measures every timepoint with
+:func:`flr_volumetry.workflow.measure_files` (one timepoint per task:
+serially, in ``workers`` processes, or on a Dask distributed cluster),
+computes each follow-up's growth against the baseline with
+:func:`flr_volumetry.hypertrophy.hypertrophy`, and writes the outputs
+(:mod:`flr_volumetry.report`):
+
+- ``timepoints.csv``, ``patients.csv``, ``results.json``, ``report.html``;
+- ``masks/<patient>/<timepoint>/``: the liver, FLR and tumour masks the
+  measurement used (NIfTI, for review in napari) and the overlay figure;
+- ``cache/<patient>/<timepoint>.json``: per-timepoint results with the content
+  hash of their inputs, for ``resume``;
+- ``batch.log``: what happened, by patient ID (never a name).
+
+A broken timepoint or patient is recorded with its error and never stops
+the others. Every output is written atomically.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import inspect
+import json
+import logging
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+
+from .clinical import sflr_threshold_pct
+from .errors import InputError
+from .hypertrophy import hypertrophy
+from .io import load_image, write_json_atomic, write_mask
+from .report import (
+    PATIENT_COLUMNS,
+    RESULTS_SCHEMA,
+    RESULTS_SCHEMA_VERSION,
+    TIMEPOINT_COLUMNS,
+    overlay_png,
+    render_report_html,
+    write_csv_atomic,
+    write_text_atomic,
+)
+from .study import StudyLayoutError, discover_study
+from .volumetry import Patient, VolumetryOptions
+from .workflow import measure_files
+
+__all__ = ["BatchOptions", "BatchResult", "TimepointTask", "run_batch", "run_timepoint"]
+
+log = logging.getLogger("flr_volumetry.batch")
+
+_MASK_FILES = ("liver", "flr", "tumor", "segments")
+
+
+def _software_version():
+    from . import __version__
+
+    return __version__
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    """How a batch runs.
+
+    Attributes
+    ----------
+    workers : int
+        Timepoints measured at once in separate processes on this machine
+        (1: in this process). Memory use is bounded by ``workers`` timepoints.
+    resume : bool
+        Skip timepoints already measured in ``out_dir`` whose inputs (file
+        contents, patient facts, options) are unchanged.
+    scheduler : str, optional
+        Address of a Dask distributed scheduler (``tcp://host:8786``); the
+        timepoints then run on its workers, which must see the study and
+        output folders at the same paths (a shared file system).
+    volumetry : VolumetryOptions
+        BSA and TELV formulas.
+    from_baseline_date : bool
+        For patients without a procedure date, count growth intervals from
+        the baseline scan (not Shindoh's KGR; the results say so).
+    figures : bool
+        Draw the overlay figure of each timepoint for the report.
+    progress : bool
+        Show a progress bar on stderr.
+    """
+
+    workers: int = 1
+    resume: bool = False
+    scheduler: str | None = None
+    volumetry: VolumetryOptions = field(default_factory=VolumetryOptions)
+    from_baseline_date: bool = False
+    figures: bool = True
+    progress: bool = True
+
+    def __post_init__(self):
+        if isinstance(self.workers, bool) or not isinstance(self.workers, int) \
+                or self.workers < 1:
+            raise StudyLayoutError(f"workers must be a whole number >= 1, got {self.workers!r}.")
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """What a batch run produced. ``results`` is the content of ``results.json``."""
+
+    out_dir: str
+    results: dict
+    timepoints_csv: str
+    patients_csv: str
+    results_json: str
+    report_html: str
+    log_file: str
+
+    @property
+    def ok(self):
+        """True when every patient and timepoint succeeded."""
+        s = self.results["summary"]
+        return s["patients_failed"] == 0 and s["timepoints_failed"] == 0
+
+    @property
+    def failed_patients(self):
+        return [p["patient_id"] for p in self.results["patients"] if p["status"] != "ok"]
+
+    def summary_line(self):
+        """One line: counts, the failed patients, and where the report is."""
+        s = self.results["summary"]
+        line = (f"{s['patients']} patients: {s['patients_ok']} ok, {s['patients_failed']} "
+                f"failed; {s['timepoints']} timepoints: {s['timepoints_ok']} ok, "
+                f"{s['timepoints_failed']} failed")
+        if s.get("timepoints_resumed"):
+            line += f" ({s['timepoints_resumed']} unchanged, skipped)"
+        if self.failed_patients:
+            line += f" (failed: {', '.join(self.failed_patients)}; errors in {self.patients_csv})"
+        return line + f"; report: {self.report_html}"
+
+
+@dataclass(frozen=True)
+class TimepointTask:
+    """Everything one worker needs to measure one timepoint (small and picklable)."""
+
+    timepoint: object  # StudyTimepoint
+    patient: Patient
+    remnant: dict
+    options: VolumetryOptions
+    out_dir: str
+    resume: bool = False
+    figures: bool = True
+    patient_error: str | None = None
+
+
+# ------------------------------------------------------------- one timepoint
+def _hash_inputs(task):
+    """Content hash of a timepoint's inputs and of everything that changes its result."""
+    tp = task.timepoint
+    h = hashlib.blake2b(digest_size=20)
+    facts = {
+        "software": _software_version(), "schema": RESULTS_SCHEMA_VERSION,
+        "patient": [task.patient.height_cm, task.patient.weight_kg, task.patient.liver_condition],
+        "remnant": task.remnant, "options": [task.options.bsa_formula, task.options.telv_formula],
+        "figures": task.figures,
+    }
+    h.update(json.dumps(facts, sort_keys=True, default=str).encode())
+    files = list(tp.input_files())
+    if task.remnant.get("plan"):
+        files.append(task.remnant["plan"])
+    for path in files:
+        h.update(b"\0" + os.path.relpath(path, tp.folder).encode() + b"\0")
+        try:
+            with open(path, "rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(chunk)
+        except OSError as exc:
+            raise InputError(f"cannot read {os.path.relpath(path, tp.folder)} in "
+                             f"{tp.patient_id}/{tp.name}/ ({exc.strerror}).") from exc
+    return h.hexdigest()
+
+
+def _rel(out_dir, *parts):
+    return "/".join(parts), os.path.join(out_dir, *parts)
+
+
+def _cache_path(out_dir, tp):
+    return os.path.join(out_dir, "cache", tp.patient_id, f"{tp.name}.json")
+
+
+def _cached(task, input_hash):
+    path = _cache_path(task.out_dir, task.timepoint)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            rec = json.load(fh)
+    except (OSError, ValueError):
+        return None
+    if rec.get("input_hash") != input_hash or rec.get("status") != "ok":
+        return None
+    artifacts = list((rec.get("masks") or {}).values())
+    if rec.get("overlay"):
+        artifacts.append(rec["overlay"])
+    if not all(os.path.isfile(os.path.join(task.out_dir, a)) for a in artifacts):
+        return None
+    return rec
+
+
+def _remnant_kwargs(task):
+    """``measure_files`` keywords that give the FLR, and a description of its source."""
+    tp = task.timepoint
+    if tp.flr:
+        return {"flr": tp.flr}, f"file {os.path.basename(tp.flr)}"
+    spec = {"plan": tp.plan} if tp.plan else task.remnant
+    if not spec:
+        raise InputError(
+            "no FLR: put an flr.* mask in the timepoint folder, or give resection, "
+            "remnant_segments or plan in patient.json.")
+    try:
+        from .remnant import RemnantPlan
+    except ImportError:
+        raise InputError(
+            "no FLR: this version cannot derive the FLR from a plan (flr_volumetry.remnant "
+            "is missing); put an flr.* mask in the timepoint folder.") from None
+    if "plan" not in inspect.signature(measure_files).parameters:
+        raise InputError(
+            "no FLR: this version of measure_files does not accept a remnant plan; put an "
+            "flr.* mask in the timepoint folder.")
+    if spec.get("plan"):
+        plan = RemnantPlan.load(spec["plan"])
+        where = tp.name if tp.plan else "patient"
+        return {"plan": plan}, f"plan {os.path.basename(spec['plan'])} ({where})"
+    if spec.get("remnant_segments"):
+        segs = tuple(int(s) for s in spec["remnant_segments"])
+        return ({"plan": RemnantPlan(remnant_segments=segs)},
+                "segments " + ",".join(str(s) for s in segs))
+    return {"plan": RemnantPlan(resection=spec["resection"])}, f"resection {spec['resection']}"
+
+
+def _scan_date(scan, tp, warnings):
+    header = scan.study_date.isoformat() if scan.study_date else None
+    if header and tp.scan_date and header != tp.scan_date:
+        warnings.append(f"the DICOM StudyDate ({header}) differs from timepoint.json "
+                        f"({tp.scan_date}); the DICOM date is used.")
+    if header:
+        return header, "dicom"
+    if tp.scan_date:
+        return tp.scan_date, "timepoint.json"
+    raise InputError(
+        f"no scan date: the image has no DICOM StudyDate and {tp.name}/timepoint.json gives "
+        f"none; add timepoint.json with {{\"scan_date\": \"YYYY-MM-DD\"}}.")
+
+
+def _save_masks(masks, out_dir, tp):
+    saved = {}
+    folder_parts = ("masks", tp.patient_id, tp.name)
+    for name in _MASK_FILES:
+        rel, path = _rel(out_dir, *folder_parts, f"{name}.nii.gz")
+        if name in masks:
+            write_mask(masks[name], path)
+            saved[name] = rel
+        elif os.path.exists(path):
+            os.unlink(path)  # a mask of an earlier run that this run did not use
+    return saved
+
+
+def run_timepoint(task):
+    """Measure one timepoint and save its masks and figure; never raises.
+
+    Returns the timepoint record (see ``results.json`` in
+    :mod:`flr_volumetry.report`): ``status`` is ``"ok"`` or ``"failed"``
+    with the ``error`` sentence.
+    """
+    t0 = time.perf_counter()
+    tp = task.timepoint
+    rec = {"patient_id": tp.patient_id, "timepoint": tp.name, "scan_date": tp.scan_date,
+           "date_source": "timepoint.json" if tp.scan_date else None, "status": "failed",
+           "error": None, "measurement": None, "liver_method": None, "flr_method": None,
+           "masks": {}, "overlay": None, "input_hash": None, "resumed": False,
+           "seconds": None, "measure_seconds": None, "figure_seconds": None}
+    try:
+        if task.patient_error:
+            raise InputError(f"patient facts unusable: {task.patient_error}")
+        if tp.error:
+            raise InputError(tp.error)
+        rec["input_hash"] = input_hash = _hash_inputs(task)
+        if task.resume:
+            cached = _cached(task, input_hash)
+            if cached is not None:
+                cached.update(resumed=True, seconds=time.perf_counter() - t0)
+                return cached
+        if tp.scan_date is None and not os.path.isdir(tp.image):
+            # Only a DICOM folder can carry a StudyDate: fail before reading pixels.
+            raise InputError(
+                f"no scan date: {os.path.basename(tp.image)} carries none and "
+                f"{tp.name}/timepoint.json is missing; add it with "
+                f"{{\"scan_date\": \"YYYY-MM-DD\"}}.")
+        flr_kwargs, rec["flr_method"] = _remnant_kwargs(task)
+        rec["liver_method"] = (f"file {os.path.basename(tp.liver)}" if tp.liver
+                               else "automatic segmentation")
+        t_measure = time.perf_counter()
+        scan = load_image(tp.image)
+        warnings = []
+        rec["scan_date"], rec["date_source"] = _scan_date(scan, tp, warnings)
+        masks = {}
+        m = measure_files(scan, liver=tp.liver, tumor=tp.tumor, segments=tp.segments,
+                          patient=task.patient, options=task.options,
+                          scan_date=rec["scan_date"], masks_out=masks, **flr_kwargs)
+        rec["measure_seconds"] = time.perf_counter() - t_measure
+        measurement = m.to_dict()
+        measurement["warnings"] = warnings + measurement["warnings"]
+        rec["measurement"] = measurement
+        rec["masks"] = _save_masks(masks, task.out_dir, tp)
+        if task.figures and "liver" in masks:
+            t_fig = time.perf_counter()
+            png = overlay_png(scan.image, masks["liver"], masks.get("flr"), masks.get("tumor"),
+                              modality=scan.modality,
+                              title=f"{tp.patient_id} / {tp.name} ({rec['scan_date']})")
+            rel, path = _rel(task.out_dir, "masks", tp.patient_id, tp.name, "overlay.png")
+            write_text_atomic(png, path, mode="wb")
+            rec["overlay"] = rel
+            rec["figure_seconds"] = time.perf_counter() - t_fig
+        rec["status"] = "ok"
+    except InputError as exc:
+        rec["error"] = str(exc)
+    except MemoryError:
+        rec["error"] = "out of memory while measuring this timepoint; run with fewer workers."
+    except Exception as exc:  # noqa: BLE001 - one broken timepoint must not stop the batch
+        rec["error"] = f"unexpected failure ({type(exc).__name__}: {exc})."
+    rec["seconds"] = time.perf_counter() - t0
+    if rec["status"] == "ok":
+        try:
+            write_json_atomic(rec, _cache_path(task.out_dir, tp))
+        except OSError:
+            pass  # without its cache entry the timepoint is measured again on --resume
+    return rec
+
+
+# ---------------------------------------------------------------- executors
+def _failed_record(task, message):
+    tp = task.timepoint
+    return {"patient_id": tp.patient_id, "timepoint": tp.name, "scan_date": tp.scan_date,
+            "status": "failed", "error": message, "measurement": None, "masks": {},
+            "overlay": None, "resumed": False}
+
+
+def _run_serial(tasks):
+    for task in tasks:
+        yield run_timepoint(task)
+
+
+def _run_processes(tasks, workers):
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    # forkserver: children fork from a clean server process, never from this
+    # one (which may hold threads: tqdm, logging, a GUI), and inherit its
+    # already-imported modules, so they start fast.
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["flr_volumetry.batch"])
+    with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=ctx) as pool:
+        futures = {pool.submit(run_timepoint, t): t for t in tasks}
+        for fut in as_completed(futures):
+            try:
+                yield fut.result()
+            except Exception as exc:  # noqa: BLE001 - e.g. a worker killed for memory
+                yield _failed_record(futures[fut], f"the worker process failed "
+                                                   f"({type(exc).__name__}: {exc}); run with "
+                                                   f"fewer workers if memory is short.")
+
+
+def _run_dask(tasks, address):
+    try:
+        from distributed import Client, as_completed
+    except ImportError:
+        raise StudyLayoutError("--scheduler needs the 'distributed' package: pip install "
+                               "'dask[distributed]'.") from None
+    try:
+        client = Client(address, timeout=30)
+    except Exception as exc:  # noqa: BLE001 - OSError, TimeoutError, ValueError by transport
+        raise StudyLayoutError(f"cannot reach the Dask scheduler at {address} "
+                               f"({type(exc).__name__}: {exc}).") from exc
+    with client:
+        futures = {}
+        for t in tasks:
+            key = f"flr-timepoint-{t.timepoint.patient_id}-{t.timepoint.name}-{os.getpid()}-" \
+                  f"{time.time_ns()}"
+            futures[client.submit(run_timepoint, t, key=key, pure=False)] = t
+        for fut in as_completed(list(futures)):
+            try:
+                yield fut.result()
+            except Exception as exc:  # noqa: BLE001 - a lost worker
+                yield _failed_record(futures[fut], f"the Dask task failed "
+                                                   f"({type(exc).__name__}: {exc}).")
+
+
+# --------------------------------------------------------------- longitudinal
+def _order(records):
+    dated = sorted((r for r in records if r.get("scan_date")),
+                   key=lambda r: (r["scan_date"], r["timepoint"]))
+    return dated + sorted((r for r in records if not r.get("scan_date")),
+                          key=lambda r: r["timepoint"])
+
+
+def analyse_patient(patient, records, *, from_baseline_date=False):
+    """The ``results.json`` entry of one patient: timepoints, follow-ups, summary row.
+
+    The baseline is the first timepoint by scan date; every later timepoint
+    that was measured is a follow-up, compared with the baseline by
+    :func:`~flr_volumetry.hypertrophy.hypertrophy`. The summary (a row of
+    ``patients.csv``) is the latest follow-up against the baseline.
+    """
+    ordered = _order(records)
+    errors, warnings = [], list(patient.warnings)
+    if patient.error:
+        errors.append(patient.error)
+    for r in ordered:
+        r["is_baseline"] = False
+        if r["status"] != "ok" and not patient.error:
+            errors.append(f"{r['timepoint']}: {r['error']}")
+    dated = [r for r in ordered if r.get("scan_date")]
+    baseline = dated[0] if dated else None
+    followups = []
+    if baseline is not None:
+        baseline["is_baseline"] = True
+        for r in dated[1:]:
+            if r["status"] != "ok" or baseline["status"] != "ok":
+                continue
+            f = {"timepoint": r["timepoint"], "status": "failed", "error": None,
+                 "hypertrophy": None}
+            try:
+                h = hypertrophy(baseline["measurement"], r["measurement"],
+                                procedure_date=patient.procedure_date,
+                                allow_baseline_date=from_baseline_date)
+                f.update(status="ok", hypertrophy=h.to_dict())
+            except InputError as exc:
+                msg = str(exc)
+                if patient.procedure_date is None and "procedure date" in msg:
+                    msg = (f"no procedure date: add procedure_date (YYYY-MM-DD) to "
+                           f"{patient.patient_id}/patient.json or study.csv, or run with "
+                           f"--from-baseline-date.")
+                f["error"] = msg
+                errors.append(f"{r['timepoint']}: {msg}")
+            followups.append(f)
+        if baseline["status"] != "ok" and len(dated) > 1:
+            errors.append(f"the baseline {baseline['timepoint']} failed: no growth can be "
+                          f"computed.")
+    if baseline is not None and len(dated) == 1 and not errors:
+        warnings.append("only one dated timepoint: no growth computed.")
+
+    latest = next((r for r in reversed(dated[1:]) if r["status"] == "ok"), None)
+    latest_f = next((f for f in followups if latest and f["timepoint"] == latest["timepoint"]),
+                    None)
+    h = (latest_f or {}).get("hypertrophy") or {}
+    base_m = (baseline or {}).get("measurement") or {}
+    last_m = (latest or {}).get("measurement") or {}
+    adequate_m = last_m or base_m
+    summary = {
+        "patient_id": patient.patient_id,
+        "status": "failed" if errors else "ok",
+        "error": "; ".join(dict.fromkeys(errors)) or None,
+        "procedure": patient.procedure, "procedure_date": patient.procedure_date,
+        "interval_days": h.get("interval_days"),
+        "sflr_baseline_pct": base_m.get("sflr_pct"),
+        "sflr_followup_pct": last_m.get("sflr_pct"),
+        "dh_pct_points": h.get("dh_pct_points"),
+        "kgr_pct_per_week": h.get("kgr_pct_per_week"),
+        "kgr_meets_2pct": h.get("kgr_meets_2pct"),
+        "gr_pct_per_week": h.get("gr_pct_per_week"),
+        "gr_meets_2_66pct": h.get("gr_meets_2_66pct"),
+        "sflr_adequate": adequate_m.get("sflr_adequate"),
+        "liver_condition": patient.liver_condition,
+        "sflr_threshold_pct": sflr_threshold_pct(patient.liver_condition),
+        "baseline_timepoint": baseline["timepoint"] if baseline else None,
+        "followup_timepoint": latest["timepoint"] if latest else None,
+        "n_timepoints": len(records),
+        "measured_dh_pct_points": h.get("measured_dh_pct_points"),
+        "flr_baseline_ml": base_m.get("flr_ml"), "flr_followup_ml": last_m.get("flr_ml"),
+        "flr_growth_ml": h.get("flr_growth_ml"), "flr_growth_pct": h.get("flr_growth_pct"),
+        "interval_start": h.get("interval_start"),
+    }
+    return {
+        "patient_id": patient.patient_id, "status": summary["status"],
+        "error": summary["error"], "warnings": warnings, "facts": patient.facts(),
+        "sflr_threshold_pct": summary["sflr_threshold_pct"],
+        "baseline": summary["baseline_timepoint"], "timepoints": ordered,
+        "followups": followups, "summary": summary,
+    }
+
+
+def _timepoint_row(rec):
+    m = rec.get("measurement") or {}
+    methods = m.get("methods") or {}
+    row = {k: m.get(k) for k in TIMEPOINT_COLUMNS if k in m}
+    row.update({k: rec.get(k) for k in ("patient_id", "timepoint", "scan_date", "status",
+                                        "error", "is_baseline", "date_source", "liver_method",
+                                        "flr_method")})
+    row.update(tumor_excluded_from_flr=methods.get("tumor_excluded_from_flr"),
+               bsa_formula=methods.get("bsa_formula"), telv_formula=methods.get("telv_formula"),
+               n_warnings=len(m.get("warnings") or []) if m else None)
+    return row
+
+
+# ------------------------------------------------------------------ the run
+def _tasks(study, out_dir, options):
+    tasks = []
+    for p in study.patients:
+        try:
+            vp = p.volumetry_patient() if not p.error else Patient()
+        except InputError:
+            vp = Patient()
+        for tp in p.timepoints:
+            tasks.append(TimepointTask(timepoint=tp, patient=vp, remnant=p.remnant_spec(),
+                                       options=options.volumetry, out_dir=out_dir,
+                                       resume=options.resume, figures=options.figures,
+                                       patient_error=p.error))
+    return tasks
+
+
+def _log_to(path):
+    handler = logging.FileHandler(path, mode="w", encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    log.addHandler(handler)
+    # The file gets every line; the terminal gets the progress bar and the
+    # summary, not one INFO line per timepoint.
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    return handler
+
+
+def _progress(total, enabled):
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="timepoint", file=sys.stderr, disable=not enabled,
+                desc="measuring", dynamic_ncols=True)
+
+
+def run_batch(study_dir, out_dir, options=None):
+    """Measure every timepoint of a study folder and analyse each patient's growth.
+
+    Parameters
+    ----------
+    study_dir : str or os.PathLike
+        The study folder (layout: :mod:`flr_volumetry.study` and the README).
+    out_dir : str or os.PathLike
+        Where the outputs go (created if needed; may hold an earlier run to resume).
+    options : BatchOptions, optional
+
+    Returns
+    -------
+    BatchResult
+        ``result.ok`` is False when any patient or timepoint failed; their
+        errors are in the tables and ``results.json``.
+
+    Raises
+    ------
+    StudyLayoutError
+        A usage problem: no study folder, no patient in it, bad options, an
+        unreachable scheduler.
+    InputError
+        The outputs cannot be written.
+
+    Examples
+    --------
+    >>> import os, tempfile, json, numpy as np, SimpleITK as sitk
+    >>> study = tempfile.mkdtemp()
+    >>> a = np.zeros((10, 20, 20), np.int16); a[2:8, 4:16, 4:16] = 1
+    >>> for tp, date, flr_x in (("pre", "2024-01-01", 8), ("post", "2024-02-05", 10)):
+    ...     d = os.path.join(study, "P001", tp); os.makedirs(d)
+    ...     img = sitk.GetImageFromArray(a); img.SetSpacing((5.0, 5.0, 5.0))
+    ...     sitk.WriteImage(img, os.path.join(d, "image.nii.gz"))
+    ...     sitk.WriteImage(img, os.path.join(d, "liver.nii.gz"))
+    ...     f = a.copy(); f[:, :, flr_x:] = 0; fi = sitk.GetImageFromArray(f)
+    ...     fi.CopyInformation(img); sitk.WriteImage(fi, os.path.join(d, "flr.nii.gz"))
+    ...     with open(os.path.join(d, "timepoint.json"), "w") as fh:
+    ...         json.dump({"scan_date": date}, fh)
+    >>> with open(os.path.join(study, "P001", "patient.json"), "w") as fh:
+    ...     json.dump({"height_cm": 170, "weight_kg": 70, "procedure": "PVE",
+    ...                "procedure_date": "2024-01-08"}, fh)
+    >>> out = tempfile.mkdtemp()
+    >>> r = run_batch(study, out, BatchOptions(progress=False, figures=False))
+    >>> r.ok, r.results["patients"][0]["summary"]["interval_days"]
+    (True, 28)
+    """
+    options = options or BatchOptions()
+    out_dir = os.path.abspath(os.fspath(out_dir))
+    study = discover_study(study_dir, exclude=(out_dir,))
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+    except OSError as exc:
+        raise StudyLayoutError(f"cannot create the output folder {out_dir} "
+                               f"({exc.strerror}).") from exc
+    log_file = os.path.join(out_dir, "batch.log")
+    handler = _log_to(log_file)
+    try:
+        return _run(study, out_dir, options, log_file)
+    finally:
+        log.removeHandler(handler)
+        log.propagate = True
+        handler.close()
+
+
+def _run(study, out_dir, options, log_file):
+    tasks = _tasks(study, out_dir, options)
+    mode = (f"Dask scheduler {options.scheduler}" if options.scheduler
+            else f"{options.workers} worker process(es)" if options.workers > 1 else "serially")
+    log.info("flr-volumetry %s: %d patients, %d timepoints, %s%s", _software_version(),
+             len(study.patients), len(tasks), mode, ", resuming" if options.resume else "")
+    for w in study.warnings:
+        log.warning("%s", w)
+    if options.scheduler:
+        runner = _run_dask(tasks, options.scheduler)
+    elif options.workers > 1 and len(tasks) > 1:
+        runner = _run_processes(tasks, options.workers)
+    else:
+        runner = _run_serial(tasks)
+    records = {}
+    bar = _progress(len(tasks), options.progress)
+    t0 = time.perf_counter()
+    try:
+        for rec in runner:
+            records[(rec["patient_id"], rec["timepoint"])] = rec
+            bar.update(1)
+            if rec["status"] == "ok":
+                log.info("%s/%s: ok%s (%.2f s)", rec["patient_id"], rec["timepoint"],
+                         ", unchanged, skipped" if rec.get("resumed") else "",
+                         rec.get("seconds") or 0.0)
+            else:
+                log.error("%s/%s: failed: %s", rec["patient_id"], rec["timepoint"],
+                          rec["error"])
+    finally:
+        bar.close()
+    wall_s = time.perf_counter() - t0
+
+    patients = []
+    for p in study.patients:
+        recs = [records[(p.patient_id, tp.name)] for tp in p.timepoints]
+        entry = analyse_patient(p, recs, from_baseline_date=options.from_baseline_date)
+        patients.append(entry)
+        if entry["status"] != "ok":
+            log.error("%s: failed: %s", p.patient_id, entry["error"])
+    all_recs = [r for p in patients for r in p["timepoints"]]
+    summary = {
+        "patients": len(patients),
+        "patients_ok": sum(p["status"] == "ok" for p in patients),
+        "patients_failed": sum(p["status"] != "ok" for p in patients),
+        "timepoints": len(all_recs),
+        "timepoints_ok": sum(r["status"] == "ok" for r in all_recs),
+        "timepoints_failed": sum(r["status"] != "ok" for r in all_recs),
+        "timepoints_resumed": sum(bool(r.get("resumed")) for r in all_recs),
+        "wall_seconds": wall_s,
+    }
+    results = {
+        "schema": RESULTS_SCHEMA, "schema_version": RESULTS_SCHEMA_VERSION,
+        "software_version": _software_version(),
+        "created_utc": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "study": study.path,
+        "options": {"workers": options.workers, "scheduler": options.scheduler,
+                    "resume": options.resume, "bsa_formula": options.volumetry.bsa_formula,
+                    "telv_formula": options.volumetry.telv_formula,
+                    "from_baseline_date": options.from_baseline_date,
+                    "figures": options.figures},
+        "summary": summary, "warnings": list(study.warnings), "patients": patients,
+    }
+    paths = {name: os.path.join(out_dir, name) for name in
+             ("timepoints.csv", "patients.csv", "results.json", "report.html")}
+    try:
+        write_csv_atomic([_timepoint_row(r) for r in all_recs], TIMEPOINT_COLUMNS,
+                         paths["timepoints.csv"])
+        write_csv_atomic([p["summary"] for p in patients], PATIENT_COLUMNS,
+                         paths["patients.csv"])
+        write_json_atomic(results, paths["results.json"])
+        write_text_atomic(render_report_html(results, out_dir), paths["report.html"])
+    except OSError as exc:
+        raise InputError(f"cannot write the outputs in {out_dir} ({exc}); check the folder's "
+                         f"permissions and free space.") from exc
+    result = BatchResult(out_dir=out_dir, results=results, timepoints_csv=paths["timepoints.csv"],
+                         patients_csv=paths["patients.csv"], results_json=paths["results.json"],
+                         report_html=paths["report.html"], log_file=log_file)
+    log.info("%s", result.summary_line())
+    return result

@@ -1,0 +1,103 @@
+"""``flr-volumetry batch`` (a study folder) and ``flr-volumetry demo`` (the bundled sample study)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..batch import BatchOptions, run_batch
+from ..errors import InputError
+from ..volumetry import VolumetryOptions
+from ..clinical import BSA_FORMULAS, TELV_FORMULAS
+
+EXIT_OK, EXIT_FAILED = 0, 1
+
+
+def _workers(text):
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"--workers must be a whole number >= 1, got {text!r}")
+    return n
+
+
+def _add_run_options(p):
+    p.add_argument("--workers", type=_workers, default=1, metavar="N",
+                   help="timepoints measured at once in separate processes (default: 1)")
+    p.add_argument("--bsa-formula", default="mosteller", choices=sorted(BSA_FORMULAS),
+                   help="BSA formula (default: mosteller)")
+    p.add_argument("--telv-formula", default="vauthey", choices=sorted(TELV_FORMULAS),
+                   help="total estimated liver volume formula (default: vauthey)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+
+
+def add_parser(sub):
+    p = sub.add_parser(
+        "batch", help="measure every scan of a study folder and each patient's growth",
+        description="Measure every timepoint of a study folder (STUDY/P001/patient.json, "
+                    "STUDY/P001/<timepoint>/image.nii.gz or image/ DICOM, optional masks) "
+                    "and each patient's growth against the baseline (DH, KGR >= 2 %%/week, "
+                    "GR > 2.66 %%/week, sFLR threshold). Writes timepoints.csv, "
+                    "patients.csv, results.json, report.html, masks/ and batch.log to OUT. "
+                    "Exit 0: all ok; 1: some failed; 2: usage error.",
+    )
+    p.add_argument("study", metavar="STUDY", help="the study folder")
+    p.add_argument("-o", "--out", required=True, metavar="OUT", help="output folder")
+    p.add_argument("--resume", action="store_true",
+                   help="skip timepoints already measured in OUT whose inputs are unchanged")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="run on a Dask distributed cluster (e.g. tcp://host:8786); its "
+                        "workers must see STUDY and OUT at the same paths")
+    p.add_argument("--from-baseline-date", action="store_true",
+                   help="for patients without a procedure date, count growth from the "
+                        "baseline scan (not Shindoh's KGR)")
+    _add_run_options(p)
+    p.set_defaults(func=run)
+
+    d = sub.add_parser(
+        "demo", help="run batch on the bundled sample study and print where the report is",
+        description="Generate (or reuse) the bundled sample study of synthetic patients, run "
+                    "`batch` on it and print the path of report.html.",
+    )
+    d.add_argument("out", metavar="OUT", nargs="?", default="demo-out",
+                   help="output folder (default: demo-out)")
+    _add_run_options(d)
+    d.set_defaults(func=run_demo)
+
+
+def _options(args, **extra):
+    return BatchOptions(
+        workers=args.workers, volumetry=VolumetryOptions(bsa_formula=args.bsa_formula,
+                                                         telv_formula=args.telv_formula),
+        progress=not args.no_progress, **extra)
+
+
+def _finish(result):
+    if result.ok:
+        print(result.summary_line())
+        return EXIT_OK
+    print(f"flr-volumetry batch: {result.summary_line()}", file=sys.stderr)
+    return EXIT_FAILED
+
+
+def run(args):
+    result = run_batch(args.study, args.out, _options(
+        args, resume=args.resume, scheduler=args.scheduler,
+        from_baseline_date=args.from_baseline_date))
+    return _finish(result)
+
+
+def run_demo(args):
+    try:
+        from ..phantoms import sample_study
+    except ImportError:
+        raise InputError("the sample study generator (flr_volumetry.phantoms) is not "
+                         "available in this version.") from None
+    study = sample_study()
+    print(f"sample study: {study}", file=sys.stderr)
+    result = run_batch(study, args.out, _options(args, resume=True))
+    code = _finish(result)
+    print(result.report_html)  # the last line: where to look
+    return code

@@ -1,0 +1,509 @@
+"""Batch outputs: CSV tables, the ``results.json`` schema, figures and the HTML report.
+
+Everything is written atomically (a temporary file in the same folder, then
+``os.replace``): a run killed half-way leaves the previous file or none,
+never half a table. Figures are drawn with matplotlib's Agg canvas (no
+display, no pyplot state) and embedded in ``report.html`` as base64 PNG, so
+the report is one self-contained file.
+
+``results.json`` schema (``schema_version`` "1.0")
+----------------------------------------------------
+::
+
+    {
+      "schema": "flr-volumetry/batch-results",
+      "schema_version": "1.0",
+      "software_version": "0.1.0",
+      "created_utc": "2026-01-31T12:00:00Z",
+      "study": "/abs/path/STUDY",
+      "options": {"workers": 1, "scheduler": null, "resume": false,
+                  "bsa_formula": "mosteller", "telv_formula": "vauthey",
+                  "from_baseline_date": false},
+      "summary": {"patients": 3, "patients_ok": 2, "patients_failed": 1,
+                  "timepoints": 7, "timepoints_ok": 6, "timepoints_failed": 1,
+                  "timepoints_resumed": 0},
+      "warnings": ["study-level warnings"],
+      "patients": [{
+        "patient_id": "P001", "status": "ok" | "failed", "error": null | "sentence",
+        "warnings": [...],
+        "facts": {"height_cm", "weight_kg", "liver_condition", "procedure",
+                  "procedure_date", "resection", "remnant_segments", "plan"},
+        "sflr_threshold_pct": 20.0,
+        "baseline": "baseline",             # timepoint name, first by scan date
+        "timepoints": [{                    # ordered by scan date (undated last)
+          "patient_id", "timepoint", "scan_date", "date_source": "dicom" | "timepoint.json",
+          "status": "ok" | "failed", "error", "is_baseline",
+          "measurement": {Measurement.to_dict(): every volume, ratio, warning and method},
+          "liver_method", "flr_method",     # where the liver and FLR masks came from
+          "masks": {"liver": "masks/P001/baseline/liver.nii.gz", "flr": ...},
+          "overlay": "masks/P001/baseline/overlay.png",
+          "input_hash": "blake2b hex of input files + options", "resumed": false,
+          "seconds": 1.2, "measure_seconds": 1.0
+        }],
+        "followups": [{                     # every follow-up against the baseline
+          "timepoint": "post_pve", "status": "ok" | "failed", "error",
+          "hypertrophy": {Hypertrophy.to_dict(): interval, DH, KGR, GR, growth, ...}
+        }],
+        "summary": {the patients.csv row: the latest follow-up against the baseline}
+      }]
+    }
+
+Values that cannot be computed are ``null``. Paths of masks and figures are
+relative to the output folder. A change that removes or renames a key bumps
+the major version; adding keys bumps the minor version.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import datetime as _dt
+import html
+import io as _io
+import math
+import os
+import tempfile
+
+import numpy as np
+
+from . import clinical
+
+__all__ = [
+    "RESULTS_SCHEMA",
+    "RESULTS_SCHEMA_VERSION",
+    "TIMEPOINT_COLUMNS",
+    "PATIENT_COLUMNS",
+    "write_text_atomic",
+    "write_csv_atomic",
+    "overlay_png",
+    "growth_chart_png",
+    "render_report_html",
+]
+
+RESULTS_SCHEMA = "flr-volumetry/batch-results"
+RESULTS_SCHEMA_VERSION = "1.0"
+
+#: Columns of ``timepoints.csv``: the issue's names first, then the methods used.
+TIMEPOINT_COLUMNS = (
+    "patient_id", "timepoint", "scan_date", "status", "error",
+    "total_liver_ml", "tumor_ml", "functional_liver_ml", "flr_ml", "sflr_pct",
+    "measured_flr_pct",
+    "is_baseline", "date_source", "resected_ml", "telv_ml", "bsa_m2", "flr_bw_ratio_pct",
+    "sflr_threshold_pct", "sflr_adequate", "height_cm", "weight_kg", "liver_condition",
+    "liver_method", "flr_method", "tumor_excluded_from_flr", "bsa_formula", "telv_formula",
+    "n_warnings",
+)
+
+#: Columns of ``patients.csv``: the issue's names first, then context.
+PATIENT_COLUMNS = (
+    "patient_id", "status", "error", "procedure", "procedure_date", "interval_days",
+    "sflr_baseline_pct", "sflr_followup_pct", "dh_pct_points", "kgr_pct_per_week",
+    "kgr_meets_2pct", "gr_pct_per_week", "gr_meets_2_66pct", "sflr_adequate",
+    "liver_condition", "sflr_threshold_pct", "baseline_timepoint", "followup_timepoint",
+    "n_timepoints", "measured_dh_pct_points", "flr_baseline_ml", "flr_followup_ml",
+    "flr_growth_ml", "flr_growth_pct", "interval_start",
+)
+
+
+# --------------------------------------------------------------------- files
+def write_text_atomic(text, path, *, mode="w"):
+    """Write ``text`` (str, or bytes with ``mode="wb"``) so that ``path`` is complete or absent.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> p = os.path.join(tempfile.mkdtemp(), "a.txt")
+    >>> write_text_atomic("hello\\n", p)
+    >>> open(p).read(), [f for f in os.listdir(os.path.dirname(p)) if f.startswith(".tmp")]
+    ('hello\\n', [])
+    """
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path))
+    try:
+        kwargs = {} if "b" in mode else {"encoding": "utf-8", "newline": ""}
+        with os.fdopen(fd, mode, **kwargs) as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _cell(value):
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        # repr keeps every digit: the CSV holds the same number as results.json.
+        return "" if math.isnan(value) else repr(value)
+    return str(value)
+
+
+def write_csv_atomic(rows, columns, path):
+    """Write dict rows as CSV with exactly ``columns`` (missing keys empty), atomically.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> p = os.path.join(tempfile.mkdtemp(), "t.csv")
+    >>> write_csv_atomic([{"a": 1.5, "b": None}], ("a", "b"), p)
+    >>> open(p).read()
+    'a,b\\n1.5,\\n'
+    """
+    buf = _io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(columns)
+    for row in rows:
+        w.writerow([_cell(row.get(c)) for c in columns])
+    write_text_atomic(buf.getvalue(), path)
+
+
+# ------------------------------------------------------------------- figures
+def _figure(width_in, height_in):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    # A bare Figure on the Agg canvas: no pyplot, no global state, no display,
+    # safe in worker processes and in Dask threads.
+    fig = Figure(figsize=(width_in, height_in), dpi=90)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _png(fig):
+    buf = _io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
+
+
+def _lps(image):
+    """Array (z, y, x) and spacing of ``image`` reoriented to LPS (x -> left, y -> posterior)."""
+    import SimpleITK as sitk
+
+    img = sitk.DICOMOrient(image, "LPS")
+    return sitk.GetArrayViewFromImage(img), img.GetSpacing()
+
+
+def _window(arr, modality=None):
+    if (modality or "").upper() == "CT" or (modality is None and arr.min() < -500):
+        return -160.0, 240.0  # abdominal soft-tissue window, HU
+    sample = arr[:: max(1, arr.shape[0] // 16)].astype(np.float32)
+    lo, hi = np.percentile(sample, (1.0, 99.5))
+    return float(lo), float(hi if hi > lo else lo + 1.0)
+
+
+def overlay_png(image, liver, flr=None, tumor=None, *, modality=None, title=None):
+    """Axial and coronal slices of a scan with the liver and FLR outlined, as PNG bytes.
+
+    The slices pass through the centre of the FLR (of the liver without
+    one). Images are reoriented to LPS first, so the patient's right is on
+    the viewer's left (radiological convention) and the head is up.
+
+    Parameters
+    ----------
+    image, liver : SimpleITK.Image
+        The scan and the liver mask on its grid.
+    flr, tumor : SimpleITK.Image, optional
+        FLR (filled, green) and tumour (red outline) on the same grid.
+    modality : str, optional
+        'CT' uses a soft-tissue window; otherwise percentiles.
+    title : str, optional
+
+    Examples
+    --------
+    >>> import numpy as np, SimpleITK as sitk
+    >>> a = np.zeros((8, 16, 16), np.uint8); a[2:6, 4:12, 4:12] = 1
+    >>> liver = sitk.GetImageFromArray(a)
+    >>> ct = sitk.GetImageFromArray((a * 100).astype(np.int16) - 1000)
+    >>> overlay_png(ct, liver)[:4] == b"\\x89PNG"
+    True
+    """
+    img, spacing = _lps(image)
+    liv, _ = _lps(liver)
+    liv = liv != 0
+    focus = liv
+    fl = None
+    if flr is not None:
+        fl = np.asarray(_lps(flr)[0]) != 0
+        if fl.any():
+            focus = fl
+    tu = None if tumor is None else np.asarray(_lps(tumor)[0]) != 0
+    if focus.any():
+        zc, yc, _ = (int(round(c)) for c in np.argwhere(focus).mean(axis=0))
+    else:
+        zc, yc = img.shape[0] // 2, img.shape[1] // 2
+    lo, hi = _window(np.asarray(img), modality)
+    sx, sy, sz = spacing
+
+    fig = _figure(7.0, 3.4)
+    views = (
+        ("axial", lambda a: a[zc], sy / sx, "upper"),
+        ("coronal", lambda a: a[:, yc, :], sz / sx, "lower"),
+    )
+    for i, (name, cut, aspect, origin) in enumerate(views):
+        ax = fig.add_subplot(1, 2, i + 1)
+        ax.imshow(cut(img), cmap="gray", vmin=lo, vmax=hi, aspect=aspect, origin=origin,
+                  interpolation="nearest")
+        if fl is not None:
+            ax.imshow(np.ma.masked_where(~cut(fl), cut(fl)), cmap="summer", alpha=0.45,
+                      vmin=0, vmax=1, aspect=aspect, origin=origin, interpolation="nearest")
+        for mask, color in ((liv, "#ffd400"), (tu, "#ff3030")):
+            if mask is not None and cut(mask).any():
+                ax.contour(cut(mask).astype(np.uint8), levels=[0.5], colors=color,
+                           linewidths=1.0, origin=origin)
+        ax.set_title(f"{name} (R on left)", fontsize=8)
+        ax.set_axis_off()
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.text(0.5, 0.02, "yellow: liver   green: FLR   red: tumour", ha="center", fontsize=7)
+    return _png(fig)
+
+
+def _days(date_text, start):
+    return (_dt.date.fromisoformat(date_text) - start).days
+
+
+def growth_chart_png(points, *, procedure_date=None, sflr_threshold_pct=20.0, title=None):
+    """sFLR and measured FLR ratio over time with their threshold lines, as PNG bytes.
+
+    Left: sFLR (%) with the adequacy threshold of the liver condition and
+    the line of a 2 %/week kinetic growth rate from the baseline (Shindoh).
+    Right: measured FLR ratio (FLR / FLV, %) with the 2.66 %/week line
+    (Leung). Points above a rate line grow faster than that rate.
+
+    Parameters
+    ----------
+    points : sequence of dict
+        ``{"scan_date": "YYYY-MM-DD", "sflr_pct": float or None,
+        "measured_flr_pct": float or None}``, the baseline first.
+    procedure_date : str, optional
+        Day 0 of the x axis and start of the rate lines (else the baseline scan).
+    sflr_threshold_pct : float
+
+    Examples
+    --------
+    >>> pts = [{"scan_date": "2024-01-01", "sflr_pct": 18.0, "measured_flr_pct": 25.0},
+    ...        {"scan_date": "2024-02-05", "sflr_pct": 27.0, "measured_flr_pct": 33.0}]
+    >>> growth_chart_png(pts, procedure_date="2024-01-08")[:4] == b"\\x89PNG"
+    True
+    """
+    pts = [p for p in points if p.get("scan_date")]
+    start_text = procedure_date or (pts[0]["scan_date"] if pts else None)
+    fig = _figure(7.0, 3.0)
+    panels = (
+        ("sflr_pct", "sFLR (%)", clinical.KGR_THRESHOLD_PCT_PER_WEEK, "KGR 2 %/week",
+         sflr_threshold_pct),
+        ("measured_flr_pct", "measured FLR / FLV (%)", clinical.GR_THRESHOLD_PCT_PER_WEEK,
+         "GR 2.66 %/week", None),
+    )
+    if start_text is None:
+        return _png(fig)
+    start = _dt.date.fromisoformat(start_text)
+    xlabel = "days since procedure" if procedure_date else "days since baseline scan"
+    for i, (key, ylabel, rate, rate_label, threshold) in enumerate(panels):
+        ax = fig.add_subplot(1, 2, i + 1)
+        xy = [(_days(p["scan_date"], start), p[key]) for p in pts if p.get(key) is not None]
+        if xy:
+            xs, ys = zip(*xy)
+            ax.plot(xs, ys, "o-", color="#1f5fa8", label="measured")
+            x_end = max(max(xs), 7) * 1.08
+            base_y = ys[0]
+            ax.plot([0, x_end], [base_y, base_y + rate * x_end / 7.0], "--", color="#d07000",
+                    label=rate_label)
+        if threshold is not None:
+            ax.axhline(threshold, color="#b00020", lw=1.0, ls=":",
+                       label=f"adequate >= {threshold:g} %")
+        if procedure_date:
+            ax.axvline(0, color="0.5", lw=0.8)
+        ax.set_xlabel(xlabel, fontsize=8)
+        ax.set_ylabel(ylabel, fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.legend(fontsize=6, loc="best")
+        ax.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return _png(fig)
+
+
+# ---------------------------------------------------------------------- HTML
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:1.5em;color:#222}
+table{border-collapse:collapse;margin:.6em 0;font-size:.85em}
+th,td{border:1px solid #ccc;padding:.25em .5em;text-align:right}
+th{background:#f0f3f7} td.l,th.l{text-align:left}
+.pass{color:#0a7a2f;font-weight:600}.fail{color:#b00020;font-weight:600}.na{color:#888}
+.err{color:#b00020}.warn{color:#8a5a00;font-size:.85em}
+section{border-top:2px solid #ddd;margin-top:1.5em;padding-top:.5em}
+img{max-width:100%}
+"""
+
+
+def _num(value, digits=1, unit=""):
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return '<span class="na">n/a</span>'
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f"{value:.{digits}f}{unit}"
+    return html.escape(str(value))
+
+
+def _verdict(ok, text_pass="pass", text_fail="fail"):
+    if ok is None:
+        return '<span class="na">n/a</span>'
+    return f'<span class="pass">{text_pass}</span>' if ok else \
+        f'<span class="fail">{text_fail}</span>'
+
+
+def _img_tag(png_bytes, alt):
+    data = base64.b64encode(png_bytes).decode("ascii")
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+
+
+def _cohort_table(patients):
+    head = ("patient", "status", "procedure", "interval (days)", "sFLR baseline %",
+            "sFLR follow-up %", "DH (points)", "KGR %/week", ">= 2 %/week", "GR %/week",
+            "> 2.66 %/week", "sFLR adequate")
+    rows = []
+    for p in patients:
+        s = p["summary"]
+        status = _verdict(p["status"] == "ok", "ok", "failed")
+        rows.append(
+            "<tr>" + "".join(f"<td{' class=l' if i < 3 else ''}>{c}</td>" for i, c in enumerate((
+                f'<a href="#{html.escape(p["patient_id"])}">{html.escape(p["patient_id"])}</a>',
+                status, _num(s.get("procedure")), _num(s.get("interval_days"), 0),
+                _num(s.get("sflr_baseline_pct")), _num(s.get("sflr_followup_pct")),
+                _num(s.get("dh_pct_points")), _num(s.get("kgr_pct_per_week"), 2),
+                _verdict(s.get("kgr_meets_2pct")), _num(s.get("gr_pct_per_week"), 2),
+                _verdict(s.get("gr_meets_2_66pct")), _verdict(s.get("sflr_adequate"), "yes", "no"),
+            ))) + "</tr>")
+    ths = "".join(f"<th{' class=l' if i < 3 else ''}>{h}</th>" for i, h in enumerate(head))
+    return f'<table id="cohort"><tr>{ths}</tr>{"".join(rows)}</table>'
+
+
+def _timepoint_table(p):
+    head = ("timepoint", "scan date", "status", "total liver mL", "tumour mL", "FLR mL",
+            "sFLR %", "FLR/FLV %", "liver from", "FLR from")
+    rows = []
+    for t in p["timepoints"]:
+        m = t.get("measurement") or {}
+        name = html.escape(t["timepoint"]) + (" (baseline)" if t.get("is_baseline") else "")
+        rows.append("<tr>" + "".join(f"<td{' class=l' if i in (0, 1, 2, 8, 9) else ''}>{c}</td>"
+                                     for i, c in enumerate((
+            name, _num(t.get("scan_date")),
+            _verdict(t["status"] == "ok", "ok", "failed") + (
+                f' <span class="err">{html.escape(t["error"])}</span>' if t.get("error") else ""),
+            _num(m.get("total_liver_ml")), _num(m.get("tumor_ml")), _num(m.get("flr_ml")),
+            _num(m.get("sflr_pct")), _num(m.get("measured_flr_pct")),
+            _num(t.get("liver_method")), _num(t.get("flr_method")),
+        ))) + "</tr>")
+    ths = "".join(f"<th{' class=l' if i in (0, 1, 2, 8, 9) else ''}>{h}</th>"
+                  for i, h in enumerate(head))
+    return f"<table><tr>{ths}</tr>{''.join(rows)}</table>"
+
+
+def _followup_table(p, threshold):
+    head = ("follow-up", "interval (days)", "DH (points)", "KGR %/week", "vs 2 %/week",
+            "GR %/week", "vs 2.66 %/week", "FLR growth %", f"sFLR vs {threshold:g} %")
+    sflr_by_tp = {t["timepoint"]: (t.get("measurement") or {}).get("sflr_pct")
+                  for t in p["timepoints"]}
+    rows = []
+    for f in p["followups"]:
+        h = f.get("hypertrophy") or {}
+        sflr = sflr_by_tp.get(f["timepoint"])
+        adequate = None if sflr is None else bool(sflr >= threshold)
+        cells = (html.escape(f["timepoint"]) + (
+            f' <span class="err">{html.escape(f["error"])}</span>' if f.get("error") else ""),
+            _num(h.get("interval_days"), 0), _num(h.get("dh_pct_points")),
+            _num(h.get("kgr_pct_per_week"), 2), _verdict(h.get("kgr_meets_2pct")),
+            _num(h.get("gr_pct_per_week"), 2), _verdict(h.get("gr_meets_2_66pct")),
+            _num(h.get("flr_growth_pct")), _verdict(adequate, "adequate", "inadequate"))
+        rows.append("<tr>" + "".join(f"<td{' class=l' if i == 0 else ''}>{c}</td>"
+                                     for i, c in enumerate(cells)) + "</tr>")
+    if not rows:
+        return "<p>No follow-up scan: no growth computed.</p>"
+    ths = "".join(f"<th{' class=l' if i == 0 else ''}>{h}</th>" for i, h in enumerate(head))
+    return f"<table><tr>{ths}</tr>{''.join(rows)}</table>"
+
+
+def _patient_section(p, out_dir):
+    pid = html.escape(p["patient_id"])
+    facts = p.get("facts") or {}
+    threshold = p.get("sflr_threshold_pct") or clinical.sflr_threshold_pct(
+        facts.get("liver_condition") or "normal")
+    parts = [f'<section id="{pid}"><h2>{pid}</h2>']
+    parts.append(
+        f"<p>Procedure {_num(facts.get('procedure'))} on {_num(facts.get('procedure_date'))}; "
+        f"liver {_num(facts.get('liver_condition') or 'normal')} (sFLR threshold "
+        f"{threshold:g} %); height {_num(facts.get('height_cm'), 0, ' cm')}, weight "
+        f"{_num(facts.get('weight_kg'), 0, ' kg')}.</p>")
+    if p.get("error"):
+        parts.append(f'<p class="err">Failed: {html.escape(p["error"])}</p>')
+    parts.append(_timepoint_table(p))
+    parts.append(_followup_table(p, threshold))
+    pts = [{"scan_date": t.get("scan_date"),
+            "sflr_pct": (t.get("measurement") or {}).get("sflr_pct"),
+            "measured_flr_pct": (t.get("measurement") or {}).get("measured_flr_pct")}
+           for t in p["timepoints"] if t["status"] == "ok" and t.get("scan_date")]
+    if pts:
+        png = growth_chart_png(pts, procedure_date=facts.get("procedure_date"),
+                               sflr_threshold_pct=threshold, title=f"{p['patient_id']}: growth")
+        parts.append(_img_tag(png, f"{p['patient_id']} growth chart"))
+    for t in p["timepoints"]:
+        rel = t.get("overlay")
+        path = os.path.join(out_dir, rel) if rel else None
+        if path and os.path.isfile(path):
+            with open(path, "rb") as fh:
+                parts.append(f"<h3>{html.escape(t['timepoint'])} ({_num(t.get('scan_date'))})"
+                             f"</h3>" + _img_tag(fh.read(), f"{p['patient_id']} "
+                                                           f"{t['timepoint']} overlay"))
+    warnings = list(p.get("warnings") or [])
+    for t in p["timepoints"]:
+        warnings += [f"{t['timepoint']}: {w}" for w in (t.get("measurement") or {}).get(
+            "warnings", [])]
+    for f in p["followups"]:
+        warnings += [f"{f['timepoint']}: {w}" for w in (f.get("hypertrophy") or {}).get(
+            "warnings", [])]
+    if warnings:
+        parts.append('<ul class="warn">' + "".join(f"<li>{html.escape(w)}</li>"
+                                                   for w in warnings) + "</ul>")
+    parts.append("</section>")
+    return "\n".join(parts)
+
+
+def render_report_html(results, out_dir):
+    """The self-contained HTML report of a batch run (``results.json`` content).
+
+    Parameters
+    ----------
+    results : dict
+        As written to ``results.json`` (schema in the module docstring).
+    out_dir : str
+        Output folder; overlay PNGs are read from there and embedded.
+
+    Returns
+    -------
+    str
+    """
+    s = results["summary"]
+    body = [
+        "<h1>FLR volumetry: batch report</h1>",
+        f"<p>{s['patients']} patients ({s['patients_ok']} ok, {s['patients_failed']} failed), "
+        f"{s['timepoints']} timepoints ({s['timepoints_ok']} ok, {s['timepoints_failed']} "
+        f"failed). flr-volumetry {html.escape(results['software_version'])}, "
+        f"{html.escape(results['created_utc'])}. Formulas: BSA "
+        f"{html.escape(str(results['options'].get('bsa_formula')))}, TELV "
+        f"{html.escape(str(results['options'].get('telv_formula')))}. KGR (Shindoh) passes at "
+        f">= 2 %/week, GR on measured volumes (Leung) at > 2.66 %/week; the sFLR threshold is "
+        f"20 / 30 / 40 % for a normal / post-chemotherapy / cirrhotic liver.</p>",
+        "<h2>Cohort</h2>", _cohort_table(results["patients"]),
+    ]
+    if results.get("warnings"):
+        body.append('<ul class="warn">' + "".join(f"<li>{html.escape(w)}</li>"
+                                                  for w in results["warnings"]) + "</ul>")
+    body += [_patient_section(p, out_dir) for p in results["patients"]]
+    body.append("<p class=na>Research tool; not a certified medical device.</p>")
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            "<title>FLR volumetry report</title><style>" + _CSS + "</style></head><body>\n"
+            + "\n".join(body) + "\n</body></html>\n")

@@ -1,0 +1,494 @@
+"""The study-folder layout: patients, their facts, and their timepoints.
+
+A study is a folder of patient folders; each patient folder holds a
+``patient.json`` and one folder per scan (timepoint)::
+
+    STUDY/
+      study.csv              optional: patient_id + any patient.json key, one row per patient
+      P001/
+        patient.json         {"height_cm": 172, "weight_kg": 80, "liver_condition": "normal",
+                              "procedure": "PVE", "procedure_date": "2024-03-04",
+                              "resection": "right_hepatectomy"}
+        baseline/            any name; timepoints are ordered by scan date
+          image.nii.gz       or image.nii / image.nrrd / image.mha, or image/ (a DICOM folder)
+          liver.nii.gz       optional masks: liver.*, tumor.*, flr.*, segments.*
+          timepoint.json     {"scan_date": "2024-02-26"} (used when the image has no StudyDate)
+        post_pve/ ...
+
+Nothing here reads an image: :func:`discover_study` only looks at names and
+small JSON/CSV files, so it is fast on any cohort. Scan dates, which a DICOM
+header may hold, are settled when each timepoint is measured (see
+:mod:`flr_volumetry.batch`). Folders and files whose names start with
+``truth`` (ground truth of the bundled sample study), ``.`` or ``_`` are
+ignored: they are never inputs.
+
+Patient IDs are the folder names; they must be pseudonymous, because they
+appear in every output.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from . import clinical
+from .errors import InputError
+from .hypertrophy import parse_date
+from .io import IMAGE_SUFFIXES
+from .volumetry import Patient
+
+__all__ = [
+    "PROCEDURES",
+    "PATIENT_KEYS",
+    "MASK_NAMES",
+    "StudyLayoutError",
+    "StudyPatient",
+    "StudyTimepoint",
+    "Study",
+    "discover_study",
+    "read_patient_file",
+    "read_study_csv",
+    "timepoint_scan_date",
+]
+
+#: Procedures that induce hypertrophy of the remnant (../shared/CLINICAL.md).
+PROCEDURES = ("PVE", "PVL", "PVE+HVE", "ALPPS")
+#: Keys of ``patient.json`` and columns of ``study.csv`` (besides ``patient_id``).
+PATIENT_KEYS = ("height_cm", "weight_kg", "liver_condition", "procedure", "procedure_date",
+                "resection", "remnant_segments", "plan")
+#: Optional per-timepoint masks, by the stem of their file name.
+MASK_NAMES = ("liver", "tumor", "flr", "segments")
+_IGNORED_PREFIXES = ("truth", ".", "_")
+# Image file suffixes the layout accepts for ``image.*`` and masks; NRRD/MHA
+# detached headers (.nhdr, .mhd) work too since io reads them.
+_SUFFIXES = tuple(s for s in IMAGE_SUFFIXES)
+
+
+class StudyLayoutError(InputError):
+    """The study folder as a whole cannot be used (a usage error: exit code 2)."""
+
+    usage = True
+
+
+@dataclass(frozen=True)
+class StudyTimepoint:
+    """The input files of one scan of one patient (paths are absolute strings).
+
+    ``error`` is set when the folder cannot be measured as it is (no image,
+    two images, an unreadable ``timepoint.json``); such a timepoint is
+    reported as failed without being measured.
+    """
+
+    patient_id: str
+    name: str
+    folder: str
+    image: str | None = None
+    liver: str | None = None
+    tumor: str | None = None
+    flr: str | None = None
+    segments: str | None = None
+    plan: str | None = None
+    timepoint_json: str | None = None
+    scan_date: str | None = None
+    error: str | None = None
+
+    def input_files(self):
+        """Every file whose content the measurement depends on, sorted (for hashing)."""
+        paths = []
+        for p in (self.image, self.liver, self.tumor, self.flr, self.segments, self.plan,
+                  self.timepoint_json):
+            if p is None:
+                continue
+            if os.path.isdir(p):
+                for root, dirs, files in os.walk(p):
+                    dirs.sort()
+                    paths += [os.path.join(root, f) for f in sorted(files)]
+            else:
+                paths.append(p)
+        return paths
+
+
+@dataclass(frozen=True)
+class StudyPatient:
+    """One patient's facts (from ``patient.json`` and/or ``study.csv``) and timepoints.
+
+    ``error`` is set when the facts are unusable (e.g. an unknown liver
+    condition); the patient's timepoints are then reported as failed.
+    ``procedure_date`` may be missing: the volumes are still measured, and
+    the growth analysis says what is missing.
+    """
+
+    patient_id: str
+    folder: str
+    height_cm: float | None = None
+    weight_kg: float | None = None
+    liver_condition: str = "normal"
+    procedure: str | None = None
+    procedure_date: str | None = None
+    resection: str | None = None
+    remnant_segments: tuple[int, ...] | None = None
+    plan: str | None = None
+    timepoints: tuple[StudyTimepoint, ...] = ()
+    warnings: tuple[str, ...] = ()
+    error: str | None = None
+
+    def volumetry_patient(self):
+        """The :class:`~flr_volumetry.Patient` used to measure every timepoint."""
+        return Patient(height_cm=self.height_cm, weight_kg=self.weight_kg,
+                       liver_condition=self.liver_condition)
+
+    def remnant_spec(self):
+        """How the FLR is derived when a timepoint has no ``flr.*`` mask, as a dict.
+
+        Keys: ``plan`` (path), ``resection`` or ``remnant_segments``; empty
+        when the patient file names none of them.
+        """
+        if self.plan:
+            return {"plan": self.plan}
+        if self.remnant_segments:
+            return {"remnant_segments": list(self.remnant_segments)}
+        if self.resection:
+            return {"resection": self.resection}
+        return {}
+
+    def facts(self):
+        """The patient facts as a JSON-ready dict (no timepoints)."""
+        return {
+            "height_cm": self.height_cm, "weight_kg": self.weight_kg,
+            "liver_condition": self.liver_condition, "procedure": self.procedure,
+            "procedure_date": self.procedure_date, "resection": self.resection,
+            "remnant_segments": None if self.remnant_segments is None
+            else list(self.remnant_segments),
+            "plan": self.plan,
+        }
+
+
+@dataclass(frozen=True)
+class Study:
+    """A discovered study folder."""
+
+    path: str
+    patients: tuple[StudyPatient, ...] = ()
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def timepoints(self):
+        return tuple(tp for p in self.patients for tp in p.timepoints)
+
+
+def _ignored(name):
+    return name.startswith(_IGNORED_PREFIXES)
+
+
+def _image_suffix(name):
+    low = name.lower()
+    for s in _SUFFIXES:
+        if low.endswith(s):
+            return s
+    return None
+
+
+def _stem(name):
+    s = _image_suffix(name)
+    return name[: -len(s)] if s else None
+
+
+def _read_json(path, what):
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{what} {path} is not readable JSON ({exc}); fix or remove it.") \
+            from exc
+    if not isinstance(data, dict):
+        raise InputError(f"{what} {path} must hold a JSON object {{...}}.")
+    return data
+
+
+def _segments_tuple(value, where):
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        parts = [p for p in value.replace(";", ",").replace(" ", ",").strip("[]()").split(",")
+                 if p]
+    elif isinstance(value, (list, tuple)):
+        parts = list(value)
+    else:
+        parts = [value]
+    try:
+        segs = tuple(int(p) for p in parts)
+    except (TypeError, ValueError):
+        raise InputError(f"remnant_segments in {where} must be Couinaud numbers 1-8, "
+                         f"e.g. [2, 3], got {value!r}.") from None
+    if not segs or any(s < 1 or s > 8 for s in segs):
+        raise InputError(f"remnant_segments in {where} must be Couinaud numbers 1-8, "
+                         f"got {value!r}.")
+    return segs
+
+
+def _number(value, key, where):
+    if value is None or value == "":
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"{key} in {where} must be a number, got {value!r}.") from None
+
+
+def _clean_facts(raw, where, base_dir):
+    """Validate and normalise patient facts; unknown keys come back as warnings."""
+    facts, warnings = {}, []
+    for key, value in raw.items():
+        if key == "patient_id":
+            continue
+        if key not in PATIENT_KEYS:
+            warnings.append(f"{where}: unknown key {key!r} ignored (known: "
+                            f"{', '.join(PATIENT_KEYS)}).")
+            continue
+        if value is None or value == "":
+            continue
+        if key in ("height_cm", "weight_kg"):
+            facts[key] = _number(value, key, where)
+        elif key == "liver_condition":
+            cond = str(value).strip().lower()
+            clinical.sflr_threshold_pct(cond)  # refuses unknown conditions with a sentence
+            facts[key] = cond
+        elif key == "procedure":
+            proc = str(value).strip().upper().replace(" ", "")
+            if proc not in PROCEDURES:
+                raise InputError(f"procedure {value!r} in {where} is unknown; use one of "
+                                 f"{', '.join(PROCEDURES)}.")
+            facts[key] = proc
+        elif key == "procedure_date":
+            facts[key] = parse_date(value, f"procedure_date in {where}").isoformat()
+        elif key == "remnant_segments":
+            facts[key] = _segments_tuple(value, where)
+        elif key == "plan":
+            facts[key] = os.path.abspath(os.path.join(base_dir, str(value)))
+        else:
+            facts[key] = str(value).strip()
+    return facts, warnings
+
+
+def read_patient_file(path):
+    """Validated facts of one ``patient.json`` as ``(facts, warnings)``.
+
+    Raises :class:`~flr_volumetry.InputError` with one sentence when a value
+    is unusable.
+
+    Examples
+    --------
+    >>> import json, os, tempfile
+    >>> d = tempfile.mkdtemp(); p = os.path.join(d, "patient.json")
+    >>> with open(p, "w") as fh:
+    ...     json.dump({"height_cm": 170, "weight_kg": 70, "procedure": "pve",
+    ...                "procedure_date": "20240301", "remnant_segments": [2, 3]}, fh)
+    >>> facts, warnings = read_patient_file(p)
+    >>> facts["procedure"], facts["procedure_date"], facts["remnant_segments"]
+    ('PVE', '2024-03-01', (2, 3))
+    """
+    raw = _read_json(path, "patient file")
+    return _clean_facts(raw, os.fspath(path), os.path.dirname(os.path.abspath(path)))
+
+
+def read_study_csv(path):
+    """Rows of ``study.csv`` by patient ID, as ``{patient_id: raw dict}``.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> d = tempfile.mkdtemp(); p = os.path.join(d, "study.csv")
+    >>> with open(p, "w") as fh:
+    ...     _ = fh.write("patient_id,height_cm,weight_kg\\nP001,170,70\\n")
+    >>> read_study_csv(p)["P001"]["height_cm"]
+    '170'
+    """
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            rows = list(csv.DictReader(fh))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise StudyLayoutError(f"{path} is not a readable CSV file ({exc}).") from exc
+    out = {}
+    for i, row in enumerate(rows, start=2):
+        pid = (row.get("patient_id") or "").strip()
+        if not pid:
+            raise StudyLayoutError(f"{path} line {i} has no patient_id; every row needs one "
+                                   f"(the name of the patient's folder).")
+        if pid in out:
+            raise StudyLayoutError(f"{path} lists patient {pid} twice; keep one row per "
+                                   f"patient.")
+        out[pid] = {k.strip(): (v or "").strip() for k, v in row.items() if k}
+    return out
+
+
+def timepoint_scan_date(timepoint_json):
+    """The ``scan_date`` of a ``timepoint.json`` as ISO text (None when absent).
+
+    Examples
+    --------
+    >>> import json, os, tempfile
+    >>> p = os.path.join(tempfile.mkdtemp(), "timepoint.json")
+    >>> with open(p, "w") as fh:
+    ...     json.dump({"scan_date": "20240315"}, fh)
+    >>> timepoint_scan_date(p)
+    '2024-03-15'
+    """
+    if timepoint_json is None:
+        return None
+    data = _read_json(timepoint_json, "timepoint file")
+    d = parse_date(data.get("scan_date"), f"scan_date in {timepoint_json}")
+    return None if d is None else d.isoformat()
+
+
+def _find_timepoint(patient_id, folder):
+    """A StudyTimepoint for ``folder``, or None when it holds nothing of a timepoint."""
+    name = os.path.basename(folder)
+    entries = sorted(e for e in os.listdir(folder) if not _ignored(e))
+    images, masks, problems = [], {}, []
+    plan = tp_json = None
+    for e in entries:
+        full = os.path.join(folder, e)
+        if e == "image" and os.path.isdir(full):
+            images.append(full)
+        elif _stem(e) == "image" and os.path.isfile(full):
+            images.append(full)
+        elif _stem(e) in MASK_NAMES and os.path.isfile(full):
+            stem = _stem(e)
+            if stem in masks:
+                problems.append(f"two {stem} masks ({os.path.basename(masks[stem])} and {e}); "
+                                f"keep one.")
+            masks[stem] = full
+        elif e == "plan.json":
+            plan = full
+        elif e == "timepoint.json":
+            tp_json = full
+    if not images and not masks and tp_json is None and plan is None:
+        return None
+    error = None
+    if not images:
+        error = (f"no image in {name}/: put the scan there as image.nii.gz (or .nii, .nrrd, "
+                 f".mha) or as a DICOM folder image/.")
+    elif len(images) > 1:
+        error = (f"several images in {name}/ ({', '.join(os.path.basename(i) for i in images)}); "
+                 f"keep one.")
+    elif problems:
+        error = problems[0]
+    scan_date = None
+    if tp_json is not None and error is None:
+        try:
+            scan_date = timepoint_scan_date(tp_json)
+        except InputError as exc:
+            error = str(exc)
+    return StudyTimepoint(
+        patient_id=patient_id, name=name, folder=folder,
+        image=images[0] if len(images) == 1 else None,
+        liver=masks.get("liver"), tumor=masks.get("tumor"), flr=masks.get("flr"),
+        segments=masks.get("segments"), plan=plan, timepoint_json=tp_json,
+        scan_date=scan_date, error=error,
+    )
+
+
+def _find_patient(patient_id, folder, csv_row, study_path):
+    timepoints = []
+    for e in sorted(os.listdir(folder)):
+        full = os.path.join(folder, e)
+        if _ignored(e) or not os.path.isdir(full):
+            continue
+        tp = _find_timepoint(patient_id, full)
+        if tp is not None:
+            timepoints.append(tp)
+    pfile = os.path.join(folder, "patient.json")
+    has_file = os.path.isfile(pfile)
+    if not timepoints and not has_file:
+        return None
+    facts, warnings, error = {}, [], None
+    try:
+        if csv_row is not None:
+            facts, warnings = _clean_facts(csv_row, f"study.csv ({patient_id})", study_path)
+        if has_file:
+            own, own_warn = read_patient_file(pfile)
+            warnings += own_warn
+            for key, value in own.items():
+                if key in facts and facts[key] != value:
+                    warnings.append(f"patient.json and study.csv disagree on {key} "
+                                    f"({value!r} vs {facts[key]!r}); patient.json is used.")
+            facts.update(own)
+        elif csv_row is None:
+            warnings.append(f"no patient.json in {patient_id}/ and no study.csv row: height "
+                            f"and weight come from the DICOM header if any, the liver "
+                            f"condition defaults to normal.")
+        patient = StudyPatient(patient_id=patient_id, folder=folder, **facts)
+        patient.volumetry_patient()  # refuses implausible height/weight now, per patient
+    except InputError as exc:
+        patient = StudyPatient(patient_id=patient_id, folder=folder, error=str(exc))
+    if not timepoints and patient.error is None:
+        patient = replace(patient, error=f"no timepoint folder with an image in "
+                                         f"{patient_id}/.")
+    return replace(patient, timepoints=tuple(timepoints), warnings=tuple(warnings))
+
+
+def discover_study(study_dir, *, exclude=()):
+    """Find the patients and timepoints of a study folder (reads no image).
+
+    Parameters
+    ----------
+    study_dir : str or os.PathLike
+        The study folder (layout in the module docstring and the README).
+    exclude : sequence of str
+        Folders to skip (e.g. an output folder placed inside the study).
+
+    Returns
+    -------
+    Study
+        Patients sorted by ID, each with its timepoints sorted by folder
+        name (the batch orders them by scan date once dates are known).
+        Problems of one patient or timepoint are stored in its ``error``;
+        they never stop the discovery of the others.
+
+    Raises
+    ------
+    StudyLayoutError
+        The folder does not exist, or holds no patient.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> d = tempfile.mkdtemp()
+    >>> os.makedirs(os.path.join(d, "P001", "baseline"))
+    >>> open(os.path.join(d, "P001", "baseline", "image.nii.gz"), "w").close()
+    >>> study = discover_study(d)
+    >>> [(p.patient_id, [t.name for t in p.timepoints]) for p in study.patients]
+    [('P001', ['baseline'])]
+    """
+    path = Path(study_dir)
+    if not path.is_dir():
+        raise StudyLayoutError(f"the study folder {study_dir} does not exist or is not a "
+                               f"folder.")
+    study_path = str(path.resolve())
+    csv_path = path / "study.csv"
+    rows = read_study_csv(csv_path) if csv_path.is_file() else {}
+    warnings = []
+    patients = []
+    seen = set()
+    skip = {os.path.realpath(x) for x in exclude}
+    for e in sorted(os.listdir(path)):
+        full = path / e
+        if _ignored(e) or not full.is_dir() or os.path.realpath(full) in skip:
+            continue
+        p = _find_patient(e, str(full.resolve()), rows.get(e), study_path)
+        if p is not None:
+            patients.append(p)
+            seen.add(e)
+    for pid in sorted(set(rows) - seen):
+        warnings.append(f"study.csv lists patient {pid}, but there is no folder {pid}/ with "
+                        f"timepoints; skipped.")
+    if not patients:
+        raise StudyLayoutError(
+            f"no patient found in {study_dir}: expected folders such as P001/ holding "
+            f"patient.json and timepoint folders with an image (see the README's "
+            f"'Study layout')."
+        )
+    return Study(path=study_path, patients=tuple(patients), warnings=tuple(warnings))
