@@ -1,0 +1,396 @@
+"""DICOM series: writing phantoms, and reading folders as real exports are.
+
+Every series here is written by the test itself with
+:func:`flr_volumetry.io.write_dicom_series`, then made messy with pydicom
+(scouts, other series, gaps, renamed files), except the real 3-slice CT of
+``../shared/data``.
+"""
+
+import logging
+import os
+import random
+import shutil
+
+import numpy as np
+import pydicom
+import pytest
+import SimpleITK as sitk
+
+import flr_volumetry as flr
+from flr_volumetry.cli import main
+from flr_volumetry.errors import InputError
+from flr_volumetry.io import read_dicom_series, write_dicom_series
+
+SPACING = (0.7, 0.9, 2.5)
+ORIGIN = (-40.0, 25.0, -120.0)
+SAGITTAL = (0, 0, -1, 1, 0, 0, 0, -1, 0)  # rows along y, columns along -z, normal along x
+
+
+def _oblique():
+    # A rotation about a tilted axis: every direction cosine is non-trivial.
+    return sitk.VersorTransform((0.3, 0.2, 1.0), 0.4).GetMatrix()
+
+
+def _phantom(size=(9, 7, 6), spacing=SPACING, direction=None, origin=ORIGIN, seed=0):
+    rng = np.random.default_rng(seed)
+    arr = rng.integers(-1000, 1500, size=size[::-1]).astype(np.int16)
+    img = sitk.GetImageFromArray(arr)
+    img.SetSpacing(spacing)
+    img.SetOrigin(origin)
+    if direction is not None:
+        img.SetDirection([float(v) for v in direction])
+    return img
+
+
+def _same_physical_volume(read, written):
+    """The read image holds the written values at the same physical places."""
+    assert read.GetSize() == written.GetSize()
+    np.testing.assert_allclose(read.GetSpacing(), written.GetSpacing(), rtol=1e-6)
+    corners_w = {tuple(np.round(written.TransformIndexToPhysicalPoint(
+        (i, j, k)), 3)) for i in (0, written.GetSize()[0] - 1)
+        for j in (0, written.GetSize()[1] - 1) for k in (0, written.GetSize()[2] - 1)}
+    corners_r = {tuple(np.round(read.TransformIndexToPhysicalPoint(
+        (i, j, k)), 3)) for i in (0, read.GetSize()[0] - 1)
+        for j in (0, read.GetSize()[1] - 1) for k in (0, read.GetSize()[2] - 1)}
+    assert corners_w == corners_r
+    back = sitk.Resample(read, written, sitk.Transform(), sitk.sitkNearestNeighbor, -9999,
+                         sitk.sitkInt32)
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(back),
+                                  sitk.GetArrayFromImage(written).astype(np.int32))
+
+
+def _edit(files, **attrs):
+    for f in files:
+        ds = pydicom.dcmread(f)
+        for k, v in attrs.items():
+            setattr(ds, k, v)
+        ds.save_as(f)
+
+
+def _z_of(path):
+    return float(pydicom.dcmread(path, stop_before_pixels=True).ImagePositionPatient[2])
+
+
+# ----------------------------------------------------------------- geometry and values
+
+
+@pytest.mark.parametrize("direction", [
+    None,
+    _oblique(),
+    (1, 0, 0, 0, 1, 0, 0, 0, -1),           # negative z step (left-handed)
+    (-1, 0, 0, 0, -1, 0, 0, 0, 1),          # RAS-like in-plane flip
+])
+def test_round_trip_keeps_geometry_and_hu(tmp_path, direction):
+    img = _phantom(direction=direction)
+    files = write_dicom_series(img, tmp_path / "ct", study_date="2024-03-01")
+    assert len(files) == img.GetSize()[2] and all(os.path.isfile(f) for f in files)
+    scan = read_dicom_series(tmp_path / "ct")
+    _same_physical_volume(scan.image, img)
+    assert scan.warnings == ()
+    assert scan.modality == "CT"
+
+
+def test_negative_step_is_sorted_along_the_normal(tmp_path):
+    img = _phantom(direction=(1, 0, 0, 0, 1, 0, 0, 0, -1))
+    write_dicom_series(img, tmp_path / "ct")
+    scan = read_dicom_series(tmp_path / "ct")
+    # Read as a right-handed stack: +z, starting at the lowest slice.
+    assert scan.image.GetDirection() == pytest.approx((1, 0, 0, 0, 1, 0, 0, 0, 1))
+    assert scan.image.GetOrigin()[2] == pytest.approx(ORIGIN[2] - 5 * SPACING[2])
+    a = sitk.GetArrayFromImage(scan.image)
+    np.testing.assert_array_equal(a, sitk.GetArrayFromImage(img)[::-1])
+
+
+def test_hu_values_survive_and_intercept_is_used(tmp_path):
+    img = _phantom()
+    files = write_dicom_series(img, tmp_path / "ct", rescale_intercept=-1024)
+    ds = pydicom.dcmread(files[0])
+    assert float(ds.RescaleIntercept) == -1024 and ds.PixelRepresentation == 1
+    assert ds.pixel_array.min() >= -1000 + 1024  # stored = HU - intercept
+    scan = read_dicom_series(tmp_path / "ct")
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(scan.image), sitk.GetArrayFromImage(img))
+
+
+def test_mr_is_uint16_and_round_trips(tmp_path):
+    arr = np.random.default_rng(3).integers(0, 4000, size=(4, 5, 6)).astype(np.uint16)
+    img = sitk.GetImageFromArray(arr)
+    img.SetSpacing((1.25, 1.25, 7.7))
+    files = write_dicom_series(img, tmp_path / "mr", modality="MR")
+    assert pydicom.dcmread(files[0]).PixelRepresentation == 0
+    scan = read_dicom_series(tmp_path / "mr")
+    assert scan.modality == "MR"
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(scan.image), arr)
+
+
+def test_writer_refuses_values_that_do_not_fit_and_leaves_nothing(tmp_path):
+    arr = np.full((2, 3, 3), -5, dtype=np.int16)
+    with pytest.raises(InputError, match="do not fit"):
+        write_dicom_series(sitk.GetImageFromArray(arr), tmp_path / "mr", modality="MR")
+    with pytest.raises(InputError, match="modality"):
+        write_dicom_series(sitk.GetImageFromArray(arr), tmp_path / "us", modality="US")
+    assert os.listdir(tmp_path) == []
+
+
+def test_writer_is_atomic_when_interrupted(tmp_path, monkeypatch):
+    from flr_volumetry.io import _dicom_write
+
+    real = _dicom_write._slice_dataset
+    calls = []
+
+    def failing(**kw):
+        calls.append(1)
+        if len(calls) == 3:
+            raise OSError("disk full")
+        return real(**kw)
+
+    monkeypatch.setattr(_dicom_write, "_slice_dataset", failing)
+    with pytest.raises(OSError):
+        write_dicom_series(_phantom(), tmp_path / "ct")
+    assert os.listdir(tmp_path) == []  # neither the folder nor its temporary sibling
+
+
+def test_written_headers(tmp_path):
+    img = _phantom(direction=_oblique())
+    files = write_dicom_series(img, tmp_path / "ct", study_date="2024-03-01",
+                               series_description="venous", patient_id="P007",
+                               patient_height_cm=172, patient_weight_kg=81.5)
+    ds = [pydicom.dcmread(f) for f in files]
+    assert len({d.SOPInstanceUID for d in ds}) == len(ds)
+    assert len({d.SeriesInstanceUID for d in ds}) == 1
+    assert len({d.FrameOfReferenceUID for d in ds}) == 1
+    d0 = ds[0]
+    assert (d0.StudyDate, d0.SeriesDate, d0.PatientID, d0.SeriesDescription) == (
+        "20240301", "20240301", "P007", "venous")
+    assert float(d0.PatientSize) == pytest.approx(1.72) and float(d0.PatientWeight) == 81.5
+    assert str(d0.PatientName) == ""
+    assert [float(v) for v in d0.PixelSpacing] == [0.9, 0.7]  # row spacing, column spacing
+    assert float(d0.SliceThickness) == float(d0.SpacingBetweenSlices) == 2.5
+    direction = np.asarray(img.GetDirection()).reshape(3, 3)
+    np.testing.assert_allclose([float(v) for v in d0.ImageOrientationPatient],
+                               np.concatenate([direction[:, 0], direction[:, 1]]), atol=1e-9)
+    for k, d in enumerate(ds):
+        np.testing.assert_allclose([float(v) for v in d.ImagePositionPatient],
+                                   img.TransformIndexToPhysicalPoint((0, 0, k)), atol=1e-6)
+
+
+# ----------------------------------------------------------------- messy folders
+
+
+def test_shuffled_file_names_and_instance_numbers(tmp_path):
+    img = _phantom()
+    files = write_dicom_series(img, tmp_path / "ct")
+    rng = random.Random(1)
+    numbers = list(range(1, len(files) + 1))
+    rng.shuffle(numbers)
+    names = [f"IM{rng.randrange(10**6):06d}" for _ in files]
+    for f, name, n in zip(files, names, numbers):
+        _edit([f], InstanceNumber=n)
+        os.rename(f, tmp_path / "ct" / name)
+    scan = read_dicom_series(tmp_path / "ct")
+    _same_physical_volume(scan.image, img)
+
+
+def test_scout_slices_are_dropped_with_a_warning(tmp_path):
+    img = _phantom()
+    folder = tmp_path / "ct"
+    files = write_dicom_series(img, folder)
+    uid = pydicom.dcmread(files[0]).SeriesInstanceUID
+    # A sagittal scout in the same series (orientation differs) ...
+    scout = _phantom(size=(9, 7, 1), direction=SAGITTAL, seed=5)
+    write_dicom_series(scout, folder, series_instance_uid=uid)
+    # ... and an axial one marked LOCALIZER.
+    loc = write_dicom_series(_phantom(size=(9, 7, 1), origin=(-40, 25, 500), seed=6), folder,
+                             series_instance_uid=uid)
+    _edit(loc, ImageType=["ORIGINAL", "PRIMARY", "LOCALIZER"])
+    scan = read_dicom_series(folder)
+    _same_physical_volume(scan.image, img)
+    dropped = [w for w in scan.warnings if "dropped" in w]
+    assert len(dropped) == 1 and dropped[0].startswith("2 slices")
+
+
+def test_two_series_picks_the_axial_one_with_most_slices(tmp_path):
+    folder = tmp_path / "export"
+    venous = _phantom(size=(9, 7, 6))
+    arterial = _phantom(size=(9, 7, 4), seed=1)
+    sagittal = _phantom(size=(6, 7, 12), direction=SAGITTAL, seed=2)
+    fv = write_dicom_series(venous, folder, series_description="venous")
+    fa = write_dicom_series(arterial, folder, series_description="arterial")
+    fs = write_dicom_series(sagittal, folder, series_description="sagittal MPR")
+    uid = {name: pydicom.dcmread(f[0]).SeriesInstanceUID
+           for name, f in (("v", fv), ("a", fa), ("s", fs))}
+    scan = read_dicom_series(folder)
+    assert scan.series_instance_uid == uid["v"] and scan.series_description == "venous"
+    _same_physical_volume(scan.image, venous)
+    (w,) = scan.warnings
+    assert "'venous', 6 slices" in w and uid["a"] in w and uid["s"] in w and "3 series" in w
+    chosen = read_dicom_series(folder, series_uid=uid["a"])
+    _same_physical_volume(chosen.image, arterial)
+    assert chosen.warnings == ()
+    with pytest.raises(InputError, match="no series with SeriesInstanceUID 1.2.3") as e:
+        read_dicom_series(folder, series_uid="1.2.3")
+    assert uid["v"] in str(e.value) and uid["a"] in str(e.value)
+    # load_image passes the choice through.
+    assert flr.load_image(folder, series_uid=uid["s"]).image.GetSize() == (6, 7, 12)
+
+
+def test_missing_slice_names_the_gap(tmp_path):
+    img = _phantom(size=(5, 5, 8), origin=(0, 0, -130.0))
+    files = write_dicom_series(img, tmp_path / "ct")
+    os.remove(files[3])  # z = -122.5
+    with pytest.raises(InputError) as e:
+        read_dicom_series(tmp_path / "ct")
+    assert str(e.value).startswith(
+        "1 slice is missing between z=-125.0 and z=-120.0 mm (gap 5.0 mm, expected 2.50 mm)")
+
+
+def test_non_uniform_spacing_is_refused(tmp_path):
+    files = write_dicom_series(_phantom(size=(5, 5, 6), origin=(0, 0, 0)), tmp_path / "ct")
+    for k, f in enumerate(files[4:], start=4):
+        _edit([f], ImagePositionPatient=[0, 0, 2.5 * k + 1.0])
+    with pytest.raises(InputError, match="not uniform: 3.50 mm between z=7.5 and z=11.0"):
+        read_dicom_series(tmp_path / "ct")
+
+
+def test_non_dicom_files_and_non_image_objects_are_ignored(tmp_path):
+    img = _phantom()
+    folder = tmp_path / "export"
+    files = write_dicom_series(img, folder / "sub")
+    (folder / "README.txt").write_text("exported by PACS\n")
+    (folder / "DICOMDIR").write_bytes(b"\0" * 200)
+    (folder / ".DS_Store").write_bytes(os.urandom(64))
+    (folder / "notes").write_text("no extension, not DICOM\n")
+    hidden = folder / ".trash"
+    hidden.mkdir()
+    shutil.copy(files[0], hidden / "old.dcm")
+    # A structured report and a SEG-like object of the same study: no geometry / not images.
+    sr = pydicom.dcmread(files[0])
+    sr.SOPClassUID = "1.2.840.10008.5.1.4.1.1.88.22"
+    sr.SOPInstanceUID = pydicom.uid.generate_uid()
+    sr.save_as(folder / "sr.dcm")
+    scan = read_dicom_series(folder)
+    _same_physical_volume(scan.image, img)
+    assert scan.warnings == ()
+
+
+def test_folder_without_images(tmp_path):
+    (tmp_path / "a.txt").write_text("x")
+    with pytest.raises(InputError, match="no DICOM image slices"):
+        read_dicom_series(tmp_path)
+    with pytest.raises(InputError, match="not a folder"):
+        read_dicom_series(tmp_path / "a.txt")
+
+
+def test_single_slice_is_refused_and_two_slices_load(tmp_path):
+    write_dicom_series(_phantom(size=(5, 5, 1)), tmp_path / "one")
+    with pytest.raises(InputError, match="single slice"):
+        read_dicom_series(tmp_path / "one")
+    two = _phantom(size=(5, 5, 2))
+    write_dicom_series(two, tmp_path / "two")
+    _same_physical_volume(read_dicom_series(tmp_path / "two").image, two)
+
+
+def test_copied_file_is_read_once_but_distinct_slices_at_one_position_are_refused(tmp_path):
+    img = _phantom()
+    files = write_dicom_series(img, tmp_path / "ct")
+    shutil.copy(files[2], tmp_path / "ct" / "copy.dcm")
+    scan = read_dicom_series(tmp_path / "ct")
+    _same_physical_volume(scan.image, img)
+    assert any("same SOPInstanceUID" in w for w in scan.warnings)
+    _edit([tmp_path / "ct" / "copy.dcm"], SOPInstanceUID=pydicom.uid.generate_uid())
+    with pytest.raises(InputError, match="2 different slices at the same z=-115.0"):
+        read_dicom_series(tmp_path / "ct")
+
+
+def test_gantry_tilt_is_refused(tmp_path):
+    files = write_dicom_series(_phantom(size=(5, 5, 6), origin=(0, 0, 0)), tmp_path / "ct")
+    for k, f in enumerate(files):
+        _edit([f], ImagePositionPatient=[0, 0.5 * k, 2.5 * k])
+    with pytest.raises(InputError, match="gantry tilt of about 11.3 degrees"):
+        read_dicom_series(tmp_path / "ct")
+
+
+def test_undecodable_compressed_pixels_give_a_clear_error(tmp_path):
+    from pydicom.encaps import encapsulate
+
+    files = write_dicom_series(_phantom(size=(5, 5, 3)), tmp_path / "ct")
+    for f in files:
+        ds = pydicom.dcmread(f)
+        ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.4.201"  # HTJ2K
+        ds.PixelData = encapsulate([b"\xff\x4f\xff\x51 not a codestream"])
+        ds["PixelData"].VR = "OB"
+        ds.save_as(f, enforce_file_format=True)
+    with pytest.raises(InputError, match="cannot read the pixel data.*decompress"):
+        read_dicom_series(tmp_path / "ct")
+
+
+def test_header_facts_and_no_patient_name(tmp_path, caplog):
+    files = write_dicom_series(_phantom(), tmp_path / "ct", study_date="2024-03-01",
+                               patient_height_cm=172, patient_weight_kg=81.5)
+    # A real export carries the name: it must never come out of the reader.
+    _edit(files, PatientName="Doe^Jane", StudyDate="", SeriesDate="20240302")
+    caplog.set_level(logging.DEBUG)
+    scan = read_dicom_series(tmp_path / "ct")
+    assert scan.patient_height_cm == pytest.approx(172.0)  # PatientSize 1.72 m
+    assert scan.patient_weight_kg == 81.5
+    assert str(scan.study_date) == "2024-03-02"  # SeriesDate when StudyDate is empty
+    assert "Doe" not in repr(scan) and "Jane" not in repr(scan)
+    assert "Doe" not in caplog.text
+    _edit(files, PatientSize="172")  # centimetres where metres belong
+    scan = read_dicom_series(tmp_path / "ct")
+    assert scan.patient_height_cm is None
+    assert any("PatientSize 172" in w for w in scan.warnings)
+
+
+# ----------------------------------------------------------------- real data and CLI
+
+
+def test_real_three_slice_ct(shared_data):
+    folder = shared_data / "dicom-ct-3slice" / "series"
+    scan = read_dicom_series(folder)
+    im = scan.image
+    assert im.GetSize() == (512, 512, 3)
+    np.testing.assert_allclose(im.GetSpacing(), (0.810547, 0.810547, 1.0), atol=1e-5)
+    np.testing.assert_allclose(im.GetOrigin(), (-235.2, -226.8, -128.69), atol=1e-3)
+    assert im.GetDirection() == pytest.approx((1, 0, 0, 0, 1, 0, 0, 0, 1))
+    assert scan.modality == "CT" and str(scan.study_date) == "2003-04-17"
+    # Sorted by position, not by file name: 03.dcm (z=-128.69) is slice 0; values in HU.
+    a = sitk.GetArrayFromImage(im)
+    for k, name in enumerate(("03.dcm", "02.dcm", "01.dcm")):
+        ds = pydicom.dcmread(folder / name)
+        hu = ds.pixel_array * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
+        np.testing.assert_array_equal(a[k], hu)
+
+
+def _cli_case(tmp_path):
+    img = _phantom(size=(10, 9, 8), origin=(0, 0, 0))
+    files = write_dicom_series(img, tmp_path / "ct", patient_height_cm=170,
+                               patient_weight_kg=70, study_date="2024-05-06")
+    liver = np.zeros((8, 9, 10), np.uint8)
+    liver[2:6, 2:7, 3:8] = 1  # away from the first and last slice
+    lm = sitk.GetImageFromArray(liver)
+    lm.CopyInformation(img)
+    sitk.WriteImage(lm, str(tmp_path / "liver.nii.gz"))
+    return files, float(liver.sum()) * 0.7 * 0.9 * 2.5 / 1000.0
+
+
+def test_cli_measures_a_dicom_folder(tmp_path, capsys):
+    import json
+
+    _, liver_ml = _cli_case(tmp_path)
+    code = main(["measure", str(tmp_path / "ct"), "--liver", str(tmp_path / "liver.nii.gz"),
+                 "--json", str(tmp_path / "out.json")])
+    assert code == 0
+    out = json.loads((tmp_path / "out.json").read_text())
+    assert out["total_liver_ml"] == pytest.approx(liver_ml)
+    assert out["scan_date"] == "2024-05-06"
+    assert out["bsa_m2"] == pytest.approx(flr.bsa_m2(170, 70))  # height/weight from the header
+
+
+def test_cli_refuses_a_folder_with_a_gap_in_one_line(tmp_path, capsys):
+    files, _ = _cli_case(tmp_path)
+    os.remove(files[4])
+    code = main(["measure", str(tmp_path / "ct"), "--liver", str(tmp_path / "liver.nii.gz")])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert "missing between z=7.5 and z=12.5 mm" in err
