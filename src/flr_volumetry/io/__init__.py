@@ -4,6 +4,8 @@ Scans come back as :class:`Scan` (a ``SimpleITK.Image`` plus header facts),
 masks as :class:`Mask` (uint8 on the scan's grid).
 """
 
+from ._dicom import read_dicom_series
+from ._dicom_write import write_dicom_series
 from ._geometry import grid_description, resample_mask_to, same_grid
 from ._images import IMAGE_SUFFIXES, Scan, is_image_file, load_image, read_image_file
 from ._masks import (
@@ -13,6 +15,7 @@ from ._masks import (
     load_mask,
     parse_mask_spec,
 )
+from ._segfiles import read_dicom_seg, read_seg_nrrd, write_dicom_seg, write_seg_nrrd
 from ._writers import write_json_atomic, write_mask
 
 __all__ = [
@@ -26,9 +29,15 @@ __all__ = [
     "load_label_map",
     "load_mask",
     "parse_mask_spec",
+    "read_dicom_seg",
+    "read_dicom_series",
     "read_image_file",
+    "read_seg_nrrd",
     "resample_mask_to",
     "same_grid",
+    "write_dicom_seg",
+    "write_dicom_series",
     "write_json_atomic",
     "write_mask",
+    "write_seg_nrrd",
 ]

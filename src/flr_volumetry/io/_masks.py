@@ -11,7 +11,7 @@ import SimpleITK as sitk
 
 from ..errors import GeometryError, InputError
 from ._geometry import grid_description, resample_mask_to, same_grid
-from ._images import read_image_file
+from ._images import is_image_file, read_image_file
 
 # TotalSegmentator label numbers (../shared/CLINICAL.md), by task.
 TOTALSEGMENTATOR_LABELS = {
@@ -24,7 +24,8 @@ TOTALSEGMENTATOR_LABELS = {
     "liver_vessels": {"liver_vessels": 1, "liver_tumor": 2},
 }
 
-_LABEL_SUFFIX = re.compile(r"^(?P<path>.+):(?P<sel>[A-Za-z0-9_,]+)$")
+# Segment names of .seg.nrrd / DICOM SEG files may hold spaces and hyphens.
+_LABEL_SUFFIX = re.compile(r"^(?P<path>.+):(?P<sel>[\w ,\-]+)$")
 
 
 @dataclass(frozen=True)
@@ -60,13 +61,16 @@ def parse_mask_spec(spec):
     ('totalseg.nii.gz', ('liver',))
     >>> parse_mask_spec("liver.nii.gz")
     ('liver.nii.gz', None)
+    >>> parse_mask_spec("case.seg.nrrd:left lobe")
+    ('case.seg.nrrd', ('left lobe',))
     """
     spec = os.fspath(spec)
     m = _LABEL_SUFFIX.match(spec)
     # A Windows drive letter ("C:\\...") never matches: the selection must
     # follow the last colon and contain no path separator.
     if m and not os.path.exists(spec):
-        sel = tuple(int(s) if s.isdigit() else s for s in m.group("sel").split(",") if s)
+        parts = [s.strip() for s in m.group("sel").split(",")]
+        sel = tuple(int(s) if s.isdigit() else s for s in parts if s)
         return m.group("path"), sel
     return spec, None
 
@@ -154,7 +158,11 @@ def load_mask(spec, reference=None, *, structure="liver", task="total", what="ma
         ``FILE`` (every non-zero voxel), ``FILE:5`` or ``FILE:1,2`` (those
         labels), ``FILE:liver`` (a TotalSegmentator structure name, numbered
         by ``task``), or a TotalSegmentator output folder of per-class files,
-        from which ``<structure>.nii.gz`` is read.
+        from which ``<structure>.nii.gz`` is read. For a 3D Slicer
+        ``.seg.nrrd`` or a DICOM SEG file, the selection is a segment name
+        or number of that file (``case.seg.nrrd:liver``,
+        ``liver_seg.dcm:Liver``); DICOM SEG frames are placed on ``reference``
+        by their position.
     reference : SimpleITK.Image, optional
         The scan. A mask on the same grid is taken as is; one on another
         grid that covers the same physical region is resampled by nearest
@@ -195,15 +203,24 @@ def load_mask(spec, reference=None, *, structure="liver", task="total", what="ma
         path = found[0]
     if not os.path.exists(path):
         raise InputError(f"the {what} {path} does not exist.")
-    image = read_image_file(path)
-    if image.GetDimension() != 3 or image.GetNumberOfComponentsPerPixel() != 1:
-        raise InputError(
-            f"the {what} {path} is not a 3-D single-channel mask; for multi-segment files "
-            f"(.seg.nrrd, DICOM SEG) select the segment by name."
-        )
-    if labels is not None:
-        labels = _resolve_names(labels, task)
-    binary = _select(image, labels, path)
+    from ._segfiles import is_dicom_seg, is_seg_nrrd, read_dicom_seg, read_seg_nrrd
+
+    if not is_image_file(path) and is_dicom_seg(path):
+        # Frames are placed on the reference grid by their position.
+        return read_dicom_seg(path, reference, segment=labels, what=what)
+    if is_seg_nrrd(path):
+        # Labels are segment names or label values of the file, not TotalSegmentator's.
+        binary = read_seg_nrrd(path, segment=labels)
+    else:
+        image = read_image_file(path)
+        if image.GetDimension() != 3 or image.GetNumberOfComponentsPerPixel() != 1:
+            raise InputError(
+                f"the {what} {path} is not a 3-D single-channel mask; for multi-segment files "
+                f"(.seg.nrrd, DICOM SEG) select the segment by name."
+            )
+        if labels is not None:
+            labels = _resolve_names(labels, task)
+        binary = _select(image, labels, path)
     source = path if labels is None else f"{path}:{','.join(map(str, labels))}"
     warnings = []
     if not np.any(sitk.GetArrayViewFromImage(binary)):

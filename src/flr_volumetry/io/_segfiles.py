@@ -1,0 +1,659 @@
+"""Segmentation files: DICOM SEG and 3D Slicer ``.seg.nrrd``, in and out.
+
+Both hold several named segments; a segment is chosen by name (case does
+not matter) or number. DICOM SEG frames are placed on the reference scan's
+grid by their ImagePositionPatient, so the frame order in the file never
+matters; a SEG on another grid is resampled by nearest neighbour with a
+warning, as every other mask is.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+import numpy as np
+import pydicom
+import SimpleITK as sitk
+
+from ..errors import GeometryError, InputError
+from ._geometry import resample_mask_to, same_grid
+
+__all__ = ["read_dicom_seg", "read_seg_nrrd", "write_dicom_seg", "write_seg_nrrd",
+           "is_dicom_seg", "is_seg_nrrd"]
+
+SEG_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.66.4"
+
+# Slicer's default colours for common structures (RGB, 0-1); others cycle.
+_COLORS = {"liver": (221, 130, 101), "tumor": (144, 238, 144), "tumour": (144, 238, 144),
+           "flr": (241, 214, 145), "remnant": (241, 214, 145)}
+_PALETTE = [(128, 174, 128), (241, 214, 145), (177, 122, 101), (111, 184, 210), (216, 101, 79),
+            (221, 130, 101), (144, 238, 144), (192, 104, 88), (220, 245, 20), (78, 63, 0)]
+
+# A frame lands on a reference slice when its position is within this
+# fraction of a voxel of one.
+_ON_GRID_VOXELS = 0.05
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _tmp_path(path, suffix):
+    path = os.path.abspath(os.fspath(path))
+    folder = os.path.dirname(path)
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=suffix)
+    os.close(fd)
+    return path, tmp
+
+
+def _as_selection(segment):
+    if segment is None:
+        return None
+    if isinstance(segment, (str, int, np.integer)):
+        segment = (segment,)
+    out = []
+    for s in segment:
+        if isinstance(s, str) and s.strip().isdigit():
+            s = int(s.strip())
+        out.append(int(s) if isinstance(s, (int, np.integer)) else str(s).strip())
+    return tuple(out)
+
+
+def _choose(available, segment, path, number_kind):
+    """Segment keys chosen by ``segment`` (normalised by :func:`_as_selection`) among
+    ``available`` ({key: name}); integers are keys, strings are names."""
+    listing = ", ".join(f"{k} {name!r}" for k, name in available.items())
+    sel = segment
+    if sel is None:
+        if len(available) == 1:
+            return list(available)
+        raise InputError(
+            f"{path} holds {len(available)} segments ({listing}); choose one by name or "
+            f"{number_kind}, e.g. {os.path.basename(path)}:{next(iter(available.values()))}."
+        )
+    chosen = []
+    for s in sel:
+        if isinstance(s, int):
+            keys = [k for k in available if k == s]
+        else:
+            keys = [k for k, name in available.items() if name == s]
+            keys = keys or [k for k, name in available.items() if name.lower() == s.lower()]
+        if not keys:
+            raise InputError(f"{path} has no segment {s!r}; available segments: {listing}.")
+        chosen += [k for k in keys if k not in chosen]
+    return chosen
+
+
+def is_seg_nrrd(path):
+    """Whether ``path`` is a 3D Slicer segmentation (``.seg.nrrd`` or NRRD with segments)."""
+    path = os.fspath(path)
+    low = path.lower()
+    if low.endswith(".seg.nrrd"):
+        return True
+    if not low.endswith(".nrrd") or not os.path.isfile(path):
+        return False
+    import nrrd
+
+    try:
+        header = nrrd.read_header(path)
+    except Exception:  # noqa: BLE001 - not a readable NRRD: the image reader will say so
+        return False
+    return any(k.startswith("Segment0_") for k in header)
+
+
+def is_dicom_seg(path):
+    """Whether ``path`` is a DICOM Segmentation object (read without the pixels)."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        return False
+    try:
+        ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["SOPClassUID"])
+    except Exception:  # noqa: BLE001 - not DICOM at all
+        return False
+    return str(ds.get("SOPClassUID", "")) == SEG_SOP_CLASS
+
+
+# --------------------------------------------------------------------------- DICOM SEG
+
+
+def _functional(ds, frame_item, seq, attr):
+    """An attribute of a functional group: per-frame first, then shared."""
+    for groups in (frame_item, ds.get("SharedFunctionalGroupsSequence", [None])[0]):
+        if groups is not None and seq in groups and len(groups[seq].value):
+            item = groups[seq].value[0]
+            if attr in item:
+                return item[attr].value
+    return None
+
+
+def _seg_frames(ds, path):
+    """Per frame: (segment number or None for LABELMAP, position, orientation, spacing)."""
+    n = int(ds.get("NumberOfFrames", 1) or 1)
+    per_frame = ds.get("PerFrameFunctionalGroupsSequence") or [None] * n
+    frames = []
+    for item in per_frame:
+        pos = _functional(ds, item, "PlanePositionSequence", "ImagePositionPatient")
+        ori = _functional(ds, item, "PlaneOrientationSequence", "ImageOrientationPatient")
+        spc = _functional(ds, item, "PixelMeasuresSequence", "PixelSpacing")
+        seg = _functional(ds, item, "SegmentIdentificationSequence", "ReferencedSegmentNumber")
+        if pos is None or ori is None or spc is None:
+            raise InputError(
+                f"the DICOM SEG {path} has frames without position, orientation or pixel "
+                f"spacing; it cannot be placed on a scan."
+            )
+        frames.append((None if seg is None else int(seg), np.array(pos, float),
+                       np.array(ori, float), np.array(spc, float)))
+    return frames
+
+
+def _frame_masks(ds, frames, numbers):
+    """Boolean frame images for the chosen segment numbers, with their frame index."""
+    pixels = ds.pixel_array
+    if pixels.ndim == 2:
+        pixels = pixels[None]
+    kind = str(ds.get("SegmentationType", "BINARY")).upper()
+    out = []
+    for i, (seg, *_rest) in enumerate(frames):
+        if kind == "LABELMAP":
+            m = np.isin(pixels[i], numbers)
+        elif seg in numbers:
+            if kind == "FRACTIONAL":
+                # Fractional (probability/occupancy) frames: inside when >= half.
+                m = pixels[i] >= float(ds.get("MaximumFractionalValue", 255)) / 2.0
+            else:
+                m = pixels[i] != 0
+        else:
+            continue
+        out.append((i, m))
+    return out
+
+
+def _place_on_reference(frames, masks, reference):
+    """Frames into the reference array when each lands exactly on a reference slice."""
+    size = reference.GetSize()
+    direction = np.asarray(reference.GetDirection()).reshape(3, 3)
+    spacing = np.asarray(reference.GetSpacing())
+    out = np.zeros(size[::-1], dtype=np.uint8)
+    for i, m in masks:
+        _, pos, ori, spc = frames[i]
+        if (m.shape != (size[1], size[0])
+                or not np.allclose(ori[:3], direction[:, 0], atol=1e-3)
+                or not np.allclose(ori[3:], direction[:, 1], atol=1e-3)
+                or not np.allclose([spc[1], spc[0]], spacing[:2], rtol=1e-4)):
+            return None
+        ci = np.asarray(reference.TransformPhysicalPointToContinuousIndex(pos.tolist()))
+        k = int(round(ci[2]))
+        if (abs(ci[0]) > _ON_GRID_VOXELS or abs(ci[1]) > _ON_GRID_VOXELS
+                or abs(ci[2] - k) > _ON_GRID_VOXELS or not 0 <= k < size[2]):
+            return None
+        out[k] |= m.astype(np.uint8)
+    return out
+
+
+def _native_volume(frames, masks, path):
+    """The SEG's own grid: frames stacked along their normal, gaps filled with zeros."""
+    if not masks:
+        return None
+    ref = frames[masks[0][0]]
+    ori, spc = ref[2], ref[3]
+    normal = np.cross(ori[:3], ori[3:])
+    for i, _ in masks:
+        if not (np.allclose(frames[i][2], ori, atol=1e-3) and np.allclose(frames[i][3], spc)):
+            raise InputError(
+                f"the DICOM SEG {path} mixes frame orientations or pixel spacings; it cannot "
+                f"be stacked into a volume."
+            )
+    pos = np.array([float(np.dot(frames[i][1], normal)) for i, _ in masks])
+    uniq = np.unique(np.round(pos, 3))
+    if uniq.size > 1:
+        step = float(np.min(np.diff(uniq)))
+        k = (uniq - uniq[0]) / step
+        if not np.allclose(k, np.round(k), atol=0.05):
+            raise InputError(
+                f"the frames of the DICOM SEG {path} are not evenly spaced; it cannot be "
+                f"stacked into a volume."
+            )
+    else:
+        step = 1.0
+    rows, cols = masks[0][1].shape
+    n = int(round((uniq[-1] - uniq[0]) / step)) + 1
+    arr = np.zeros((n, rows, cols), dtype=np.uint8)
+    first = masks[int(np.argmin(pos))][0]
+    for (i, m), p in zip(masks, pos):
+        arr[int(round((p - uniq[0]) / step))] |= m.astype(np.uint8)
+    image = sitk.GetImageFromArray(arr)
+    image.SetSpacing((float(spc[1]), float(spc[0]), step))
+    image.SetOrigin(frames[first][1].tolist())
+    image.SetDirection(np.column_stack([ori[:3], ori[3:], normal]).ravel().tolist())
+    return image
+
+
+def read_dicom_seg(path, reference_scan_or_image=None, segment=None, *, what="mask"):
+    """Read one or more segments of a DICOM SEG as a binary mask on a scan's grid.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A DICOM Segmentation file (BINARY, FRACTIONAL or LABELMAP).
+    reference_scan_or_image : Scan or SimpleITK.Image or None
+        The scan the mask belongs to. Each frame is placed by its
+        ImagePositionPatient on the slice it lies on; a SEG on another grid
+        is resampled by nearest neighbour and ``Mask.warnings`` says so.
+        None gives the SEG on its own grid.
+    segment : int, str or sequence, optional
+        SegmentNumber(s) or SegmentLabel(s) (case-insensitive); several are
+        united. Needed when the file holds several segments.
+    what : str
+        What the mask is, for messages.
+
+    Returns
+    -------
+    Mask
+        ``image`` uint8 (1 inside), ``source`` ("path:Label"), ``warnings``.
+
+    Examples
+    --------
+    >>> read_dicom_seg("missing.dcm", None)
+    Traceback (most recent call last):
+    ...
+    flr_volumetry.errors.InputError: the mask missing.dcm does not exist.
+    """
+    from ._images import Scan
+    from ._masks import Mask
+
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise InputError(f"the {what} {path} does not exist.")
+    try:
+        ds = pydicom.dcmread(path)
+    except Exception as exc:  # noqa: BLE001 - any parse failure is the user's file
+        raise InputError(f"cannot read {path} as DICOM ({exc}).") from exc
+    if str(ds.get("SOPClassUID", "")) != SEG_SOP_CLASS:
+        raise InputError(
+            f"{path} is a DICOM file but not a DICOM SEG (segmentation); pass a SEG file, or "
+            f"the folder of a DICOM image series as the image."
+        )
+    available = {int(it.SegmentNumber): str(it.get("SegmentLabel", "") or "")
+                 for it in ds.get("SegmentSequence", [])}
+    if not available:
+        raise InputError(f"the DICOM SEG {path} declares no segment.")
+    numbers = _choose(available, _as_selection(segment), path, "SegmentNumber")
+    names = ",".join(available[n] or str(n) for n in numbers)
+    source = f"{path}:{names}"
+    frames = _seg_frames(ds, path)
+    try:
+        masks = _frame_masks(ds, frames, numbers)
+    except Exception as exc:  # noqa: BLE001 - pydicom decoding problems
+        raise InputError(f"cannot decode the pixel data of the DICOM SEG {path} ({exc}).") from exc
+    if not any(m.any() for _, m in masks):
+        raise InputError(f"the {what} {source} has no voxel; the segment is empty.")
+
+    warnings = []
+    reference = reference_scan_or_image
+    if isinstance(reference, Scan):
+        seg_series = [str(it.get("SeriesInstanceUID", "")) for it in
+                      ds.get("ReferencedSeriesSequence", [])]
+        if reference.series_instance_uid and seg_series and \
+                reference.series_instance_uid not in seg_series:
+            warnings.append(
+                f"the DICOM SEG {path} was drawn on series {', '.join(seg_series)}, not on the "
+                f"image's series {reference.series_instance_uid}; it was placed by position."
+            )
+        reference = reference.image
+    if reference is not None:
+        arr = _place_on_reference(frames, masks, reference)
+        if arr is not None:
+            image = sitk.GetImageFromArray(arr)
+            image.CopyInformation(reference)
+            return Mask(image=image, source=source, warnings=tuple(warnings))
+    image = _native_volume(frames, masks, path)
+    if reference is not None:
+        image, warning = resample_mask_to(image, reference, what=f"{what} {source}")
+        warnings.append(warning)
+    return Mask(image=image, source=source, warnings=tuple(warnings))
+
+
+def _segment_code(name):
+    from pydicom.sr.codedict import codes
+
+    low = name.lower()
+    if any(w in low for w in ("tumor", "tumour", "lesion", "metasta", "neoplasm")):
+        return codes.SCT.MorphologicallyAbnormalStructure, codes.SCT.Neoplasm
+    if "liver" in low or "flr" in low or "remnant" in low or "segment" in low:
+        return codes.SCT.AnatomicalStructure, codes.SCT.Liver
+    return codes.SCT.Tissue, codes.SCT.Tissue
+
+
+def _as_named_masks(mask_or_masks, segment_names):
+    if isinstance(mask_or_masks, dict):
+        names = list(mask_or_masks) if segment_names is None else list(segment_names)
+        images = list(mask_or_masks.values())
+    else:
+        images = [mask_or_masks] if isinstance(mask_or_masks, sitk.Image) else list(mask_or_masks)
+        if segment_names is None:
+            raise InputError("write_dicom_seg needs segment_names, one name per mask.")
+        names = [segment_names] if isinstance(segment_names, str) else list(segment_names)
+    if len(names) != len(images) or not images:
+        raise InputError(f"got {len(images)} masks and {len(names)} segment names; give one "
+                         f"name per mask.")
+    names = [str(n).strip() for n in names]
+    if any(not n for n in names) or len(set(n.lower() for n in names)) != len(names):
+        raise InputError(f"segment names must be non-empty and distinct, got {names}.")
+    return names, images
+
+
+def write_dicom_seg(mask_or_masks, source_series_folder, path, *, segment_names=None,
+                    series_uid=None, algorithm_name=None, series_description="Segmentation"):
+    """Write masks as a DICOM SEG (BINARY) that references the source series.
+
+    Parameters
+    ----------
+    mask_or_masks : SimpleITK.Image, sequence of them, or dict name -> image
+        Binary masks on the grid of the source series (as read by
+        :func:`~flr_volumetry.io.read_dicom_series`).
+    source_series_folder : str or os.PathLike
+        The DICOM folder the scan was read from; each mask slice references
+        its source slice (SOPInstanceUID), and patient/study identifiers are
+        copied from it so that PACS files the SEG with its study. The
+        patient's name is left empty.
+    path : str or os.PathLike
+        The SEG file, written atomically.
+    segment_names : str or sequence of str
+        One name per mask (SegmentLabel). Names containing 'liver' are
+        coded as SNOMED 'Liver', 'tumour'/'lesion' as 'Neoplasm', others
+        as 'Tissue'.
+    series_uid : str, optional
+        Which series of the folder, when it holds several.
+    algorithm_name : str, optional
+        When the masks come from an algorithm (e.g. 'flr-volumetry classic'),
+        the segments are marked AUTOMATIC with that name; else MANUAL.
+    series_description : str
+
+    Returns
+    -------
+    str
+        The written path.
+    """
+    import highdicom as hd
+    from pydicom.sr.codedict import codes
+
+    from .. import __version__
+    from ._dicom import read_dicom_series, series_slice_files
+
+    names, images = _as_named_masks(mask_or_masks, segment_names)
+    folder = os.fspath(source_series_folder)
+    scan = read_dicom_series(folder, series_uid=series_uid)
+    uid, files = series_slice_files(folder, series_uid=scan.series_instance_uid)
+    arrays = []
+    for name, image in zip(names, images):
+        if not same_grid(image, scan.image):
+            raise GeometryError(
+                f"the mask {name!r} is not on the grid of the series in {folder}; load it with "
+                f"load_mask(..., reference) first so it is resampled onto the scan."
+            )
+        arrays.append(sitk.GetArrayViewFromImage(image) != 0)
+    pixel_array = np.stack(arrays, axis=-1).astype(np.uint8)  # (slices, rows, cols, segments)
+
+    sources = []
+    for f in files:
+        src = pydicom.dcmread(f, stop_before_pixels=True)
+        # The SEG copies the patient module from its sources: never the name.
+        src.PatientName = ""
+        sources.append(src)
+
+    if algorithm_name:
+        algorithm_type = hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC
+        algorithm = hd.AlgorithmIdentificationSequence(
+            name=str(algorithm_name), family=codes.DCM.ImageProcessing, version=__version__)
+    else:
+        algorithm_type, algorithm = hd.seg.SegmentAlgorithmTypeValues.MANUAL, None
+    descriptions = []
+    for number, name in enumerate(names, start=1):
+        category, kind = _segment_code(name)
+        descriptions.append(hd.seg.SegmentDescription(
+            segment_number=number, segment_label=name, segmented_property_category=category,
+            segmented_property_type=kind, algorithm_type=algorithm_type,
+            algorithm_identification=algorithm,
+        ))
+    seg = hd.seg.Segmentation(
+        source_images=sources, pixel_array=pixel_array,
+        segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+        segment_descriptions=descriptions, series_instance_uid=hd.UID(), series_number=300,
+        sop_instance_uid=hd.UID(), instance_number=1, manufacturer="flr-volumetry",
+        manufacturer_model_name="flr-volumetry", software_versions=__version__,
+        device_serial_number="0", series_description=series_description,
+        omit_empty_frames=True,
+    )
+    path, tmp = _tmp_path(path, ".dcm")
+    try:
+        seg.save_as(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+# --------------------------------------------------------------------------- .seg.nrrd
+
+
+def _nrrd_segments(header):
+    segments = {}
+    i = 0
+    while f"Segment{i}_ID" in header or f"Segment{i}_Name" in header:
+        segments[i] = {
+            "name": str(header.get(f"Segment{i}_Name", f"Segment_{i + 1}")),
+            "label": int(header.get(f"Segment{i}_LabelValue", 1)),
+            "layer": header.get(f"Segment{i}_Layer"),
+        }
+        i += 1
+    return segments
+
+
+def _nrrd_geometry(header, path):
+    space = str(header.get("space", "left-posterior-superior")).lower()
+    if space in ("left-posterior-superior", "lps"):
+        flip = np.array([1.0, 1.0, 1.0])
+    elif space in ("right-anterior-superior", "ras"):
+        flip = np.array([-1.0, -1.0, 1.0])  # RAS -> LPS
+    else:
+        raise InputError(f"{path} uses the space {space!r}; expected LPS or RAS.")
+    dirs = np.asarray(header.get("space directions"), dtype=float)
+    dirs = dirs[~np.isnan(dirs).any(axis=1)] * flip
+    if dirs.shape != (3, 3):
+        raise InputError(f"{path} has no 3-D space directions.")
+    spacing = np.linalg.norm(dirs, axis=1)
+    direction = (dirs / spacing[:, None]).T  # columns are the axes
+    origin = np.asarray(header.get("space origin", [0, 0, 0]), dtype=float) * flip
+    return spacing, direction, origin
+
+
+def read_seg_nrrd(path, segment=None):
+    """Read one or more segments of a 3D Slicer ``.seg.nrrd`` as a binary mask.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A Slicer segmentation: one label layer (3-D) or several overlapping
+        layers (4-D), with ``SegmentN_Name``, ``SegmentN_LabelValue`` and
+        ``SegmentN_Layer`` fields (older files: one binary layer per segment).
+    segment : int, str or sequence, optional
+        Segment name(s) (case-insensitive) or label value(s); several are
+        united. Needed when the file holds several segments. A label value
+        shared by segments on different layers is ambiguous: use the name.
+
+    Returns
+    -------
+    SimpleITK.Image
+        uint8 (1 inside) on the file's own grid (LPS).
+
+    Examples
+    --------
+    >>> import tempfile, os, numpy as np, SimpleITK as sitk
+    >>> liver = sitk.GetImageFromArray(np.array([[[0, 1, 1]]], dtype=np.uint8))
+    >>> tumor = sitk.GetImageFromArray(np.array([[[0, 0, 1]]], dtype=np.uint8))
+    >>> p = os.path.join(tempfile.mkdtemp(), "case.seg.nrrd")
+    >>> write_seg_nrrd({"liver": liver, "tumor": tumor}, p)
+    >>> sitk.GetArrayFromImage(read_seg_nrrd(p, "Tumor")).tolist()
+    [[[0, 0, 1]]]
+    """
+    import nrrd
+
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise InputError(f"{path} does not exist.")
+    try:
+        data, header = nrrd.read(path)
+    except Exception as exc:  # noqa: BLE001 - pynrrd raises several types
+        raise InputError(f"cannot read {path} as NRRD ({exc}).") from exc
+    kinds = [str(k).lower() for k in header.get("kinds", ["domain"] * data.ndim)]
+    if data.ndim == 4:
+        layer_axis = next((i for i, k in enumerate(kinds) if k != "domain"), 0)
+        data = np.moveaxis(data, layer_axis, 0)
+    elif data.ndim == 3:
+        data = data[None]
+    else:
+        raise InputError(f"{path} is a {data.ndim}-D array; a segmentation is 3-D or 4-D.")
+    segments = _nrrd_segments(header)
+    if not segments:
+        # A plain label map saved as .seg.nrrd: every label is a segment.
+        labels = [int(v) for v in np.unique(data) if v != 0]
+        segments = {i: {"name": str(v), "label": v, "layer": 0} for i, v in enumerate(labels)}
+    for i, seg in segments.items():
+        # Files before Slicer 4.11 have no layer field: one layer per segment.
+        if seg["layer"] is None:
+            seg["layer"] = i if data.shape[0] == len(segments) and data.shape[0] > 1 else 0
+        seg["layer"] = int(seg["layer"])
+        if not 0 <= seg["layer"] < data.shape[0]:
+            raise InputError(f"{path}: segment {seg['name']!r} refers to a missing layer.")
+
+    sel = _as_selection(segment)
+    names = {i: s["name"] for i, s in segments.items()}
+    if sel is not None and any(isinstance(s, int) for s in sel):
+        # Integers are label values; map them to segment indices.
+        resolved = []
+        for s in sel:
+            if isinstance(s, int):
+                hits = [i for i, g in segments.items() if g["label"] == s]
+                if len(hits) > 1:
+                    raise InputError(
+                        f"label value {s} names several segments of {path} (on different "
+                        f"layers): {', '.join(names[h] for h in hits)}; choose one by name."
+                    )
+                if not hits:
+                    listing = ", ".join(f"{g['name']!r} (label {g['label']})"
+                                        for g in segments.values())
+                    raise InputError(f"{path} has no segment with label value {s}; available "
+                                     f"segments: {listing}.")
+                resolved.append(names[hits[0]])
+            else:
+                resolved.append(s)
+        sel = tuple(resolved)
+    chosen = _choose({i: names[i] for i in segments}, sel, path, "label value")
+    out = np.zeros(data.shape[1:], dtype=bool)
+    for i in chosen:
+        out |= data[segments[i]["layer"]] == segments[i]["label"]
+    spacing, direction, origin = _nrrd_geometry(header, path)
+    image = sitk.GetImageFromArray(np.ascontiguousarray(out.transpose(2, 1, 0)).astype(np.uint8))
+    image.SetSpacing(spacing.tolist())
+    image.SetOrigin(origin.tolist())
+    image.SetDirection(direction.ravel().tolist())
+    return image
+
+
+def _color(name, i):
+    rgb = _COLORS.get(name.lower(), _PALETTE[i % len(_PALETTE)])
+    return " ".join(f"{c / 255:.6g}" for c in rgb)
+
+
+def _extent(mask_xyz):
+    nz = np.nonzero(mask_xyz)
+    if nz[0].size == 0:
+        return "0 -1 0 -1 0 -1"
+    return " ".join(f"{int(a.min())} {int(a.max())}" for a in nz)
+
+
+def write_seg_nrrd(masks, path):
+    """Write named binary masks as a 3D Slicer ``.seg.nrrd``, atomically.
+
+    Segments that do not overlap share one label layer (a 3-D file);
+    overlapping ones (e.g. a tumour inside the liver) go to further layers
+    (a 4-D file), as Slicer itself writes them.
+
+    Parameters
+    ----------
+    masks : dict of str -> SimpleITK.Image
+        Segment name -> binary mask; all on one grid.
+    path : str or os.PathLike
+    """
+    import nrrd
+
+    if not masks:
+        raise InputError("write_seg_nrrd needs at least one mask.")
+    names = [str(n).strip() for n in masks]
+    if any(not n for n in names) or len({n.lower() for n in names}) != len(names):
+        raise InputError(f"segment names must be non-empty and distinct, got {names}.")
+    images = list(masks.values())
+    ref = images[0]
+    if ref.GetDimension() != 3:
+        raise InputError("write_seg_nrrd needs 3-D masks.")
+    for name, image in zip(names, images):
+        if not same_grid(image, ref):
+            raise GeometryError(f"the mask {name!r} is not on the same grid as {names[0]!r}; "
+                                f"resample the masks onto one grid first.")
+    layers, layer_of, label_of = [], [], []
+    for i, image in enumerate(images):
+        m = sitk.GetArrayViewFromImage(image).transpose(2, 1, 0) != 0  # x, y, z
+        for k, layer in enumerate(layers):
+            if not np.any(layer[m]):
+                break
+        else:
+            layers.append(np.zeros(m.shape, dtype=np.uint8))
+            k = len(layers) - 1
+        label = int(layers[k].max()) + 1
+        layers[k][m] = label
+        layer_of.append(k)
+        label_of.append(label)
+    spacing = np.asarray(ref.GetSpacing())
+    direction = np.asarray(ref.GetDirection()).reshape(3, 3)
+    space_dirs = (direction * spacing[None, :]).T  # rows are the axis vectors
+    header = {
+        "type": "unsigned char",
+        "space": "left-posterior-superior",
+        "space origin": np.asarray(ref.GetOrigin(), dtype=float),
+        "encoding": "gzip",
+        "Segmentation_MasterRepresentation": "Binary labelmap",
+        "Segmentation_ContainedRepresentationNames": "Binary labelmap|",
+        "Segmentation_ReferenceImageExtentOffset": "0 0 0",
+    }
+    if len(layers) == 1:
+        data = layers[0]
+        header["kinds"] = ["domain"] * 3
+        header["space directions"] = space_dirs
+    else:
+        data = np.stack(layers, axis=0)
+        header["kinds"] = ["list", "domain", "domain", "domain"]
+        header["space directions"] = np.vstack([np.full((1, 3), np.nan), space_dirs])
+    for i, name in enumerate(names):
+        m = sitk.GetArrayViewFromImage(images[i]).transpose(2, 1, 0) != 0
+        header.update({
+            f"Segment{i}_ID": f"Segment_{i + 1}",
+            f"Segment{i}_Name": name,
+            f"Segment{i}_NameAutoGenerated": "0",
+            f"Segment{i}_Color": _color(name, i),
+            f"Segment{i}_ColorAutoGenerated": "0",
+            f"Segment{i}_LabelValue": str(label_of[i]),
+            f"Segment{i}_Layer": str(layer_of[i]),
+            f"Segment{i}_Extent": _extent(m),
+            f"Segment{i}_Tags": "|",
+        })
+    path, tmp = _tmp_path(path, ".seg.nrrd")
+    try:
+        nrrd.write(tmp, np.ascontiguousarray(data), header)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise

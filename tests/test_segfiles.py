@@ -1,0 +1,247 @@
+"""Segmentation files: DICOM SEG and 3D Slicer .seg.nrrd, in and out."""
+
+import os
+
+import nrrd
+import numpy as np
+import pydicom
+import pytest
+import SimpleITK as sitk
+
+import flr_volumetry as flr
+from flr_volumetry.errors import GeometryError, InputError
+from flr_volumetry.io import (
+    load_mask,
+    read_dicom_seg,
+    read_dicom_series,
+    read_seg_nrrd,
+    write_dicom_seg,
+    write_dicom_series,
+    write_seg_nrrd,
+)
+
+OBLIQUE = sitk.VersorTransform((0.3, 0.2, 1.0), 0.4).GetMatrix()
+
+
+def _grid(size=(12, 10, 7), spacing=(0.8, 0.6, 2.5), direction=None, origin=(5.0, -3.0, 40.0)):
+    img = sitk.GetImageFromArray(
+        np.random.default_rng(0).integers(-200, 300, size[::-1]).astype(np.int16))
+    img.SetSpacing(spacing)
+    img.SetOrigin(origin)
+    if direction is not None:
+        img.SetDirection(direction)
+    return img
+
+
+def _masks(ref):
+    z, y, x = np.ogrid[:ref.GetSize()[2], :ref.GetSize()[1], :ref.GetSize()[0]]
+    liver = ((x - 6) ** 2 / 16 + (y - 5) ** 2 / 9 + (z - 3) ** 2 / 4 <= 1).astype(np.uint8)
+    tumor = ((x - 6) ** 2 + (y - 5) ** 2 <= 2).astype(np.uint8) * (z == 3)
+    out = {}
+    for name, a in (("liver", liver), ("tumor", tumor.astype(np.uint8))):
+        im = sitk.GetImageFromArray(a)
+        im.CopyInformation(ref)
+        out[name] = im
+    return out
+
+
+def _arr(image):
+    return sitk.GetArrayFromImage(image)
+
+
+# ----------------------------------------------------------------- real files
+
+
+def test_real_seg_and_nrrd_give_the_same_voxels_and_70_4_ml(shared_data):
+    base = shared_data / "dicom-ct-3slice"
+    scan = read_dicom_series(base / "series")
+    seg = read_dicom_seg(base / "liver_seg.dcm", scan)
+    assert seg.warnings == () and seg.source.endswith("liver_seg.dcm:Liver")
+    ref_nrrd = load_mask(base / "liver_seg.nrrd", scan.image)
+    assert ref_nrrd.warnings == ()  # same grid as the series
+    np.testing.assert_array_equal(_arr(seg.image), _arr(ref_nrrd.image))
+    assert int(_arr(seg.image).sum()) == 107098
+    assert round(flr.mask_volume_ml(seg.image), 1) == 70.4
+    # Through load_mask, by name (any case) and by number, and without a selection.
+    for spec in ("liver_seg.dcm:Liver", "liver_seg.dcm:liver", "liver_seg.dcm:1", "liver_seg.dcm"):
+        m = load_mask(str(base / spec), scan.image)
+        np.testing.assert_array_equal(_arr(m.image), _arr(seg.image))
+    with pytest.raises(InputError, match=r"no segment 'Spleen'; available segments: 1 'Liver'"):
+        load_mask(f"{base / 'liver_seg.dcm'}:Spleen", scan.image)
+
+
+def test_real_seg_without_reference_is_on_its_own_grid(shared_data):
+    base = shared_data / "dicom-ct-3slice"
+    scan = read_dicom_series(base / "series")
+    own = read_dicom_seg(base / "liver_seg.dcm", None)
+    assert flr.io.same_grid(own.image, scan.image)
+    assert round(flr.mask_volume_ml(own.image), 1) == 70.4
+
+
+def test_real_seg_measured_from_the_cli(shared_data, tmp_path, capsys):
+    import json
+
+    from flr_volumetry.cli import main
+
+    base = shared_data / "dicom-ct-3slice"
+    code = main(["measure", str(base / "series"), "--liver", f"{base / 'liver_seg.dcm'}:Liver",
+                 "--json", str(tmp_path / "m.json")])
+    assert code == 0
+    assert round(json.loads((tmp_path / "m.json").read_text())["total_liver_ml"], 1) == 70.4
+
+
+# ----------------------------------------------------------------- DICOM SEG round trip
+
+
+@pytest.mark.parametrize("direction", [None, OBLIQUE])
+def test_dicom_seg_round_trip(tmp_path, direction):
+    ref = _grid(direction=direction)
+    write_dicom_series(ref, tmp_path / "ct", patient_id="P1")
+    scan = read_dicom_series(tmp_path / "ct")
+    masks = {name: sitk.Resample(m, scan.image, sitk.Transform(), sitk.sitkNearestNeighbor)
+             for name, m in _masks(ref).items()}
+    out = write_dicom_seg(masks, tmp_path / "ct", tmp_path / "seg.dcm")
+    assert out == str(tmp_path / "seg.dcm")
+    ds = pydicom.dcmread(out)
+    assert ds.Modality == "SEG" and str(ds.PatientName) == "" and ds.PatientID == "P1"
+    assert ds.ReferencedSeriesSequence[0].SeriesInstanceUID == scan.series_instance_uid
+    assert [s.SegmentLabel for s in ds.SegmentSequence] == ["liver", "tumor"]
+    for number, name in enumerate(("liver", "tumor"), start=1):
+        for sel in (name, number, name.upper()):
+            m = read_dicom_seg(out, scan, segment=sel)
+            assert m.warnings == ()
+            np.testing.assert_array_equal(_arr(m.image), _arr(masks[name]))
+    both = read_dicom_seg(out, scan.image, segment=("liver", "tumor"))
+    np.testing.assert_array_equal(_arr(both.image), _arr(masks["liver"]) | _arr(masks["tumor"]))
+    with pytest.raises(InputError, match=r"2 segments \(1 'liver', 2 'tumor'\)"):
+        read_dicom_seg(out, scan)
+    assert [f for f in os.listdir(tmp_path) if f.startswith(".tmp")] == []
+
+
+def test_dicom_seg_single_mask_and_names_checked(tmp_path):
+    ref = _grid()
+    write_dicom_series(ref, tmp_path / "ct")
+    scan = read_dicom_series(tmp_path / "ct")
+    liver = _masks(scan.image)["liver"]
+    write_dicom_seg(liver, tmp_path / "ct", tmp_path / "l.dcm", segment_names="Liver",
+                    algorithm_name="flr-volumetry classic")
+    m = load_mask(f"{tmp_path / 'l.dcm'}:Liver", scan.image)
+    np.testing.assert_array_equal(_arr(m.image), _arr(liver))
+    with pytest.raises(InputError, match="one name per mask"):
+        write_dicom_seg([liver, liver], tmp_path / "ct", tmp_path / "x.dcm",
+                        segment_names=["a"])
+    other = _grid(spacing=(1.0, 1.0, 2.5))
+    with pytest.raises(GeometryError, match="not on the grid"):
+        write_dicom_seg(_masks(other)["liver"], tmp_path / "ct", tmp_path / "x.dcm",
+                        segment_names="Liver")
+    assert not (tmp_path / "x.dcm").exists()
+
+
+def test_dicom_seg_on_a_larger_scan_and_on_another_grid(tmp_path):
+    ref = _grid()
+    write_dicom_series(ref, tmp_path / "ct")
+    scan = read_dicom_series(tmp_path / "ct")
+    liver = _masks(scan.image)["liver"]
+    write_dicom_seg(liver, tmp_path / "ct", tmp_path / "l.dcm", segment_names="liver")
+    # The same slices inside a longer scan: frames land on their slices, no warning.
+    longer = sitk.ConstantPad(scan.image, (0, 0, 2), (0, 0, 3), 0)
+    m = read_dicom_seg(tmp_path / "l.dcm", longer)
+    assert m.warnings == ()
+    np.testing.assert_array_equal(_arr(m.image)[2:-3], _arr(liver))
+    assert flr.mask_volume_ml(m.image) == pytest.approx(flr.mask_volume_ml(liver))
+    # Half the in-plane spacing: resampled by nearest neighbour, and said so.
+    fine = sitk.Resample(scan.image, [24, 20, 7], sitk.Transform(), sitk.sitkNearestNeighbor,
+                         scan.image.GetOrigin(), (0.4, 0.3, 2.5), scan.image.GetDirection())
+    m = read_dicom_seg(tmp_path / "l.dcm", fine)
+    assert len(m.warnings) == 1 and "resampled by nearest neighbour" in m.warnings[0]
+    assert flr.mask_volume_ml(m.image) == pytest.approx(flr.mask_volume_ml(liver), rel=0.15)
+    # A scan elsewhere in space: refused.
+    away = sitk.Image(scan.image)
+    away.SetOrigin((500.0, 500.0, 500.0))
+    with pytest.raises(GeometryError, match="same physical region"):
+        read_dicom_seg(tmp_path / "l.dcm", away)
+
+
+def test_dicom_image_is_not_a_seg(tmp_path):
+    files = write_dicom_series(_grid(), tmp_path / "ct")
+    with pytest.raises(InputError, match="not a DICOM SEG"):
+        read_dicom_seg(files[0], None)
+
+
+# ----------------------------------------------------------------- .seg.nrrd
+
+
+@pytest.mark.parametrize("direction", [None, OBLIQUE])
+def test_seg_nrrd_round_trip_with_overlapping_segments(tmp_path, direction):
+    ref = _grid(direction=direction)
+    masks = _masks(ref)
+    path = tmp_path / "case.seg.nrrd"
+    write_seg_nrrd(masks, path)
+    data, header = nrrd.read(str(path))
+    # The tumour overlaps the liver: two layers, as Slicer writes them.
+    assert data.shape == (2, 12, 10, 7) and header["kinds"][0] == "list"
+    assert header["Segment0_Name"] == "liver" and header["Segment1_Name"] == "tumor"
+    assert (header["Segment0_Layer"], header["Segment1_Layer"]) == ("0", "1")
+    assert header["Segment1_Extent"] == "5 7 4 6 3 3"
+    assert header["Segment0_Color"] == "0.866667 0.509804 0.396078"
+    for name in ("liver", "tumor"):
+        back = read_seg_nrrd(path, name)
+        assert flr.io.same_grid(back, ref)
+        np.testing.assert_array_equal(_arr(back), _arr(masks[name]))
+        m = load_mask(f"{path}:{name.capitalize()}", ref)
+        np.testing.assert_array_equal(_arr(m.image), _arr(masks[name]))
+    with pytest.raises(InputError, match="2 segments"):
+        load_mask(path, ref)
+    with pytest.raises(InputError, match=r"no segment 'spleen'; available segments: 0 'liver'"):
+        read_seg_nrrd(path, "spleen")
+
+
+def test_seg_nrrd_single_layer_and_label_values(tmp_path):
+    ref = _grid()
+    masks = _masks(ref)
+    left = sitk.GetImageFromArray((_arr(masks["liver"]) & (np.arange(12) < 6)).astype(np.uint8))
+    right = sitk.GetImageFromArray((_arr(masks["liver"]) & (np.arange(12) >= 6)).astype(np.uint8))
+    for im in (left, right):
+        im.CopyInformation(ref)
+    path = tmp_path / "lobes.seg.nrrd"
+    write_seg_nrrd({"left lobe": left, "right lobe": right}, path)
+    data, header = nrrd.read(str(path))
+    assert data.ndim == 3 and set(np.unique(data)) == {0, 1, 2}
+    np.testing.assert_array_equal(_arr(read_seg_nrrd(path, 2)), _arr(right))
+    both = load_mask(f"{path}:left lobe,right lobe", ref)
+    np.testing.assert_array_equal(_arr(both.image), _arr(masks["liver"]))
+    with pytest.raises(InputError, match="no segment with label value 7"):
+        read_seg_nrrd(path, 7)
+
+
+def test_seg_nrrd_in_ras_space_and_old_layout(tmp_path):
+    # Slicer before 4.11: one binary layer per segment, no Layer/LabelValue fields, RAS space.
+    a = np.zeros((2, 4, 3, 2), np.uint8)
+    a[0, 1, 1, 0] = 1
+    a[1, 2, 2, 1] = 1
+    header = {"type": "unsigned char", "space": "right-anterior-superior",
+              "kinds": ["list", "domain", "domain", "domain"],
+              "space directions": np.array([[np.nan] * 3, [-2.0, 0, 0], [0, -1.5, 0],
+                                            [0, 0, 3.0]]),
+              "space origin": np.array([10.0, 20.0, -5.0]),
+              "Segment0_ID": "s1", "Segment0_Name": "liver",
+              "Segment1_ID": "s2", "Segment1_Name": "tumor"}
+    path = tmp_path / "old.seg.nrrd"
+    nrrd.write(str(path), a, header)
+    im = read_seg_nrrd(path, "tumor")
+    assert im.GetSpacing() == (2.0, 1.5, 3.0)
+    assert im.GetOrigin() == (-10.0, -20.0, -5.0)  # RAS -> LPS
+    assert im.GetDirection() == (1, 0, 0, 0, 1, 0, 0, 0, 1)
+    assert _arr(im)[1, 2, 2] == 1 and _arr(im).sum() == 1
+    assert _arr(read_seg_nrrd(path, "liver"))[0, 1, 1] == 1
+
+
+def test_write_seg_nrrd_refuses_mixed_grids_and_bad_names(tmp_path):
+    ref = _grid()
+    masks = _masks(ref)
+    other = _masks(_grid(spacing=(1, 1, 1)))["liver"]
+    with pytest.raises(GeometryError, match="same grid"):
+        write_seg_nrrd({"liver": masks["liver"], "x": other}, tmp_path / "a.seg.nrrd")
+    with pytest.raises(InputError, match="distinct"):
+        write_seg_nrrd({"liver": masks["liver"], "Liver": masks["tumor"]}, tmp_path / "a.seg.nrrd")
+    assert os.listdir(tmp_path) == []
