@@ -1,0 +1,289 @@
+"""What the widgets show, computed without Qt: timepoints, live measurement, table rows.
+
+Every number comes from ``flr_volumetry`` (``measure``, ``hypertrophy``);
+this module only finds the layers, crops them and formats the results.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import SimpleITK as sitk
+from flr_volumetry import InputError, Patient, VolumetryOptions, measure
+from flr_volumetry import clinical
+
+from ._geometry import metadata_geometry
+
+__all__ = [
+    "Timepoint",
+    "find_timepoints",
+    "BoundingBox",
+    "LiveMeasure",
+    "measurement_rows",
+    "hypertrophy_rows",
+]
+
+MASK_ROLES = ("liver", "tumor", "flr", "segments")
+
+
+@dataclass
+class Timepoint:
+    """A scan and the masks opened with it (napari layers, any may be None)."""
+
+    key: str
+    label: str
+    scan: object = None
+    liver: object = None
+    tumor: object = None
+    flr: object = None
+    segments: object = None
+
+    @property
+    def scan_date(self):
+        if self.scan is None:
+            return None
+        return self.scan.metadata.get("flr_scan", {}).get("study_date")
+
+    @property
+    def scan_facts(self):
+        return {} if self.scan is None else dict(self.scan.metadata.get("flr_scan", {}))
+
+    @property
+    def patient_facts(self):
+        for layer in (self.scan, self.liver):
+            if layer is not None and layer.metadata.get("flr_patient_facts"):
+                return dict(layer.metadata["flr_patient_facts"])
+        return {}
+
+
+def find_timepoints(layers):
+    """Group layers by their ``flr_timepoint`` metadata, in the order opened.
+
+    The last layer of a role wins, so a newly created FLR layer replaces the
+    one opened from file.
+    """
+    out = {}
+    for layer in layers:
+        meta = getattr(layer, "metadata", None) or {}
+        key = meta.get("flr_timepoint")
+        role = meta.get("flr_role")
+        if key is None or role not in ("scan",) + MASK_ROLES:
+            continue
+        tp = out.setdefault(key, Timepoint(key=key, label=meta.get("flr_label", key)))
+        setattr(tp, role, layer)
+    return list(out.values())
+
+
+class BoundingBox:
+    """Box holding every non-zero voxel of a layer, kept up to date while painting.
+
+    Recomputed in full (one pass over the array) only when the data are
+    replaced; a brush stroke only grows it, which keeps it a superset of the
+    non-zero voxels (erasing never needs to shrink it for exact counting).
+    """
+
+    def __init__(self, data):
+        self.reset(data)
+
+    def reset(self, data):
+        arr = np.asarray(data)
+        self.shape = arr.shape
+        self.lo = self.hi = None
+        for axis in range(arr.ndim):
+            others = tuple(a for a in range(arr.ndim) if a != axis)
+            # Project the smallest axis pair first would be faster; any() on
+            # uint8 is fast enough for one pass per data replacement.
+            prof = np.flatnonzero(arr.any(axis=others))
+            if prof.size == 0:
+                self.lo = self.hi = None
+                return
+            lo, hi = int(prof[0]), int(prof[-1]) + 1
+            self.lo = (self.lo or ()) + (lo,)
+            self.hi = (self.hi or ()) + (hi,)
+
+    def grow(self, lo, hi):
+        if self.lo is None:
+            self.lo, self.hi = tuple(lo), tuple(hi)
+        else:
+            self.lo = tuple(min(a, b) for a, b in zip(self.lo, lo))
+            self.hi = tuple(max(a, b) for a, b in zip(self.hi, hi))
+
+    def grow_from_paint(self, atoms):
+        """Grow by the voxels of a napari ``paint`` event; False if not understood."""
+        for atom in atoms:
+            key = getattr(atom, "slice_key", None)
+            if key is not None:
+                self.grow([s.start or 0 for s in key],
+                          [s.stop if s.stop is not None else n for s, n in zip(key, self.shape)])
+                continue
+            try:
+                indices = atom[0]
+                if len(indices) != len(self.shape):
+                    return False
+                idx = [np.asarray(i).ravel() for i in indices]
+            except (TypeError, IndexError):
+                return False
+            if idx[0].size:
+                self.grow([int(i.min()) for i in idx], [int(i.max()) + 1 for i in idx])
+        return True
+
+
+def _union(boxes, shape):
+    boxes = [b for b in boxes if b is not None and b.lo is not None]
+    if not boxes:
+        return None
+    lo = [min(b.lo[d] for b in boxes) for d in range(len(shape))]
+    hi = [max(b.hi[d] for b in boxes) for d in range(len(shape))]
+    # One empty voxel of margin (clipped at the scan's edge) keeps the
+    # field-of-view check exact: the mask touches the crop's edge only where
+    # it touches the scan's.
+    return tuple(slice(max(0, a - 1), min(n, b + 1)) for a, b, n in zip(lo, hi, shape))
+
+
+def _crop_image(data, crop, geometry):
+    arr = np.ascontiguousarray(np.asarray(data)[crop])
+    img = sitk.GetImageFromArray(arr)
+    d = geometry["display"]
+    direction = np.asarray(d["direction"], float).reshape(3, 3)
+    start_xyz = np.array([s.start for s in crop[::-1]], float)
+    origin = np.asarray(d["origin"], float) + direction @ (np.asarray(d["spacing"]) * start_xyz)
+    img.SetSpacing(d["spacing"])
+    img.SetOrigin([float(o) for o in origin])
+    img.SetDirection(d["direction"])
+    return img
+
+
+class LiveMeasure:
+    """``flr_volumetry.measure`` on the layers, cropped to where the masks are.
+
+    Cropping to the union of the masks' bounding boxes (plus one empty voxel)
+    changes no result of ``measure``: voxel counts, the voxel volume and the
+    field-of-view check are the same as on the whole scan, at a fraction of
+    the time on a 512x512x300 scan.
+    """
+
+    def __init__(self):
+        self._boxes = {}
+
+    def box(self, layer):
+        """The tracked bounding box of ``layer`` (created on first use)."""
+        b = self._boxes.get(id(layer))
+        if b is None or b.shape != np.shape(layer.data):
+            b = self._boxes[id(layer)] = BoundingBox(layer.data)
+        return b
+
+    def data_changed(self, layer):
+        self._boxes.pop(id(layer), None)
+
+    def painted(self, layer, atoms):
+        if not self.box(layer).grow_from_paint(atoms):
+            self.data_changed(layer)
+
+    def forget(self, layer):
+        self._boxes.pop(id(layer), None)
+
+    def measure(self, liver, *, tumor=None, flr=None, segments=None, patient=None,
+                options=None, scan_date=None):
+        """Measure from Labels layers (``flr_geometry`` metadata required)."""
+        if liver is None:
+            raise InputError("choose the liver layer first.")
+        geometry = metadata_geometry(liver)
+        shape = np.shape(liver.data)
+        layers = {"tumor": tumor, "flr": flr, "segments": segments}
+        for what, layer in layers.items():
+            if layer is not None and np.shape(layer.data) != shape:
+                raise InputError(
+                    f"the {what} layer '{layer.name}' ({np.shape(layer.data)}) is not on the "
+                    f"liver layer's grid {shape}; open it with its scan.")
+        crop = _union([self.box(x) for x in (liver, tumor, flr) if x is not None], shape)
+        if crop is None or self.box(liver).lo is None:
+            raise InputError(f"the liver layer '{liver.name}' is empty: paint or segment the "
+                             f"liver first.")
+        images = {k: None if v is None else _crop_image(v.data, crop, geometry)
+                  for k, v in layers.items()}
+        return measure(_crop_image(liver.data, crop, geometry), tumor=images["tumor"],
+                       flr=images["flr"], segments=images["segments"],
+                       patient=patient or Patient(), options=options or VolumetryOptions(),
+                       scan_date=scan_date)
+
+
+def _fmt(value, digits=1, unit=""):
+    if value is None:
+        return "–"
+    return f"{value:.{digits}f}{unit}"
+
+
+def _verdict(ok):
+    return "" if ok is None else ("pass" if ok else "FAIL")
+
+
+def measurement_rows(m):
+    """Rows (quantity, value, verdict) of the live table for a Measurement.
+
+    Examples
+    --------
+    >>> import numpy as np, SimpleITK as sitk
+    >>> a = np.zeros((20, 20, 20), np.uint8); a[2:18, 2:18, 2:18] = 1
+    >>> liver = sitk.GetImageFromArray(a); liver.SetSpacing((5.0, 5.0, 5.0))
+    >>> f = a.copy(); f[:, :, 10:] = 0
+    >>> flr = sitk.GetImageFromArray(f); flr.CopyInformation(liver)
+    >>> rows = measurement_rows(measure(liver, flr=flr, patient=Patient(170, 70)))
+    >>> rows[0], rows[4]
+    (('TLV', '512.0 mL', ''), ('sFLR', '16.96 %', 'FAIL (< 20 %)'))
+    """
+    thr = m.sflr_threshold_pct
+    rows = [
+        ("TLV", _fmt(m.total_liver_ml, 1, " mL"), ""),
+        ("Tumour", _fmt(m.tumor_ml, 1, " mL"), ""),
+        ("FLV (TLV − tumour)", _fmt(m.functional_liver_ml, 1, " mL"), ""),
+        ("FLR", _fmt(m.flr_ml, 1, " mL"), ""),
+        ("sFLR", _fmt(m.sflr_pct, 2, " %"),
+         "" if m.sflr_adequate is None else
+         (f"pass (≥ {thr:g} %)" if m.sflr_adequate else f"FAIL (< {thr:g} %)")),
+        ("Measured FLR / FLV", _fmt(m.measured_flr_pct, 2, " %"), ""),
+        ("FLR / body weight", _fmt(m.flr_bw_ratio_pct, 2, " %"),
+         "" if m.flr_bw_ratio_pct is None else
+         ("pass (> 0.5 %)" if m.flr_bw_ratio_pct > clinical.FLR_BW_RATIO_THRESHOLD_PCT
+          else "FAIL (≤ 0.5 %)")),
+        ("TELV", _fmt(m.telv_ml, 1, " mL"), m.methods.get("telv_formula") or ""),
+        ("BSA", _fmt(m.bsa_m2, 3, " m²"), m.methods.get("bsa_formula") or ""),
+    ]
+    adequacy = ("–" if m.sflr_adequate is None else
+                ("adequate" if m.sflr_adequate else "inadequate"))
+    rows.append(("Adequacy", adequacy, f"{m.liver_condition} liver: sFLR ≥ {thr:g} %"))
+    return rows
+
+
+def hypertrophy_rows(h):
+    """Rows (quantity, value, verdict) of the growth table for a Hypertrophy.
+
+    Examples
+    --------
+    >>> from flr_volumetry import hypertrophy
+    >>> pre = {"flr_ml": 400.0, "sflr_pct": 25.0, "measured_flr_pct": 20.0}
+    >>> post = {"flr_ml": 520.0, "sflr_pct": 33.0, "measured_flr_pct": 28.0}
+    >>> h = hypertrophy(pre, post, procedure_date="2024-01-01", post_date="2024-01-29")
+    >>> [r for r in hypertrophy_rows(h) if r[0] == "KGR (Shindoh)"]
+    [('KGR (Shindoh)', '2.00 %/week', 'pass (≥ 2 %/week)')]
+    """
+    kgr_t = clinical.KGR_THRESHOLD_PCT_PER_WEEK
+    gr_t = clinical.GR_THRESHOLD_PCT_PER_WEEK
+    return [
+        ("Interval", f"{h.interval_days} days from {h.interval_start}", ""),
+        ("FLR baseline → follow-up",
+         f"{_fmt(h.flr_pre_ml)} → {_fmt(h.flr_post_ml)} mL", ""),
+        ("FLR growth", f"{_fmt(h.flr_growth_ml, 1, ' mL')} ({_fmt(h.flr_growth_pct, 1, ' %')})",
+         ""),
+        ("DH (sFLR)", _fmt(h.dh_pct_points, 2, " points"),
+         "" if h.dh_meets_7_5_pct_points is None else
+         ("pass (≥ 7.5 points)" if h.dh_meets_7_5_pct_points else "FAIL (< 7.5 points)")),
+        ("KGR (Shindoh)", _fmt(h.kgr_pct_per_week, 2, " %/week"),
+         "" if h.kgr_meets_2pct is None else
+         (f"pass (≥ {kgr_t:g} %/week)" if h.kgr_meets_2pct else f"FAIL (< {kgr_t:g} %/week)")),
+        ("KGR per day", _fmt(h.kgr_pct_per_day, 3, " %/day"), ""),
+        ("DH (measured FLR / FLV)", _fmt(h.measured_dh_pct_points, 2, " points"), ""),
+        ("GR (Leung)", _fmt(h.gr_pct_per_week, 2, " %/week"),
+         "" if h.gr_meets_2_66pct is None else
+         (f"pass (> {gr_t:g} %/week)" if h.gr_meets_2_66pct else f"FAIL (≤ {gr_t:g} %/week)")),
+    ]

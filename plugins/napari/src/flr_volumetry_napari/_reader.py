@@ -1,0 +1,320 @@
+"""Reader: scans, masks, DICOM series folders and study folders as napari layers.
+
+Every file is read by ``flr_volumetry`` (``load_image``, ``load_mask``,
+``load_label_map``); this module only turns the SimpleITK images into layer
+data placed at their physical position (see :mod:`._geometry`).
+
+Layer metadata keys (read by the widgets and the writer):
+
+``flr_geometry``  grid of the file and of the displayed array
+``flr_role``      'scan', 'liver', 'tumor', 'flr', 'segments' or 'mask'
+``flr_timepoint`` key grouping a scan with its masks (folder path)
+``flr_label``     short name of the timepoint shown to the user
+``flr_patient``   pseudonymous patient ID (study folders only)
+``flr_scan``      header facts of a scan (date, height, weight, modality)
+``flr_patient_facts``  patient.json facts (study folders only)
+``flr_source``    the path read
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+from flr_volumetry import InputError, load_image, load_label_map, load_mask
+from flr_volumetry.io import IMAGE_SUFFIXES, is_image_file
+
+from ._geometry import display_kwargs, to_display
+
+__all__ = [
+    "napari_get_reader",
+    "mask_role",
+    "read_path",
+    "scan_layer",
+    "mask_layer",
+    "read_timepoint_folder",
+    "read_patient",
+]
+
+ROLES = ("scan", "liver", "tumor", "flr", "segments", "mask")
+# Colours of the binary masks (label 1) so that the overlays read at a glance.
+ROLE_COLORS = {"liver": "#d98c3a", "tumor": "#e03030", "flr": "#30c060", "mask": "#3a8fd9"}
+
+
+def _stem(path):
+    name = os.path.basename(os.fspath(path).rstrip("/\\"))
+    low = name.lower()
+    for s in sorted(IMAGE_SUFFIXES + (".dcm",), key=len, reverse=True):
+        if low.endswith(s):
+            return name[: -len(s)]
+    return name
+
+
+def mask_role(path):
+    """Which role a file plays, judged by its name; None for a scan.
+
+    Examples
+    --------
+    >>> [mask_role(p) for p in ("ct.nii.gz", "liver.nii.gz", "liver_seg.nrrd",
+    ...  "tumor.nii.gz", "FLR.mha", "segments.nii.gz", "case1_mask.nii.gz", "totalseg.nii.gz",
+    ...  "segmentation.nrrd")]
+    [None, 'liver', 'liver', 'tumor', 'flr', 'segments', 'mask', 'mask', 'mask']
+    """
+    stem = _stem(path).lower()
+    words = set(re.split(r"[^a-z0-9]+", stem))
+    if words & {"segment", "segments", "couinaud"} or "couinaud" in stem:
+        return "segments"
+    if words & {"tumor", "tumour", "tumors", "tumours", "lesion", "lesions"}:
+        return "tumor"
+    if words & {"flr", "remnant"}:
+        return "flr"
+    if "liver" in words:
+        return "liver"
+    if words & {"mask", "label", "labels", "seg"} or "seg" in stem or stem.startswith("label"):
+        return "mask"
+    return None
+
+
+def _is_dicom_file(path):
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(132)
+    except OSError:
+        return False
+    return len(head) == 132 and head[128:132] == b"DICM"
+
+
+def _folder_kind(folder):
+    """'patient', 'study', 'timepoint', 'dicom' or None for a folder."""
+    folder = Path(folder)
+    try:
+        entries = sorted(folder.iterdir())
+    except OSError:
+        return None
+    names = {e.name for e in entries}
+    if "patient.json" in names:
+        return "patient"
+    if any(e.is_file() and _stem(e.name) == "image" and is_image_file(e.name) for e in entries) \
+            or (folder / "image").is_dir():
+        return "timepoint"
+    subdirs = [e for e in entries if e.is_dir() and not e.name.startswith((".", "_"))]
+    if any((d / "patient.json").exists() for d in subdirs):
+        return "study"
+    if any(_folder_kind(d) == "timepoint" for d in subdirs[:20]):
+        return "patient"
+    files = [e for e in entries if e.is_file()]
+    if any(e.suffix.lower() == ".dcm" or _is_dicom_file(e) for e in files[:20]):
+        return "dicom"
+    return None
+
+
+def napari_get_reader(path):
+    """npe2 reader hook: a reader function when the path is ours, else None."""
+    if isinstance(path, list):
+        if not path or not all(_claims(p) for p in path):
+            return None
+        return read_path
+    return read_path if _claims(path) else None
+
+
+def _claims(path):
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        return _folder_kind(path) is not None
+    return is_image_file(path)
+
+
+def _scan_facts(scan):
+    return {
+        "study_date": None if scan.study_date is None else scan.study_date.isoformat(),
+        "height_cm": scan.patient_height_cm,
+        "weight_kg": scan.patient_weight_kg,
+        "modality": scan.modality,
+        "series_description": scan.series_description,
+    }
+
+
+def _base_metadata(role, geometry, source, timepoint, label):
+    return {"flr_role": role, "flr_geometry": geometry, "flr_source": str(source),
+            "flr_timepoint": str(timepoint), "flr_label": label}
+
+
+def scan_layer(scan, *, timepoint, label, name=None, extra=None):
+    """Layer data tuple of a :class:`flr_volumetry.Scan` (an Image layer)."""
+    arr, geo = to_display(scan.image)
+    meta = _base_metadata("scan", geo, scan.source, timepoint, label)
+    meta["flr_scan"] = _scan_facts(scan)
+    meta["flr_warnings"] = list(scan.warnings)
+    meta.update(extra or {})
+    finite = arr[np.isfinite(arr)] if arr.dtype.kind == "f" else arr
+    lo, hi = np.percentile(finite[:: max(1, finite.size // 200_000)], (0.5, 99.5))
+    kwargs = {"name": name or f"{label} scan", "metadata": meta, "colormap": "gray",
+              "contrast_limits": (float(lo), float(hi) if hi > lo else float(lo) + 1.0),
+              **display_kwargs(geo)}
+    if (scan.modality or "").upper() == "CT" or (lo < -200 and hi > 100):
+        kwargs["contrast_limits"] = (-160.0, 240.0)  # abdominal soft-tissue window
+    return (arr, kwargs, "image")
+
+
+def mask_layer(image, role, *, timepoint, label, source, name=None, extra=None):
+    """Layer data tuple of a mask or label map (a Labels layer)."""
+    arr, geo = to_display(image)
+    if arr.dtype.kind == "f":
+        arr = np.rint(arr)
+    top = int(arr.max()) if arr.size else 0
+    arr = arr.astype(np.uint8 if top < 256 else np.uint16, copy=False)
+    meta = _base_metadata(role, geo, source, timepoint, label)
+    meta.update(extra or {})
+    kwargs = {"name": name or f"{label} {role}", "metadata": meta, "opacity": 0.45,
+              **display_kwargs(geo)}
+    if role in ROLE_COLORS:
+        kwargs["colormap"] = {None: "transparent", 0: "transparent", 1: ROLE_COLORS[role]}
+    if role == "segments":
+        kwargs["opacity"] = 0.35
+    return (arr, kwargs, "labels")
+
+
+def _read_single(path):
+    role = mask_role(path)
+    folder = str(Path(path).resolve().parent)
+    label = Path(folder).name
+    if role is None:
+        scan = load_image(path)
+        return [scan_layer(scan, timepoint=folder, label=label, name=_stem(path))]
+    image, _ = load_label_map(path, what=f"{role} mask")
+    return [mask_layer(image, role, timepoint=folder, label=label, source=path,
+                       name=_stem(path))]
+
+
+def read_timepoint_folder(folder, *, label=None, patient_id=None, scan_date=None, extra=None,
+                          files=None):
+    """Layers of one timepoint folder: ``image.*`` and the masks beside it.
+
+    Masks are loaded onto the scan's grid by ``flr_volumetry.load_mask`` (a
+    mask on another grid is resampled with a warning, or refused).
+    """
+    folder = Path(folder).resolve()
+    label = label or folder.name
+    files = files or _timepoint_files(folder)
+    if files.get("image") is None:
+        raise InputError(f"the timepoint folder {folder} holds no image.* file or image/ folder.")
+    scan = load_image(files["image"])
+    extra = dict(extra or {})
+    if patient_id is not None:
+        extra["flr_patient"] = patient_id
+    layers = [scan_layer(scan, timepoint=folder, label=label, extra=extra)]
+    meta = layers[0][1]["metadata"]
+    if scan_date and not meta["flr_scan"]["study_date"]:
+        meta["flr_scan"]["study_date"] = scan_date
+    warnings = meta["flr_warnings"]
+    for role in ("liver", "tumor", "flr", "segments"):
+        path = files.get(role)
+        if path is None:
+            continue
+        if role == "segments":
+            image, w = load_label_map(path, scan.image, what="segment map")
+        else:
+            m = load_mask(path, scan.image, what=f"{role} mask")
+            image, w = m.image, list(m.warnings)
+        warnings += w
+        layers.append(mask_layer(image, role, timepoint=folder, label=label, source=path,
+                                 extra={k: v for k, v in extra.items() if k == "flr_patient"}))
+    return layers
+
+
+def _timepoint_files(folder):
+    files = {}
+    for e in sorted(Path(folder).iterdir()):
+        stem = _stem(e.name).lower()
+        if e.is_dir() and e.name == "image":
+            files["image"] = str(e)
+        elif e.is_file() and is_image_file(e.name) and stem in ("image", "liver", "tumor", "flr",
+                                                                 "segments"):
+            files[stem] = str(e)
+    tp_json = Path(folder) / "timepoint.json"
+    if tp_json.exists():
+        try:
+            files["scan_date"] = json.loads(tp_json.read_text()).get("scan_date")
+        except (OSError, ValueError) as exc:
+            raise InputError(f"{tp_json} is not valid JSON ({exc}).") from exc
+    return files
+
+
+def read_patient(patient_folder):
+    """Layers of every timepoint of one patient of a study folder.
+
+    The folder layout is the batch's (``flr_volumetry.study``): patient.json
+    plus one folder per timepoint. Timepoints are labelled
+    ``<patient> <timepoint>``.
+    """
+    from flr_volumetry import study as _study
+
+    patient_folder = Path(patient_folder).resolve()
+    found = _study.discover_study(patient_folder.parent)
+    patient = next((p for p in found.patients if p.patient_id == patient_folder.name), None)
+    if patient is None:
+        raise InputError(f"{patient_folder} is not a patient folder of a study (no timepoint "
+                         f"folder with an image.* file).")
+    if patient.error:
+        raise InputError(f"patient {patient.patient_id}: {patient.error}")
+    layers = []
+    facts = patient.facts()
+    for tp in patient.timepoints:
+        if tp.error:
+            raise InputError(f"patient {patient.patient_id}, timepoint {tp.name}: {tp.error}")
+        files = {k: getattr(tp, k) for k in ("image", "liver", "tumor", "flr", "segments")}
+        layers += read_timepoint_folder(
+            tp.folder, label=f"{patient.patient_id} {tp.name}", patient_id=patient.patient_id,
+            scan_date=tp.scan_date, files=files, extra={"flr_patient_facts": facts})
+    # Show the last timepoint on top; hide the other scans so overlays stay readable.
+    return layers
+
+
+def _first_patient(study_folder):
+    from flr_volumetry import study as _study
+
+    found = _study.discover_study(study_folder)
+    return Path(found.patients[0].folder), [p.patient_id for p in found.patients]
+
+
+def read_path(path):
+    """napari reader function: a list of layer data tuples."""
+    if isinstance(path, list):
+        return [layer for p in path for layer in read_path(p)]
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        kind = _folder_kind(path)
+        if kind == "patient":
+            return read_patient(path)
+        if kind == "study":
+            first, ids = _first_patient(path)
+            if len(ids) > 1:
+                _notify(f"this study holds {len(ids)} patients ({', '.join(ids)}); showing "
+                        f"{ids[0]}. Open a patient's folder to see another one.")
+            return read_patient(first)
+        if kind == "timepoint":
+            files = _timepoint_files(path)
+            return read_timepoint_folder(path, scan_date=files.get("scan_date"), files=files)
+        scan = load_image(path)
+        return [scan_layer(scan, timepoint=Path(path).resolve(), label=Path(path).name)]
+    return _read_single(path)
+
+
+def _notify(message):
+    try:
+        from napari.utils.notifications import show_info
+    except ImportError:  # pragma: no cover - napari is a dependency
+        return
+    show_info(message)
+
+
+def sitk_from_layer_tuple(layer_tuple):
+    """The SimpleITK image (on the file's grid) of a layer data tuple; for tests."""
+    from ._geometry import to_original
+
+    data, kwargs, _ = layer_tuple
+    return to_original(data, kwargs["metadata"]["flr_geometry"])
+

@@ -1,0 +1,168 @@
+"""Small Qt helpers shared by the widgets (layer pickers, tables, messages)."""
+
+from __future__ import annotations
+
+import numpy as np
+from flr_volumetry import InputError
+from napari.utils.notifications import show_error, show_info, show_warning
+from qtpy.QtCore import Qt
+from qtpy.QtWidgets import (
+    QComboBox,
+    QHeaderView,
+    QLabel,
+    QTableWidget,
+    QTableWidgetItem,
+)
+
+from .._geometry import display_kwargs, metadata_geometry, to_display, to_original
+
+__all__ = ["LayerCombo", "ResultTable", "report_error", "note", "labels_like", "scan_image",
+           "add_mask_layer", "disabled_note"]
+
+
+def report_error(action, exc):
+    """Show an exception as a napari notification in plain words."""
+    if isinstance(exc, InputError):
+        show_error(f"{action}: {exc}")
+    else:
+        show_error(f"{action} failed unexpectedly ({type(exc).__name__}: {exc}).")
+
+
+def note(message, warning=False):
+    (show_warning if warning else show_info)(message)
+
+
+def disabled_note(text):
+    """A grey label explaining why a part of a widget is disabled."""
+    label = QLabel(text)
+    label.setWordWrap(True)
+    label.setStyleSheet("color: #999; font-style: italic;")
+    return label
+
+
+class LayerCombo(QComboBox):
+    """A combo box of the viewer's layers of one kind (and role), kept in sync."""
+
+    def __init__(self, viewer, kind, roles=None, allow_none=False, parent=None):
+        super().__init__(parent)
+        self.viewer, self.kind, self.roles, self.allow_none = viewer, kind, roles, allow_none
+        self._refreshing = False
+        for ev in (viewer.layers.events.inserted, viewer.layers.events.removed,
+                   viewer.layers.events.reordered):
+            ev.connect(self.refresh)
+        self.refresh()
+
+    def _accepts(self, layer):
+        if self.kind is not None and layer._type_string != self.kind:
+            return False
+        if self.roles is None:
+            return True
+        return layer.metadata.get("flr_role") in self.roles
+
+    def refresh(self, *_):
+        current = self.layer()
+        self._refreshing = True
+        self.blockSignals(True)
+        self.clear()
+        if self.allow_none:
+            self.addItem("(none)", None)
+        for layer in self.viewer.layers:
+            if self._accepts(layer):
+                self.addItem(layer.name, layer)
+        self.blockSignals(False)
+        self._refreshing = False
+        if current is not None and current in self.viewer.layers:
+            self.set_layer(current)
+        elif self.count():
+            # Prefer the most recently added layer of the role.
+            self.setCurrentIndex(self.count() - 1 if not self.allow_none or self.count() > 1
+                                 else 0)
+        self.currentIndexChanged.emit(self.currentIndex())
+
+    def layer(self):
+        return self.currentData()
+
+    def set_layer(self, layer):
+        for i in range(self.count()):
+            if self.itemData(i) is layer:
+                self.setCurrentIndex(i)
+                return True
+        return False
+
+
+class ResultTable(QTableWidget):
+    """A read-only three-column table: quantity, value, verdict."""
+
+    def __init__(self, parent=None):
+        super().__init__(0, 3, parent)
+        self.setHorizontalHeaderLabels(["Quantity", "Value", "Check"])
+        self.verticalHeader().setVisible(False)
+        self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.horizontalHeader().setStretchLastSection(True)
+        self.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+
+    def set_rows(self, rows):
+        self.setRowCount(len(rows))
+        for r, row in enumerate(rows):
+            for c, text in enumerate(row):
+                item = QTableWidgetItem(str(text))
+                item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable)
+                if c == 2 and str(text).startswith("FAIL"):
+                    item.setForeground(Qt.GlobalColor.red)
+                elif c == 2 and str(text).startswith("pass"):
+                    item.setForeground(Qt.GlobalColor.darkGreen)
+                self.setItem(r, c, item)
+        self.resizeRowsToContents()
+        height = self.horizontalHeader().height() + sum(self.rowHeight(i) for i in range(len(rows)))
+        self.setMinimumHeight(min(height + 4, 420))
+
+    def value(self, quantity):
+        """Text of the value cell of a quantity (None when absent)."""
+        for r in range(self.rowCount()):
+            if self.item(r, 0).text() == quantity:
+                return self.item(r, 1).text()
+        return None
+
+    def check(self, quantity):
+        for r in range(self.rowCount()):
+            if self.item(r, 0).text() == quantity:
+                return self.item(r, 2).text()
+        return None
+
+
+def scan_image(layer):
+    """The SimpleITK image of a layer on the file's own grid (a copy)."""
+    return to_original(np.asarray(layer.data), metadata_geometry(layer))
+
+
+def labels_like(reference, role, name, data=None):
+    """Metadata and placement of a new Labels layer on ``reference``'s grid."""
+    meta = reference.metadata
+    new_meta = {k: meta[k] for k in ("flr_geometry", "flr_timepoint", "flr_label", "flr_patient",
+                                     "flr_patient_facts") if k in meta}
+    new_meta["flr_role"] = role
+    kwargs = display_kwargs(meta["flr_geometry"])
+    if data is None:
+        data = np.zeros(np.shape(reference.data), np.uint8)
+    return data, {"name": name, "metadata": new_meta, **kwargs}
+
+
+def add_mask_layer(viewer, reference, image, role, name, source):
+    """Add (or replace the data of) a Labels layer from a SimpleITK mask on the scan's grid."""
+    from .._reader import ROLE_COLORS
+
+    arr, geo = to_display(image)
+    if list(geo["display"]["size"]) != list(metadata_geometry(reference)["display"]["size"]):
+        raise InputError(f"the {role} mask is not on the scan's grid.")
+    arr = arr.astype(np.uint8 if int(arr.max(initial=0)) < 256 else np.uint16, copy=False)
+    data, kwargs = labels_like(reference, role, name, arr)
+    kwargs["metadata"]["flr_source"] = source
+    if name in viewer.layers:
+        layer = viewer.layers[name]
+        layer.data = data
+        layer.metadata.update(kwargs["metadata"])
+        return layer
+    colors = {None: "transparent", 0: "transparent", 1: ROLE_COLORS.get(role, "#3a8fd9")}
+    return viewer.add_labels(data, opacity=0.45, colormap=colors if role != "segments" else None,
+                             **kwargs) if role != "segments" else viewer.add_labels(
+        data, opacity=0.35, **kwargs)
