@@ -14,6 +14,7 @@ Examples
 1.8181
 """
 
+from .batch import BatchOptions, BatchResult, run_batch
 from .clinical import (
     bsa_m2,
     flr_bw_ratio_pct,
@@ -36,11 +37,14 @@ from .volumetry import (
     measure,
     voxel_volume_ml,
 )
+from .study import discover_study
 from .workflow import measure_files
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "BatchOptions",
+    "BatchResult",
     "ClinicalInputError",
     "GeometryError",
     "Hypertrophy",
@@ -51,6 +55,7 @@ __all__ = [
     "Scan",
     "VolumetryOptions",
     "bsa_m2",
+    "discover_study",
     "flr_bw_ratio_pct",
     "hypertrophy",
     "kgr_pct_per_week",
@@ -62,6 +67,7 @@ __all__ = [
     "measure",
     "measure_files",
     "measured_flr_pct",
+    "run_batch",
     "sflr_adequate",
     "sflr_pct",
     "sflr_threshold_pct",

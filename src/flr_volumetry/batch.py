@@ -80,6 +80,8 @@ class BatchOptions:
         output folders at the same paths (a shared file system).
     volumetry : VolumetryOptions
         BSA and TELV formulas.
+    scheduler_timeout_s : float
+        How long to try to reach the scheduler before giving up.
     from_baseline_date : bool
         For patients without a procedure date, count growth intervals from
         the baseline scan (not Shindoh's KGR; the results say so).
@@ -92,6 +94,7 @@ class BatchOptions:
     workers: int = 1
     resume: bool = False
     scheduler: str | None = None
+    scheduler_timeout_s: float = 30.0
     volumetry: VolumetryOptions = field(default_factory=VolumetryOptions)
     from_baseline_date: bool = False
     figures: bool = True
@@ -367,14 +370,14 @@ def _run_processes(tasks, workers):
                                                    f"fewer workers if memory is short.")
 
 
-def _run_dask(tasks, address):
+def _run_dask(tasks, address, timeout_s):
     try:
         from distributed import Client, as_completed
     except ImportError:
         raise StudyLayoutError("--scheduler needs the 'distributed' package: pip install "
                                "'dask[distributed]'.") from None
     try:
-        client = Client(address, timeout=30)
+        client = Client(address, timeout=timeout_s)
     except Exception as exc:  # noqa: BLE001 - OSError, TimeoutError, ValueError by transport
         raise StudyLayoutError(f"cannot reach the Dask scheduler at {address} "
                                f"({type(exc).__name__}: {exc}).") from exc
@@ -607,7 +610,7 @@ def _run(study, out_dir, options, log_file):
     for w in study.warnings:
         log.warning("%s", w)
     if options.scheduler:
-        runner = _run_dask(tasks, options.scheduler)
+        runner = _run_dask(tasks, options.scheduler, options.scheduler_timeout_s)
     elif options.workers > 1 and len(tasks) > 1:
         runner = _run_processes(tasks, options.workers)
     else:

@@ -1,0 +1,325 @@
+"""Batch volumetry of study folders: exact volumes, growth, broken patients, resume, parallel runs."""
+
+import csv
+import json
+import os
+import re
+
+import pytest
+
+import flr_volumetry
+from flr_volumetry import BatchOptions, hypertrophy, measure_files, run_batch
+from flr_volumetry.cli import main
+from flr_volumetry.study import StudyLayoutError
+from flr_volumetry.volumetry import Patient
+
+import _tiny_study as tiny
+
+FAST = BatchOptions(progress=False, figures=False)
+
+
+def _rows(path):
+    with open(path, newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _by(rows, *keys):
+    return {tuple(r[k] for k in keys) if len(keys) > 1 else r[keys[0]]: r for r in rows}
+
+
+def _num(text):
+    return None if text == "" else float(text)
+
+
+def _no_temp_files(folder):
+    return [os.path.join(root, f) for root, _, files in os.walk(folder) for f in files
+            if f.startswith(".tmp")]
+
+
+@pytest.fixture(scope="module")
+def good(tmp_path_factory):
+    study = tiny.good_study(str(tmp_path_factory.mktemp("study")))
+    out = str(tmp_path_factory.mktemp("out"))
+    code = main(["batch", study, "-o", out, "--no-progress"])
+    return study, out, code
+
+
+def test_all_ok_exact_volumes_and_order(good):
+    study, out, code = good
+    assert code == 0
+    rows = _rows(os.path.join(out, "timepoints.csv"))
+    assert list(rows[0])[:11] == ["patient_id", "timepoint", "scan_date", "status", "error",
+                                 "total_liver_ml", "tumor_ml", "functional_liver_ml", "flr_ml",
+                                 "sflr_pct", "measured_flr_pct"]
+    assert len(rows) == 7 and all(r["status"] == "ok" and r["error"] == "" for r in rows)
+    # P002's folders are named against date order: the table follows the scan dates.
+    assert [r["timepoint"] for r in rows if r["patient_id"] == "P002"] == \
+        ["b_first", "c_middle", "a_late"]
+    t = _by(rows, "patient_id", "timepoint")
+    assert t[("P001", "baseline")]["is_baseline"] == "True"
+    assert t[("P002", "a_late")]["is_baseline"] == "False"
+    for (pid, tp), width in {("P001", "baseline"): 4, ("P001", "post_pve"): 7,
+                             ("P002", "b_first"): 5, ("P002", "a_late"): 8,
+                             ("P003", "pre"): 3, ("P003", "stage2"): 6}.items():
+        r = t[(pid, tp)]
+        assert float(r["total_liver_ml"]) == tiny.LIVER_VOXELS * tiny.VOXEL_ML
+        assert float(r["flr_ml"]) == tiny.flr_voxels(width) * tiny.VOXEL_ML
+    assert float(t[("P003", "pre")]["tumor_ml"]) == 8.0
+    assert float(t[("P003", "pre")]["functional_liver_ml"]) == tiny.LIVER_VOXELS - 8.0
+    assert t[("P001", "baseline")]["tumor_ml"] == ""
+    assert t[("P001", "baseline")]["flr_method"] == "file flr.nii.gz"
+    assert t[("P001", "baseline")]["date_source"] == "timepoint.json"
+
+
+def test_growth_matches_hypertrophy_of_direct_measurements(good):
+    study, out, _ = good
+    patients = _by(_rows(os.path.join(out, "patients.csv")), "patient_id")
+    assert list(next(iter(patients.values())))[:14] == [
+        "patient_id", "status", "error", "procedure", "procedure_date", "interval_days",
+        "sflr_baseline_pct", "sflr_followup_pct", "dh_pct_points", "kgr_pct_per_week",
+        "kgr_meets_2pct", "gr_pct_per_week", "gr_meets_2_66pct", "sflr_adequate"]
+    cases = {"P001": (Patient(170, 70), "baseline", "post_pve", "2024-01-08"),
+             "P002": (Patient(180, 90, "chemotherapy"), "b_first", "a_late", "2024-03-04"),
+             "P003": (Patient(160, 60), "pre", "stage2", "2024-05-02")}
+    for pid, (patient, pre_tp, post_tp, proc) in cases.items():
+        def m(tp):
+            d = os.path.join(study, pid, tp)
+            tumor = os.path.join(d, "tumor.nii.gz")
+            with open(os.path.join(d, "timepoint.json")) as fh:
+                date = json.load(fh)["scan_date"]
+            return measure_files(os.path.join(d, "image.nii.gz"),
+                                 liver=os.path.join(d, "liver.nii.gz"),
+                                 flr=os.path.join(d, "flr.nii.gz"),
+                                 tumor=tumor if os.path.exists(tumor) else None,
+                                 patient=patient, scan_date=date)
+        pre, post = m(pre_tp), m(post_tp)
+        h = hypertrophy(pre, post, procedure_date=proc)
+        row = patients[pid]
+        assert row["status"] == "ok" and row["error"] == ""
+        assert int(row["interval_days"]) == h.interval_days
+        assert float(row["sflr_baseline_pct"]) == pre.sflr_pct
+        assert float(row["sflr_followup_pct"]) == post.sflr_pct
+        assert float(row["dh_pct_points"]) == h.dh_pct_points
+        assert float(row["kgr_pct_per_week"]) == h.kgr_pct_per_week
+        assert row["kgr_meets_2pct"] == str(h.kgr_meets_2pct)
+        assert float(row["gr_pct_per_week"]) == h.gr_pct_per_week
+        assert row["gr_meets_2_66pct"] == str(h.gr_meets_2_66pct)
+        assert row["sflr_adequate"] == str(post.sflr_adequate)
+    # The cohort has both verdicts, so the columns are not constant.
+    assert {patients[p]["kgr_meets_2pct"] for p in patients} == {"True", "False"}
+
+
+def test_results_json_has_every_measurement_and_followup(good):
+    _, out, _ = good
+    with open(os.path.join(out, "results.json")) as fh:
+        res = json.load(fh)
+    assert res["schema"] == "flr-volumetry/batch-results" and res["schema_version"] == "1.0"
+    p2 = next(p for p in res["patients"] if p["patient_id"] == "P002")
+    assert [f["timepoint"] for f in p2["followups"]] == ["c_middle", "a_late"]
+    assert all(f["status"] == "ok" and f["hypertrophy"]["kgr_pct_per_week"] is not None
+               for f in p2["followups"])
+    tp = p2["timepoints"][0]
+    assert tp["measurement"]["methods"]["telv_formula"] == "vauthey"
+    assert tp["measurement"]["flr_ml"] == tiny.flr_voxels(5)
+    # The masks used are saved for review and are exactly what was measured.
+    import SimpleITK as sitk
+    import numpy as np
+    flr = sitk.ReadImage(os.path.join(out, tp["masks"]["flr"]))
+    assert int(np.count_nonzero(sitk.GetArrayFromImage(flr))) == tiny.flr_voxels(5)
+    assert os.path.isfile(os.path.join(out, tp["masks"]["liver"]))
+    assert _no_temp_files(out) == []
+
+
+@pytest.fixture(scope="module")
+def broken(tmp_path_factory):
+    study = str(tmp_path_factory.mktemp("broken"))
+    tiny.write_patient(study, "P001", {"height_cm": 170, "weight_kg": 70, "procedure": "PVE",
+                                       "procedure_date": "2024-01-08",
+                                       "name": "Doe^Jane"},
+                       {"pre": dict(scan_date="2024-01-01", flr_width=4),
+                        "post": dict(scan_date="2024-02-05", flr_width=7)})
+    tiny.write_patient(study, "P002", {"height_cm": 170, "weight_kg": 70, "procedure": "PVE",
+                                       "procedure_date": "2024-01-08"},
+                       {"pre": dict(scan_date="2024-01-01", flr_width=4),
+                        "post": dict(scan_date="2024-02-05", flr_width=7)})
+    with open(os.path.join(study, "P002", "post", "image.nii.gz"), "wb") as fh:
+        fh.write(b"\x1f\x8b this is not a NIfTI file")
+    tiny.write_patient(study, "P003", {"height_cm": 170, "weight_kg": 70, "procedure": "PVE",
+                                       "procedure_date": "2024-01-08"},
+                       {"pre": dict(scan_date="2024-01-01", flr_width=4,
+                                    flr_origin=(5000.0, 5000.0, 5000.0)),
+                        "post": dict(scan_date="2024-02-05", flr_width=7)})
+    tiny.write_patient(study, "P004", {"height_cm": 170, "weight_kg": 70, "procedure": "PVE",
+                                       "procedure_date": "2024-01-08"},
+                       {"pre": dict(scan_date="2024-01-01", flr_width=4),
+                        "post": dict(scan_date=None, flr_width=7, write_date=False)})
+    tiny.write_patient(study, "P005", {"height_cm": 170, "weight_kg": 70, "procedure": "PVE"},
+                       {"pre": dict(scan_date="2024-01-01", flr_width=4),
+                        "post": dict(scan_date="2024-02-05", flr_width=7)})
+    out = str(tmp_path_factory.mktemp("broken_out"))
+    return study, out
+
+
+def test_broken_patients_are_recorded_and_never_stop_the_others(broken, capsys):
+    study, out = broken
+    code = main(["batch", study, "-o", out, "--no-progress"])
+    assert code == 1
+    err = capsys.readouterr().err
+    summary = [line for line in err.splitlines() if "patients:" in line]
+    assert len(summary) == 1 and "1 ok, 4 failed" in summary[0]
+    assert "P002" in summary[0] and "P001" not in summary[0].split("failed:")[1]
+    patients = _by(_rows(os.path.join(out, "patients.csv")), "patient_id")
+    assert patients["P001"]["status"] == "ok" and patients["P001"]["kgr_pct_per_week"] != ""
+    assert [patients[p]["status"] for p in ("P002", "P003", "P004", "P005")] == ["failed"] * 4
+    assert "cannot read" in patients["P002"]["error"]
+    assert "does not cover the same physical region" in patients["P003"]["error"]
+    assert "no scan date" in patients["P004"]["error"]
+    assert "timepoint.json" in patients["P004"]["error"]
+    assert "no procedure date" in patients["P005"]["error"]
+    tps = _by(_rows(os.path.join(out, "timepoints.csv")), "patient_id", "timepoint")
+    assert tps[("P002", "post")]["status"] == "failed"
+    assert tps[("P002", "pre")]["status"] == "ok"
+    assert float(tps[("P002", "pre")]["flr_ml"]) == tiny.flr_voxels(4)
+    assert "cannot read" in tps[("P002", "post")]["error"]
+    # P005's volumes are measured although its growth cannot be dated.
+    assert float(tps[("P005", "post")]["flr_ml"]) == tiny.flr_voxels(7)
+    assert patients["P005"]["sflr_followup_pct"] != ""
+    with open(os.path.join(out, "batch.log")) as fh:
+        log = fh.read()
+    assert "P002/post: failed: cannot read" in log
+    # No patient name anywhere, though one was written in P001's patient.json.
+    for name in ("timepoints.csv", "patients.csv", "results.json", "report.html", "batch.log"):
+        with open(os.path.join(out, name), encoding="utf-8") as fh:
+            # Embedded PNGs are base64 and may spell anything: look at the text only.
+            text = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", fh.read())
+        assert "Doe" not in text and "Jane" not in text, name
+
+
+def test_from_baseline_date_rescues_missing_procedure_date(broken):
+    study, out = broken
+    r = run_batch(study, out + "_fb", BatchOptions(progress=False, figures=False,
+                                                   from_baseline_date=True))
+    p5 = next(p for p in r.results["patients"] if p["patient_id"] == "P005")
+    assert p5["status"] == "ok"
+    h = p5["followups"][0]["hypertrophy"]
+    assert h["interval_start"] == "2024-01-01" and h["interval_days"] == 35
+    assert any("baseline scan date" in w for w in h["warnings"])
+
+
+def test_atomic_outputs_survive_a_kill_while_writing(tmp_path, monkeypatch):
+    study = tiny.good_study(str(tmp_path / "study"))
+    out = str(tmp_path / "out")
+    run_batch(study, out, FAST)
+    before = {n: open(os.path.join(out, n), "rb").read()
+              for n in ("timepoints.csv", "patients.csv", "report.html")}
+    # Change an input, then "kill" the run while the report is being written.
+    tiny.write_timepoint(os.path.join(study, "P001", "post_pve"), scan_date="2024-02-05",
+                         flr_width=9)
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(flr_volumetry.batch, "render_report_html", killed)
+    with pytest.raises(KeyboardInterrupt):
+        run_batch(study, out, FAST)
+    assert _no_temp_files(out) == []
+    # Each table is whole: either the old one or the new one, never half of one.
+    rows = _rows(os.path.join(out, "timepoints.csv"))
+    assert len(rows) == 7 and all(r["status"] == "ok" for r in rows)
+    assert _by(rows, "patient_id", "timepoint")[("P001", "post_pve")]["flr_ml"] == \
+        str(float(tiny.flr_voxels(9)))
+    with open(os.path.join(out, "report.html"), "rb") as fh:
+        assert fh.read() == before["report.html"]  # the kill came before its replace
+
+
+def test_resume_skips_unchanged_and_recomputes_changed(tmp_path):
+    study = tiny.good_study(str(tmp_path / "study"))
+    out = str(tmp_path / "out")
+    first = run_batch(study, out, FAST)
+    again = run_batch(study, out, BatchOptions(progress=False, figures=False, resume=True))
+    assert again.results["summary"]["timepoints_resumed"] == 7
+    with open(first.timepoints_csv) as a, open(again.timepoints_csv) as b:
+        assert a.read() == b.read()
+    # A changed mask and a changed patient file: only those timepoints are measured again.
+    tiny.write_timepoint(os.path.join(study, "P001", "post_pve"), scan_date="2024-02-05",
+                         flr_width=9)
+    with open(os.path.join(study, "P003", "patient.json")) as fh:
+        facts = json.load(fh)
+    facts["weight_kg"] = 65
+    with open(os.path.join(study, "P003", "patient.json"), "w") as fh:
+        json.dump(facts, fh)
+    third = run_batch(study, out, BatchOptions(progress=False, figures=False, resume=True))
+    recs = {(t["patient_id"], t["timepoint"]): t
+            for p in third.results["patients"] for t in p["timepoints"]}
+    recomputed = {k for k, t in recs.items() if not t["resumed"]}
+    assert recomputed == {("P001", "post_pve"), ("P003", "pre"), ("P003", "stage2")}
+    assert recs[("P001", "post_pve")]["measurement"]["flr_ml"] == tiny.flr_voxels(9)
+    assert recs[("P003", "pre")]["measurement"]["weight_kg"] == 65
+    # Without --resume everything is measured.
+    fourth = run_batch(study, out, FAST)
+    assert fourth.results["summary"]["timepoints_resumed"] == 0
+
+
+def _tables(out):
+    return [open(os.path.join(out, n)).read() for n in ("timepoints.csv", "patients.csv")]
+
+
+def test_two_workers_give_the_same_results_as_one(tmp_path, good):
+    study, out1, _ = good
+    out2 = str(tmp_path / "out2")
+    r = run_batch(study, out2, BatchOptions(workers=2, progress=False, figures=False))
+    assert r.ok
+    assert r.results["options"]["workers"] == 2
+    assert _tables(out2) == _tables(out1)
+
+
+def test_dask_local_cluster_gives_the_same_results(tmp_path, good):
+    distributed = pytest.importorskip("distributed")
+    study, out1, _ = good
+    out2 = str(tmp_path / "dask")
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                                  host="127.0.0.1", protocol="tcp://",
+                                  dashboard_address=None) as cluster:
+        assert cluster.scheduler_address.startswith("tcp://127.0.0.1:")
+        r = run_batch(study, out2, BatchOptions(scheduler=cluster.scheduler_address,
+                                                progress=False, figures=False))
+    assert r.ok
+    assert _tables(out2) == _tables(out1)
+
+
+def test_unreachable_scheduler_is_a_usage_error(tmp_path, good):
+    study, _, _ = good
+    with pytest.raises(StudyLayoutError, match="Dask scheduler"):
+        run_batch(study, str(tmp_path / "o"), BatchOptions(
+            scheduler="tcp://127.0.0.1:1", scheduler_timeout_s=1.0, progress=False,
+            figures=False))
+
+
+def test_report_has_cohort_table_and_embedded_figures(good):
+    _, out, _ = good
+    with open(os.path.join(out, "report.html"), encoding="utf-8") as fh:
+        page = fh.read()
+    assert 'id="cohort"' in page
+    assert page.count("data:image/png;base64,") == 3 + 7  # growth charts + overlays
+    assert "src=\"http" not in page and "<link" not in page  # self-contained
+    for pid in ("P001", "P002", "P003"):
+        assert f'id="{pid}"' in page
+    assert "2 %/week" in page and "2.66 %/week" in page
+
+
+def test_usage_errors_exit_2(tmp_path, capsys):
+    assert main(["batch", str(tmp_path / "absent"), "-o", str(tmp_path / "o")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    empty = tmp_path / "empty"
+    (empty / "notes").mkdir(parents=True)
+    assert main(["batch", str(empty), "-o", str(tmp_path / "o")]) == 2
+    assert "no patient found" in capsys.readouterr().err
+    for bad in ("0", "-1", "two"):
+        with pytest.raises(SystemExit) as exc:
+            main(["batch", str(empty), "-o", str(tmp_path / "o"), "--workers", bad])
+        assert exc.value.code == 2
+    with pytest.raises(SystemExit) as exc:
+        main(["batch", str(empty)])  # no -o
+    assert exc.value.code == 2
+    with pytest.raises(StudyLayoutError):
+        BatchOptions(workers=0)
