@@ -394,3 +394,12 @@ def test_cli_refuses_a_folder_with_a_gap_in_one_line(tmp_path, capsys):
     assert code == 1
     assert err.count("\n") == 1 and "Traceback" not in err
     assert "missing between z=7.5 and z=12.5 mm" in err
+
+
+def test_pixel_type_is_int16_only_when_every_value_provably_fits(tmp_path):
+    img = _phantom()
+    write_dicom_series(img, tmp_path / "a", rescale_intercept=0)
+    write_dicom_series(img, tmp_path / "b", rescale_intercept=-1024)  # 16-bit + intercept
+    a, b = read_dicom_series(tmp_path / "a").image, read_dicom_series(tmp_path / "b").image
+    assert a.GetPixelID() == sitk.sitkInt16 and b.GetPixelID() == sitk.sitkInt32
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(a), sitk.GetArrayFromImage(b))

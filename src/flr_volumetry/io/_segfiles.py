@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from contextlib import contextmanager
 
 import numpy as np
 import pydicom
@@ -18,6 +19,7 @@ import SimpleITK as sitk
 
 from ..errors import GeometryError, InputError
 from ._geometry import resample_mask_to, same_grid
+from ._writers import _atomic_target
 
 __all__ = ["read_dicom_seg", "read_seg_nrrd", "write_dicom_seg", "write_seg_nrrd",
            "is_dicom_seg", "is_seg_nrrd"]
@@ -38,13 +40,19 @@ _ON_GRID_VOXELS = 0.05
 # --------------------------------------------------------------------------- helpers
 
 
-def _tmp_path(path, suffix):
-    path = os.path.abspath(os.fspath(path))
-    folder = os.path.dirname(path)
-    os.makedirs(folder, exist_ok=True)
+@contextmanager
+def _atomic_file(path, suffix):
+    """Yield a temporary path beside ``path``; it replaces ``path`` only when complete."""
+    path, folder = _atomic_target(path)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=suffix)
     os.close(fd)
-    return path, tmp
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
 
 
 def _as_selection(segment):
@@ -425,15 +433,9 @@ def write_dicom_seg(mask_or_masks, source_series_folder, path, *, segment_names=
         device_serial_number="0", series_description=series_description,
         omit_empty_frames=True,
     )
-    path, tmp = _tmp_path(path, ".dcm")
-    try:
+    with _atomic_file(path, ".dcm") as tmp:
         seg.save_as(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return os.fspath(path)
 
 
 # --------------------------------------------------------------------------- .seg.nrrd
@@ -649,11 +651,5 @@ def write_seg_nrrd(masks, path):
             f"Segment{i}_Extent": _extent(m),
             f"Segment{i}_Tags": "|",
         })
-    path, tmp = _tmp_path(path, ".seg.nrrd")
-    try:
+    with _atomic_file(path, ".seg.nrrd") as tmp:
         nrrd.write(tmp, np.ascontiguousarray(data), header)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
