@@ -1,0 +1,134 @@
+"""The future liver remnant: from a surgical plan to an FLR mask.
+
+A :class:`RemnantPlan` says how the remnant is defined (a named resection or
+segment list on Couinaud segments, which come from a segment map or from
+landmarks; or a cut plane/surface with a keep point). :func:`flr_from_plan`
+turns it into a mask on a scan's liver; the same plan applies to every
+timepoint (geometric plans through
+:func:`flr_volumetry.registration.carry_plan`).
+
+Examples
+--------
+>>> import numpy as np, SimpleITK as sitk
+>>> liver = sitk.GetImageFromArray(np.ones((4, 4, 10), np.uint8))
+>>> plan = RemnantPlan(surface_points=[(2.5, 0, 0), (2.5, 9, 0), (2.5, 0, 9)],
+...                    keep_point=(8, 1, 1))
+>>> flr, warnings, methods = flr_from_plan(plan, liver)
+>>> int(sitk.GetArrayViewFromImage(flr).sum()), methods["remnant"]["surface"]
+(112, 'plane')
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import SimpleITK as sitk
+
+from ..errors import GeometryError, InputError
+from ..io import grid_description, same_grid
+from ..volumetry import voxel_volume_ml
+from ._landmarks import (
+    LANDMARK_NAMES,
+    REQUIRED_LANDMARKS,
+    landmarks_from_segments,
+    read_landmarks,
+    segments_from_landmarks,
+)
+from ._plan import PLAN_SCHEMA_VERSION, RESECTIONS, SEGMENTS, RemnantPlan, parse_point, parse_points
+from ._segments import flr_from_segments, needed_segments
+from ._surface import cut_surface, split_liver
+
+__all__ = [
+    "LANDMARK_NAMES",
+    "PLAN_SCHEMA_VERSION",
+    "REQUIRED_LANDMARKS",
+    "RESECTIONS",
+    "SEGMENTS",
+    "RemnantPlan",
+    "cut_surface",
+    "flr_from_plan",
+    "flr_from_segments",
+    "landmarks_from_segments",
+    "needed_segments",
+    "parse_point",
+    "parse_points",
+    "read_landmarks",
+    "segments_from_landmarks",
+    "split_liver",
+]
+
+
+def _tumor_warning(flr, tumor):
+    if tumor is None:
+        return []
+    if not same_grid(tumor, flr):
+        raise GeometryError(f"the tumour mask ({grid_description(tumor)}) is not on the liver "
+                            f"mask's grid ({grid_description(flr)}).")
+    inside = int(np.count_nonzero((sitk.GetArrayViewFromImage(flr) != 0)
+                                  & (sitk.GetArrayViewFromImage(tumor) != 0)))
+    if not inside:
+        return []
+    return [f"{inside * voxel_volume_ml(flr):.1f} mL of tumour lies inside the planned remnant; "
+            f"it is excluded from the FLR volume, but the plan leaves tumour behind."]
+
+
+def flr_from_plan(plan, liver, segments=None, tumor=None, *, return_segments=False):
+    """The FLR mask of ``plan`` on one scan's liver.
+
+    Parameters
+    ----------
+    plan : RemnantPlan
+    liver : SimpleITK.Image
+        Liver mask of this scan.
+    segments : SimpleITK.Image, optional
+        Couinaud label map on the liver's grid. Segment plans need it, or
+        landmarks in the plan (used only when no map is given).
+    tumor : SimpleITK.Image, optional
+        Tumour mask. The FLR mask keeps tumour voxels (the volume
+        computation, :func:`flr_volumetry.measure`, excludes them); a warning
+        gives the tumour volume inside the remnant.
+    return_segments : bool
+        Also return the segment map used (the one built from landmarks, or
+        ``segments``), e.g. for per-segment volumes.
+
+    Returns
+    -------
+    flr : SimpleITK.Image
+        uint8 mask on the liver's grid, inside the liver.
+    warnings : list of str
+    methods : dict
+        ``{"remnant": {...}}``: how the remnant was defined.
+    segments : SimpleITK.Image or None
+        Only with ``return_segments``.
+    """
+    if not isinstance(plan, RemnantPlan):
+        raise InputError("flr_from_plan needs a RemnantPlan.")
+    liver = sitk.Cast(liver != 0, sitk.sitkUInt8) if liver.GetPixelID() != sitk.sitkUInt8 \
+        else liver
+    if not np.any(sitk.GetArrayViewFromImage(liver)):
+        raise InputError("the liver mask is empty: it has no non-zero voxel.")
+    methods = plan.describe()
+    warnings = []
+    if plan.kind == "surface":
+        flr, warnings = split_liver(liver, plan.surface_points, plan.keep_point)
+        methods["keep_point_mm"] = list(plan.keep_point)
+    else:
+        if segments is None and plan.landmarks is None:
+            raise InputError(
+                "the plan selects Couinaud segments, but there is neither a segment map "
+                "(--segments) nor landmarks (--landmarks) to find them."
+            )
+        if segments is None:
+            segments = segments_from_landmarks(liver, plan.landmark_dict)
+            methods["segments_from"] = "landmarks (Couinaud planes)"
+        else:
+            methods["segments_from"] = "segment map"
+            if plan.landmarks is not None:
+                warnings.append("the plan's landmarks were not used: the segment map given "
+                                "defines the segments.")
+        flr, seg_warnings = flr_from_segments(
+            segments, liver, resection=plan.resection, remnant_segments=plan.remnant_segments,
+            resect_caudate=plan.resect_caudate)
+        warnings += seg_warnings
+    warnings += _tumor_warning(flr, tumor)
+    out = (flr, warnings, {"remnant": methods})
+    return out + (segments if plan.kind == "segments" else None,) if return_segments else out

@@ -1,0 +1,297 @@
+"""The remnant plan: how the future liver remnant is defined, as a versioned JSON file.
+
+A plan holds *what the surgeon decided*, in physical LPS millimetres, never
+voxel indices, so that the same plan applies to any scan of the patient (a
+segment plan directly, a geometric plan after registration, see
+:func:`flr_volumetry.registration.carry_plan`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass
+
+from ..errors import InputError
+from ..io import write_json_atomic
+
+PLAN_SCHEMA_VERSION = "1.0"
+
+#: Named resections: the Couinaud segments each one removes (../shared/CLINICAL.md).
+#: Segment 1 (caudate) is never listed: it stays unless ``resect_caudate``.
+RESECTIONS = {
+    "right_hepatectomy": (5, 6, 7, 8),
+    "extended_right_hepatectomy": (4, 5, 6, 7, 8),
+    "left_hepatectomy": (2, 3, 4),
+    "extended_left_hepatectomy": (2, 3, 4, 5, 8),
+    "left_lateral_sectionectomy": (2, 3),
+    "right_posterior_sectionectomy": (6, 7),
+}
+
+#: Couinaud segment numbers (segment 4 is not split into 4a/4b).
+SEGMENTS = (1, 2, 3, 4, 5, 6, 7, 8)
+
+__all__ = ["RESECTIONS", "SEGMENTS", "PLAN_SCHEMA_VERSION", "RemnantPlan", "remnant_segments_of",
+           "parse_point", "parse_points"]
+
+
+def parse_point(value, what="point"):
+    """A 3-D point in mm from ``"x,y,z"`` or a sequence of three numbers.
+
+    Examples
+    --------
+    >>> parse_point("-12.5, 3, 40")
+    (-12.5, 3.0, 40.0)
+    """
+    if isinstance(value, str):
+        parts = [p for p in value.replace(" ", "").split(",") if p != ""]
+    else:
+        try:
+            parts = list(value)
+        except TypeError:
+            parts = [value]
+    try:
+        point = tuple(float(p) for p in parts)
+    except (TypeError, ValueError):
+        raise InputError(f"the {what} {value!r} is not three numbers x,y,z in mm.") from None
+    if len(point) != 3 or not all(math.isfinite(c) for c in point):
+        raise InputError(f"the {what} {value!r} is not three finite numbers x,y,z in mm.")
+    return point
+
+
+def parse_points(value, what="points"):
+    """Points from ``"x,y,z;x,y,z;..."`` or a sequence of points.
+
+    Examples
+    --------
+    >>> parse_points("0,0,0; 1,0,0; 0,1,0")
+    ((0.0, 0.0, 0.0), (1.0, 0.0, 0.0), (0.0, 1.0, 0.0))
+    """
+    if isinstance(value, str):
+        value = [v for v in value.split(";") if v.strip()]
+    return tuple(parse_point(v, what=f"{what} entry") for v in value)
+
+
+def remnant_segments_of(resection=None, remnant_segments=None, resect_caudate=False):
+    """The segments that remain, from a named resection or an explicit list.
+
+    Examples
+    --------
+    >>> remnant_segments_of("right_hepatectomy")
+    (1, 2, 3, 4)
+    >>> remnant_segments_of("right_hepatectomy", resect_caudate=True)
+    (2, 3, 4)
+    >>> remnant_segments_of(remnant_segments=[3, 2])
+    (2, 3)
+    """
+    if resection is not None:
+        name = str(resection).strip().lower().replace("-", "_").replace(" ", "_")
+        if name not in RESECTIONS:
+            raise InputError(
+                f"unknown resection {resection!r}; use one of: {', '.join(RESECTIONS)}."
+            )
+        gone = set(RESECTIONS[name]) | ({1} if resect_caudate else set())
+        return tuple(s for s in SEGMENTS if s not in gone)
+    segs = tuple(sorted({int(s) for s in remnant_segments}))
+    bad = [s for s in segs if s not in SEGMENTS]
+    if bad:
+        raise InputError(f"remnant segments must be Couinaud numbers 1-8, not {bad}.")
+    if not segs:
+        raise InputError("the remnant segment list is empty; name at least one segment (1-8).")
+    if resect_caudate and 1 in segs:
+        raise InputError("segment 1 is both kept (in the remnant list) and resected "
+                         "(resect_caudate); choose one.")
+    return segs
+
+
+def _landmarks_tuple(landmarks):
+    out = {}
+    for name, value in dict(landmarks).items():
+        pts = value
+        # One point ([x, y, z] or "x,y,z") or a list of points.
+        if isinstance(pts, str) or (len(pts) == 3 and all(isinstance(c, (int, float)) for c in pts)):
+            out[str(name)] = (parse_point(pts, what=f"landmark {name!r}"),)
+        else:
+            out[str(name)] = parse_points(pts, what=f"landmark {name!r}")
+        if not out[str(name)]:
+            raise InputError(f"the landmark {name!r} has no point.")
+    return tuple(sorted(out.items()))
+
+
+@dataclass(frozen=True)
+class RemnantPlan:
+    """How the future liver remnant is defined.
+
+    Exactly one geometry: Couinaud segments (from a segment map, or from
+    ``landmarks``) selected by ``resection`` or ``remnant_segments``; or a
+    cut surface (``surface_points``: a plane through three points, a
+    thin-plate-spline surface through four or more) with ``keep_point`` on
+    the remnant side. All coordinates are physical LPS millimetres.
+
+    Parameters
+    ----------
+    resection : str, optional
+        One of :data:`RESECTIONS`.
+    remnant_segments : sequence of int, optional
+        The segments that remain (1-8).
+    resect_caudate : bool
+        Segment 1 stays in the remnant unless this is true.
+    landmarks : dict, optional
+        Named anatomical points (see
+        :func:`flr_volumetry.remnant.segments_from_landmarks`), used when no
+        segment map is given. Stored as a sorted tuple of (name, points).
+    surface_points : sequence of (x, y, z), optional
+    keep_point : (x, y, z), optional
+    note : str, optional
+        Free text (no patient name).
+
+    Examples
+    --------
+    >>> RemnantPlan(resection="right_hepatectomy").segments
+    (1, 2, 3, 4)
+    >>> RemnantPlan(surface_points=[(0, 0, 0), (1, 0, 0), (0, 1, 0)], keep_point=(0, 0, 5)).kind
+    'surface'
+    """
+
+    resection: str | None = None
+    remnant_segments: tuple | None = None
+    resect_caudate: bool = False
+    landmarks: tuple | None = None
+    surface_points: tuple | None = None
+    keep_point: tuple | None = None
+    note: str | None = None
+
+    def __post_init__(self):
+        set_ = object.__setattr__
+        if self.resection is not None:
+            set_(self, "resection",
+                 str(self.resection).strip().lower().replace("-", "_").replace(" ", "_"))
+        if self.remnant_segments is not None:
+            set_(self, "remnant_segments", remnant_segments_of(
+                remnant_segments=self.remnant_segments, resect_caudate=self.resect_caudate))
+        if self.landmarks is not None:
+            set_(self, "landmarks", _landmarks_tuple(self.landmarks))
+        if self.surface_points is not None:
+            set_(self, "surface_points", parse_points(self.surface_points, "surface point"))
+        if self.keep_point is not None:
+            set_(self, "keep_point", parse_point(self.keep_point, "keep point"))
+        by_segments = self.resection is not None or self.remnant_segments is not None
+        if self.resection is not None and self.remnant_segments is not None:
+            raise InputError("give a named resection or a remnant segment list, not both.")
+        if by_segments:
+            remnant_segments_of(self.resection, self.remnant_segments, self.resect_caudate)
+        if self.surface_points is not None:
+            if by_segments or self.landmarks is not None:
+                raise InputError("a plan is either a cut surface or a segment selection; "
+                                 "give surface points or segments, not both.")
+            if len(self.surface_points) < 3:
+                raise InputError(f"a cut surface needs at least 3 points, got "
+                                 f"{len(self.surface_points)}.")
+            if self.keep_point is None:
+                raise InputError("a cut surface needs a keep point on the remnant side "
+                                 "(--keep-point x,y,z).")
+        else:
+            if self.keep_point is not None:
+                raise InputError("a keep point only makes sense with a resection plane or surface.")
+            if not by_segments:
+                what = "landmarks" if self.landmarks is not None else "nothing"
+                raise InputError(f"the plan gives {what} but no remnant: name a resection "
+                                 f"or the remnant segments (e.g. --resection right_hepatectomy).")
+
+    @property
+    def kind(self):
+        """'surface' (plane or curved cut) or 'segments'."""
+        return "surface" if self.surface_points is not None else "segments"
+
+    @property
+    def segments(self):
+        """The remnant segments (segment plans), else None."""
+        if self.kind != "segments":
+            return None
+        return remnant_segments_of(self.resection, self.remnant_segments, self.resect_caudate)
+
+    @property
+    def landmark_dict(self):
+        """Landmarks as {name: ((x, y, z), ...)}, or None."""
+        return None if self.landmarks is None else dict(self.landmarks)
+
+    def describe(self):
+        """Method facts for a result's ``methods`` (JSON-ready)."""
+        d = {"kind": self.kind}
+        if self.kind == "segments":
+            d.update(resection=self.resection, remnant_segments=list(self.segments),
+                     resect_caudate=self.resect_caudate)
+            if self.landmarks is not None:
+                d["landmarks"] = sorted(self.landmark_dict)
+        else:
+            d.update(surface="plane" if len(self.surface_points) == 3 else "thin-plate spline",
+                     n_surface_points=len(self.surface_points))
+        return d
+
+    def to_dict(self):
+        """The JSON form (with ``schema_version``)."""
+        d = {"schema_version": PLAN_SCHEMA_VERSION, "coordinates": "physical LPS mm"}
+        if self.resection is not None:
+            d["resection"] = self.resection
+        if self.remnant_segments is not None:
+            d["remnant_segments"] = list(self.remnant_segments)
+        d["resect_caudate"] = self.resect_caudate
+        if self.landmarks is not None:
+            d["landmarks"] = {k: [list(p) for p in v] for k, v in self.landmarks}
+        if self.surface_points is not None:
+            d["surface_points"] = [list(p) for p in self.surface_points]
+        if self.keep_point is not None:
+            d["keep_point"] = list(self.keep_point)
+        if self.note:
+            d["note"] = self.note
+        return d
+
+    @classmethod
+    def from_dict(cls, d):
+        """Read the JSON form; refuses unknown schema versions and keys.
+
+        Examples
+        --------
+        >>> p = RemnantPlan(remnant_segments=(2, 3))
+        >>> RemnantPlan.from_dict(p.to_dict()) == p
+        True
+        """
+        if not isinstance(d, dict):
+            raise InputError("a remnant plan must be a JSON object.")
+        version = str(d.get("schema_version", ""))
+        if version.split(".")[0] != PLAN_SCHEMA_VERSION.split(".")[0]:
+            raise InputError(f"remnant plan schema_version {version or 'missing'!s} is not "
+                             f"supported; this version reads {PLAN_SCHEMA_VERSION}.")
+        coords = d.get("coordinates", "physical LPS mm")
+        if coords != "physical LPS mm":
+            raise InputError(f"remnant plan coordinates {coords!r} are not supported; "
+                             f"give physical LPS mm.")
+        known = {"schema_version", "coordinates", "resection", "remnant_segments",
+                 "resect_caudate", "landmarks", "surface_points", "keep_point", "note"}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise InputError(f"unknown key(s) in the remnant plan: {', '.join(unknown)}.")
+        kw = {k: d[k] for k in known - {"schema_version", "coordinates"} if k in d}
+        kw["resect_caudate"] = bool(kw.get("resect_caudate", False))
+        return cls(**kw)
+
+    def save(self, path):
+        """Write the plan as JSON, atomically."""
+        write_json_atomic(self.to_dict(), path)
+
+    @classmethod
+    def load(cls, path):
+        """Read a plan written by :meth:`save`."""
+        return cls.from_dict(read_json(path, "remnant plan"))
+
+
+def read_json(path, what):
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise InputError(f"the {what} {path} does not exist.")
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return json.load(fh)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"the {what} {path} is not valid JSON ({exc}).") from None

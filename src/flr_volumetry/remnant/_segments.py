@@ -1,0 +1,113 @@
+"""The remnant from a Couinaud segment map (labels 1-8)."""
+
+from __future__ import annotations
+
+import numpy as np
+import SimpleITK as sitk
+
+from ..errors import GeometryError, InputError
+from ..io import grid_description, same_grid
+from ..volumetry import voxel_volume_ml
+from ._plan import RESECTIONS, SEGMENTS, remnant_segments_of
+
+__all__ = ["flr_from_segments", "needed_segments"]
+
+
+def needed_segments(resection=None, remnant_segments=None, resect_caudate=False):
+    """Segments a map must contain for this selection to mean what it says.
+
+    A named resection needs every segment it keeps *and* removes (a map
+    without segment 4 would silently shrink a right hepatectomy's remnant);
+    an explicit list needs the listed segments.
+
+    Examples
+    --------
+    >>> needed_segments("left_lateral_sectionectomy")
+    (1, 2, 3, 4, 5, 6, 7, 8)
+    >>> needed_segments(remnant_segments=(2, 3))
+    (2, 3)
+    """
+    keep = remnant_segments_of(resection, remnant_segments, resect_caudate)
+    if resection is None:
+        return keep
+    return tuple(sorted(set(keep) | set(RESECTIONS[resection.lower().replace("-", "_")])
+                        | ({1} if resect_caudate else set())))
+
+
+def _as_mask_array(image):
+    return np.asarray(sitk.GetArrayViewFromImage(image)) != 0
+
+
+def flr_from_segments(segments, liver, *, resection=None, remnant_segments=None,
+                      resect_caudate=False):
+    """FLR mask = liver voxels whose segment label is in the remnant.
+
+    Parameters
+    ----------
+    segments : SimpleITK.Image
+        Couinaud label map (1-8) on the liver mask's grid.
+    liver : SimpleITK.Image
+        Liver mask; segment voxels outside it are not counted.
+    resection : str, optional
+        A name from :data:`RESECTIONS`.
+    remnant_segments : sequence of int, optional
+        Explicit remnant segments (instead of ``resection``).
+    resect_caudate : bool
+        With a named resection, also remove segment 1.
+
+    Returns
+    -------
+    flr : SimpleITK.Image
+        uint8 mask on the liver's grid.
+    warnings : list of str
+
+    Examples
+    --------
+    >>> import numpy as np, SimpleITK as sitk
+    >>> lab = np.repeat(np.arange(1, 9, dtype=np.uint8), 2)[None, None, :]
+    >>> seg = sitk.GetImageFromArray(lab)
+    >>> liver = sitk.GetImageFromArray((lab > 0).astype(np.uint8))
+    >>> flr, warnings = flr_from_segments(seg, liver, resection="right_hepatectomy")
+    >>> sitk.GetArrayFromImage(flr).ravel().tolist()
+    [1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0]
+    """
+    if not same_grid(segments, liver):
+        raise GeometryError(
+            f"the segment map ({grid_description(segments)}) is not on the liver mask's grid "
+            f"({grid_description(liver)}); load it with load_label_map(path, reference=scan)."
+        )
+    keep = remnant_segments_of(resection, remnant_segments, resect_caudate)
+    need = needed_segments(resection, remnant_segments, resect_caudate)
+    seg = np.asarray(sitk.GetArrayViewFromImage(segments))
+    liver_arr = _as_mask_array(liver)
+    present = set(np.unique(seg[liver_arr]).tolist()) - {0}
+    missing = [s for s in need if s not in present]
+    if missing:
+        what = f"the {resection.replace('_', ' ')}" if resection else "this remnant"
+        raise InputError(
+            f"the segment map has no voxel of segment(s) {', '.join(map(str, missing))} inside "
+            f"the liver, which {what} needs; check the map (labels 1-8, Couinaud) or plan "
+            f"with explicit --remnant-segments."
+        )
+    v_ml = voxel_volume_ml(liver)
+    warnings = []
+    outside = int(np.count_nonzero((seg != 0) & ~liver_arr))
+    if outside:
+        warnings.append(
+            f"{outside * v_ml:.1f} mL of the segment map lies outside the liver mask and was "
+            f"not counted (segments are restricted to the liver)."
+        )
+    unlabelled = int(np.count_nonzero(liver_arr & (seg == 0)))
+    if unlabelled:
+        warnings.append(
+            f"{unlabelled * v_ml:.1f} mL of the liver has no segment label and is counted as "
+            f"resected, not as remnant."
+        )
+    other = sorted(present - set(SEGMENTS))
+    if other:
+        warnings.append(f"the segment map holds labels {other} besides Couinaud 1-8; they were "
+                        f"counted as resected.")
+    flr = (np.isin(seg, np.asarray(keep)) & liver_arr).astype(np.uint8)
+    out = sitk.GetImageFromArray(flr)
+    out.CopyInformation(liver)
+    return out, warnings
