@@ -27,7 +27,19 @@ from .clinical import (
 )
 from .errors import ClinicalInputError, GeometryError, InputError
 from .hypertrophy import Hypertrophy, hypertrophy
-from .io import Mask, Scan, load_image, load_label_map, load_mask, write_mask
+from .io import (
+    Mask,
+    Scan,
+    load_image,
+    load_label_map,
+    load_mask,
+    read_dicom_seg,
+    read_seg_nrrd,
+    write_dicom_seg,
+    write_dicom_series,
+    write_mask,
+    write_seg_nrrd,
+)
 from .volumetry import (
     Measurement,
     Patient,
@@ -67,11 +79,16 @@ __all__ = [
     "measure",
     "measure_files",
     "measured_flr_pct",
+    "read_dicom_seg",
+    "read_seg_nrrd",
     "run_batch",
     "sflr_adequate",
     "sflr_pct",
     "sflr_threshold_pct",
     "telv_ml",
     "voxel_volume_ml",
+    "write_dicom_seg",
+    "write_dicom_series",
     "write_mask",
+    "write_seg_nrrd",
 ]
