@@ -1,0 +1,387 @@
+"""Writing phantom patients as a study folder, with their exact truth; the sample study."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+from ..errors import InputError
+from ..hypertrophy import hypertrophy
+from ..io import write_json_atomic, write_mask
+from ..volumetry import Patient, measure
+from ._anatomy import SEGMENT_LABELS, Grid
+from ._generator import REMNANT_SEGMENTS, make_patient, render_timepoint
+
+__all__ = ["GENERATOR_VERSION", "GRID_PRESETS", "grid_preset", "write_patient", "write_study",
+           "sample_study", "INPUT_MASKS", "TRUTH_MASKS"]
+
+#: Bump when the generator's output changes: cached sample studies are then regenerated.
+GENERATOR_VERSION = "1"
+
+#: Grids (size x, y, z; spacing mm) by name and modality. MR has thicker slices.
+GRID_PRESETS = {
+    ("small", "ct"): Grid((128, 128, 56), (3.0, 3.0, 5.0)),
+    ("sample", "ct"): Grid((256, 256, 112), (1.5, 1.5, 2.5)),
+    ("full", "ct"): Grid((512, 512, 300), (0.78125, 0.78125, 1.0)),
+    ("small", "mr"): Grid((128, 128, 40), (3.0, 3.0, 7.0)),
+    ("sample", "mr"): Grid((256, 256, 48), (1.5, 1.5, 6.0)),
+    ("full", "mr"): Grid((384, 384, 56), (1.0, 1.0, 5.0)),
+}
+
+#: Masks that can be shipped as inputs next to the image, and the truth masks.
+INPUT_MASKS = ("liver", "tumor", "segments")
+TRUTH_MASKS = ("liver", "tumor", "segments", "vessels", "flr")
+
+
+def grid_preset(size="sample", modality="ct"):
+    """The grid of a named size ('small', 'sample', 'full') for a modality.
+
+    Examples
+    --------
+    >>> grid_preset("full").size
+    (512, 512, 300)
+    >>> grid_preset("sample", "mr").spacing_mm
+    (1.5, 1.5, 6.0)
+    """
+    key = (str(size).lower(), str(modality).lower())
+    if key not in GRID_PRESETS:
+        raise InputError(f"unknown phantom size {size!r} for modality {modality!r}; choose "
+                         f"small, sample or full, and ct or mr.")
+    return GRID_PRESETS[key]
+
+
+def _to_image(array, grid, pixel_type=None):
+    img = sitk.GetImageFromArray(array)
+    img.SetSpacing(tuple(float(s) for s in grid.spacing_mm))
+    img.SetOrigin(tuple(float(o) for o in grid.origin_mm))
+    return img if pixel_type is None else sitk.Cast(img, pixel_type)
+
+
+def _uid(*parts):
+    from pydicom.uid import generate_uid
+
+    # Deterministic UIDs: the same phantom always gets the same series UIDs.
+    return generate_uid(entropy_srcs=[str(p) for p in parts])
+
+
+def _write_image(image, folder, *, fmt, modality, patient, timepoint, study_seed):
+    if fmt == "nifti":
+        write_mask(image, os.path.join(folder, "image.nii.gz"))
+        return "image.nii.gz"
+    try:
+        from ..io import write_dicom_series
+    except ImportError:
+        try:
+            from ..io._dicom_write import write_dicom_series
+        except ImportError as exc:  # pragma: no cover - only before the writer existed
+            raise InputError("DICOM output needs flr_volumetry.io.write_dicom_series, which "
+                             "this installation lacks; use --format nifti.") from exc
+    target = os.path.join(folder, "image")
+    if os.path.exists(target):
+        shutil.rmtree(target)
+    write_dicom_series(
+        image, target, modality=modality.upper(), study_date=timepoint.scan_date,
+        series_description=f"phantom {modality.upper()} {timepoint.name}",
+        patient_id=patient.patient_id,
+        study_instance_uid=_uid("study", study_seed, patient.patient_id, timepoint.name),
+        series_instance_uid=_uid("series", study_seed, patient.patient_id, timepoint.name,
+                                 modality),
+        patient_height_cm=patient.height_cm, patient_weight_kg=patient.weight_kg,
+    )
+    return "image/"
+
+
+def _counts(arrays, grid):
+    v = grid.voxel_volume_ml
+    seg_counts = np.bincount(arrays["segments"].ravel(), minlength=9)
+    n = {k: int(np.count_nonzero(arrays[k])) for k in ("liver", "tumor", "vessels", "flr")}
+    return {
+        "voxel_volume_ml": v,
+        "voxel_counts": dict(n, segments={str(s): int(seg_counts[s]) for s in SEGMENT_LABELS}),
+        "total_liver_ml": n["liver"] * v,
+        "tumor_ml": n["tumor"] * v,
+        "functional_liver_ml": (n["liver"] - n["tumor"]) * v,
+        "flr_ml": n["flr"] * v,
+        "resected_ml": (n["liver"] - n["flr"]) * v,
+        "vessels_ml": n["vessels"] * v,
+        "segments_ml": {str(s): int(seg_counts[s]) * v for s in SEGMENT_LABELS},
+    }
+
+
+def write_patient(patient, folder, grid, *, modality="ct", fmt="nifti",
+                  input_masks=INPUT_MASKS, study_seed=0):
+    """Write one phantom patient in the study layout, with its truth.
+
+    Parameters
+    ----------
+    patient : PhantomPatient
+    folder : str or os.PathLike
+        The patient folder (e.g. ``STUDY/P001``).
+    grid : Grid
+    modality : {'ct', 'mr'}
+    fmt : {'nifti', 'dicom'}
+        The image format; masks are always NIfTI on the image's grid.
+    input_masks : sequence of str
+        Masks shipped next to the image as inputs (subset of ``INPUT_MASKS``).
+        The truth masks are always written, under ``<timepoint>/truth/``.
+
+    Returns
+    -------
+    dict
+        The patient's truth (also written to ``truth.json``).
+    """
+    folder = os.fspath(folder)
+    os.makedirs(folder, exist_ok=True)
+    write_json_atomic(patient.patient_json(), os.path.join(folder, "patient.json"))
+    person = Patient(patient.height_cm, patient.weight_kg, patient.liver_condition)
+    truths, measurements = [], []
+    for t_index, tp in enumerate(patient.timepoints):
+        arrays = render_timepoint(patient, t_index, grid, modality=modality)
+        tp_dir = os.path.join(folder, tp.name)
+        truth_dir = os.path.join(tp_dir, "truth")
+        os.makedirs(truth_dir, exist_ok=True)
+        image = _to_image(arrays["image"], grid)
+        image_name = _write_image(image, tp_dir, fmt=fmt, modality=modality, patient=patient,
+                                  timepoint=tp, study_seed=study_seed)
+        masks = {k: _to_image(arrays[k], grid) for k in TRUTH_MASKS}
+        for k in TRUTH_MASKS:
+            write_mask(masks[k], os.path.join(truth_dir, f"{k}.nii.gz"))
+        for k in input_masks:
+            write_mask(masks[k], os.path.join(tp_dir, f"{k}.nii.gz"))
+        write_json_atomic({"scan_date": tp.scan_date.isoformat()},
+                          os.path.join(tp_dir, "timepoint.json"))
+        m = measure(masks["liver"], tumor=masks["tumor"], flr=masks["flr"],
+                    segments=masks["segments"], patient=person, scan_date=tp.scan_date)
+        counts = _counts(arrays, grid)
+        tp_truth = {
+            "timepoint": tp.name, "scan_date": tp.scan_date.isoformat(),
+            "days_after_procedure": tp.days_after_procedure, "image": image_name,
+            "modality": modality, "grid": {"size": list(grid.size),
+                                           "spacing_mm": list(grid.spacing_mm),
+                                           "origin_mm": list(grid.origin_mm)},
+            **counts,
+            "remnant_segments": list(REMNANT_SEGMENTS[patient.resection]),
+            "sflr_pct": m.sflr_pct, "measured_flr_pct": m.measured_flr_pct,
+            "telv_ml": m.telv_ml, "bsa_m2": m.bsa_m2, "sflr_adequate": m.sflr_adequate,
+            "target_flr_ml": tp.target_flr_ml, "target_resected_ml": tp.target_resected_ml,
+            "liver_state": {"scale_flr": tp.state.scale_flr,
+                            "scale_resected": tp.state.scale_resected,
+                            "transection_mm": tp.state.transection_mm},
+            "warnings": list(m.warnings),
+        }
+        write_json_atomic(tp_truth, os.path.join(truth_dir, "truth.json"))
+        truths.append(tp_truth)
+        measurements.append(m)
+    growth = []
+    for tp, m in zip(patient.timepoints[1:], measurements[1:]):
+        h = hypertrophy(measurements[0], m, procedure_date=patient.procedure_date)
+        growth.append({"timepoint": tp.name, **h.to_dict()})
+    last = growth[-1] if growth else {}
+    g = patient.growth
+    truth = {
+        "patient_id": patient.patient_id, "kind": patient.kind,
+        "generator_version": GENERATOR_VERSION, "seed": patient.seed,
+        **patient.patient_json(),
+        "remnant_segments": list(REMNANT_SEGMENTS[patient.resection]),
+        "bsa_formula": "mosteller", "telv_formula": "vauthey",
+        "telv_ml": measurements[0].telv_ml,
+        "growth_model": {"kgr_pct_per_week": g.kgr_pct_per_week,
+                         "reference_days": g.reference_days, "tau_days": g.tau_days,
+                         "resected_change_pct": g.resected_change_pct},
+        "expected": {
+            "sflr_baseline_pct": measurements[0].sflr_pct,
+            "sflr_followup_pct": measurements[-1].sflr_pct,
+            "interval_days": last.get("interval_days"),
+            "dh_pct_points": last.get("dh_pct_points"),
+            "kgr_pct_per_week": last.get("kgr_pct_per_week"),
+            "kgr_meets_2pct": last.get("kgr_meets_2pct"),
+            "gr_pct_per_week": last.get("gr_pct_per_week"),
+            "gr_meets_2_66pct": last.get("gr_meets_2_66pct"),
+            "sflr_adequate": measurements[-1].sflr_adequate,
+        },
+        "timepoints": truths,
+        "hypertrophy": growth,
+        "note": "truth.json and truth/ folders are ground truth, never inputs.",
+    }
+    write_json_atomic(truth, os.path.join(folder, "truth.json"))
+    return truth
+
+
+def _check_out_dir(out_dir):
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out} exists and is not a folder; choose another output folder.")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = tempfile.NamedTemporaryFile(dir=out, prefix=".probe-")
+        probe.close()
+    except OSError as exc:
+        raise InputError(f"cannot write into {out} ({exc.strerror or exc}); choose a writable "
+                         f"folder.") from exc
+    return out
+
+
+def write_study(out_dir, *, n_patients=3, seed=0, modality="ct", fmt="nifti", size="sample",
+                grid=None, input_masks=INPUT_MASKS, progress=None):
+    """Write ``n_patients`` phantom patients as a study folder (batch layout) with truth.
+
+    Parameters
+    ----------
+    out_dir : str or os.PathLike
+        Created if needed. Patients go to ``P001/``, ``P002/``, ...
+    n_patients : int
+        At least 1. Patients cycle through adequate PVE, inadequate PVE and
+        ALPPS; seed 0 gives the three reference cases of the sample study.
+    seed : int
+    modality : {'ct', 'mr'}
+    fmt : {'nifti', 'dicom'}
+    size : {'small', 'sample', 'full'}
+        Grid preset (see ``GRID_PRESETS``); ignored when ``grid`` is given.
+    grid : Grid, optional
+    input_masks : sequence of str
+        Masks shipped as inputs next to each image.
+    progress : callable, optional
+        Called with each patient ID once it is written.
+
+    Returns
+    -------
+    list of dict
+        Each patient's truth.
+    """
+    try:
+        n_patients = int(n_patients)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"the number of patients must be a whole number, got "
+                         f"{n_patients!r}.") from exc
+    if n_patients < 1:
+        raise InputError(f"the number of patients must be at least 1, got {n_patients}.")
+    modality = str(modality).lower()
+    if modality not in ("ct", "mr"):
+        raise InputError(f"modality must be 'ct' or 'mr', got {modality!r}.")
+    fmt = str(fmt).lower()
+    if fmt not in ("nifti", "dicom"):
+        raise InputError(f"format must be 'nifti' or 'dicom', got {fmt!r}.")
+    unknown = set(input_masks) - set(INPUT_MASKS)
+    if unknown:
+        raise InputError(f"unknown input mask(s) {sorted(unknown)}; choose from "
+                         f"{', '.join(INPUT_MASKS)}.")
+    grid = grid or grid_preset(size, modality)
+    out = _check_out_dir(out_dir)
+    truths = []
+    rows = ["patient_id,height_cm,weight_kg,liver_condition,procedure,procedure_date,resection"]
+    for i in range(n_patients):
+        patient = make_patient(i, seed)
+        truths.append(write_patient(patient, out / patient.patient_id, grid, modality=modality,
+                                    fmt=fmt, input_masks=input_masks, study_seed=seed))
+        pj = patient.patient_json()
+        rows.append(",".join([patient.patient_id] + [str(pj[k]) for k in (
+            "height_cm", "weight_kg", "liver_condition", "procedure", "procedure_date",
+            "resection")]))
+        if progress is not None:
+            progress(patient.patient_id)
+    _write_text_atomic(out / "study.csv", "\n".join(rows) + "\n")
+    write_json_atomic({
+        "generator": "flr_volumetry.phantoms", "generator_version": GENERATOR_VERSION,
+        "seed": seed, "n_patients": n_patients, "modality": modality, "format": fmt,
+        "grid": {"size": list(grid.size), "spacing_mm": list(grid.spacing_mm)},
+        "input_masks": list(input_masks),
+        "created": _dt.date.today().isoformat(),
+        "truth": "P###/truth.json and P###/<timepoint>/truth/ hold the ground truth; "
+                 "they are not inputs.",
+    }, out / "truth_study.json")
+    return truths
+
+
+def _write_text_atomic(path, text):
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.fspath(path)), prefix=".tmp-")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+
+
+#: The bundled sample study: three CT patients (adequate PVE, inadequate PVE, ALPPS).
+SAMPLE_SETTINGS = {"n_patients": 3, "seed": 0, "modality": "ct", "fmt": "nifti",
+                   "size": "sample", "input_masks": INPUT_MASKS}
+
+
+def _default_sample_path():
+    env = os.environ.get("FLR_SAMPLE_STUDY")
+    if env:
+        return Path(env)
+    repo_sample = Path(__file__).resolve().parents[3] / "sample_data"
+    if repo_sample.is_dir():
+        return repo_sample / "generated" / "study"
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    return cache / "flr-volumetry" / "sample_study"
+
+
+def _marker(path):
+    import json
+
+    try:
+        with open(Path(path) / "truth_study.json", encoding="utf-8") as fh:
+            return json.load(fh)
+    except (OSError, ValueError):
+        return None
+
+
+def _is_current(path):
+    m = _marker(path)
+    return bool(m) and m.get("generator_version") == GENERATOR_VERSION and all(
+        m.get(k) == SAMPLE_SETTINGS[k] for k in ("n_patients", "seed", "modality", "format"))
+
+
+def sample_study(path=None, *, force=False):
+    """The bundled sample study, generated on first use and cached.
+
+    Three CT patients in the batch layout (see ``sample_data/README.md``):
+    ``P001`` adequate PVE (KGR >= 2 %/week, adequate sFLR), ``P002``
+    inadequate PVE (KGR < 2 %/week), ``P003`` ALPPS stage 1 with a visible
+    transection. Each timepoint ships ``image.nii.gz``, ``liver``, ``tumor``
+    and ``segments`` masks and ``timepoint.json``; the truth lies in
+    ``P###/truth.json`` and ``P###/<timepoint>/truth/``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike, optional
+        Where the study lives. Default: ``$FLR_SAMPLE_STUDY``, else
+        ``sample_data/generated/study`` in a source checkout, else
+        ``~/.cache/flr-volumetry/sample_study``.
+    force : bool
+        Regenerate even when a current copy exists.
+
+    Returns
+    -------
+    pathlib.Path
+        The study folder. It is regenerated only when missing, made by
+        another generator version, or ``force`` is given; it appears
+        complete or not at all (written aside, then renamed).
+    """
+    path = Path(path) if path is not None else _default_sample_path()
+    if not force and _is_current(path):
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".tmp-{path.name}-"))
+    try:
+        write_study(tmp, **SAMPLE_SETTINGS)
+        if path.exists():
+            old = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".old-{path.name}-"))
+            os.replace(path, old / path.name)
+            shutil.rmtree(old, ignore_errors=True)
+        try:
+            os.replace(tmp, path)
+        except OSError:
+            # Another process published a study meanwhile; keep theirs if it is current.
+            if not _is_current(path):
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return path
