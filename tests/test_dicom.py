@@ -280,6 +280,13 @@ def test_folder_without_images(tmp_path):
         read_dicom_series(tmp_path / "a.txt")
 
 
+def test_enhanced_multiframe_only_is_refused_clearly(tmp_path):
+    files = write_dicom_series(_phantom(size=(5, 5, 3)), tmp_path / "ct")
+    _edit(files, NumberOfFrames=2)
+    with pytest.raises(InputError, match="multi-frame"):
+        read_dicom_series(tmp_path / "ct")
+
+
 def test_single_slice_is_refused_and_two_slices_load(tmp_path):
     write_dicom_series(_phantom(size=(5, 5, 1)), tmp_path / "one")
     with pytest.raises(InputError, match="single slice"):

@@ -116,6 +116,11 @@ def test_dicom_seg_round_trip(tmp_path, direction):
     with pytest.raises(InputError, match=r"2 segments \(1 'liver', 2 'tumor'\)"):
         read_dicom_seg(out, scan)
     assert [f for f in os.listdir(tmp_path) if f.startswith(".tmp")] == []
+    # A SEG saved inside the series folder is not mistaken for a slice.
+    write_dicom_seg(masks, tmp_path / "ct", tmp_path / "ct" / "seg.dcm")
+    again = read_dicom_series(tmp_path / "ct")
+    assert again.warnings == ()
+    np.testing.assert_array_equal(_arr(again.image), _arr(scan.image))
 
 
 def test_dicom_seg_single_mask_and_names_checked(tmp_path):

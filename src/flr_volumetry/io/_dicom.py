@@ -154,6 +154,8 @@ def _as_slice(path, ds):
         return None
     if "Rows" not in ds or "SeriesInstanceUID" not in ds:
         return None
+    if int(ds.get("SamplesPerPixel", 1) or 1) != 1:
+        return None  # colour screenshots (secondary captures) are not scans
     position = _float_tuple(ds.get("ImagePositionPatient"), 3)
     orientation = _float_tuple(ds.get("ImageOrientationPatient"), 6)
     spacing = _float_tuple(ds.get("PixelSpacing"), 2)
