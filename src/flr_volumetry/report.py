@@ -183,7 +183,8 @@ def _lps(image):
     import SimpleITK as sitk
 
     img = sitk.DICOMOrient(image, "LPS")
-    return sitk.GetArrayViewFromImage(img), img.GetSpacing()
+    # A copy, not a view: the reoriented image is freed when this returns.
+    return sitk.GetArrayFromImage(img), img.GetSpacing()
 
 
 def _window(arr, modality=None):
@@ -192,6 +193,12 @@ def _window(arr, modality=None):
     sample = arr[:: max(1, arr.shape[0] // 16)].astype(np.float32)
     lo, hi = np.percentile(sample, (1.0, 99.5))
     return float(lo), float(hi if hi > lo else lo + 1.0)
+
+
+def _solid_cmap(color):
+    from matplotlib.colors import ListedColormap
+
+    return ListedColormap([color])
 
 
 def overlay_png(image, liver, flr=None, tumor=None, *, modality=None, title=None):
@@ -247,12 +254,14 @@ def overlay_png(image, liver, flr=None, tumor=None, *, modality=None, title=None
         ax.imshow(cut(img), cmap="gray", vmin=lo, vmax=hi, aspect=aspect, origin=origin,
                   interpolation="nearest")
         if fl is not None:
-            ax.imshow(np.ma.masked_where(~cut(fl), cut(fl)), cmap="summer", alpha=0.45,
+            ax.imshow(np.ma.masked_where(~cut(fl), cut(fl)), cmap=_solid_cmap("#00c853"), alpha=0.45,
                       vmin=0, vmax=1, aspect=aspect, origin=origin, interpolation="nearest")
         for mask, color in ((liv, "#ffd400"), (tu, "#ff3030")):
             if mask is not None and cut(mask).any():
+                # No origin here: contour's default puts row 0 at y = 0, as imshow
+                # does for both origins, so outlines sit on the pixels they surround.
                 ax.contour(cut(mask).astype(np.uint8), levels=[0.5], colors=color,
-                           linewidths=1.0, origin=origin)
+                           linewidths=1.0)
         ax.set_title(f"{name} (R on left)", fontsize=8)
         ax.set_axis_off()
     if title:

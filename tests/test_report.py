@@ -1,0 +1,155 @@
+"""Report outputs: atomic CSV, figure orientation, HTML content and escaping."""
+
+import io
+import os
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from flr_volumetry import report
+from flr_volumetry.report import (
+    PATIENT_COLUMNS,
+    TIMEPOINT_COLUMNS,
+    growth_chart_png,
+    overlay_png,
+    render_report_html,
+    write_csv_atomic,
+)
+
+
+def test_csv_columns_are_the_issues_names_first():
+    assert TIMEPOINT_COLUMNS[:11] == (
+        "patient_id", "timepoint", "scan_date", "status", "error", "total_liver_ml",
+        "tumor_ml", "functional_liver_ml", "flr_ml", "sflr_pct", "measured_flr_pct")
+    assert PATIENT_COLUMNS[:14] == (
+        "patient_id", "status", "error", "procedure", "procedure_date", "interval_days",
+        "sflr_baseline_pct", "sflr_followup_pct", "dh_pct_points", "kgr_pct_per_week",
+        "kgr_meets_2pct", "gr_pct_per_week", "gr_meets_2_66pct", "sflr_adequate")
+    assert len(set(TIMEPOINT_COLUMNS)) == len(TIMEPOINT_COLUMNS)
+
+
+def test_csv_keeps_every_digit_and_writes_empty_for_none(tmp_path):
+    p = tmp_path / "t.csv"
+    write_csv_atomic([{"a": 0.1 + 0.2, "b": None, "c": True}], ("a", "b", "c"), p)
+    assert p.read_text() == "a,b,c\n0.30000000000000004,,True\n"
+
+
+def test_csv_write_failing_half_way_leaves_the_old_file_and_no_temp(tmp_path, monkeypatch):
+    p = tmp_path / "t.csv"
+    write_csv_atomic([{"a": 1}], ("a",), p)
+    real_fdopen = os.fdopen
+
+    class HalfWriter:
+        def __init__(self, fh):
+            self.fh = fh
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.fh.close()
+
+        def write(self, text):
+            self.fh.write(text[: len(text) // 2])
+            self.fh.flush()
+            raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(report.os, "fdopen", lambda *a, **k: HalfWriter(real_fdopen(*a, **k)))
+    with pytest.raises(OSError, match="No space"):
+        write_csv_atomic([{"a": i} for i in range(1000)], ("a",), p)
+    assert p.read_text() == "a\n1\n"
+    assert [f for f in os.listdir(tmp_path) if f != "t.csv"] == []
+
+
+def _green_and_image_columns(png):
+    import matplotlib.image as mpimg
+
+    rgb = mpimg.imread(io.BytesIO(png))[..., :3]
+    half = rgb[:, : rgb.shape[1] // 2]  # the axial panel
+    green = (half[..., 1] - half[..., 0]) > 0.25
+    dark = half.sum(axis=-1) < 0.3   # the scan's black background
+    return np.argwhere(green)[:, 1].mean(), np.argwhere(dark)[:, 1].mean()
+
+
+@pytest.mark.parametrize("flip_x", [False, True])
+def test_overlay_shows_the_patients_right_on_the_left(flip_x):
+    # The FLR lies on the patient's right (low LPS x), whatever the array order.
+    shape = (10, 30, 40)
+    liver = np.zeros(shape, np.uint8)
+    liver[2:8, 5:25, 5:35] = 1
+    flr = np.zeros(shape, np.uint8)
+    flr[2:8, 5:25, 5:15] = 1
+    ct = np.where(liver > 0, 60, -1000).astype(np.int16)
+    images = []
+    for a in (ct, liver, flr):
+        if flip_x:
+            a = a[:, :, ::-1].copy()
+        img = sitk.GetImageFromArray(a)
+        img.SetSpacing((2.0, 2.0, 5.0))
+        if flip_x:
+            img.SetDirection((-1, 0, 0, 0, 1, 0, 0, 0, 1))
+            img.SetOrigin((78.0, 0.0, 0.0))
+        images.append(img)
+    green_x, image_x = _green_and_image_columns(overlay_png(*images, modality="CT"))
+    assert green_x < image_x - 5
+
+
+def test_growth_chart_and_overlay_are_pngs_without_procedure_date():
+    pts = [{"scan_date": "2024-01-01", "sflr_pct": 18.0, "measured_flr_pct": None},
+           {"scan_date": "2024-02-05", "sflr_pct": 27.0, "measured_flr_pct": None}]
+    assert growth_chart_png(pts).startswith(b"\x89PNG")
+    assert growth_chart_png([]).startswith(b"\x89PNG")
+    liver = sitk.GetImageFromArray(np.ones((4, 6, 6), np.uint8))
+    # An MR-like image (no HU) and an empty FLR: still a figure.
+    mr = sitk.GetImageFromArray(np.random.default_rng(0).integers(0, 900, (4, 6, 6))
+                                .astype(np.float32))
+    empty = sitk.GetImageFromArray(np.zeros((4, 6, 6), np.uint8))
+    assert overlay_png(mr, liver, empty).startswith(b"\x89PNG")
+
+
+def _results(pid, error=None):
+    tp = {"patient_id": pid, "timepoint": "pre", "scan_date": "2024-01-01", "status": "ok",
+          "error": None, "is_baseline": True,
+          "measurement": {"total_liver_ml": 1500.0, "flr_ml": 400.0, "sflr_pct": 25.0,
+                          "measured_flr_pct": 26.7, "warnings": ["a <warning>"]},
+          "liver_method": "file liver.nii.gz", "flr_method": "file flr.nii.gz",
+          "overlay": None}
+    tp2 = dict(tp, timepoint="post", scan_date="2024-02-05", is_baseline=False,
+               measurement=dict(tp["measurement"], sflr_pct=35.0, flr_ml=560.0))
+    summary = {"procedure": "PVE", "interval_days": 28, "sflr_baseline_pct": 25.0,
+               "sflr_followup_pct": 35.0, "dh_pct_points": 10.0, "kgr_pct_per_week": 2.5,
+               "kgr_meets_2pct": True, "gr_pct_per_week": 1.0, "gr_meets_2_66pct": False,
+               "sflr_adequate": True}
+    return {
+        "schema": report.RESULTS_SCHEMA, "schema_version": report.RESULTS_SCHEMA_VERSION,
+        "software_version": "0", "created_utc": "2026-01-01T00:00:00Z",
+        "options": {"bsa_formula": "mosteller", "telv_formula": "vauthey"},
+        "summary": {"patients": 1, "patients_ok": 0 if error else 1,
+                    "patients_failed": 1 if error else 0, "timepoints": 2, "timepoints_ok": 2,
+                    "timepoints_failed": 0},
+        "warnings": [],
+        "patients": [{"patient_id": pid, "status": "failed" if error else "ok", "error": error,
+                      "warnings": [], "facts": {"procedure": "PVE",
+                                                "procedure_date": "2024-01-08",
+                                                "liver_condition": "chemotherapy"},
+                      "sflr_threshold_pct": 30.0, "timepoints": [tp, tp2],
+                      "followups": [{"timepoint": "post", "status": "ok", "error": None,
+                                     "hypertrophy": {"interval_days": 28, "dh_pct_points": 10.0,
+                                                     "kgr_pct_per_week": 2.5,
+                                                     "kgr_meets_2pct": True,
+                                                     "gr_pct_per_week": 1.0,
+                                                     "gr_meets_2_66pct": False,
+                                                     "warnings": []}}],
+                      "summary": summary}],
+    }
+
+
+def test_report_html_verdicts_thresholds_and_escaping(tmp_path):
+    page = render_report_html(_results("P<1>", error="x & <y>"), str(tmp_path))
+    assert "P<1>" not in page and "P&lt;1&gt;" in page
+    assert "x &amp; &lt;y&gt;" in page and "a &lt;warning&gt;" in page
+    assert 'id="cohort"' in page
+    assert "threshold 30 %" in page  # the chemotherapy threshold, not the normal one
+    assert 'class="pass">pass' in page and 'class="fail">fail' in page  # KGR yes, GR no
+    assert page.count("data:image/png;base64,") == 1  # growth chart; no overlay files

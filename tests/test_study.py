@@ -1,0 +1,138 @@
+"""Study-folder discovery: patients, facts, timepoints, and what is ignored."""
+
+import json
+import os
+
+import pytest
+
+from flr_volumetry.study import StudyLayoutError, discover_study, read_patient_file
+
+import _tiny_study as tiny
+
+
+def _write(path, text):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as fh:
+        fh.write(text)
+
+
+def test_layout_inputs_and_ignored_names(tmp_path):
+    study = str(tmp_path)
+    tiny.write_patient(study, "P001", {"height_cm": 170, "weight_kg": 70, "procedure": "alpps",
+                                       "procedure_date": "20240301",
+                                       "remnant_segments": "2,3"},
+                       {"pre": dict(scan_date="2024-02-28", flr_width=4, tumor=True)})
+    # Ground truth of the sample study, hidden files and notes are never inputs.
+    os.makedirs(tmp_path / "P001" / "truth" / "x")
+    _write(str(tmp_path / "P001" / "truth.json"), "{}")
+    _write(str(tmp_path / "P001" / "pre" / "truth_flr.nii.gz"), "")
+    os.makedirs(tmp_path / "P001" / "notes")
+    os.makedirs(tmp_path / ".cache" / "tp")
+    os.makedirs(tmp_path / "P002" / "post" / "image")  # a DICOM folder
+    _write(str(tmp_path / "P002" / "post" / "image" / "1.dcm"), "x")
+    _write(str(tmp_path / "P002" / "post" / "plan.json"), "{}")
+    study_ = discover_study(study)
+    assert [p.patient_id for p in study_.patients] == ["P001", "P002"]
+    p1, p2 = study_.patients
+    assert p1.procedure == "ALPPS" and p1.procedure_date == "2024-03-01"
+    assert p1.remnant_segments == (2, 3)
+    assert p1.remnant_spec() == {"remnant_segments": [2, 3]}
+    (tp,) = p1.timepoints
+    assert tp.name == "pre" and tp.scan_date == "2024-02-28" and tp.error is None
+    assert os.path.basename(tp.image) == "image.nii.gz"
+    assert os.path.basename(tp.tumor) == "tumor.nii.gz" and tp.segments is None
+    assert not any("truth" in f for f in tp.input_files())
+    (tp2,) = p2.timepoints
+    assert os.path.isdir(tp2.image) and tp2.plan.endswith("plan.json") and tp2.scan_date is None
+    assert any(f.endswith("1.dcm") for f in tp2.input_files())
+    # No patient.json: a warning says where height, weight and condition come from.
+    assert p2.error is None and any("DICOM header" in w for w in p2.warnings)
+
+
+def test_study_csv_merges_with_patient_json(tmp_path):
+    tiny.write_patient(str(tmp_path), "P001", {"weight_kg": 72},
+                       {"pre": dict(scan_date="2024-01-01", flr_width=4)})
+    tiny.write_patient(str(tmp_path), "P002", None,
+                       {"pre": dict(scan_date="2024-01-01", flr_width=4)})
+    _write(str(tmp_path / "study.csv"),
+           "patient_id,height_cm,weight_kg,liver_condition,procedure,procedure_date,plan\n"
+           "P001,170,70,cirrhosis,PVE,2024-01-08,\n"
+           "P002,180,90,,PVL,2024-02-01,plans/p2.json\n"
+           "P999,170,70,,PVE,2024-01-01,\n")
+    study = discover_study(str(tmp_path))
+    p1, p2 = study.patients
+    assert (p1.height_cm, p1.weight_kg, p1.liver_condition) == (170.0, 72.0, "cirrhosis")
+    assert any("disagree on weight_kg" in w for w in p1.warnings)
+    assert p2.procedure == "PVL" and p2.liver_condition == "normal"
+    assert p2.plan == os.path.join(str(tmp_path), "plans", "p2.json")
+    assert any("P999" in w for w in study.warnings)
+
+
+@pytest.mark.parametrize("facts, phrase", [
+    ({"liver_condition": "fatty"}, "unknown liver condition"),
+    ({"procedure": "TACE"}, "procedure 'TACE'"),
+    ({"procedure_date": "01/03/2024"}, "YYYY-MM-DD"),
+    ({"height_cm": 1.7, "weight_kg": 70}, "centimetres"),
+    ({"height_cm": 170}, "both height and weight"),
+    ({"remnant_segments": [2, 9]}, "Couinaud"),
+    ({"height_cm": "tall", "weight_kg": 70}, "must be a number"),
+])
+def test_bad_patient_facts_fail_that_patient_only(tmp_path, facts, phrase):
+    tiny.write_patient(str(tmp_path), "P001", facts,
+                       {"pre": dict(scan_date="2024-01-01", flr_width=4)})
+    tiny.write_patient(str(tmp_path), "P002", {"height_cm": 170, "weight_kg": 70},
+                       {"pre": dict(scan_date="2024-01-01", flr_width=4)})
+    p1, p2 = discover_study(str(tmp_path)).patients
+    assert p1.error is not None and phrase in p1.error
+    assert p2.error is None
+
+
+def test_unknown_keys_warn_and_broken_json_is_an_error(tmp_path):
+    _write(str(tmp_path / "patient.json"), json.dumps({"height_cm": 170, "weight_kg": 70,
+                                                       "name": "Doe^Jane"}))
+    facts, warnings = read_patient_file(str(tmp_path / "patient.json"))
+    assert "name" not in facts and any("unknown key 'name'" in w for w in warnings)
+    assert not any("Doe" in w for w in warnings)
+    _write(str(tmp_path / "P001" / "patient.json"), "{not json")
+    tiny.write_timepoint(str(tmp_path / "P001" / "pre"), scan_date="2024-01-01", flr_width=4)
+    (p,) = discover_study(str(tmp_path)).patients
+    assert "not readable JSON" in p.error
+
+
+def test_timepoint_problems_are_recorded_not_raised(tmp_path):
+    base = tmp_path / "P001"
+    tiny.write_timepoint(str(base / "ok"), scan_date="2024-01-01", flr_width=4)
+    tiny.write_timepoint(str(base / "two_images"), scan_date="2024-01-02", flr_width=4)
+    _write(str(base / "two_images" / "image.nrrd"), "")
+    tiny.write_timepoint(str(base / "two_livers"), scan_date="2024-01-03", flr_width=4)
+    _write(str(base / "two_livers" / "liver.nrrd"), "")
+    _write(str(base / "no_image" / "liver.nii.gz"), "")
+    tiny.write_timepoint(str(base / "bad_date"), scan_date="March", flr_width=4)
+    tps = {t.name: t for t in discover_study(str(tmp_path)).patients[0].timepoints}
+    assert tps["ok"].error is None
+    assert "several images" in tps["two_images"].error
+    assert "two liver masks" in tps["two_livers"].error
+    assert "no image" in tps["no_image"].error
+    assert "YYYY-MM-DD" in tps["bad_date"].error
+
+
+def test_usage_errors(tmp_path):
+    with pytest.raises(StudyLayoutError, match="does not exist"):
+        discover_study(str(tmp_path / "absent"))
+    os.makedirs(tmp_path / "empty" / "P001" / "notes")
+    with pytest.raises(StudyLayoutError, match="no patient found"):
+        discover_study(str(tmp_path / "empty"))
+    _write(str(tmp_path / "dup" / "study.csv"), "patient_id,height_cm\nP1,170\nP1,171\n")
+    with pytest.raises(StudyLayoutError, match="twice"):
+        discover_study(str(tmp_path / "dup"))
+
+
+def test_output_folder_inside_the_study_is_excluded(tmp_path):
+    tiny.write_patient(str(tmp_path), "P001", {}, {"pre": dict(scan_date="2024-01-01",
+                                                               flr_width=4)})
+    tiny.write_timepoint(str(tmp_path / "out" / "masks"), scan_date="2024-01-01", flr_width=4)
+    ids = [p.patient_id for p in discover_study(str(tmp_path)).patients]
+    assert ids == ["P001", "out"]
+    ids = [p.patient_id for p in discover_study(str(tmp_path),
+                                                exclude=(str(tmp_path / "out"),)).patients]
+    assert ids == ["P001"]
