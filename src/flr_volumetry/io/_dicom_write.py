@@ -86,7 +86,8 @@ def write_dicom_series(image, folder, *, modality="CT", study_date=None, series_
         mixed in, is made).
     modality : {'CT', 'MR'}
         CT is stored as int16 with RescaleIntercept/RescaleSlope so that
-        Hounsfield units round-trip; MR as uint16.
+        Hounsfield units round-trip; MR as uint16. Non-integer values are
+        rounded to the nearest integer; values that do not fit are refused.
     study_date : datetime.date or str, optional
         StudyDate and SeriesDate ('YYYY-MM-DD').
     series_description : str
