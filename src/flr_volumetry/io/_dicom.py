@@ -149,7 +149,8 @@ def _float_tuple(value, n):
 
 def _as_slice(path, ds):
     """A :class:`_Slice` for an image with geometry, else None (non-image objects)."""
-    sop_class = str(ds.get("SOPClassUID", ""))
+    meta = getattr(ds, "file_meta", None)
+    sop_class = str(ds.get("SOPClassUID", "") or (meta or {}).get("MediaStorageSOPClassUID", ""))
     if sop_class.startswith(_NON_IMAGE_SOP_PREFIXES):
         return None
     if "Rows" not in ds or "SeriesInstanceUID" not in ds:
