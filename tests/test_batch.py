@@ -323,3 +323,54 @@ def test_usage_errors_exit_2(tmp_path, capsys):
     assert exc.value.code == 2
     with pytest.raises(StudyLayoutError):
         BatchOptions(workers=0)
+
+
+def _segments_map(folder):
+    """Couinaud labels 1-8 in column blocks over the liver box; returns voxels per label."""
+    import numpy as np
+    import SimpleITK as sitk
+
+    seg = np.zeros(tiny.SHAPE, np.uint8)
+    edges = [2, 4, 7, 9, 12, 14, 17, 19, 22]  # 8 blocks over liver columns 2..21
+    for label in range(1, 9):
+        seg[tiny.LIVER_BOX[0], tiny.LIVER_BOX[1], edges[label - 1]:edges[label]] = label
+    img = sitk.GetImageFromArray(seg)
+    img.SetSpacing(tiny.SPACING_MM)
+    sitk.WriteImage(img, os.path.join(folder, "segments.nii.gz"))
+    return {label: 8 * 12 * (edges[label] - edges[label - 1]) for label in range(1, 9)}
+
+
+def test_flr_follows_the_patients_plan_at_every_timepoint(tmp_path):
+    if "plan" not in measure_files.__code__.co_varnames:
+        pytest.skip("measure_files does not take a remnant plan in this version")
+    study = str(tmp_path / "study")
+    tiny.write_patient(study, "P001", {"height_cm": 170, "weight_kg": 70, "procedure": "PVE",
+                                       "procedure_date": "2024-01-08",
+                                       "resection": "right_hepatectomy"},
+                       {"pre": dict(scan_date="2024-01-01", flr_width=4),
+                        "post": dict(scan_date="2024-02-05", flr_width=7)})
+    tiny.write_patient(study, "P002", {"height_cm": 170, "weight_kg": 70, "procedure": "PVE",
+                                       "procedure_date": "2024-01-08",
+                                       "remnant_segments": [2, 3]},
+                       {"pre": dict(scan_date="2024-01-01", flr_width=4)})
+    tiny.write_patient(study, "P003", {"height_cm": 170, "weight_kg": 70},
+                       {"pre": dict(scan_date="2024-01-01", flr_width=4)})
+    counts = {}
+    for pid, tp in (("P001", "pre"), ("P001", "post"), ("P002", "pre"), ("P003", "pre")):
+        folder = os.path.join(study, pid, tp)
+        os.remove(os.path.join(folder, "flr.nii.gz"))
+        counts = _segments_map(folder)
+    r = run_batch(study, str(tmp_path / "out"), FAST)
+    recs = {(t["patient_id"], t["timepoint"]): t
+            for p in r.results["patients"] for t in p["timepoints"]}
+    for tp in ("pre", "post"):
+        t = recs[("P001", tp)]
+        assert t["status"] == "ok", t["error"]
+        assert t["measurement"]["flr_ml"] == sum(counts[s] for s in (1, 2, 3, 4))
+        assert t["flr_method"] == "resection right_hepatectomy"
+        assert os.path.isfile(os.path.join(r.out_dir, t["masks"]["flr"]))
+    assert recs[("P002", "pre")]["measurement"]["flr_ml"] == counts[2] + counts[3]
+    assert recs[("P002", "pre")]["flr_method"] == "segments 2,3"
+    # No mask and no plan: the timepoint says what is missing.
+    assert recs[("P003", "pre")]["status"] == "failed"
+    assert recs[("P003", "pre")]["error"].startswith("no FLR:")
