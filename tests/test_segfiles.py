@@ -250,3 +250,44 @@ def test_write_seg_nrrd_refuses_mixed_grids_and_bad_names(tmp_path):
     with pytest.raises(InputError, match="distinct"):
         write_seg_nrrd({"liver": masks["liver"], "Liver": masks["tumor"]}, tmp_path / "a.seg.nrrd")
     assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("kind", ["FRACTIONAL", "LABELMAP"])
+def test_fractional_and_labelmap_segs(tmp_path, kind):
+    import highdicom as hd
+    from pydicom.sr.codedict import codes
+
+    from flr_volumetry.io._dicom import series_slice_files
+
+    write_dicom_series(_grid(), tmp_path / "ct")
+    scan = read_dicom_series(tmp_path / "ct")
+    masks = _masks(scan.image)
+    liver, tumor = _arr(masks["liver"]), _arr(masks["tumor"])
+    _, files = series_slice_files(tmp_path / "ct")
+    sources = [pydicom.dcmread(f) for f in files]
+    if kind == "FRACTIONAL":
+        # Probabilities: 0.75 inside the liver, 0.25 in a rim that must stay outside.
+        pixels = np.where(liver > 0, 0.75, 0.0)
+        pixels[(liver == 0) & (np.roll(liver, 1, axis=2) > 0)] = 0.25
+        pixels = pixels[..., None]
+        names = ["liver"]
+    else:
+        pixels = np.maximum(liver, 2 * tumor).astype(np.uint8)  # 1 liver, 2 tumour
+        names = ["liver", "tumor"]
+    descriptions = [hd.seg.SegmentDescription(
+        segment_number=i, segment_label=n, segmented_property_category=codes.SCT.Tissue,
+        segmented_property_type=codes.SCT.Tissue, algorithm_type="MANUAL")
+        for i, n in enumerate(names, start=1)]
+    seg = hd.seg.Segmentation(
+        source_images=sources, pixel_array=pixels, segmentation_type=kind,
+        segment_descriptions=descriptions, series_instance_uid=hd.UID(), series_number=2,
+        sop_instance_uid=hd.UID(), instance_number=1, manufacturer="test",
+        manufacturer_model_name="test", software_versions="0", device_serial_number="0")
+    seg.save_as(tmp_path / "seg.dcm")
+    m = read_dicom_seg(tmp_path / "seg.dcm", scan, segment="liver")
+    if kind == "FRACTIONAL":
+        np.testing.assert_array_equal(_arr(m.image), liver)
+    else:
+        np.testing.assert_array_equal(_arr(m.image), liver & (tumor == 0))
+        t = read_dicom_seg(tmp_path / "seg.dcm", scan, segment="tumor")
+        np.testing.assert_array_equal(_arr(t.image), tumor)

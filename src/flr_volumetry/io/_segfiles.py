@@ -24,7 +24,8 @@ from ._writers import _atomic_target
 __all__ = ["read_dicom_seg", "read_seg_nrrd", "write_dicom_seg", "write_seg_nrrd",
            "is_dicom_seg", "is_seg_nrrd"]
 
-SEG_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.66.4"
+# Segmentation Storage and Label Map Segmentation Storage (2024).
+SEG_SOP_CLASSES = ("1.2.840.10008.5.1.4.1.1.66.4", "1.2.840.10008.5.1.4.1.1.66.7")
 
 # Slicer's default colours for common structures (RGB, 0-1); others cycle.
 _COLORS = {"liver": (221, 130, 101), "tumor": (144, 238, 144), "tumour": (144, 238, 144),
@@ -119,7 +120,7 @@ def is_dicom_seg(path):
         ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["SOPClassUID"])
     except Exception:  # noqa: BLE001 - not DICOM at all
         return False
-    return str(ds.get("SOPClassUID", "")) == SEG_SOP_CLASS
+    return str(ds.get("SOPClassUID", "")) in SEG_SOP_CLASSES
 
 
 # --------------------------------------------------------------------------- DICOM SEG
@@ -277,7 +278,7 @@ def read_dicom_seg(path, reference_scan_or_image=None, segment=None, *, what="ma
         ds = pydicom.dcmread(path)
     except Exception as exc:  # noqa: BLE001 - any parse failure is the user's file
         raise InputError(f"cannot read {path} as DICOM ({exc}).") from exc
-    if str(ds.get("SOPClassUID", "")) != SEG_SOP_CLASS:
+    if str(ds.get("SOPClassUID", "")) not in SEG_SOP_CLASSES:
         raise InputError(
             f"{path} is a DICOM file but not a DICOM SEG (segmentation); pass a SEG file, or "
             f"the folder of a DICOM image series as the image."
