@@ -31,9 +31,10 @@ def make_case(shape=(20, 32, 40), liver_box=(slice(4, 16), slice(6, 26), slice(5
     ct[tumor == 1] = 30
     flr = liver.copy()
     flr[:, :, 20:] = 0
-    segments = np.zeros(shape, np.uint8)
-    segments[liver == 1] = 5
-    segments[(liver == 1) & (np.arange(shape[2]) < 20)[None, None, :]] = 3
+    # Couinaud labels 1-8 in bands along x across the liver (not anatomical: a label map).
+    band = np.clip(1 + (np.arange(shape[2]) - liver_box[2].start) * 8
+                   // (liver_box[2].stop - liver_box[2].start), 1, 8).astype(np.uint8)
+    segments = np.where(liver == 1, band[None, None, :], 0).astype(np.uint8)
     return {"ct": ct, "liver": liver, "tumor": tumor, "flr": flr, "segments": segments}
 
 

@@ -1,0 +1,208 @@
+"""The widgets driven end to end in a real (virtual-display) napari viewer."""
+
+import json
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+import flr_volumetry as flr
+
+from flr_volumetry_napari._reader import read_path
+from flr_volumetry_napari._widgets import (
+    ExportWidget,
+    HypertrophyWidget,
+    LiverWidget,
+    RemnantWidget,
+    VolumetryWidget,
+)
+from flr_volumetry_napari._widgets._remnant import _remnant_module
+
+
+def add_layers(viewer, tuples):
+    return [getattr(viewer, f"add_{kind}")(data, **kwargs) for data, kwargs, kind in tuples]
+
+
+def open_case(viewer, paths, roles=("ct", "liver", "tumor", "flr", "segments")):
+    return {role: add_layers(viewer, read_path(str(paths[role])))[0] for role in roles}
+
+
+def _mm(text):
+    return float(text.split()[0])
+
+
+def test_volumetry_table_updates_when_the_flr_is_painted(make_napari_viewer, qtbot, case_files):
+    paths, arrays = case_files
+    viewer = make_napari_viewer()
+    layers = open_case(viewer, paths)
+    w = VolumetryWidget(viewer)
+    qtbot.addWidget(w)
+    assert w.liver.layer() is layers["liver"] and w.flr.layer() is layers["flr"]
+    w.patient_form.height_cm.setValue(170)
+    w.patient_form.weight_kg.setValue(70)
+    qtbot.waitUntil(lambda: w.table.value("sFLR") not in (None, "–"), timeout=3000)
+    # The numbers are the core's on the files.
+    ref = flr.measure_files(str(paths["ct"]), liver=str(paths["liver"]),
+                            tumor=str(paths["tumor"]), flr=str(paths["flr"]),
+                            patient=flr.Patient(170, 70))
+    assert _mm(w.table.value("TLV")) == pytest.approx(ref.total_liver_ml, abs=0.05)
+    assert _mm(w.table.value("FLR")) == pytest.approx(ref.flr_ml, abs=0.05)
+    assert _mm(w.table.value("sFLR")) == pytest.approx(ref.sflr_pct, abs=0.005)
+    before = w.last_measurement.flr_ml
+
+    # Paint the FLR inside the liver but outside the FLR's bounding box.
+    flr_layer = layers["flr"]
+    flr_layer.brush_size = 5
+    flr_layer.paint((10, 16, 28), 1)
+    qtbot.waitUntil(lambda: w.last_measurement is not None
+                    and w.last_measurement.flr_ml > before, timeout=3000)
+    # Exactly what measure() says on the whole painted arrays.
+    geo = flr_layer.metadata["flr_geometry"]["display"]
+
+    def whole(a):
+        img = sitk.GetImageFromArray(np.ascontiguousarray(a))
+        img.SetSpacing(geo["spacing"])
+        return img
+    full = flr.measure(whole(layers["liver"].data), tumor=whole(layers["tumor"].data),
+                       flr=whole(flr_layer.data), patient=flr.Patient(170, 70))
+    assert w.last_measurement.flr_ml == pytest.approx(full.flr_ml)
+    assert _mm(w.table.value("FLR")) == pytest.approx(full.flr_ml, abs=0.05)
+    assert w.table.check("Adequacy")  # the threshold source is shown
+
+    # Height without weight: said in words, not computed.
+    w.patient_form.weight_kg.setValue(0)
+    qtbot.waitUntil(lambda: "both height and weight" in w.status.text(), timeout=3000)
+
+
+def test_liver_widget_imports_and_segments_from_a_seed(make_napari_viewer, qtbot, case_files):
+    paths, arrays = case_files
+    viewer = make_napari_viewer()
+    add_layers(viewer, read_path(str(paths["ct"])))
+    w = LiverWidget(viewer)
+    qtbot.addWidget(w)
+    # Import: a labelled file, selecting label 5 (the "segments" file has 1-8).
+    w.import_role.setCurrentText("tumor")
+    w.import_labels.setText("5")
+    layer = w.import_mask(str(paths["segments"]))
+    expected = read_path(str(paths["segments"]))[0][0] == 5
+    assert np.array_equal(layer.data != 0, expected)
+    assert layer.metadata["flr_role"] == "tumor"
+    # Import of something that does not exist: plain words in the status.
+    assert w.import_mask(str(paths["ct"].parent / "nope.nii.gz")) is None
+    assert "does not exist" in w.status.text()
+
+    if not w.segment_button.isEnabled():
+        pytest.skip("flr_volumetry.segmentation is not available")
+    # A 405 mL box liver in a body (the classic pipeline refuses livers < 50 mL).
+    a = np.full((40, 60, 60), -1000, np.int16)
+    a[5:35, 5:55, 5:55] = 40
+    a[10:30, 15:45, 10:35] = 110
+    img = sitk.GetImageFromArray(a)
+    img.SetSpacing((3.0, 3.0, 3.0))
+    img.SetDirection((1.0, 0, 0, 0, -1.0, 0, 0, 0, 1.0))
+    sitk.WriteImage(img, str(paths["ct"].parent / "big.nii.gz"))
+    scan = add_layers(viewer, read_path(str(paths["ct"].parent / "big.nii.gz")))[0]
+    w.scan.set_layer(scan)
+    seeds = w.add_points_layer("seeds")
+    # A click in the middle of the liver, in world coordinates.
+    seeds.add(scan.data_to_world((20, 30, 22)))
+    w.modality.setCurrentText("ct")
+    worker = w.segment()
+    assert worker is not None
+    with qtbot.waitSignal(worker.finished, timeout=60000):
+        pass
+    name = f"{scan.metadata['flr_label']} liver"
+    qtbot.waitUntil(lambda: name in viewer.layers, timeout=5000)
+    seg = viewer.layers[name].data != 0
+    truth = np.zeros(a.shape, bool)
+    truth[10:30, 15:45, 10:35] = True
+    truth = truth[:, ::-1, :]  # displayed in LPS: the flipped y axis is turned back
+    dice = 2 * np.count_nonzero(seg & truth) / (seg.sum() + truth.sum())
+    assert dice > 0.9, w.status.text()
+
+
+def test_remnant_widget_paint_and_segments(make_napari_viewer, qtbot, case_files):
+    paths, arrays = case_files
+    viewer = make_napari_viewer()
+    layers = open_case(viewer, paths)
+    w = RemnantWidget(viewer)
+    qtbot.addWidget(w)
+    painted = w.new_flr_layer(copy_liver=True)
+    assert painted.metadata["flr_role"] == "flr" and painted.mode == "erase"
+    assert np.array_equal(painted.data != 0, layers["liver"].data != 0)
+    assert painted.metadata["flr_geometry"] == layers["liver"].metadata["flr_geometry"]
+    if _remnant_module() is None:
+        assert not w.segments_button.isEnabled()
+        pytest.skip("flr_volumetry.remnant is not available: the plan sections are disabled")
+    # Right hepatectomy: the remnant is segments 1-4 of the liver, tumour excluded.
+    w.resection.setCurrentText("right_hepatectomy")
+    assert [i for i, cb in w.keep.items() if cb.isChecked()] == [1, 2, 3, 4]
+    w.segments.set_layer(layers["segments"])
+    worker = w.flr_from_segments()
+    with qtbot.waitSignal(worker.finished, timeout=30000):
+        pass
+    qtbot.waitUntil(lambda: "updated" in w.status.text(), timeout=5000)
+    flr_layer = viewer.layers[w.status.text().split("'")[1]]
+    # The mask keeps tumour voxels (measure() excludes them from the volume).
+    expected = np.isin(layers["segments"].data, (1, 2, 3, 4)) & (layers["liver"].data != 0)
+    assert np.array_equal(flr_layer.data != 0, expected)
+    assert flr_layer.metadata["flr_plan"]["resection"] == "right_hepatectomy"
+
+
+def test_hypertrophy_between_two_timepoints_of_a_study(make_napari_viewer, qtbot, study_dir):
+    viewer = make_napari_viewer()
+    add_layers(viewer, read_path(str(study_dir / "P001")))
+    w = HypertrophyWidget(viewer)
+    qtbot.addWidget(w)
+    assert w.baseline.count() == 2 and w.followup.currentIndex() == 1
+    assert w.procedure_date.text() == "2024-03-04"
+    assert w.patient_form.height_cm.value() == 172
+    h = w.compute()
+    assert h is not None, w.status.text()
+    # The same growth as the core on the files.
+    pre = flr.measure_files(str(study_dir / "P001/baseline/image.nii.gz"),
+                            liver=str(study_dir / "P001/baseline/liver.nii.gz"),
+                            tumor=str(study_dir / "P001/baseline/tumor.nii.gz"),
+                            flr=str(study_dir / "P001/baseline/flr.nii.gz"),
+                            patient=flr.Patient(172, 80), scan_date="2024-02-26")
+    post = flr.measure_files(str(study_dir / "P001/post_pve/image.nii.gz"),
+                             liver=str(study_dir / "P001/post_pve/liver.nii.gz"),
+                             tumor=str(study_dir / "P001/post_pve/tumor.nii.gz"),
+                             flr=str(study_dir / "P001/post_pve/flr.nii.gz"),
+                             patient=flr.Patient(172, 80), scan_date="2024-04-01")
+    ref = flr.hypertrophy(pre, post, procedure_date="2024-03-04")
+    assert h.kgr_pct_per_week == pytest.approx(ref.kgr_pct_per_week)
+    assert h.gr_pct_per_week == pytest.approx(ref.gr_pct_per_week)
+    assert w.table.value("KGR (Shindoh)") == f"{ref.kgr_pct_per_week:.2f} %/week"
+    assert w.table.check("KGR (Shindoh)").startswith("pass" if ref.kgr_meets_2pct else "FAIL")
+    assert not w.chart.pixmap().isNull()
+    # No procedure date: refused in words unless asked to count from the baseline scan.
+    w.procedure_date.setText("")
+    assert w.compute() is None and "procedure date" in w.status.text()
+    w.from_baseline.setChecked(True)
+    assert w.compute().interval_start == "2024-02-26"
+
+
+def test_export_writes_masks_json_and_report(make_napari_viewer, qtbot, study_dir, tmp_path):
+    viewer = make_napari_viewer()
+    add_layers(viewer, read_path(str(study_dir / "P001")))
+    w = ExportWidget(viewer)
+    qtbot.addWidget(w)
+    out = tmp_path / "export"
+    w.folder.setText(str(out))
+    results = w.export()
+    assert results is not None, w.status.text()
+    flr_out = out / "masks/P001/post_pve/flr.nii.gz"
+    back = sitk.ReadImage(str(flr_out))
+    orig = sitk.ReadImage(str(study_dir / "P001/post_pve/flr.nii.gz"))
+    assert np.array_equal(sitk.GetArrayFromImage(back), sitk.GetArrayFromImage(orig))
+    assert back.GetDirection() == orig.GetDirection()
+    saved = json.loads((out / "results.json").read_text())
+    f = saved["patients"][0]["followups"][0]
+    assert f["status"] == "ok" and f["hypertrophy"]["procedure_date"] == "2024-03-04"
+    m = json.loads((out / "masks/P001/baseline/measurement.json").read_text())
+    assert m["height_cm"] == 172
+    html = (out / "report.html").read_text()
+    assert "P001" in html and "post_pve" in html
+    # No output folder: said in words.
+    w.folder.setText("")
+    assert w.export() is None and "output folder" in w.status.text()

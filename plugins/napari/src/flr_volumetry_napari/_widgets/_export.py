@@ -1,0 +1,184 @@
+"""Export widget: masks on the scan's grid, the remnant plan, JSON and the HTML report.
+
+Output layout (the batch's, so the same tools read both)::
+
+    OUT/masks/<patient>/<timepoint>/{liver,tumor,flr,segments}.nii.gz
+    OUT/masks/<patient>/<timepoint>/{measurement,plan}.json, overlay.png
+    OUT/results.json, OUT/report.html
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import re
+
+from flr_volumetry import InputError, write_mask
+from flr_volumetry.io import write_json_atomic
+from qtpy.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from .._model import LiveMeasure, find_timepoints
+from .._writer import labels_image
+from ._common import report_error, scan_image
+from ._volumetry import PatientForm
+
+__all__ = ["ExportWidget", "export_review"]
+
+
+def _safe(name):
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", str(name)).strip("_") or "timepoint"
+
+
+def export_review(viewer_layers, out_dir, patient, options, procedure_date=None,
+                  allow_baseline_date=False, live=None):
+    """Write the masks, plans, measurements, results.json and report.html of the open patient.
+
+    Returns the results dict (``flr_volumetry.batch`` schema) written to
+    ``results.json``.
+    """
+    from flr_volumetry import __version__, report
+    from flr_volumetry.batch import RESULTS_SCHEMA, RESULTS_SCHEMA_VERSION, analyse_patient
+    from flr_volumetry.study import StudyPatient
+
+    live = live or LiveMeasure()
+    tps = [t for t in find_timepoints(viewer_layers) if t.liver is not None]
+    if not tps:
+        raise InputError("nothing to export: open or segment a liver mask first.")
+    out_dir = os.fspath(out_dir)
+    facts = tps[0].patient_facts
+    patient_id = next((t.liver.metadata.get("flr_patient") for t in tps
+                       if t.liver.metadata.get("flr_patient")), None) or "patient"
+    records = []
+    for t in tps:
+        name = _safe(t.label.split(" ", 1)[1] if t.label.startswith(patient_id + " ")
+                     else t.label)
+        rel_dir = os.path.join("masks", _safe(patient_id), name)
+        folder = os.path.join(out_dir, rel_dir)
+        m = live.measure(t.liver, tumor=t.tumor, flr=t.flr, segments=t.segments,
+                         patient=patient, options=options, scan_date=t.scan_date)
+        masks, images = {}, {}
+        for role in ("liver", "tumor", "flr", "segments"):
+            layer = getattr(t, role)
+            if layer is None:
+                continue
+            images[role] = labels_image(layer.data, layer.metadata, layer.name)
+            write_mask(images[role], os.path.join(folder, f"{role}.nii.gz"))
+            masks[role] = os.path.join(rel_dir, f"{role}.nii.gz")
+        plan = None if t.flr is None else t.flr.metadata.get("flr_plan")
+        if plan:
+            write_json_atomic(plan, os.path.join(folder, "plan.json"))
+        write_json_atomic(m.to_dict(), os.path.join(folder, "measurement.json"))
+        overlay = None
+        if t.scan is not None:
+            png = report.overlay_png(scan_image(t.scan), images["liver"], images.get("flr"),
+                                     images.get("tumor"),
+                                     modality=t.scan_facts.get("modality"), title=t.label)
+            overlay = os.path.join(rel_dir, "overlay.png")
+            report.write_text_atomic(png, os.path.join(out_dir, overlay), mode="wb")
+        records.append({
+            "patient_id": patient_id, "timepoint": name, "scan_date": t.scan_date,
+            "date_source": "napari review", "status": "ok", "error": None,
+            "measurement": m.to_dict(), "masks": masks, "overlay": overlay,
+            "liver_method": t.liver.metadata.get("flr_source"),
+            "flr_method": None if t.flr is None else (
+                "plan" if plan else t.flr.metadata.get("flr_source", "painted in napari")),
+        })
+    sp = StudyPatient(
+        patient_id=patient_id, folder=out_dir, height_cm=patient.height_cm,
+        weight_kg=patient.weight_kg, liver_condition=patient.liver_condition,
+        procedure=facts.get("procedure"), procedure_date=procedure_date or None)
+    entry = analyse_patient(sp, records, from_baseline_date=allow_baseline_date)
+    n_ok = sum(r["status"] == "ok" for r in entry["timepoints"])
+    results = {
+        "schema": RESULTS_SCHEMA, "schema_version": RESULTS_SCHEMA_VERSION,
+        "software_version": __version__,
+        "created_utc": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "study": "napari review",
+        "options": {"bsa_formula": options.bsa_formula, "telv_formula": options.telv_formula,
+                    "from_baseline_date": allow_baseline_date},
+        "summary": {"patients": 1, "patients_ok": int(entry["status"] == "ok"),
+                    "patients_failed": int(entry["status"] != "ok"),
+                    "timepoints": len(records), "timepoints_ok": n_ok,
+                    "timepoints_failed": len(records) - n_ok, "timepoints_resumed": 0},
+        "warnings": [], "patients": [entry],
+    }
+    write_json_atomic(results, os.path.join(out_dir, "results.json"))
+    report.write_text_atomic(report.render_report_html(results, out_dir),
+                             os.path.join(out_dir, "report.html"))
+    return results
+
+
+class ExportWidget(QWidget):
+    """Save everything of the open patient into one folder."""
+
+    def __init__(self, napari_viewer, parent=None):
+        super().__init__(parent)
+        self.viewer = napari_viewer
+        self.live = LiveMeasure()
+        self.results = None
+        layout = QVBoxLayout(self)
+        row = QHBoxLayout()
+        self.folder = QLineEdit()
+        self.folder.setPlaceholderText("output folder")
+        browse = QPushButton("…")
+        browse.clicked.connect(self._browse)
+        row.addWidget(self.folder)
+        row.addWidget(browse)
+        layout.addLayout(row)
+        self.procedure_date = QLineEdit()
+        self.procedure_date.setPlaceholderText("procedure date YYYY-MM-DD (for growth)")
+        layout.addWidget(self.procedure_date)
+        self.patient_form = PatientForm()
+        layout.addWidget(self.patient_form)
+        self.export_button = QPushButton("Export masks, plan, JSON and report")
+        self.export_button.clicked.connect(self.export)
+        layout.addWidget(self.export_button)
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        layout.addWidget(self.status)
+        layout.addStretch(1)
+        napari_viewer.layers.events.inserted.connect(self._prefill)
+        self._prefill()
+
+    def _prefill(self, *_):
+        tps = find_timepoints(self.viewer.layers)
+        if tps:
+            self.patient_form.prefill(tps[0].scan_facts, tps[0].patient_facts)
+            date = tps[0].patient_facts.get("procedure_date")
+            if date and not self.procedure_date.text():
+                self.procedure_date.setText(str(date))
+
+    def _browse(self):
+        path = QFileDialog.getExistingDirectory(self, "Export folder")
+        if path:
+            self.folder.setText(path)
+
+    def export(self):
+        try:
+            out = self.folder.text().strip()
+            if not out:
+                raise InputError("choose an output folder first.")
+            self.results = export_review(
+                self.viewer.layers, out, self.patient_form.patient(),
+                self.patient_form.options(), self.procedure_date.text().strip() or None,
+                live=self.live)
+        except (InputError, OSError) as exc:
+            report_error("Export", exc if isinstance(exc, InputError) else InputError(
+                f"cannot write into {self.folder.text()} ({exc})."))
+            self.status.setText(str(exc))
+            return None
+        entry = self.results["patients"][0]
+        text = f"Written to {out}: masks, measurement JSON, results.json and report.html."
+        if entry.get("error"):
+            text += f"\n⚠ {entry['error']}"
+        self.status.setText(text)
+        return self.results
+

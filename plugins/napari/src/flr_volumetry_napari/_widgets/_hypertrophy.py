@@ -1,0 +1,133 @@
+"""Hypertrophy widget: baseline vs follow-up among the open timepoints; DH, KGR, GR, chart."""
+
+from __future__ import annotations
+
+from flr_volumetry import InputError, hypertrophy
+from qtpy.QtGui import QPixmap
+from qtpy.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from .._model import LiveMeasure, find_timepoints, hypertrophy_rows
+from ._common import ResultTable, report_error
+from ._volumetry import PatientForm
+
+__all__ = ["HypertrophyWidget"]
+
+
+class HypertrophyWidget(QWidget):
+    """Growth of the remnant between two open timepoints (after PVE, PVL or ALPPS)."""
+
+    def __init__(self, napari_viewer, parent=None):
+        super().__init__(parent)
+        self.viewer = napari_viewer
+        self.live = LiveMeasure()
+        self.result = None
+        self.measurements = {}
+        layout = QVBoxLayout(self)
+        form = QFormLayout()
+        self.baseline = QComboBox()
+        self.followup = QComboBox()
+        self.procedure_date = QLineEdit()
+        self.procedure_date.setPlaceholderText("YYYY-MM-DD (PVE or ALPPS stage 1)")
+        self.from_baseline = QCheckBox("No procedure date: count from the baseline scan")
+        form.addRow("Baseline", self.baseline)
+        form.addRow("Follow-up", self.followup)
+        form.addRow("Procedure date", self.procedure_date)
+        layout.addLayout(form)
+        layout.addWidget(self.from_baseline)
+        self.patient_form = PatientForm()
+        layout.addWidget(self.patient_form)
+        self.compute_button = QPushButton("Compute growth")
+        self.compute_button.clicked.connect(self.compute)
+        layout.addWidget(self.compute_button)
+        self.table = ResultTable()
+        layout.addWidget(self.table)
+        self.chart = QLabel()
+        self.chart.setScaledContents(False)
+        layout.addWidget(self.chart)
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        layout.addWidget(self.status)
+        layout.addStretch(1)
+        for ev in (napari_viewer.layers.events.inserted, napari_viewer.layers.events.removed):
+            ev.connect(self.refresh)
+        self.refresh()
+
+    def _timepoints(self):
+        """Timepoints with a liver and an FLR layer, ordered by scan date (undated last)."""
+        tps = [t for t in find_timepoints(self.viewer.layers)
+               if t.liver is not None and t.flr is not None]
+        return sorted(tps, key=lambda t: (t.scan_date is None, t.scan_date or ""))
+
+    def refresh(self, *_):
+        tps = self._timepoints()
+        for combo, default in ((self.baseline, 0), (self.followup, len(tps) - 1)):
+            current = combo.currentData()
+            combo.blockSignals(True)
+            combo.clear()
+            for t in tps:
+                combo.addItem(f"{t.label} ({t.scan_date or 'no date'})", t.key)
+            idx = combo.findData(current)
+            combo.setCurrentIndex(idx if idx >= 0 else max(default, 0))
+            combo.blockSignals(False)
+        if tps:
+            facts = tps[0].patient_facts
+            if facts.get("procedure_date") and not self.procedure_date.text():
+                self.procedure_date.setText(str(facts["procedure_date"]))
+            self.patient_form.prefill(tps[0].scan_facts, facts)
+
+    def compute(self):
+        """Measure both timepoints and compute DH, KGR and GR."""
+        try:
+            tps = {t.key: t for t in self._timepoints()}
+            pre, post = tps.get(self.baseline.currentData()), tps.get(self.followup.currentData())
+            if pre is None or post is None:
+                raise InputError("open two timepoints with liver and FLR masks (for example a "
+                                 "patient folder of a study) and choose them here.")
+            if pre.key == post.key:
+                raise InputError("choose two different timepoints for baseline and follow-up.")
+            patient, options = self.patient_form.patient(), self.patient_form.options()
+            measured = {}
+            for t in (pre, post):
+                measured[t.key] = self.live.measure(
+                    t.liver, tumor=t.tumor, flr=t.flr, patient=patient, options=options,
+                    scan_date=t.scan_date)
+            h = hypertrophy(measured[pre.key], measured[post.key],
+                            procedure_date=self.procedure_date.text().strip() or None,
+                            allow_baseline_date=self.from_baseline.isChecked())
+        except InputError as exc:
+            report_error("Hypertrophy", exc)
+            self.status.setText(str(exc))
+            self.table.set_rows([])
+            self.result = None
+            return None
+        self.result = h
+        self.measurements = {pre.label: measured[pre.key], post.label: measured[post.key]}
+        self.table.set_rows(hypertrophy_rows(h))
+        self.status.setText("\n".join(f"⚠ {w}" for w in h.warnings))
+        self._draw_chart([measured[pre.key], measured[post.key]], h,
+                         measured[pre.key].sflr_threshold_pct)
+        return h
+
+    def _draw_chart(self, measurements, h, threshold):
+        try:
+            from flr_volumetry.report import growth_chart_png
+        except ImportError:
+            self.chart.setText("(growth chart: needs flr_volumetry.report)")
+            return
+        points = [{"scan_date": m.scan_date, "sflr_pct": m.sflr_pct,
+                   "measured_flr_pct": m.measured_flr_pct} for m in measurements]
+        png = growth_chart_png(points, procedure_date=h.interval_start,
+                               sflr_threshold_pct=threshold)
+        pix = QPixmap()
+        pix.loadFromData(png, "PNG")
+        self.chart.setPixmap(pix.scaledToWidth(max(300, min(520, pix.width()))))
+        self.chart_png = png
