@@ -32,6 +32,7 @@ from ._common import (
     array,
     dilate_mm,
     distance_inside_mm,
+    distance_outside_mm,
     erode_mm,
     fill_holes_2d,
     largest_component,
@@ -224,7 +225,8 @@ def _interfaces_mm2(labels, target, ref):
     return area
 
 
-def split_by_necks(cand, ref, liver_marker, exclude_marker, neck_radius_mm, merge_ratio):
+def split_by_necks(cand, ref, liver_marker, exclude_marker, neck_radius_mm, merge_ratio,
+                   reach_mm=None):
     """Keep the part of ``cand`` that belongs with the liver marker.
 
     Thick cores (farther than ``neck_radius_mm`` from the candidate edge)
@@ -244,6 +246,13 @@ def split_by_necks(cand, ref, liver_marker, exclude_marker, neck_radius_mm, merg
     markers = lab.copy()
     liver_ids = np.unique(lab[liver_marker & core])
     liver_ids = liver_ids[liver_ids > 0]
+    if liver_ids.size == 0 and n > 0 and liver_marker.any():
+        # A seed next to a vessel or lesion lies in a thin part of the candidates:
+        # the nearest thick core (within a few neck radii) is its liver.
+        d = distance_outside_mm(liver_marker, ref)
+        near = core & (d <= 3.0 * neck_radius_mm)
+        if near.any():
+            liver_ids = np.array([lab[near][np.argmin(d[near])]])
     excl_ids = np.unique(lab[exclude_marker & core])
     excl_ids = excl_ids[excl_ids > 0]
     shared = np.intersect1d(liver_ids, excl_ids)
@@ -272,10 +281,18 @@ def split_by_necks(cand, ref, liver_marker, exclude_marker, neck_radius_mm, merg
             break
         ws[np.isin(ws, merge)] = liver_label
         blocked[merge] = True
-    return ws == liver_label
+    region = ws == liver_label
+    if reach_mm is not None:
+        # Opening by reconstruction: thin sheets (abdominal wall, diaphragm) that touch
+        # the liver broadly have no core of their own; keep only what lies within
+        # reach of a liver core.
+        liver_core = core & region
+        if liver_core.any():
+            region &= distance_outside_mm(liver_core, ref) <= reach_mm
+    return region
 
 
-def grow(arr, window, allowed, ref, liver_marker, exclude_marker, options):
+def grow(arr, window, allowed, ref, liver_marker, exclude_marker, options, reach_extra_mm=None):
     cand = allowed & (arr >= window[0]) & (arr <= window[1])
     # A small opening removes single-voxel threads before the neck analysis.
     cand = ndi.binary_opening(cand, iterations=1) | (cand & liver_marker)
@@ -285,7 +302,9 @@ def grow(arr, window, allowed, ref, liver_marker, exclude_marker, options):
     if not cand.any():
         return cand
     region = split_by_necks(cand, ref, liver_marker & cand, exclude_marker,
-                            options.neck_radius_mm, options.merge_ratio)
+                            options.neck_radius_mm, options.merge_ratio,
+                            None if reach_extra_mm is None
+                            else options.neck_radius_mm + reach_extra_mm)
     if not region.any():
         return region
     lab, n = ndi.label(region)

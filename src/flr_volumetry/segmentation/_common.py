@@ -30,6 +30,11 @@ class SegmentationOptions:
     neck_radius_mm : float
         Bridges of liver-like tissue thinner than twice this radius (to the
         heart, stomach, spleen, kidney, bowel) are cut.
+    reach_extra_mm : float or None
+        The liver keeps only voxels within ``neck_radius_mm`` + this of its
+        thick core (opening by reconstruction: drops thin sheets of muscle
+        lying on it). None: 8 mm on CT, unlimited on MR, whose thick slices
+        make thin sheets indistinguishable.
     merge_ratio : float
         Regions split off at a neck rejoin the liver when their contact area
         with it is at least this fraction of their volume^(2/3) (a broad
@@ -56,9 +61,10 @@ class SegmentationOptions:
 
     backend: str = "classic"
     coarse_spacing_mm: float = 3.0
-    neck_radius_mm: float = 7.5
+    neck_radius_mm: float = 6.0
     window_k: float = 2.5
     merge_ratio: float = 0.2
+    reach_extra_mm: float | None = None
     tumors: bool = True
     min_tumor_ml: float = 0.5
     fast: bool = False
@@ -69,6 +75,8 @@ class SegmentationOptions:
                 f"unknown segmentation backend {self.backend!r}; choose "
                 f"{' or '.join(BACKENDS)}."
             )
+        if self.reach_extra_mm is not None and self.reach_extra_mm < 0:
+            raise InputError("segmentation option reach_extra_mm must be positive or None.")
         for name in ("coarse_spacing_mm", "neck_radius_mm", "window_k"):
             if not getattr(self, name) > 0:
                 raise InputError(f"segmentation option {name} must be positive.")

@@ -27,8 +27,9 @@ from ._classic import (
 )
 from ._common import array, dilate_mm, like, spacing_zyx
 
-SEED_SAMPLE_RADIUS_MM = 12.0
+SEED_SAMPLE_RADIUS_MM = 15.0
 POINT_RADIUS_MM = 4.0
+CT_REACH_EXTRA_MM = 8.0
 
 
 def _fmt(p):
@@ -127,8 +128,11 @@ def segment_classic(image, modality, seeds, exclude, options):
         )
 
     liver_marker = seed_mark if seed_mark is not None else _core_of(sample, arr, w_lo, w_hi)
+    reach = options.reach_extra_mm
+    if reach is None:
+        reach = CT_REACH_EXTRA_MM if modality == "ct" else None
     region = grow(arr, (w_lo, w_hi), allowed & ~excl_mark, coarse, liver_marker, excl_mark,
-                  options)
+                  options, reach)
     if region.sum() * np.prod(sp) / 1000.0 < 50.0:
         raise InputError(
             "no liver found: the region grown from "
@@ -168,6 +172,8 @@ def segment_classic(image, modality, seeds, exclude, options):
             "coarse_spacing_mm": [round(float(s), 3) for s in coarse.GetSpacing()],
             "neck_radius_mm": options.neck_radius_mm,
             "window_k": options.window_k,
+            "reach_extra_mm": reach,
+            "merge_ratio": options.merge_ratio,
             "intensity_window": [round(float(w_lo), 1), round(float(w_hi), 1)],
             "liver_intensity_mode": round(float(centre), 1),
             "seeds": [list(map(int, s)) for s in seeds],

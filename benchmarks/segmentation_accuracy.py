@@ -1,0 +1,134 @@
+"""Accuracy of the liver segmentation against real reference masks.
+
+Prints a table of Dice and volume error per case: automatic CT, one-seed CT
+and one-seed MR on ``../shared/data`` (or ``FLR_SHARED_DATA``), and the
+synthetic phantoms of :mod:`flr_volumetry.phantoms` when they exist. The seed
+is the voxel deepest inside the reference mask (distance transform), i.e.
+where a user would click.
+
+Usage::
+
+    python benchmarks/segmentation_accuracy.py [--data DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+from scipy import ndimage as ndi
+
+from flr_volumetry.segmentation import segment_liver
+
+REPO = Path(__file__).resolve().parents[1]
+
+# Targets of issue 4 for the shared cases (unknown cases are checked with lower bars).
+TARGETS = {"auto CT": 0.93, "1 seed CT": 0.95, "1 seed MR": 0.90}
+
+
+def deepest_voxel(ref):
+    """(i, j, k) of the reference voxel farthest from its boundary, in mm."""
+    arr = sitk.GetArrayFromImage(ref) > 0
+    d = ndi.distance_transform_edt(arr, sampling=ref.GetSpacing()[::-1])
+    z, y, x = np.unravel_index(int(np.argmax(d)), d.shape)
+    return int(x), int(y), int(z)
+
+
+def dice(a, b):
+    a, b = sitk.GetArrayViewFromImage(a) > 0, sitk.GetArrayViewFromImage(b) > 0
+    return 2.0 * np.count_nonzero(a & b) / max(np.count_nonzero(a) + np.count_nonzero(b), 1)
+
+
+def volume_ml(m):
+    return np.count_nonzero(sitk.GetArrayViewFromImage(m)) * np.prod(m.GetSpacing()) / 1000.0
+
+
+def shared_cases(data):
+    """(name, mode, image, reference, modality) for the shared real scans."""
+    cases = []
+    ct = data / "ct-whole-liver"
+    if (ct / "ct.nii.gz").exists():
+        img = sitk.ReadImage(str(ct / "ct.nii.gz"))
+        ref = sitk.Cast(sitk.ReadImage(str(ct / "labels.nii.gz")) > 0, sitk.sitkUInt8)
+        cases.append(("ct-whole-liver", "auto CT", img, ref, "ct"))
+        cases.append(("ct-whole-liver", "1 seed CT", img, ref, "ct"))
+        crop = ct / "crop"
+        if (crop / "ct.nii.gz").exists() and (crop / "labels.nii.gz").exists():
+            img_c = sitk.ReadImage(str(crop / "ct.nii.gz"))
+            ref_c = sitk.Cast(sitk.ReadImage(str(crop / "labels.nii.gz")) > 0, sitk.sitkUInt8)
+            cases.append(("ct-whole-liver/crop", "1 seed CT", img_c, ref_c, "ct"))
+    mr = data / "mr-chaos-t2"
+    for n in (1, 2):
+        p = mr / f"image_{n}.nii.gz"
+        if p.exists():
+            img = sitk.ReadImage(str(p))
+            lab = sitk.ReadImage(str(mr / f"label_{n}.nii.gz"))
+            ref = sitk.Cast(sitk.Cast(lab, sitk.sitkInt16) == 1, sitk.sitkUInt8)
+            cases.append((f"mr-chaos-t2/{n}", "1 seed MR", img, ref, "mr"))
+    return cases
+
+
+def phantom_cases():
+    """Cases from flr_volumetry.phantoms, when that module exists."""
+    try:
+        from flr_volumetry import phantoms
+    except ImportError:
+        return []
+    cases = []
+    make = getattr(phantoms, "make_phantom", None) or getattr(phantoms, "liver_phantom", None)
+    if make is None:
+        return []
+    try:
+        ph = make()
+    except Exception as exc:  # noqa: BLE001 - report, do not stop the table
+        print(f"phantom could not be made: {exc}", file=sys.stderr)
+        return []
+    image = getattr(ph, "image", None)
+    liver = getattr(ph, "liver", None)
+    if image is None or liver is None:
+        return []
+    cases.append(("phantom", "auto CT", image, liver, "ct"))
+    cases.append(("phantom", "1 seed CT", image, liver, "ct"))
+    return cases
+
+
+def run_case(name, mode, image, ref, modality):
+    seeds = None if mode.startswith("auto") else [deepest_voxel(ref)]
+    t0 = time.perf_counter()
+    try:
+        r = segment_liver(image, modality=modality, seeds=seeds)
+    except Exception as exc:  # noqa: BLE001
+        return name, mode, float("nan"), float("nan"), volume_ml(ref), float("nan"), 0.0, str(exc)
+    dt = time.perf_counter() - t0
+    d = dice(r.liver, ref)
+    v, vr = volume_ml(r.liver), volume_ml(ref)
+    return name, mode, d, v, vr, 100.0 * (v - vr) / vr, dt, "; ".join(r.warnings)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", default=os.environ.get("FLR_SHARED_DATA", REPO.parent / "shared" /
+                                                    "data"), type=Path)
+    args = p.parse_args(argv)
+    cases = shared_cases(args.data) + phantom_cases()
+    if not cases:
+        print(f"no cases found under {args.data}")
+        return 1
+    print(f"{'case':22s} {'mode':10s} {'Dice':>7s} {'target':>7s} {'vol mL':>8s} {'ref mL':>8s} "
+          f"{'vol err':>8s} {'time s':>7s}  notes")
+    for name, mode, d, v, vr, err, dt, note in (run_case(*c) for c in cases):
+        target = TARGETS.get(mode) if not name.startswith("phantom") else None
+        t = f"{target:.2f}" if target else "-"
+        flag = "" if target is None or d >= target else "  BELOW TARGET"
+        print(f"{name:22s} {mode:10s} {d:7.4f} {t:>7s} {v:8.1f} {vr:8.1f} {err:+7.2f}% "
+              f"{dt:7.1f}  {note[:80]}{flag}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
