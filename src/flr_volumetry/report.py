@@ -267,6 +267,7 @@ def overlay_png(image, liver, flr=None, tumor=None, *, modality=None, title=None
     if title:
         fig.suptitle(title, fontsize=9)
     fig.text(0.5, 0.02, "yellow: liver   green: FLR   red: tumour", ha="center", fontsize=7)
+    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.08, top=0.86, wspace=0.04)
     return _png(fig)
 
 
@@ -347,6 +348,7 @@ th{background:#f0f3f7} td.l,th.l{text-align:left}
 .err{color:#b00020}.warn{color:#8a5a00;font-size:.85em}
 section{border-top:2px solid #ddd;margin-top:1.5em;padding-top:.5em}
 img{max-width:100%}
+.overlays{display:flex;flex-wrap:wrap;gap:.5em}.overlays div{flex:1 1 560px;max-width:640px}
 """
 
 
@@ -459,14 +461,17 @@ def _patient_section(p, out_dir):
         png = growth_chart_png(pts, procedure_date=facts.get("procedure_date"),
                                sflr_threshold_pct=threshold, title=f"{p['patient_id']}: growth")
         parts.append(_img_tag(png, f"{p['patient_id']} growth chart"))
+    overlays = []
     for t in p["timepoints"]:
         rel = t.get("overlay")
         path = os.path.join(out_dir, rel) if rel else None
         if path and os.path.isfile(path):
             with open(path, "rb") as fh:
-                parts.append(f"<h3>{html.escape(t['timepoint'])} ({_num(t.get('scan_date'))})"
-                             f"</h3>" + _img_tag(fh.read(), f"{p['patient_id']} "
-                                                           f"{t['timepoint']} overlay"))
+                overlays.append(_img_tag(fh.read(), f"{p['patient_id']} {t['timepoint']} "
+                                                    f"overlay"))
+    if overlays:
+        parts.append('<div class="overlays">' + "".join(f"<div>{o}</div>" for o in overlays)
+                     + "</div>")
     warnings = list(p.get("warnings") or [])
     for t in p["timepoints"]:
         warnings += [f"{t['timepoint']}: {w}" for w in (t.get("measurement") or {}).get(

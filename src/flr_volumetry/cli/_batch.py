@@ -97,7 +97,7 @@ def run_demo(args):
                          "available in this version.") from None
     study = sample_study()
     print(f"sample study: {study}", file=sys.stderr)
-    result = run_batch(study, args.out, _options(args, resume=True))
+    result = run_batch(study, args.out, _options(args))
     code = _finish(result)
     print(result.report_html)  # the last line: where to look
     return code
