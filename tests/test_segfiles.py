@@ -291,3 +291,21 @@ def test_fractional_and_labelmap_segs(tmp_path, kind):
         np.testing.assert_array_equal(_arr(m.image), liver & (tumor == 0))
         t = read_dicom_seg(tmp_path / "seg.dcm", scan, segment="tumor")
         np.testing.assert_array_equal(_arr(t.image), tumor)
+
+
+def test_seg_on_its_own_grid_keeps_the_slice_step_when_empty_frames_are_omitted(tmp_path):
+    write_dicom_series(_grid(), tmp_path / "ct")
+    scan = read_dicom_series(tmp_path / "ct")
+    a = np.zeros(_arr(scan.image).shape, np.uint8)
+    a[1, 3:5, 3:6] = 1  # two lesions three slices apart: the frames between are omitted
+    a[4, 2:4, 6:9] = 1
+    lesions = sitk.GetImageFromArray(a)
+    lesions.CopyInformation(scan.image)
+    write_dicom_seg(lesions, tmp_path / "ct", tmp_path / "t.dcm", segment_names="lesions")
+    assert pydicom.dcmread(tmp_path / "t.dcm").NumberOfFrames == 2
+    own = read_dicom_seg(tmp_path / "t.dcm", None).image
+    assert own.GetSpacing()[2] == pytest.approx(2.5) and own.GetSize()[2] == 4
+    assert flr.mask_volume_ml(own) == pytest.approx(flr.mask_volume_ml(lesions))
+    # And onto the scan, each frame on its own slice: the same voxels.
+    on_scan = load_mask(tmp_path / "t.dcm", scan.image)
+    np.testing.assert_array_equal(_arr(on_scan.image), a)

@@ -200,10 +200,26 @@ def _place_on_reference(frames, masks, reference):
     return out
 
 
-def _native_volume(frames, masks, path):
-    """The SEG's own grid: frames stacked along their normal, gaps filled with zeros."""
-    if not masks:
-        return None
+def _declared_spacing(ds):
+    """SpacingBetweenSlices (else SliceThickness) of the SEG's pixel measures, in mm."""
+    first = (ds.get("PerFrameFunctionalGroupsSequence") or [None])[0]
+    for attr in ("SpacingBetweenSlices", "SliceThickness"):
+        try:
+            value = float(_functional(ds, first, "PixelMeasuresSequence", attr) or 0)
+        except (TypeError, ValueError):
+            value = 0.0
+        if value > 0:
+            return value
+    return None
+
+
+def _native_volume(ds, frames, masks, path):
+    """The SEG's own grid: frames stacked along their normal, gaps filled with zeros.
+
+    The slice step is the declared SpacingBetweenSlices when the frames sit
+    on multiples of it: frames of empty slices are usually omitted, so the
+    smallest distance between frames can be several slices.
+    """
     ref = frames[masks[0][0]]
     ori, spc = ref[2], ref[3]
     normal = np.cross(ori[:3], ori[3:])
@@ -214,26 +230,38 @@ def _native_volume(frames, masks, path):
                 f"be stacked into a volume."
             )
     pos = np.array([float(np.dot(frames[i][1], normal)) for i, _ in masks])
-    uniq = np.unique(np.round(pos, 3))
-    if uniq.size > 1:
-        step = float(np.min(np.diff(uniq)))
-        k = (uniq - uniq[0]) / step
-        if not np.allclose(k, np.round(k), atol=0.05):
-            raise InputError(
-                f"the frames of the DICOM SEG {path} are not evenly spaced; it cannot be "
-                f"stacked into a volume."
-            )
+    lowest = float(pos.min())
+    gaps = np.unique(np.round(pos - lowest, 3))
+
+    def fits(step):
+        k = gaps / step
+        return bool(np.allclose(k, np.round(k), atol=0.05))
+
+    declared = _declared_spacing(ds)
+    if declared is not None and fits(declared):
+        step = declared
+    elif gaps.size > 1 and fits(float(np.min(gaps[1:]))):
+        step = float(np.min(gaps[1:]))
     else:
-        step = 1.0
+        raise InputError(
+            f"the frames of the DICOM SEG {path} are not evenly spaced (or their spacing is not "
+            f"declared); it cannot be stacked into a volume."
+        )
+    origin = frames[masks[int(np.argmin(pos))][0]][1]
     rows, cols = masks[0][1].shape
-    n = int(round((uniq[-1] - uniq[0]) / step)) + 1
-    arr = np.zeros((n, rows, cols), dtype=np.uint8)
-    first = masks[int(np.argmin(pos))][0]
+    arr = np.zeros((int(round((pos.max() - lowest) / step)) + 1, rows, cols), dtype=np.uint8)
     for (i, m), p in zip(masks, pos):
-        arr[int(round((p - uniq[0]) / step))] |= m.astype(np.uint8)
+        k = int(round((p - lowest) / step))
+        # Every frame must sit on the stack's axis; an in-plane shift is not a volume.
+        if np.linalg.norm(frames[i][1] - (origin + k * step * normal)) > 0.5 * float(spc.min()):
+            raise InputError(
+                f"the frames of the DICOM SEG {path} are shifted in-plane from one another; it "
+                f"cannot be stacked into a volume."
+            )
+        arr[k] |= m.astype(np.uint8)
     image = sitk.GetImageFromArray(arr)
     image.SetSpacing((float(spc[1]), float(spc[0]), step))
-    image.SetOrigin(frames[first][1].tolist())
+    image.SetOrigin(origin.tolist())
     image.SetDirection(np.column_stack([ori[:3], ori[3:], normal]).ravel().tolist())
     return image
 
@@ -316,7 +344,7 @@ def read_dicom_seg(path, reference_scan_or_image=None, segment=None, *, what="ma
             image = sitk.GetImageFromArray(arr)
             image.CopyInformation(reference)
             return Mask(image=image, source=source, warnings=tuple(warnings))
-    image = _native_volume(frames, masks, path)
+    image = _native_volume(ds, frames, masks, path)
     if reference is not None:
         image, warning = resample_mask_to(image, reference, what=f"{what} {source}")
         warnings.append(warning)
