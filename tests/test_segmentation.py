@@ -1,0 +1,264 @@
+"""Liver and tumour segmentation: synthetic CT, bad inputs, CLI, real scans."""
+
+from __future__ import annotations
+
+import builtins
+import sys
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+from scipy import ndimage as ndi
+
+from flr_volumetry.cli import main
+from flr_volumetry.errors import InputError
+from flr_volumetry.segmentation import (
+    SegmentationOptions,
+    check_ct_intensities,
+    liver_from_totalsegmentator_output,
+    segment_liver,
+)
+
+SPACING_MM = 4.0
+SHAPE = (60, 80, 80)  # z, y, x; LPS: low x = patient right, high z = superior
+
+
+def _ellipsoid(center, radii):
+    z, y, x = np.ogrid[: SHAPE[0], : SHAPE[1], : SHAPE[2]]
+    return (((z - center[0]) / radii[0]) ** 2 + ((y - center[1]) / radii[1]) ** 2
+            + ((x - center[2]) / radii[2]) ** 2) <= 1.0
+
+
+def synthetic_ct(touching_spleen=False, seed=0):
+    """A small CT in HU: body (fat), lungs, heart, liver with a hypodense tumour, spleen."""
+    a = np.full(SHAPE, -1000.0)
+    a[_ellipsoid((30, 40, 40), (40, 30, 37))] = -90.0          # body (fat)
+    liver = _ellipsoid((27, 40, 27), (11, 17, 14))
+    a[liver] = 100.0
+    spleen_center = (30, 44, 47) if touching_spleen else (30, 46, 60)
+    spleen = _ellipsoid(spleen_center, (7, 8, 6)) & ~liver
+    a[spleen] = 100.0 if touching_spleen else 115.0
+    a[_ellipsoid((47, 36, 45), (8, 9, 9))] = 130.0             # heart above the diaphragm
+    lungs = _ellipsoid((50, 40, 24), (12, 15, 11)) | _ellipsoid((50, 40, 58), (12, 15, 10))
+    a[lungs] = -850.0
+    liver &= ~lungs
+    tumor = _ellipsoid((26, 40, 24), (3, 3, 3))
+    a[tumor] = 35.0
+    a += np.random.default_rng(seed).normal(0.0, 8.0, SHAPE)
+    img = sitk.GetImageFromArray(a.astype(np.int16))
+    img.SetSpacing((SPACING_MM,) * 3)
+    img.SetOrigin((-160.0, -160.0, -120.0))
+    return img, liver, tumor, spleen
+
+
+def _arr(img):
+    return sitk.GetArrayFromImage(img) > 0
+
+
+def dice(a, b):
+    return 2.0 * np.count_nonzero(a & b) / (np.count_nonzero(a) + np.count_nonzero(b))
+
+
+@pytest.fixture(scope="module")
+def ct():
+    return synthetic_ct()
+
+
+# ----------------------------------------------------------------------------- synthetic CT
+def test_automatic_ct_finds_the_liver(ct):
+    img, liver, tumor, spleen = ct
+    r = segment_liver(img)
+    seg = _arr(r.liver)
+    assert r.liver.GetSize() == img.GetSize() and r.liver.GetSpacing() == img.GetSpacing()
+    assert r.liver.GetPixelID() == sitk.sitkUInt8
+    assert dice(seg, liver) >= 0.92
+    assert not np.any(seg & spleen)  # a separate organ of similar density stays out
+    assert np.all(seg[tumor]) or np.mean(seg[tumor]) > 0.9  # the lesion is filled in
+    assert r.methods["backend"] == "classic"
+    assert "automatic" in r.methods["algorithm"]
+
+
+def test_seeded_ct(ct):
+    img, liver, _, _ = ct
+    r = segment_liver(img, seeds=[(22, 40, 24)])
+    assert dice(_arr(r.liver), liver) >= 0.93
+    assert r.methods["parameters"]["seeds"] == [[22, 40, 24]]
+
+
+def test_tumour_inside_liver_is_found(ct):
+    img, _, tumor, _ = ct
+    r = segment_liver(img)
+    assert r.tumor is not None and r.tumor.GetSize() == img.GetSize()
+    found = _arr(r.tumor)
+    assert dice(found, tumor) >= 0.5
+    assert np.all(found <= _arr(r.liver))  # tumours lie inside the liver
+
+
+def test_result_on_input_grid_for_flipped_orientation(ct):
+    img, liver, _, _ = ct
+    # Same scan stored with x and y flipped (RAS-like, as NIfTI from many tools).
+    flipped = sitk.GetImageFromArray(sitk.GetArrayFromImage(img)[:, ::-1, ::-1].copy())
+    flipped.SetSpacing(img.GetSpacing())
+    size = np.array(img.GetSize()) - 1
+    corner = img.TransformIndexToPhysicalPoint([int(size[0]), int(size[1]), 0])
+    flipped.SetOrigin(corner)
+    flipped.SetDirection((-1, 0, 0, 0, -1, 0, 0, 0, 1))
+    r = segment_liver(flipped)
+    assert r.liver.GetDirection() == flipped.GetDirection()
+    assert r.liver.GetOrigin() == flipped.GetOrigin()
+    assert dice(_arr(r.liver)[:, ::-1, ::-1], liver) >= 0.92
+
+
+def test_exclude_point_keeps_region_off_touching_organ():
+    img, liver, _, spleen = synthetic_ct(touching_spleen=True)
+    spleen_point = tuple(int(v) for v in np.argwhere(spleen).mean(axis=0)[::-1].round())
+    seed = (22, 40, 24)
+    r = segment_liver(img, seeds=[seed], exclude=[spleen_point])
+    seg = _arr(r.liver)
+    assert np.mean(seg[spleen]) < 0.2
+    assert dice(seg, liver) >= 0.9
+
+
+# ----------------------------------------------------------------------------- bad input
+def test_seed_outside_image(ct):
+    img = ct[0]
+    with pytest.raises(InputError, match="outside the image"):
+        segment_liver(img, seeds=[(80, 10, 10)])
+
+
+def test_seed_in_air(ct):
+    img = ct[0]
+    with pytest.raises(InputError, match="air"):
+        segment_liver(img, seeds=[(1, 1, 1)])
+
+
+def test_bad_point_format(ct):
+    with pytest.raises(InputError, match="three voxel indices"):
+        segment_liver(ct[0], seeds=[(1, 2)])
+
+
+def test_mr_passed_as_ct_is_refused(ct):
+    a = sitk.GetArrayFromImage(ct[0]).astype(np.float64)
+    mr = sitk.GetImageFromArray(np.clip(a + 1000.0, 0, None) * 0.4)  # float, 0-~450
+    mr.CopyInformation(ct[0])
+    with pytest.raises(InputError, match="MR"):
+        segment_liver(mr, modality="ct")
+    with pytest.raises(InputError, match="seed"):
+        segment_liver(mr, modality="mr")  # automatic MR is not offered
+
+
+def test_check_ct_intensities():
+    check_ct_intensities(np.array([-1024.0, 40.0]))
+    with pytest.raises(InputError):
+        check_ct_intensities(np.array([0.0, 900.0]))
+
+
+def test_no_liver_found():
+    a = np.full((20, 40, 40), -1000, np.int16)
+    a[2:18, 5:35, 5:35] = -100  # only fat, no lung, no liver
+    img = sitk.GetImageFromArray(a)
+    img.SetSpacing((4.0, 4.0, 4.0))
+    with pytest.raises(InputError, match="no liver found"):
+        segment_liver(img)
+
+
+def test_bad_options():
+    with pytest.raises(InputError, match="backend"):
+        SegmentationOptions(backend="unet")
+    with pytest.raises(InputError, match="positive"):
+        SegmentationOptions(neck_radius_mm=0)
+
+
+def test_small_volume_and_fov_warnings():
+    a = np.full((30, 50, 50), -1000, np.int16)
+    a[:, 3:47, 3:47] = -90
+    a[:, 15:35, 10:30] = 100  # "liver" running through the whole z range: cut by the FOV
+    img = sitk.GetImageFromArray(a)
+    img.SetSpacing((2.0, 2.0, 2.0))
+    r = segment_liver(img, seeds=[(20, 25, 15)])
+    assert any("first slice" in w for w in r.warnings)
+    # Seeded results are not judged against the adult range; automatic ones are.
+
+
+def test_totalsegmentator_missing_is_clear(ct, monkeypatch):
+    real_import = builtins.__import__
+
+    def fake_import(name, *args, **kwargs):
+        if name.startswith("totalsegmentator"):
+            raise ImportError("No module named 'totalsegmentator'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setitem(sys.modules, "totalsegmentator", None)
+    monkeypatch.setattr(builtins, "__import__", fake_import)
+    with pytest.raises(InputError, match="TotalSegmentator package"):
+        segment_liver(ct[0], options=SegmentationOptions(backend="totalsegmentator"))
+
+
+# ----------------------------------------------------------------------------- CLI
+def test_cli_round_trip(ct, tmp_path, capsys):
+    img, liver, _, _ = ct
+    src = tmp_path / "ct.nii.gz"
+    sitk.WriteImage(img, str(src))
+    out, tout = tmp_path / "liver.nii.gz", tmp_path / "tumor.nii.gz"
+    rc = main(["segment", str(src), "-o", str(out), "--seed", "22,40,24", "--seed", "30,40,22",
+               "--tumor-out", str(tout)])
+    assert rc == 0
+    printed = capsys.readouterr().out
+    assert "mL" in printed and "liver" in printed
+    m = sitk.ReadImage(str(out))
+    assert m.GetSize() == img.GetSize()
+    assert dice(_arr(m), liver) >= 0.93
+    assert tout.exists()
+
+
+def test_cli_errors(ct, tmp_path, capsys):
+    src = tmp_path / "ct.nii.gz"
+    sitk.WriteImage(ct[0], str(src))
+    out = tmp_path / "liver.nii.gz"
+    assert main(["segment", str(src), "-o", str(out), "--seed", "500,1,1"]) == 1
+    err = capsys.readouterr().err
+    assert "outside the image" in err and "Traceback" not in err
+    assert not out.exists()
+    with pytest.raises(SystemExit) as e:
+        main(["segment", str(src), "-o", str(out), "--seed", "1,2"])
+    assert e.value.code == 2
+    assert main(["segment", str(src), "-o", str(out), "--backend", "totalsegmentator"]) in (0, 1)
+
+
+# ----------------------------------------------------------------------------- real data
+def test_totalsegmentator_outputs_parse(shared_data):
+    d = shared_data / "ct-partial-totalsegmentator"
+    ref = sitk.ReadImage(str(d / "ct.nii.gz"))
+    multi = liver_from_totalsegmentator_output(d / "totalseg_multilabel.nii.gz", ref)
+    per_class = liver_from_totalsegmentator_output(d / "per-class", ref)
+    vox_ml = np.prod(ref.GetSpacing()) / 1000.0
+    assert np.count_nonzero(_arr(multi.image)) * vox_ml == pytest.approx(1043.1, abs=0.1)
+    assert np.count_nonzero(_arr(per_class.image)) * vox_ml == pytest.approx(1062.4, abs=0.1)
+
+
+def _deepest(mask, spacing_xyz):
+    d = ndi.distance_transform_edt(mask, sampling=spacing_xyz[::-1])
+    z, y, x = np.unravel_index(int(np.argmax(d)), d.shape)
+    return int(x), int(y), int(z)
+
+
+@pytest.mark.slow
+def test_real_ct_automatic_and_seeded(shared_data):
+    d = shared_data / "ct-whole-liver"
+    img = sitk.ReadImage(str(d / "ct.nii.gz"))
+    ref = _arr(sitk.ReadImage(str(d / "labels.nii.gz")))
+    auto = _arr(segment_liver(img).liver)
+    assert dice(auto, ref) >= 0.90
+    assert abs(auto.sum() / ref.sum() - 1) <= 0.05
+    seeded = _arr(segment_liver(img, seeds=[_deepest(ref, img.GetSpacing())]).liver)
+    assert dice(seeded, ref) >= 0.90
+
+
+@pytest.mark.parametrize("case", [1])
+def test_real_mr_seeded(shared_data, case):
+    d = shared_data / "mr-chaos-t2"
+    img = sitk.ReadImage(str(d / f"image_{case}.nii.gz"))
+    ref = sitk.GetArrayFromImage(sitk.ReadImage(str(d / f"label_{case}.nii.gz"))) == 1
+    r = segment_liver(img, modality="mr", seeds=[_deepest(ref, img.GetSpacing())])
+    assert r.liver.GetDirection() == img.GetDirection()
+    assert dice(_arr(r.liver), ref) >= 0.85
