@@ -374,3 +374,36 @@ def test_flr_follows_the_patients_plan_at_every_timepoint(tmp_path):
     # No mask and no plan: the timepoint says what is missing.
     assert recs[("P003", "pre")]["status"] == "failed"
     assert recs[("P003", "pre")]["error"].startswith("no FLR:")
+
+
+@pytest.fixture(scope="module")
+def sample_run(tmp_path_factory):
+    phantoms = pytest.importorskip("flr_volumetry.phantoms")
+    study = phantoms.sample_study()
+    out = str(tmp_path_factory.mktemp("sample_out"))
+    return study, run_batch(study, out, BatchOptions(progress=False))
+
+
+def test_sample_study_matches_its_truth(sample_run):
+    study, r = sample_run
+    assert r.ok, r.summary_line()
+    patients = _by(_rows(r.patients_csv), "patient_id")
+    tps = _by(_rows(r.timepoints_csv), "patient_id", "timepoint")
+    assert sorted(patients) == ["P001", "P002", "P003"]
+    for pid, row in patients.items():
+        with open(os.path.join(study, pid, "truth.json")) as fh:
+            truth = json.load(fh)
+        for key, expected in truth["expected"].items():
+            if isinstance(expected, bool):
+                assert row[key] == str(expected), (pid, key)
+            else:
+                assert float(row[key]) == pytest.approx(expected, rel=1e-9), (pid, key)
+        for t in truth["timepoints"]:
+            got = tps[(pid, t["timepoint"])]
+            assert got["scan_date"] == t["scan_date"]
+            for key in ("total_liver_ml", "tumor_ml", "flr_ml", "sflr_pct"):
+                assert float(got[key]) == pytest.approx(t[key], rel=1e-9), (pid, key)
+    # ALPPS, adequate and inadequate PVE: both verdicts appear.
+    assert {patients[p]["kgr_meets_2pct"] for p in patients} == {"True", "False"}
+    with open(r.report_html, encoding="utf-8") as fh:
+        assert fh.read().count("data:image/png;base64,") == 3 + 6
