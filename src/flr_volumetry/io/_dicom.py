@@ -335,7 +335,8 @@ def _check_spacing(slices, pos, normal, series_label):
                 f"next (gantry tilt of about {angle:.1f} degrees); correct the tilt first (e.g. "
                 f"3D Slicer's 'Acquisition tilt correction') and read the corrected volume."
             )
-    return expected
+    # Positions carry float noise from their decimal strings: 1e-6 mm is far below it.
+    return round(expected, 6)
 
 
 def _parse_date(value):
