@@ -82,8 +82,12 @@ def segment_liver(image, modality="ct", seeds=None, exclude=None, options=None):
     >>> a[10:30, 15:45, 10:35] = 110               # liver
     >>> img = sitk.GetImageFromArray(a); img.SetSpacing((3.0, 3.0, 3.0))
     >>> r = segment_liver(img, seeds=[(20, 30, 20)])
-    >>> int(sitk.GetArrayViewFromImage(r.liver).sum()) == 20 * 30 * 25
+    >>> found = sitk.GetArrayViewFromImage(r.liver) > 0
+    >>> truth = a == 110
+    >>> bool(2 * (found & truth).sum() / (found.sum() + truth.sum()) > 0.98)
     True
+    >>> r.methods["backend"]
+    'classic'
     """
     options = options or SegmentationOptions()
     modality = check_modality(modality)

@@ -197,7 +197,9 @@ def intensity_model(values, lo, hi, k, min_half_width, max_half_width):
     mode = robust_mode(values, lo, hi, bin_width=max((hi - lo) / 400.0, 0.5))
     if mode is None:
         return None
-    sigma = robust_sigma(values, mode, max_half_width) or max_half_width / k
+    sigma = robust_sigma(values, mode, max_half_width)
+    if sigma is None:
+        sigma = max_half_width / k
     half = float(np.clip(k * sigma, min_half_width, max_half_width))
     return mode - half, mode + half, mode, sigma
 

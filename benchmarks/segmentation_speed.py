@@ -1,0 +1,95 @@
+"""Speed and peak memory of automatic CT liver segmentation on a 512x512 scan.
+
+The shared ``ct-whole-liver`` CT (256x256x207 at 1.5625 mm) is resampled to
+0.78 mm in-plane (512x512x207), as a clinical scan comes off the scanner,
+written to a temporary file, and segmented in a fresh process so that the
+peak resident memory (RSS) is that of one segmentation. Targets (issue 4):
+at most 20 s (aim 10 s) on the 2-core machine, peak RSS under 3 GB.
+
+Usage::
+
+    python benchmarks/segmentation_speed.py [--data DIR] [--repeat N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import SimpleITK as sitk
+
+REPO = Path(__file__).resolve().parents[1]
+
+CHILD = r"""
+import resource, sys, time
+import SimpleITK as sitk
+from flr_volumetry.segmentation import segment_liver
+img = sitk.ReadImage(sys.argv[1])
+rss_loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+for _ in range(int(sys.argv[2])):
+    t0 = time.perf_counter()
+    r = segment_liver(img, modality="ct")
+    dt = time.perf_counter() - t0
+    n = int(sitk.GetArrayViewFromImage(r.liver).sum())
+    vol = n * img.GetSpacing()[0] * img.GetSpacing()[1] * img.GetSpacing()[2] / 1000.0
+    print(f"time_s {dt:.2f} liver_ml {vol:.1f}")
+rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+print(f"rss_loaded_mb {rss_loaded:.0f} peak_rss_mb {rss:.0f}")
+"""
+
+
+def make_512(ct_path, out_path):
+    img = sitk.ReadImage(str(ct_path))
+    size = img.GetSize()
+    spacing = img.GetSpacing()
+    new_spacing = (spacing[0] * size[0] / 512.0, spacing[1] * size[1] / 512.0, spacing[2])
+    ref = sitk.Image([512, 512, size[2]], img.GetPixelID())
+    ref.SetSpacing(new_spacing)
+    # Keep the physical extent: the first voxel centre moves by half the spacing change.
+    origin = [o + 0.5 * (n - s) for o, s, n in zip(img.GetOrigin(), spacing, new_spacing)]
+    ref.SetOrigin(origin)
+    ref.SetDirection(img.GetDirection())
+    big = sitk.Resample(img, ref, sitk.Transform(), sitk.sitkLinear, -1024)
+    sitk.WriteImage(big, str(out_path))
+    return big
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", type=Path,
+                   default=os.environ.get("FLR_SHARED_DATA", REPO.parent / "shared" / "data"))
+    p.add_argument("--repeat", type=int, default=2)
+    args = p.parse_args(argv)
+    ct = Path(args.data) / "ct-whole-liver" / "ct.nii.gz"
+    if not ct.exists():
+        print(f"{ct} not found; set FLR_SHARED_DATA")
+        return 1
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "ct512.nii.gz"
+        big = make_512(ct, path)
+        print(f"scan {big.GetSize()} spacing {tuple(round(s, 3) for s in big.GetSpacing())} mm")
+        out = subprocess.run([sys.executable, "-c", CHILD, str(path), str(args.repeat)],
+                             capture_output=True, text=True, check=False)
+        if out.returncode:
+            print(out.stderr)
+            return 1
+        times, rss = [], None
+        for line in out.stdout.splitlines():
+            parts = line.split()
+            if parts[0] == "time_s":
+                times.append(float(parts[1]))
+                print(f"automatic CT segmentation: {parts[1]} s, liver {parts[3]} mL")
+            elif parts[0] == "rss_loaded_mb":
+                rss = float(parts[3])
+                print(f"peak RSS {parts[3]} MB (after loading the scan: {parts[1]} MB)")
+        print(f"best time {min(times):.2f} s (target <= 20 s, aim 10 s); "
+              f"peak RSS {rss / 1024:.2f} GB (target < 3 GB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
