@@ -407,3 +407,42 @@ def test_sample_study_matches_its_truth(sample_run):
     assert {patients[p]["kgr_meets_2pct"] for p in patients} == {"True", "False"}
     with open(r.report_html, encoding="utf-8") as fh:
         assert fh.read().count("data:image/png;base64,") == 3 + 6
+
+
+def test_dicom_timepoints_give_date_height_weight_and_no_name(tmp_path):
+    import numpy as np
+    import pydicom
+    import SimpleITK as sitk
+    from flr_volumetry.io import write_dicom_series
+
+    study = tmp_path / "study"
+    tiny.write_patient(str(study), "P001", {"procedure": "PVE",
+                                            "procedure_date": "2024-01-08"},
+                       {"pre": dict(scan_date="2023-12-31", flr_width=4),
+                        "post": dict(scan_date=None, flr_width=7, write_date=False)})
+    for tp, date in (("pre", "2024-01-01"), ("post", "2024-02-05")):
+        folder = study / "P001" / tp
+        ct = sitk.ReadImage(str(folder / "image.nii.gz"))
+        os.remove(folder / "image.nii.gz")
+        files = write_dicom_series(ct, folder / "image", study_date=date, patient_id="P001",
+                                   patient_height_cm=170, patient_weight_kg=70)
+        for f in files:
+            ds = pydicom.dcmread(f)
+            ds.PatientName = "Doe^Jane"
+            ds.save_as(f)
+    r = run_batch(str(study), str(tmp_path / "out"), FAST)
+    assert r.ok, r.summary_line()
+    (p,) = r.results["patients"]
+    pre, post = p["timepoints"]
+    assert (pre["scan_date"], pre["date_source"]) == ("2024-01-01", "dicom")
+    assert any("differs from timepoint.json" in w for w in pre["measurement"]["warnings"])
+    assert (post["scan_date"], post["date_source"]) == ("2024-02-05", "dicom")
+    assert post["measurement"]["height_cm"] == 170 and post["measurement"]["weight_kg"] == 70
+    assert post["measurement"]["flr_ml"] == tiny.flr_voxels(7)
+    assert p["summary"]["interval_days"] == 28
+    liver = sitk.ReadImage(os.path.join(r.out_dir, post["masks"]["liver"]))
+    assert int(np.count_nonzero(sitk.GetArrayFromImage(liver))) == tiny.LIVER_VOXELS
+    for name in ("timepoints.csv", "patients.csv", "results.json", "report.html", "batch.log"):
+        with open(os.path.join(r.out_dir, name), encoding="utf-8") as fh:
+            text = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", fh.read())
+        assert "Doe" not in text and "Jane" not in text, name
