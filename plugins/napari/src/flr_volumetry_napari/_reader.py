@@ -24,6 +24,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+import SimpleITK as sitk
 from flr_volumetry import InputError, load_image, load_label_map, load_mask
 from flr_volumetry.io import IMAGE_SUFFIXES, is_image_file
 
@@ -266,11 +267,46 @@ def read_patient(patient_folder):
         if tp.error:
             raise InputError(f"patient {patient.patient_id}, timepoint {tp.name}: {tp.error}")
         files = {k: getattr(tp, k) for k in ("image", "liver", "tumor", "flr", "segments")}
-        layers += read_timepoint_folder(
+        tp_layers = read_timepoint_folder(
             tp.folder, label=f"{patient.patient_id} {tp.name}", patient_id=patient.patient_id,
             scan_date=tp.scan_date, files=files, extra={"flr_patient_facts": facts})
+        if files["flr"] is None and patient.remnant_spec():
+            tp_layers += _flr_from_patient_plan(tp_layers, patient.remnant_spec())
+        layers += tp_layers
     # Show the last timepoint on top; hide the other scans so overlays stay readable.
     return layers
+
+
+def _flr_from_patient_plan(tp_layers, spec):
+    """The FLR layer of a timepoint without ``flr.*``, from the patient's plan (as the batch)."""
+    try:
+        from flr_volumetry import remnant
+    except ImportError:
+        return []
+    from ._geometry import layer_image
+
+    by_role = {kw["metadata"]["flr_role"]: (data, kw) for data, kw, _ in tp_layers}
+    if "liver" not in by_role:
+        return []
+    if "plan" in spec:
+        plan = remnant.RemnantPlan.load(spec["plan"])
+    else:
+        plan = remnant.RemnantPlan(**spec)
+    geo = by_role["liver"][1]["metadata"]["flr_geometry"]
+    images = {role: layer_image(by_role[role][0], geo) if role in by_role else None
+              for role in ("liver", "segments", "tumor")}
+    if plan.kind == "segments" and images["segments"] is None and plan.landmarks is None:
+        return []
+    flr, warnings, methods = remnant.flr_from_plan(plan, images["liver"],
+                                                   segments=images["segments"],
+                                                   tumor=images["tumor"])
+    liver_kw = by_role["liver"][1]
+    meta = {**liver_kw["metadata"], "flr_role": "flr", "flr_plan": plan.to_dict(),
+            "flr_methods": dict(methods), "flr_warnings": list(warnings),
+            "flr_source": f"plan: {plan.resection or plan.segments}"}
+    kwargs = {**liver_kw, "metadata": meta, "name": f"{meta['flr_label']} flr",
+              "colormap": {None: "transparent", 0: "transparent", 1: ROLE_COLORS["flr"]}}
+    return [(sitk.GetArrayFromImage(flr), kwargs, "labels")]
 
 
 def _first_patient(study_folder):

@@ -7,7 +7,6 @@ folder of a study.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from flr_volumetry import InputError
@@ -30,8 +29,7 @@ def sample_study_folder():
             "flr-volumetry does not have yet; update flr-volumetry."
         ) from exc
     if _CACHE is None or not Path(_CACHE).is_dir():
-        target = os.environ.get("FLR_SAMPLE_STUDY")
-        _CACHE = Path(phantoms.sample_study(target) if target else phantoms.sample_study())
+        _CACHE = Path(phantoms.sample_study())  # generated once, then cached by the core
     return Path(_CACHE)
 
 

@@ -6,6 +6,7 @@ import numpy as np
 from flr_volumetry import InputError
 from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtCore import Qt
+from qtpy.QtGui import QColor
 from qtpy.QtWidgets import (
     QComboBox,
     QHeaderView,
@@ -108,13 +109,15 @@ class ResultTable(QTableWidget):
                 item = QTableWidgetItem(str(text))
                 item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable)
                 if c == 2 and str(text).startswith("FAIL"):
-                    item.setForeground(Qt.GlobalColor.red)
+                    item.setForeground(QColor("#ff5a5a"))
                 elif c == 2 and str(text).startswith("pass"):
-                    item.setForeground(Qt.GlobalColor.darkGreen)
+                    item.setForeground(QColor("#3fd46a"))
                 self.setItem(r, c, item)
         self.resizeRowsToContents()
-        height = self.horizontalHeader().height() + sum(self.rowHeight(i) for i in range(len(rows)))
-        self.setMinimumHeight(min(height + 4, 420))
+        # Show every row without a scroll bar: the table is short and read at a glance.
+        height = (self.horizontalHeader().height() + sum(self.rowHeight(i) for i in range(len(rows)))
+                  + 2 * self.frameWidth() + 2)
+        self.setFixedHeight(height)
 
     def value(self, quantity):
         """Text of the value cell of a quantity (None when absent)."""
