@@ -148,3 +148,10 @@ def test_real_partial_liver_is_flagged(shared_data):
     m = flr.measure_files(folder / "ct.nii.gz", liver=f"{folder / 'totalseg_multilabel.nii.gz'}:5")
     assert m.total_liver_ml == pytest.approx(1043.1, abs=0.05)
     assert any("field of view" in w for w in m.warnings)
+
+
+def test_write_mask_as_slicer_segmentation(tmp_path):
+    im, n, v = box_case(ROTATED)
+    flr.write_mask(im["liver"], tmp_path / "liver.seg.nrrd")
+    back = flr.load_mask(f"{tmp_path / 'liver.seg.nrrd'}:liver", im["ct"])
+    assert flr.mask_volume_ml(back.image) == pytest.approx(n["liver"] * v)

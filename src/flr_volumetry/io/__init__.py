@@ -16,7 +16,7 @@ from ._masks import (
     parse_mask_spec,
 )
 from ._segfiles import read_dicom_seg, read_seg_nrrd, write_dicom_seg, write_seg_nrrd
-from ._writers import write_json_atomic, write_mask
+from ._writers import atomic_file, write_json_atomic, write_mask
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -37,6 +37,7 @@ __all__ = [
     "same_grid",
     "write_dicom_seg",
     "write_dicom_series",
+    "atomic_file",
     "write_json_atomic",
     "write_mask",
     "write_seg_nrrd",

@@ -10,8 +10,6 @@ warning, as every other mask is.
 from __future__ import annotations
 
 import os
-import tempfile
-from contextlib import contextmanager
 
 import numpy as np
 import pydicom
@@ -19,7 +17,7 @@ import SimpleITK as sitk
 
 from ..errors import GeometryError, InputError
 from ._geometry import resample_mask_to, same_grid
-from ._writers import _atomic_target
+from ._writers import atomic_file
 
 __all__ = ["read_dicom_seg", "read_seg_nrrd", "write_dicom_seg", "write_seg_nrrd",
            "is_dicom_seg", "is_seg_nrrd"]
@@ -39,21 +37,6 @@ _ON_GRID_VOXELS = 0.05
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-@contextmanager
-def _atomic_file(path, suffix):
-    """Yield a temporary path beside ``path``; it replaces ``path`` only when complete."""
-    path, folder = _atomic_target(path)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=suffix)
-    os.close(fd)
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _as_selection(segment):
@@ -462,7 +445,7 @@ def write_dicom_seg(mask_or_masks, source_series_folder, path, *, segment_names=
         device_serial_number="0", series_description=series_description,
         omit_empty_frames=True,
     )
-    with _atomic_file(path, ".dcm") as tmp:
+    with atomic_file(path, ".dcm") as tmp:
         seg.save_as(tmp)
     return os.fspath(path)
 
@@ -680,5 +663,5 @@ def write_seg_nrrd(masks, path):
             f"Segment{i}_Extent": _extent(m),
             f"Segment{i}_Tags": "|",
         })
-    with _atomic_file(path, ".seg.nrrd") as tmp:
+    with atomic_file(path, ".seg.nrrd") as tmp:
         nrrd.write(tmp, np.ascontiguousarray(data), header)

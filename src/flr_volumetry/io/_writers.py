@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from contextlib import contextmanager
 
 import SimpleITK as sitk
 
@@ -18,17 +19,27 @@ def _atomic_target(path):
     return path, folder
 
 
-def write_json_atomic(data, path):
-    """Write ``data`` as JSON so that ``path`` is either complete or absent.
+@contextmanager
+def atomic_file(path, suffix=""):
+    """Yield a temporary path beside ``path``; it replaces ``path`` only when complete.
 
-    A run killed half-way leaves the previous file (or none), never half a file.
+    A run killed half-way leaves the previous file (or none), never half a
+    file; the temporary file is removed on any error.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> p = os.path.join(tempfile.mkdtemp(), "a.txt")
+    >>> with atomic_file(p, ".txt") as tmp:
+    ...     _ = open(tmp, "w").write("done")
+    >>> open(p).read(), sorted(os.listdir(os.path.dirname(p)))
+    ('done', ['a.txt'])
     """
     path, folder = _atomic_target(path)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".json")
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=suffix)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=2, sort_keys=False, default=str)
-            fh.write("\n")
+        yield tmp
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -36,26 +47,38 @@ def write_json_atomic(data, path):
         raise
 
 
-def write_mask(mask, path):
-    """Write a mask or label map (NIfTI, NRRD, MHA: by suffix) atomically.
+def write_json_atomic(data, path):
+    """Write ``data`` as JSON so that ``path`` is either complete or absent."""
+    with atomic_file(path, ".json") as tmp:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, indent=2, sort_keys=False, default=str)
+            fh.write("\n")
+
+
+def write_mask(mask, path, *, segment_name=None):
+    """Write a mask or label map atomically; the format follows the suffix.
 
     Parameters
     ----------
     mask : SimpleITK.Image
         Written with its own geometry, compressed.
     path : str or os.PathLike
+        ``.nii.gz``, ``.nii``, ``.nrrd``, ``.mha``, or ``.seg.nrrd`` (a 3D
+        Slicer segmentation with one named segment).
+    segment_name : str, optional
+        Segment name for ``.seg.nrrd`` (default: the file name without suffix).
     """
-    path, folder = _atomic_target(path)
-    name = os.path.basename(path)
-    suffix = ".nii.gz" if name.lower().endswith(".nii.gz") else os.path.splitext(name)[1]
-    if suffix.lower() not in (".nii.gz", ".nii", ".nrrd", ".mha", ".mhd"):
-        raise InputError(f"cannot write a mask as {name}; use .nii.gz, .nrrd or .mha.")
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=suffix)
-    os.close(fd)
-    try:
+    name = os.path.basename(os.fspath(path))
+    lower = name.lower()
+    if lower.endswith(".seg.nrrd"):
+        from ._segfiles import write_seg_nrrd
+
+        write_seg_nrrd({segment_name or name[: -len(".seg.nrrd")]: mask}, path)
+        return
+    suffix = ".nii.gz" if lower.endswith(".nii.gz") else os.path.splitext(lower)[1]
+    if suffix not in (".nii.gz", ".nii", ".nrrd", ".mha"):
+        raise InputError(
+            f"cannot write a mask as {name}; use .nii.gz, .nrrd, .seg.nrrd or .mha."
+        )
+    with atomic_file(path, suffix) as tmp:
         sitk.WriteImage(mask, tmp, useCompression=True)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
