@@ -417,111 +417,181 @@ def _diaphragm_z(anat, x, y, liver_top_mm):
     return dome - 12.0 * np.clip(xr, 0, None) - 20.0 * np.clip(yr, 0, None)
 
 
-def paint_body(labels, anat, grid, z_index, liver_top_mm):
-    """Paint everything but the liver into ``labels[z_index]`` (a slab of slices)."""
+@dataclass(frozen=True)
+class _BodyTemplate:
+    """The z-invariant part of the torso on one slice grid, computed once per image."""
+
+    base: np.ndarray            # (ny, nx) codes: air, skin, fat, wall muscle, cavity marker
+    cavity: np.ndarray          # (ny, nx) bool
+    cav_box: tuple              # (slice y, slice x) bounding the cavity
+    overlay: tuple              # ((ny, nx) bool, code) painted over the cavity content
+    vertebra: np.ndarray        # (ny, nx) bool: vertebral bodies (discs vary with z)
+    psoas: np.ndarray           # (ny, nx) bool
+    shell_idx: tuple            # (iy, ix) of the rib shell
+    shell_sin: np.ndarray       # sin(theta) on the shell, for the rib slope
+    lung_ok: np.ndarray         # (ny, nx) bool: cavity without mediastinum and spine
+
+
+def body_template(anat, grid):
+    """Precompute the slice pattern of the torso (everything that does not vary with z)."""
+    x, y = grid.axis_mm(0), grid.axis_mm(1)
+    X, Y = x[None, :], y[:, None]
+    a, b = anat.body_a_mm, anat.body_b_mm
+    rb = np.sqrt((X / a) ** 2 + (Y / b) ** 2)
+    body = rb < 1.0
+    wall_in = 1.0 - anat.fat_mm / b
+    cav_r = 1.0 - anat.wall_mm / b
+    base = np.zeros(rb.shape, np.uint8)
+    base[body] = TISSUE["fat"]
+    base[body & (rb > 1.0 - 2.5 / b)] = TISSUE["skin"]
+    base[body & (rb < wall_in) & (rb >= cav_r)] = TISSUE["muscle"]
+    cavity = rb < cav_r
+    iy, ix = np.nonzero(cavity)
+    cav_box = (slice(iy.min(), iy.max() + 1), slice(ix.min(), ix.max() + 1))
+
+    sy = anat.spine_y_mm
+    rv = np.sqrt(X**2 + (Y - sy) ** 2)
+    vertebra = rv < 19.0
+    rc_ = np.sqrt(X**2 + (Y - sy - 30.0) ** 2)
+    canal = rc_ < 8.0
+    arch = ((rc_ >= 8.0) & (rc_ < 13.0) & (Y > sy + 12.0)) | (
+        (np.abs(X) < 4.0) & (Y > sy + 38.0) & (Y < sy + 62.0))
+    para = body & (((np.abs(X) - 38.0) / 26.0) ** 2 + ((Y - sy - 38.0) / 22.0) ** 2 < 1.0)
+    aorta = (X - 18.0) ** 2 + (Y - (sy - 36.0)) ** 2 < 12.0**2
+    overlay = (
+        (para, TISSUE["muscle"]),
+        (aorta, TISSUE["aorta"]),
+        (vertebra & (rv >= 16.0), TISSUE["cortical_bone"]),
+        (vertebra & (rv < 16.0), TISSUE["cancellous_bone"]),
+        (arch, TISSUE["cortical_bone"]),
+        (canal, TISSUE["csf"]),
+    )
+    psoas = cavity & (((np.abs(X) - 42.0) / 20.0) ** 2 + ((Y - sy + 5.0) / 18.0) ** 2 < 1.0)
+    theta = np.arctan2(Y / b, X / a)
+    shell = (rb > cav_r - 0.02) & (rb < wall_in + 0.01) & ~((np.abs(X) < 45.0) & (Y < 0))
+    shell_idx = np.nonzero(shell)
+    hy = -0.25 * b
+    lung_ok = cavity & ~((np.abs(X) < 30.0) & (Y > hy)) & ~(rv < 26.0) & ~aorta
+    return _BodyTemplate(base, cavity, cav_box, overlay, vertebra, psoas, shell_idx,
+                         np.sin(theta)[shell_idx].astype(np.float32), lung_ok)
+
+
+def paint_body(labels, anat, grid, z_index, liver_top_mm, template=None):
+    """Paint everything but the liver into ``labels[z_index]`` (a slab of slices).
+
+    Most of the torso does not vary with z and comes from ``template``; only
+    bowel, lungs, heart, organs, discs and ribs are computed per slab, each
+    within its own bounding box.
+    """
+    t = template if template is not None else body_template(anat, grid)
     x, y = grid.axis_mm(0), grid.axis_mm(1)
     z = grid.axis_mm(2)[z_index]
     out = labels[z_index]
-    nz = z.shape[0]
-    X, Y = x[None, :], y[:, None]
+    out[...] = t.base
     a, b = anat.body_a_mm, anat.body_b_mm
-    # The chest is a little wider than the waist.
-    widen = (1.0 + 0.04 * np.clip(z / 150.0, -1, 1)).astype(np.float32)[:, None, None]
-    rb = np.sqrt((X / a) ** 2 + (Y / b) ** 2)[None] / widen         # (nz, ny, nx)
-    body = rb < 1.0
-    out[...] = TISSUE["air"]
-    out[body] = TISSUE["fat"]
-    skin = body & (rb > 1.0 - 2.5 / b)
-    wall_in = 1.0 - anat.fat_mm / b
-    cav_r = 1.0 - anat.wall_mm / b
-    muscle = body & (rb < wall_in) & (rb >= cav_r)
-    cavity = rb < cav_r
-    out[skin] = TISSUE["skin"]
-    out[muscle] = TISSUE["muscle"]
-    # Abdominal content: bowel loops in mesenteric fat, with a little gas.
-    tex = _waves(anat, x, y, z, 2 * math.pi / 70.0, 0)
-    # Loops are the bands where the field crosses zero; gas sits in a few of them.
+    ay_, az_ = anat.anchor_mm[1], anat.anchor_mm[2]
+
+    # Abdominal content in the cavity: bowel loops in mesenteric fat, a little gas.
+    by, bx = t.cav_box
+    tex = _waves(anat, x[bx], y[by], z, 2 * math.pi / 70.0, 0)
     content = np.where(tex > -0.05, TISSUE["bowel"], TISSUE["fat"]).astype(np.uint8)
     content[tex > 0.55] = TISSUE["gas"]
-    out[cavity] = content[cavity]
+    np.copyto(out[:, by, bx], content, where=t.cavity[by, bx][None])
 
+    # Lungs above the diaphragm dome, the heart in front of them.
+    dz = _diaphragm_z(anat, x, y, liver_top_mm)          # (ny, nx)
+    zt = z >= dz[by, bx].min()
+    if zt.any():
+        zs = _zrange(zt)
+        thorax = (z[zs][:, None, None] > dz[by, bx][None]) & t.lung_ok[by, bx][None]
+        np.copyto(out[zs, by, bx], np.uint8(TISSUE["lung"]), where=thorax)
+        hx, hy, hz = 25.0, -0.25 * b, liver_top_mm + 55.0
+        _ellipsoid_paint(out, x, y, z, (hx, hy, hz), (75.0, 0.55 * b, 60.0),
+                         TISSUE["myocardium"], inner=(0.55, TISSUE["heart"]),
+                         diaphragm=dz, above=True)
+
+    # Abdominal organs below the diaphragm.
     sy = anat.spine_y_mm
-    # Lungs above the diaphragm, with the heart in front.
-    dz = _diaphragm_z(anat, x, y, liver_top_mm)[None]
-    above = z[:, None, None] > dz
-    thorax = cavity & above
-    out[thorax] = TISSUE["lung"]
-    hx, hy, hz = 25.0, -0.25 * b, liver_top_mm + 55.0
-    rh = np.sqrt(((X - hx) / 75.0) ** 2 + ((Y - hy) / 0.55 / b) ** 2)[None] ** 2 + (
-        (z[:, None, None] - hz) / 60.0) ** 2
-    heart = thorax & (rh < 1.0)
-    out[heart & (rh >= 0.55)] = TISSUE["myocardium"]
-    out[heart & (rh < 0.55)] = TISSUE["heart"]
-    medi = thorax & (np.abs(X) < 30.0)[None] & (Y > hy)[None] & ~heart
-    out[medi] = TISSUE["fat"]
-
-    # Abdominal organs (ellipsoids), below the diaphragm.
-    ay_, az_ = anat.anchor_mm[1], anat.anchor_mm[2]
     organs = (
-        ("spleen", (0.62 * a, 0.38 * b, az_ + 20.0), (26.0, 0.42 * b, 55.0)),
-        ("stomach", (0.32 * a, -0.15 * b, az_ + 5.0), (48.0, 0.34 * b, 55.0)),
-        ("kidney", (-65.0, sy - 20.0, az_ - 105.0), (28.0, 24.0, 52.0)),
-        ("kidney", (65.0, sy - 20.0, az_ - 72.0), (28.0, 24.0, 52.0)),
+        ("spleen", (0.62 * a, 0.38 * b, az_ + 20.0), (26.0, 0.42 * b, 55.0), None),
+        ("stomach", (0.32 * a, -0.15 * b, az_ + 5.0), (48.0, 0.34 * b, 55.0), None),
+        ("kidney", (-65.0, sy - 20.0, az_ - 105.0), (28.0, 24.0, 52.0),
+         (0.2, TISSUE["kidney_pelvis"])),
+        ("kidney", (65.0, sy - 20.0, az_ - 72.0), (28.0, 24.0, 52.0),
+         (0.2, TISSUE["kidney_pelvis"])),
     )
-    below = ~above
-    for name, (cx, cy, cz), (ra, rb_, rc) in organs:
-        r = (((X - cx) / ra) ** 2 + ((Y - cy) / rb_) ** 2)[None] + ((z[:, None, None] - cz)
-                                                                     / rc) ** 2
-        m = cavity & below & (r < 1.0)
-        out[m] = TISSUE[name]
-        if name == "stomach":
-            out[m & (Y < cy - 0.2 * b)[None]] = TISSUE["gas"]   # supine: gas rises to the front
-        if name == "kidney":
-            out[m & (r < 0.2)] = TISSUE["kidney_pelvis"]
+    for name, c, r, inner in organs:
+        gas_y = c[1] - 0.2 * b if name == "stomach" else None
+        _ellipsoid_paint(out, x, y, z, c, r, TISSUE[name], inner=inner, diaphragm=dz,
+                         above=False, gas_front_of=gas_y)
 
-    # Vessels: aorta, IVC (joining the heart), extra-hepatic portal and splenic veins.
-    def tube(cx, cy, r, zlo, zhi, tissue):
-        m = ((X - cx) ** 2 + (Y - cy) ** 2 < r * r)[None] & ((z >= zlo) & (z <= zhi))[
-            :, None, None]
-        out[m & body] = TISSUE[tissue]
-
-    tube(18.0, sy - 36.0, 12.0, -1e9, 1e9, "aorta")
+    # IVC (up to the heart), extra-hepatic portal and splenic veins.
     ax_ = anat.anchor_mm[0]
-    tube(ax_, ay_, _IVC_RADIUS_MM, -1e9, liver_top_mm + 30.0, "ivc")
+    ivc = (x[None, :] - ax_) ** 2 + (y[:, None] - ay_) ** 2 < _IVC_RADIUS_MM**2
+    zi = z <= liver_top_mm + 30.0
+    if zi.any():
+        out[_zrange(zi)][:, ivc] = TISSUE["ivc"]
     _line(out, x, y, z, (0.3 * a, 0.25 * b, az_ - 40.0), (ax_ + 14.0, ay_ - 18.0, az_ - 60.0),
           5.0, TISSUE["portal_vein"])
-    _line(out, x, y, z, (ax_ + 14.0, ay_ - 18.0, az_ - 60.0), (ax_ - 2.0, ay_ - 18.0,
-                                                            az_ - 20.0),
-          7.0, TISSUE["portal_vein"])
+    _line(out, x, y, z, (ax_ + 14.0, ay_ - 18.0, az_ - 60.0),
+          (ax_ - 2.0, ay_ - 18.0, az_ - 20.0), 7.0, TISSUE["portal_vein"])
 
-    # Spine: vertebral bodies with discs, canal, posterior arch; paraspinal and psoas muscles.
-    rv = np.sqrt(X**2 + (Y - sy) ** 2)[None]
-    vert = np.broadcast_to(rv < 19.0, (nz,) + rv.shape[1:])
-    disc = (np.mod(z, 32.0) < 6.0)[:, None, None]
-    out[vert & disc] = TISSUE["disc"]
-    out[vert & ~disc & (rv >= 16.0)] = TISSUE["cortical_bone"]
-    out[vert & ~disc & (rv < 16.0)] = TISSUE["cancellous_bone"]
-    rc_ = np.sqrt(X**2 + (Y - sy - 30.0) ** 2)[None]
-    canal = rc_ < 8.0
-    arch = (rc_ >= 8.0) & (rc_ < 13.0) & (Y > sy + 12.0)[None]
-    spinous = ((np.abs(X) < 4.0) & (Y > sy + 38.0) & (Y < sy + 62.0))[None]
-    para = (((np.abs(X) - 38.0) / 26.0) ** 2 + ((Y - sy - 38.0) / 22.0) ** 2 < 1.0)[None]
-    out[np.broadcast_to(para, out.shape) & body] = TISSUE["muscle"]
-    psoas = ((((np.abs(X) - 42.0) / 20.0) ** 2 + ((Y - sy + 5.0) / 18.0) ** 2 < 1.0)[None]
-             & (z < az_ - 60.0)[:, None, None])
-    out[psoas & cavity] = TISSUE["muscle"]
-    out[np.broadcast_to(arch | spinous, out.shape) & ~disc] = TISSUE["cortical_bone"]
-    out[np.broadcast_to(canal, out.shape)] = TISSUE["csf"]
+    # Spine, paraspinal muscles, aorta over everything in the cavity; discs; psoas.
+    for mask, code in t.overlay:
+        out[:, mask] = code
+    disc = np.mod(z, 32.0) < 6.0
+    if disc.any():
+        sub = out[disc]
+        sub[:, t.vertebra] = TISSUE["disc"]
+        out[disc] = sub
+    low = z < az_ - 60.0
+    if low.any():
+        out[_zrange(low)][:, t.psoas] = TISSUE["muscle"]
 
     # Ribs: oblique bands in the body wall, lower in front, absent at the midline cartilage.
-    theta = np.arctan2(Y / b, X / a)                                  # (ny, nx)
-    shell = (rb > cav_r - 0.02) & (rb < wall_in + 0.01)
-    zp = z[:, None, None] + 35.0 * np.sin(theta)[None]
-    ribs = (np.cos(2 * math.pi * zp / 30.0) > 0.72) & (z < liver_top_mm + 200.0)[
-        :, None, None] & (zp > az_ - 40.0)
-    ribs &= ~((np.abs(X) < 45.0) & (Y < 0))[None]
-    out[shell & ribs] = TISSUE["cortical_bone"]
+    iy, ix = t.shell_idx
+    zp = z[:, None] + 35.0 * t.shell_sin[None, :]
+    ribs = (np.cos(2 * math.pi * zp / 30.0) > 0.72) & (zp > az_ - 40.0)
+    shell_vals = out[:, iy, ix]
+    shell_vals[ribs] = TISSUE["cortical_bone"]
+    out[:, iy, ix] = shell_vals
     return out
+
+
+def _zrange(mask):
+    """The slice spanned by a contiguous run of True (z is sorted, so thresholds give runs)."""
+    idx = np.nonzero(mask)[0]
+    return slice(idx[0], idx[-1] + 1)
+
+
+def _ellipsoid_paint(out, x, y, z, c, r, code, *, inner=None, diaphragm=None, above=False,
+                     gas_front_of=None):
+    """Paint an axis-aligned ellipsoid into the slab, within its bounding box only.
+
+    ``diaphragm`` (heights over the (ny, nx) grid) limits the painting to
+    above or below the dome; ``inner`` = (r2 threshold, code) paints a core;
+    ``gas_front_of`` paints gas in front of that y (a supine gas cap).
+    """
+    ix = np.nonzero(np.abs(x - c[0]) < r[0])[0]
+    iy = np.nonzero(np.abs(y - c[1]) < r[1])[0]
+    iz = np.nonzero(np.abs(z - c[2]) < r[2])[0]
+    if not (ix.size and iy.size and iz.size):
+        return
+    sz, sy_, sx = (slice(iz[0], iz[-1] + 1), slice(iy[0], iy[-1] + 1),
+                   slice(ix[0], ix[-1] + 1))
+    r2 = ((((x[sx] - c[0]) / r[0]) ** 2)[None, None, :]
+          + (((y[sy_] - c[1]) / r[1]) ** 2)[None, :, None]
+          + (((z[sz] - c[2]) / r[2]) ** 2)[:, None, None])
+    m = r2 < 1.0
+    if diaphragm is not None:
+        over = z[sz][:, None, None] > diaphragm[sy_, sx][None]
+        m &= over if above else ~over
+    box = out[sz, sy_, sx]
+    box[m] = code
+    if inner is not None:
+        box[m & (r2 < inner[0])] = inner[1]
+    if gas_front_of is not None:
+        box[m & (y[sy_] < gas_front_of)[None, :, None]] = TISSUE["gas"]
 
 
 def _line(out, x, y, z, p0, p1, r, code):

@@ -17,6 +17,7 @@ from ._anatomy import (
     Tumor,
     _liver_field,
     _segment_of,
+    body_template,
     liver_box,
     liver_labels,
     paint_body,
@@ -306,8 +307,10 @@ def render_timepoint(patient, timepoint, grid, *, modality="ct", rng=None):
     segments = np.zeros(shape, np.uint8)
     tumor = np.zeros(shape, bool)
     vessels = np.zeros(shape, bool)
+    template = body_template(anat, grid)
     for k in range(0, shape[0], _SLAB):
-        paint_body(labels, anat, grid, slice(k, min(k + _SLAB, shape[0])), patient.diaphragm_mm)
+        paint_body(labels, anat, grid, slice(k, min(k + _SLAB, shape[0])), patient.diaphragm_mm,
+                   template)
     bz, by, bx = liver_box(anat, state, grid)
     x, y, z = grid.axis_mm(0)[bx], grid.axis_mm(1)[by], grid.axis_mm(2)
     for k in range(bz.start, bz.stop, _SLAB):

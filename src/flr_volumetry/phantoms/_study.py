@@ -271,6 +271,7 @@ def write_study(out_dir, *, n_patients=3, seed=0, modality="ct", fmt="nifti", si
     if unknown:
         raise InputError(f"unknown input mask(s) {sorted(unknown)}; choose from "
                          f"{', '.join(INPUT_MASKS)}.")
+    size = "custom" if grid is not None else str(size).lower()
     grid = grid or grid_preset(size, modality)
     out = _check_out_dir(out_dir)
     truths = []
@@ -288,7 +289,7 @@ def write_study(out_dir, *, n_patients=3, seed=0, modality="ct", fmt="nifti", si
     _write_text_atomic(out / "study.csv", "\n".join(rows) + "\n")
     write_json_atomic({
         "generator": "flr_volumetry.phantoms", "generator_version": GENERATOR_VERSION,
-        "seed": seed, "n_patients": n_patients, "modality": modality, "format": fmt,
+        "seed": seed, "n_patients": n_patients, "modality": modality, "fmt": fmt, "size": size,
         "grid": {"size": list(grid.size), "spacing_mm": list(grid.spacing_mm)},
         "input_masks": list(input_masks),
         "created": _dt.date.today().isoformat(),
@@ -334,7 +335,8 @@ def _marker(path):
 def _is_current(path):
     m = _marker(path)
     return bool(m) and m.get("generator_version") == GENERATOR_VERSION and all(
-        m.get(k) == SAMPLE_SETTINGS[k] for k in ("n_patients", "seed", "modality", "format"))
+        m.get(k) == SAMPLE_SETTINGS[k] for k in ("n_patients", "seed", "modality", "fmt", "size")
+    ) and m.get("input_masks") == list(SAMPLE_SETTINGS["input_masks"])
 
 
 def sample_study(path=None, *, force=False):
