@@ -16,7 +16,7 @@ import sys
 from ..errors import InputError
 
 # One module per subcommand, in the order `--help` lists them.
-SUBCOMMANDS = ("_measure", "_hypertrophy", "_batch", "_segment")
+SUBCOMMANDS = ("_measure", "_hypertrophy", "_batch", "_segment", "_phantom")
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
