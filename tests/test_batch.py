@@ -31,6 +31,15 @@ def _num(text):
     return None if text == "" else float(text)
 
 
+def _assert_no_name(out):
+    """The name "Doe^Jane" planted in the inputs appears in no output."""
+    for name in ("timepoints.csv", "patients.csv", "results.json", "report.html", "batch.log"):
+        with open(os.path.join(out, name), encoding="utf-8") as fh:
+            # Embedded PNGs are base64 and may spell anything: look at the text only.
+            text = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", fh.read())
+        assert "Doe" not in text and "Jane" not in text, name
+
+
 def _no_temp_files(folder):
     return [os.path.join(root, f) for root, _, files in os.walk(folder) for f in files
             if f.startswith(".tmp")]
@@ -188,11 +197,7 @@ def test_broken_patients_are_recorded_and_never_stop_the_others(broken, capsys):
         log = fh.read()
     assert "P002/post: failed: cannot read" in log
     # No patient name anywhere, though one was written in P001's patient.json.
-    for name in ("timepoints.csv", "patients.csv", "results.json", "report.html", "batch.log"):
-        with open(os.path.join(out, name), encoding="utf-8") as fh:
-            # Embedded PNGs are base64 and may spell anything: look at the text only.
-            text = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", fh.read())
-        assert "Doe" not in text and "Jane" not in text, name
+    _assert_no_name(out)
 
 
 def test_from_baseline_date_rescues_missing_procedure_date(broken):
@@ -442,7 +447,4 @@ def test_dicom_timepoints_give_date_height_weight_and_no_name(tmp_path):
     assert p["summary"]["interval_days"] == 28
     liver = sitk.ReadImage(os.path.join(r.out_dir, post["masks"]["liver"]))
     assert int(np.count_nonzero(sitk.GetArrayFromImage(liver))) == tiny.LIVER_VOXELS
-    for name in ("timepoints.csv", "patients.csv", "results.json", "report.html", "batch.log"):
-        with open(os.path.join(r.out_dir, name), encoding="utf-8") as fh:
-            text = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", fh.read())
-        assert "Doe" not in text and "Jane" not in text, name
+    _assert_no_name(r.out_dir)

@@ -7,7 +7,7 @@ import sys
 
 from ..batch import BatchOptions, run_batch
 from ..errors import InputError
-from ..volumetry import VolumetryOptions
+from ._common import options_from_args
 from ..clinical import BSA_FORMULAS, TELV_FORMULAS
 
 EXIT_OK, EXIT_FAILED = 0, 1
@@ -68,10 +68,8 @@ def add_parser(sub):
 
 
 def _options(args, **extra):
-    return BatchOptions(
-        workers=args.workers, volumetry=VolumetryOptions(bsa_formula=args.bsa_formula,
-                                                         telv_formula=args.telv_formula),
-        progress=not args.no_progress, **extra)
+    return BatchOptions(workers=args.workers, volumetry=options_from_args(args),
+                        progress=not args.no_progress, **extra)
 
 
 def _finish(result):
