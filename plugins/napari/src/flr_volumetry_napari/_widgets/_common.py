@@ -115,8 +115,9 @@ class ResultTable(QTableWidget):
                 self.setItem(r, c, item)
         self.resizeRowsToContents()
         # Show every row without a scroll bar: the table is short and read at a glance.
-        height = (self.horizontalHeader().height() + sum(self.rowHeight(i) for i in range(len(rows)))
-                  + 2 * self.frameWidth() + 2)
+        header = self.horizontalHeader()
+        height = (max(header.height(), header.sizeHint().height())
+                  + sum(self.rowHeight(i) for i in range(len(rows))) + 2 * self.frameWidth() + 6)
         self.setFixedHeight(height)
 
     def value(self, quantity):

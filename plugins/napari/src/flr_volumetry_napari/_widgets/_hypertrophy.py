@@ -129,5 +129,5 @@ class HypertrophyWidget(QWidget):
                                sflr_threshold_pct=threshold)
         pix = QPixmap()
         pix.loadFromData(png, "PNG")
-        self.chart.setPixmap(pix.scaledToWidth(max(300, min(520, pix.width()))))
+        self.chart.setPixmap(pix.scaledToWidth(max(300, min(480, pix.width()))))
         self.chart_png = png

@@ -10,6 +10,7 @@ from qtpy.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
+    QGridLayout,
     QLabel,
     QPushButton,
     QVBoxLayout,
@@ -29,8 +30,8 @@ class PatientForm(QWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        form = QFormLayout(self)
-        form.setContentsMargins(0, 0, 0, 0)
+        grid = QGridLayout(self)
+        grid.setContentsMargins(0, 0, 0, 0)
         self.height_cm = QDoubleSpinBox(suffix=" cm", decimals=1, maximum=250.0)
         self.weight_kg = QDoubleSpinBox(suffix=" kg", decimals=1, maximum=350.0)
         for box in (self.height_cm, self.weight_kg):
@@ -43,12 +44,13 @@ class PatientForm(QWidget):
         self.telv.addItems(list(clinical.TELV_FORMULAS))
         self.source = QLabel("")
         self.source.setWordWrap(True)
-        form.addRow("Height", self.height_cm)
-        form.addRow("Weight", self.weight_kg)
-        form.addRow("", self.source)
-        form.addRow("Liver", self.condition)
-        form.addRow("BSA formula", self.bsa)
-        form.addRow("TELV formula", self.telv)
+        # Two fields per row keeps the dock short enough to show the whole table.
+        for row, pairs in enumerate(((("Height", self.height_cm), ("Weight", self.weight_kg)),
+                                     (("Liver", self.condition), ("", self.source)),
+                                     (("BSA", self.bsa), ("TELV", self.telv)))):
+            for col, (text, widget) in enumerate(pairs):
+                grid.addWidget(QLabel(text), row, 2 * col)
+                grid.addWidget(widget, row, 2 * col + 1)
 
     def prefill(self, scan_facts, patient_facts):
         """Fill height/weight from patient.json, else the DICOM header."""
@@ -57,7 +59,7 @@ class PatientForm(QWidget):
             if h and w:
                 self.height_cm.setValue(float(h))
                 self.weight_kg.setValue(float(w))
-                self.source.setText(f"height and weight from {where}")
+                self.source.setText(f"size from {where}")
                 break
         cond = patient_facts.get("liver_condition")
         if cond in clinical.LIVER_CONDITIONS:
