@@ -317,13 +317,40 @@ def grow(arr, window, allowed, ref, liver_marker, exclude_marker, options, reach
     return region
 
 
-def fill_liver(region):
-    """Fill vessels and lesions enclosed by parenchyma, in 3D then slice by slice."""
-    return largest_component(fill_holes_2d(ndi.binary_fill_holes(region)))
+def fill_liver(region, ref, fat=None, pocket_radius_mm=0.0, min_contact=0.65,
+               max_fat_fraction=0.1):
+    """Add vessels and lesions enclosed by (or embedded in) the parenchyma.
+
+    Candidates are the holes of ``region`` (in 3D and in each axial slice)
+    and, with ``pocket_radius_mm``, the pockets its closing adds (a lesion
+    bulging at the surface). Each candidate is added when at most
+    ``max_fat_fraction`` of it is fat (the hilum and fissures hold fat and
+    are not liver) and at least ``min_contact`` of its border touches the
+    liver (a pocket open to the outside over a wide mouth is not embedded).
+    """
+    filled = fill_holes_2d(ndi.binary_fill_holes(region))
+    if pocket_radius_mm > 0 and region.any():
+        closed = ~dilate_mm(~dilate_mm(region, ref, pocket_radius_mm), ref, pocket_radius_mm)
+        filled |= fill_holes_2d(closed | region)
+    cand = filled & ~region
+    lab, n = ndi.label(cand)
+    keep = np.zeros(n + 1, bool)
+    for i, sl in enumerate(ndi.find_objects(lab), start=1):
+        if sl is None:
+            continue
+        grown = tuple(slice(max(s.start - 1, 0), s.stop + 1) for s in sl)
+        comp = lab[grown] == i
+        if fat is not None and np.mean(fat[grown][comp]) > max_fat_fraction:
+            continue
+        border = ndi.binary_dilation(comp) & ~comp
+        touching = np.count_nonzero(border & region[grown])
+        keep[i] = touching >= min_contact * max(np.count_nonzero(border), 1)
+    return largest_component(region | keep[lab])
 
 
 # --------------------------------------------------------------------- full-resolution refinement
-def refine(full, coarse_liver, coarse_ref, window_full, allowed_full_fn, band_mm):
+def refine(full, coarse_liver, coarse_ref, window_full, allowed_full_fn, band_mm, fat_level=None,
+           pocket_radius_mm=0.0):
     """Re-decide voxels within ``band_mm`` of the coarse boundary on the full grid.
 
     Works on the bounding box of the liver only, so memory and time do not
@@ -350,9 +377,9 @@ def refine(full, coarse_liver, coarse_ref, window_full, allowed_full_fn, band_mm
     band = np.abs(sdf) <= band_mm
     liver = inside | (band & (smooth >= window_full[0]) & (smooth <= window_full[1]))
     liver &= allowed_full_fn(crop)
-    liver = ndi.binary_opening(liver, iterations=1) | inside
-    liver = fill_holes_2d(ndi.binary_fill_holes(liver))
-    liver = largest_component(liver)
+    liver = largest_component(ndi.binary_opening(liver, iterations=1) | inside)
+    crop_fat = None if fat_level is None else smooth < fat_level
+    liver = fill_liver(liver, crop, crop_fat, pocket_radius_mm)
     out = np.zeros(full.GetSize()[::-1], np.uint8)
     out[lo[2]:hi[2] + 1, lo[1]:hi[1] + 1, lo[0]:hi[0] + 1] = liver
     return out, (lo, hi), smooth, liver

@@ -42,6 +42,9 @@ class SegmentationOptions:
     window_k : float
         Half-width of the liver intensity window in robust standard
         deviations of the liver's own intensities.
+    pocket_radius_mm : float
+        Lesions bulging at the liver surface are added when a closing of
+        this radius embeds them in the liver (CT; 0 turns it off).
     tumors : bool
         Also look for hypo-attenuating lesions inside the liver (CT only).
     min_tumor_ml : float
@@ -65,6 +68,7 @@ class SegmentationOptions:
     window_k: float = 2.5
     merge_ratio: float = 0.2
     reach_extra_mm: float | None = None
+    pocket_radius_mm: float = 10.0
     tumors: bool = True
     min_tumor_ml: float = 0.5
     fast: bool = False

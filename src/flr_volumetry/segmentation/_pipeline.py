@@ -30,6 +30,8 @@ from ._common import array, dilate_mm, like, spacing_zyx
 SEED_SAMPLE_RADIUS_MM = 15.0
 POINT_RADIUS_MM = 4.0
 CT_REACH_EXTRA_MM = 8.0
+# Smoothed CT below this is fat: holes and pockets holding fat (hilum, fissures) stay out.
+FAT_HU = -30.0
 
 
 def _fmt(p):
@@ -140,7 +142,7 @@ def segment_classic(image, modality, seeds, exclude, options):
             + " is smaller than 50 mL; check the seeds (inside the liver parenchyma, not a "
               "vessel or lesion) and the modality."
         )
-    liver_c = fill_liver(region)
+    liver_c = fill_liver(region, coarse, arr < FAT_HU if modality == "ct" else None)
 
     # --- full-resolution boundary
     allowed_img = like(allowed & ~excl_mark, coarse)
@@ -152,8 +154,10 @@ def segment_classic(image, modality, seeds, exclude, options):
     band_mm = 1.5 * float(max(sp))
     full_window = _full_window(img, liver_c, coarse, (w_lo, w_hi, centre, sigma), options,
                                modality)
-    liver_full, (lo, hi), smooth, liver_crop = refine(img, liver_c, coarse, full_window[:2],
-                                                      allowed_full, band_mm)
+    liver_full, (lo, hi), smooth, liver_crop = refine(
+        img, liver_c, coarse, full_window[:2], allowed_full, band_mm,
+        fat_level=FAT_HU if modality == "ct" else None,
+        pocket_radius_mm=options.pocket_radius_mm if modality == "ct" else 0.0)
     liver_img = like(liver_full, img)
     tumor_img = None
     if options.tumors and modality == "ct":
