@@ -50,6 +50,7 @@ from .volumetry import (
     voxel_volume_ml,
 )
 from .study import discover_study
+from .phantoms import sample_study
 from .workflow import measure_files
 
 __version__ = "0.1.0"
@@ -82,6 +83,7 @@ __all__ = [
     "read_dicom_seg",
     "read_seg_nrrd",
     "run_batch",
+    "sample_study",
     "sflr_adequate",
     "sflr_pct",
     "sflr_threshold_pct",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import os
 import shutil
 import tempfile
@@ -21,8 +22,19 @@ from ._generator import REMNANT_SEGMENTS, make_patient, render_timepoint
 __all__ = ["GENERATOR_VERSION", "GRID_PRESETS", "grid_preset", "write_patient", "write_study",
            "sample_study", "INPUT_MASKS", "TRUTH_MASKS"]
 
-#: Bump when the generator's output changes: cached sample studies are then regenerated.
-GENERATOR_VERSION = "1"
+
+def _source_digest():
+    # Any edit to the generator's code changes the version, so a cached sample
+    # study can never silently come from an older generator.
+    h = hashlib.sha1()
+    for f in sorted(Path(__file__).parent.glob("*.py")):
+        h.update(f.read_bytes())
+    return h.hexdigest()[:10]
+
+
+#: Generator version: a release number plus a digest of the generator's source.
+#: Cached sample studies made by another version are regenerated.
+GENERATOR_VERSION = f"1+{_source_digest()}"
 
 #: Grids (size x, y, z; spacing mm) by name and modality. MR has thicker slices.
 GRID_PRESETS = {
@@ -303,6 +315,7 @@ def _write_text_atomic(path, text):
     fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.fspath(path)), prefix=".tmp-")
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(text)
+    os.chmod(tmp, 0o644)
     os.replace(tmp, path)
 
 
@@ -371,7 +384,13 @@ def sample_study(path=None, *, force=False):
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".tmp-{path.name}-"))
     try:
+        os.chmod(tmp, 0o755)   # mkdtemp makes it private; the sample study is for everyone
         write_study(tmp, **SAMPLE_SETTINGS)
+        if not force and _is_current(path):
+            # Another process published a current study while we generated: keep
+            # theirs rather than pull it from under its readers.
+            shutil.rmtree(tmp, ignore_errors=True)
+            return path
         if path.exists():
             old = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".old-{path.name}-"))
             os.replace(path, old / path.name)
