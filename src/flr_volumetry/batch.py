@@ -159,7 +159,7 @@ class TimepointTask:
 def _hash_inputs(task):
     """Content hash of a timepoint's inputs and of everything that changes its result."""
     tp = task.timepoint
-    h = hashlib.blake2b(digest_size=20)
+    h = hashlib.sha256()  # hardware-accelerated on most CPUs: the fastest here
     facts = {
         "software": _software_version(), "schema": RESULTS_SCHEMA_VERSION,
         "patient": [task.patient.height_cm, task.patient.weight_kg, task.patient.liver_condition],
@@ -253,15 +253,25 @@ def _scan_date(scan, tp, warnings):
 
 
 def _save_masks(masks, out_dir, tp):
+    """Write the masks this run made; refer to the input files for the others.
+
+    A mask given as a file in the timepoint folder is already there for
+    review; writing it again would only cost time. Masks that were made
+    (segmented liver, FLR from the plan, segments from landmarks) are saved.
+    """
     saved = {}
     folder_parts = ("masks", tp.patient_id, tp.name)
     for name in _MASK_FILES:
         rel, path = _rel(out_dir, *folder_parts, f"{name}.nii.gz")
-        if name in masks:
+        given = getattr(tp, name)
+        if name in masks and given is None:
             write_mask(masks[name], path)
             saved[name] = rel
-        elif os.path.exists(path):
-            os.unlink(path)  # a mask of an earlier run that this run did not use
+            continue
+        if name in masks:
+            saved[name] = given
+        if os.path.exists(path):
+            os.unlink(path)  # a mask of an earlier run that this run did not make
     return saved
 
 
@@ -350,6 +360,14 @@ def _run_serial(tasks):
         yield run_timepoint(task)
 
 
+def _init_worker(itk_threads):
+    import SimpleITK as sitk
+
+    # N processes on C cores: each ITK filter gets C / N threads, not C, so the
+    # processes do not fight over the cores.
+    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(itk_threads)
+
+
 def _run_processes(tasks, workers):
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -358,8 +376,12 @@ def _run_processes(tasks, workers):
     # one (which may hold threads: tqdm, logging, a GUI), and inherit its
     # already-imported modules, so they start fast.
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["flr_volumetry.batch"])
-    with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=ctx) as pool:
+    ctx.set_forkserver_preload(["flr_volumetry.batch", "matplotlib.figure",
+                                "matplotlib.backends.backend_agg"])
+    n = min(workers, len(tasks))
+    threads = max(1, (os.cpu_count() or 1) // n)
+    with ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=_init_worker,
+                             initargs=(threads,)) as pool:
         futures = {pool.submit(run_timepoint, t): t for t in tasks}
         for fut in as_completed(futures):
             try:
@@ -671,7 +693,8 @@ def _run(study, out_dir, options, log_file):
         write_csv_atomic([p["summary"] for p in patients], PATIENT_COLUMNS,
                          paths["patients.csv"])
         write_json_atomic(results, paths["results.json"])
-        write_text_atomic(render_report_html(results, out_dir), paths["report.html"])
+        write_text_atomic(render_report_html(results, out_dir, figures=options.figures),
+                          paths["report.html"])
     except OSError as exc:
         raise InputError(f"cannot write the outputs in {out_dir} ({exc}); check the folder's "
                          f"permissions and free space.") from exc

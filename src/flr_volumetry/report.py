@@ -35,9 +35,10 @@ the report is one self-contained file.
           "status": "ok" | "failed", "error", "is_baseline",
           "measurement": {Measurement.to_dict(): every volume, ratio, warning and method},
           "liver_method", "flr_method",     # where the liver and FLR masks came from
-          "masks": {"liver": "masks/P001/baseline/liver.nii.gz", "flr": ...},
+          "masks": {"liver": "/abs/STUDY/P001/baseline/liver.nii.gz",   # an input, used as is
+                    "flr": "masks/P001/baseline/flr.nii.gz"},          # made by this run
           "overlay": "masks/P001/baseline/overlay.png",
-          "input_hash": "blake2b hex of input files + options", "resumed": false,
+          "input_hash": "sha256 hex of input files + facts + options", "resumed": false,
           "seconds": 1.2, "measure_seconds": 1.0
         }],
         "followups": [{                     # every follow-up against the baseline
@@ -48,8 +49,10 @@ the report is one self-contained file.
       }]
     }
 
-Values that cannot be computed are ``null``. Paths of masks and figures are
-relative to the output folder. A change that removes or renames a key bumps
+Values that cannot be computed are ``null``. Masks the run made (segmented
+liver, FLR from a plan) and figures are saved under ``masks/`` and given
+relative to the output folder; masks that were inputs are given by their
+absolute path. A change that removes or renames a key bumps
 the major version; adding keys bumps the minor version.
 """
 
@@ -174,7 +177,8 @@ def _figure(width_in, height_in):
 
 def _png(fig):
     buf = _io.BytesIO()
-    fig.savefig(buf, format="png")
+    # Light compression: a third of the encoding time for a slightly larger file.
+    fig.savefig(buf, format="png", pil_kwargs={"compress_level": 3})
     return buf.getvalue()
 
 
@@ -182,9 +186,21 @@ def _lps(image):
     """Array (z, y, x) and spacing of ``image`` reoriented to LPS (x -> left, y -> posterior)."""
     import SimpleITK as sitk
 
+    if np.allclose(image.GetDirection(), np.eye(3).ravel()):
+        # Already LPS: a view of the caller's image, which outlives it.
+        return sitk.GetArrayViewFromImage(image), image.GetSpacing()
     img = sitk.DICOMOrient(image, "LPS")
     # A copy, not a view: the reoriented image is freed when this returns.
     return sitk.GetArrayFromImage(img), img.GetSpacing()
+
+
+def _centre_index(mask):
+    """Rounded (z, y) centre of mass of a boolean volume, from its projections (fast)."""
+    out = []
+    for axes in ((1, 2), (0, 2)):
+        w = np.count_nonzero(mask, axis=axes)
+        out.append(int(round(float(np.dot(np.arange(w.size), w)) / w.sum())))
+    return out
 
 
 def _window(arr, modality=None):
@@ -238,7 +254,7 @@ def overlay_png(image, liver, flr=None, tumor=None, *, modality=None, title=None
             focus = fl
     tu = None if tumor is None else np.asarray(_lps(tumor)[0]) != 0
     if focus.any():
-        zc, yc, _ = (int(round(c)) for c in np.argwhere(focus).mean(axis=0))
+        zc, yc = _centre_index(focus)
     else:
         zc, yc = img.shape[0] // 2, img.shape[1] // 2
     lo, hi = _window(np.asarray(img), modality)
@@ -438,7 +454,7 @@ def _followup_table(p, threshold):
     return f"<table><tr>{ths}</tr>{''.join(rows)}</table>"
 
 
-def _patient_section(p, out_dir):
+def _patient_section(p, out_dir, figures=True):
     pid = html.escape(p["patient_id"])
     facts = p.get("facts") or {}
     threshold = p.get("sflr_threshold_pct") or clinical.sflr_threshold_pct(
@@ -457,7 +473,7 @@ def _patient_section(p, out_dir):
             "sflr_pct": (t.get("measurement") or {}).get("sflr_pct"),
             "measured_flr_pct": (t.get("measurement") or {}).get("measured_flr_pct")}
            for t in p["timepoints"] if t["status"] == "ok" and t.get("scan_date")]
-    if pts:
+    if pts and figures:
         png = growth_chart_png(pts, procedure_date=facts.get("procedure_date"),
                                sflr_threshold_pct=threshold, title=f"{p['patient_id']}: growth")
         parts.append(_img_tag(png, f"{p['patient_id']} growth chart"))
@@ -486,7 +502,7 @@ def _patient_section(p, out_dir):
     return "\n".join(parts)
 
 
-def render_report_html(results, out_dir):
+def render_report_html(results, out_dir, *, figures=True):
     """The self-contained HTML report of a batch run (``results.json`` content).
 
     Parameters
@@ -495,6 +511,8 @@ def render_report_html(results, out_dir):
         As written to ``results.json`` (schema in the module docstring).
     out_dir : str
         Output folder; overlay PNGs are read from there and embedded.
+    figures : bool
+        Draw the growth charts (overlays are embedded when their files exist).
 
     Returns
     -------
@@ -516,7 +534,7 @@ def render_report_html(results, out_dir):
     if results.get("warnings"):
         body.append('<ul class="warn">' + "".join(f"<li>{html.escape(w)}</li>"
                                                   for w in results["warnings"]) + "</ul>")
-    body += [_patient_section(p, out_dir) for p in results["patients"]]
+    body += [_patient_section(p, out_dir, figures) for p in results["patients"]]
     body.append("<p class=na>Research tool; not a certified medical device.</p>")
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<title>FLR volumetry report</title><style>" + _CSS + "</style></head><body>\n"
