@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 __all__ = ["Grid", "Anatomy", "LiverState", "Tumor", "TISSUE", "SEGMENT_LABELS",
-           "standard_liver_extent_mm", "liver_labels", "paint_body", "liver_box"]
+           "standard_liver_extent_mm", "liver_labels", "paint_body", "liver_box",
+           "landmarks_mm"]
 
 #: Tissue codes of the label volume the images are rendered from.
 TISSUE = {
@@ -256,6 +257,36 @@ def vessel_tree(anat):
         _segment_point((30.0, -62.0, 0.0), (-8.0, -68.0, 10.0), 3.0, 1.8),  # 4
     ]
     return hv, pv
+
+
+def landmarks_mm(anat, state):
+    """Couinaud landmarks of the liver in ``state``, in physical LPS mm.
+
+    The names follow :mod:`flr_volumetry.remnant` (``ivc``, the three hepatic
+    veins as points along them, ``portal_bifurcation``): the planes they
+    define are exactly the segment boundaries of the phantom.
+    """
+    anchor = np.asarray(anat.anchor_mm, float)
+
+    def to_image(q):
+        q = np.asarray(q, float)
+        phi = math.degrees(math.atan2(q[1], q[0])) if np.hypot(q[0], q[1]) > 1e-9 \
+            else anat.mhv_deg
+        w = float(_flr_weight(np.float64(phi), anat))
+        sc = state.scale_resected + (state.scale_flr - state.scale_resected) * w
+        return [round(float(v), 3) for v in anchor + sc * q]
+
+    hv, pv = vessel_tree(anat)
+    out = {"ivc": to_image((0.0, 0.0, 48.0))}
+    for name, (p0, p1, _, _) in zip(("right_hepatic_vein", "middle_hepatic_vein",
+                                     "left_hepatic_vein"), hv):
+        pts = [p0 + t * (p1 - p0) for t in np.linspace(0.15, 0.95, 9)]
+        # Only points inside the parenchyma: a radiologist clicks on the vein in the liver.
+        inside = [q for q in pts if float(_liver_field(_deform(
+            [np.float32(q[0]), np.float32(q[1]), np.float32(q[2])], anat))) < 0.9]
+        out[name] = [to_image(q) for q in (inside or pts)[:: max(1, len(inside) // 3)]]
+    out["portal_bifurcation"] = to_image(pv[0][1])
+    return out
 
 
 def _tube_mask(q, tubes):

@@ -16,7 +16,7 @@ from ..errors import InputError
 from ..hypertrophy import hypertrophy
 from ..io import write_json_atomic, write_mask
 from ..volumetry import Patient, measure
-from ._anatomy import SEGMENT_LABELS, Grid
+from ._anatomy import SEGMENT_LABELS, Grid, landmarks_mm
 from ._generator import REMNANT_SEGMENTS, make_patient, render_timepoint
 
 __all__ = ["GENERATOR_VERSION", "GRID_PRESETS", "grid_preset", "write_patient", "write_study",
@@ -188,6 +188,8 @@ def write_patient(patient, folder, grid, *, modality="ct", fmt="nifti",
             "warnings": list(m.warnings),
         }
         write_json_atomic(tp_truth, os.path.join(truth_dir, "truth.json"))
+        write_json_atomic(landmarks_mm(patient.anatomy, tp.state),
+                          os.path.join(truth_dir, "landmarks.json"))
         truths.append(tp_truth)
         measurements.append(m)
     growth = []
