@@ -7,6 +7,7 @@ import pytest
 import SimpleITK as sitk
 import flr_volumetry as flr
 
+from flr_volumetry_napari._geometry import to_display
 from flr_volumetry_napari._reader import read_path
 from flr_volumetry_napari._widgets import (
     ExportWidget,
@@ -67,6 +68,11 @@ def test_volumetry_table_updates_when_the_flr_is_painted(make_napari_viewer, qtb
     assert w.last_measurement.flr_ml == pytest.approx(full.flr_ml)
     assert _mm(w.table.value("FLR")) == pytest.approx(full.flr_ml, abs=0.05)
     assert w.table.check("Adequacy")  # the threshold source is shown
+
+    # Undo (Ctrl+Z) brings the table back to the numbers before the stroke.
+    flr_layer.undo()
+    qtbot.waitUntil(lambda: w.last_measurement is not None
+                    and w.last_measurement.flr_ml == pytest.approx(before), timeout=3000)
 
     # Height without weight: said in words, not computed.
     w.patient_form.weight_kg.setValue(0)
@@ -202,3 +208,49 @@ def test_export_writes_masks_json_and_report(make_napari_viewer, qtbot, study_di
     # No output folder: said in words.
     w.folder.setText("")
     assert w.export() is None and "output folder" in w.status.text()
+
+
+def test_remnant_cut_surface_and_landmarks(make_napari_viewer, qtbot, case_files):
+    if _remnant_module() is None:
+        pytest.skip("flr_volumetry.remnant is not available")
+    from flr_volumetry import remnant
+
+    paths, arrays = case_files
+    viewer = make_napari_viewer()
+    layers = open_case(viewer, paths, roles=("ct", "liver"))
+    liver = layers["liver"]
+    w = RemnantWidget(viewer)
+    qtbot.addWidget(w)
+    # A plane between displayed columns 19 and 20, keep point on the low-x side.
+    surface = w.add_points_layer("surface")
+    for z, y in ((5, 8), (14, 8), (10, 24)):
+        surface.add(liver.data_to_world((z, y, 19.5)))
+    keep = w.add_points_layer("keep")
+    keep.add(liver.data_to_world((10, 16, 10)))
+    assert w.split() is not None
+    qtbot.waitUntil(lambda: "updated" in w.status.text(), timeout=30000)
+    flr_layer = viewer.layers[w.status.text().split("'")[1]]
+    expected = np.zeros(liver.data.shape, bool)
+    expected[:, :, :20] = liver.data[:, :, :20] != 0
+    assert np.array_equal(flr_layer.data != 0, expected)
+    assert len(flr_layer.metadata["flr_plan"]["surface_points"]) == 3
+
+    # Landmarks clicked in napari give the segments the core gives for the same mm points.
+    w.status.setText("")
+    pts_zyx = {"ivc": (10, 22, 17), "right_hepatic_vein": (13, 18, 9),
+               "middle_hepatic_vein": (13, 16, 17), "left_hepatic_vein": (13, 18, 26),
+               "portal_bifurcation": (9, 16, 17)}
+    for name, zyx in pts_zyx.items():
+        w.landmark_name.setCurrentText(name)
+        w.add_points_layer("landmark", name).add(liver.data_to_world(zyx))
+    assert w.segments_from_landmarks() is not None
+    qtbot.waitUntil(lambda: w.status.text() and not w.status.text().endswith("…"),
+                    timeout=30000)
+    seg_layer = w.segments.layer()
+    assert seg_layer is not None, w.status.text()
+    file_liver = sitk.ReadImage(str(paths["liver"]))
+    mm = {n: [tuple(np.asarray(liver.data_to_world(z))[::-1])] for n, z in pts_zyx.items()}
+    ref = remnant.segments_from_landmarks(file_liver, mm)
+    shown = to_display(ref)[0]
+    assert np.array_equal(seg_layer.data, shown)
+    assert set(np.unique(seg_layer.data[liver.data != 0])) <= set(range(1, 9))

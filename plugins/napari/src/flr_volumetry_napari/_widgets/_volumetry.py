@@ -25,6 +25,12 @@ __all__ = ["VolumetryWidget", "PatientForm"]
 DEBOUNCE_MS = 150
 
 
+def _history_state(layer):
+    """Lengths of a Labels layer's undo and redo queues (None when unknown)."""
+    undo, redo = getattr(layer, "_undo_history", None), getattr(layer, "_redo_history", None)
+    return None if undo is None or redo is None else (len(undo), len(redo))
+
+
 class PatientForm(QWidget):
     """Height, weight, liver condition and formula choices (0 = unknown size)."""
 
@@ -138,15 +144,20 @@ class VolumetryWidget(QWidget):
         for layer, cbs in self._watched:
             layer.events.paint.disconnect(cbs[0])
             layer.events.data.disconnect(cbs[1])
+            layer.events.set_data.disconnect(cbs[2])
         self._watched = []
+        self._history = {}
         for layer in self._chosen():
             if layer is None:
                 continue
             on_paint = (lambda ev, lay=layer: self._painted(lay, ev))
             on_data = (lambda ev, lay=layer: self._data_changed(lay))
+            on_refresh = (lambda ev, lay=layer: self._refreshed(lay))
             layer.events.paint.connect(on_paint)
             layer.events.data.connect(on_data)
-            self._watched.append((layer, (on_paint, on_data)))
+            layer.events.set_data.connect(on_refresh)
+            self._history[id(layer)] = _history_state(layer)
+            self._watched.append((layer, (on_paint, on_data, on_refresh)))
         liver = self.liver.layer()
         if liver is not None:
             tp = next((t for t in find_timepoints(self.viewer.layers)
@@ -158,6 +169,15 @@ class VolumetryWidget(QWidget):
     def _painted(self, layer, event):
         self.live.painted(layer, getattr(event, "value", []) or [])
         self.schedule()
+
+    def _refreshed(self, layer):
+        # napari's undo/redo changes the data without a paint event, then
+        # refreshes the layer; a refresh also happens on every slice change,
+        # so recompute only when the edit history moved.
+        state = _history_state(layer)
+        if state != self._history.get(id(layer)):
+            self._history[id(layer)] = state
+            self.schedule()
 
     def _data_changed(self, layer):
         self.live.data_changed(layer)
