@@ -345,3 +345,12 @@ def test_varied_patients_fit_the_field_of_view_and_follow_their_growth():
             days = (p.timepoints[1].scan_date - p.procedure_date).days
             kgr = (flr_ml[1] - flr_ml[0]) / telv * 100 / (days / 7)
             assert kgr == pytest.approx(p.growth.kgr_pct_per_week, abs=0.6), (seed, index)
+
+
+def test_writing_again_replaces_the_previous_inputs(tmp_path):
+    pytest.importorskip("flr_volumetry.io._dicom_write",
+                        reason="write_dicom_series is not available yet")
+    phantoms.write_study(tmp_path, n_patients=1, size="small")
+    phantoms.write_study(tmp_path, n_patients=1, size="small", fmt="dicom", input_masks=())
+    tp = tmp_path / "P001" / "baseline"
+    assert sorted(e.name for e in tp.iterdir()) == ["image", "timepoint.json", "truth"]

@@ -244,12 +244,15 @@ def make_patient(index, seed=0, kind=None):
         lhv_deg=292.0 + rng.uniform(-4, 4), deform_mm=float(rng.uniform(3.0, 6.0)),
         deform_waves=waves, texture_phases=tuple(float(v) for v in rng.uniform(0, 6.28, 12)),
     )
-    anat = replace(anat, tumors=_place_tumors(anat, spec["tumors"], rng))
+    # Tumour burden varies between patients (the reference cases keep theirs).
+    tumors = tuple((seg, radius * (1.0 + jit * rng.uniform(-0.3, 0.3)))
+                   for seg, radius in spec["tumors"])
+    anat = replace(anat, tumors=_place_tumors(anat, tumors, rng))
     telv = clinical.telv_ml(height, weight)
     sflr0 = spec["sflr0"] + jit * rng.uniform(-1.5, 1.5)
     kgr = spec["kgr"] * (1.0 + jit * rng.uniform(-0.1, 0.1))
     flr0 = sflr0 / 100.0 * telv
-    res0 = spec["tlv"] * telv - flr0
+    res0 = (spec["tlv"] + jit * rng.uniform(-0.08, 0.08)) * telv - flr0
     base = _calibrate(anat, LiverState(), flr0, res0)
     growth = GrowthModel(kgr_pct_per_week=kgr, reference_days=spec["days"],
                          tau_days=spec["tau"], resected_change_pct=spec["resected"])

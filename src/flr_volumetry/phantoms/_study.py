@@ -95,8 +95,6 @@ def _write_image(image, folder, *, fmt, modality, patient, timepoint, study_seed
             raise InputError("DICOM output needs flr_volumetry.io.write_dicom_series, which "
                              "this installation lacks; use --format nifti.") from exc
     target = os.path.join(folder, "image")
-    if os.path.exists(target):
-        shutil.rmtree(target)
     write_dicom_series(
         image, target, modality=modality.upper(), study_date=timepoint.scan_date,
         series_description=f"phantom {modality.upper()} {timepoint.name}",
@@ -124,6 +122,17 @@ def _counts(arrays, grid):
         "vessels_ml": n["vessels"] * v,
         "segments_ml": {str(s): int(seg_counts[s]) * v for s in SEGMENT_LABELS},
     }
+
+
+def _remove_stale_inputs(tp_dir):
+    # Writing again into a study folder (another format, no masks) must not
+    # leave the inputs of the previous run next to the new ones.
+    for name in ("image.nii.gz",) + tuple(f"{k}.nii.gz" for k in INPUT_MASKS):
+        path = os.path.join(tp_dir, name)
+        if os.path.isfile(path):
+            os.remove(path)
+    if os.path.isdir(os.path.join(tp_dir, "image")):
+        shutil.rmtree(os.path.join(tp_dir, "image"))
 
 
 def write_patient(patient, folder, grid, *, modality="ct", fmt="nifti",
@@ -158,6 +167,7 @@ def write_patient(patient, folder, grid, *, modality="ct", fmt="nifti",
         tp_dir = os.path.join(folder, tp.name)
         truth_dir = os.path.join(tp_dir, "truth")
         os.makedirs(truth_dir, exist_ok=True)
+        _remove_stale_inputs(tp_dir)
         image = _to_image(arrays["image"], grid)
         image_name = _write_image(image, tp_dir, fmt=fmt, modality=modality, patient=patient,
                                   timepoint=tp, study_seed=study_seed)
