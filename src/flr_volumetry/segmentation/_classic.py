@@ -110,8 +110,10 @@ def coarse_grid(img, spacing_mm):
     """Average down (BinShrink) to about ``spacing_mm``; anti-aliased and fast."""
     factors = [max(1, int(round(spacing_mm / s))) for s in img.GetSpacing()]
     small = sitk.BinShrink(img, factors) if any(f > 1 for f in factors) else img
-    # A 3x3x3 median removes the remaining noise and speckle without blurring edges.
-    return sitk.Median(small, [1, 1, 1])
+    # A 3x3x3 median removes the remaining noise and speckle without blurring edges;
+    # not across thick slices, whose neighbours show other anatomy.
+    radius = [1 if s <= 1.5 * spacing_mm else 0 for s in small.GetSpacing()]
+    return sitk.Median(small, radius)
 
 
 # --------------------------------------------------------------------- anatomy (CT)
@@ -213,12 +215,12 @@ def seed_ball(shape, seeds_zyx, ref, radius_mm):
 
 # --------------------------------------------------------------------- region growing
 def _interfaces_mm2(labels, target, ref):
-    """Contact area (mm^2) between region ``target`` and every other label."""
+    """Contact area (mm^2; mm in 2D) between region ``target`` and every other label."""
     sp = spacing_zyx(ref)
-    face = (sp[1] * sp[2], sp[0] * sp[2], sp[0] * sp[1])
+    face = [float(np.prod(sp)) / s for s in sp]
     n = int(labels.max()) + 1
     area = np.zeros(n)
-    for axis in range(3):
+    for axis in range(labels.ndim):
         a = np.moveaxis(labels, axis, 0)
         lo, hi = a[:-1], a[1:]
         for x, y in ((lo, hi), (hi, lo)):
@@ -276,7 +278,7 @@ def split_by_necks(cand, ref, liver_marker, exclude_marker, neck_radius_mm, merg
         area = _interfaces_mm2(ws, liver_label, ref)
         ratio = np.zeros_like(area)
         ok = vol[: area.size] > 0
-        ratio[ok] = area[ok] / vol[: area.size][ok] ** (2.0 / 3.0)
+        ratio[ok] = area[ok] / vol[: area.size][ok] ** ((cand.ndim - 1.0) / cand.ndim)
         ratio[blocked[: area.size]] = 0
         merge = np.flatnonzero(ratio >= merge_ratio)
         if merge.size == 0:

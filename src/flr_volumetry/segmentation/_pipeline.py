@@ -115,8 +115,8 @@ def segment_classic(image, modality, seeds, exclude, options):
     else:
         lo, hi = np.percentile(values, [2, 98])
         span = max(float(np.percentile(arr[body], 99)), 1.0)
-        model = intensity_model(values, float(lo), float(hi) + 1e-3, options.window_k + 0.5,
-                                0.06 * span, 0.25 * span)
+        mr_k, mr_half = options.window_k + 0.5, (0.06 * span, 0.25 * span)
+        model = intensity_model(values, float(lo), float(hi) + 1e-3, mr_k, *mr_half)
     if model is None:
         raise InputError(
             "no liver found: no soft tissue around the seeds or under the right lung; check the "
