@@ -128,3 +128,19 @@ def test_bad_inputs_are_refused_in_words(tmp_path, case_files):
     with pytest.raises(InputError, match="does not match its scan grid"):
         labels_image(liver[0][:-1], liver[1]["metadata"], "cut")
     assert not list(tmp_path.glob("x.png*"))
+
+
+def test_every_widget_docks_from_the_plugins_menu(make_napari_viewer):
+    viewer = make_napari_viewer()
+    for name in ("1 Liver", "2 Remnant", "3 Volumetry", "4 Hypertrophy", "5 Export"):
+        dock, widget = viewer.window.add_plugin_dock_widget("flr-volumetry-napari", name)
+        # napari hands plugins a proxy of the viewer; it must be this viewer.
+        assert getattr(widget.viewer, "__wrapped__", widget.viewer) is viewer
+
+
+def test_sample_data_is_offered_in_the_file_menu():
+    import npe2
+
+    pm = npe2.PluginManager.instance()
+    samples = {s.key for s in pm.get_manifest("flr-volumetry-napari").contributions.sample_data}
+    assert samples == {"P001", "P002", "P003"}

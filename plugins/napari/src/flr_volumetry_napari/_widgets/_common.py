@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from flr_volumetry import InputError
+from napari.layers import Image, Labels, Points
 from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtCore import Qt
 from qtpy.QtGui import QColor
@@ -16,6 +17,10 @@ from qtpy.QtWidgets import (
 )
 
 from .._geometry import display_kwargs, metadata_geometry, to_display, to_original
+
+# napari hands plugins a proxy of the viewer that warns on private attributes:
+# layer kinds are told apart by class, never by private names.
+LAYER_TYPES = {"image": Image, "labels": Labels, "points": Points}
 
 __all__ = ["LayerCombo", "ResultTable", "report_error", "note", "labels_like", "scan_image",
            "add_mask_layer", "disabled_note"]
@@ -54,7 +59,7 @@ class LayerCombo(QComboBox):
         self.refresh()
 
     def _accepts(self, layer):
-        if self.kind is not None and layer._type_string != self.kind:
+        if self.kind is not None and not isinstance(layer, LAYER_TYPES[self.kind]):
             return False
         if self.roles is None:
             return True

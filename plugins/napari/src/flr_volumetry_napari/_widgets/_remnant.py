@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from flr_volumetry import InputError
+from napari.layers import Points
 from napari.qt.threading import create_worker
 from qtpy.QtWidgets import (
     QCheckBox,
@@ -166,7 +167,7 @@ class RemnantWidget(QWidget):
         return None if layer is None else layer_image(layer.data, geometry)
 
     def _points_layers(self, role, name=None):
-        return [lay for lay in self.viewer.layers if lay._type_string == "points"
+        return [lay for lay in self.viewer.layers if isinstance(lay, Points)
                 and lay.metadata.get("flr_role") == role
                 and (name is None or lay.metadata.get("flr_landmark") == name)]
 

@@ -25,12 +25,6 @@ __all__ = ["VolumetryWidget", "PatientForm"]
 DEBOUNCE_MS = 150
 
 
-def _history_state(layer):
-    """Lengths of a Labels layer's undo and redo queues (None when unknown)."""
-    undo, redo = getattr(layer, "_undo_history", None), getattr(layer, "_redo_history", None)
-    return None if undo is None or redo is None else (len(undo), len(redo))
-
-
 class PatientForm(QWidget):
     """Height, weight, liver condition and formula choices (0 = unknown size)."""
 
@@ -146,7 +140,7 @@ class VolumetryWidget(QWidget):
             layer.events.data.disconnect(cbs[1])
             layer.events.set_data.disconnect(cbs[2])
         self._watched = []
-        self._history = {}
+        self._last_point = None
         for layer in self._chosen():
             if layer is None:
                 continue
@@ -156,7 +150,6 @@ class VolumetryWidget(QWidget):
             layer.events.paint.connect(on_paint)
             layer.events.data.connect(on_data)
             layer.events.set_data.connect(on_refresh)
-            self._history[id(layer)] = _history_state(layer)
             self._watched.append((layer, (on_paint, on_data, on_refresh)))
         liver = self.liver.layer()
         if liver is not None:
@@ -172,12 +165,12 @@ class VolumetryWidget(QWidget):
 
     def _refreshed(self, layer):
         # napari's undo/redo changes the data without a paint event, then
-        # refreshes the layer; a refresh also happens on every slice change,
-        # so recompute only when the edit history moved.
-        state = _history_state(layer)
-        if state != self._history.get(id(layer)):
-            self._history[id(layer)] = state
+        # refreshes the layer. A refresh also follows every move to another
+        # slice: recompute only when the slice did not move.
+        point = tuple(self.viewer.dims.point)
+        if point == self._last_point:
             self.schedule()
+        self._last_point = point
 
     def _data_changed(self, layer):
         self.live.data_changed(layer)
