@@ -354,3 +354,9 @@ def test_writing_again_replaces_the_previous_inputs(tmp_path):
     phantoms.write_study(tmp_path, n_patients=1, size="small", fmt="dicom", input_masks=())
     tp = tmp_path / "P001" / "baseline"
     assert sorted(e.name for e in tp.iterdir()) == ["image", "timepoint.json", "truth"]
+
+
+def test_a_grid_too_small_for_the_liver_is_refused(tmp_path):
+    tiny = phantoms.Grid((64, 64, 24), (3.0, 3.0, 5.0))
+    with pytest.raises(InputError, match="does not fit"):
+        phantoms.write_study(tmp_path, n_patients=1, grid=tiny)

@@ -10,9 +10,7 @@ import numpy as np
 
 from .. import clinical
 from ._anatomy import (
-    TISSUE,
     Anatomy,
-    Grid,
     LiverState,
     Tumor,
     _liver_field,

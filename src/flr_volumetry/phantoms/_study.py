@@ -124,6 +124,17 @@ def _counts(arrays, grid):
     }
 
 
+def _check_liver_fits(liver, grid, patient, timepoint):
+    # A phantom whose liver the field of view cuts would teach every user of
+    # it the wrong volume: refuse the grid instead.
+    edges = (liver[0], liver[-1], liver[:, 0], liver[:, -1], liver[:, :, 0], liver[:, :, -1])
+    if any(e.any() for e in edges):
+        ext = " x ".join(f"{e:g}" for e in grid.extent_mm)
+        raise InputError(
+            f"the liver of phantom {patient.patient_id} ({timepoint.name}) does not fit in a "
+            f"{ext} mm field of view; use a grid of at least 380 x 380 x 260 mm.")
+
+
 def _remove_stale_inputs(tp_dir):
     # Writing again into a study folder (another format, no masks) must not
     # leave the inputs of the previous run next to the new ones.
@@ -164,6 +175,7 @@ def write_patient(patient, folder, grid, *, modality="ct", fmt="nifti",
     truths, measurements = [], []
     for t_index, tp in enumerate(patient.timepoints):
         arrays = render_timepoint(patient, t_index, grid, modality=modality)
+        _check_liver_fits(arrays["liver"], grid, patient, tp)
         tp_dir = os.path.join(folder, tp.name)
         truth_dir = os.path.join(tp_dir, "truth")
         os.makedirs(truth_dir, exist_ok=True)
