@@ -191,8 +191,10 @@ def test_export_writes_masks_json_and_report(make_napari_viewer, qtbot, study_di
     qtbot.addWidget(w)
     out = tmp_path / "export"
     w.folder.setText(str(out))
-    results = w.export()
-    assert results is not None, w.status.text()
+    assert w.export() is not None  # runs in a worker thread
+    qtbot.waitUntil(lambda: w.export_button.isEnabled() and w.results is not None, timeout=30000)
+    results = w.results
+    assert results["patients"][0]["patient_id"] == "P001", w.status.text()
     flr_out = out / "masks/P001/post_pve/flr.nii.gz"
     back = sitk.ReadImage(str(flr_out))
     orig = sitk.ReadImage(str(study_dir / "P001/post_pve/flr.nii.gz"))
@@ -205,9 +207,15 @@ def test_export_writes_masks_json_and_report(make_napari_viewer, qtbot, study_di
     assert m["height_cm"] == 172
     html = (out / "report.html").read_text()
     assert "P001" in html and "post_pve" in html
-    # No output folder: said in words.
+    # No output folder, or a file in its place: said in words, nothing half-written.
     w.folder.setText("")
     assert w.export() is None and "output folder" in w.status.text()
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_text("x")
+    w.folder.setText(str(blocker))
+    w.export()
+    qtbot.waitUntil(lambda: "cannot write into" in w.status.text(), timeout=30000)
+    assert blocker.read_text() == "x"
 
 
 def test_remnant_cut_surface_and_landmarks(make_napari_viewer, qtbot, case_files):

@@ -15,6 +15,7 @@ import re
 
 from flr_volumetry import InputError, write_mask
 from flr_volumetry.io import write_json_atomic
+from napari.qt.threading import create_worker
 from qtpy.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
@@ -124,6 +125,7 @@ class ExportWidget(QWidget):
         self.viewer = napari_viewer
         self.live = LiveMeasure()
         self.results = None
+        self.worker = None
         layout = QVBoxLayout(self)
         row = QHBoxLayout()
         self.folder = QLineEdit()
@@ -162,23 +164,42 @@ class ExportWidget(QWidget):
             self.folder.setText(path)
 
     def export(self):
+        """Write everything in a worker thread (NIfTI and PNG writing takes seconds)."""
         try:
             out = self.folder.text().strip()
             if not out:
                 raise InputError("choose an output folder first.")
-            self.results = export_review(
-                self.viewer.layers, out, self.patient_form.patient(),
-                self.patient_form.options(), self.procedure_date.text().strip() or None,
-                live=self.live)
-        except (InputError, OSError) as exc:
-            report_error("Export", exc if isinstance(exc, InputError) else InputError(
-                f"cannot write into {self.folder.text()} ({exc})."))
+            patient, options = self.patient_form.patient(), self.patient_form.options()
+            date = self.procedure_date.text().strip() or None
+            layers = list(self.viewer.layers)
+        except InputError as exc:
+            report_error("Export", exc)
             self.status.setText(str(exc))
             return None
-        entry = self.results["patients"][0]
+
+        def run():
+            try:
+                return export_review(layers, out, patient, options, date, live=self.live)
+            except OSError as exc:
+                raise InputError(f"cannot write into {out} ({exc}).") from exc
+
+        self.export_button.setEnabled(False)
+        self.status.setText(f"Exporting to {out}…")
+        self.worker = create_worker(run, _progress={"desc": "Exporting"}, _ignore_errors=True)
+        self.worker.returned.connect(lambda results: self._exported(out, results))
+        self.worker.errored.connect(self._failed)
+        self.worker.finished.connect(lambda: self.export_button.setEnabled(True))
+        self.worker.start()
+        return self.worker
+
+    def _exported(self, out, results):
+        self.results = results
+        entry = results["patients"][0]
         text = f"Written to {out}: masks, measurement JSON, results.json and report.html."
         if entry.get("error"):
             text += f"\n⚠ {entry['error']}"
         self.status.setText(text)
-        return self.results
 
+    def _failed(self, exc):
+        report_error("Export", exc)
+        self.status.setText(str(exc))
