@@ -262,3 +262,19 @@ def test_remnant_cut_surface_and_landmarks(make_napari_viewer, qtbot, case_files
     shown = to_display(ref)[0]
     assert np.array_equal(seg_layer.data, shown)
     assert set(np.unique(seg_layer.data[liver.data != 0])) <= set(range(1, 9))
+
+
+def test_patient_size_prefilled_from_patient_file_then_dicom_header(qtbot):
+    from flr_volumetry_napari._widgets._volumetry import PatientForm
+
+    form = PatientForm()
+    qtbot.addWidget(form)
+    form.prefill({"height_cm": 181.0, "weight_kg": 77.5}, {})
+    assert (form.height_cm.value(), form.weight_kg.value()) == (181.0, 77.5)
+    assert "DICOM header" in form.source.text()
+    form.prefill({"height_cm": 181.0, "weight_kg": 77.5},
+                 {"height_cm": 172, "weight_kg": 80, "liver_condition": "cirrhosis"})
+    assert form.patient() == flr.Patient(172, 80, "cirrhosis")
+    form.weight_kg.setValue(0)
+    with pytest.raises(flr.InputError, match="both height and weight"):
+        form.patient()

@@ -98,6 +98,7 @@ class VolumetryWidget(QWidget):
         self.last_measurement = None
         self.last_ms = None
         self._watched = []
+        self._prefilled = None
         layout = QVBoxLayout(self)
         pick = QFormLayout()
         self.liver = LayerCombo(napari_viewer, "labels", ("liver",))
@@ -152,11 +153,13 @@ class VolumetryWidget(QWidget):
             layer.events.set_data.connect(on_refresh)
             self._watched.append((layer, (on_paint, on_data, on_refresh)))
         liver = self.liver.layer()
-        if liver is not None:
-            tp = next((t for t in find_timepoints(self.viewer.layers)
-                       if t.key == liver.metadata.get("flr_timepoint")), None)
+        key = None if liver is None else liver.metadata.get("flr_timepoint")
+        if key is not None and key != self._prefilled:
+            # Prefill once per timepoint, so that what the user typed stays.
+            tp = next((t for t in find_timepoints(self.viewer.layers) if t.key == key), None)
             if tp is not None:
                 self.patient_form.prefill(tp.scan_facts, tp.patient_facts)
+                self._prefilled = key
         self.schedule()
 
     def _painted(self, layer, event):
