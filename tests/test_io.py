@@ -155,3 +155,16 @@ def test_write_mask_as_slicer_segmentation(tmp_path):
     flr.write_mask(im["liver"], tmp_path / "liver.seg.nrrd")
     back = flr.load_mask(f"{tmp_path / 'liver.seg.nrrd'}:liver", im["ct"])
     assert flr.mask_volume_ml(back.image) == pytest.approx(n["liver"] * v)
+
+
+def test_written_files_get_ordinary_permissions(tmp_path):
+    import os
+    im, _, _ = box_case()
+    old = os.umask(0o022)
+    try:
+        flr.write_mask(im["liver"], tmp_path / "liver.nii.gz")
+        flr.io.write_json_atomic({"a": 1}, tmp_path / "a.json")
+    finally:
+        os.umask(old)
+    for name in ("liver.nii.gz", "a.json"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o644

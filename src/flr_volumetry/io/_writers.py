@@ -19,6 +19,12 @@ def _atomic_target(path):
     return path, folder
 
 
+def _current_umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextmanager
 def atomic_file(path, suffix=""):
     """Yield a temporary path beside ``path``; it replaces ``path`` only when complete.
@@ -40,6 +46,9 @@ def atomic_file(path, suffix=""):
     os.close(fd)
     try:
         yield tmp
+        # mkstemp creates owner-only files; results are ordinary files, so give
+        # them the permissions any other new file would get.
+        os.chmod(tmp, 0o666 & ~_current_umask())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
