@@ -3,8 +3,8 @@
 Prints a table of Dice and volume error per case: automatic CT, one-seed CT
 and one-seed MR on ``../shared/data`` (or ``FLR_SHARED_DATA``), and the
 synthetic phantoms of :mod:`flr_volumetry.phantoms` when they exist. The seed
-is the voxel deepest inside the reference mask (distance transform), i.e.
-where a user would click.
+is the voxel deepest inside the reference parenchyma (the liver minus any
+tumour label; distance transform), i.e. where a user would click.
 
 Usage::
 
@@ -49,19 +49,27 @@ def volume_ml(m):
 
 
 def shared_cases(data):
-    """(name, mode, image, reference, modality) for the shared real scans."""
+    """(name, mode, image, reference, modality, seed region) for the shared real scans.
+
+    The seed is clicked in the parenchyma (tumour-free part of the
+    reference), as a user would, not in a lesion.
+    """
     cases = []
     ct = data / "ct-whole-liver"
     if (ct / "ct.nii.gz").exists():
         img = sitk.ReadImage(str(ct / "ct.nii.gz"))
         ref = sitk.Cast(sitk.ReadImage(str(ct / "labels.nii.gz")) > 0, sitk.sitkUInt8)
-        cases.append(("ct-whole-liver", "auto CT", img, ref, "ct"))
-        cases.append(("ct-whole-liver", "1 seed CT", img, ref, "ct"))
+        lab = sitk.ReadImage(str(ct / "labels.nii.gz"))
+        parenchyma = sitk.Cast(lab == 1, sitk.sitkUInt8)
+        cases.append(("ct-whole-liver", "auto CT", img, ref, "ct", None))
+        cases.append(("ct-whole-liver", "1 seed CT", img, ref, "ct", parenchyma))
         crop = ct / "crop"
         if (crop / "ct.nii.gz").exists() and (crop / "labels.nii.gz").exists():
             img_c = sitk.ReadImage(str(crop / "ct.nii.gz"))
-            ref_c = sitk.Cast(sitk.ReadImage(str(crop / "labels.nii.gz")) > 0, sitk.sitkUInt8)
-            cases.append(("ct-whole-liver/crop", "1 seed CT", img_c, ref_c, "ct"))
+            lab_c = sitk.ReadImage(str(crop / "labels.nii.gz"))
+            ref_c = sitk.Cast(lab_c > 0, sitk.sitkUInt8)
+            par_c = sitk.Cast(lab_c == 1, sitk.sitkUInt8)
+            cases.append(("ct-whole-liver/crop", "1 seed CT", img_c, ref_c, "ct", par_c))
     mr = data / "mr-chaos-t2"
     for n in (1, 2):
         p = mr / f"image_{n}.nii.gz"
@@ -69,36 +77,44 @@ def shared_cases(data):
             img = sitk.ReadImage(str(p))
             lab = sitk.ReadImage(str(mr / f"label_{n}.nii.gz"))
             ref = sitk.Cast(sitk.Cast(lab, sitk.sitkInt16) == 1, sitk.sitkUInt8)
-            cases.append((f"mr-chaos-t2/{n}", "1 seed MR", img, ref, "mr"))
+            cases.append((f"mr-chaos-t2/{n}", "1 seed MR", img, ref, "mr", ref))
     return cases
 
 
-def phantom_cases():
-    """Cases from flr_volumetry.phantoms, when that module exists."""
+def phantom_cases(n_patients=2):
+    """Cases from the synthetic phantoms of flr_volumetry.phantoms (baseline timepoint)."""
     try:
         from flr_volumetry import phantoms
     except ImportError:
         return []
+
+    def image(arr, grid, pixel=None):
+        img = sitk.GetImageFromArray(arr)
+        img.SetSpacing(tuple(float(s) for s in grid.spacing_mm))
+        img.SetOrigin(tuple(float(o) for o in grid.origin_mm))
+        return img if pixel is None else sitk.Cast(img, pixel)
+
     cases = []
-    make = getattr(phantoms, "make_phantom", None) or getattr(phantoms, "liver_phantom", None)
-    if make is None:
-        return []
-    try:
-        ph = make()
-    except Exception as exc:  # noqa: BLE001 - report, do not stop the table
-        print(f"phantom could not be made: {exc}", file=sys.stderr)
-        return []
-    image = getattr(ph, "image", None)
-    liver = getattr(ph, "liver", None)
-    if image is None or liver is None:
-        return []
-    cases.append(("phantom", "auto CT", image, liver, "ct"))
-    cases.append(("phantom", "1 seed CT", image, liver, "ct"))
+    for i in range(n_patients):
+        patient = phantoms.make_patient(i)
+        for modality in ("ct", "mr"):
+            grid = phantoms.grid_preset("sample", modality)
+            arrays = phantoms.render_timepoint(patient, 0, grid, modality=modality)
+            img = image(arrays["image"], grid)
+            ref = image(arrays["liver"].astype(np.uint8), grid, sitk.sitkUInt8)
+            parenchyma = image((arrays["liver"] & ~arrays["tumor"].astype(bool)).astype(np.uint8),
+                               grid, sitk.sitkUInt8)
+            name = f"phantom {patient.patient_id} {modality}"
+            if modality == "ct":
+                cases.append((name, "auto CT", img, ref, "ct", None))
+                cases.append((name, "1 seed CT", img, ref, "ct", parenchyma))
+            else:
+                cases.append((name, "1 seed MR", img, ref, "mr", parenchyma))
     return cases
 
 
-def run_case(name, mode, image, ref, modality):
-    seeds = None if mode.startswith("auto") else [deepest_voxel(ref)]
+def run_case(name, mode, image, ref, modality, seed_region=None):
+    seeds = None if seed_region is None else [deepest_voxel(seed_region)]
     t0 = time.perf_counter()
     try:
         r = segment_liver(image, modality=modality, seeds=seeds)

@@ -45,6 +45,10 @@ class SegmentationOptions:
     pocket_radius_mm : float
         Lesions bulging at the liver surface are added when a closing of
         this radius embeds them in the liver (CT; 0 turns it off).
+    mr_two_pass : bool
+        MR: re-estimate the intensity model from a first, conservative
+        region (grown with ``mr_first_pass_k`` sigmas), then grow again.
+    mr_first_pass_k : float
     tumors : bool
         Also look for hypo-attenuating lesions inside the liver (CT only).
     min_tumor_ml : float
@@ -69,6 +73,8 @@ class SegmentationOptions:
     merge_ratio: float = 0.2
     reach_extra_mm: float | None = None
     pocket_radius_mm: float = 10.0
+    mr_two_pass: bool = True
+    mr_first_pass_k: float = 1.5
     tumors: bool = True
     min_tumor_ml: float = 0.5
     fast: bool = False

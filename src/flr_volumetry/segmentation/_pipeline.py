@@ -25,7 +25,7 @@ from ._classic import (
     to_index,
     to_lps,
 )
-from ._common import array, dilate_mm, like, spacing_zyx
+from ._common import array, dilate_mm, erode_mm, like, spacing_zyx
 
 SEED_SAMPLE_RADIUS_MM = 15.0
 POINT_RADIUS_MM = 4.0
@@ -135,6 +135,23 @@ def segment_classic(image, modality, seeds, exclude, options):
         reach = CT_REACH_EXTRA_MM if modality == "ct" else None
     region = grow(arr, (w_lo, w_hi), allowed & ~excl_mark, coarse, liver_marker, excl_mark,
                   options, reach)
+    if modality == "mr" and options.mr_two_pass:
+        # MR intensities drift across the liver (coil bias): the ball around the seeds
+        # may sit in a darker or brighter part. A first, conservative region gives a
+        # sample of the whole liver; the model is re-estimated from it and the liver
+        # regrown from that region's core.
+        first = grow(arr, _narrow(model, mr_k, options.mr_first_pass_k), allowed & ~excl_mark,
+                     coarse, liver_marker, excl_mark, options, reach)
+        core = erode_mm(first, coarse, 1.5 * float(max(sp[1:])))
+        if core.sum() * np.prod(sp) / 1000.0 >= 50.0:
+            lo, hi = np.percentile(arr[core], [1, 99])
+            model2 = intensity_model(arr[core], float(lo), float(hi) + 1e-3, mr_k, *mr_half)
+            if model2 is not None:
+                model = model2
+                w_lo, w_hi, centre, sigma = model
+                region = grow(arr, (w_lo, w_hi), allowed & ~excl_mark, coarse,
+                              liver_marker | core, excl_mark, options, reach)
+                method += ", two-pass intensity model"
     if region.sum() * np.prod(sp) / 1000.0 < 50.0:
         raise InputError(
             "no liver found: the region grown from "
@@ -157,7 +174,7 @@ def segment_classic(image, modality, seeds, exclude, options):
     liver_full, (lo, hi), smooth, liver_crop = refine(
         img, liver_c, coarse, full_window[:2], allowed_full, band_mm,
         fat_level=FAT_HU if modality == "ct" else None,
-        pocket_radius_mm=options.pocket_radius_mm if modality == "ct" else 0.0)
+        pocket_radius_mm=options.pocket_radius_mm)
     liver_img = like(liver_full, img)
     tumor_img = None
     if options.tumors and modality == "ct":
@@ -186,6 +203,13 @@ def segment_classic(image, modality, seeds, exclude, options):
     }
     del full_arr_min
     return liver_out, tumor_img, warnings, methods
+
+
+def _narrow(model, k, k_narrow):
+    """The window of ``model`` (built with ``k`` sigmas) narrowed to ``k_narrow`` sigmas."""
+    lo, hi, centre, _ = model
+    half = (hi - lo) / 2.0 * k_narrow / k
+    return centre - half, centre + half
 
 
 def _core_of(sample, arr, lo, hi):
