@@ -278,3 +278,39 @@ def test_patient_size_prefilled_from_patient_file_then_dicom_header(qtbot):
     form.weight_kg.setValue(0)
     with pytest.raises(flr.InputError, match="both height and weight"):
         form.patient()
+
+
+def test_plan_carried_from_baseline_to_follow_up(make_napari_viewer, qtbot, study_dir):
+    from flr_volumetry_napari._widgets._remnant import _registration_module
+
+    if _remnant_module() is None or _registration_module() is None:
+        pytest.skip("flr_volumetry.remnant or .registration is not available")
+    viewer = make_napari_viewer()
+    add_layers(viewer, read_path(str(study_dir / "P001")))
+    w = RemnantWidget(viewer)
+    qtbot.addWidget(w)
+    base = viewer.layers["P001 baseline liver"]
+    post = viewer.layers["P001 post_pve liver"]
+    w.liver.set_layer(base)
+    w.tumor.set_layer(None)
+    # No plan yet at baseline: said in words.
+    w.carry_target.set_layer(post)
+    assert w.carry_plan() is None and "no plan yet" in w.status.text()
+    # A cut plane on the baseline, then carried to the follow-up (same liver shape here).
+    surface = w.add_points_layer("surface")
+    for z, y in ((5, 8), (14, 8), (10, 24)):
+        surface.add(base.data_to_world((z, y, 19.5)))
+    w.add_points_layer("keep").add(base.data_to_world((10, 16, 10)))
+    w.split()
+    qtbot.waitUntil(lambda: "updated" in w.status.text(), timeout=30000)
+    w.status.setText("")
+    assert w.carry_plan() is not None
+    qtbot.waitUntil(lambda: "Dice" in w.status.text() or "Carry plan:" in w.status.text()
+                    or "could not" in w.status.text(), timeout=60000)
+    assert "Dice" in w.status.text(), w.status.text()
+    carried = viewer.layers["P001 post_pve flr"]
+    assert carried.metadata["flr_plan"]["keep_point"] is not None
+    expected = np.zeros(post.data.shape, bool)
+    expected[:, :, :20] = post.data[:, :, :20] != 0
+    agree = np.count_nonzero((carried.data != 0) == expected) / expected.size
+    assert agree > 0.99

@@ -44,6 +44,14 @@ def _remnant_module():
     return remnant if all(hasattr(remnant, n) for n in needed) else None
 
 
+def _registration_module():
+    try:
+        from flr_volumetry import registration
+    except ImportError:
+        return None
+    return registration if hasattr(registration, "carry_plan") else None
+
+
 class RemnantWidget(QWidget):
     """Define the future liver remnant on the liver layer, four ways."""
 
@@ -123,7 +131,19 @@ class RemnantWidget(QWidget):
         cut.addWidget(self.split_button)
         layout.addWidget(cut_box)
 
-        # 4. Paint.
+        # 4. The same plan on another timepoint (registration of the livers).
+        carry_box = QGroupBox("Carry this timepoint's plan to")
+        carry = QHBoxLayout(carry_box)
+        self.carry_target = LayerCombo(napari_viewer, "labels", ("liver",))
+        self.carry_button = QPushButton("Carry plan")
+        self.carry_button.clicked.connect(self.carry_plan)
+        carry.addWidget(self.carry_target, 1)
+        carry.addWidget(self.carry_button)
+        layout.addWidget(carry_box)
+        if _registration_module() is None:
+            carry_box.setEnabled(False)
+
+        # 5. Paint.
         paint_box = QGroupBox("Paint the FLR")
         paint = QHBoxLayout(paint_box)
         self.new_flr_button = QPushButton("New empty FLR")
@@ -311,6 +331,56 @@ class RemnantWidget(QWidget):
             "Split the liver",
             lambda: self.remnant.flr_from_plan(plan, liver_img, tumor=tumor_img),
             lambda res: self._set_flr(liver, res[0], plan, res[1], res[2]))
+
+    def carry_plan(self):
+        """Register the plan's liver onto the target liver and apply the carried plan there."""
+        from .._model import find_timepoints
+
+        try:
+            registration = _registration_module()
+            if registration is None or self.remnant is None:
+                raise InputError("carrying a plan needs flr_volumetry.registration and .remnant.")
+            source, geo = self._liver()
+            target = self.carry_target.layer()
+            if target is None or target is source:
+                raise InputError("choose the liver layer of another timepoint to carry the plan "
+                                 "to.")
+            tps = {t.key: t for t in find_timepoints(self.viewer.layers)}
+            src_tp = tps.get(source.metadata.get("flr_timepoint"))
+            dst_tp = tps.get(target.metadata.get("flr_timepoint"))
+            plan_dict = None if src_tp is None or src_tp.flr is None else \
+                src_tp.flr.metadata.get("flr_plan")
+            if not plan_dict:
+                raise InputError(f"the timepoint of '{source.name}' has no plan yet: define the "
+                                 f"remnant there first (segments, landmarks or a cut surface).")
+            plan = self.remnant.RemnantPlan.from_dict(plan_dict)
+            dst_geo = metadata_geometry(target)
+            src_img = self._image(source, geo)
+            dst_img = self._image(target, dst_geo)
+            dst_seg = None if dst_tp is None else self._image(dst_tp.segments, dst_geo)
+            dst_tumor = None if dst_tp is None else self._image(dst_tp.tumor, dst_geo)
+            if plan.kind == "segments" and plan.landmarks is None and dst_seg is None:
+                raise InputError(f"the plan selects segments, but '{target.name}' has no segment "
+                                 f"layer at its timepoint.")
+        except InputError as exc:
+            report_error("Carry plan", exc)
+            self.status.setText(str(exc))
+            return None
+
+        def run():
+            carried, report = registration.carry_plan(plan, None, src_img, None, dst_img)
+            flr, warnings, methods = self.remnant.flr_from_plan(carried, dst_img,
+                                                                segments=dst_seg, tumor=dst_tumor)
+            methods = {**methods, "registration": report.to_dict()}
+            return carried, flr, list(report.warnings) + list(warnings), methods, report
+
+        def done(res):
+            carried, flr, warnings, methods, report = res
+            self._set_flr(target, flr, carried, warnings, methods)
+            self.status.setText(self.status.text() + f"\nregistration Dice {report.dice:.3f} "
+                                f"({report.method})")
+
+        return self._run("Carry plan", run, done)
 
     def new_flr_layer(self, copy_liver=False):
         """An FLR Labels layer on the liver's grid, ready to paint with label 1."""
