@@ -275,6 +275,15 @@ def _save_masks(masks, out_dir, tp):
     return saved
 
 
+def _new_record(tp):
+    """A timepoint record with every key, failed until proven ok."""
+    return {"patient_id": tp.patient_id, "timepoint": tp.name, "scan_date": tp.scan_date,
+            "date_source": "timepoint.json" if tp.scan_date else None, "status": "failed",
+            "error": None, "measurement": None, "liver_method": None, "flr_method": None,
+            "masks": {}, "overlay": None, "input_hash": None, "resumed": False,
+            "seconds": None, "measure_seconds": None, "figure_seconds": None}
+
+
 def run_timepoint(task):
     """Measure one timepoint and save its masks and figure; never raises.
 
@@ -284,11 +293,7 @@ def run_timepoint(task):
     """
     t0 = time.perf_counter()
     tp = task.timepoint
-    rec = {"patient_id": tp.patient_id, "timepoint": tp.name, "scan_date": tp.scan_date,
-           "date_source": "timepoint.json" if tp.scan_date else None, "status": "failed",
-           "error": None, "measurement": None, "liver_method": None, "flr_method": None,
-           "masks": {}, "overlay": None, "input_hash": None, "resumed": False,
-           "seconds": None, "measure_seconds": None, "figure_seconds": None}
+    rec = _new_record(tp)
     try:
         if task.patient_error:
             raise InputError(f"patient facts unusable: {task.patient_error}")
@@ -349,10 +354,9 @@ def run_timepoint(task):
 
 # ---------------------------------------------------------------- executors
 def _failed_record(task, message):
-    tp = task.timepoint
-    return {"patient_id": tp.patient_id, "timepoint": tp.name, "scan_date": tp.scan_date,
-            "status": "failed", "error": message, "measurement": None, "masks": {},
-            "overlay": None, "resumed": False}
+    rec = _new_record(task.timepoint)
+    rec["error"] = message
+    return rec
 
 
 def _run_serial(tasks):
@@ -380,16 +384,24 @@ def _run_processes(tasks, workers):
                                 "matplotlib.backends.backend_agg"])
     n = min(workers, len(tasks))
     threads = max(1, (os.cpu_count() or 1) // n)
-    with ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=_init_worker,
-                             initargs=(threads,)) as pool:
+    pool = ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=_init_worker,
+                               initargs=(threads,))
+    try:
         futures = {pool.submit(run_timepoint, t): t for t in tasks}
         for fut in as_completed(futures):
             try:
-                yield fut.result()
+                rec = fut.result()
             except Exception as exc:  # noqa: BLE001 - e.g. a worker killed for memory
-                yield _failed_record(futures[fut], f"the worker process failed "
+                rec = _failed_record(futures[fut], f"the worker process failed "
                                                    f"({type(exc).__name__}: {exc}); run with "
                                                    f"fewer workers if memory is short.")
+            yield rec
+    except BaseException:
+        # Interrupted (Ctrl-C, or the caller stopped reading): drop the queued
+        # timepoints instead of measuring them all before returning.
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
 
 
 def _run_dask(tasks, address, timeout_s):
@@ -580,6 +592,13 @@ def run_batch(study_dir, out_dir, options=None):
     StudyLayoutError
         A usage problem: no study folder, no patient in it, bad options, an
         unreachable scheduler.
+
+    Notes
+    -----
+    With ``workers > 1`` the worker processes start from a fork server and
+    import the calling script again, as with any ``multiprocessing`` start
+    method other than fork: a script that calls ``run_batch`` must do so
+    under ``if __name__ == "__main__":``.
     InputError
         The outputs cannot be written.
 
