@@ -237,6 +237,18 @@ def test_atomic_outputs_survive_a_kill_while_writing(tmp_path, monkeypatch):
         assert fh.read() == before["report.html"]  # the kill came before its replace
 
 
+def test_temp_files_of_a_killed_run_are_removed_by_the_next(tmp_path):
+    study = tiny.good_study(str(tmp_path / "study"))
+    out = tmp_path / "out"
+    (out / "cache" / "P001").mkdir(parents=True)
+    (out / ".tmp-abc-timepoints.csv").write_text("patient_id,timepo")
+    (out / "cache" / "P001" / ".tmp-x.json").write_text("{")
+    (out / "notes.txt").write_text("mine")
+    run_batch(study, str(out), FAST)
+    assert _no_temp_files(str(out)) == []
+    assert (out / "notes.txt").read_text() == "mine"
+
+
 def test_resume_skips_unchanged_and_recomputes_changed(tmp_path):
     study = tiny.good_study(str(tmp_path / "study"))
     out = str(tmp_path / "out")

@@ -552,6 +552,17 @@ def _tasks(study, out_dir, options):
     return tasks
 
 
+def _remove_stale_temp_files(out_dir):
+    """Delete the ``.tmp-*`` files a killed run left in OUT (never a finished output)."""
+    for root, _, files in os.walk(out_dir):
+        for f in files:
+            if f.startswith(".tmp-"):
+                try:
+                    os.unlink(os.path.join(root, f))
+                except OSError:
+                    pass
+
+
 def _log_to(path):
     handler = logging.FileHandler(path, mode="w", encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
@@ -632,6 +643,7 @@ def run_batch(study_dir, out_dir, options=None):
     except OSError as exc:
         raise StudyLayoutError(f"cannot create the output folder {out_dir} "
                                f"({exc.strerror}).") from exc
+    _remove_stale_temp_files(out_dir)
     log_file = os.path.join(out_dir, "batch.log")
     handler = _log_to(log_file)
     try:
