@@ -150,6 +150,8 @@ def test_report_html_verdicts_thresholds_and_escaping(tmp_path):
     assert "P<1>" not in page and "P&lt;1&gt;" in page
     assert "x &amp; &lt;y&gt;" in page and "a &lt;warning&gt;" in page
     assert 'id="cohort"' in page
+    cohort = page[page.index('id="cohort"'):page.index("</table>")]
+    assert "x &amp; &lt;y&gt;" in cohort  # a failed patient's error shows in the cohort table
     assert "threshold 30 %" in page  # the chemotherapy threshold, not the normal one
     assert 'class="pass">pass' in page and 'class="fail">fail' in page  # KGR yes, GR no
     assert page.count("data:image/png;base64,") == 1  # growth chart; no overlay files

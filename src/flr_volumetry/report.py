@@ -374,7 +374,7 @@ table{border-collapse:collapse;margin:.6em 0;font-size:.85em}
 th,td{border:1px solid #ccc;padding:.25em .5em;text-align:right}
 th{background:#f0f3f7} td.l,th.l{text-align:left}
 .pass{color:#0a7a2f;font-weight:600}.fail{color:#b00020;font-weight:600}.na{color:#888}
-.err{color:#b00020}.warn{color:#8a5a00;font-size:.85em}
+.err{color:#b00020;font-size:.9em}.warn{color:#8a5a00;font-size:.85em}
 section{border-top:2px solid #ddd;margin-top:1.5em;padding-top:.5em}
 img{max-width:100%}
 .overlays{display:flex;flex-wrap:wrap;gap:.5em}.overlays div{flex:1 1 560px;max-width:640px}
@@ -404,7 +404,7 @@ def _img_tag(png_bytes, alt):
 def _cohort_table(patients):
     head = ("patient", "status", "procedure", "interval (days)", "sFLR baseline %",
             "sFLR follow-up %", "DH (points)", "KGR %/week", ">= 2 %/week", "GR %/week",
-            "> 2.66 %/week", "sFLR adequate")
+            "> 2.66 %/week", "sFLR adequate", "error")
     rows = []
     for p in patients:
         s = p["summary"]
@@ -417,8 +417,9 @@ def _cohort_table(patients):
                 _num(s.get("dh_pct_points")), _num(s.get("kgr_pct_per_week"), 2),
                 _verdict(s.get("kgr_meets_2pct")), _num(s.get("gr_pct_per_week"), 2),
                 _verdict(s.get("gr_meets_2_66pct")), _verdict(s.get("sflr_adequate"), "yes", "no"),
-            ))) + "</tr>")
-    ths = "".join(f"<th{' class=l' if i < 3 else ''}>{h}</th>" for i, h in enumerate(head))
+            ))) + f'<td class="l err">{html.escape(p.get("error") or "")}</td></tr>')
+    ths = "".join(f"<th{' class=l' if i < 3 or i == len(head) - 1 else ''}>{h}</th>"
+                  for i, h in enumerate(head))
     return f'<table id="cohort"><tr>{ths}</tr>{"".join(rows)}</table>'
 
 
