@@ -298,10 +298,13 @@ def test_dask_local_cluster_gives_the_same_results(tmp_path, good):
                                   host="127.0.0.1", protocol="tcp://",
                                   dashboard_address=None) as cluster:
         assert cluster.scheduler_address.startswith("tcp://127.0.0.1:")
+        # Two threads draw figures at once: matplotlib is used without pyplot, per figure.
         r = run_batch(study, out2, BatchOptions(scheduler=cluster.scheduler_address,
-                                                progress=False, figures=False))
+                                                progress=False))
     assert r.ok
     assert _tables(out2) == _tables(out1)
+    assert all(os.path.isfile(os.path.join(out2, t["overlay"]))
+               for p in r.results["patients"] for t in p["timepoints"])
 
 
 def test_unreachable_scheduler_is_a_usage_error(tmp_path, good):
@@ -460,3 +463,10 @@ def test_dicom_timepoints_give_date_height_weight_and_no_name(tmp_path):
     liver = sitk.ReadImage(os.path.join(r.out_dir, post["masks"]["liver"]))
     assert int(np.count_nonzero(sitk.GetArrayFromImage(liver))) == tiny.LIVER_VOXELS
     _assert_no_name(r.out_dir)
+
+
+def test_demo_prints_the_report_path(tmp_path, capsys, sample_run):
+    out = tmp_path / "demo"
+    assert main(["demo", str(out), "--no-progress"]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last == str(out / "report.html") and os.path.isfile(last)
