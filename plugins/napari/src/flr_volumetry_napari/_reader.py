@@ -14,6 +14,7 @@ Layer metadata keys (read by the widgets and the writer):
 ``flr_scan``      header facts of a scan (date, height, weight, modality)
 ``flr_patient_facts``  patient.json facts (study folders only)
 ``flr_source``    the path read
+``flr_scan_source`` the scan (file or DICOM folder) a mask belongs to, when known
 """
 
 from __future__ import annotations
@@ -147,6 +148,7 @@ def scan_layer(scan, *, timepoint, label, name=None, extra=None):
     """Layer data tuple of a :class:`flr_volumetry.Scan` (an Image layer)."""
     arr, geo = to_display(scan.image)
     meta = _base_metadata("scan", geo, scan.source, timepoint, label)
+    meta["flr_scan_source"] = str(scan.source)
     meta["flr_scan"] = _scan_facts(scan)
     meta["flr_warnings"] = list(scan.warnings)
     meta.update(extra or {})
@@ -182,6 +184,16 @@ def _read_single(path):
     role = mask_role(path)
     folder = str(Path(path).resolve().parent)
     label = Path(folder).name
+    if str(path).lower().endswith(".seg.nrrd"):
+        from flr_volumetry.io import read_seg_nrrd
+
+        try:
+            image = read_seg_nrrd(path)
+        except InputError as exc:
+            raise InputError(f"{exc} In napari, import one segment with the Liver widget "
+                             f"(Labels: the segment name).") from exc
+        return [mask_layer(image, role or "mask", timepoint=folder, label=label, source=path,
+                           name=_stem(path))]
     if role is None:
         scan = load_image(path)
         return [scan_layer(scan, timepoint=folder, label=label, name=_stem(path))]
@@ -221,8 +233,10 @@ def read_timepoint_folder(folder, *, label=None, patient_id=None, scan_date=None
             m = load_mask(path, scan.image, what=f"{role} mask")
             image, w = m.image, list(m.warnings)
         warnings += w
+        mask_extra = {k: v for k, v in extra.items() if k == "flr_patient"}
+        mask_extra["flr_scan_source"] = str(scan.source)
         layers.append(mask_layer(image, role, timepoint=folder, label=label, source=path,
-                                 extra={k: v for k, v in extra.items() if k == "flr_patient"}))
+                                 extra=mask_extra))
     return layers
 
 

@@ -2,8 +2,11 @@
 
 The layer's ``metadata["flr_geometry"]`` (set by the reader and the
 widgets) says how the displayed array maps onto the file's grid; the mask is
-written voxel for voxel on that grid by ``flr_volumetry.write_mask``
-(atomically: the file is complete or absent).
+written voxel for voxel on that grid by ``flr_volumetry`` (atomically: the
+file is complete or absent): NIfTI, NRRD and MHA label maps by
+``write_mask``, Slicer ``.seg.nrrd`` by ``write_seg_nrrd`` and DICOM SEG
+(``.dcm``, for scans read from a DICOM folder) by ``write_dicom_seg``; these
+two hold one segment per label value.
 """
 
 from __future__ import annotations
@@ -15,9 +18,9 @@ from flr_volumetry import InputError, write_mask
 
 from ._geometry import to_original
 
-__all__ = ["MASK_SUFFIXES", "labels_image", "write_labels"]
+__all__ = ["MASK_SUFFIXES", "labels_image", "segments_of", "write_labels"]
 
-MASK_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".mha")
+MASK_SUFFIXES = (".nii.gz", ".nii", ".seg.nrrd", ".nrrd", ".mha", ".dcm")
 
 
 def labels_image(data, metadata, name="labels"):
@@ -38,12 +41,63 @@ def labels_image(data, metadata, name="labels"):
     return to_original(arr, geometry)
 
 
+def segments_of(image, role=None):
+    """Named binary masks, one per label value of ``image``: {name: SimpleITK.Image}.
+
+    A binary liver, tumour or FLR mask is named by its role; Couinaud maps
+    give ``segment_1`` ... ``segment_8``; other labels ``label_N``.
+
+    Examples
+    --------
+    >>> import SimpleITK as sitk
+    >>> img = sitk.GetImageFromArray(np.array([[[0, 2, 3, 3]]], np.uint8))
+    >>> sorted(segments_of(img, "segments"))
+    ['segment_2', 'segment_3']
+    >>> list(segments_of(sitk.GetImageFromArray(np.array([[[0, 1]]], np.uint8)), "liver"))
+    ['liver']
+    """
+    import SimpleITK as sitk
+
+    arr = sitk.GetArrayViewFromImage(image)
+    values = [int(v) for v in np.unique(arr) if v != 0]
+    if not values:
+        raise InputError("the layer is empty: there is no label to write as a segment.")
+    out = {}
+    for v in values:
+        if role in ("liver", "tumor", "flr") and values == [1]:
+            name = role
+        elif role == "segments":
+            name = f"segment_{v}"
+        else:
+            name = f"label_{v}"
+        mask = sitk.GetImageFromArray((arr == v).astype(np.uint8))
+        mask.CopyInformation(image)
+        out[name] = mask
+    return out
+
+
 def write_labels(path, data, meta):
     """npe2 writer hook: write one Labels layer; returns the paths written."""
+    from flr_volumetry.io import write_dicom_seg, write_seg_nrrd
+
     path = os.fspath(path)
-    if not path.lower().endswith(MASK_SUFFIXES):
+    low = path.lower()
+    if not low.endswith(MASK_SUFFIXES):
         raise InputError(f"cannot write labels as {os.path.basename(path)}; use one of "
                          f"{', '.join(MASK_SUFFIXES)}.")
-    image = labels_image(data, meta.get("metadata"), meta.get("name", "labels"))
-    write_mask(image, path)
+    metadata = meta.get("metadata") or {}
+    name = meta.get("name", "labels")
+    image = labels_image(data, metadata, name)
+    if low.endswith(".seg.nrrd"):
+        write_seg_nrrd(segments_of(image, metadata.get("flr_role")), path)
+    elif low.endswith(".dcm"):
+        series = metadata.get("flr_scan_source")
+        if not series or not os.path.isdir(series):
+            raise InputError(
+                f"a DICOM SEG must reference its DICOM series, but the scan of '{name}' was not "
+                f"read from a DICOM folder; save it as .nii.gz or .seg.nrrd instead.")
+        segs = segments_of(image, metadata.get("flr_role"))
+        write_dicom_seg(list(segs.values()), series, path, segment_names=list(segs))
+    else:
+        write_mask(image, path)
     return [path]

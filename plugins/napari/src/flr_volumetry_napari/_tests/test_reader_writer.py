@@ -144,3 +144,31 @@ def test_sample_data_is_offered_in_the_file_menu():
     pm = npe2.PluginManager.instance()
     samples = {s.key for s in pm.get_manifest("flr-volumetry-napari").contributions.sample_data}
     assert samples == {"P001", "P002", "P003"}
+
+
+def test_writer_slicer_seg_nrrd_round_trip(case_files, tmp_path):
+    from flr_volumetry.io import read_seg_nrrd
+
+    paths, arrays = case_files
+    (seg,) = read_path(str(paths["segments"]))
+    out = tmp_path / "couinaud.seg.nrrd"
+    assert write_labels(str(out), seg[0], {"metadata": seg[1]["metadata"], "name": "seg"}) == [
+        str(out)]
+    orig = sitk.ReadImage(str(paths["segments"]))
+    for v in (1, 3, 8):
+        back = read_seg_nrrd(str(out), f"segment_{v}")
+        assert np.array_equal(sitk.GetArrayFromImage(back), arrays["segments"] == v)
+        assert np.allclose(back.GetOrigin(), orig.GetOrigin())
+        assert np.allclose(back.GetDirection(), orig.GetDirection())
+    # Several segments in one file: the reader says how to pick one.
+    with pytest.raises(InputError, match="Liver widget"):
+        read_path(str(out))
+    (liver,) = read_path(str(paths["liver"]))
+    single = tmp_path / "liver.seg.nrrd"
+    write_labels(str(single), liver[0], {"metadata": liver[1]["metadata"], "name": "liver"})
+    (again,) = read_path(str(single))
+    assert again[1]["metadata"]["flr_role"] == "liver"
+    assert np.array_equal(again[0], liver[0])
+    # A DICOM SEG needs a DICOM series to reference.
+    with pytest.raises(InputError, match="DICOM folder"):
+        write_labels(str(tmp_path / "liver.dcm"), liver[0], {"metadata": liver[1]["metadata"]})

@@ -59,3 +59,4 @@ def test_dicom_series_with_its_seg_in_the_widgets(shared_data, make_napari_viewe
     m = vol.recompute()
     assert m.total_liver_ml == pytest.approx(70.4, abs=0.05)
     assert scan.metadata["flr_timepoint"] == liver.metadata["flr_timepoint"]
+

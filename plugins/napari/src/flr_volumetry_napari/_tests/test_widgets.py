@@ -314,3 +314,34 @@ def test_plan_carried_from_baseline_to_follow_up(make_napari_viewer, qtbot, stud
     expected[:, :, :20] = post.data[:, :, :20] != 0
     agree = np.count_nonzero((carried.data != 0) == expected) / expected.size
     assert agree > 0.99
+
+
+def test_dicom_series_height_prefill_and_dicom_seg_export(make_napari_viewer, qtbot, case_files,
+                                                          tmp_path):
+    from flr_volumetry.io import read_dicom_seg, write_dicom_series
+
+    from flr_volumetry_napari._writer import write_labels
+
+    paths, arrays = case_files
+    series = tmp_path / "dicom"
+    write_dicom_series(sitk.ReadImage(str(paths["ct"])), series, study_date="2024-05-02",
+                       patient_height_cm=168.0, patient_weight_kg=61.0)
+    viewer = make_napari_viewer()
+    (scan_t,) = read_path(str(series))
+    scan = viewer.add_image(scan_t[0], **scan_t[1])
+    lw = LiverWidget(viewer)
+    qtbot.addWidget(lw)
+    liver = lw.import_mask(str(paths["liver"]))
+    assert liver is not None, lw.status.text()
+    # The volumetry widget takes height and weight from the DICOM header.
+    vol = VolumetryWidget(viewer)
+    qtbot.addWidget(vol)
+    assert (vol.patient_form.height_cm.value(), vol.patient_form.weight_kg.value()) == (168, 61)
+    assert "DICOM header" in vol.patient_form.source.text()
+    assert vol.recompute().scan_date == "2024-05-02"
+    # Saved as a DICOM SEG referencing the series it was drawn on.
+    out = tmp_path / "liver.dcm"
+    write_labels(str(out), liver.data, {"metadata": liver.metadata, "name": liver.name})
+    back = read_dicom_seg(str(out), flr.load_image(str(series)), "liver")
+    assert np.array_equal(sitk.GetArrayFromImage(back.image), arrays["liver"])
+    assert scan.metadata["flr_scan"]["modality"] == "CT"
