@@ -106,6 +106,23 @@ def to_index(points, source, target):
     return out
 
 
+def correct_bias(img, shrink_mm=6.0, iterations=(50, 40, 30)):
+    """MR intensity inhomogeneity removed with N4 (estimated on a ~6 mm grid).
+
+    The coil's smooth multiplicative bias makes one organ brighter on one
+    side than the other; N4 estimates it inside the body (Otsu) on a small
+    copy, and the field is divided out of the full-resolution image.
+    """
+    factors = [max(1, int(round(shrink_mm / s))) for s in img.GetSpacing()]
+    small = sitk.Shrink(img, factors)
+    mask = sitk.OtsuThreshold(small, 0, 1, 200)
+    n4 = sitk.N4BiasFieldCorrectionImageFilter()
+    n4.SetMaximumNumberOfIterations(list(iterations))
+    n4.Execute(small, mask)
+    log_field = n4.GetLogBiasFieldAsImage(img)
+    return sitk.Cast(img / sitk.Exp(log_field), sitk.sitkFloat32)
+
+
 def coarse_grid(img, spacing_mm):
     """Average down (BinShrink) to about ``spacing_mm``; anti-aliased and fast."""
     factors = [max(1, int(round(spacing_mm / s))) for s in img.GetSpacing()]

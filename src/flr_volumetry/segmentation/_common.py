@@ -45,6 +45,9 @@ class SegmentationOptions:
     pocket_radius_mm : float
         Lesions bulging at the liver surface are added when a closing of
         this radius embeds them in the liver (CT; 0 turns it off).
+    mr_bias_correction : bool
+        MR: remove the coil's smooth intensity bias with N4 first (slower, a few
+        seconds; off by default: on the CHAOS T2 cases it did not help).
     mr_two_pass : bool
         MR: re-estimate the intensity model from a first, conservative
         region (grown with ``mr_first_pass_k`` sigmas), then grow again.
@@ -73,6 +76,7 @@ class SegmentationOptions:
     merge_ratio: float = 0.2
     reach_extra_mm: float | None = None
     pocket_radius_mm: float = 10.0
+    mr_bias_correction: bool = False
     mr_two_pass: bool = True
     mr_first_pass_k: float = 1.5
     tumors: bool = True

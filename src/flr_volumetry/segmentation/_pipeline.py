@@ -13,6 +13,7 @@ from ._classic import (
     body_mask,
     check_ct_intensities,
     coarse_grid,
+    correct_bias,
     diaphragm_height,
     dome_sample,
     fill_liver,
@@ -55,6 +56,8 @@ def segment_classic(image, modality, seeds, exclude, options):
         stats = sitk.MinimumMaximumImageFilter()
         stats.Execute(img)
         check_ct_intensities(np.array([stats.GetMinimum(), stats.GetMaximum()]))
+    if modality == "mr" and options.mr_bias_correction:
+        img = correct_bias(img)
     coarse = coarse_grid(img, options.coarse_spacing_mm)
     arr = array(coarse, np.float32)
     sp = spacing_zyx(coarse)
@@ -110,6 +113,15 @@ def segment_classic(image, modality, seeds, exclude, options):
                 "the liver; give a --seed point inside the liver."
             )
     values = arr[sample]
+    if seeds_c:
+        # The user clicked parenchyma: the model is the mode of the ball around the
+        # seeds nearest to the seeds' own (median-filtered) values, so dense vessels or a
+        # lesion filling much of the ball do not take over the model.
+        own = np.array([arr[sc] for sc in seeds_c])
+        reach = 60.0 if modality == "ct" else 0.25 * max(float(np.percentile(arr[body], 99)), 1)
+        near = (values >= own.min() - reach) & (values <= own.max() + reach)
+        if near.sum() >= 20:
+            values = values[near]
     if modality == "ct":
         model = intensity_model(values, *SOFT_TISSUE_HU, options.window_k, 15.0, 60.0)
     else:
@@ -193,6 +205,7 @@ def segment_classic(image, modality, seeds, exclude, options):
             "coarse_spacing_mm": [round(float(s), 3) for s in coarse.GetSpacing()],
             "neck_radius_mm": options.neck_radius_mm,
             "window_k": options.window_k,
+            "mr_bias_correction": bool(modality == "mr" and options.mr_bias_correction),
             "reach_extra_mm": reach,
             "merge_ratio": options.merge_ratio,
             "intensity_window": [round(float(w_lo), 1), round(float(w_hi), 1)],
