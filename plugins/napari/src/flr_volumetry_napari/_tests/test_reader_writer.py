@@ -172,3 +172,27 @@ def test_writer_slicer_seg_nrrd_round_trip(case_files, tmp_path):
     # A DICOM SEG needs a DICOM series to reference.
     with pytest.raises(InputError, match="DICOM folder"):
         write_labels(str(tmp_path / "liver.dcm"), liver[0], {"metadata": liver[1]["metadata"]})
+
+
+@pytest.mark.parametrize("direction", [
+    (1, 0, 0, 0, -1, 0, 0, 0, 1),                      # CHAOS-like flipped y
+    (0, 0, 1, 1, 0, 0, 0, 1, 0),                       # sagittal-like permutation
+    tuple(sitk.VersorTransform((0, 0, 1), 0.3).GetMatrix()),  # oblique: 17 degrees about z
+])
+def test_napari_places_every_voxel_at_its_physical_point(direction, tmp_path):
+    from napari.layers import Labels
+
+    arr = np.zeros((6, 7, 8), np.uint8)
+    arr[1, 2, 3] = 1
+    arr[4, 5, 6] = 2
+    img = sitk.GetImageFromArray(arr)
+    img.SetSpacing((0.8, 1.1, 3.0))
+    img.SetOrigin((12.0, -30.0, 7.5))
+    img.SetDirection([float(d) for d in direction])
+    sitk.WriteImage(img, str(tmp_path / "mask.nii.gz"))
+    (data, kwargs, _), = read_path(str(tmp_path / "mask.nii.gz"))
+    layer = Labels(data, **kwargs)
+    for k, j, i in np.argwhere(arr):
+        phys = np.asarray(img.TransformIndexToPhysicalPoint((int(i), int(j), int(k))))
+        shown = np.argwhere(data == arr[k, j, i])[0]
+        assert np.allclose(layer.data_to_world(shown), phys[::-1], atol=1e-6)
