@@ -49,6 +49,7 @@ from .volumetry import (
     measure,
     voxel_volume_ml,
 )
+from .segmentation import SegmentationOptions, SegmentationResult, segment_liver
 from .study import discover_study
 from .phantoms import sample_study
 from .workflow import measure_files
@@ -66,6 +67,8 @@ __all__ = [
     "Measurement",
     "Patient",
     "Scan",
+    "SegmentationOptions",
+    "SegmentationResult",
     "VolumetryOptions",
     "bsa_m2",
     "discover_study",
@@ -84,6 +87,7 @@ __all__ = [
     "read_seg_nrrd",
     "run_batch",
     "sample_study",
+    "segment_liver",
     "sflr_adequate",
     "sflr_pct",
     "sflr_threshold_pct",
