@@ -375,8 +375,17 @@ def test_flr_follows_the_patients_plan_at_every_timepoint(tmp_path):
                        {"pre": dict(scan_date="2024-01-01", flr_width=4)})
     tiny.write_patient(study, "P003", {"height_cm": 170, "weight_kg": 70},
                        {"pre": dict(scan_date="2024-01-01", flr_width=4)})
+    tiny.write_patient(study, "P004", {"height_cm": 170, "weight_kg": 70,
+                                       "resection": "right_hepatectomy",
+                                       "resect_caudate": True},
+                       {"pre": dict(scan_date="2024-01-01", flr_width=4)})
+    tiny.write_patient(study, "P005", {"height_cm": 170, "weight_kg": 70,
+                                       "plan": {"schema_version": "1.0",
+                                                "remnant_segments": [2, 3, 4]}},
+                       {"pre": dict(scan_date="2024-01-01", flr_width=4)})
     counts = {}
-    for pid, tp in (("P001", "pre"), ("P001", "post"), ("P002", "pre"), ("P003", "pre")):
+    for pid, tp in (("P001", "pre"), ("P001", "post"), ("P002", "pre"), ("P003", "pre"),
+                    ("P004", "pre"), ("P005", "pre")):
         folder = os.path.join(study, pid, tp)
         os.remove(os.path.join(folder, "flr.nii.gz"))
         counts = _segments_map(folder)
@@ -391,6 +400,10 @@ def test_flr_follows_the_patients_plan_at_every_timepoint(tmp_path):
         assert os.path.isfile(os.path.join(r.out_dir, t["masks"]["flr"]))
     assert recs[("P002", "pre")]["measurement"]["flr_ml"] == counts[2] + counts[3]
     assert recs[("P002", "pre")]["flr_method"] == "segments 2,3"
+    assert recs[("P004", "pre")]["measurement"]["flr_ml"] == sum(counts[s] for s in (2, 3, 4))
+    assert recs[("P004", "pre")]["flr_method"] == "resection right_hepatectomy, caudate resected"
+    assert recs[("P005", "pre")]["measurement"]["flr_ml"] == sum(counts[s] for s in (2, 3, 4))
+    assert recs[("P005", "pre")]["flr_method"] == "plan in patient.json"
     # No mask and no plan: the timepoint says what is missing.
     assert recs[("P003", "pre")]["status"] == "failed"
     assert recs[("P003", "pre")]["error"].startswith("no FLR:")

@@ -36,7 +36,7 @@ def test_layout_inputs_and_ignored_names(tmp_path):
     p1, p2 = study_.patients
     assert p1.procedure == "ALPPS" and p1.procedure_date == "2024-03-01"
     assert p1.remnant_segments == (2, 3)
-    assert p1.remnant_spec() == {"remnant_segments": [2, 3]}
+    assert p1.remnant_spec() == {"remnant_segments": [2, 3], "resect_caudate": False}
     (tp,) = p1.timepoints
     assert tp.name == "pre" and tp.scan_date == "2024-02-28" and tp.error is None
     assert os.path.basename(tp.image) == "image.nii.gz"
@@ -76,6 +76,7 @@ def test_study_csv_merges_with_patient_json(tmp_path):
     ({"height_cm": 170}, "both height and weight"),
     ({"remnant_segments": [2, 9]}, "Couinaud"),
     ({"height_cm": "tall", "weight_kg": 70}, "must be a number"),
+    ({"resect_caudate": "maybe"}, "true or false"),
 ])
 def test_bad_patient_facts_fail_that_patient_only(tmp_path, facts, phrase):
     tiny.write_patient(str(tmp_path), "P001", facts,

@@ -168,8 +168,8 @@ def _hash_inputs(task):
     }
     h.update(json.dumps(facts, sort_keys=True, default=str).encode())
     files = list(tp.input_files())
-    if task.remnant.get("plan"):
-        files.append(task.remnant["plan"])
+    if isinstance(task.remnant.get("plan"), str):
+        files.append(task.remnant["plan"])  # an inline plan is hashed with the facts above
     for path in files:
         h.update(b"\0" + os.path.relpath(path, tp.folder).encode() + b"\0")
         try:
@@ -227,15 +227,20 @@ def _remnant_kwargs(task):
         raise InputError(
             "no FLR: this version of measure_files does not accept a remnant plan; put an "
             "flr.* mask in the timepoint folder.")
+    caudate = bool(spec.get("resect_caudate"))
+    suffix = ", caudate resected" if caudate else ""
+    if isinstance(spec.get("plan"), dict):
+        return {"plan": RemnantPlan.from_dict(spec["plan"])}, "plan in patient.json"
     if spec.get("plan"):
         plan = RemnantPlan.load(spec["plan"])
         where = tp.name if tp.plan else "patient"
         return {"plan": plan}, f"plan {os.path.basename(spec['plan'])} ({where})"
     if spec.get("remnant_segments"):
         segs = tuple(int(s) for s in spec["remnant_segments"])
-        return ({"plan": RemnantPlan(remnant_segments=segs)},
-                "segments " + ",".join(str(s) for s in segs))
-    return {"plan": RemnantPlan(resection=spec["resection"])}, f"resection {spec['resection']}"
+        return ({"plan": RemnantPlan(remnant_segments=segs, resect_caudate=caudate)},
+                "segments " + ",".join(str(s) for s in segs) + suffix)
+    return ({"plan": RemnantPlan(resection=spec["resection"], resect_caudate=caudate)},
+            f"resection {spec['resection']}{suffix}")
 
 
 def _scan_date(scan, tp, warnings):

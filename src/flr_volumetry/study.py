@@ -58,7 +58,7 @@ __all__ = [
 PROCEDURES = ("PVE", "PVL", "PVE+HVE", "ALPPS")
 #: Keys of ``patient.json`` and columns of ``study.csv`` (besides ``patient_id``).
 PATIENT_KEYS = ("height_cm", "weight_kg", "liver_condition", "procedure", "procedure_date",
-                "resection", "remnant_segments", "plan")
+                "resection", "remnant_segments", "resect_caudate", "plan")
 #: Optional per-timepoint masks, by the stem of their file name.
 MASK_NAMES = ("liver", "tumor", "flr", "segments")
 _IGNORED_PREFIXES = ("truth", ".", "_")
@@ -130,7 +130,8 @@ class StudyPatient:
     procedure_date: str | None = None
     resection: str | None = None
     remnant_segments: tuple[int, ...] | None = None
-    plan: str | None = None
+    resect_caudate: bool = False
+    plan: str | dict | None = None
     timepoints: tuple[StudyTimepoint, ...] = ()
     warnings: tuple[str, ...] = ()
     error: str | None = None
@@ -143,15 +144,17 @@ class StudyPatient:
     def remnant_spec(self):
         """How the FLR is derived when a timepoint has no ``flr.*`` mask, as a dict.
 
-        Keys: ``plan`` (path), ``resection`` or ``remnant_segments``; empty
-        when the patient file names none of them.
+        Keys: ``plan`` (a path, or the plan as a dict), or ``resection`` or
+        ``remnant_segments`` with ``resect_caudate``; empty when the patient
+        file names none of them.
         """
         if self.plan:
             return {"plan": self.plan}
         if self.remnant_segments:
-            return {"remnant_segments": list(self.remnant_segments)}
+            return {"remnant_segments": list(self.remnant_segments),
+                    "resect_caudate": self.resect_caudate}
         if self.resection:
-            return {"resection": self.resection}
+            return {"resection": self.resection, "resect_caudate": self.resect_caudate}
         return {}
 
     def facts(self):
@@ -162,7 +165,7 @@ class StudyPatient:
             "procedure_date": self.procedure_date, "resection": self.resection,
             "remnant_segments": None if self.remnant_segments is None
             else list(self.remnant_segments),
-            "plan": self.plan,
+            "resect_caudate": self.resect_caudate, "plan": self.plan,
         }
 
 
@@ -267,7 +270,15 @@ def _clean_facts(raw, where, base_dir):
         elif key == "remnant_segments":
             facts[key] = _segments_tuple(value, where)
         elif key == "plan":
-            facts[key] = os.path.abspath(os.path.join(base_dir, str(value)))
+            # A plan file (relative to the file that names it) or the plan itself, inline.
+            facts[key] = dict(value) if isinstance(value, dict) else \
+                os.path.abspath(os.path.join(base_dir, str(value)))
+        elif key == "resect_caudate":
+            text = str(value).strip().lower()
+            if text not in ("true", "false", "1", "0", "yes", "no"):
+                raise InputError(f"resect_caudate in {where} must be true or false, got "
+                                 f"{value!r}.")
+            facts[key] = text in ("true", "1", "yes")
         else:
             facts[key] = str(value).strip()
     return facts, warnings
