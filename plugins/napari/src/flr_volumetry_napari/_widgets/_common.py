@@ -22,8 +22,22 @@ from .._geometry import display_kwargs, metadata_geometry, to_display, to_origin
 # layer kinds are told apart by class, never by private names.
 LAYER_TYPES = {"image": Image, "labels": Labels, "points": Points}
 
-__all__ = ["LayerCombo", "ResultTable", "report_error", "note", "labels_like", "scan_image",
-           "add_mask_layer", "disabled_note"]
+__all__ = ["core_module", "LayerCombo", "ResultTable", "report_error", "note", "labels_like",
+           "scan_image", "add_mask_layer", "disabled_note"]
+
+
+def core_module(name, *needed):
+    """``flr_volumetry.<name>`` when installed with the functions ``needed``, else None.
+
+    Widget parts that depend on it are disabled, with a note, when it is None.
+    """
+    import importlib
+
+    try:
+        module = importlib.import_module(f"flr_volumetry.{name}")
+    except ImportError:
+        return None
+    return module if all(hasattr(module, n) for n in needed) else None
 
 
 def report_error(action, exc):

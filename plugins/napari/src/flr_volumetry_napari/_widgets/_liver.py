@@ -20,7 +20,10 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ._common import LayerCombo, add_mask_layer, disabled_note, note, report_error, scan_image
+from ._common import (
+    LayerCombo, add_mask_layer, core_module, disabled_note, note, report_error,
+    scan_image,
+)
 
 __all__ = ["LiverWidget", "points_to_indices"]
 
@@ -45,11 +48,7 @@ def points_to_indices(points_layer, image):
 
 
 def _segmentation_module():
-    try:
-        from flr_volumetry import segmentation
-    except ImportError:
-        return None
-    return segmentation if hasattr(segmentation, "segment_liver") else None
+    return core_module("segmentation", "segment_liver", "SegmentationOptions")
 
 
 class LiverWidget(QWidget):

@@ -20,7 +20,10 @@ from qtpy.QtWidgets import (
 )
 
 from .._geometry import layer_image, metadata_geometry
-from ._common import LayerCombo, add_mask_layer, disabled_note, labels_like, note, report_error
+from ._common import (
+    LayerCombo, add_mask_layer, core_module, disabled_note, labels_like, note,
+    report_error,
+)
 
 __all__ = ["RemnantWidget", "points_mm"]
 
@@ -36,20 +39,12 @@ def points_mm(points_layer):
 
 
 def _remnant_module():
-    try:
-        from flr_volumetry import remnant
-    except ImportError:
-        return None
-    needed = ("RemnantPlan", "RESECTIONS", "flr_from_plan", "segments_from_landmarks")
-    return remnant if all(hasattr(remnant, n) for n in needed) else None
+    return core_module("remnant", "RemnantPlan", "RESECTIONS", "flr_from_plan",
+                       "segments_from_landmarks")
 
 
 def _registration_module():
-    try:
-        from flr_volumetry import registration
-    except ImportError:
-        return None
-    return registration if hasattr(registration, "carry_plan") else None
+    return core_module("registration", "carry_plan")
 
 
 class RemnantWidget(QWidget):

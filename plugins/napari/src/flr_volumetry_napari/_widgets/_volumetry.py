@@ -210,8 +210,8 @@ class VolumetryWidget(QWidget):
         self.table.set_rows(measurement_rows(m))
         text = [f"computed in {self.last_ms:.0f} ms"]
         if m.segments_ml:
-            text.append("segments (mL): " + ", ".join(
-                f"{k}: {v:.0f}" for k, v in sorted(m.segments_ml.items(), key=lambda kv: int(kv[0]))))
+            ordered = sorted(m.segments_ml.items(), key=lambda kv: int(kv[0]))
+            text.append("segments (mL): " + ", ".join(f"{k}: {v:.0f}" for k, v in ordered))
         text += [f"⚠ {w}" for w in m.warnings]
         self.status.setText("\n".join(text))
         return m
