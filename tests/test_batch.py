@@ -483,3 +483,28 @@ def test_demo_prints_the_report_path(tmp_path, capsys, sample_run):
     assert main(["demo", str(out), "--no-progress"]) == 0
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert last == str(out / "report.html") and os.path.isfile(last)
+
+
+def test_missing_liver_mask_is_segmented_and_saved_for_review(tmp_path, sample_run):
+    import shutil
+    import numpy as np
+    import SimpleITK as sitk
+
+    sample, _ = sample_run
+    study = tmp_path / "study"
+    shutil.copytree(os.path.join(sample, "P001"), study / "P001",
+                    ignore=shutil.ignore_patterns("truth*"))
+    tp_name = sorted(d.name for d in (study / "P001").iterdir() if d.is_dir())[-1]
+    os.remove(study / "P001" / tp_name / "liver.nii.gz")
+    r = run_batch(str(study), str(tmp_path / "out"), FAST)
+    assert r.ok, r.summary_line()
+    rec = next(t for t in r.results["patients"][0]["timepoints"] if t["timepoint"] == tp_name)
+    assert rec["liver_method"] == "automatic segmentation"
+    assert rec["masks"]["liver"] == f"masks/P001/{tp_name}/liver.nii.gz"
+    liver = sitk.ReadImage(os.path.join(r.out_dir, rec["masks"]["liver"]))
+    image = sitk.ReadImage(str(study / "P001" / tp_name / "image.nii.gz"))
+    assert liver.GetSize() == image.GetSize()
+    n = int(np.count_nonzero(sitk.GetArrayFromImage(liver)))
+    # Total liver = this mask united with the tumour mask.
+    assert 0 < n * flr_volumetry.voxel_volume_ml(liver) <= \
+        rec["measurement"]["total_liver_ml"] + 1e-9
