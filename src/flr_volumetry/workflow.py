@@ -31,7 +31,7 @@ def _patient_with_header(patient, scan, warnings):
 
 def measure_files(image, *, liver=None, tumor=None, flr=None, segments=None, patient=None,
                   options=None, series_uid=None, scan_date=None, modality=None,
-                  masks_out=None):
+                  masks_out=None, plan=None):
     """Measure one scan from files.
 
     Parameters
@@ -58,6 +58,11 @@ def measure_files(image, *, liver=None, tumor=None, flr=None, segments=None, pat
         the scan's grid: ``"liver"``, and ``"tumor"``, ``"flr"``,
         ``"segments"`` when present (e.g. for the batch to save the masks it
         made for review).
+    plan : RemnantPlan or str, optional
+        A remnant plan (or its JSON file) that defines the FLR instead of an
+        FLR mask (see :func:`flr_volumetry.remnant.flr_from_plan`): segment
+        plans use ``segments`` or the plan's landmarks, cut plans the liver
+        mask. Giving both ``plan`` and ``flr`` is an error.
 
     Returns
     -------
@@ -65,6 +70,9 @@ def measure_files(image, *, liver=None, tumor=None, flr=None, segments=None, pat
     """
     from .io import Scan
 
+    if plan is not None and flr is not None:
+        raise InputError("give either an FLR mask or a remnant plan, not both: the plan "
+                         "defines the FLR.")
     scan = image if isinstance(image, Scan) else load_image(image, series_uid=series_uid)
     warnings = list(scan.warnings)
     methods = {"image": _describe_scan(scan)}
@@ -92,6 +100,11 @@ def measure_files(image, *, liver=None, tumor=None, flr=None, segments=None, pat
         seg_img, seg_warn = load_label_map(segments, ref, what="segment map")
         warnings += seg_warn
         methods["segment_map"] = str(segments)
+    if plan is not None:
+        flr_img, seg_img, plan_warnings, plan_methods = _flr_from_plan(
+            plan, liver_img, seg_img, tumor_img)
+        warnings += plan_warnings
+        methods.update(plan_methods)
     if masks_out is not None:
         masks_out.update({k: v for k, v in (("liver", liver_img), ("tumor", tumor_img),
                                              ("flr", flr_img), ("segments", seg_img))
@@ -100,6 +113,23 @@ def measure_files(image, *, liver=None, tumor=None, flr=None, segments=None, pat
     return measure(liver_img, tumor=tumor_img, flr=flr_img, segments=seg_img, patient=patient,
                    options=options or VolumetryOptions(), scan_date=date,
                    extra_warnings=warnings, extra_methods=methods)
+
+
+def _flr_from_plan(plan, liver_img, seg_img, tumor_img):
+    from .remnant import RemnantPlan, flr_from_plan
+
+    methods = {}
+    if not isinstance(plan, RemnantPlan):
+        methods["plan_file"] = str(plan)
+        plan = RemnantPlan.load(plan)
+    had_map = seg_img is not None
+    flr_img, warnings, plan_methods, used_segments = flr_from_plan(
+        plan, liver_img, segments=seg_img, tumor=tumor_img, return_segments=True)
+    methods.update(plan_methods)
+    if used_segments is not None and not had_map:
+        seg_img = used_segments
+        methods["segment_map"] = "built from the plan's landmarks"
+    return flr_img, seg_img, warnings, methods
 
 
 def _describe_scan(scan):

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import re
 import sys
 
+from ..errors import InputError
+from ..io import write_mask
 from ..workflow import measure_files
 from ._common import add_patient_arguments, emit_json, fmt, options_from_args, patient_from_args
+
+# Coordinates in LPS are often negative ("-35,12,80;..."): let argparse take
+# such values as arguments, not as unknown options.
+_NUMBERS = re.compile(r"^-\.?\d[\d.,;eE+\-\s]*$")
 
 
 def add_parser(sub):
@@ -13,8 +20,13 @@ def add_parser(sub):
         "measure", help="measure liver, tumour and FLR volumes and sFLR of one scan",
         description="Measure liver, tumour and FLR volumes and sFLR of one scan. "
                     "Masks: FILE (non-zero voxels), FILE:5 or FILE:1,2 (labels), "
-                    "FILE:liver (TotalSegmentator name) or a TotalSegmentator folder.",
+                    "FILE:liver (TotalSegmentator name) or a TotalSegmentator folder. "
+                    "The FLR comes from --flr, or from a plan: a resection on Couinaud "
+                    "segments (--resection/--remnant-segments with --segments or --landmarks), "
+                    "a cut (--resection-plane/--resection-surface with --keep-point) or "
+                    "--plan PLAN.json.",
     )
+    p._negative_number_matcher = _NUMBERS
     p.add_argument("image", help="scan: NIfTI, NRRD, MHA file or DICOM series folder")
     p.add_argument("--liver", help="liver mask (default: automatic segmentation)")
     p.add_argument("--tumor", help="tumour mask")
@@ -24,17 +36,129 @@ def add_parser(sub):
     p.add_argument("--scan-date", help="scan date YYYY-MM-DD (default: DICOM StudyDate)")
     p.add_argument("--modality", choices=("ct", "mr"),
                    help="for automatic segmentation (default: DICOM header, else ct)")
+    add_plan_arguments(p)
     add_patient_arguments(p)
     p.add_argument("--json", metavar="OUT.json", help="write the result as JSON")
     p.set_defaults(func=run)
 
 
+def add_plan_arguments(parser):
+    """The options that define the FLR by a remnant plan (shared with other subcommands)."""
+    from ..remnant import RESECTIONS
+
+    g = parser.add_argument_group(
+        "remnant plan (instead of --flr; coordinates are physical LPS mm)")
+    g.add_argument("--resection", metavar="NAME",
+                   help=f"named resection on Couinaud segments: {', '.join(RESECTIONS)}")
+    g.add_argument("--remnant-segments", metavar="2,3",
+                   help="the Couinaud segments that remain, e.g. 2,3")
+    g.add_argument("--resect-caudate", action="store_true",
+                   help="also resect segment 1 (by default the caudate stays)")
+    g.add_argument("--landmarks", metavar="L.json",
+                   help="named landmarks (JSON) that define the Couinaud segments when there "
+                        "is no --segments map")
+    g.add_argument("--resection-plane", metavar='"x,y,z;x,y,z;x,y,z"',
+                   help="cut plane through three points")
+    g.add_argument("--resection-surface", metavar="POINTS.json",
+                   help='curved cut through >= 4 points: {"points": [[x,y,z], ...], '
+                        '"keep_point": [x,y,z]}')
+    g.add_argument("--keep-point", metavar='"x,y,z"',
+                   help="a point in the liver on the side that remains")
+    g.add_argument("--plan", metavar="PLAN.json", help="a saved remnant plan")
+    g.add_argument("--save-plan", metavar="PLAN.json", help="save the plan used, as JSON")
+    g.add_argument("--flr-out", metavar="FLR.nii.gz", help="write the FLR mask")
+
+
+def _read_surface(path):
+    from ..remnant import parse_point
+    from ..remnant._plan import read_json
+
+    data = read_json(path, "resection surface file")
+    keep = None
+    if isinstance(data, dict):
+        keep = data.get("keep_point")
+        data = data.get("points", data.get("surface_points"))
+    if not isinstance(data, list):
+        raise InputError(f"the resection surface file {path} must hold "
+                         f'{{"points": [[x, y, z], ...], "keep_point": [x, y, z]}}.')
+    return data, None if keep is None else parse_point(keep, "keep point")
+
+
+def plan_from_args(args):
+    """The RemnantPlan the options describe, or None (no plan options given)."""
+    from ..remnant import RemnantPlan, parse_point, parse_points
+    from ..remnant._plan import read_json
+
+    defining = {"--resection": args.resection, "--remnant-segments": args.remnant_segments,
+                "--landmarks": args.landmarks, "--resection-plane": args.resection_plane,
+                "--resection-surface": args.resection_surface, "--keep-point": args.keep_point,
+                "--resect-caudate": args.resect_caudate or None}
+    given = [k for k, v in defining.items() if v is not None]
+    if args.plan is not None:
+        if given:
+            raise InputError(f"--plan already defines the remnant; drop {', '.join(given)}.")
+        return RemnantPlan.load(args.plan)
+    if not given:
+        return None
+    if args.resection_plane is not None and args.resection_surface is not None:
+        raise InputError("give --resection-plane or --resection-surface, not both.")
+    keep = None if args.keep_point is None else parse_point(args.keep_point, "keep point")
+    if args.resection_plane is not None or args.resection_surface is not None:
+        if args.resection_plane is not None:
+            points = parse_points(args.resection_plane, "resection plane point")
+            if len(points) != 3:
+                raise InputError(f"--resection-plane needs exactly three points "
+                                 f'"x,y,z;x,y,z;x,y,z", got {len(points)}; use '
+                                 f"--resection-surface for more.")
+        else:
+            points, file_keep = _read_surface(args.resection_surface)
+            keep = keep if keep is not None else file_keep
+        segment_opts = [k for k in ("--resection", "--remnant-segments", "--landmarks",
+                                    "--resect-caudate") if defining[k] is not None]
+        if segment_opts:
+            raise InputError(f"a cut plane or surface defines the remnant by itself; drop "
+                             f"{', '.join(segment_opts)}.")
+        return RemnantPlan(surface_points=points, keep_point=keep)
+    landmarks = None
+    if args.landmarks is not None:
+        data = read_json(args.landmarks, "landmarks file")
+        landmarks = data.get("landmarks", data) if isinstance(data, dict) else data
+        if not isinstance(landmarks, dict):
+            raise InputError(f"the landmarks file {args.landmarks} must hold an object of "
+                             f"named points {{name: [x, y, z]}}.")
+    segments = None
+    if args.remnant_segments is not None:
+        try:
+            segments = [int(s) for s in args.remnant_segments.split(",") if s.strip()]
+        except ValueError:
+            raise InputError(f"--remnant-segments takes segment numbers like 2,3, not "
+                             f"{args.remnant_segments!r}.") from None
+    return RemnantPlan(resection=args.resection, remnant_segments=segments,
+                       resect_caudate=args.resect_caudate, landmarks=landmarks,
+                       keep_point=keep)
+
+
 def run(args):
+    plan = plan_from_args(args)
+    if plan is not None and args.flr is not None:
+        raise InputError("give either --flr or a remnant plan, not both: the plan defines "
+                         "the FLR.")
+    if args.save_plan and plan is None:
+        raise InputError("--save-plan needs a plan (--resection, --remnant-segments, "
+                         "--resection-plane, --resection-surface or --landmarks).")
+    if args.flr_out and plan is None and args.flr is None:
+        raise InputError("--flr-out needs an FLR: give --flr or a remnant plan.")
+    masks = {}
     m = measure_files(
         args.image, liver=args.liver, tumor=args.tumor, flr=args.flr, segments=args.segments,
         patient=patient_from_args(args), options=options_from_args(args),
         series_uid=args.series_uid, scan_date=args.scan_date, modality=args.modality,
+        masks_out=masks, plan=plan,
     )
+    if args.flr_out:
+        write_mask(masks["flr"], args.flr_out)
+    if args.save_plan:
+        plan.save(args.save_plan)
     if args.json:
         emit_json(m.to_dict(), args.json)
     else:

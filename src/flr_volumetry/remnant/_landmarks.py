@@ -301,6 +301,12 @@ def landmarks_from_segments(segments, *, max_points=20000, seed=0):
         {name: [[x, y, z], ...]} in physical LPS mm.
     """
     seg = sitk.GetArrayFromImage(segments)
+    # Work on the labelled box only (one voxel of margin for the neighbours).
+    nz = np.argwhere(seg > 0)
+    if not len(nz):
+        raise InputError("the segment map is empty; landmarks need segments 1-8.")
+    lo = np.maximum(nz.min(axis=0) - 1, 0)
+    seg = seg[lo[0]:, lo[1]:, lo[2]:][tuple(slice(0, int(n) + 2) for n in nz.max(axis=0) - lo + 1)]
     present = set(np.unique(seg).tolist())
     missing = [s for s in range(1, 9) if s not in present]
     if missing:
@@ -314,14 +320,14 @@ def landmarks_from_segments(segments, *, max_points=20000, seed=0):
             idx = idx[rng.choice(len(idx), max_points, replace=False)]
         if len(idx) < 10:
             raise InputError(f"segments {a} and {b} barely touch; cannot place landmarks.")
-        return physical_points(segments, idx)
+        return physical_points(segments, idx + lo)
 
     mid = boundary([2, 3, 4], [5, 6, 7, 8])
     right = boundary([5, 8], [6, 7])
     left = boundary([4], [2, 3])
     r_portal = [boundary([5], [8]), boundary([6], [7])]
     l_portal = boundary([3], [2])
-    caud = physical_points(segments, np.argwhere(seg == 1))
+    caud = physical_points(segments, np.argwhere(seg == 1) + lo)
     caud_front = boundary([1], [4, 5, 8])
     mid_plane, right_plane = _plane_of(mid), _plane_of(right)
     rp_plane = _plane_of(np.vstack(r_portal))

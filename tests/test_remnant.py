@@ -1,0 +1,401 @@
+"""Remnant plans: named resections, segment maps, landmarks, cut surfaces, CLI."""
+
+import json
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from flr_volumetry import InputError
+from flr_volumetry.cli import main
+from flr_volumetry.remnant import (
+    RESECTIONS,
+    RemnantPlan,
+    cut_surface,
+    flr_from_plan,
+    flr_from_segments,
+    landmarks_from_segments,
+    segments_from_landmarks,
+    split_liver,
+)
+from flr_volumetry.remnant._plan import remnant_segments_of
+from flr_volumetry.workflow import measure_files
+
+N_SEG = 5 * 10 * 5  # voxels per segment slab of _segment_liver
+ROTATED = (0.8660254037844387, -0.5, 0.0, 0.5, 0.8660254037844387, 0.0, 0.0, 0.0, 1.0)
+
+
+def _image(arr, spacing=(2.0, 2.5, 3.0), origin=(-60.0, -40.0, 10.0), direction=None):
+    img = sitk.GetImageFromArray(arr)
+    img.SetSpacing(spacing)
+    img.SetOrigin(origin)
+    if direction is not None:
+        img.SetDirection(direction)
+    return img
+
+
+def _segment_liver(direction=None):
+    """A box liver of 8 slabs along x, one per segment (label = slab + 1), N_SEG voxels each."""
+    seg = np.zeros((7, 12, 44), np.uint8)
+    for s in range(8):
+        seg[1:6, 1:11, 2 + 5 * s:2 + 5 * (s + 1)] = s + 1
+    liver = (seg > 0).astype(np.uint8)
+    return _image(seg, direction=direction), _image(liver, direction=direction)
+
+
+# The remnants of ../shared/CLINICAL.md, written out by hand.
+CLINICAL_REMNANTS = {
+    "right_hepatectomy": (1, 2, 3, 4),
+    "extended_right_hepatectomy": (1, 2, 3),
+    "left_hepatectomy": (1, 5, 6, 7, 8),
+    "extended_left_hepatectomy": (1, 6, 7),
+    "left_lateral_sectionectomy": (1, 4, 5, 6, 7, 8),
+    "right_posterior_sectionectomy": (1, 2, 3, 4, 5, 8),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CLINICAL_REMNANTS))
+def test_named_resections_match_clinical_table(name):
+    assert remnant_segments_of(name) == CLINICAL_REMNANTS[name]
+    assert remnant_segments_of(name, resect_caudate=True) == CLINICAL_REMNANTS[name][1:]
+    assert set(RESECTIONS) == set(CLINICAL_REMNANTS)
+
+
+def test_unknown_resection_lists_valid_names():
+    with pytest.raises(InputError, match="right_hepatectomy.*left_lateral_sectionectomy"):
+        RemnantPlan(resection="right_lobectomy")
+
+
+@pytest.mark.parametrize("direction", [None, ROTATED])
+def test_flr_from_segments_counts_exactly(direction):
+    seg, liver = _segment_liver(direction)
+    flr, warnings = flr_from_segments(seg, liver, resection="right_hepatectomy")
+    assert int(sitk.GetArrayViewFromImage(flr).sum()) == 4 * N_SEG
+    assert warnings == []
+    flr, _ = flr_from_segments(seg, liver, remnant_segments=(2, 3))
+    a = sitk.GetArrayViewFromImage(flr)
+    assert int(a.sum()) == 2 * N_SEG
+    assert set(np.unique(sitk.GetArrayViewFromImage(seg)[a > 0])) == {2, 3}
+    flr, _ = flr_from_segments(seg, liver, resection="right_hepatectomy", resect_caudate=True)
+    assert int(sitk.GetArrayViewFromImage(flr).sum()) == 3 * N_SEG
+
+
+def test_segments_outside_liver_and_unlabelled_liver_warn_with_ml():
+    seg, liver = _segment_liver()
+    a = sitk.GetArrayFromImage(liver)
+    a[1:6, 1:11, 2:4] = 0          # 100 voxels of segment 1 outside the liver
+    a[0, 0, 0:10] = 1              # 10 liver voxels without a segment
+    liver2 = _image(a)
+    flr, warnings = flr_from_segments(seg, liver2, resection="right_hepatectomy")
+    v_ml = 2.0 * 2.5 * 3.0 / 1000
+    assert int(sitk.GetArrayViewFromImage(flr).sum()) == 4 * N_SEG - 100
+    assert any(f"{100 * v_ml:.1f} mL of the segment map lies outside" in w for w in warnings)
+    assert any(f"{10 * v_ml:.1f} mL of the liver has no segment label" in w for w in warnings)
+
+
+def test_missing_segments_are_named():
+    seg, liver = _segment_liver()
+    a = sitk.GetArrayFromImage(seg)
+    a[a == 4] = 0
+    a[a == 7] = 0
+    with pytest.raises(InputError, match=r"segment\(s\) 4, 7"):
+        flr_from_segments(_image(a), liver, resection="right_hepatectomy")
+    # An explicit list needs only its own segments.
+    flr, _ = flr_from_segments(_image(a), liver, remnant_segments=(2, 3))
+    assert int(sitk.GetArrayViewFromImage(flr).sum()) == 2 * N_SEG
+
+
+def test_plan_json_round_trip_and_version(tmp_path):
+    plans = [
+        RemnantPlan(resection="extended_right_hepatectomy", resect_caudate=True),
+        RemnantPlan(remnant_segments=(3, 2)),
+        RemnantPlan(surface_points=[(0, 0, 0), (10, 0, 0), (0, 10, 1), (5, 5, 2)],
+                    keep_point=(1, 2, 30)),
+        RemnantPlan(resection="right_hepatectomy", landmarks={"ivc": [1, 2, 3],
+                                                              "middle_hepatic_vein": [[1, 2, 3],
+                                                                                      [4, 5, 6]]}),
+    ]
+    for i, plan in enumerate(plans):
+        path = tmp_path / f"plan{i}.json"
+        plan.save(path)
+        data = json.loads(path.read_text())
+        assert data["schema_version"] == "1.0"
+        assert RemnantPlan.load(path) == plan
+    data["schema_version"] = "7.0"
+    path.write_text(json.dumps(data))
+    with pytest.raises(InputError, match="schema_version 7.0"):
+        RemnantPlan.load(path)
+    path.write_text('{"schema_version": "1.0", "resection": "right_hepatectomy", "cut": 1}')
+    with pytest.raises(InputError, match="unknown key"):
+        RemnantPlan.load(path)
+    path.write_text("{not json")
+    with pytest.raises(InputError, match="not valid JSON"):
+        RemnantPlan.load(path)
+
+
+def test_plan_bad_combinations():
+    with pytest.raises(InputError, match="not both"):
+        RemnantPlan(resection="right_hepatectomy", remnant_segments=(2, 3))
+    with pytest.raises(InputError, match="keep point"):
+        RemnantPlan(surface_points=[(0, 0, 0), (1, 0, 0), (0, 1, 0)])
+    with pytest.raises(InputError, match="1-8"):
+        RemnantPlan(remnant_segments=(2, 9))
+    with pytest.raises(InputError, match="no remnant"):
+        RemnantPlan(landmarks={"ivc": [0, 0, 0]})
+
+
+def _box_liver(direction=None):
+    a = np.zeros((12, 16, 20), np.uint8)
+    a[1:11, 1:15, 1:19] = 1
+    return _image(a, spacing=(1.5, 2.0, 2.5), origin=(-14.0, -16.0, -13.0), direction=direction)
+
+
+@pytest.mark.parametrize("direction", [None, ROTATED])
+def test_plane_cut_is_exact_in_physical_space(direction):
+    liver = _box_liver(direction)
+    pts = [(0.3, 0.0, 0.0), (0.3, 10.0, 0.0), (0.3, 0.0, 10.0)]  # the plane x = 0.3 mm
+    liv = sitk.GetArrayViewFromImage(liver)
+    xs = [liver.TransformIndexToPhysicalPoint((int(i), int(j), int(k)))
+          for k, j, i in np.argwhere(liv)]
+    keep = max(xs, key=lambda p: p[0])    # the liver voxel farthest on the +x side
+    remnant, warnings = split_liver(liver, pts, keep)
+    rem = sitk.GetArrayViewFromImage(remnant)
+    liv = sitk.GetArrayViewFromImage(liver)
+    # Independent truth: SimpleITK's own index -> physical mapping, voxel by voxel.
+    expected = np.zeros_like(liv)
+    keep_sign = np.sign(keep[0] - 0.3)
+    for z, y, x in np.argwhere(liv):
+        px = liver.TransformIndexToPhysicalPoint((int(x), int(y), int(z)))[0]
+        expected[z, y, x] = np.sign(px - 0.3) == keep_sign
+    np.testing.assert_array_equal(rem, expected)
+    resected = liv.astype(bool) & ~rem.astype(bool)
+    assert int(rem.sum()) + int(resected.sum()) == int(liv.sum())
+    assert not np.any(rem.astype(bool) & ~liv.astype(bool))
+    assert 0 < rem.sum() < liv.sum() and warnings == []
+
+
+def test_thin_plate_surface_passes_through_its_points_and_partitions():
+    pts = [(-10, -10, 0), (10, -10, 4), (-10, 10, -4), (10, 10, 2), (0, 0, 6), (5, -3, -2)]
+    s = cut_surface(pts)
+    assert np.allclose(s.signed_distance(pts), 0, atol=1e-6)
+    liver = _box_liver()
+    rem, _ = split_liver(liver, [(x, y, z * 0.5) for x, y, z in pts], (0.0, 0.0, 9.0))
+    rem_up, _ = split_liver(liver, [(x, y, z * 0.5) for x, y, z in pts], (0.0, 0.0, -9.0))
+    r1, r2 = (sitk.GetArrayViewFromImage(r).astype(bool) for r in (rem, rem_up))
+    liv = sitk.GetArrayViewFromImage(liver).astype(bool)
+    # The two sides partition the liver exactly.
+    assert not np.any(r1 & r2)
+    np.testing.assert_array_equal(r1 | r2, liv)
+
+
+def test_cut_bad_inputs():
+    liver = _box_liver()
+    with pytest.raises(InputError, match="collinear"):
+        split_liver(liver, [(0, 0, 0), (5, 5, 5), (10, 10, 10)], (0, 0, 0))
+    with pytest.raises(InputError, match="collinear"):
+        split_liver(liver, [(0, 0, 0), (5, 5, 5), (10, 10, 10), (20, 20, 20)], (0, 0, 0))
+    plane = [(0.3, 0, 0), (0.3, 10, 0), (0.3, 0, 10)]
+    with pytest.raises(InputError, match="not inside the liver"):
+        split_liver(liver, plane, (500.0, 0.0, 0.0))
+    with pytest.raises(InputError, match="on the cut surface"):
+        split_liver(liver, plane, (0.3, 1.0, 1.0))
+
+
+def _sphere_liver():
+    """A sphere (radius 90 mm) at the origin on a 6 mm grid, with landmarks for its segments."""
+    n = 34
+    arr = np.zeros((n, n, n), np.uint8)
+    c = (np.arange(n) - (n - 1) / 2) * 6.0
+    z, y, x = np.meshgrid(c, c, c, indexing="ij")
+    arr[x ** 2 + y ** 2 + z ** 2 < 90 ** 2] = 1
+    liver = _image(arr, spacing=(6.0, 6.0, 6.0), origin=(c[0], c[0], c[0]))
+    # Right is -x, posterior +y, superior +z (LPS).
+    landmarks = {
+        "ivc": [0.0, 50.0, 40.0],
+        "ivc_inferior": [0.0, 50.0, -40.0],
+        "middle_hepatic_vein": [[0.0, -40.0, 20.0]],          # Cantlie: x = 0
+        "right_hepatic_vein": [[-60.0, 50.0, 20.0]],          # coronal plane y = 50 on the right
+        "left_hepatic_vein": [[40.0, -40.0, 20.0]],
+        "portal_bifurcation": [0.0, 20.0, 0.0],               # portal plane z = 0
+    }
+    return liver, landmarks, (x, y, z)
+
+
+def test_segments_from_landmarks_follow_the_planes():
+    liver, lm, (x, y, z) = _sphere_liver()
+    seg = sitk.GetArrayFromImage(segments_from_landmarks(liver, lm))
+    inside = sitk.GetArrayViewFromImage(liver) > 0
+    assert set(np.unique(seg[inside])) == set(range(1, 9))
+    assert np.all(seg[~inside] == 0)
+    not_caudate = inside & (seg != 1)
+    # Cantlie's plane x = 0: left hemiliver (2-4) at x > 0, right (5-8) at x < 0.
+    assert np.all(np.isin(seg[not_caudate & (x > 1)], [2, 3, 4]))
+    assert np.all(np.isin(seg[not_caudate & (x < -1)], [5, 6, 7, 8]))
+    # Portal plane z = 0 on the right: 7/8 above, 5/6 below.
+    right = not_caudate & (x < -1)
+    assert np.all(np.isin(seg[right & (z > 1)], [7, 8]))
+    assert np.all(np.isin(seg[right & (z < -1)], [5, 6]))
+    # Right hepatic vein plane y = 50: posterior 6/7 behind it.
+    assert np.all(np.isin(seg[right & (y > 51)], [6, 7]))
+    # Caudate: between hilum and IVC, below the confluence, left of the IVC.
+    cz = np.argwhere(seg == 1)
+    assert len(cz) > 0
+    assert np.all(x[seg == 1] > 0) and np.all(z[seg == 1] < 40) and np.all(y[seg == 1] > 20)
+
+
+def test_landmark_bad_inputs():
+    liver, lm, _ = _sphere_liver()
+    far = dict(lm, portal_bifurcation=[0.0, 0.0, 400.0])
+    with pytest.raises(InputError, match="portal_bifurcation .* outside the liver"):
+        segments_from_landmarks(liver, far)
+    missing = {k: v for k, v in lm.items() if k != "right_hepatic_vein"}
+    with pytest.raises(InputError, match="missing landmark.*right_hepatic_vein"):
+        segments_from_landmarks(liver, missing)
+    with pytest.raises(InputError, match="unknown landmark name.*gallbladder"):
+        segments_from_landmarks(liver, dict(lm, gallbladder=[0, 0, 0]))
+
+
+def test_landmarks_round_trip_on_their_own_segments():
+    liver, lm, _ = _sphere_liver()
+    seg = segments_from_landmarks(liver, lm)
+    again = segments_from_landmarks(liver, landmarks_from_segments(seg))
+    a, b = sitk.GetArrayViewFromImage(seg), sitk.GetArrayViewFromImage(again)
+    left_a, left_b = np.isin(a, [2, 3, 4]), np.isin(b, [2, 3, 4])
+    # A loose check: the landmarks derived from a map rebuild its hemilivers
+    # (the caudate heuristic moves some voxels).
+    assert 2 * (left_a & left_b).sum() / (left_a.sum() + left_b.sum()) > 0.9
+
+
+def test_flr_from_plan_landmarks_and_tumour_warning():
+    liver, lm, (x, _, _) = _sphere_liver()
+    tumor = ((x > 30) & (x < 50) & (sitk.GetArrayViewFromImage(liver) > 0)).astype(np.uint8)
+    tumor_img = sitk.GetImageFromArray(tumor)
+    tumor_img.CopyInformation(liver)
+    plan = RemnantPlan(resection="right_hepatectomy", landmarks=lm)
+    flr, warnings, methods = flr_from_plan(plan, liver, tumor=tumor_img)
+    assert methods["remnant"]["resection"] == "right_hepatectomy"
+    assert methods["remnant"]["segments_from"].startswith("landmarks")
+    assert any("tumour lies inside the planned remnant" in w for w in warnings)
+    # The mask keeps the tumour (measure() excludes it from the volume).
+    assert np.all(sitk.GetArrayViewFromImage(flr)[tumor > 0] == 1)
+    with pytest.raises(InputError, match="neither a segment map"):
+        flr_from_plan(RemnantPlan(resection="right_hepatectomy"), liver)
+
+
+# ----------------------------------------------------------------------- files and CLI
+
+@pytest.fixture()
+def case(tmp_path):
+    seg, liver = _segment_liver()
+    ct = sitk.Cast(liver, sitk.sitkInt16) * 100
+    tumor = sitk.GetArrayFromImage(liver) * 0
+    tumor[2:4, 3:5, 3:5] = 1        # 8 voxels inside segment 1
+    paths = {}
+    for name, img in (("ct", ct), ("liver", liver), ("segments", seg),
+                      ("tumor", _image(tumor.astype(np.uint8)))):
+        paths[name] = str(tmp_path / f"{name}.nii.gz")
+        sitk.WriteImage(img, paths[name])
+    return paths, tmp_path
+
+
+def test_measure_files_with_plan_excludes_tumour_once(case):
+    paths, _ = case
+    v_ml = 2.0 * 2.5 * 3.0 / 1000
+    m = measure_files(paths["ct"], liver=paths["liver"], tumor=paths["tumor"],
+                      segments=paths["segments"], plan=RemnantPlan(resection="right_hepatectomy"))
+    assert m.flr_ml == pytest.approx((4 * N_SEG - 8) * v_ml)
+    assert m.segments_ml["1"] == pytest.approx(N_SEG * v_ml)
+    assert m.methods["remnant"]["resection"] == "right_hepatectomy"
+    with pytest.raises(InputError, match="not both"):
+        measure_files(paths["ct"], liver=paths["liver"], flr=paths["liver"],
+                      plan=RemnantPlan(resection="right_hepatectomy"))
+
+
+def test_cli_resection_plane_with_negative_coordinates(case, capsys):
+    paths, tmp = case
+    liver = sitk.ReadImage(paths["liver"])
+    # A plane x = -5 mm (physical); the box spans x = -56 .. 26 mm.
+    keep = liver.TransformIndexToPhysicalPoint((40, 5, 3))
+    out, flr_out, plan_out = tmp / "m.json", tmp / "flr.nii.gz", tmp / "plan.json"
+    rc = main(["measure", paths["ct"], "--liver", paths["liver"],
+               "--resection-plane", "-5,0,0;-5,10,0;-5,0,10",
+               "--keep-point", ",".join(f"{c:g}" for c in keep),
+               "--flr-out", str(flr_out), "--save-plan", str(plan_out), "--json", str(out)])
+    assert rc == 0
+    result = json.loads(out.read_text())
+    flr = sitk.GetArrayFromImage(sitk.ReadImage(str(flr_out)))
+    # x index i has physical x = -60 + 2 i; x > -5 for i >= 28: columns 28..41 of the liver.
+    expected = int(sitk.GetArrayViewFromImage(liver)[:, :, 28:].sum())
+    assert int(flr.sum()) == expected
+    assert result["flr_ml"] == pytest.approx(expected * 2.0 * 2.5 * 3.0 / 1000)
+    assert result["methods"]["remnant"]["surface"] == "plane"
+    # The saved plan gives the same FLR.
+    out2 = tmp / "m2.json"
+    assert main(["measure", paths["ct"], "--liver", paths["liver"], "--plan", str(plan_out),
+                 "--json", str(out2)]) == 0
+    assert json.loads(out2.read_text())["flr_ml"] == result["flr_ml"]
+
+
+def test_cli_resection_segments_and_surface_file(case, capsys):
+    paths, tmp = case
+    out = tmp / "m.json"
+    assert main(["measure", paths["ct"], "--liver", paths["liver"], "--segments",
+                 paths["segments"], "--remnant-segments", "2,3", "--json", str(out)]) == 0
+    r = json.loads(out.read_text())
+    assert r["flr_ml"] == pytest.approx(2 * N_SEG * 0.015)
+    assert r["segments_ml"]["8"] == pytest.approx(N_SEG * 0.015)
+    assert r["methods"]["remnant"]["remnant_segments"] == [2, 3]
+    surface = tmp / "surface.json"
+    surface.write_text(json.dumps({"points": [[-5, 0, 0], [-5, 10, 0], [-5, 0, 10],
+                                              [-5, 20, 20]], "keep_point": [10, -25, 20]}))
+    assert main(["measure", paths["ct"], "--liver", paths["liver"], "--resection-surface",
+                 str(surface), "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["methods"]["remnant"]["surface"] == "thin-plate spline"
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--resection", "trisectionectomy"], "unknown resection"),
+    (["--resection", "right_hepatectomy"], "neither a segment map"),
+    (["--resection-plane", "0,0,0;1,1,1;2,2,2", "--keep-point", "0,0,0"], "collinear"),
+    (["--resection-plane", "0,0,0;1,0,0;0,1,0"], "keep point"),
+    (["--resection-plane", "-5,0,0;-5,10,0;-5,0,10", "--keep-point", "900,0,0"],
+     "not inside the liver"),
+    (["--resection-plane", "0,0,0;1,0,0"], "exactly three points"),
+    (["--flr", "LIVER", "--resection", "right_hepatectomy"], "not both"),
+    (["--plan", "PLAN", "--resection", "right_hepatectomy"], "--plan already defines"),
+])
+def test_cli_bad_plans_fail_with_one_line(case, capsys, extra, message):
+    paths, tmp = case
+    plan = tmp / "p.json"
+    RemnantPlan(remnant_segments=(2,)).save(plan)
+    extra = [paths["liver"] if e == "LIVER" else str(plan) if e == "PLAN" else e for e in extra]
+    rc = main(["measure", paths["ct"], "--liver", paths["liver"], *extra])
+    err = capsys.readouterr().err
+    assert rc == 1
+    assert message in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+# ------------------------------------------------------------------ real segment maps
+
+TARGET_HEMI_DICE = 0.93
+TARGET_FLR_ERROR = 0.10
+
+
+@pytest.mark.slow
+def test_landmark_segments_on_3dircadb(shared_data):
+    files = sorted((shared_data / "couinaud-3dircadb").glob("*.nii.gz"))
+    if not files:
+        pytest.skip("couinaud-3dircadb segment maps not found")
+    for f in files:
+        ref = sitk.ReadImage(str(f))
+        liver = sitk.Cast(ref > 0, sitk.sitkUInt8)
+        built = segments_from_landmarks(liver, landmarks_from_segments(ref))
+        a, b = sitk.GetArrayViewFromImage(ref), sitk.GetArrayViewFromImage(built)
+        left_a, left_b = np.isin(a, [2, 3, 4]), np.isin(b, [2, 3, 4])
+        hemi = 2 * (left_a & left_b).sum() / (left_a.sum() + left_b.sum())
+        assert hemi >= TARGET_HEMI_DICE, f.name
+        for name in ("right_hepatectomy", "extended_right_hepatectomy"):
+            keep = remnant_segments_of(name)
+            err = np.isin(b, keep).sum() / np.isin(a, keep).sum() - 1
+            assert abs(err) <= TARGET_FLR_ERROR, (f.name, name, err)
