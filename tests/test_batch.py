@@ -16,6 +16,13 @@ from flr_volumetry.volumetry import Patient
 import _tiny_study as tiny
 
 FAST = BatchOptions(progress=False, figures=False)
+PVE = {"height_cm": 170, "weight_kg": 70, "procedure": "PVE", "procedure_date": "2024-01-08"}
+
+
+def two_scans():
+    """A baseline and a follow-up 35 days later (28 days after the PVE), the FLR growing."""
+    return {"pre": dict(scan_date="2024-01-01", flr_width=4),
+            "post": dict(scan_date="2024-02-05", flr_width=7)}
 
 
 def _rows(path):
@@ -142,29 +149,19 @@ def test_results_json_has_every_measurement_and_followup(good):
 @pytest.fixture(scope="module")
 def broken(tmp_path_factory):
     study = str(tmp_path_factory.mktemp("broken"))
-    tiny.write_patient(study, "P001", {"height_cm": 170, "weight_kg": 70, "procedure": "PVE",
-                                       "procedure_date": "2024-01-08",
-                                       "name": "Doe^Jane"},
-                       {"pre": dict(scan_date="2024-01-01", flr_width=4),
-                        "post": dict(scan_date="2024-02-05", flr_width=7)})
-    tiny.write_patient(study, "P002", {"height_cm": 170, "weight_kg": 70, "procedure": "PVE",
-                                       "procedure_date": "2024-01-08"},
-                       {"pre": dict(scan_date="2024-01-01", flr_width=4),
-                        "post": dict(scan_date="2024-02-05", flr_width=7)})
+    tiny.write_patient(study, "P001", {**PVE, "name": "Doe^Jane"}, two_scans())
+    tiny.write_patient(study, "P002", PVE, two_scans())
     with open(os.path.join(study, "P002", "post", "image.nii.gz"), "wb") as fh:
         fh.write(b"\x1f\x8b this is not a NIfTI file")
-    tiny.write_patient(study, "P003", {"height_cm": 170, "weight_kg": 70, "procedure": "PVE",
-                                       "procedure_date": "2024-01-08"},
+    tiny.write_patient(study, "P003", PVE,
                        {"pre": dict(scan_date="2024-01-01", flr_width=4,
                                     flr_origin=(5000.0, 5000.0, 5000.0)),
                         "post": dict(scan_date="2024-02-05", flr_width=7)})
-    tiny.write_patient(study, "P004", {"height_cm": 170, "weight_kg": 70, "procedure": "PVE",
-                                       "procedure_date": "2024-01-08"},
+    tiny.write_patient(study, "P004", PVE,
                        {"pre": dict(scan_date="2024-01-01", flr_width=4),
                         "post": dict(scan_date=None, flr_width=7, write_date=False)})
-    tiny.write_patient(study, "P005", {"height_cm": 170, "weight_kg": 70, "procedure": "PVE"},
-                       {"pre": dict(scan_date="2024-01-01", flr_width=4),
-                        "post": dict(scan_date="2024-02-05", flr_width=7)})
+    no_date = {k: v for k, v in PVE.items() if k != "procedure_date"}
+    tiny.write_patient(study, "P005", no_date, two_scans())
     out = str(tmp_path_factory.mktemp("broken_out"))
     return study, out
 
@@ -364,25 +361,15 @@ def test_flr_follows_the_patients_plan_at_every_timepoint(tmp_path):
     if "plan" not in measure_files.__code__.co_varnames:
         pytest.skip("measure_files does not take a remnant plan in this version")
     study = str(tmp_path / "study")
-    tiny.write_patient(study, "P001", {"height_cm": 170, "weight_kg": 70, "procedure": "PVE",
-                                       "procedure_date": "2024-01-08",
-                                       "resection": "right_hepatectomy"},
-                       {"pre": dict(scan_date="2024-01-01", flr_width=4),
-                        "post": dict(scan_date="2024-02-05", flr_width=7)})
-    tiny.write_patient(study, "P002", {"height_cm": 170, "weight_kg": 70, "procedure": "PVE",
-                                       "procedure_date": "2024-01-08",
-                                       "remnant_segments": [2, 3]},
-                       {"pre": dict(scan_date="2024-01-01", flr_width=4)})
-    tiny.write_patient(study, "P003", {"height_cm": 170, "weight_kg": 70},
-                       {"pre": dict(scan_date="2024-01-01", flr_width=4)})
-    tiny.write_patient(study, "P004", {"height_cm": 170, "weight_kg": 70,
-                                       "resection": "right_hepatectomy",
-                                       "resect_caudate": True},
-                       {"pre": dict(scan_date="2024-01-01", flr_width=4)})
-    tiny.write_patient(study, "P005", {"height_cm": 170, "weight_kg": 70,
-                                       "plan": {"schema_version": "1.0",
-                                                "remnant_segments": [2, 3, 4]}},
-                       {"pre": dict(scan_date="2024-01-01", flr_width=4)})
+    one_scan = {"pre": dict(scan_date="2024-01-01", flr_width=4)}
+    tiny.write_patient(study, "P001", {**PVE, "resection": "right_hepatectomy"}, two_scans())
+    tiny.write_patient(study, "P002", {**PVE, "remnant_segments": [2, 3]}, one_scan)
+    tiny.write_patient(study, "P003", PVE, one_scan)
+    tiny.write_patient(study, "P004", {**PVE, "resection": "right_hepatectomy",
+                                       "resect_caudate": True}, one_scan)
+    tiny.write_patient(study, "P005", {**PVE, "plan": {"schema_version": "1.0",
+                                                       "remnant_segments": [2, 3, 4]}},
+                       one_scan)
     counts = {}
     for pid, tp in (("P001", "pre"), ("P001", "post"), ("P002", "pre"), ("P003", "pre"),
                     ("P004", "pre"), ("P005", "pre")):
