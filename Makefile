@@ -37,7 +37,7 @@ demo: $(STAMP)
 	$(PY) -m flr_volumetry.cli demo $(DEMO_OUT)
 
 benchmarks: $(STAMP)
-	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+	@for b in benchmarks/*.py plugins/napari/benchmarks/*.py; do echo "== $$b"; xvfb-run -a $(PY) $$b || exit 1; done
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache

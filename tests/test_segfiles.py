@@ -309,3 +309,15 @@ def test_seg_on_its_own_grid_keeps_the_slice_step_when_empty_frames_are_omitted(
     # And onto the scan, each frame on its own slice: the same voxels.
     on_scan = load_mask(tmp_path / "t.dcm", scan.image)
     np.testing.assert_array_equal(_arr(on_scan.image), a)
+
+
+def test_write_dicom_seg_on_the_real_series_round_trips(shared_data, tmp_path):
+    # The real export has an empty SpecificCharacterSet, which highdicom refuses as is.
+    folder = shared_data / "dicom-ct-3slice"
+    scan = flr.load_image(folder / "series")
+    mask = flr.load_mask(folder / "liver_seg.nrrd", scan.image)
+    out = tmp_path / "liver_seg.dcm"
+    write_dicom_seg(mask.image, folder / "series", out, segment_names="liver")
+    back = flr.load_mask(f"{out}:liver", scan.image)
+    assert np.array_equal(sitk.GetArrayFromImage(back.image), sitk.GetArrayFromImage(mask.image))
+    assert flr.mask_volume_ml(back.image) == pytest.approx(70.4, abs=0.05)

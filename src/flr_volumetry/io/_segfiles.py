@@ -420,6 +420,10 @@ def write_dicom_seg(mask_or_masks, source_series_folder, path, *, segment_names=
         src = pydicom.dcmread(f, stop_before_pixels=True)
         # The SEG copies the patient module from its sources: never the name.
         src.PatientName = ""
+        # Real exports carry an empty SpecificCharacterSet, which highdicom
+        # rejects; empty means the default repertoire (ISO_IR 6) by the standard.
+        if "SpecificCharacterSet" in src and not src.SpecificCharacterSet:
+            del src.SpecificCharacterSet
         sources.append(src)
 
     if algorithm_name:

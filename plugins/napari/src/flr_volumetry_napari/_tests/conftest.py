@@ -1,8 +1,6 @@
 """Small synthetic cases for the plugin tests (written to tmp_path, never real data)."""
 
 import json
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -72,16 +70,3 @@ def study_dir(tmp_path):
             sitk.WriteImage(_image(arrays[role]), str(tp / fname))
         (tp / "timepoint.json").write_text(json.dumps({"scan_date": date}))
     return root
-
-
-@pytest.fixture(scope="session")
-def shared_data():
-    """The real scans of ``../shared/data`` (or ``$FLR_SHARED_DATA``); skips when absent.
-
-    Same rule as the core suite's fixture in ``tests/conftest.py``.
-    """
-    env = os.environ.get("FLR_SHARED_DATA")
-    d = Path(env) if env else Path(__file__).resolve().parents[5].parent / "shared" / "data"
-    if not (d / "README.md").exists():
-        pytest.skip(f"real scans not found at {d} (set FLR_SHARED_DATA to their folder)")
-    return d
