@@ -369,7 +369,7 @@ def fill_liver(region, ref, fat=None, pocket_radius_mm=0.0, min_contact=0.65,
 
 # --------------------------------------------------------------------- full-resolution refinement
 def refine(full, coarse_liver, coarse_ref, window_full, allowed_full_fn, band_mm, fat_level=None,
-           pocket_radius_mm=0.0):
+           pocket_radius_mm=0.0, smooth_mm=0.0):
     """Re-decide voxels within ``band_mm`` of the coarse boundary on the full grid.
 
     Works on the bounding box of the liver only, so memory and time do not
@@ -399,6 +399,13 @@ def refine(full, coarse_liver, coarse_ref, window_full, allowed_full_fn, band_mm
     liver = largest_component(ndi.binary_opening(liver, iterations=1) | inside)
     crop_fat = None if fat_level is None else smooth < fat_level
     liver = fill_liver(liver, crop, crop_fat, pocket_radius_mm)
+    if smooth_mm > 0:
+        # The surface is smoothed at the scale of a few voxels (Gaussian of the mask at
+        # 0.5, which keeps flat boundaries in place): voxel-wise decisions leave a
+        # ragged edge that no reader draws.
+        sigma_vox = [smooth_mm / s for s in spacing_zyx(crop)]
+        soft = ndi.gaussian_filter(liver.astype(np.float32), sigma_vox)
+        liver = largest_component(soft >= 0.5)
     out = np.zeros(full.GetSize()[::-1], np.uint8)
     out[lo[2]:hi[2] + 1, lo[1]:hi[1] + 1, lo[0]:hi[0] + 1] = liver
     return out, (lo, hi), smooth, liver

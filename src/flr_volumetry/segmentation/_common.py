@@ -45,6 +45,8 @@ class SegmentationOptions:
     pocket_radius_mm : float
         Lesions bulging at the liver surface are added when a closing of
         this radius embeds them in the liver (CT; 0 turns it off).
+    smooth_mm : float
+        Gaussian width (mm) with which the final surface is smoothed (0: off).
     mr_bias_correction : bool
         MR: remove the coil's smooth intensity bias with N4 first (slower, a few
         seconds; off by default: on the CHAOS T2 cases it did not help).
@@ -76,6 +78,7 @@ class SegmentationOptions:
     merge_ratio: float = 0.2
     reach_extra_mm: float | None = None
     pocket_radius_mm: float = 10.0
+    smooth_mm: float = 2.0
     mr_bias_correction: bool = False
     mr_two_pass: bool = True
     mr_first_pass_k: float = 1.5

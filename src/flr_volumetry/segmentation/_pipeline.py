@@ -186,7 +186,7 @@ def segment_classic(image, modality, seeds, exclude, options):
     liver_full, (lo, hi), smooth, liver_crop = refine(
         img, liver_c, coarse, full_window[:2], allowed_full, band_mm,
         fat_level=FAT_HU if modality == "ct" else None,
-        pocket_radius_mm=options.pocket_radius_mm)
+        pocket_radius_mm=options.pocket_radius_mm, smooth_mm=options.smooth_mm)
     liver_img = like(liver_full, img)
     tumor_img = None
     if options.tumors and modality == "ct":
