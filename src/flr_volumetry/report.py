@@ -363,7 +363,8 @@ def growth_chart_png(points, *, procedure_date=None, sflr_threshold_pct=20.0, ti
         ax.grid(alpha=0.3)
     if title:
         fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
+    # Fixed margins: tight_layout would draw the figure twice.
+    fig.subplots_adjust(left=0.08, right=0.99, bottom=0.16, top=0.88, wspace=0.25)
     return _png(fig)
 
 
