@@ -261,8 +261,10 @@ def split_by_necks(cand, ref, liver_marker, exclude_marker, neck_radius_mm, merg
     """
     from skimage.segmentation import watershed
 
-    dist = distance_inside_mm(cand, ref)
-    core = dist > neck_radius_mm
+    # Thickness is measured with the holes of each slice filled, so that vessels
+    # crossing the parenchyma do not cut it into thin pieces.
+    dist = distance_inside_mm(fill_holes_2d(cand) if cand.ndim == 3 else cand, ref)
+    core = (dist > neck_radius_mm) & cand
     lab, n = ndi.label(core)
     markers = lab.copy()
     liver_ids = np.unique(lab[liver_marker & core])
