@@ -385,8 +385,11 @@ def _run_processes(tasks, workers):
     # one (which may hold threads: tqdm, logging, a GUI), and inherit its
     # already-imported modules, so they start fast.
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["flr_volumetry.batch", "matplotlib.figure",
-                                "matplotlib.backends.backend_agg"])
+    # Modules a worker would otherwise import on its first timepoint (missing
+    # optional ones are skipped by the fork server).
+    ctx.set_forkserver_preload(["flr_volumetry.batch", "flr_volumetry.remnant",
+                                "flr_volumetry.segmentation", "scipy.ndimage",
+                                "matplotlib.figure", "matplotlib.backends.backend_agg"])
     n = min(workers, len(tasks))
     threads = max(1, (os.cpu_count() or 1) // n)
     pool = ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=_init_worker,
