@@ -117,9 +117,11 @@ def flr_from_plan(plan, liver, segments=None, tumor=None, *, return_segments=Fal
                 "the plan selects Couinaud segments, but there is neither a segment map "
                 "(--segments) nor landmarks (--landmarks) to find them."
             )
+        missing = "error"
         if segments is None:
             segments = segments_from_landmarks(liver, plan.landmark_dict)
             methods["segments_from"] = "landmarks (Couinaud planes)"
+            missing = "warn"
         else:
             methods["segments_from"] = "segment map"
             if plan.landmarks is not None:
@@ -127,7 +129,7 @@ def flr_from_plan(plan, liver, segments=None, tumor=None, *, return_segments=Fal
                                 "defines the segments.")
         flr, seg_warnings = flr_from_segments(
             segments, liver, resection=plan.resection, remnant_segments=plan.remnant_segments,
-            resect_caudate=plan.resect_caudate)
+            resect_caudate=plan.resect_caudate, missing=missing)
         warnings += seg_warnings
     warnings += _tumor_warning(flr, tumor)
     out = (flr, warnings, {"remnant": methods})

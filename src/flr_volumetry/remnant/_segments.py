@@ -39,7 +39,7 @@ def _as_mask_array(image):
 
 
 def flr_from_segments(segments, liver, *, resection=None, remnant_segments=None,
-                      resect_caudate=False):
+                      resect_caudate=False, missing="error"):
     """FLR mask = liver voxels whose segment label is in the remnant.
 
     Parameters
@@ -54,6 +54,10 @@ def flr_from_segments(segments, liver, *, resection=None, remnant_segments=None,
         Explicit remnant segments (instead of ``resection``).
     resect_caudate : bool
         With a named resection, also remove segment 1.
+    missing : {'error', 'warn'}
+        What to do when the map lacks a segment the selection needs (a
+        warning suits maps built from landmarks, whose planes may leave a
+        small segment empty).
 
     Returns
     -------
@@ -81,16 +85,17 @@ def flr_from_segments(segments, liver, *, resection=None, remnant_segments=None,
     seg = np.asarray(sitk.GetArrayViewFromImage(segments))
     liver_arr = _as_mask_array(liver)
     present = set(np.unique(seg[liver_arr]).tolist()) - {0}
-    missing = [s for s in need if s not in present]
-    if missing:
-        what = f"the {resection.replace('_', ' ')}" if resection else "this remnant"
-        raise InputError(
-            f"the segment map has no voxel of segment(s) {', '.join(map(str, missing))} inside "
-            f"the liver, which {what} needs; check the map (labels 1-8, Couinaud) or plan "
-            f"with explicit --remnant-segments."
-        )
-    v_ml = voxel_volume_ml(liver)
+    absent = [s for s in need if s not in present]
     warnings = []
+    if absent:
+        what = f"the {resection.replace('_', ' ')}" if resection else "this remnant"
+        message = (f"the segment map has no voxel of segment(s) {', '.join(map(str, absent))} "
+                   f"inside the liver, which {what} needs")
+        if missing == "error":
+            raise InputError(f"{message}; check the map (labels 1-8, Couinaud) or plan with "
+                             f"explicit --remnant-segments.")
+        warnings.append(f"{message}; check the landmarks.")
+    v_ml = voxel_volume_ml(liver)
     outside = int(np.count_nonzero((seg != 0) & ~liver_arr))
     if outside:
         warnings.append(
