@@ -42,6 +42,9 @@ def add_parser(sub):
                    metavar="I,J,K", help="point(s) inside the liver (repeatable)")
     p.add_argument("--exclude", type=_point, nargs="+", action="extend", default=[],
                    metavar="I,J,K", help="point(s) outside the liver it must not reach")
+    p.add_argument("--tumor-seed", type=_point, nargs="+", action="extend", default=[],
+                   metavar="I,J,K", help="point(s) inside liver lesions, grown into the tumour "
+                                         "mask (and into the liver when at its surface)")
     p.add_argument("--tumor-out", metavar="TUMOR.nii.gz",
                    help="also write the tumour candidates found inside the liver (CT)")
     p.add_argument("--backend", choices=("classic", "totalsegmentator"), default="classic",
@@ -80,7 +83,8 @@ def run(args):
     modality = args.modality or ("mr" if (scan.modality or "").upper() in ("MR", "MRI") else "ct")
     result = segment_liver(scan.image, modality=modality, seeds=args.seed or None,
                            exclude=args.exclude or None,
-                           options=SegmentationOptions(backend=args.backend))
+                           options=SegmentationOptions(backend=args.backend),
+                           tumor_seeds=args.tumor_seed or None)
     _write(result.liver, args.output, scan, "liver")
     liver_ml = mask_volume_ml(result.liver)
     line = f"liver {liver_ml:.1f} mL written to {args.output}"

@@ -46,7 +46,8 @@ def _check_image(image):
         raise InputError(f"the image ({image.GetSize()}) is too small to segment a liver.")
 
 
-def segment_liver(image, modality="ct", seeds=None, exclude=None, options=None):
+def segment_liver(image, modality="ct", seeds=None, exclude=None, options=None, *,
+                  tumor_seeds=None):
     """Segment the liver (and CT tumour candidates) of one scan.
 
     Parameters
@@ -62,6 +63,10 @@ def segment_liver(image, modality="ct", seeds=None, exclude=None, options=None):
         Voxel indices outside the liver that the region must not reach (e.g.
         in the stomach or heart where it leaked).
     options : SegmentationOptions, optional
+    tumor_seeds : sequence of (i, j, k), optional
+        Voxel indices inside lesions (classic backend): each lesion is grown
+        from its click, added to the tumour mask and, when it bulges out of
+        the liver surface, to the liver.
 
     Returns
     -------
@@ -94,18 +99,20 @@ def segment_liver(image, modality="ct", seeds=None, exclude=None, options=None):
     _check_image(image)
     seeds = check_points(seeds, image, "seed")
     exclude = check_points(exclude, image, "exclude point")
+    tumor_seeds = check_points(tumor_seeds, image, "tumour seed")
     tumor = None
     if options.backend == "totalsegmentator":
         from ._totalseg import segment_totalsegmentator
 
-        if seeds or exclude:
-            raise InputError("seeds and exclude points are for the classic backend only.")
+        if seeds or exclude or tumor_seeds:
+            raise InputError("seeds, exclude points and tumour seeds are for the classic "
+                             "backend only.")
         liver, warnings, methods = segment_totalsegmentator(image, modality, options)
     else:
         from ._pipeline import segment_classic
 
         liver, tumor, warnings, methods = segment_classic(image, modality, seeds, exclude,
-                                                          options)
+                                                          options, tumor_seeds)
     methods = {**methods, "backend": options.backend}
     volume_ml = mask_volume_ml(liver)
     if volume_ml <= 0:

@@ -429,3 +429,35 @@ def find_tumors(smooth_crop, liver_crop, model, ref_crop, min_ml):
     keep = (sizes >= min_ml) & (inner_count > 0)
     keep[0] = False
     return keep[lab]
+
+
+def grow_lesion(smooth_crop, liver_crop, ref_crop, seed_zyx, liver_centre, liver_sigma,
+                margin_mm=20.0, min_half_width=15.0):
+    """A lesion grown from a click inside it (CT or MR).
+
+    The lesion's intensity is the median within 3 mm of the click; the
+    region takes the connected voxels within max(2.5 liver sigmas,
+    ``min_half_width``) of it, never past the midpoint towards the liver's
+    own intensity (so it stops at the parenchyma), inside the liver or
+    within ``margin_mm`` of it (a lesion bulging at the surface, which the
+    liver mask may have left out).
+    """
+    ball = np.zeros(smooth_crop.shape, bool)
+    ball[seed_zyx] = True
+    ball = dilate_mm(ball, ref_crop, 3.0)
+    level = float(np.median(smooth_crop[ball]))
+    half = max(2.5 * liver_sigma, min_half_width)
+    lo, hi = level - half, level + half
+    mid = 0.5 * (level + liver_centre)
+    if level < liver_centre:
+        hi = min(hi, mid)
+    else:
+        lo = max(lo, mid)
+    allowed = dilate_mm(liver_crop, ref_crop, margin_mm)
+    cand = allowed & (smooth_crop >= lo) & (smooth_crop <= hi)
+    lab, _ = ndi.label(cand)
+    if lab[seed_zyx] == 0:
+        return np.zeros_like(cand)
+    lesion = lab == lab[seed_zyx]
+    lesion = ndi.binary_opening(lesion) | ball & lesion
+    return ndi.binary_fill_holes(largest_component(lesion) if lesion.any() else lesion)

@@ -19,6 +19,7 @@ from ._classic import (
     fill_liver,
     find_tumors,
     grow,
+    grow_lesion,
     intensity_model,
     lung_mask,
     refine,
@@ -39,6 +40,11 @@ def _fmt(p):
     return ",".join(str(int(v)) for v in p)
 
 
+def _inside_crop(index, image, crop):
+    c = crop.TransformPhysicalPointToContinuousIndex(image.TransformIndexToPhysicalPoint(index))
+    return all(-0.5 <= v <= n - 0.5 for v, n in zip(c, crop.GetSize()))
+
+
 def _mr_body(arr):
     """MR body: above a low fraction of the bright tissue level, largest part, holes filled."""
     from ._classic import fill_holes_2d, largest_component
@@ -47,7 +53,7 @@ def _mr_body(arr):
     return fill_holes_2d(largest_component(arr > 0.08 * hi))
 
 
-def segment_classic(image, modality, seeds, exclude, options):
+def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
     """Run the classic pipeline; returns (liver, tumor or None, warnings, methods)."""
     warnings = []
     img, code = to_lps(image)
@@ -187,11 +193,29 @@ def segment_classic(image, modality, seeds, exclude, options):
         img, liver_c, coarse, full_window[:2], allowed_full, band_mm,
         fat_level=FAT_HU if modality == "ct" else None,
         pocket_radius_mm=options.pocket_radius_mm, smooth_mm=options.smooth_mm)
-    liver_img = like(liver_full, img)
     tumor_img = None
-    if options.tumors and modality == "ct":
-        crop_ref = sitk.RegionOfInterest(img, (hi - lo + 1).tolist(), lo.tolist())
-        t = find_tumors(smooth, liver_crop, full_window[2:], crop_ref, options.min_tumor_ml)
+    crop_ref = sitk.RegionOfInterest(img, (hi - lo + 1).tolist(), lo.tolist())
+    lesions = np.zeros(liver_crop.shape, bool)
+    for s, sc in zip(tumor_seeds, to_index(tumor_seeds, image, crop_ref)):
+        if not _inside_crop(s, image, crop_ref):
+            raise InputError(
+                f"tumour seed {_fmt(s)} lies far from the liver found; place tumour seeds "
+                f"inside lesions of the liver."
+            )
+        lesion = grow_lesion(smooth, liver_crop, crop_ref, sc, full_window[2], full_window[3])
+        if not lesion.any():
+            warnings.append(f"no lesion could be grown from tumour seed {_fmt(s)}.")
+        lesions |= lesion
+    if lesions.any():
+        # A lesion at the surface may have been left out of the liver: it belongs to it.
+        liver_crop = liver_crop | lesions
+        liver_full[lo[2]:hi[2] + 1, lo[1]:hi[1] + 1, lo[0]:hi[0] + 1] = liver_crop
+        method += ", seeded lesions"
+    liver_img = like(liver_full, img)
+    if (options.tumors and modality == "ct") or lesions.any():
+        t = lesions.copy()
+        if options.tumors and modality == "ct":
+            t |= find_tumors(smooth, liver_crop, full_window[2:], crop_ref, options.min_tumor_ml)
         tarr = np.zeros_like(liver_full)
         tarr[lo[2]:hi[2] + 1, lo[1]:hi[1] + 1, lo[0]:hi[0] + 1] = t
         tumor_img = back_to_input_grid(like(tarr, img), image, code)
@@ -212,6 +236,7 @@ def segment_classic(image, modality, seeds, exclude, options):
             "liver_intensity_mode": round(float(centre), 1),
             "seeds": [list(map(int, s)) for s in seeds],
             "exclude": [list(map(int, s)) for s in exclude],
+            "tumor_seeds": [list(map(int, s)) for s in tumor_seeds],
         },
     }
     del full_arr_min
