@@ -324,6 +324,17 @@ def test_report_has_cohort_table_and_embedded_figures(good):
     assert "2 %/week" in page and "2.66 %/week" in page
 
 
+def test_no_figures_gives_the_same_tables_and_a_report_without_images(tmp_path, good):
+    study, out1, _ = good
+    out2 = str(tmp_path / "nofig")
+    assert main(["batch", study, "-o", out2, "--no-progress", "--no-figures"]) == 0
+    assert _tables(out2) == _tables(out1)
+    with open(os.path.join(out2, "report.html"), encoding="utf-8") as fh:
+        page = fh.read()
+    assert 'id="cohort"' in page and "data:image/png" not in page
+    assert not any(f.endswith(".png") for _, _, files in os.walk(out2) for f in files)
+
+
 def test_usage_errors_exit_2(tmp_path, capsys):
     assert main(["batch", str(tmp_path / "absent"), "-o", str(tmp_path / "o")]) == 2
     assert "does not exist" in capsys.readouterr().err

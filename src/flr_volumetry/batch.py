@@ -286,7 +286,8 @@ def _new_record(tp):
             "date_source": "timepoint.json" if tp.scan_date else None, "status": "failed",
             "error": None, "measurement": None, "liver_method": None, "flr_method": None,
             "masks": {}, "overlay": None, "input_hash": None, "resumed": False,
-            "seconds": None, "measure_seconds": None, "figure_seconds": None}
+            "seconds": None, "hash_seconds": None, "measure_seconds": None,
+            "save_seconds": None, "figure_seconds": None}
 
 
 def run_timepoint(task):
@@ -304,7 +305,9 @@ def run_timepoint(task):
             raise InputError(f"patient facts unusable: {task.patient_error}")
         if tp.error:
             raise InputError(tp.error)
+        t_hash = time.perf_counter()
         rec["input_hash"] = input_hash = _hash_inputs(task)
+        rec["hash_seconds"] = time.perf_counter() - t_hash
         if task.resume:
             cached = _cached(task, input_hash)
             if cached is not None:
@@ -331,7 +334,9 @@ def run_timepoint(task):
         measurement = m.to_dict()
         measurement["warnings"] = warnings + measurement["warnings"]
         rec["measurement"] = measurement
+        t_save = time.perf_counter()
         rec["masks"] = _save_masks(masks, task.out_dir, tp)
+        rec["save_seconds"] = time.perf_counter() - t_save
         if task.figures and "liver" in masks:
             t_fig = time.perf_counter()
             png = overlay_png(scan.image, masks["liver"], masks.get("flr"), masks.get("tumor"),

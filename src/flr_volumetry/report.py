@@ -39,7 +39,8 @@ the report is one self-contained file.
                     "flr": "masks/P001/baseline/flr.nii.gz"},          # made by this run
           "overlay": "masks/P001/baseline/overlay.png",
           "input_hash": "sha256 hex of input files + facts + options", "resumed": false,
-          "seconds": 1.2, "measure_seconds": 1.0
+          "seconds": 1.2, "hash_seconds": 0.01, "measure_seconds": 1.0,   # timing
+          "save_seconds": 0.02, "figure_seconds": 0.07
         }],
         "followups": [{                     # every follow-up against the baseline
           "timepoint": "post_pve", "status": "ok" | "failed", "error",

@@ -30,6 +30,8 @@ def _add_run_options(p):
                    help="BSA formula (default: mosteller)")
     p.add_argument("--telv-formula", default="vauthey", choices=sorted(TELV_FORMULAS),
                    help="total estimated liver volume formula (default: vauthey)")
+    p.add_argument("--no-figures", action="store_true",
+                   help="no overlay or growth figures (faster; the report has the tables only)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
 
@@ -69,7 +71,7 @@ def add_parser(sub):
 
 def _options(args, **extra):
     return BatchOptions(workers=args.workers, volumetry=options_from_args(args),
-                        progress=not args.no_progress, **extra)
+                        progress=not args.no_progress, figures=not args.no_figures, **extra)
 
 
 def _finish(result):
