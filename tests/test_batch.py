@@ -162,6 +162,7 @@ def broken(tmp_path_factory):
                         "post": dict(scan_date=None, flr_width=7, write_date=False)})
     no_date = {k: v for k, v in PVE.items() if k != "procedure_date"}
     tiny.write_patient(study, "P005", no_date, two_scans())
+    tiny.write_patient(study, "P006", {**PVE, "liver_condition": "fatty"}, two_scans())
     out = str(tmp_path_factory.mktemp("broken_out"))
     return study, out
 
@@ -172,11 +173,13 @@ def test_broken_patients_are_recorded_and_never_stop_the_others(broken, capsys):
     assert code == 1
     err = capsys.readouterr().err
     summary = [line for line in err.splitlines() if "patients:" in line]
-    assert len(summary) == 1 and "1 ok, 4 failed" in summary[0]
+    assert len(summary) == 1 and "1 ok, 5 failed" in summary[0]
     assert "P002" in summary[0] and "P001" not in summary[0].split("failed:")[1]
     patients = _by(_rows(os.path.join(out, "patients.csv")), "patient_id")
     assert patients["P001"]["status"] == "ok" and patients["P001"]["kgr_pct_per_week"] != ""
-    assert [patients[p]["status"] for p in ("P002", "P003", "P004", "P005")] == ["failed"] * 4
+    assert [patients[p]["status"] for p in ("P002", "P003", "P004", "P005", "P006")] == \
+        ["failed"] * 5
+    assert "unknown liver condition 'fatty'" in patients["P006"]["error"]
     assert "cannot read" in patients["P002"]["error"]
     assert "does not cover the same physical region" in patients["P003"]["error"]
     assert "no scan date" in patients["P004"]["error"]
@@ -187,6 +190,8 @@ def test_broken_patients_are_recorded_and_never_stop_the_others(broken, capsys):
     assert tps[("P002", "pre")]["status"] == "ok"
     assert float(tps[("P002", "pre")]["flr_ml"]) == tiny.flr_voxels(4)
     assert "cannot read" in tps[("P002", "post")]["error"]
+    assert tps[("P006", "pre")]["status"] == "failed"
+    assert tps[("P006", "pre")]["error"].startswith("patient facts unusable: unknown liver")
     # P005's volumes are measured although its growth cannot be dated.
     assert float(tps[("P005", "post")]["flr_ml"]) == tiny.flr_voxels(7)
     assert patients["P005"]["sflr_followup_pct"] != ""
