@@ -246,8 +246,10 @@ def test_temp_files_of_a_killed_run_are_removed_by_the_next(tmp_path):
     (out / ".tmp-abc-timepoints.csv").write_text("patient_id,timepo")
     (out / "cache" / "P001" / ".tmp-x.json").write_text("{")
     (out / "notes.txt").write_text("mine")
+    (out / "own").mkdir()
+    (out / "own" / ".tmp-keep").write_text("not the batch's")
     run_batch(study, str(out), FAST)
-    assert _no_temp_files(str(out)) == []
+    assert _no_temp_files(str(out)) == [str(out / "own" / ".tmp-keep")]
     assert (out / "notes.txt").read_text() == "mine"
 
 

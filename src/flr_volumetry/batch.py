@@ -9,8 +9,9 @@ computes each follow-up's growth against the baseline with
 (:mod:`flr_volumetry.report`):
 
 - ``timepoints.csv``, ``patients.csv``, ``results.json``, ``report.html``;
-- ``masks/<patient>/<timepoint>/``: the liver, FLR and tumour masks the
-  measurement used (NIfTI, for review in napari) and the overlay figure;
+- ``masks/<patient>/<timepoint>/``: the masks the run made (a segmented
+  liver, the FLR derived from the plan; NIfTI, for review in napari) and the
+  overlay figure; masks given as inputs are referenced, not copied;
 - ``cache/<patient>/<timepoint>.json``: per-timepoint results with the content
   hash of their inputs, for ``resume``;
 - ``batch.log``: what happened, by patient ID (never a name).
@@ -49,7 +50,8 @@ from .study import StudyLayoutError, discover_study
 from .volumetry import Patient, VolumetryOptions
 from .workflow import measure_files
 
-__all__ = ["BatchOptions", "BatchResult", "TimepointTask", "run_batch", "run_timepoint"]
+__all__ = ["BatchOptions", "BatchResult", "TimepointTask", "analyse_patient", "run_batch",
+           "run_timepoint"]
 
 log = logging.getLogger("flr_volumetry.batch")
 
@@ -566,14 +568,21 @@ def _tasks(study, out_dir, options):
 
 
 def _remove_stale_temp_files(out_dir):
-    """Delete the ``.tmp-*`` files a killed run left in OUT (never a finished output)."""
-    for root, _, files in os.walk(out_dir):
-        for f in files:
-            if f.startswith(".tmp-"):
-                try:
-                    os.unlink(os.path.join(root, f))
-                except OSError:
-                    pass
+    """Delete the ``.tmp-*`` files a killed run left (never a finished output).
+
+    Only where the batch writes: OUT itself, ``OUT/masks`` and ``OUT/cache``;
+    anything else in OUT belongs to the user.
+    """
+    folders = [(out_dir, False)] + [(os.path.join(out_dir, d), True) for d in ("masks", "cache")]
+    for top, recursive in folders:
+        walk = os.walk(top) if recursive else [(top, [], os.listdir(top))]
+        for root, _, files in walk:
+            for f in files:
+                if f.startswith(".tmp-"):
+                    try:
+                        os.unlink(os.path.join(root, f))
+                    except OSError:
+                        pass
 
 
 def _log_to(path):
