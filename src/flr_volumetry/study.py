@@ -415,7 +415,7 @@ def _find_patient(patient_id, folder, csv_row, study_path):
     has_file = os.path.isfile(pfile)
     if not timepoints and not has_file:
         return None
-    facts, warnings, error = {}, [], None
+    facts, warnings = {}, []
     try:
         if csv_row is not None:
             facts, warnings = _clean_facts(csv_row, f"study.csv ({patient_id})", study_path)
