@@ -263,8 +263,9 @@ def split_by_necks(cand, ref, liver_marker, exclude_marker, neck_radius_mm, merg
 
     # Thickness is measured with the holes of each slice filled, so that vessels
     # crossing the parenchyma do not cut it into thin pieces.
-    dist = distance_inside_mm(fill_holes_2d(cand) if cand.ndim == 3 else cand, ref)
-    core = (dist > neck_radius_mm) & cand
+    dist = distance_inside_mm(cand, ref)
+    thick = distance_inside_mm(fill_holes_2d(cand), ref) if cand.ndim == 3 else dist
+    core = (thick > neck_radius_mm) & cand
     lab, n = ndi.label(core)
     markers = lab.copy()
     liver_ids = np.unique(lab[liver_marker & core])
