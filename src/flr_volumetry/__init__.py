@@ -50,6 +50,14 @@ from .volumetry import (
     voxel_volume_ml,
 )
 from .segmentation import SegmentationOptions, SegmentationResult, segment_liver
+from .remnant import (
+    RESECTIONS,
+    RemnantPlan,
+    flr_from_plan,
+    flr_from_segments,
+    segments_from_landmarks,
+)
+from .registration import RegistrationOptions, RegistrationReport, carry_plan
 from .study import discover_study
 from .phantoms import sample_study
 from .workflow import measure_files
@@ -66,13 +74,20 @@ __all__ = [
     "Mask",
     "Measurement",
     "Patient",
+    "RESECTIONS",
+    "RegistrationOptions",
+    "RegistrationReport",
+    "RemnantPlan",
     "Scan",
     "SegmentationOptions",
     "SegmentationResult",
     "VolumetryOptions",
     "bsa_m2",
+    "carry_plan",
     "discover_study",
     "flr_bw_ratio_pct",
+    "flr_from_plan",
+    "flr_from_segments",
     "hypertrophy",
     "kgr_pct_per_week",
     "label_volumes_ml",
@@ -88,6 +103,7 @@ __all__ = [
     "run_batch",
     "sample_study",
     "segment_liver",
+    "segments_from_landmarks",
     "sflr_adequate",
     "sflr_pct",
     "sflr_threshold_pct",

@@ -33,7 +33,15 @@ from ._landmarks import (
     read_landmarks,
     segments_from_landmarks,
 )
-from ._plan import PLAN_SCHEMA_VERSION, RESECTIONS, SEGMENTS, RemnantPlan, parse_point, parse_points
+from ._plan import (
+    PLAN_SCHEMA_VERSION,
+    RESECTIONS,
+    SEGMENTS,
+    RemnantPlan,
+    parse_point,
+    parse_points,
+    remnant_segments_of,
+)
 from ._segments import flr_from_segments, needed_segments
 from ._surface import cut_surface, split_liver
 
@@ -52,6 +60,7 @@ __all__ = [
     "parse_point",
     "parse_points",
     "read_landmarks",
+    "remnant_segments_of",
     "segments_from_landmarks",
     "split_liver",
 ]
