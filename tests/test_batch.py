@@ -458,12 +458,23 @@ def test_dicom_timepoints_give_date_height_weight_and_no_name(tmp_path):
                                             "procedure_date": "2024-01-08"},
                        {"pre": dict(scan_date="2023-12-31", flr_width=4),
                         "post": dict(scan_date=None, flr_width=7, write_date=False)})
+    uid = "1.2.826.0.1.3680043.8.498.4242"
     for tp, date in (("pre", "2024-01-01"), ("post", "2024-02-05")):
         folder = study / "P001" / tp
         ct = sitk.ReadImage(str(folder / "image.nii.gz"))
         os.remove(folder / "image.nii.gz")
         files = write_dicom_series(ct, folder / "image", study_date=date, patient_id="P001",
-                                   patient_height_cm=170, patient_weight_kg=70)
+                                   patient_height_cm=170, patient_weight_kg=70,
+                                   series_instance_uid=uid if tp == "post" else None)
+        if tp == "post":
+            # A longer series in the same folder, which is read by default: timepoint.json
+            # names the one the masks belong to.
+            other = sitk.Image([24, 20, 30], sitk.sitkInt16) - 1000
+            other.SetSpacing(tiny.SPACING_MM)
+            files += write_dicom_series(other, folder / "image", study_date=date,
+                                        patient_id="P001")
+            with open(folder / "timepoint.json", "w") as fh:
+                json.dump({"series_uid": uid}, fh)
         for f in files:
             ds = pydicom.dcmread(f)
             ds.PatientName = "Doe^Jane"

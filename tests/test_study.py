@@ -109,12 +109,23 @@ def test_timepoint_problems_are_recorded_not_raised(tmp_path):
     _write(str(base / "two_livers" / "liver.nrrd"), "")
     _write(str(base / "no_image" / "liver.nii.gz"), "")
     tiny.write_timepoint(str(base / "bad_date"), scan_date="March", flr_width=4)
+    tiny.write_timepoint(str(base / "mr"), scan_date="2024-01-05", flr_width=4)
+    _write(str(base / "mr" / "timepoint.json"),
+           json.dumps({"scan_date": "2024-01-05", "modality": "MR", "series_uid": "1.2.3"}))
+    tiny.write_timepoint(str(base / "typo"), scan_date="2024-01-06", flr_width=4)
+    _write(str(base / "typo" / "timepoint.json"), json.dumps({"scandate": "2024-01-06"}))
+    tiny.write_timepoint(str(base / "pet"), scan_date="2024-01-07", flr_width=4)
+    _write(str(base / "pet" / "timepoint.json"),
+           json.dumps({"scan_date": "2024-01-07", "modality": "PT"}))
     tps = {t.name: t for t in discover_study(str(tmp_path)).patients[0].timepoints}
     assert tps["ok"].error is None
     assert "several images" in tps["two_images"].error
     assert "two liver masks" in tps["two_livers"].error
     assert "no image" in tps["no_image"].error
     assert "YYYY-MM-DD" in tps["bad_date"].error
+    assert (tps["mr"].modality, tps["mr"].series_uid, tps["mr"].error) == ("mr", "1.2.3", None)
+    assert "unknown key(s) scandate" in tps["typo"].error
+    assert "must be ct or mr" in tps["pet"].error
 
 
 def test_usage_errors(tmp_path):

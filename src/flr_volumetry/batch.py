@@ -325,13 +325,14 @@ def run_timepoint(task):
         rec["liver_method"] = (f"file {os.path.basename(tp.liver)}" if tp.liver
                                else "automatic segmentation")
         t_measure = time.perf_counter()
-        scan = load_image(tp.image)
+        scan = load_image(tp.image, series_uid=tp.series_uid)
         warnings = []
         rec["scan_date"], rec["date_source"] = _scan_date(scan, tp, warnings)
         masks = {}
         m = measure_files(scan, liver=tp.liver, tumor=tp.tumor, segments=tp.segments,
                           patient=task.patient, options=task.options,
-                          scan_date=rec["scan_date"], masks_out=masks, **flr_kwargs)
+                          scan_date=rec["scan_date"], modality=tp.modality, masks_out=masks,
+                          **flr_kwargs)
         rec["measure_seconds"] = time.perf_counter() - t_measure
         measurement = m.to_dict()
         measurement["warnings"] = warnings + measurement["warnings"]

@@ -12,7 +12,8 @@ A study is a folder of patient folders; each patient folder holds a
         baseline/            any name; timepoints are ordered by scan date
           image.nii.gz       or image.nii / image.nrrd / image.mha, or image/ (a DICOM folder)
           liver.nii.gz       optional masks: liver.*, tumor.*, flr.*, segments.*
-          timepoint.json     {"scan_date": "2024-02-26"} (used when the image has no StudyDate)
+          timepoint.json     {"scan_date": "2024-02-26"} (used when the image has no StudyDate;
+                             optional "series_uid" and "modality": "ct" | "mr")
         post_pve/ ...
 
 Nothing here reads an image: :func:`discover_study` only looks at names and
@@ -51,7 +52,8 @@ __all__ = [
     "discover_study",
     "read_patient_file",
     "read_study_csv",
-    "timepoint_scan_date",
+    "TIMEPOINT_KEYS",
+    "read_timepoint_file",
 ]
 
 #: Procedures that induce hypertrophy of the remnant (../shared/CLINICAL.md).
@@ -93,6 +95,8 @@ class StudyTimepoint:
     plan: str | None = None
     timepoint_json: str | None = None
     scan_date: str | None = None
+    series_uid: str | None = None
+    modality: str | None = None
     error: str | None = None
 
     def input_files(self):
@@ -335,23 +339,41 @@ def read_study_csv(path):
     return out
 
 
-def timepoint_scan_date(timepoint_json):
-    """The ``scan_date`` of a ``timepoint.json`` as ISO text (None when absent).
+#: Keys of ``timepoint.json``.
+TIMEPOINT_KEYS = ("scan_date", "series_uid", "modality")
+
+
+def read_timepoint_file(timepoint_json):
+    """Validated ``timepoint.json``: ``scan_date`` (ISO), ``series_uid``, ``modality``.
+
+    ``series_uid`` chooses the series of a DICOM folder holding several;
+    ``modality`` (``ct`` or ``mr``) guides automatic segmentation when the
+    image header does not say.
 
     Examples
     --------
     >>> import json, os, tempfile
     >>> p = os.path.join(tempfile.mkdtemp(), "timepoint.json")
     >>> with open(p, "w") as fh:
-    ...     json.dump({"scan_date": "20240315"}, fh)
-    >>> timepoint_scan_date(p)
-    '2024-03-15'
+    ...     json.dump({"scan_date": "20240315", "modality": "MR"}, fh)
+    >>> read_timepoint_file(p)
+    {'scan_date': '2024-03-15', 'series_uid': None, 'modality': 'mr'}
     """
-    if timepoint_json is None:
-        return None
     data = _read_json(timepoint_json, "timepoint file")
+    unknown = sorted(set(data) - set(TIMEPOINT_KEYS))
+    if unknown:
+        raise InputError(f"unknown key(s) {', '.join(unknown)} in {timepoint_json}; known: "
+                         f"{', '.join(TIMEPOINT_KEYS)}.")
     d = parse_date(data.get("scan_date"), f"scan_date in {timepoint_json}")
-    return None if d is None else d.isoformat()
+    modality = data.get("modality")
+    if modality is not None:
+        modality = str(modality).strip().lower()
+        if modality not in ("ct", "mr"):
+            raise InputError(f"modality in {timepoint_json} must be ct or mr, got "
+                             f"{data['modality']!r}.")
+    uid = data.get("series_uid")
+    return {"scan_date": None if d is None else d.isoformat(),
+            "series_uid": None if uid in (None, "") else str(uid), "modality": modality}
 
 
 def _find_timepoint(patient_id, folder):
@@ -387,18 +409,18 @@ def _find_timepoint(patient_id, folder):
                  f"keep one.")
     elif problems:
         error = problems[0]
-    scan_date = None
+    extra = {}
     if tp_json is not None and error is None:
         try:
-            scan_date = timepoint_scan_date(tp_json)
+            extra = read_timepoint_file(tp_json)
         except InputError as exc:
             error = str(exc)
     return StudyTimepoint(
         patient_id=patient_id, name=name, folder=folder,
         image=images[0] if len(images) == 1 else None,
         liver=masks.get("liver"), tumor=masks.get("tumor"), flr=masks.get("flr"),
-        segments=masks.get("segments"), plan=plan, timepoint_json=tp_json,
-        scan_date=scan_date, error=error,
+        segments=masks.get("segments"), plan=plan, timepoint_json=tp_json, error=error,
+        **extra,
     )
 
 
