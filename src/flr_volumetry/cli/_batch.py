@@ -40,8 +40,8 @@ def add_parser(sub):
         "batch", help="measure every scan of a study folder and each patient's growth",
         description="Measure every timepoint of a study folder (STUDY/P001/patient.json, "
                     "STUDY/P001/<timepoint>/image.nii.gz or image/ DICOM, optional masks) "
-                    "and each patient's growth against the baseline (DH, KGR >= 2 %%/week, "
-                    "GR > 2.66 %%/week, sFLR threshold). Writes timepoints.csv, "
+                    "and each patient's growth against the baseline (DH, KGR >= 2 %/week, "
+                    "GR > 2.66 %/week, sFLR threshold). Writes timepoints.csv, "
                     "patients.csv, results.json, report.html, masks/ and batch.log to OUT. "
                     "Exit 0: all ok; 1: some failed; 2: usage error.",
     )
