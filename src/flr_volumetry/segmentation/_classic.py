@@ -153,8 +153,12 @@ def lung_mask(arr, body, ref):
     big = big[big > 0]
     if big.size:
         med = ndi.median(arr, lab, big)
+        objs = ndi.find_objects(lab)
         for lbl, m in zip(big, np.atleast_1d(med)):
-            keep[lbl] = -975.0 < m < -600.0
+            # In an abdominal scan only the lung bases show, cut by the top of the field
+            # of view; colon gas of lung-like density lies lower. Whole lungs are large.
+            reaches_top = objs[lbl - 1][0].stop == arr.shape[0]
+            keep[lbl] = (-975.0 < m < -600.0) and (reaches_top or sizes[lbl] * voxel_ml >= 500.0)
     lungs = keep[lab]
     if lungs.any():
         # Lungs lie above the abdomen: drop candidates entirely below the lowest large one's top.
@@ -184,8 +188,14 @@ def diaphragm_height(lungs, ref):
     sigma = (40.0 / sp[1], 40.0 / sp[2])
     w = ndi.gaussian_filter(has.astype(np.float32), sigma)
     h = ndi.gaussian_filter(np.where(has, bottom, 0).astype(np.float32), sigma)
+    # Only between the lungs (the mediastinum, row by row from front to back): in front
+    # of them, or where the lungs lie above the field of view, nothing is known.
+    between = np.zeros_like(has)
+    for y in np.flatnonzero(has.any(axis=1)):
+        xs = np.flatnonzero(has[y])
+        between[y, xs[0]:xs[-1] + 1] = True
     with np.errstate(invalid="ignore", divide="ignore"):
-        interp = np.where(w > 0.05, h / np.maximum(w, 1e-6), nz)
+        interp = np.where(between & (w > 0.05), h / np.maximum(w, 1e-6), nz)
     height = np.where(has, bottom, interp).astype(np.float32)
     return height, has
 
