@@ -57,7 +57,6 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
     """Run the classic pipeline; returns (liver, tumor or None, warnings, methods)."""
     warnings = []
     img, code = to_lps(image)
-    full_arr_min = float(sitk.GetArrayViewFromImage(image).min())
     if modality == "ct":
         stats = sitk.MinimumMaximumImageFilter()
         stats.Execute(img)
@@ -239,7 +238,6 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
             "tumor_seeds": [list(map(int, s)) for s in tumor_seeds],
         },
     }
-    del full_arr_min
     return liver_out, tumor_img, warnings, methods
 
 
