@@ -401,3 +401,24 @@ def test_landmark_segments_on_3dircadb(shared_data):
             keep = remnant_segments_of(name)
             err = np.isin(b, keep).sum() / np.isin(a, keep).sum() - 1
             assert abs(err) <= TARGET_FLR_ERROR, (f.name, name, err)
+
+
+def test_cli_landmarks_file_builds_segments(tmp_path):
+    liver, lm, (x, _, _) = _sphere_liver()
+    paths = {name: str(tmp_path / f"{name}.nii.gz") for name in ("ct", "liver")}
+    sitk.WriteImage(sitk.Cast(liver, sitk.sitkInt16) * 100, paths["ct"])
+    sitk.WriteImage(liver, paths["liver"])
+    (tmp_path / "lm.json").write_text(json.dumps({"landmarks": lm}))
+    out, flr_out = tmp_path / "m.json", tmp_path / "flr.nii.gz"
+    assert main(["measure", paths["ct"], "--liver", paths["liver"], "--landmarks",
+                 str(tmp_path / "lm.json"), "--resection", "left_lateral_sectionectomy",
+                 "--flr-out", str(flr_out), "--json", str(out)]) == 0
+    r = json.loads(out.read_text())
+    expected = segments_from_landmarks(liver, lm)
+    seg = sitk.GetArrayFromImage(expected)
+    v_ml = 6.0 ** 3 / 1000
+    assert r["flr_ml"] == pytest.approx(np.isin(seg, [1, 4, 5, 6, 7, 8]).sum() * v_ml)
+    assert r["segments_ml"]["2"] == pytest.approx((seg == 2).sum() * v_ml)
+    assert r["methods"]["segment_map"] == "built from the plan's landmarks"
+    flr = sitk.GetArrayFromImage(sitk.ReadImage(str(flr_out)))
+    np.testing.assert_array_equal(flr > 0, np.isin(seg, [1, 4, 5, 6, 7, 8]))
