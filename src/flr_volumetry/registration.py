@@ -398,7 +398,13 @@ def _surface_samples(plan, liver, n_per_axis=7):
     samples = [on[(iu == i) & (iv == j)].mean(axis=0)
                for i in range(n_per_axis) for j in range(n_per_axis)
                if np.any((iu == i) & (iv == j))]
-    return np.vstack([np.asarray(samples), np.asarray(plan.surface_points)])
+    points = np.vstack([np.asarray(samples), np.asarray(plan.surface_points)])
+    # Symmetric bins can give the same centroid twice; a spline needs distinct points.
+    keep = [0]
+    for i in range(1, len(points)):
+        if np.linalg.norm(points[keep] - points[i], axis=1).min() > 1.0:
+            keep.append(i)
+    return points[keep]
 
 
 def _keep_point_at_followup(points, keep, liver):
@@ -429,8 +435,8 @@ def carry_plan(plan, baseline_image, baseline_liver, followup_image, followup_li
     plan : RemnantPlan
         Placed on the baseline scan.
     baseline_image, followup_image : SimpleITK.Image or None
-        The scans (their geometry is the masks'; the registration itself is
-        driven by the liver masks, see the module documentation).
+        The scans, on their masks' grids. Without them the mask-driven
+        method is used instead of the rigid one, with a warning.
     baseline_liver, followup_liver : SimpleITK.Image
         Liver masks of the two scans.
     options : RegistrationOptions, optional
@@ -459,10 +465,15 @@ def carry_plan(plan, baseline_image, baseline_liver, followup_image, followup_li
         return plan, RegistrationReport(dice=1.0, dice_affine=1.0, dice_before=float("nan"),
                                         min_dice=options.min_dice,
                                         method="none: segment plans use each scan's own map")
+    warnings = []
+    if options.method == "rigid" and (baseline_image is None or followup_image is None):
+        # Without the scans only the outlines are left to register.
+        warnings.append("the scans were not given, so the plan was carried by registering the "
+                        "liver outlines, which drags a vessel-defined plan along with the "
+                        "growing remnant (the FLR tends to come out too small); give both scans "
+                        "for the rigid registration.")
+        options = replace(options, method="deformable")
     if options.method == "rigid":
-        if baseline_image is None or followup_image is None:
-            raise InputError("rigid registration needs both scans; give them, or use the "
-                             "mask-driven method (RegistrationOptions(method='deformable')).")
         transform, report = register_scans(baseline_image, baseline_liver, followup_image,
                                            followup_liver, options)
     else:
@@ -473,7 +484,6 @@ def carry_plan(plan, baseline_image, baseline_liver, followup_image, followup_li
             f"{report.dice:.3f} < {options.min_dice:.2f}); check both liver masks, or place the "
             f"plan on the follow-up scan directly."
         )
-    warnings = []
     if plan.kind == "segments":
         lm = plan.landmark_dict
         names = [n for n in lm for _ in lm[n]]
