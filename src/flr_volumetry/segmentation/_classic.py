@@ -2,23 +2,28 @@
 
 Outline (all distances in mm, so the same parameters hold on any grid):
 
-1. Reorient to LPS and average down to a coarse grid (~3 mm) for speed.
-2. CT: find the body (> -500 HU), the lungs (large air regions inside the
-   body with lung-like density) and the diaphragm (the under-surface of the
-   lungs, interpolated under the heart).
-3. Liver intensity model: automatic CT samples the tissue under the right
-   lung dome (the liver fills it in every phase); seeded mode samples a
-   ball around the seeds. The model is the histogram mode and a robust
-   standard deviation (MAD), so vessels and lesions in the sample do not
-   shift it.
+1. Reorient to LPS and average down to a coarse grid (~3 mm) for speed
+   (MR: median in-plane only, never across thick slices).
+2. CT: find the body (> -500 HU), the lungs (air inside the body with lung
+   density that reaches the top of the scan or is large; colon gas is not
+   lung) and the diaphragm (no liver above the lungs' under-surface).
+3. Liver intensity model: automatic CT samples the tissue 1-5 cm under the
+   right lung dome (the liver fills it in every phase); seeded mode samples
+   a ball around the seeds, near the clicked voxels' own values. The model
+   is the histogram mode and a robust standard deviation (MAD), so vessels
+   and lesions in the sample do not shift it. MR re-estimates it from a
+   first, conservative region (coil bias).
 4. Candidates = body voxels inside the intensity window, below the
    diaphragm. Bridges to other organs are cut with a marker watershed on
-   the distance map: the thick core containing the liver sample (or the
-   seeds) floods against every other thick core and the exclude points,
-   so the region splits at the narrowest neck.
-5. Vessels and lesions inside the liver are filled (3D and per slice), then
-   the boundary is re-decided at full resolution in a band around the
-   coarse boundary, and the mask is put back on the input grid.
+   the distance map: thick cores flood the candidates, the liver's regions
+   absorb neighbours they touch broadly (a thin lobe) but not organs joined
+   by a narrow neck, exclude points are never absorbed, and on CT thin
+   sheets of muscle out of reach of a liver core are dropped.
+5. Vessels and embedded lesions are filled (holes and closing pockets
+   that hold no fat), the boundary is re-decided at full resolution in a
+   band around the coarse boundary and smoothed, and the mask is put back
+   on the input grid. Hypo-attenuating regions inside the liver are the
+   CT tumour candidates; lesions can also be grown from clicks.
 """
 
 from __future__ import annotations
@@ -172,32 +177,18 @@ def lung_mask(arr, body, ref):
     return lungs
 
 
-def diaphragm_height(lungs, ref):
+def diaphragm_height(lungs):
     """Per column (y, x), the z index of the lungs' under-surface (nz where none).
 
-    Under the heart, where there is no lung, the height is interpolated from
-    the neighbouring lung bases (normalised convolution), so the heart is
-    cut off the liver at the level of the diaphragm.
+    Liver lies below the lungs in every column that holds lung. Columns
+    without lung get no limit: interpolating the surface under the heart was
+    tried and cut off the liver dome in scans whose top slice crosses the
+    lung bases (the dome sits between them), while the neck-cutting watershed
+    already keeps the heart out.
     """
-    nz = lungs.shape[0]
     has = lungs.any(axis=0)
-    if not has.any():
-        return np.full(lungs.shape[1:], nz, dtype=np.float32), has
-    bottom = np.argmax(lungs, axis=0).astype(np.float32)
-    sp = spacing_zyx(ref)
-    sigma = (40.0 / sp[1], 40.0 / sp[2])
-    w = ndi.gaussian_filter(has.astype(np.float32), sigma)
-    h = ndi.gaussian_filter(np.where(has, bottom, 0).astype(np.float32), sigma)
-    # Only between the lungs (the mediastinum, row by row from front to back): in front
-    # of them, or where the lungs lie above the field of view, nothing is known.
-    between = np.zeros_like(has)
-    for y in np.flatnonzero(has.any(axis=1)):
-        xs = np.flatnonzero(has[y])
-        between[y, xs[0]:xs[-1] + 1] = True
-    with np.errstate(invalid="ignore", divide="ignore"):
-        interp = np.where(between & (w > 0.05), h / np.maximum(w, 1e-6), nz)
-    height = np.where(has, bottom, interp).astype(np.float32)
-    return height, has
+    bottom = np.argmax(lungs, axis=0)
+    return np.where(has, bottom, lungs.shape[0]).astype(np.float32)
 
 
 def dome_sample(arr, body, lungs, ref):

@@ -73,7 +73,7 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
     if modality == "ct":
         body = body_mask(arr)
         lungs = lung_mask(arr, body, coarse)
-        height, _ = diaphragm_height(lungs, coarse)
+        height = diaphragm_height(lungs)
         z = np.arange(shape[0], dtype=np.float32)[:, None, None]
         allowed = body & ~dilate_mm(lungs, coarse, 2.0) & (z < height[None])
         if not lungs.any():
