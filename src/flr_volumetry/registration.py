@@ -422,8 +422,8 @@ def _keep_point_at_followup(points, keep, liver):
         raise InputError("after registration no follow-up liver remains on the keep side of "
                          "the cut; check the plan and the follow-up liver mask.")
     best = p[ok][np.argmin(np.linalg.norm(p[ok] - keep, axis=1))]
-    return best, (f"the mapped keep point fell outside the follow-up liver (or on the cut); "
-                  f"the nearest follow-up liver point on the same side was used instead.")
+    return best, ("the mapped keep point fell outside the follow-up liver (or on the cut); "
+                  "the nearest follow-up liver point on the same side was used instead.")
 
 
 def carry_plan(plan, baseline_image, baseline_liver, followup_image, followup_liver, *,

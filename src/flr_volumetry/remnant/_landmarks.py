@@ -266,17 +266,13 @@ def _plane_of(points):
     return vt[2], c
 
 
-def _line_point(planes, z=None, near=None):
-    """A point on the intersection line of two planes: at height ``z`` or nearest ``near``."""
+def _line_point(planes, near):
+    """The point of the intersection line of two planes nearest ``near``."""
     (n1, c1), (n2, c2) = planes
     d = np.cross(n1, n2)
     a = np.vstack([n1, n2, d])
     base = np.linalg.solve(a, np.array([n1 @ c1, n2 @ c2, 0.0]))
-    if z is not None:
-        t = (z - base[2]) / d[2] if abs(d[2]) > 1e-6 else 0.0
-    else:
-        t = (near - base) @ d / (d @ d)
-    return base + t * d
+    return base + (near - base) @ d / (d @ d) * d
 
 
 def landmarks_from_segments(segments, *, max_points=20000, seed=0):
@@ -284,9 +280,10 @@ def landmarks_from_segments(segments, *, max_points=20000, seed=0):
 
     Fits a plane to each boundary between segment groups and places points
     on it (four spread points per vein, two on the right portal plane, one
-    on the left), the confluence where the middle and right planes meet at
-    the top of segment 1, and the bifurcation on the middle/portal line in
-    front of segment 1. Used to validate :func:`segments_from_landmarks`
+    on the left); puts the vena cava at the right back edge of segment 1
+    (confluence at its top, ``ivc_inferior`` at its bottom) and the
+    bifurcation on the line where the middle and right portal planes meet,
+    nearest the front of segment 1. Used to validate :func:`segments_from_landmarks`
     against real segment maps, and to turn a baseline segment map into a
     plan that registration can carry to a follow-up scan.
 
@@ -329,7 +326,7 @@ def landmarks_from_segments(segments, *, max_points=20000, seed=0):
     l_portal = boundary([3], [2])
     caud = physical_points(segments, np.argwhere(seg == 1) + lo)
     caud_front = boundary([1], [4, 5, 8])
-    mid_plane, right_plane = _plane_of(mid), _plane_of(right)
+    mid_plane = _plane_of(mid)
     rp_plane = _plane_of(np.vstack(r_portal))
     # The vena cava runs along the right back edge of the caudate, from the
     # confluence (top of segment 1) to where it leaves the liver (its bottom).
