@@ -143,3 +143,39 @@ def test_baseline_plan_gives_follow_up_flr_within_5_percent(phantom_pair, plan_k
     if plan_kind == "landmarks":
         naive, _, _ = flr_from_plan(plan, follow["liver"])
         assert abs(sitk.GetArrayViewFromImage(naive).sum() / truth - 1) > 0.05
+
+
+def test_cli_carries_a_baseline_plan(phantom_pair, tmp_path, capsys):
+    import json
+
+    from flr_volumetry.cli import main
+
+    base, follow = phantom_pair
+    files = {}
+    for when, images in (("base", base), ("follow", follow)):
+        for name in ("image", "liver"):
+            files[when, name] = str(tmp_path / f"{when}_{name}.nii.gz")
+            sitk.WriteImage(images[name], files[when, name])
+    plan = RemnantPlan(resection="right_hepatectomy",
+                       landmarks=landmarks_from_segments(base["segments"]))
+    plan.save(tmp_path / "plan.json")
+    out, carried = tmp_path / "m.json", tmp_path / "carried.json"
+    common = ["measure", files["follow", "image"], "--liver", files["follow", "liver"],
+              "--plan", str(tmp_path / "plan.json"), "--plan-baseline", files["base", "image"],
+              "--plan-baseline-liver", files["base", "liver"]]
+    assert main([*common, "--json", str(out), "--save-plan", str(carried)]) == 0
+    r = json.loads(out.read_text())
+    truth_ml = (np.isin(sitk.GetArrayViewFromImage(follow["segments"]), [1, 2, 3, 4]).sum()
+                * np.prod(follow["liver"].GetSpacing()) / 1000)
+    assert abs(r["flr_ml"] / truth_ml - 1) < 0.05
+    assert r["methods"]["registration"]["dice"] > 0.85
+    # The saved plan is the carried one: used on the follow-up alone it gives the same FLR.
+    assert RemnantPlan.load(carried) != plan
+    out2 = tmp_path / "m2.json"
+    assert main(["measure", files["follow", "image"], "--liver", files["follow", "liver"],
+                 "--plan", str(carried), "--json", str(out2)]) == 0
+    assert json.loads(out2.read_text())["flr_ml"] == pytest.approx(r["flr_ml"])
+    capsys.readouterr()
+    assert main([*common, "--min-registration-dice", "0.99"]) == 1
+    err = capsys.readouterr().err
+    assert "could not be registered well" in err and len(err.strip().splitlines()) == 1

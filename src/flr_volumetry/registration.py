@@ -130,8 +130,12 @@ class RegistrationReport:
         return self.dice >= self.min_dice
 
     def to_dict(self):
-        return {"dice": self.dice, "dice_affine": self.dice_affine,
-                "dice_before": self.dice_before, "min_dice": self.min_dice,
+        """JSON-ready (no NaN: a figure that was not computed is None)."""
+        def num(v):
+            return None if v is None or v != v else float(v)
+
+        return {"dice": num(self.dice), "dice_affine": num(self.dice_affine),
+                "dice_before": num(self.dice_before), "min_dice": self.min_dice,
                 "method": self.method, "point_residual_mm": self.point_residual_mm,
                 "n_points": self.n_points, "warnings": list(self.warnings)}
 

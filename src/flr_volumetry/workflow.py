@@ -31,7 +31,7 @@ def _patient_with_header(patient, scan, warnings):
 
 def measure_files(image, *, liver=None, tumor=None, flr=None, segments=None, patient=None,
                   options=None, series_uid=None, scan_date=None, modality=None,
-                  masks_out=None, plan=None):
+                  masks_out=None, plan=None, plan_baseline=None, registration=None):
     """Measure one scan from files.
 
     Parameters
@@ -63,6 +63,13 @@ def measure_files(image, *, liver=None, tumor=None, flr=None, segments=None, pat
         FLR mask (see :func:`flr_volumetry.remnant.flr_from_plan`): segment
         plans use ``segments`` or the plan's landmarks, cut plans the liver
         mask. Giving both ``plan`` and ``flr`` is an error.
+    plan_baseline : (image, liver), optional
+        The scan (file, DICOM folder or Scan) and liver mask specification
+        the plan was placed on, when that is another scan: the plan is first
+        carried to this scan (:func:`flr_volumetry.registration.carry_plan`)
+        and the registration's Dice goes to ``methods["registration"]``.
+    registration : RegistrationOptions, optional
+        For ``plan_baseline`` (e.g. the Dice below which it refuses).
 
     Returns
     -------
@@ -73,6 +80,8 @@ def measure_files(image, *, liver=None, tumor=None, flr=None, segments=None, pat
     if plan is not None and flr is not None:
         raise InputError("give either an FLR mask or a remnant plan, not both: the plan "
                          "defines the FLR.")
+    if plan_baseline is not None and plan is None:
+        raise InputError("a plan baseline scan was given without a plan to carry from it.")
     scan = image if isinstance(image, Scan) else load_image(image, series_uid=series_uid)
     warnings = list(scan.warnings)
     methods = {"image": _describe_scan(scan)}
@@ -102,7 +111,7 @@ def measure_files(image, *, liver=None, tumor=None, flr=None, segments=None, pat
         methods["segment_map"] = str(segments)
     if plan is not None:
         flr_img, seg_img, plan_warnings, plan_methods = _flr_from_plan(
-            plan, liver_img, seg_img, tumor_img)
+            plan, liver_img, seg_img, tumor_img, ref, plan_baseline, registration)
         warnings += plan_warnings
         methods.update(plan_methods)
     if masks_out is not None:
@@ -115,16 +124,36 @@ def measure_files(image, *, liver=None, tumor=None, flr=None, segments=None, pat
                    extra_warnings=warnings, extra_methods=methods)
 
 
-def _flr_from_plan(plan, liver_img, seg_img, tumor_img):
+def _flr_from_plan(plan, liver_img, seg_img, tumor_img, image, plan_baseline, registration):
+    from .io import Scan
     from .remnant import RemnantPlan, flr_from_plan
 
     methods = {}
+    warnings = []
     if not isinstance(plan, RemnantPlan):
         methods["plan_file"] = str(plan)
         plan = RemnantPlan.load(plan)
+    if plan_baseline is not None:
+        from .registration import carry_plan
+
+        try:
+            base_image, base_liver = plan_baseline
+        except (TypeError, ValueError):
+            raise InputError("plan_baseline must be the pair (baseline scan, baseline liver "
+                             "mask).") from None
+        base_scan = base_image if isinstance(base_image, Scan) else load_image(base_image)
+        base_mask = load_mask(base_liver, base_scan.image, what="baseline liver mask")
+        warnings += [f"plan baseline: {w}" for w in base_mask.warnings]
+        plan, report = carry_plan(plan, base_scan.image, base_mask.image, image, liver_img,
+                                  options=registration)
+        warnings += list(report.warnings)
+        methods["registration"] = {**report.to_dict(), "baseline_scan": base_scan.source,
+                                   "baseline_liver_mask": base_mask.source}
+        methods["plan_carried"] = plan.to_dict()
     had_map = seg_img is not None
-    flr_img, warnings, plan_methods, used_segments = flr_from_plan(
+    flr_img, plan_warnings, plan_methods, used_segments = flr_from_plan(
         plan, liver_img, segments=seg_img, tumor=tumor_img, return_segments=True)
+    warnings += plan_warnings
     methods.update(plan_methods)
     if used_segments is not None and not had_map:
         seg_img = used_segments

@@ -6,7 +6,7 @@ import re
 import sys
 
 from ..errors import InputError
-from ..io import write_mask
+from ..io import write_json_atomic, write_mask
 from ..workflow import measure_files
 from ._common import add_patient_arguments, emit_json, fmt, options_from_args, patient_from_args
 
@@ -65,7 +65,16 @@ def add_plan_arguments(parser):
     g.add_argument("--keep-point", metavar='"x,y,z"',
                    help="a point in the liver on the side that remains")
     g.add_argument("--plan", metavar="PLAN.json", help="a saved remnant plan")
-    g.add_argument("--save-plan", metavar="PLAN.json", help="save the plan used, as JSON")
+    g.add_argument("--plan-baseline", metavar="IMAGE",
+                   help="the scan the plan was placed on, when it is another timepoint: the "
+                        "plan is carried to this scan by registration")
+    g.add_argument("--plan-baseline-liver", metavar="MASK",
+                   help="liver mask of --plan-baseline")
+    g.add_argument("--min-registration-dice", type=float, default=0.80, metavar="D",
+                   help="refuse to carry the plan when the registered livers overlap less "
+                        "(Dice; default 0.80)")
+    g.add_argument("--save-plan", metavar="PLAN.json",
+                   help="save the plan used on this scan, as JSON")
     g.add_argument("--flr-out", metavar="FLR.nii.gz", help="write the FLR mask")
 
 
@@ -148,17 +157,31 @@ def run(args):
                          "--resection-plane, --resection-surface or --landmarks).")
     if args.flr_out and plan is None and args.flr is None:
         raise InputError("--flr-out needs an FLR: give --flr or a remnant plan.")
+    baseline = None
+    if args.plan_baseline or args.plan_baseline_liver:
+        if not (args.plan_baseline and args.plan_baseline_liver):
+            raise InputError("give both --plan-baseline and --plan-baseline-liver.")
+        if plan is None:
+            raise InputError("--plan-baseline needs a plan to carry (--plan, --landmarks, "
+                             "--resection-plane or --resection-surface).")
+        baseline = (args.plan_baseline, args.plan_baseline_liver)
+    from ..registration import RegistrationOptions
+
     masks = {}
     m = measure_files(
         args.image, liver=args.liver, tumor=args.tumor, flr=args.flr, segments=args.segments,
         patient=patient_from_args(args), options=options_from_args(args),
         series_uid=args.series_uid, scan_date=args.scan_date, modality=args.modality,
-        masks_out=masks, plan=plan,
+        masks_out=masks, plan=plan, plan_baseline=baseline,
+        registration=RegistrationOptions(min_dice=args.min_registration_dice),
     )
     if args.flr_out:
         write_mask(masks["flr"], args.flr_out)
     if args.save_plan:
-        plan.save(args.save_plan)
+        if "plan_carried" in m.methods:
+            write_json_atomic(m.methods["plan_carried"], args.save_plan)
+        else:
+            plan.save(args.save_plan)
     if args.json:
         emit_json(m.to_dict(), args.json)
     else:
