@@ -4,7 +4,8 @@ Prints a table of Dice and volume error per case: automatic CT, one-seed CT
 and one-seed MR on ``../shared/data`` (or ``FLR_SHARED_DATA``), and the
 synthetic phantoms of :mod:`flr_volumetry.phantoms` when they exist. The seed
 is the voxel deepest inside the reference parenchyma (the liver minus any
-tumour label; distance transform), i.e. where a user would click.
+tumour label, and minus the vessels for the phantoms; distance transform),
+i.e. where a user would click.
 
 Usage::
 
@@ -111,8 +112,9 @@ def phantom_cases(n_patients=2):
             arrays = phantoms.render_timepoint(patient, 0, grid, modality=modality)
             img = image(arrays["image"], grid)
             ref = image(arrays["liver"].astype(np.uint8), grid, sitk.sitkUInt8)
-            parenchyma = image((arrays["liver"] & ~arrays["tumor"].astype(bool)).astype(np.uint8),
-                               grid, sitk.sitkUInt8)
+            tissue = (arrays["liver"].astype(bool) & ~arrays["tumor"].astype(bool)
+                      & ~arrays["vessels"].astype(bool))
+            parenchyma = image(tissue.astype(np.uint8), grid, sitk.sitkUInt8)
             name = f"phantom {patient.patient_id} {modality}"
             if modality == "ct":
                 cases.append((name, "auto CT", img, ref, "ct", None))

@@ -463,3 +463,32 @@ def grow_lesion(smooth_crop, liver_crop, ref_crop, seed_zyx, liver_centre, liver
     lesion = lab == lab[seed_zyx]
     lesion = ndi.binary_opening(lesion) | ball & lesion
     return ndi.binary_fill_holes(largest_component(lesion) if lesion.any() else lesion)
+
+
+def adaptive_candidates(arr, start, allowed, ref, rel_half_width, sigma_mm=15.0,
+                        iterations=15):
+    """Liver-like voxels connected to ``start``, judged against the local liver level.
+
+    MR intensities drift smoothly across the liver (coil bias), so one global
+    window either misses the darker side or takes in the neighbours of the
+    brighter one. Here the expected liver intensity at each voxel is the
+    Gaussian-weighted mean (``sigma_mm``) of the region grown so far, and a
+    voxel joins when it lies within ``rel_half_width`` of it (a fraction:
+    the bias is multiplicative); the region grows by reconstruction until it
+    stops changing.
+    """
+    sigma = [sigma_mm / s for s in spacing_zyx(ref)]
+    region = start.copy()
+    for _ in range(iterations):
+        w = ndi.gaussian_filter(region.astype(np.float32), sigma)
+        m = ndi.gaussian_filter(np.where(region, arr, 0).astype(np.float32), sigma)
+        known = w > 0.05
+        mu = np.where(known, m / np.maximum(w, 1e-6), 0.0)
+        ok = known & allowed & (np.abs(arr - mu) <= rel_half_width * mu)
+        lab, _ = ndi.label(ok | region)
+        ids = np.unique(lab[region])
+        grown = np.isin(lab, ids[ids > 0])
+        if grown.sum() <= region.sum():
+            break
+        region = grown
+    return region

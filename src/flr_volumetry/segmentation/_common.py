@@ -54,6 +54,9 @@ class SegmentationOptions:
         MR: re-estimate the intensity model from a first, conservative
         region (grown with ``mr_first_pass_k`` sigmas), then grow again.
     mr_first_pass_k : float
+    mr_adaptive : bool
+        MR second pass: grow against the local liver intensity (follows a
+        smooth coil bias) instead of one global window.
     tumors : bool
         Also look for hypo-attenuating lesions inside the liver (CT only).
     min_tumor_ml : float
@@ -81,6 +84,7 @@ class SegmentationOptions:
     smooth_mm: float = 2.0
     mr_bias_correction: bool = False
     mr_two_pass: bool = True
+    mr_adaptive: bool = True
     mr_first_pass_k: float = 1.5
     tumors: bool = True
     min_tumor_ml: float = 0.5

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import SimpleITK as sitk
+from scipy import ndimage as ndi
 
 from ..errors import InputError
 from ._classic import (
     AIR_HU,
     SOFT_TISSUE_HU,
+    adaptive_candidates,
     back_to_input_grid,
     body_mask,
     check_ct_intensities,
@@ -24,6 +26,7 @@ from ._classic import (
     lung_mask,
     refine,
     seed_ball,
+    split_by_necks,
     to_index,
     to_lps,
 )
@@ -155,20 +158,31 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
     if modality == "mr" and options.mr_two_pass:
         # MR intensities drift across the liver (coil bias): the ball around the seeds
         # may sit in a darker or brighter part. A first, conservative region gives a
-        # sample of the whole liver; the model is re-estimated from it and the liver
-        # regrown from that region's core.
+        # larger sample of the liver; the model is re-estimated from it and the liver
+        # regrown from that region, against the local liver level (mr_adaptive) or
+        # one global window.
         first = grow(arr, _narrow(model, mr_k, options.mr_first_pass_k), allowed & ~excl_mark,
                      coarse, liver_marker, excl_mark, options, reach)
         core = erode_mm(first, coarse, 1.5 * float(max(sp[1:])))
-        if core.sum() * np.prod(sp) / 1000.0 >= 50.0:
+        if core.sum() * np.prod(sp) / 1000.0 >= 20.0:
             lo, hi = np.percentile(arr[core], [1, 99])
             model2 = intensity_model(arr[core], float(lo), float(hi) + 1e-3, mr_k, *mr_half)
             if model2 is not None:
                 model = model2
                 w_lo, w_hi, centre, sigma = model
-                region = grow(arr, (w_lo, w_hi), allowed & ~excl_mark, coarse,
-                              liver_marker | core, excl_mark, options, reach)
-                method += ", two-pass intensity model"
+                if options.mr_adaptive:
+                    cand = adaptive_candidates(arr, first, allowed & ~excl_mark, coarse,
+                                               (w_hi - w_lo) / 2.0 / max(centre, 1e-6),
+                                               sigma_mm=15.0)
+                    cand = ndi.binary_opening(cand) | first
+                    region = split_by_necks(cand, coarse, (liver_marker | core) & cand,
+                                            excl_mark & cand, options.neck_radius_mm,
+                                            options.merge_ratio)
+                    method += ", bias-adaptive region growing"
+                else:
+                    region = grow(arr, (w_lo, w_hi), allowed & ~excl_mark, coarse,
+                                  liver_marker | core, excl_mark, options, reach)
+                    method += ", two-pass intensity model"
     if region.sum() * np.prod(sp) / 1000.0 < 50.0:
         raise InputError(
             "no liver found: the region grown from "
