@@ -177,7 +177,9 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
                     cand = ndi.binary_opening(cand) | first
                     region = split_by_necks(cand, coarse, (liver_marker | core) & cand,
                                             excl_mark & cand, options.neck_radius_mm,
-                                            options.merge_ratio)
+                                            options.merge_ratio,
+                                            None if reach is None
+                                            else options.neck_radius_mm + reach)
                     method += ", bias-adaptive region growing"
                 else:
                     region = grow(arr, (w_lo, w_hi), allowed & ~excl_mark, coarse,
