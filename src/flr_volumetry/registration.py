@@ -301,6 +301,18 @@ def register_scans(baseline_image, baseline_liver, followup_image, followup_live
     size = [h - l for l, h in zip(lo, hi)]
     fixed = sitk.Cast(sitk.RegionOfInterest(followup_image, size, lo), sitk.sitkFloat32)
     region = sitk.BinaryDilate(sitk.RegionOfInterest(follow, size, lo), radius)
+    # On fine scans, register on an isotropic grid of about 2 mm: the vessels
+    # and edges that drive it are wider, and it keeps a 512x512x300 CT fast.
+    step = max(2.0, min(fixed.GetSpacing()))
+    if min(fixed.GetSpacing()) < step or len(set(fixed.GetSpacing())) > 1:
+        grid = sitk.Image([max(1, int(round(n * s / step))) for n, s in
+                           zip(fixed.GetSize(), fixed.GetSpacing())], sitk.sitkUInt8)
+        grid.SetSpacing([step] * 3)
+        grid.SetOrigin(fixed.GetOrigin())
+        grid.SetDirection(fixed.GetDirection())
+        fixed = sitk.Resample(fixed, grid, sitk.Transform(), sitk.sitkLinear, 0.0,
+                              sitk.sitkFloat32)
+        region = sitk.Resample(region, grid, sitk.Transform(), sitk.sitkNearestNeighbor, 0)
     moving = sitk.Cast(baseline_image, sitk.sitkFloat32)
     dice_before = _warp_dice(sitk.Transform(3, sitk.sitkIdentity), base, follow)
     moments = sitk.CenteredTransformInitializer(
