@@ -151,6 +151,11 @@ def test_seed_in_air(ct):
         segment_liver(img, seeds=[(1, 1, 1)])
 
 
+def test_seed_that_is_also_an_exclude_point(ct):
+    with pytest.raises(InputError, match="both a seed and an exclude point"):
+        segment_liver(ct[0], seeds=[(22, 40, 24)], exclude=[(22, 40, 24)])
+
+
 def test_bad_point_format(ct):
     with pytest.raises(InputError, match="three voxel indices"):
         segment_liver(ct[0], seeds=[(1, 2)])

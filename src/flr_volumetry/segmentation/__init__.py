@@ -100,6 +100,12 @@ def segment_liver(image, modality="ct", seeds=None, exclude=None, options=None, 
     seeds = check_points(seeds, image, "seed")
     exclude = check_points(exclude, image, "exclude point")
     tumor_seeds = check_points(tumor_seeds, image, "tumour seed")
+    both = sorted(set(seeds) & set(exclude))
+    if both:
+        raise InputError(
+            f"the point {','.join(map(str, both[0]))} is both a seed and an exclude point; "
+            f"seeds go inside the liver, exclude points outside it."
+        )
     tumor = None
     if options.backend == "totalsegmentator":
         from ._totalseg import segment_totalsegmentator

@@ -110,8 +110,9 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
     else:
         if modality != "ct":
             raise InputError(
-                "automatic liver segmentation is only available for CT; give one or more "
-                "--seed points inside the liver for MR (or use --backend totalsegmentator)."
+                "automatic liver segmentation is only available for CT; segment MR from one "
+                "or more seed points inside the liver (flr-volumetry segment --modality mr "
+                "--seed I,J,K, then measure with --liver), or use the totalsegmentator backend."
             )
         sample = dome_sample(arr, body, lungs, coarse)
         method = "automatic (right lung dome sample)"
