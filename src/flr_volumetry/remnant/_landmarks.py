@@ -23,6 +23,9 @@ Landmarks are named points in physical LPS millimetres (a point is
 ``right_portal_vein``, ``left_portal_vein`` (optional)
     Points along the right / left portal branch: they tilt the portal plane
     of that side (default: the horizontal plane through the bifurcation).
+``ligamentum_venosum`` (optional)
+    Points on the fissure of the ligamentum venosum: the left border of the
+    caudate (default: the left hepatic vein / umbilical plane).
 ``ivc_inferior`` (optional)
     The vena cava where it leaves the liver below the caudate: the IVC axis
     and the lower end of segment 1 (default: vertical axis, no lower end).
@@ -46,7 +49,7 @@ __all__ = ["LANDMARK_NAMES", "REQUIRED_LANDMARKS", "segments_from_landmarks",
 
 LANDMARK_NAMES = ("ivc", "ivc_inferior", "right_hepatic_vein", "middle_hepatic_vein",
                   "left_hepatic_vein", "umbilical_fissure", "portal_bifurcation",
-                  "right_portal_vein", "left_portal_vein")
+                  "right_portal_vein", "left_portal_vein", "ligamentum_venosum")
 REQUIRED_LANDMARKS = ("ivc", "right_hepatic_vein", "middle_hepatic_vein", "portal_bifurcation")
 
 # Patient axes in LPS.
@@ -220,7 +223,13 @@ def segments_from_landmarks(liver, landmarks, *, tolerance_mm=20.0):
     back = _unit(back - (back @ axis) * axis)
     if back is None:
         back = -_ANTERIOR
-    caudate = ((p - bif) @ back > 0) & ((p - ivc) @ back < 0) & ((p - ivc) @ axis < 0) & ~lateral
+    if "ligamentum_venosum" in lm:
+        n_lv, c_lv = _fit_plane(lm["ligamentum_venosum"], ivc, axis, "ligamentum venosum")
+        n_lv = n_lv if n_lv @ _LEFT >= 0 else -n_lv
+        beside = ~side(n_lv, c_lv)
+    else:
+        beside = ~lateral
+    caudate = ((p - bif) @ back > 0) & ((p - ivc) @ back < 0) & ((p - ivc) @ axis < 0) & beside
     caudate &= (p - ivc) @ _LEFT > 0
     if "ivc_inferior" in lm:
         caudate &= (p - lm["ivc_inferior"].mean(axis=0)) @ axis > 0
@@ -324,6 +333,10 @@ def landmarks_from_segments(segments, *, max_points=20000, seed=0):
     left = boundary([4], [2, 3])
     r_portal = [boundary([5], [8]), boundary([6], [7])]
     l_portal = boundary([3], [2])
+    try:
+        venosum = _quadrant_points(boundary([1], [2, 3]))
+    except InputError:  # segment 1 does not touch 2/3 in this map
+        venosum = None
     caud = physical_points(segments, np.argwhere(seg == 1) + lo)
     caud_front = boundary([1], [4, 5, 8])
     mid_plane = _plane_of(mid)
@@ -345,4 +358,5 @@ def landmarks_from_segments(segments, *, max_points=20000, seed=0):
         "portal_bifurcation": bif.tolist(),
         "right_portal_vein": [b.mean(axis=0).tolist() for b in r_portal],
         "left_portal_vein": [l_portal.mean(axis=0).tolist()],
-    }
+    } | ({} if venosum is None or len(venosum) < 3 else
+         {"ligamentum_venosum": venosum.tolist()})
