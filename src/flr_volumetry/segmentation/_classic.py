@@ -49,6 +49,8 @@ from ._common import (
 
 AIR_HU = -500.0
 SOFT_TISSUE_HU = (-50.0, 250.0)
+# Gaussian width (mm) of the full-resolution image on which the boundary is decided.
+REFINE_SIGMA_MM = 1.0
 
 
 # --------------------------------------------------------------------- input checks
@@ -395,7 +397,7 @@ def refine(full, coarse_liver, coarse_ref, window_full, allowed_full_fn, band_mm
     hi = np.clip(np.ceil(np.maximum(c0, c1) + margin), 0, size - 1).astype(int)
     crop = sitk.RegionOfInterest(full, (hi - lo + 1).tolist(), lo.tolist())
     sdf = array(sitk.Resample(sd, crop, sitk.Transform(), sitk.sitkLinear, -1e3, sitk.sitkFloat32))
-    smooth = array(sitk.SmoothingRecursiveGaussian(crop, 1.0))
+    smooth = array(sitk.SmoothingRecursiveGaussian(crop, REFINE_SIGMA_MM))
     inside = sdf > band_mm
     band = np.abs(sdf) <= band_mm
     liver = inside | (band & (smooth >= window_full[0]) & (smooth <= window_full[1]))

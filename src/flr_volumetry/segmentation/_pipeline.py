@@ -9,6 +9,7 @@ from scipy import ndimage as ndi
 from ..errors import InputError
 from ._classic import (
     AIR_HU,
+    REFINE_SIGMA_MM,
     SOFT_TISSUE_HU,
     adaptive_candidates,
     back_to_input_grid,
@@ -282,7 +283,7 @@ def _full_window(img, liver_c, coarse, model, options, modality):
     inner = erode_mm(liver_c, coarse, 2.0 * float(max(spacing_zyx(coarse))))
     if inner.sum() < 50:
         inner = liver_c
-    smooth = sitk.SmoothingRecursiveGaussian(_bbox_crop(img, liver_c, coarse), 1.0)
+    smooth = sitk.SmoothingRecursiveGaussian(_bbox_crop(img, liver_c, coarse), REFINE_SIGMA_MM)
     inner_full = sitk.Resample(like(inner, coarse), smooth, sitk.Transform(),
                                sitk.sitkNearestNeighbor, 0)
     vals = array(smooth)[array(inner_full).astype(bool)]
