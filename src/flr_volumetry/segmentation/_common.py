@@ -55,8 +55,9 @@ class SegmentationOptions:
         region (grown with ``mr_first_pass_k`` sigmas), then grow again.
     mr_first_pass_k : float
     mr_adaptive : bool
-        MR second pass: grow against the local liver intensity (follows a
-        smooth coil bias) instead of one global window.
+        MR: when the two-pass region is smaller than 800 mL (one
+        window cannot span a strong coil bias), grow again against the local
+        liver intensity instead.
     tumors : bool
         Also look for hypo-attenuating lesions inside the liver (CT only).
     min_tumor_ml : float

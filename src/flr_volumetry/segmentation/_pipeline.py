@@ -36,6 +36,9 @@ from ._common import array, dilate_mm, erode_mm, like, spacing_zyx
 SEED_SAMPLE_RADIUS_MM = 15.0
 POINT_RADIUS_MM = 4.0
 CT_REACH_EXTRA_MM = 8.0
+# MR: a two-pass region smaller than nearly every adult liver (about the 1st
+# percentile) is regrown bias-adaptively.
+MR_ADAPTIVE_BELOW_ML = 800.0
 # Smoothed CT below this is fat: holes and pockets holding fat (hilum, fissures) stay out.
 FAT_HU = -30.0
 
@@ -157,6 +160,7 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
         reach = CT_REACH_EXTRA_MM if modality == "ct" else None
     region = grow(arr, (w_lo, w_hi), allowed & ~excl_mark, coarse, liver_marker, excl_mark,
                   options, reach)
+    voxel_ml = float(np.prod(sp)) / 1000.0
     if modality == "mr" and options.mr_two_pass:
         # MR intensities drift across the liver (coil bias): the ball around the seeds
         # may sit in a darker or brighter part. A first, conservative region gives a
@@ -172,7 +176,12 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
             if model2 is not None:
                 model = model2
                 w_lo, w_hi, centre, sigma = model
-                if options.mr_adaptive:
+                region = grow(arr, (w_lo, w_hi), allowed & ~excl_mark, coarse,
+                              liver_marker | core, excl_mark, options, reach)
+                method += ", two-pass intensity model"
+                if options.mr_adaptive and region.sum() * voxel_ml < MR_ADAPTIVE_BELOW_ML:
+                    # Smaller than nearly any adult liver: one window cannot span the liver's
+                    # intensities (strong coil bias); grow against the local level instead.
                     cand = adaptive_candidates(arr, first, allowed & ~excl_mark, coarse,
                                                (w_hi - w_lo) / 2.0 / max(centre, 1e-6),
                                                sigma_mm=15.0)
@@ -183,10 +192,6 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
                                             None if reach is None
                                             else options.neck_radius_mm + reach)
                     method += ", bias-adaptive region growing"
-                else:
-                    region = grow(arr, (w_lo, w_hi), allowed & ~excl_mark, coarse,
-                                  liver_marker | core, excl_mark, options, reach)
-                    method += ", two-pass intensity model"
     if region.sum() * np.prod(sp) / 1000.0 < 50.0:
         raise InputError(
             "no liver found: the region grown from "
