@@ -235,6 +235,22 @@ def test_cli_round_trip(ct, tmp_path, capsys):
     assert dice(_arr(sitk.ReadImage(str(tout))), ct[2]) >= 0.5
 
 
+def test_cli_writes_seg_nrrd_and_refuses_dicom_seg_without_dicom_input(ct, tmp_path, capsys):
+    from flr_volumetry import load_mask
+
+    img, liver, _, _ = ct
+    src = tmp_path / "ct.nii.gz"
+    sitk.WriteImage(img, str(src))
+    out = tmp_path / "liver.seg.nrrd"
+    assert main(["segment", str(src), "-o", str(out), "--seed", "22,40,24"]) == 0
+    back = load_mask(str(out), img).image
+    assert dice(_arr(back), liver) >= 0.93
+    assert main(["segment", str(src), "-o", str(tmp_path / "liver.dcm"),
+                 "--seed", "22,40,24"]) == 1
+    assert "DICOM series folder" in capsys.readouterr().err
+    assert not (tmp_path / "liver.dcm").exists()
+
+
 def test_cli_errors(ct, tmp_path, capsys):
     src = tmp_path / "ct.nii.gz"
     sitk.WriteImage(ct[0], str(src))

@@ -53,25 +53,29 @@ def add_parser(sub):
     p.set_defaults(func=run)
 
 
+def _check_output(path, scan):
+    """Refuse an output the scan cannot have, before any work is done."""
+    name = os.fspath(path).lower()
+    if name.endswith(".dcm") and not os.path.isdir(os.fspath(scan.source)):
+        raise InputError(
+            "a DICOM SEG output (.dcm) needs a DICOM series folder as input, to reference "
+            "it; write .nii.gz or .seg.nrrd instead."
+        )
+    if not name.endswith((".nii.gz", ".nii", ".nrrd", ".mha", ".mhd", ".dcm")):
+        raise InputError(f"cannot write a mask as {os.path.basename(path)}; use .nii.gz, "
+                         f".nrrd, .seg.nrrd, .mha or (for DICOM input) .dcm.")
+
+
 def _write(mask, path, scan, what):
     """Write ``mask`` by suffix: .seg.nrrd and DICOM SEG (.dcm) through ``io``, else NIfTI etc."""
-    from .. import io
+    from ..io import write_dicom_seg, write_seg_nrrd
 
     name = os.fspath(path).lower()
     if name.endswith(".seg.nrrd"):
-        writer = getattr(io, "write_seg_nrrd", None)
-        if writer is None:
-            raise InputError("writing .seg.nrrd is not available in this version; use .nii.gz.")
-        writer({what: mask}, path)
+        write_seg_nrrd({what: mask}, path)
     elif name.endswith(".dcm"):
-        writer = getattr(io, "write_dicom_seg", None)
-        if writer is None or not os.path.isdir(os.fspath(scan.source)):
-            raise InputError(
-                "a DICOM SEG output (.dcm) needs a DICOM series folder as input, to reference "
-                "it; write .nii.gz or .seg.nrrd instead."
-            )
-        writer(mask, scan.source, path, segment_names=[what],
-               algorithm_name="flr-volumetry segment")
+        write_dicom_seg(mask, scan.source, path, segment_names=[what],
+                        algorithm_name="flr-volumetry segment")
     else:
         write_mask(mask, path)
 
@@ -80,6 +84,9 @@ def run(args):
     from ..segmentation import SegmentationOptions, segment_liver
 
     scan = load_image(args.image, series_uid=args.series_uid)
+    for path in (args.output, args.tumor_out):
+        if path:
+            _check_output(path, scan)
     modality = args.modality or ("mr" if (scan.modality or "").upper() in ("MR", "MRI") else "ct")
     result = segment_liver(scan.image, modality=modality, seeds=args.seed or None,
                            exclude=args.exclude or None,
