@@ -164,8 +164,8 @@ def _binary(mask, what):
     return sitk.Cast(mask != 0, sitk.sitkUInt8)
 
 
-def _distance_map(mask, spacing_mm, clip_mm, margin_mm):
-    """Clipped signed distance (mm, negative inside) on an isotropic grid around the mask."""
+def _grid_around(mask, spacing_mm, margin_mm):
+    """An isotropic, axis-aligned grid covering the mask plus a margin; and its centroid."""
     stats = sitk.LabelShapeStatisticsImageFilter()
     stats.Execute(mask)
     x0, y0, z0, sx, sy, sz = stats.GetBoundingBox(1)
@@ -177,6 +177,12 @@ def _distance_map(mask, spacing_mm, clip_mm, margin_mm):
     ref = sitk.Image(size, sitk.sitkUInt8)
     ref.SetSpacing([spacing_mm] * 3)
     ref.SetOrigin(tuple(float(v) for v in lo))
+    return ref, np.asarray(stats.GetCentroid(1))
+
+
+def _distance_map(mask, spacing_mm, clip_mm, margin_mm):
+    """Clipped signed distance (mm, negative inside) on an isotropic grid around the mask."""
+    ref, _ = _grid_around(mask, spacing_mm, margin_mm)
     # Area-weighted downsampling: the fraction of liver in each working voxel.
     frac = sitk.Resample(sitk.Cast(mask, sitk.sitkFloat32), ref, sitk.Transform(),
                          sitk.sitkLinear, 0.0, sitk.sitkFloat32)
@@ -277,10 +283,11 @@ def register_scans(baseline_image, baseline_liver, followup_image, followup_live
                    options=None):
     """Rigid registration of the baseline scan to the follow-up scan around the liver.
 
-    Mattes mutual information on the scans, inside the follow-up liver
-    dilated by 15 mm (vessels, hilum, vena cava and the liver's edges),
-    multi-resolution; started both from the scanners' own coordinates and
-    from the livers' centres of mass, keeping the better fit.
+    Mattes mutual information on the scans (resampled to about 2 mm),
+    inside the follow-up liver dilated by 15 mm (vessels, hilum, vena cava
+    and the liver's edges), multi-resolution; started both from the
+    scanners' own coordinates and from the livers' centres of mass, keeping
+    the better fit.
 
     Returns
     -------
@@ -291,39 +298,27 @@ def register_scans(baseline_image, baseline_liver, followup_image, followup_live
     options = options or RegistrationOptions()
     base = _binary(baseline_liver, "baseline")
     follow = _binary(followup_liver, "follow-up")
-    # Work in a box around the follow-up liver: the metric looks nowhere else.
-    radius = [max(1, int(round(15.0 / s))) for s in follow.GetSpacing()]
-    stats = sitk.LabelShapeStatisticsImageFilter()
-    stats.Execute(follow)
-    box = stats.GetBoundingBox(1)
-    lo = [max(0, box[i] - radius[i] - 1) for i in range(3)]
-    hi = [min(follow.GetSize()[i], box[i] + box[3 + i] + radius[i] + 1) for i in range(3)]
-    size = [h - l for l, h in zip(lo, hi)]
-    fixed = sitk.Cast(sitk.RegionOfInterest(followup_image, size, lo), sitk.sitkFloat32)
-    region = sitk.BinaryDilate(sitk.RegionOfInterest(follow, size, lo), radius)
-    # On fine scans, register on an isotropic grid of about 2 mm: the vessels
-    # and edges that drive it are wider, and it keeps a 512x512x300 CT fast.
-    step = max(2.0, min(fixed.GetSpacing()))
-    if min(fixed.GetSpacing()) < step or len(set(fixed.GetSpacing())) > 1:
-        grid = sitk.Image([max(1, int(round(n * s / step))) for n, s in
-                           zip(fixed.GetSize(), fixed.GetSpacing())], sitk.sitkUInt8)
-        grid.SetSpacing([step] * 3)
-        grid.SetOrigin(fixed.GetOrigin())
-        grid.SetDirection(fixed.GetDirection())
-        fixed = sitk.Resample(fixed, grid, sitk.Transform(), sitk.sitkLinear, 0.0,
-                              sitk.sitkFloat32)
-        region = sitk.Resample(region, grid, sitk.Transform(), sitk.sitkNearestNeighbor, 0)
-    moving = sitk.Cast(baseline_image, sitk.sitkFloat32)
+    # Work on ~2 mm isotropic grids in boxes around the livers: the metric
+    # looks nowhere else, the vessels and edges that drive it are wider than
+    # 2 mm, and it keeps a 512x512x300 CT fast. The moving box has room for
+    # the patient to have moved.
+    step = max(2.0, min(follow.GetSpacing()))
+    grid_f, centre_f = _grid_around(follow, step, 15.0 + step)
+    grid_m, centre_b = _grid_around(base, step, 60.0)
+    fixed = sitk.Resample(followup_image, grid_f, sitk.Transform(), sitk.sitkLinear, 0.0,
+                          sitk.sitkFloat32)
+    region = sitk.BinaryDilate(
+        sitk.Resample(follow, grid_f, sitk.Transform(), sitk.sitkNearestNeighbor, 0),
+        [max(1, int(round(15.0 / step)))] * 3)
+    moving = sitk.Resample(baseline_image, grid_m, sitk.Transform(), sitk.sitkLinear, 0.0,
+                           sitk.sitkFloat32)
     dice_before = _warp_dice(sitk.Transform(3, sitk.sitkIdentity), base, follow)
-    moments = sitk.CenteredTransformInitializer(
-        sitk.Cast(follow, sitk.sitkFloat32), sitk.Cast(base, sitk.sitkFloat32),
-        sitk.Euler3DTransform(), sitk.CenteredTransformInitializerFilter.MOMENTS)
     best = None
     for start in ("scanner", "centres"):
         t = sitk.Euler3DTransform()
-        t.SetCenter(moments.GetCenter())
+        t.SetCenter(tuple(float(c) for c in centre_f))
         if start == "centres":
-            t.SetTranslation(moments.GetTranslation())
+            t.SetTranslation(tuple(float(c) for c in centre_b - centre_f))
         reg = sitk.ImageRegistrationMethod()
         reg.SetMetricAsMattesMutualInformation(numberOfHistogramBins=32)
         reg.SetMetricFixedMask(region)
