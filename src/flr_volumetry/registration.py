@@ -19,7 +19,7 @@ Two methods (:class:`RegistrationOptions`):
     resected liver shrinks *around* the fixed vessels, so warping the
     outline drags the cut into the grown remnant. On the synthetic PVE and
     ALPPS phantoms the follow-up FLR from a carried baseline plan was off
-    by 7-28 % with it, and within 2.6 % with ``rigid``
+    by 7-28 % with it, and within 2.3 % with ``rigid``
     (``benchmarks/registration_accuracy.py``). It is kept for scans without
     usable intensities (masks only) and for comparison. (A cubic B-spline
     stage, tried first for it, reached a lower Dice, 0.979 vs 0.985 on the
