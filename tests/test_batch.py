@@ -376,8 +376,6 @@ def _segments_map(folder):
 
 
 def test_flr_follows_the_patients_plan_at_every_timepoint(tmp_path):
-    if "plan" not in measure_files.__code__.co_varnames:
-        pytest.skip("measure_files does not take a remnant plan in this version")
     study = str(tmp_path / "study")
     one_scan = {"pre": dict(scan_date="2024-01-01", flr_width=4)}
     tiny.write_patient(study, "P001", {**PVE, "resection": "right_hepatectomy"}, two_scans())
@@ -412,6 +410,61 @@ def test_flr_follows_the_patients_plan_at_every_timepoint(tmp_path):
     # No mask and no plan: the timepoint says what is missing.
     assert recs[("P003", "pre")]["status"] == "failed"
     assert recs[("P003", "pre")]["error"].startswith("no FLR:")
+
+
+def _moved_follow_up_study(study, shift_voxels):
+    """P001: a textured baseline and the same scan moved ``shift_voxels`` along x."""
+    from scipy import ndimage
+    import numpy as np
+    import SimpleITK as sitk
+
+    tiny.write_patient(study, "P001", PVE, {"baseline": dict(scan_date="2024-01-01",
+                                                            flr_width=4),
+                                            "post": dict(scan_date="2024-02-05", flr_width=4)})
+    # Texture gives the registration something to lock on to (a flat box does not).
+    texture = ndimage.gaussian_filter(np.random.default_rng(0).normal(0, 1, tiny.SHAPE), 1.5)
+    for tp, shift in (("baseline", 0), ("post", shift_voxels)):
+        folder = os.path.join(study, "P001", tp)
+        os.remove(os.path.join(folder, "flr.nii.gz"))
+        for name in ("image", "liver"):
+            path = os.path.join(folder, f"{name}.nii.gz")
+            img = sitk.ReadImage(path)
+            a = sitk.GetArrayFromImage(img)
+            if name == "image":
+                a = a + (texture / texture.std() * 40).astype(a.dtype)
+            out = sitk.GetImageFromArray(np.roll(a, shift, axis=2))
+            out.CopyInformation(img)
+            sitk.WriteImage(out, path)
+
+
+def test_a_plan_placed_on_the_baseline_is_carried_to_the_follow_up(tmp_path):
+    study = str(tmp_path / "study")
+    _moved_follow_up_study(study, shift_voxels=2)
+    # A plane at x = 55 mm keeps the liver's first 4 columns (x = 20..50 mm) at baseline.
+    x = 55.0
+    plan = {"schema_version": "1.0", "surface_points": [[x, 0, 0], [x, 100, 0], [x, 0, 100]],
+            "keep_point": [30.0, 100.0, 50.0]}
+    plan_path = os.path.join(study, "P001", "baseline", "plan.json")
+    with open(plan_path, "w") as fh:
+        json.dump(plan, fh)
+    out = str(tmp_path / "out")
+    r = run_batch(study, out, FAST)
+    recs = {t["timepoint"]: t for t in r.results["patients"][0]["timepoints"]}
+    assert recs["baseline"]["measurement"]["flr_ml"] == tiny.flr_voxels(4)
+    post = recs["post"]
+    assert post["status"] == "ok", post["error"]
+    assert post["flr_method"] == "plan plan.json (baseline), carried from baseline by registration"
+    # The same 4 columns on the moved liver; the plane used as is would keep only 2.
+    assert post["measurement"]["flr_ml"] == tiny.flr_voxels(4)
+    assert post["measurement"]["methods"]["registration"]["dice"] > 0.95
+    # The follow-up depends on the baseline's plan: changing it re-measures the follow-up.
+    plan["surface_points"] = [[x + 10, *p[1:]] for p in plan["surface_points"]]
+    with open(plan_path, "w") as fh:
+        json.dump(plan, fh)
+    r = run_batch(study, out, BatchOptions(progress=False, figures=False, resume=True))
+    recs = {t["timepoint"]: t for t in r.results["patients"][0]["timepoints"]}
+    assert not recs["post"]["resumed"]
+    assert recs["post"]["measurement"]["flr_ml"] == tiny.flr_voxels(5)
 
 
 @pytest.fixture(scope="module")

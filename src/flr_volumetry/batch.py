@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
-import inspect
 import json
 import logging
 import os
@@ -155,6 +154,7 @@ class TimepointTask:
     resume: bool = False
     figures: bool = True
     patient_error: str | None = None
+    plan_source: object = None  # StudyTimepoint the patient's plan was placed on
 
 
 # ------------------------------------------------------------- one timepoint
@@ -172,6 +172,10 @@ def _hash_inputs(task):
     files = list(tp.input_files())
     if isinstance(task.remnant.get("plan"), str):
         files.append(task.remnant["plan"])  # an inline plan is hashed with the facts above
+    src = task.plan_source
+    if src is not None and src.name != tp.name:
+        # A plan carried from another scan depends on that scan and its masks.
+        files += [p for p in src.input_files() if p not in files]
     for path in files:
         h.update(b"\0" + os.path.relpath(path, tp.folder).encode() + b"\0")
         try:
@@ -210,39 +214,71 @@ def _cached(task, input_hash):
 
 
 def _remnant_kwargs(task):
-    """``measure_files`` keywords that give the FLR, and a description of its source."""
+    """``measure_files`` keywords that give the FLR, and a description of its source.
+
+    A plan with landmarks or a cut surface is placed on one scan
+    (``task.plan_source``); at the patient's other timepoints it is carried
+    by registering that scan to this one, so the same remnant is measured
+    on every scan.
+    """
+    from .remnant import RemnantPlan
+
     tp = task.timepoint
     if tp.flr:
         return {"flr": tp.flr}, f"file {os.path.basename(tp.flr)}"
-    spec = {"plan": tp.plan} if tp.plan else task.remnant
-    if not spec:
+    src = task.plan_source
+    if tp.plan:
+        plan, where = RemnantPlan.load(tp.plan), f"plan {os.path.basename(tp.plan)} ({tp.name})"
+    elif src is not None and src.plan:
+        plan = RemnantPlan.load(src.plan)
+        where = f"plan {os.path.basename(src.plan)} ({src.name})"
+    elif not task.remnant:
         raise InputError(
             "no FLR: put an flr.* mask in the timepoint folder, or give resection, "
             "remnant_segments or plan in patient.json.")
-    try:
-        from .remnant import RemnantPlan
-    except ImportError:
-        raise InputError(
-            "no FLR: this version cannot derive the FLR from a plan (flr_volumetry.remnant "
-            "is missing); put an flr.* mask in the timepoint folder.") from None
-    if "plan" not in inspect.signature(measure_files).parameters:
-        raise InputError(
-            "no FLR: this version of measure_files does not accept a remnant plan; put an "
-            "flr.* mask in the timepoint folder.")
-    caudate = bool(spec.get("resect_caudate"))
-    suffix = ", caudate resected" if caudate else ""
-    if isinstance(spec.get("plan"), dict):
-        return {"plan": RemnantPlan.from_dict(spec["plan"])}, "plan in patient.json"
-    if spec.get("plan"):
-        plan = RemnantPlan.load(spec["plan"])
-        where = tp.name if tp.plan else "patient"
-        return {"plan": plan}, f"plan {os.path.basename(spec['plan'])} ({where})"
-    if spec.get("remnant_segments"):
-        segs = tuple(int(s) for s in spec["remnant_segments"])
-        return ({"plan": RemnantPlan(remnant_segments=segs, resect_caudate=caudate)},
-                "segments " + ",".join(str(s) for s in segs) + suffix)
-    return ({"plan": RemnantPlan(resection=spec["resection"], resect_caudate=caudate)},
-            f"resection {spec['resection']}{suffix}")
+    elif isinstance(task.remnant.get("plan"), dict):
+        plan, where = RemnantPlan.from_dict(task.remnant["plan"]), "plan in patient.json"
+    elif task.remnant.get("plan"):
+        plan = RemnantPlan.load(task.remnant["plan"])
+        where = f"plan {os.path.basename(task.remnant['plan'])} (patient)"
+    else:
+        caudate = bool(task.remnant.get("resect_caudate"))
+        suffix = ", caudate resected" if caudate else ""
+        if task.remnant.get("remnant_segments"):
+            segs = tuple(int(s) for s in task.remnant["remnant_segments"])
+            return ({"plan": RemnantPlan(remnant_segments=segs, resect_caudate=caudate)},
+                    "segments " + ",".join(str(s) for s in segs) + suffix)
+        return ({"plan": RemnantPlan(resection=task.remnant["resection"],
+                                     resect_caudate=caudate)},
+                f"resection {task.remnant['resection']}{suffix}")
+    if tp.plan or not _placed_on_a_scan(plan) or src is None or src.name == tp.name:
+        return {"plan": plan}, where
+    return ({"plan": plan, "plan_baseline": (src.image, src.liver)},
+            f"{where}, carried from {src.name} by registration")
+
+
+def _placed_on_a_scan(plan):
+    """Whether the plan holds physical coordinates (landmarks or a cut surface)."""
+    return plan.landmarks is not None or plan.kind == "surface"
+
+
+def _plan_source(patient):
+    """The timepoint a patient's landmark or surface plan was placed on.
+
+    The timepoint whose folder holds ``plan.json`` (the earliest, when
+    several do); else, for a plan in ``patient.json``, the baseline: the
+    earliest ``timepoint.json`` date, then the first folder by name (DICOM
+    dates are not known before the scans are read).
+    """
+    tps = [tp for tp in patient.timepoints if tp.image]
+    if not tps:
+        return None
+
+    def order(tp):
+        return (tp.scan_date is None, tp.scan_date or "", tp.name)
+
+    with_plan = [tp for tp in tps if tp.plan]
+    return min(with_plan or tps, key=order)
 
 
 def _scan_date(scan, tp, warnings):
@@ -560,11 +596,12 @@ def _tasks(study, out_dir, options):
             vp = p.volumetry_patient() if not p.error else Patient()
         except InputError:
             vp = Patient()
+        plan_source = _plan_source(p)
         for tp in p.timepoints:
             tasks.append(TimepointTask(timepoint=tp, patient=vp, remnant=p.remnant_spec(),
                                        options=options.volumetry, out_dir=out_dir,
                                        resume=options.resume, figures=options.figures,
-                                       patient_error=p.error))
+                                       patient_error=p.error, plan_source=plan_source))
     return tasks
 
 

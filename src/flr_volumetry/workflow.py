@@ -65,7 +65,8 @@ def measure_files(image, *, liver=None, tumor=None, flr=None, segments=None, pat
         mask. Giving both ``plan`` and ``flr`` is an error.
     plan_baseline : (image, liver), optional
         The scan (file, DICOM folder or Scan) and liver mask specification
-        the plan was placed on, when that is another scan: the plan is first
+        (None: segmented automatically) the plan was placed on, when that is
+        another scan: the plan is first
         carried to this scan (:func:`flr_volumetry.registration.carry_plan`)
         and the registration's Dice goes to ``methods["registration"]``.
     registration : RegistrationOptions, optional
@@ -142,13 +143,20 @@ def _flr_from_plan(plan, liver_img, seg_img, tumor_img, image, plan_baseline, re
             raise InputError("plan_baseline must be the pair (baseline scan, baseline liver "
                              "mask).") from None
         base_scan = base_image if isinstance(base_image, Scan) else load_image(base_image)
-        base_mask = load_mask(base_liver, base_scan.image, what="baseline liver mask")
-        warnings += [f"plan baseline: {w}" for w in base_mask.warnings]
-        plan, report = carry_plan(plan, base_scan.image, base_mask.image, image, liver_img,
+        if base_liver is None:
+            # The plan's scan has no liver mask: segment it as measure does.
+            base_liver_img, seg_warnings, _ = _auto_liver(base_scan, None)
+            warnings += [f"plan baseline: {w}" for w in seg_warnings]
+            base_liver_source = "automatic segmentation"
+        else:
+            base_mask = load_mask(base_liver, base_scan.image, what="baseline liver mask")
+            warnings += [f"plan baseline: {w}" for w in base_mask.warnings]
+            base_liver_img, base_liver_source = base_mask.image, base_mask.source
+        plan, report = carry_plan(plan, base_scan.image, base_liver_img, image, liver_img,
                                   options=registration)
         warnings += list(report.warnings)
         methods["registration"] = {**report.to_dict(), "baseline_scan": base_scan.source,
-                                   "baseline_liver_mask": base_mask.source}
+                                   "baseline_liver_mask": base_liver_source}
         methods["plan_carried"] = plan.to_dict()
     had_map = seg_img is not None
     flr_img, plan_warnings, plan_methods, used_segments = flr_from_plan(
