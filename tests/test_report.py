@@ -38,7 +38,7 @@ def test_csv_keeps_every_digit_and_writes_empty_for_none(tmp_path):
 def test_csv_write_failing_half_way_leaves_the_old_file_and_no_temp(tmp_path, monkeypatch):
     p = tmp_path / "t.csv"
     write_csv_atomic([{"a": 1}], ("a",), p)
-    real_fdopen = os.fdopen
+    real_open = open
 
     class HalfWriter:
         def __init__(self, fh):
@@ -55,7 +55,9 @@ def test_csv_write_failing_half_way_leaves_the_old_file_and_no_temp(tmp_path, mo
             self.fh.flush()
             raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(report.os, "fdopen", lambda *a, **k: HalfWriter(real_fdopen(*a, **k)))
+    # The module's own ``open`` (it shadows the builtin) writes half and fails.
+    monkeypatch.setattr(report, "open", lambda *a, **k: HalfWriter(real_open(*a, **k)),
+                        raising=False)
     with pytest.raises(OSError, match="No space"):
         write_csv_atomic([{"a": i} for i in range(1000)], ("a",), p)
     assert p.read_text() == "a\n1\n"

@@ -66,11 +66,11 @@ import html
 import io as _io
 import math
 import os
-import tempfile
 
 import numpy as np
 
 from . import clinical
+from .io import atomic_file
 
 __all__ = [
     "RESULTS_SCHEMA",
@@ -121,19 +121,9 @@ def write_text_atomic(text, path, *, mode="w"):
     >>> open(p).read(), [f for f in os.listdir(os.path.dirname(p)) if f.startswith(".tmp")]
     ('hello\\n', [])
     """
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path))
-    try:
-        kwargs = {} if "b" in mode else {"encoding": "utf-8", "newline": ""}
-        with os.fdopen(fd, mode, **kwargs) as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    kwargs = {} if "b" in mode else {"encoding": "utf-8", "newline": ""}
+    with atomic_file(path, suffix=os.path.basename(path)) as tmp, open(tmp, mode, **kwargs) as fh:
+        fh.write(text)
 
 
 def _cell(value):
