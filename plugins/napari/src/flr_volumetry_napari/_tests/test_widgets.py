@@ -308,6 +308,8 @@ def test_plan_carried_from_baseline_to_follow_up(make_napari_viewer, qtbot, stud
     qtbot.waitUntil(lambda: "Dice" in w.status.text() or "Carry plan:" in w.status.text()
                     or "could not" in w.status.text(), timeout=60000)
     assert "Dice" in w.status.text(), w.status.text()
+    # The scans were open, so the registration used them (not only the outlines).
+    assert "rigid" in w.status.text(), w.status.text()
     carried = viewer.layers["P001 post_pve flr"]
     assert carried.metadata["flr_plan"]["keep_point"] is not None
     expected = np.zeros(post.data.shape, bool)

@@ -181,6 +181,13 @@ class RemnantWidget(QWidget):
     def _image(self, layer, geometry):
         return None if layer is None else layer_image(layer.data, geometry)
 
+    def _scan_image(self, timepoint, liver_layer, geometry):
+        """The timepoint's scan on the liver's grid, or None when it has none."""
+        scan = None if timepoint is None else timepoint.scan
+        if scan is None or np.shape(scan.data) != np.shape(liver_layer.data):
+            return None
+        return layer_image(np.asarray(scan.data), geometry)
+
     def _points_layers(self, role, name=None):
         return [lay for lay in self.viewer.layers if isinstance(lay, Points)
                 and lay.metadata.get("flr_role") == role
@@ -352,6 +359,10 @@ class RemnantWidget(QWidget):
             dst_geo = metadata_geometry(target)
             src_img = self._image(source, geo)
             dst_img = self._image(target, dst_geo)
+            # The scans let the registration use the vessels and the surroundings,
+            # not only the liver outline (which drags the plan along with growth).
+            src_scan = self._scan_image(src_tp, source, geo)
+            dst_scan = self._scan_image(dst_tp, target, dst_geo)
             dst_seg = None if dst_tp is None else self._image(dst_tp.segments, dst_geo)
             dst_tumor = None if dst_tp is None else self._image(dst_tp.tumor, dst_geo)
             if plan.kind == "segments" and plan.landmarks is None and dst_seg is None:
@@ -363,7 +374,7 @@ class RemnantWidget(QWidget):
             return None
 
         def run():
-            carried, report = registration.carry_plan(plan, None, src_img, None, dst_img)
+            carried, report = registration.carry_plan(plan, src_scan, src_img, dst_scan, dst_img)
             flr, warnings, methods = self.remnant.flr_from_plan(carried, dst_img,
                                                                 segments=dst_seg, tumor=dst_tumor)
             methods = {**methods, "registration": report.to_dict()}
