@@ -107,3 +107,13 @@ def test_console_script_runs_without_traceback(tmp_path):
                        capture_output=True, text=True)
     assert r.returncode == 1
     assert "Traceback" not in r.stderr and "does not exist" in r.stderr
+
+
+@pytest.mark.parametrize("command", ["measure", "hypertrophy", "segment", "batch", "demo",
+                                     "phantom"])
+def test_help_shows_percent_signs_as_written(command, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main([command, "--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert "usage:" in out and "%%" not in out

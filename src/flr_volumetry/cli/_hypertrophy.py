@@ -13,8 +13,8 @@ from ._common import emit_json, fmt
 def add_parser(sub):
     p = sub.add_parser(
         "hypertrophy", help="degree of hypertrophy, KGR and GR between two measure JSONs",
-        description="Degree of hypertrophy and kinetic growth rate (Shindoh, >= 2 %%/week) "
-                    "and measured growth rate (Leung, > 2.66 %%/week) between a baseline "
+        description="Degree of hypertrophy and kinetic growth rate (Shindoh, >= 2 %/week) "
+                    "and measured growth rate (Leung, > 2.66 %/week) between a baseline "
                     "and a follow-up `measure --json` file.",
     )
     p.add_argument("--pre", required=True, help="baseline measure JSON")
