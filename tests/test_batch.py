@@ -569,6 +569,8 @@ def test_missing_liver_mask_is_segmented_and_saved_for_review(tmp_path, sample_r
     assert r.ok, r.summary_line()
     rec = next(t for t in r.results["patients"][0]["timepoints"] if t["timepoint"] == tp_name)
     assert rec["liver_method"] == "automatic segmentation"
+    seg = rec["measurement"]["methods"]["segmentation"]
+    assert seg["backend"] == "classic" and "automatic" in seg["algorithm"]
     assert rec["masks"]["liver"] == f"masks/P001/{tp_name}/liver.nii.gz"
     liver = sitk.ReadImage(os.path.join(r.out_dir, rec["masks"]["liver"]))
     image = sitk.ReadImage(str(study / "P001" / tp_name / "image.nii.gz"))

@@ -91,7 +91,8 @@ def measure_files(image, *, liver=None, tumor=None, flr=None, segments=None, pat
     if liver is None:
         liver_img, seg_warnings, seg_methods = _auto_liver(scan, modality)
         warnings += seg_warnings
-        methods.update(seg_methods)
+        methods["liver_mask"] = "automatic segmentation"
+        methods["segmentation"] = seg_methods
     else:
         m = load_mask(liver, ref, what="liver mask")
         liver_img = m.image
