@@ -295,7 +295,7 @@ def test_two_workers_give_the_same_results_as_one(tmp_path, good):
 
 
 def test_dask_local_cluster_gives_the_same_results(tmp_path, good):
-    distributed = pytest.importorskip("distributed")
+    import distributed
     study, out1, _ = good
     out2 = str(tmp_path / "dask")
     with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
@@ -469,7 +469,8 @@ def test_a_plan_placed_on_the_baseline_is_carried_to_the_follow_up(tmp_path):
 
 @pytest.fixture(scope="module")
 def sample_run(tmp_path_factory):
-    phantoms = pytest.importorskip("flr_volumetry.phantoms")
+    from flr_volumetry import phantoms
+
     study = phantoms.sample_study()
     out = str(tmp_path_factory.mktemp("sample_out"))
     return study, run_batch(study, out, BatchOptions(progress=False))

@@ -226,8 +226,6 @@ def test_calibration_volumes_match_rendered_counts():
 
 
 def test_dicom_series_reads_back_with_the_same_geometry(tmp_path):
-    pytest.importorskip("flr_volumetry.io._dicom_write",
-                        reason="write_dicom_series is not available yet")
     truths = phantoms.write_study(tmp_path, n_patients=1, size="small", fmt="dicom")
     tp = truths[0]["timepoints"][0]
     folder = tmp_path / "P001" / tp["timepoint"]
@@ -307,8 +305,8 @@ def test_sample_study_is_cached_and_regenerated_on_version_change(tmp_path, monk
 
 
 def test_landmarks_rebuild_the_segment_map(study):
-    remnant = pytest.importorskip("flr_volumetry.remnant._landmarks",
-                                  reason="landmark-based segments are not available")
+    from flr_volumetry import remnant
+
     out, truths = study
     folder = out / "P001" / "post_pve"
     lm = json.loads((folder / "truth" / "landmarks.json").read_text())
@@ -316,10 +314,7 @@ def test_landmarks_rebuild_the_segment_map(study):
                        "portal_bifurcation"}
     liver, liver_arr = _read(folder / "truth" / "liver.nii.gz")
     seg = _read(folder / "truth" / "segments.nii.gz")[1]
-    try:
-        made = remnant.segments_from_landmarks(liver, lm)
-    except TypeError:
-        pytest.skip("segments_from_landmarks has another signature")
+    made = remnant.segments_from_landmarks(liver, lm)
     made = sitk.GetArrayFromImage(getattr(made, "image", made))
     # The hemi-liver split (Cantlie's plane) is exact up to the caudate model.
     left_truth, left_made = np.isin(seg, (1, 2, 3, 4)), np.isin(made, (1, 2, 3, 4))
@@ -348,8 +343,6 @@ def test_varied_patients_fit_the_field_of_view_and_follow_their_growth():
 
 
 def test_writing_again_replaces_the_previous_inputs(tmp_path):
-    pytest.importorskip("flr_volumetry.io._dicom_write",
-                        reason="write_dicom_series is not available yet")
     phantoms.write_study(tmp_path, n_patients=1, size="small")
     phantoms.write_study(tmp_path, n_patients=1, size="small", fmt="dicom", input_masks=())
     tp = tmp_path / "P001" / "baseline"

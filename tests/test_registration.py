@@ -91,7 +91,8 @@ def test_dice():
 
 @pytest.fixture(scope="module")
 def phantom_pair():
-    phantoms = pytest.importorskip("flr_volumetry.phantoms")
+    from flr_volumetry import phantoms
+
     grid = phantoms.grid_preset("small")
     patient = phantoms.make_patient(0)          # right PVE
     arrays = [phantoms.render_timepoint(patient, i, grid) for i in (0, 1)]

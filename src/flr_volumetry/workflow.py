@@ -183,16 +183,9 @@ def _describe_scan(scan):
 
 
 def _auto_liver(scan, modality):
-    try:
-        from . import segmentation
-    except ImportError:
-        segmentation = None
-    if segmentation is None or not hasattr(segmentation, "segment_liver"):
-        raise InputError(
-            "automatic liver segmentation is not available in this version; give the liver "
-            "mask with --liver."
-        )
-    result = segmentation.segment_liver(scan.image, modality=modality or _modality(scan))
+    from .segmentation import segment_liver
+
+    result = segment_liver(scan.image, modality=modality or _modality(scan))
     return result.liver, list(result.warnings), dict(result.methods)
 
 

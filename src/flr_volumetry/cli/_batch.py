@@ -90,11 +90,8 @@ def run(args):
 
 
 def run_demo(args):
-    try:
-        from ..phantoms import sample_study
-    except ImportError:
-        raise InputError("the sample study generator (flr_volumetry.phantoms) is not "
-                         "available in this version.") from None
+    from ..phantoms import sample_study
+
     study = sample_study()
     print(f"sample study: {study}", file=sys.stderr)
     result = run_batch(study, args.out, _options(args))

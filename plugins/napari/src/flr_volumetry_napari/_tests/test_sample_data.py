@@ -4,15 +4,13 @@ import json
 
 import pytest
 
-phantoms = pytest.importorskip("flr_volumetry.phantoms")
+from flr_volumetry import phantoms
 
 
 @pytest.mark.parametrize("patient, followup", [("P001", "post_pve"), ("P002", "post_pve"),
                                                ("P003", "post_alpps")])
 def test_sample_patient_growth_matches_the_phantom_truth(make_napari_viewer, qtbot, patient,
                                                          followup):
-    if not hasattr(phantoms, "sample_study"):
-        pytest.skip("flr_volumetry.phantoms has no sample_study yet")
     from flr_volumetry_napari import _sample_data
     from flr_volumetry_napari._widgets import HypertrophyWidget, VolumetryWidget
 

@@ -96,8 +96,7 @@ def test_liver_widget_imports_and_segments_from_a_seed(make_napari_viewer, qtbot
     assert w.import_mask(str(paths["ct"].parent / "nope.nii.gz")) is None
     assert "does not exist" in w.status.text()
 
-    if not w.segment_button.isEnabled():
-        pytest.skip("flr_volumetry.segmentation is not available")
+    assert w.segment_button.isEnabled()
     # A 405 mL box liver in a body (the classic pipeline refuses livers < 50 mL).
     a = np.full((40, 60, 60), -1000, np.int16)
     a[5:35, 5:55, 5:55] = 40
@@ -134,9 +133,7 @@ def test_remnant_widget_paint_and_segments(make_napari_viewer, qtbot, case_files
     assert painted.metadata["flr_role"] == "flr" and painted.mode == "erase"
     assert np.array_equal(painted.data != 0, layers["liver"].data != 0)
     assert painted.metadata["flr_geometry"] == layers["liver"].metadata["flr_geometry"]
-    if _remnant_module() is None:
-        assert not w.segments_button.isEnabled()
-        pytest.skip("flr_volumetry.remnant is not available: the plan sections are disabled")
+    assert _remnant_module() is not None and w.segments_button.isEnabled()
     # Right hepatectomy: the remnant is segments 1-4 of the liver, tumour excluded.
     w.resection.setCurrentText("right_hepatectomy")
     assert [i for i, cb in w.keep.items() if cb.isChecked()] == [1, 2, 3, 4]
@@ -219,8 +216,6 @@ def test_export_writes_masks_json_and_report(make_napari_viewer, qtbot, study_di
 
 
 def test_remnant_cut_surface_and_landmarks(make_napari_viewer, qtbot, case_files):
-    if _remnant_module() is None:
-        pytest.skip("flr_volumetry.remnant is not available")
     from flr_volumetry import remnant
 
     paths, arrays = case_files
@@ -283,8 +278,8 @@ def test_patient_size_prefilled_from_patient_file_then_dicom_header(qtbot):
 def test_plan_carried_from_baseline_to_follow_up(make_napari_viewer, qtbot, study_dir):
     from flr_volumetry_napari._widgets._remnant import _registration_module
 
-    if _remnant_module() is None or _registration_module() is None:
-        pytest.skip("flr_volumetry.remnant or .registration is not available")
+    # The plugin ships with the core package: both sections must be enabled.
+    assert _remnant_module() is not None and _registration_module() is not None
     viewer = make_napari_viewer()
     add_layers(viewer, read_path(str(study_dir / "P001")))
     w = RemnantWidget(viewer)
