@@ -467,6 +467,25 @@ def test_a_plan_placed_on_the_baseline_is_carried_to_the_follow_up(tmp_path):
     assert recs["post"]["measurement"]["flr_ml"] == tiny.flr_voxels(5)
 
 
+def test_a_segment_plan_in_the_baseline_folder_applies_to_every_timepoint(tmp_path):
+    study = str(tmp_path / "study")
+    tiny.write_patient(study, "P001", PVE, two_scans())
+    counts = {}
+    for tp in ("pre", "post"):
+        folder = os.path.join(study, "P001", tp)
+        os.remove(os.path.join(folder, "flr.nii.gz"))
+        counts = _segments_map(folder)
+    with open(os.path.join(study, "P001", "pre", "plan.json"), "w") as fh:
+        json.dump({"schema_version": "1.0", "remnant_segments": [2, 3]}, fh)
+    r = run_batch(study, str(tmp_path / "out"), FAST)
+    for t in r.results["patients"][0]["timepoints"]:
+        assert t["status"] == "ok", t["error"]
+        assert t["measurement"]["flr_ml"] == counts[2] + counts[3]
+        # Segments need no registration: each scan's own map is used.
+        assert t["flr_method"] == "plan plan.json (pre)"
+        assert "registration" not in t["measurement"]["methods"]
+
+
 @pytest.fixture(scope="module")
 def sample_run(tmp_path_factory):
     from flr_volumetry import phantoms

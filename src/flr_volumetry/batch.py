@@ -154,7 +154,8 @@ class TimepointTask:
     resume: bool = False
     figures: bool = True
     patient_error: str | None = None
-    plan_source: object = None  # StudyTimepoint the patient's plan was placed on
+    plan_source: object = None  # StudyTimepoint whose plan.json (or scan) holds the plan
+    plan_carried: bool = False  # the plan holds plan_source's coordinates: register
 
 
 # ------------------------------------------------------------- one timepoint
@@ -175,7 +176,8 @@ def _hash_inputs(task):
     src = task.plan_source
     if src is not None and src.name != tp.name:
         # A plan carried from another scan depends on that scan and its masks.
-        files += [p for p in src.input_files() if p not in files]
+        theirs = src.input_files() if task.plan_carried else [src.plan] if src.plan else []
+        files += [p for p in theirs if p not in files]
     for path in files:
         h.update(b"\0" + os.path.relpath(path, tp.folder).encode() + b"\0")
         try:
@@ -251,7 +253,7 @@ def _remnant_kwargs(task):
         return ({"plan": RemnantPlan(resection=task.remnant["resection"],
                                      resect_caudate=caudate)},
                 f"resection {task.remnant['resection']}{suffix}")
-    if tp.plan or not _placed_on_a_scan(plan) or src is None or src.name == tp.name:
+    if tp.plan or not task.plan_carried or src is None or src.name == tp.name:
         return {"plan": plan}, where
     return ({"plan": plan, "plan_baseline": (src.image, src.liver)},
             f"{where}, carried from {src.name} by registration")
@@ -263,22 +265,38 @@ def _placed_on_a_scan(plan):
 
 
 def _plan_source(patient):
-    """The timepoint a patient's landmark or surface plan was placed on.
+    """Where a patient's plan comes from: ``(timepoint, carried)``, or ``(None, False)``.
 
     The timepoint whose folder holds ``plan.json`` (the earliest, when
     several do); else, for a plan in ``patient.json``, the baseline: the
     earliest ``timepoint.json`` date, then the first folder by name (DICOM
-    dates are not known before the scans are read).
+    dates are not known before the scans are read). ``carried`` is True when
+    the plan holds coordinates of that scan (landmarks or a cut surface), so
+    the other timepoints need a registration; segment plans are applied to
+    each scan's own segment map as they are. A plan that cannot be read is
+    not carried (its timepoints report the error).
     """
+    from .remnant import RemnantPlan
+
     tps = [tp for tp in patient.timepoints if tp.image]
-    if not tps:
-        return None
 
     def order(tp):
         return (tp.scan_date is None, tp.scan_date or "", tp.name)
 
     with_plan = [tp for tp in tps if tp.plan]
-    return min(with_plan or tps, key=order)
+    if with_plan:
+        source = min(with_plan, key=order)
+        plan = source.plan
+    elif tps and patient.remnant_spec().get("plan"):
+        source = min(tps, key=order)
+        plan = patient.remnant_spec()["plan"]
+    else:
+        return None, False
+    try:
+        plan = RemnantPlan.from_dict(plan) if isinstance(plan, dict) else RemnantPlan.load(plan)
+    except InputError:
+        return source, False
+    return source, _placed_on_a_scan(plan)
 
 
 def _scan_date(scan, tp, warnings):
@@ -596,12 +614,13 @@ def _tasks(study, out_dir, options):
             vp = p.volumetry_patient() if not p.error else Patient()
         except InputError:
             vp = Patient()
-        plan_source = _plan_source(p)
+        plan_source, plan_carried = _plan_source(p)
         for tp in p.timepoints:
             tasks.append(TimepointTask(timepoint=tp, patient=vp, remnant=p.remnant_spec(),
                                        options=options.volumetry, out_dir=out_dir,
                                        resume=options.resume, figures=options.figures,
-                                       patient_error=p.error, plan_source=plan_source))
+                                       patient_error=p.error, plan_source=plan_source,
+                                       plan_carried=plan_carried))
     return tasks
 
 
