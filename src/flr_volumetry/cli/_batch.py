@@ -6,7 +6,6 @@ import argparse
 import sys
 
 from ..batch import BatchOptions, run_batch
-from ..errors import InputError
 from ._common import options_from_args
 from ..clinical import BSA_FORMULAS, TELV_FORMULAS
 

@@ -622,7 +622,7 @@ def write_seg_nrrd(masks, path):
             raise GeometryError(f"the mask {name!r} is not on the same grid as {names[0]!r}; "
                                 f"resample the masks onto one grid first.")
     layers, layer_of, label_of = [], [], []
-    for i, image in enumerate(images):
+    for image in images:
         m = sitk.GetArrayViewFromImage(image).transpose(2, 1, 0) != 0  # x, y, z
         for k, layer in enumerate(layers):
             if not np.any(layer[m]):

@@ -4,7 +4,6 @@ import json
 
 import pytest
 
-from flr_volumetry import phantoms
 
 
 @pytest.mark.parametrize("patient, followup", [("P001", "post_pve"), ("P002", "post_pve"),
