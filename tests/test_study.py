@@ -148,3 +148,34 @@ def test_output_folder_inside_the_study_is_excluded(tmp_path):
     ids = [p.patient_id for p in discover_study(str(tmp_path),
                                                 exclude=(str(tmp_path / "out"),)).patients]
     assert ids == ["P001"]
+
+
+def _dicom_like(path):
+    """A file that starts like DICOM Part 10 (preamble + 'DICM'): all discovery looks at."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as fh:
+        fh.write(b"\0" * 128 + b"DICM" + b"\0" * 16)
+
+
+def test_dicom_exports_without_an_image_name_are_found(tmp_path):
+    study = str(tmp_path)
+    # Files straight in the timepoint folder, beside a mask and a note.
+    _dicom_like(str(tmp_path / "P001" / "pre" / "IM00001"))
+    _write(str(tmp_path / "P001" / "pre" / "liver.nii.gz"), "")
+    _write(str(tmp_path / "P001" / "pre" / "notes.txt"), "exported by PACS")
+    # One subfolder of any name, nested as exports often are.
+    _dicom_like(str(tmp_path / "P001" / "post" / "DICOM" / "SE0001" / "IM00001.dcm"))
+    # Two DICOM subfolders: which one is the scan is the user's choice.
+    _dicom_like(str(tmp_path / "P001" / "late" / "SE0001" / "1.dcm"))
+    _dicom_like(str(tmp_path / "P001" / "late" / "SE0002" / "1.dcm"))
+    # Only a non-DICOM file: not a scan.
+    _write(str(tmp_path / "P001" / "other" / "SE0001" / "readme.txt"), "x")
+    _write(str(tmp_path / "P001" / "other" / "timepoint.json"), '{"scan_date": "2024-01-01"}')
+    (p,) = discover_study(study).patients
+    tps = {tp.name: tp for tp in p.timepoints}
+    assert tps["pre"].image == str(tmp_path / "P001" / "pre") and tps["pre"].error is None
+    assert tps["pre"].liver == str(tmp_path / "P001" / "pre" / "liver.nii.gz")
+    assert tps["post"].image == str(tmp_path / "P001" / "post" / "DICOM")
+    assert tps["late"].image is None
+    assert "several images in late/ (SE0001, SE0002)" in tps["late"].error
+    assert tps["other"].image is None and tps["other"].error.startswith("no image in other/")

@@ -10,14 +10,17 @@ A study is a folder of patient folders; each patient folder holds a
                               "procedure": "PVE", "procedure_date": "2024-03-04",
                               "resection": "right_hepatectomy"}
         baseline/            any name; timepoints are ordered by scan date
-          image.nii.gz       or image.nii / image.nrrd / image.mha, or image/ (a DICOM folder)
+          image.nii.gz       or image.nii / image.nrrd / image.mha, or image/ (a DICOM folder);
+                             DICOM files straight in the timepoint folder, or in one
+                             subfolder of any name, are found too
           liver.nii.gz       optional masks: liver.*, tumor.*, flr.*, segments.*
           timepoint.json     {"scan_date": "2024-02-26"} (used when the image has no StudyDate;
                              optional "series_uid" and "modality": "ct" | "mr")
         post_pve/ ...
 
-Nothing here reads an image: :func:`discover_study` only looks at names and
-small JSON/CSV files, so it is fast on any cohort. Scan dates, which a DICOM
+Nothing here reads an image: :func:`discover_study` only looks at names,
+small JSON/CSV files and, to recognise DICOM files, the first bytes of a few
+files, so it is fast on any cohort. Scan dates, which a DICOM
 header may hold, are settled when each timepoint is measured (see
 :mod:`flr_volumetry.batch`). Folders and files whose names start with
 ``truth`` (ground truth of the bundled sample study), ``.`` or ``_`` are
@@ -376,6 +379,47 @@ def read_timepoint_file(timepoint_json):
             "series_uid": None if uid in (None, "") else str(uid), "modality": modality}
 
 
+def _is_dicom_file(path):
+    """Whether ``path`` starts like a DICOM Part 10 file (preamble, then 'DICM')."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(132)
+    except OSError:
+        return False
+    return len(head) == 132 and head[128:] == b"DICM"
+
+
+def _holds_dicom(folder, *, recursive, max_files=50):
+    """Whether one of the first ``max_files`` files of ``folder`` is DICOM."""
+    checked = 0
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not _ignored(d)) if recursive else []
+        for f in sorted(files):
+            if _ignored(f) or _stem(f) is not None or f.endswith((".json", ".csv")):
+                continue
+            if _is_dicom_file(os.path.join(root, f)):
+                return True
+            checked += 1
+            if checked >= max_files:
+                return False
+    return False
+
+
+def _dicom_images(folder, entries):
+    """DICOM series without an ``image`` name: the folder itself, or its DICOM subfolders.
+
+    Exports from PACS and scanners rarely follow a naming scheme; a
+    timepoint folder that holds DICOM files, or one subfolder of any name
+    that does, is a scan. Several such subfolders are reported as several
+    images (the user must say which by naming it ``image``).
+    """
+    if _holds_dicom(folder, recursive=False):
+        return [folder]
+    return [os.path.join(folder, e) for e in entries
+            if os.path.isdir(os.path.join(folder, e))
+            and _holds_dicom(os.path.join(folder, e), recursive=True)]
+
+
 def _find_timepoint(patient_id, folder):
     """A StudyTimepoint for ``folder``, or None when it holds nothing of a timepoint."""
     name = os.path.basename(folder)
@@ -398,15 +442,18 @@ def _find_timepoint(patient_id, folder):
             plan = full
         elif e == "timepoint.json":
             tp_json = full
+    if not images:
+        images = _dicom_images(folder, entries)
     if not images and not masks and tp_json is None and plan is None:
         return None
     error = None
     if not images:
         error = (f"no image in {name}/: put the scan there as image.nii.gz (or .nii, .nrrd, "
-                 f".mha) or as a DICOM folder image/.")
+                 f".mha) or as DICOM files (in the folder itself or a subfolder such as "
+                 f"image/).")
     elif len(images) > 1:
         error = (f"several images in {name}/ ({', '.join(os.path.basename(i) for i in images)}); "
-                 f"keep one.")
+                 f"keep one, or name the scan to measure image/.")
     elif problems:
         error = problems[0]
     extra = {}
