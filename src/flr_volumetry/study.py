@@ -41,7 +41,7 @@ from pathlib import Path
 from . import clinical
 from .errors import InputError
 from .hypertrophy import parse_date
-from .io import IMAGE_SUFFIXES
+from .io import IMAGE_SUFFIXES, is_dicom_file
 from .volumetry import Patient
 
 __all__ = [
@@ -379,16 +379,6 @@ def read_timepoint_file(timepoint_json):
             "series_uid": None if uid in (None, "") else str(uid), "modality": modality}
 
 
-def _is_dicom_file(path):
-    """Whether ``path`` starts like a DICOM Part 10 file (preamble, then 'DICM')."""
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(132)
-    except OSError:
-        return False
-    return len(head) == 132 and head[128:] == b"DICM"
-
-
 def _holds_dicom(folder, *, recursive, max_files=50):
     """Whether one of the first ``max_files`` files of ``folder`` is DICOM."""
     checked = 0
@@ -397,7 +387,7 @@ def _holds_dicom(folder, *, recursive, max_files=50):
         for f in sorted(files):
             if _ignored(f) or _stem(f) is not None or f.endswith((".json", ".csv")):
                 continue
-            if _is_dicom_file(os.path.join(root, f)):
+            if is_dicom_file(os.path.join(root, f)):
                 return True
             checked += 1
             if checked >= max_files:

@@ -117,16 +117,28 @@ def _iter_files(folder):
             yield os.path.join(root, name)
 
 
-def _read_header(path):
-    """The header of a DICOM file (selected tags only), or None when it is not DICOM."""
+def is_dicom_file(path):
+    """Whether ``path`` starts like a DICOM Part 10 file (128-byte preamble, then 'DICM').
+
+    Reads 132 bytes: cheap enough to recognise DICOM exports by content,
+    whatever their file names. Old ACR-NEMA files without the preamble are
+    not recognised here (:func:`read_dicom_series` still reads them).
+    """
     try:
         with open(path, "rb") as fh:
             head = fh.read(132)
     except OSError:
+        return False
+    return len(head) == 132 and head[128:132] == b"DICM"
+
+
+def _read_header(path):
+    """The header of a DICOM file (selected tags only), or None when it is not DICOM."""
+    if not os.path.isfile(path):
         return None
     # Files without the 128-byte preamble (old ACR-NEMA style) are tried with
     # force=True, and kept only when they look like an image header.
-    force = not (len(head) == 132 and head[128:132] == b"DICM")
+    force = not is_dicom_file(path)
     try:
         ds = pydicom.dcmread(path, stop_before_pixels=True, force=force,
                              specific_tags=list(_HEADER_TAGS))

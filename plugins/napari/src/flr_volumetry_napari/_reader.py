@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 from flr_volumetry import InputError, load_image, load_label_map, load_mask
-from flr_volumetry.io import IMAGE_SUFFIXES, is_image_file
+from flr_volumetry.io import IMAGE_SUFFIXES, is_dicom_file, is_image_file
 
 from ._geometry import display_kwargs, to_display
 
@@ -80,15 +80,6 @@ def mask_role(path):
     return None
 
 
-def _is_dicom_file(path):
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(132)
-    except OSError:
-        return False
-    return len(head) == 132 and head[128:132] == b"DICM"
-
-
 def _folder_kind(folder):
     """'patient', 'study', 'timepoint', 'dicom' or None for a folder."""
     folder = Path(folder)
@@ -108,7 +99,7 @@ def _folder_kind(folder):
     if any(_folder_kind(d) == "timepoint" for d in subdirs[:20]):
         return "patient"
     files = [e for e in entries if e.is_file()]
-    if any(e.suffix.lower() == ".dcm" or _is_dicom_file(e) for e in files[:20]):
+    if any(e.suffix.lower() == ".dcm" or is_dicom_file(e) for e in files[:20]):
         return "dicom"
     return None
 
