@@ -35,31 +35,6 @@ from flr_volumetry.registration import RegistrationOptions, carry_plan
 REMNANT = [1, 2, 3, 4]
 
 
-def _image(array, grid):
-    img = sitk.GetImageFromArray(array)
-    img.SetSpacing(tuple(float(s) for s in grid.spacing_mm))
-    img.SetOrigin(tuple(float(o) for o in grid.origin_mm))
-    return img
-
-
-def repositioned(arrays, grid):
-    """The follow-up as if the patient lay differently: rotated 4 deg about z and 3 deg
-    about x, shifted (12, -8, 20) mm, resampled onto the same grid (labels by nearest
-    neighbour; the truth is counted on the resampled segments)."""
-    move = sitk.Euler3DTransform()
-    move.SetCenter(tuple(float(o) + 0.5 * n * s for o, n, s in
-                         zip(grid.origin_mm, grid.size, grid.spacing_mm)))
-    move.SetRotation(np.deg2rad(3.0), 0.0, np.deg2rad(4.0))
-    move.SetTranslation((12.0, -8.0, 20.0))
-    out = {}
-    for name in ("image", "liver", "segments"):
-        img = _image(arrays[name], grid)
-        interp = sitk.sitkLinear if name == "image" else sitk.sitkNearestNeighbor
-        fill = -1000.0 if name == "image" else 0
-        out[name] = sitk.GetArrayFromImage(sitk.Resample(img, img, move, interp, fill))
-    return out
-
-
 def baseline_plans(segments):
     """The two right-hepatectomy plans placed on the baseline scan."""
     seg = sitk.GetArrayFromImage(segments)
@@ -90,15 +65,18 @@ def main(size="small", n_patients=4):
         arrays = [phantoms.render_timepoint(patient, i, grid)
                   for i in range(len(patient.timepoints))]
         v_ml = grid.voxel_volume_ml
-        base = arrays[0]
-        b_img, b_liver = _image(base["image"], grid), _image(base["liver"], grid)
-        plans = baseline_plans(_image(base["segments"], grid))
-        b_truth = int(np.isin(base["segments"], REMNANT).sum())
-        follow_ups = [(t, "", arrays[t]) for t in range(1, len(arrays))]
-        follow_ups += [(t, " moved", repositioned(arrays[t], grid)) for t in range(1, len(arrays))]
+        base = {k: phantoms.to_image(arrays[0][k], grid) for k in ("image", "liver", "segments")}
+        b_img, b_liver = base["image"], base["liver"]
+        plans = baseline_plans(base["segments"])
+        b_truth = int(np.isin(arrays[0]["segments"], REMNANT).sum())
+        follow_ups = [(t, "", {k: phantoms.to_image(arrays[t][k], grid)
+                               for k in ("image", "liver", "segments")})
+                      for t in range(1, len(arrays))]
+        follow_ups += [(t, " moved", phantoms.repositioned(arrays[t], grid))
+                       for t in range(1, len(arrays))]
         for t, moved, fu in follow_ups:
-            f_img, f_liver = _image(fu["image"], grid), _image(fu["liver"], grid)
-            truth = int(np.isin(fu["segments"], REMNANT).sum())
+            f_img, f_liver = fu["image"], fu["liver"]
+            truth = int(np.isin(sitk.GetArrayViewFromImage(fu["segments"]), REMNANT).sum())
             for plan_name, plan in plans.items():
                 b_err = 100 * (_count(flr_from_plan(plan, b_liver)[0]) / b_truth - 1)
                 for method in ("rigid", "deformable"):
@@ -128,7 +106,7 @@ def full_grid_timing():
     patient = phantoms.make_patient(0)
     arrays = [phantoms.render_timepoint(patient, i, grid) for i in (0, 1)]
     t0 = time.perf_counter()
-    _, report = register_scans(*(_image(arrays[i][k], grid) for i, k in
+    _, report = register_scans(*(phantoms.to_image(arrays[i][k], grid) for i, k in
                                  ((0, "image"), (0, "liver"), (1, "image"), (1, "liver"))))
     print(f"rigid registration on the full grid {grid.size}: "
           f"{time.perf_counter() - t0:.1f} s (Dice {report.dice:.3f})")

@@ -97,24 +97,10 @@ def phantom_pair():
     patient = phantoms.make_patient(0)          # right PVE
     arrays = [phantoms.render_timepoint(patient, i, grid) for i in (0, 1)]
 
-    def image(a):
-        img = sitk.GetImageFromArray(a)
-        img.SetSpacing(tuple(float(s) for s in grid.spacing_mm))
-        img.SetOrigin(tuple(float(o) for o in grid.origin_mm))
-        return img
-
     # The follow-up as if the patient lay differently (known rotation and shift).
-    move = sitk.Euler3DTransform()
-    move.SetCenter(tuple(float(o) + 0.5 * n * s for o, n, s in
-                         zip(grid.origin_mm, grid.size, grid.spacing_mm)))
-    move.SetRotation(np.deg2rad(3.0), 0.0, np.deg2rad(4.0))
-    move.SetTranslation((12.0, -8.0, 20.0))
-    follow = {}
-    for name in ("image", "liver", "segments"):
-        img = image(arrays[1][name])
-        interp = sitk.sitkLinear if name == "image" else sitk.sitkNearestNeighbor
-        follow[name] = sitk.Resample(img, img, move, interp, -1000.0 if name == "image" else 0)
-    base = {name: image(arrays[0][name]) for name in ("image", "liver", "segments")}
+    follow = phantoms.repositioned(arrays[1], grid)
+    base = {name: phantoms.to_image(arrays[0][name], grid)
+            for name in ("image", "liver", "segments")}
     return base, follow
 
 

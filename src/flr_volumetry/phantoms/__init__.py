@@ -49,7 +49,9 @@ from ._study import (
     INPUT_MASKS,
     TRUTH_MASKS,
     grid_preset,
+    repositioned,
     sample_study,
+    to_image,
     write_patient,
     write_study,
 )
@@ -76,7 +78,9 @@ __all__ = [
     "liver_volumes_ml",
     "make_patient",
     "render_timepoint",
+    "repositioned",
     "sample_study",
+    "to_image",
     "write_patient",
     "write_study",
 ]

@@ -68,11 +68,50 @@ def grid_preset(size="sample", modality="ct"):
     return GRID_PRESETS[key]
 
 
-def _to_image(array, grid, pixel_type=None):
+def to_image(array, grid, pixel_type=None):
+    """A rendered (z, y, x) array as a SimpleITK image on the phantom's grid.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from flr_volumetry.phantoms import Grid
+    >>> g = Grid((16, 16, 8), (2.0, 2.0, 4.0))
+    >>> img = to_image(np.zeros(g.shape_zyx, np.uint8), g)
+    >>> img.GetSize(), img.GetOrigin()[2]
+    ((16, 16, 8), -14.0)
+    """
     img = sitk.GetImageFromArray(array)
     img.SetSpacing(tuple(float(s) for s in grid.spacing_mm))
     img.SetOrigin(tuple(float(o) for o in grid.origin_mm))
     return img if pixel_type is None else sitk.Cast(img, pixel_type)
+
+
+def repositioned(arrays, grid, *, rotation_deg=(3.0, 0.0, 4.0), shift_mm=(12.0, -8.0, 20.0)):
+    """A rendered timepoint as if the patient lay differently on the table.
+
+    The image, liver and segment map are rotated (degrees about x, y, z,
+    around the grid's centre) and shifted, then resampled onto the same grid:
+    the image linearly, the labels by nearest neighbour (count the truth on
+    the returned segments). Two real scans of a patient never line up; this
+    is the known motion that registration must undo.
+
+    Returns
+    -------
+    dict
+        ``"image"``, ``"liver"``, ``"segments"``: SimpleITK images.
+    """
+    move = sitk.Euler3DTransform()
+    move.SetCenter(tuple(float(o) + 0.5 * n * s for o, n, s in
+                         zip(grid.origin_mm, grid.size, grid.spacing_mm)))
+    move.SetRotation(*(float(np.deg2rad(a)) for a in rotation_deg))
+    move.SetTranslation(tuple(float(t) for t in shift_mm))
+    out = {}
+    for name in ("image", "liver", "segments"):
+        img = to_image(arrays[name], grid)
+        interp = sitk.sitkLinear if name == "image" else sitk.sitkNearestNeighbor
+        fill = -1000.0 if name == "image" else 0
+        out[name] = sitk.Resample(img, img, move, interp, fill)
+    return out
 
 
 def _uid(*parts):
@@ -180,10 +219,10 @@ def write_patient(patient, folder, grid, *, modality="ct", fmt="nifti",
         truth_dir = os.path.join(tp_dir, "truth")
         os.makedirs(truth_dir, exist_ok=True)
         _remove_stale_inputs(tp_dir)
-        image = _to_image(arrays["image"], grid)
+        image = to_image(arrays["image"], grid)
         image_name = _write_image(image, tp_dir, fmt=fmt, modality=modality, patient=patient,
                                   timepoint=tp, study_seed=study_seed)
-        masks = {k: _to_image(arrays[k], grid) for k in TRUTH_MASKS}
+        masks = {k: to_image(arrays[k], grid) for k in TRUTH_MASKS}
         for k in TRUTH_MASKS:
             write_mask(masks[k], os.path.join(truth_dir, f"{k}.nii.gz"))
         for k in input_masks:
