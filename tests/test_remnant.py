@@ -21,17 +21,13 @@ from flr_volumetry.remnant import (
 from flr_volumetry.remnant._plan import remnant_segments_of
 from flr_volumetry.workflow import measure_files
 
+from _phantom_boxes import ROTATED, image_like
+
 N_SEG = 5 * 10 * 5  # voxels per segment slab of _segment_liver
-ROTATED = (0.8660254037844387, -0.5, 0.0, 0.5, 0.8660254037844387, 0.0, 0.0, 0.0, 1.0)
 
 
 def _image(arr, spacing=(2.0, 2.5, 3.0), origin=(-60.0, -40.0, 10.0), direction=None):
-    img = sitk.GetImageFromArray(arr)
-    img.SetSpacing(spacing)
-    img.SetOrigin(origin)
-    if direction is not None:
-        img.SetDirection(direction)
-    return img
+    return image_like(arr, spacing=spacing, origin=origin, direction=direction)
 
 
 def _segment_liver(direction=None):
