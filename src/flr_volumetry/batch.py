@@ -229,20 +229,19 @@ def _remnant_kwargs(task):
     if tp.flr:
         return {"flr": tp.flr}, f"file {os.path.basename(tp.flr)}"
     src = task.plan_source
+    patient_plan = task.remnant.get("plan")
     if tp.plan:
-        plan, where = RemnantPlan.load(tp.plan), f"plan {os.path.basename(tp.plan)} ({tp.name})"
+        plan, where = _load_plan(tp.plan), f"plan {os.path.basename(tp.plan)} ({tp.name})"
     elif src is not None and src.plan:
-        plan = RemnantPlan.load(src.plan)
-        where = f"plan {os.path.basename(src.plan)} ({src.name})"
+        plan, where = _load_plan(src.plan), f"plan {os.path.basename(src.plan)} ({src.name})"
     elif not task.remnant:
         raise InputError(
             "no FLR: put an flr.* mask in the timepoint folder, or give resection, "
             "remnant_segments or plan in patient.json.")
-    elif isinstance(task.remnant.get("plan"), dict):
-        plan, where = RemnantPlan.from_dict(task.remnant["plan"]), "plan in patient.json"
-    elif task.remnant.get("plan"):
-        plan = RemnantPlan.load(task.remnant["plan"])
-        where = f"plan {os.path.basename(task.remnant['plan'])} (patient)"
+    elif patient_plan:
+        plan = _load_plan(patient_plan)
+        where = ("plan in patient.json" if isinstance(patient_plan, dict)
+                 else f"plan {os.path.basename(patient_plan)} (patient)")
     else:
         caudate = bool(task.remnant.get("resect_caudate"))
         suffix = ", caudate resected" if caudate else ""
@@ -259,9 +258,11 @@ def _remnant_kwargs(task):
             f"{where}, carried from {src.name} by registration")
 
 
-def _placed_on_a_scan(plan):
-    """Whether the plan holds physical coordinates (landmarks or a cut surface)."""
-    return plan.landmarks is not None or plan.kind == "surface"
+def _load_plan(plan):
+    """A RemnantPlan from a plan file, or from a plan written inline in patient.json."""
+    from .remnant import RemnantPlan
+
+    return RemnantPlan.from_dict(plan) if isinstance(plan, dict) else RemnantPlan.load(plan)
 
 
 def _plan_source(patient):
@@ -276,8 +277,6 @@ def _plan_source(patient):
     each scan's own segment map as they are. A plan that cannot be read is
     not carried (its timepoints report the error).
     """
-    from .remnant import RemnantPlan
-
     tps = [tp for tp in patient.timepoints if tp.image]
 
     def order(tp):
@@ -293,10 +292,9 @@ def _plan_source(patient):
     else:
         return None, False
     try:
-        plan = RemnantPlan.from_dict(plan) if isinstance(plan, dict) else RemnantPlan.load(plan)
+        return source, _load_plan(plan).in_scan_coordinates
     except InputError:
         return source, False
-    return source, _placed_on_a_scan(plan)
 
 
 def _scan_date(scan, tp, warnings):

@@ -472,7 +472,7 @@ def carry_plan(plan, baseline_image, baseline_liver, followup_image, followup_li
         if img is not None and img.GetSize() != liver.GetSize():
             raise InputError(f"the {when} liver mask is not on the {when} scan's grid; load it "
                              f"with load_mask(..., reference=scan).")
-    if plan.kind == "segments" and plan.landmarks is None:
+    if not plan.in_scan_coordinates:
         return plan, RegistrationReport(dice=1.0, dice_affine=1.0, dice_before=float("nan"),
                                         min_dice=options.min_dice,
                                         method="none: segment plans use each scan's own map")

@@ -205,6 +205,15 @@ class RemnantPlan:
         return "surface" if self.surface_points is not None else "segments"
 
     @property
+    def in_scan_coordinates(self):
+        """Whether the plan holds points of the scan it was placed on (landmarks or a cut).
+
+        Such a plan must be carried by registration to be used on another
+        scan; a plain segment plan applies to each scan's own segment map.
+        """
+        return self.landmarks is not None or self.kind == "surface"
+
+    @property
     def segments(self):
         """The remnant segments (segment plans), else None."""
         if self.kind != "segments":
