@@ -41,7 +41,7 @@ from pathlib import Path
 from . import clinical
 from .errors import InputError
 from .hypertrophy import parse_date
-from .io import IMAGE_SUFFIXES, is_dicom_file
+from .io import IMAGE_SUFFIXES, holds_dicom
 from .volumetry import Patient
 
 __all__ = [
@@ -379,22 +379,6 @@ def read_timepoint_file(timepoint_json):
             "series_uid": None if uid in (None, "") else str(uid), "modality": modality}
 
 
-def _holds_dicom(folder, *, recursive, max_files=50):
-    """Whether one of the first ``max_files`` files of ``folder`` is DICOM."""
-    checked = 0
-    for root, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not _ignored(d)) if recursive else []
-        for f in sorted(files):
-            if _ignored(f) or _stem(f) is not None or f.endswith((".json", ".csv")):
-                continue
-            if is_dicom_file(os.path.join(root, f)):
-                return True
-            checked += 1
-            if checked >= max_files:
-                return False
-    return False
-
-
 def _dicom_images(folder, entries):
     """DICOM series without an ``image`` name: the folder itself, or its DICOM subfolders.
 
@@ -403,11 +387,10 @@ def _dicom_images(folder, entries):
     that does, is a scan. Several such subfolders are reported as several
     images (the user must say which by naming it ``image``).
     """
-    if _holds_dicom(folder, recursive=False):
+    if holds_dicom(folder, recursive=False):
         return [folder]
     return [os.path.join(folder, e) for e in entries
-            if os.path.isdir(os.path.join(folder, e))
-            and _holds_dicom(os.path.join(folder, e), recursive=True)]
+            if os.path.isdir(os.path.join(folder, e)) and holds_dicom(os.path.join(folder, e))]
 
 
 def _find_timepoint(patient_id, folder):

@@ -4,7 +4,7 @@ Scans come back as :class:`Scan` (a ``SimpleITK.Image`` plus header facts),
 masks as :class:`Mask` (uint8 on the scan's grid).
 """
 
-from ._dicom import is_dicom_file, read_dicom_series
+from ._dicom import holds_dicom, is_dicom_file, read_dicom_series
 from ._dicom_write import write_dicom_series
 from ._geometry import grid_description, resample_mask_to, same_grid
 from ._images import IMAGE_SUFFIXES, Scan, is_image_file, load_image, read_image_file
@@ -24,6 +24,7 @@ __all__ = [
     "Mask",
     "Scan",
     "grid_description",
+    "holds_dicom",
     "is_dicom_file",
     "is_image_file",
     "load_image",

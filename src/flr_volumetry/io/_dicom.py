@@ -105,10 +105,10 @@ class _Slice:
         return n / np.linalg.norm(n)
 
 
-def _iter_files(folder):
+def _iter_files(folder, recursive=True):
     for root, dirs, files in os.walk(folder):
         # Hidden folders (.git, .DS_Store-like trash) and hidden files are never scans.
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".")) if recursive else []
         for name in sorted(files):
             if name.startswith(".") or name.upper() == "DICOMDIR":
                 continue
@@ -130,6 +130,21 @@ def is_dicom_file(path):
     except OSError:
         return False
     return len(head) == 132 and head[128:132] == b"DICM"
+
+
+def holds_dicom(folder, *, recursive=True, max_files=50):
+    """Whether one of the first ``max_files`` candidate files in ``folder`` is DICOM.
+
+    Candidates are the files :func:`read_dicom_series` would look at (no
+    hidden files, no NIfTI, text or picture suffixes); a cheap test of a
+    folder of unknown content, reading 132 bytes per file.
+    """
+    for i, path in enumerate(_iter_files(folder, recursive)):
+        if i >= max_files:
+            return False
+        if is_dicom_file(path):
+            return True
+    return False
 
 
 def _read_header(path):
