@@ -185,9 +185,5 @@ def _describe_scan(scan):
 def _auto_liver(scan, modality):
     from .segmentation import segment_liver
 
-    result = segment_liver(scan.image, modality=modality or _modality(scan))
+    result = segment_liver(scan.image, modality=modality or scan.ct_or_mr)
     return result.liver, list(result.warnings), dict(result.methods)
-
-
-def _modality(scan):
-    return "mr" if (scan.modality or "").upper() in ("MR", "MRI") else "ct"

@@ -87,7 +87,7 @@ def run(args):
     for path in (args.output, args.tumor_out):
         if path:
             _check_output(path, scan)
-    modality = args.modality or ("mr" if (scan.modality or "").upper() in ("MR", "MRI") else "ct")
+    modality = args.modality or scan.ct_or_mr
     result = segment_liver(scan.image, modality=modality, seeds=args.seed or None,
                            exclude=args.exclude or None,
                            options=SegmentationOptions(backend=args.backend),

@@ -48,6 +48,11 @@ class Scan:
     series_description: str | None = None
     warnings: tuple[str, ...] = field(default_factory=tuple)
 
+    @property
+    def ct_or_mr(self):
+        """'mr' when the header says MR, else 'ct' (the default for unknown scans)."""
+        return "mr" if (self.modality or "").upper() in ("MR", "MRI") else "ct"
+
 
 def is_image_file(path):
     """Whether ``path`` names a file format this package reads as an image.
