@@ -24,6 +24,8 @@ import numpy as np
 import SimpleITK as sitk
 from scipy import ndimage as ndi
 
+from flr_volumetry import mask_volume_ml as volume_ml
+from flr_volumetry.registration import dice
 from flr_volumetry.segmentation import segment_liver
 
 REPO = Path(__file__).resolve().parents[1]
@@ -38,15 +40,6 @@ def deepest_voxel(ref):
     d = ndi.distance_transform_edt(arr, sampling=ref.GetSpacing()[::-1])
     z, y, x = np.unravel_index(int(np.argmax(d)), d.shape)
     return int(x), int(y), int(z)
-
-
-def dice(a, b):
-    a, b = sitk.GetArrayViewFromImage(a) > 0, sitk.GetArrayViewFromImage(b) > 0
-    return 2.0 * np.count_nonzero(a & b) / max(np.count_nonzero(a) + np.count_nonzero(b), 1)
-
-
-def volume_ml(m):
-    return np.count_nonzero(sitk.GetArrayViewFromImage(m)) * np.prod(m.GetSpacing()) / 1000.0
 
 
 def shared_cases(data):
