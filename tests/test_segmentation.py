@@ -138,6 +138,39 @@ def test_exclude_point_keeps_region_off_touching_organ():
     assert dice(seg, liver) >= 0.9
 
 
+def rough_neighbour_ct(seed=0):
+    """A liver and, joined through a thin but broad bridge, tissue with the liver's
+    mean HU and a coarse grid that hides its texture (like bowel or stomach)."""
+    shape = (40, 60, 100)  # z, y, x at 1.5 mm: finer than the 3 mm coarse grid
+    a = np.full(shape, -1000.0)
+    a[2:38, 2:58, 2:98] = -90.0  # body: fat
+    liver = np.zeros(shape, bool)
+    liver[6:34, 8:52, 6:50] = True
+    rough = np.zeros(shape, bool)
+    rough[8:32, 12:48, 54:80] = True
+    bridge = np.zeros(shape, bool)
+    bridge[17:23, 12:48, 50:54] = True  # 9 mm thick: a neck, but 324 mm^2 of contact
+    a[liver | bridge] = 100.0
+    rng = np.random.default_rng(seed)
+    a[rough] = 100.0 + 45.0 * np.where(rng.random(np.count_nonzero(rough)) < 0.5, -1, 1)
+    a += rng.normal(0.0, 6.0, shape)
+    img = sitk.GetImageFromArray(a.astype(np.int16))
+    img.SetSpacing((1.5, 1.5, 1.5))
+    return img, liver, rough
+
+
+@pytest.mark.parametrize("texture_ratio, rough_kept", [(None, True), (1.4, False)])
+def test_rough_neighbour_touching_broadly_stays_out(texture_ratio, rough_kept):
+    # Without the texture test the broad contact merges the neighbour; with it, it stays out.
+    img, liver, rough = rough_neighbour_ct()
+    options = SegmentationOptions(merge_texture_ratio=texture_ratio)
+    r = segment_liver(img, seeds=[(28, 30, 20)], options=options)
+    seg = _arr(r.liver)
+    assert np.mean(seg[liver]) >= 0.8
+    assert (np.mean(seg[rough]) > 0.3) == rough_kept
+    assert r.methods["parameters"]["merge_texture_ratio"] == texture_ratio
+
+
 # ----------------------------------------------------------------------------- bad input
 def test_seed_outside_image(ct):
     img = ct[0]

@@ -17,8 +17,10 @@ Outline (all distances in mm, so the same parameters hold on any grid):
    diaphragm. Bridges to other organs are cut with a marker watershed on
    the distance map: thick cores flood the candidates, the liver's regions
    absorb neighbours they touch broadly (a thin lobe) but not organs joined
-   by a narrow neck, exclude points are never absorbed, and on CT thin
-   sheets of muscle out of reach of a liver core are dropped.
+   by a narrow neck, nor neighbours whose fine texture (measured on the
+   full-resolution image) is much rougher than the liver's, exclude points
+   are never absorbed, and on CT thin sheets of muscle out of reach of a
+   liver core are dropped.
 5. Vessels and embedded lesions are filled (holes and closing pockets
    that hold no fat), the boundary is re-decided at full resolution in a
    band around the coarse boundary and smoothed, and the mask is put back
@@ -130,14 +132,38 @@ def correct_bias(img, shrink_mm=6.0, iterations=(50, 40, 30)):
     return sitk.Cast(img / sitk.Exp(log_field), sitk.sitkFloat32)
 
 
-def coarse_grid(img, spacing_mm):
+def _bin_shrink(img, spacing_mm):
     """Average down (BinShrink) to about ``spacing_mm``; anti-aliased and fast."""
     factors = [max(1, int(round(spacing_mm / s))) for s in img.GetSpacing()]
-    small = sitk.BinShrink(img, factors) if any(f > 1 for f in factors) else img
+    return sitk.BinShrink(img, factors) if any(f > 1 for f in factors) else img
+
+
+def coarse_grid(img, spacing_mm):
+    """Average down to about ``spacing_mm``, then a median against noise."""
+    small = _bin_shrink(img, spacing_mm)
     # A 3x3x3 median removes the remaining noise and speckle without blurring edges;
     # not across thick slices, whose neighbours show other anatomy.
     radius = [1 if s <= 1.5 * spacing_mm else 0 for s in small.GetSpacing()]
     return sitk.Median(small, radius)
+
+
+def local_sd(img, coarse, sigma_mm=1.5):
+    """Fine-scale texture: the local standard deviation of the full-resolution image.
+
+    Measured in-plane (Gaussian window of ``sigma_mm``; thick slices show
+    other anatomy) on the image averaged to about ``sigma_mm`` voxels (finer
+    voxels add time, not information), and put on the ``coarse`` grid, whose
+    median filter has removed this texture from the intensities. Liver
+    parenchyma is smooth at this scale; bowel with its contents and
+    mesentery, stomach wall, and muscle with fat are not.
+    """
+    fine = _bin_shrink(img, sigma_mm)
+    a = array(fine, np.float32)
+    sigma = [0.0] + [sigma_mm / s for s in spacing_zyx(fine)[1:]]
+    mean = ndi.gaussian_filter(a, sigma, truncate=2.5)
+    mean_sq = ndi.gaussian_filter(a * a, sigma, truncate=2.5)
+    sd = like(np.sqrt(np.maximum(mean_sq - mean * mean, 0.0)), fine, np.float32)
+    return array(sitk.Resample(sd, coarse, sitk.Transform(), sitk.sitkLinear, 0.0), np.float32)
 
 
 # --------------------------------------------------------------------- anatomy (CT)
@@ -250,7 +276,7 @@ def _interfaces_mm2(labels, target, ref):
 
 
 def split_by_necks(cand, ref, liver_marker, exclude_marker, neck_radius_mm, merge_ratio,
-                   reach_mm=None):
+                   reach_mm=None, texture=None, texture_ratio=None):
     """Keep the part of ``cand`` that belongs with the liver marker.
 
     Thick cores (farther than ``neck_radius_mm`` from the candidate edge)
@@ -260,7 +286,11 @@ def split_by_necks(cand, ref, liver_marker, exclude_marker, neck_radius_mm, merg
     ``merge_ratio`` x the neighbour's volume^(2/3): parts of the same organ,
     such as a thin left lobe -- while organs touching only through a narrow
     neck (spleen, stomach, kidney, bowel) stay out. Regions holding an
-    exclude point are never absorbed.
+    exclude point are never absorbed. With a ``texture`` map (see
+    :func:`local_sd`), a neighbour of more than ``SMALL_BASIN_ML`` whose
+    median texture exceeds ``texture_ratio`` x the liver's is not absorbed
+    either, however broad the contact: bowel, stomach wall or muscle lying
+    flat against the liver with the liver's mean intensity.
     """
     from skimage.segmentation import watershed
 
@@ -297,6 +327,8 @@ def split_by_necks(cand, ref, liver_marker, exclude_marker, neck_radius_mm, merg
     blocked[excl_label] = True
     blocked[np.unique(ws[exclude_marker & cand])] = True
     blocked[[0, liver_label]] = True
+    if texture is not None and texture_ratio is not None:
+        blocked |= _rougher_than_liver(ws, cand, texture, liver_label, vol, texture_ratio)
     while True:
         area = _interfaces_mm2(ws, liver_label, ref)
         ratio = np.zeros_like(area)
@@ -319,7 +351,38 @@ def split_by_necks(cand, ref, liver_marker, exclude_marker, neck_radius_mm, merg
     return region
 
 
-def grow(arr, window, allowed, ref, liver_marker, exclude_marker, options, reach_extra_mm=None):
+SMALL_BASIN_ML = 2.0
+
+
+def _rougher_than_liver(ws, cand, texture, liver_label, vol_mm3, ratio):
+    """Basins whose median texture exceeds ``ratio`` x the liver basin's.
+
+    Medians are taken away from the candidates' edge, where the texture map
+    sees the neighbouring tissue. Small basins are never flagged: their
+    statistics are noisy and they change the volume little.
+    """
+    n = vol_mm3.size
+    inner = ndi.binary_erosion(cand)
+    labels = np.where(inner, ws, 0)
+    counts = np.bincount(labels.ravel(), minlength=n)[:n]
+    # Basins with too few inner voxels are measured over all their voxels.
+    few = np.flatnonzero(counts < 10)
+    labels[np.isin(ws, few)] = ws[np.isin(ws, few)]
+    med = np.zeros(n)
+    ids = np.flatnonzero(np.bincount(labels.ravel(), minlength=n)[:n])
+    ids = ids[ids > 0]
+    if ids.size:
+        med[ids] = ndi.median(texture, labels, ids)
+    if med[liver_label] <= 0:
+        # A noise-free (synthetic) liver has no texture to compare with.
+        return np.zeros(n, bool)
+    rough = (med > ratio * med[liver_label]) & (vol_mm3 / 1000.0 > SMALL_BASIN_ML)
+    rough[liver_label] = False
+    return rough
+
+
+def grow(arr, window, allowed, ref, liver_marker, exclude_marker, options, reach_extra_mm=None,
+         texture=None):
     cand = allowed & (arr >= window[0]) & (arr <= window[1])
     # A small opening removes single-voxel threads before the neck analysis.
     cand = ndi.binary_opening(cand, iterations=1) | (cand & liver_marker)
@@ -331,7 +394,8 @@ def grow(arr, window, allowed, ref, liver_marker, exclude_marker, options, reach
     region = split_by_necks(cand, ref, liver_marker & cand, exclude_marker,
                             options.neck_radius_mm, options.merge_ratio,
                             None if reach_extra_mm is None
-                            else options.neck_radius_mm + reach_extra_mm)
+                            else options.neck_radius_mm + reach_extra_mm,
+                            texture, options.merge_texture_ratio)
     if not region.any():
         return region
     lab, n = ndi.label(region)

@@ -39,6 +39,12 @@ class SegmentationOptions:
         Regions split off at a neck rejoin the liver when their contact area
         with it is at least this fraction of their volume^(2/3) (a broad
         contact: the same organ).
+    merge_texture_ratio : float or None
+        A neighbour split off at a neck does not rejoin the liver, however
+        broad the contact, when its fine-scale texture (median local standard
+        deviation at full resolution) exceeds this multiple of the liver's:
+        bowel, stomach wall or muscle with the liver's mean intensity. None
+        turns the test off.
     window_k : float
         Half-width of the liver intensity window in robust standard
         deviations of the liver's own intensities.
@@ -80,6 +86,7 @@ class SegmentationOptions:
     neck_radius_mm: float = 6.0
     window_k: float = 2.5
     merge_ratio: float = 0.2
+    merge_texture_ratio: float | None = 1.4
     reach_extra_mm: float | None = None
     pocket_radius_mm: float = 10.0
     smooth_mm: float = 2.0

@@ -24,6 +24,7 @@ from ._classic import (
     grow,
     grow_lesion,
     intensity_model,
+    local_sd,
     lung_mask,
     refine,
     seed_ball,
@@ -72,6 +73,7 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
         img = correct_bias(img)
     coarse = coarse_grid(img, options.coarse_spacing_mm)
     arr = array(coarse, np.float32)
+    texture = local_sd(img, coarse) if options.merge_texture_ratio is not None else None
     sp = spacing_zyx(coarse)
     shape = arr.shape
     seeds_c = to_index(seeds, image, coarse)
@@ -159,7 +161,7 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
     if reach is None:
         reach = CT_REACH_EXTRA_MM if modality == "ct" else None
     region = grow(arr, (w_lo, w_hi), allowed & ~excl_mark, coarse, liver_marker, excl_mark,
-                  options, reach)
+                  options, reach, texture)
     voxel_ml = float(np.prod(sp)) / 1000.0
     if modality == "mr" and options.mr_two_pass:
         # MR intensities drift across the liver (coil bias): the ball around the seeds
@@ -168,7 +170,7 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
         # regrown from that region, against the local liver level (mr_adaptive) or
         # one global window.
         first = grow(arr, _narrow(model, mr_k, options.mr_first_pass_k), allowed & ~excl_mark,
-                     coarse, liver_marker, excl_mark, options, reach)
+                     coarse, liver_marker, excl_mark, options, reach, texture)
         core = erode_mm(first, coarse, 1.5 * float(max(sp[1:])))
         if core.sum() * np.prod(sp) / 1000.0 >= 20.0:
             lo, hi = np.percentile(arr[core], [1, 99])
@@ -177,7 +179,7 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
                 model = model2
                 w_lo, w_hi, centre, sigma = model
                 region = grow(arr, (w_lo, w_hi), allowed & ~excl_mark, coarse,
-                              liver_marker | core, excl_mark, options, reach)
+                              liver_marker | core, excl_mark, options, reach, texture)
                 method += ", two-pass intensity model"
                 if options.mr_adaptive and region.sum() * voxel_ml < MR_ADAPTIVE_BELOW_ML:
                     # Smaller than nearly any adult liver: one window cannot span the liver's
@@ -190,7 +192,8 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
                                             excl_mark & cand, options.neck_radius_mm,
                                             options.merge_ratio,
                                             None if reach is None
-                                            else options.neck_radius_mm + reach)
+                                            else options.neck_radius_mm + reach,
+                                            texture, options.merge_texture_ratio)
                     method += ", bias-adaptive region growing"
     if region.sum() * np.prod(sp) / 1000.0 < 50.0:
         raise InputError(
@@ -244,7 +247,8 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
     liver_out = back_to_input_grid(liver_img, image, code)
     methods = {
         "algorithm": f"classic: {method}, intensity window from histogram mode and MAD, "
-                     f"neck-cutting marker watershed on the distance map, hole filling, "
+                     f"neck-cutting marker watershed on the distance map (neighbours rejoin "
+                     f"on broad contact and liver-like texture), hole filling, "
                      f"full-resolution boundary refinement",
         "parameters": {
             "modality": modality,
@@ -254,6 +258,7 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
             "mr_bias_correction": bool(modality == "mr" and options.mr_bias_correction),
             "reach_extra_mm": reach,
             "merge_ratio": options.merge_ratio,
+            "merge_texture_ratio": options.merge_texture_ratio,
             "intensity_window": [round(float(w_lo), 1), round(float(w_hi), 1)],
             "liver_intensity_mode": round(float(centre), 1),
             "seeds": [list(map(int, s)) for s in seeds],
