@@ -171,6 +171,16 @@ def test_rough_neighbour_touching_broadly_stays_out(texture_ratio, rough_kept):
     assert r.methods["parameters"]["merge_texture_ratio"] == texture_ratio
 
 
+def test_robust_mode_is_finer_than_its_histogram_bins():
+    from flr_volumetry.segmentation._common import robust_mode
+
+    rng = np.random.default_rng(1)
+    for true_mode in (56.0, 56.5, 57.25):
+        values = np.concatenate([rng.normal(true_mode, 4.0, 20000),
+                                 rng.uniform(-50.0, 250.0, 2000)])  # vessels, fat, lesions
+        assert abs(robust_mode(values, -50.0, 250.0, bin_width=2.0) - true_mode) < 0.3
+
+
 # ----------------------------------------------------------------------------- bad input
 def test_seed_outside_image(ct):
     img = ct[0]
@@ -321,7 +331,7 @@ def test_real_ct_automatic_and_seeded(shared_data):
 
     One seed (deepest voxel of the parenchyma, where a user clicks) is held to
     the bar for unknown scans (0.93); the 0.95 target for this scan is not met
-    yet (0.937, see benchmarks/segmentation_accuracy.py).
+    yet (0.936, see benchmarks/segmentation_accuracy.py).
     """
     d = shared_data / "ct-whole-liver"
     img = sitk.ReadImage(str(d / "ct.nii.gz"))
@@ -335,11 +345,26 @@ def test_real_ct_automatic_and_seeded(shared_data):
     assert dice(seeded, ref) >= 0.93
 
 
+@pytest.mark.slow
+def test_real_ct_seeded_does_not_depend_on_the_click(shared_data):
+    """A click at the parenchyma's centroid (2 mm from the hilum, where the seed's
+    ball mixes vessels and fat) ends with the liver a deep click gives."""
+    d = shared_data / "ct-whole-liver"
+    img = sitk.ReadImage(str(d / "ct.nii.gz"))
+    labels = sitk.GetArrayFromImage(sitk.ReadImage(str(d / "labels.nii.gz")))
+    z, y, x = np.argwhere(labels == 1).mean(axis=0).round().astype(int)
+    assert labels[z, y, x] == 1
+    near_hilum = _arr(segment_liver(img, seeds=[(int(x), int(y), int(z))]).liver)
+    deep = _arr(segment_liver(img, seeds=[_deepest(labels == 1, img.GetSpacing())]).liver)
+    assert dice(near_hilum, deep) >= 0.99
+    assert dice(near_hilum, labels > 0) >= 0.93
+
+
 @pytest.mark.parametrize("case", [
     1,
     pytest.param(2, marks=pytest.mark.xfail(
         strict=True, reason="CHAOS case 2 leaks into the colon below the liver tip through "
-                            "7.7 mm slices (Dice 0.79); target 0.90 not met yet")),
+                            "7.7 mm slices (Dice 0.80); target 0.90 not met yet")),
 ])
 def test_real_mr_seeded(shared_data, case):
     d = shared_data / "mr-chaos-t2"

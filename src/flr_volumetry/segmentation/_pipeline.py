@@ -163,6 +163,16 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
     region = grow(arr, (w_lo, w_hi), allowed & ~excl_mark, coarse, liver_marker, excl_mark,
                   options, reach, texture)
     voxel_ml = float(np.prod(sp)) / 1000.0
+    if modality == "ct" and seeds_c and options.ct_two_pass:
+        core = erode_mm(region, coarse, 1.5 * float(max(sp[1:])))
+        if core.sum() * voxel_ml >= 20.0:
+            model2 = intensity_model(arr[core], *SOFT_TISSUE_HU, options.window_k, 15.0, 60.0)
+            if model2 is not None:
+                model = model2
+                w_lo, w_hi, centre, sigma = model
+                region = grow(arr, (w_lo, w_hi), allowed & ~excl_mark, coarse, liver_marker,
+                              excl_mark, options, reach, texture)
+                method += ", two-pass intensity model"
     if modality == "mr" and options.mr_two_pass:
         # MR intensities drift across the liver (coil bias): the ball around the seeds
         # may sit in a darker or brighter part. A first, conservative region gives a
@@ -256,6 +266,7 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
             "neck_radius_mm": options.neck_radius_mm,
             "window_k": options.window_k,
             "mr_bias_correction": bool(modality == "mr" and options.mr_bias_correction),
+            "ct_two_pass": bool(modality == "ct" and seeds_c and options.ct_two_pass),
             "reach_extra_mm": reach,
             "merge_ratio": options.merge_ratio,
             "merge_texture_ratio": options.merge_texture_ratio,
