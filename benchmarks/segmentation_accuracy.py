@@ -15,7 +15,7 @@ generalise.
 
 Usage::
 
-    python benchmarks/segmentation_accuracy.py [--data DIR] [--seeds N]
+    python benchmarks/segmentation_accuracy.py [--data DIR] [--seeds N (default 6)]
 """
 
 from __future__ import annotations
@@ -169,8 +169,8 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default=os.environ.get("FLR_SHARED_DATA", REPO.parent / "shared" /
                                                     "data"), type=Path)
-    p.add_argument("--seeds", type=int, default=0,
-                   help="also run each seeded real case from this many other clicks")
+    p.add_argument("--seeds", type=int, default=6,
+                   help="also run each seeded real case from this many other clicks (0: no)")
     args = p.parse_args(argv)
     cases = shared_cases(args.data) + phantom_cases()
     if not cases:
