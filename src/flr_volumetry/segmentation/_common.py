@@ -44,7 +44,9 @@ class SegmentationOptions:
         broad the contact, when its fine-scale texture (median local standard
         deviation at full resolution) exceeds this multiple of the liver's:
         bowel, stomach wall or muscle with the liver's mean intensity. None
-        turns the test off.
+        turns the test off. On the shared real scans the liver's own
+        neighbouring regions measured 0.7-1.26x the liver's texture and the
+        bowel and stomach that leaked in 1.44-1.75x.
     window_k : float
         Half-width of the liver intensity window in robust standard
         deviations of the liver's own intensities.
