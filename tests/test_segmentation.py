@@ -360,6 +360,39 @@ def test_real_ct_seeded_does_not_depend_on_the_click(shared_data):
     assert dice(near_hilum, labels > 0) >= 0.93
 
 
+@pytest.mark.slow
+def test_real_ct_exclude_click_cuts_off_the_stomach(shared_data):
+    """One exclude click in the stomach, which the left lobe lies on broadly with the
+    same HU: the stomach tissue that had leaked in is cut off, not only the click."""
+    d = shared_data / "ct-whole-liver"
+    img = sitk.ReadImage(str(d / "ct.nii.gz"))
+    labels = sitk.GetArrayFromImage(sitk.ReadImage(str(d / "labels.nii.gz")))
+    seed = _deepest(labels == 1, img.GetSpacing())
+    stomach = (162, 144, 172)
+    assert labels[stomach[2], stomach[1], stomach[0]] == 0
+    before = _arr(segment_liver(img, seeds=[seed]).liver)
+    after = _arr(segment_liver(img, seeds=[seed], exclude=[stomach]).liver)
+    assert before[stomach[2], stomach[1], stomach[0]]
+    assert not after[stomach[2], stomach[1], stomach[0]]
+    voxel_ml = float(np.prod(img.GetSpacing())) / 1000.0
+    assert np.count_nonzero(before & ~after & (labels == 0)) * voxel_ml >= 10.0
+    assert dice(after, labels > 0) > dice(before, labels > 0)
+
+
+def test_real_mr_exclude_point_is_never_in_the_mask(shared_data):
+    """CHAOS case 2: an exclude click in the bowel that the liver has leaked into cannot
+    cut the bowel off; the mask still leaves the point out, and says so."""
+    d = shared_data / "mr-chaos-t2"
+    img = sitk.ReadImage(str(d / "image_2.nii.gz"))
+    ref = sitk.GetArrayFromImage(sitk.ReadImage(str(d / "label_2.nii.gz"))) == 1
+    bowel = (55, 169, 11)
+    assert not ref[bowel[2], bowel[1], bowel[0]]
+    r = segment_liver(img, modality="mr", seeds=[_deepest(ref, img.GetSpacing())],
+                      exclude=[bowel])
+    assert not _arr(r.liver)[bowel[2], bowel[1], bowel[0]]
+    assert any("exclude point 55,169,11" in w for w in r.warnings)
+
+
 @pytest.mark.parametrize("case", [
     1,
     pytest.param(2, marks=pytest.mark.xfail(

@@ -18,9 +18,10 @@ Outline (all distances in mm, so the same parameters hold on any grid):
    the distance map: thick cores flood the candidates, the liver's regions
    absorb neighbours they touch broadly (a thin lobe) but not organs joined
    by a narrow neck, nor neighbours whose fine texture (measured on the
-   full-resolution image) is much rougher than the liver's, exclude points
-   are never absorbed, and on CT thin sheets of muscle out of reach of a
-   liver core are dropped.
+   full-resolution image) is much rougher than the liver's; tissue on an
+   exclude point's side of the thinnest section between it and the seeds
+   is cut off, and on CT thin sheets of muscle out of reach of a liver core
+   are dropped. The mask never holds an exclude point.
 5. Vessels and embedded lesions are filled (holes and closing pockets
    that hold no fat), the boundary is re-decided at full resolution in a
    band around the coarse boundary and smoothed, and the mask is put back
@@ -285,8 +286,10 @@ def split_by_necks(cand, ref, liver_marker, exclude_marker, neck_radius_mm, merg
     then absorb every neighbour they touch broadly -- contact area at least
     ``merge_ratio`` x the neighbour's volume^(2/3): parts of the same organ,
     such as a thin left lobe -- while organs touching only through a narrow
-    neck (spleen, stomach, kidney, bowel) stay out. Regions holding an
-    exclude point are never absorbed. With a ``texture`` map (see
+    neck (spleen, stomach, kidney, bowel) stay out. With exclude points,
+    the thick tissue on their side of the thinnest section between them
+    and the liver marker is excluded and never absorbed (see
+    :func:`_closer_through_thick`). With a ``texture`` map (see
     :func:`local_sd`), a neighbour of more than ``SMALL_BASIN_ML`` whose
     median texture exceeds ``texture_ratio`` x the liver's is not absorbed
     either, however broad the contact: bowel, stomach wall or muscle lying
@@ -301,24 +304,16 @@ def split_by_necks(cand, ref, liver_marker, exclude_marker, neck_radius_mm, merg
     core = (thick > neck_radius_mm) & cand
     lab, n = ndi.label(core)
     markers = lab.copy()
-    liver_ids = np.unique(lab[liver_marker & core])
-    liver_ids = liver_ids[liver_ids > 0]
-    if liver_ids.size == 0 and n > 0 and liver_marker.any():
-        # A seed next to a vessel or lesion lies in a thin part of the candidates:
-        # the nearest thick core (within a few neck radii) is its liver.
-        d = distance_outside_mm(liver_marker, ref)
-        near = core & (d <= 3.0 * neck_radius_mm)
-        if near.any():
-            liver_ids = np.array([lab[near][np.argmin(d[near])]])
-    excl_ids = np.unique(lab[exclude_marker & core])
-    excl_ids = excl_ids[excl_ids > 0]
-    shared = np.intersect1d(liver_ids, excl_ids)
-    if shared.size:
-        # A seed and an exclude point in one thick core: that core is left to
-        # the flooding from the points themselves, so it splits at its narrowest part.
-        markers[np.isin(lab, shared)] = 0
+    liver_ids = _cores_of(liver_marker, core, lab, ref, neck_radius_mm)
     liver_label, excl_label = n + 1, n + 2
-    markers[np.isin(markers, liver_ids) & (markers > 0)] = liver_label
+    markers[np.isin(lab, liver_ids)] = liver_label
+    if (exclude_marker & cand).any():
+        # Everything thick on the exclude points' side of the thinnest section
+        # between them and the seeds is excluded, whichever cores it belongs to:
+        # an organ the liver touches broadly is cut off where the contact is thinnest.
+        to_liver = _closer_through_thick(cand, thick, liver_marker & cand,
+                                         exclude_marker & cand, ref)
+        markers[core & ~to_liver] = excl_label
     markers[liver_marker & cand] = liver_label
     markers[exclude_marker & cand] = excl_label
     ws = watershed(-dist, markers=markers, mask=cand)
@@ -349,6 +344,41 @@ def split_by_necks(cand, ref, liver_marker, exclude_marker, neck_radius_mm, merg
         if liver_core.any():
             region &= distance_outside_mm(liver_core, ref) <= reach_mm
     return region
+
+
+def _cores_of(marker, core, lab, ref, neck_radius_mm):
+    """Labels of the thick cores ``marker`` lies in.
+
+    A point next to a vessel or lesion lies in a thin part of the
+    candidates: the nearest core within a few neck radii is then its core.
+    """
+    ids = np.unique(lab[marker & core])
+    ids = ids[ids > 0]
+    if ids.size == 0 and marker.any() and core.any():
+        d = distance_outside_mm(marker, ref)
+        near = core & (d <= 3.0 * neck_radius_mm)
+        if near.any():
+            ids = np.array([lab[near][np.argmin(d[near])]])
+    return ids.astype(int)
+
+
+def _closer_through_thick(cand, thick, liver_points, exclude_points, ref):
+    """Where in ``cand`` the liver points are nearer than the exclude points.
+
+    Nearer along paths inside ``cand`` whose steps cost 1 / thickness^2
+    (``thick``: the thickness with vessels filled, in mm): passing a narrow
+    part is dear, so the two sides meet where the region between them is
+    thinnest.
+    """
+    from skimage.graph import MCP_Geometric
+
+    costs = np.where(cand, 1.0 / np.maximum(thick, 1.0) ** 2, -1.0)
+    reach = []
+    for points in (liver_points, exclude_points):
+        mcp = MCP_Geometric(costs, sampling=tuple(spacing_zyx(ref)))
+        cumulative, _ = mcp.find_costs([tuple(p) for p in np.argwhere(points)])
+        reach.append(cumulative)
+    return reach[0] <= reach[1]
 
 
 SMALL_BASIN_ML = 2.0

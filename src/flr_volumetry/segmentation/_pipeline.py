@@ -160,7 +160,7 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
     reach = options.reach_extra_mm
     if reach is None:
         reach = CT_REACH_EXTRA_MM if modality == "ct" else None
-    region = grow(arr, (w_lo, w_hi), allowed & ~excl_mark, coarse, liver_marker, excl_mark,
+    region = grow(arr, (w_lo, w_hi), allowed, coarse, liver_marker, excl_mark,
                   options, reach, texture)
     voxel_ml = float(np.prod(sp)) / 1000.0
     if modality == "ct" and seeds_c and options.ct_two_pass:
@@ -170,7 +170,7 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
             if model2 is not None:
                 model = model2
                 w_lo, w_hi, centre, sigma = model
-                region = grow(arr, (w_lo, w_hi), allowed & ~excl_mark, coarse, liver_marker,
+                region = grow(arr, (w_lo, w_hi), allowed, coarse, liver_marker,
                               excl_mark, options, reach, texture)
                 method += ", two-pass intensity model"
     if modality == "mr" and options.mr_two_pass:
@@ -179,7 +179,7 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
         # larger sample of the liver; the model is re-estimated from it and the liver
         # regrown from that region, against the local liver level (mr_adaptive) or
         # one global window.
-        first = grow(arr, _narrow(model, mr_k, options.mr_first_pass_k), allowed & ~excl_mark,
+        first = grow(arr, _narrow(model, mr_k, options.mr_first_pass_k), allowed,
                      coarse, liver_marker, excl_mark, options, reach, texture)
         core = erode_mm(first, coarse, 1.5 * float(max(sp[1:])))
         if core.sum() * np.prod(sp) / 1000.0 >= 20.0:
@@ -188,13 +188,13 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
             if model2 is not None:
                 model = model2
                 w_lo, w_hi, centre, sigma = model
-                region = grow(arr, (w_lo, w_hi), allowed & ~excl_mark, coarse,
+                region = grow(arr, (w_lo, w_hi), allowed, coarse,
                               liver_marker | core, excl_mark, options, reach, texture)
                 method += ", two-pass intensity model"
                 if options.mr_adaptive and region.sum() * voxel_ml < MR_ADAPTIVE_BELOW_ML:
                     # Smaller than nearly any adult liver: one window cannot span the liver's
                     # intensities (strong coil bias); grow against the local level instead.
-                    cand = adaptive_candidates(arr, first, allowed & ~excl_mark, coarse,
+                    cand = adaptive_candidates(arr, first, allowed, coarse,
                                                (w_hi - w_lo) / 2.0 / max(centre, 1e-6),
                                                sigma_mm=15.0)
                     cand = ndi.binary_opening(cand) | first
@@ -255,6 +255,13 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
         tarr[lo[2]:hi[2] + 1, lo[1]:hi[1] + 1, lo[0]:hi[0] + 1] = t
         tumor_img = back_to_input_grid(like(tarr, img), image, code)
     liver_out = back_to_input_grid(liver_img, image, code)
+    liver_out, kept_off = _keep_off(liver_out, exclude)
+    for p in kept_off:
+        warnings.append(
+            f"exclude point {_fmt(p)} lay inside the liver grown from the seeds and could not "
+            f"be cut off with the tissue around it; the mask leaves out {POINT_RADIUS_MM:g} mm "
+            f"around it only: add exclude points further into that tissue, or more seeds."
+        )
     methods = {
         "algorithm": f"classic: {method}, intensity window from histogram mode and MAD, "
                      f"neck-cutting marker watershed on the distance map (neighbours rejoin "
@@ -278,6 +285,25 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
         },
     }
     return liver_out, tumor_img, warnings, methods
+
+
+def _keep_off(mask, points):
+    """``mask`` without a ball of POINT_RADIUS_MM around each point it contains.
+
+    The region growing keeps exclude points out; hole filling and the
+    full-resolution boundary can still take one back when the tissue around
+    it could not be separated. The promise to the user is that the mask never
+    contains an exclude point, so this is enforced here, and said.
+    """
+    arr = sitk.GetArrayFromImage(mask)
+    inside = [p for p in points if arr[p[2], p[1], p[0]]]
+    if not inside:
+        return mask, []
+    marks = np.zeros(arr.shape, bool)
+    for i, j, k in inside:
+        marks[k, j, i] = True
+    out = like(arr.astype(bool) & ~dilate_mm(marks, mask, POINT_RADIUS_MM), mask)
+    return out, inside
 
 
 def _narrow(model, k, k_narrow):
