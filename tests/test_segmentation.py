@@ -181,6 +181,25 @@ def test_robust_mode_is_finer_than_its_histogram_bins():
         assert abs(robust_mode(values, -50.0, 250.0, bin_width=2.0) - true_mode) < 0.3
 
 
+def test_exclude_side_ends_at_the_thinnest_section():
+    # Two blocks joined by a thin neck; the exclude point sits just past the neck and the
+    # seed far from it. Plain geodesic distance would split block A in its middle.
+    from flr_volumetry.segmentation._classic import _closer_through_thick
+    from flr_volumetry.segmentation._common import distance_inside_mm
+
+    cand = np.zeros((12, 40, 90), bool)
+    cand[1:11, 2:38, 2:40] = True    # block A, the liver
+    cand[5:7, 18:22, 40:50] = True   # neck
+    cand[1:11, 2:38, 50:88] = True   # block B, another organ
+    ref = sitk.GetImageFromArray(cand.astype(np.uint8))
+    seed, exclude = np.zeros_like(cand), np.zeros_like(cand)
+    seed[6, 20, 5] = True
+    exclude[6, 20, 53] = True
+    to_liver = _closer_through_thick(cand, distance_inside_mm(cand, ref), seed, exclude, ref)
+    assert to_liver[:, :, :40][cand[:, :, :40]].all()
+    assert not to_liver[:, :, 50:][cand[:, :, 50:]].any()
+
+
 # ----------------------------------------------------------------------------- bad input
 def test_seed_outside_image(ct):
     img = ct[0]

@@ -307,7 +307,7 @@ def split_by_necks(cand, ref, liver_marker, exclude_marker, neck_radius_mm, merg
     liver_ids = _cores_of(liver_marker, core, lab, ref, neck_radius_mm)
     liver_label, excl_label = n + 1, n + 2
     markers[np.isin(lab, liver_ids)] = liver_label
-    if (exclude_marker & cand).any():
+    if (exclude_marker & cand).any() and (liver_marker & cand).any():
         # Everything thick on the exclude points' side of the thinnest section
         # between them and the seeds is excluded, whichever cores it belongs to:
         # an organ the liver touches broadly is cut off where the contact is thinnest.
