@@ -36,7 +36,7 @@ def main(argv=None):
 
     from flr_volumetry import phantoms
     from flr_volumetry.volumetry import field_of_view_warnings
-    from flr_volumetry.phantoms._study import _to_image
+    from flr_volumetry.phantoms import to_image
 
     grid = phantoms.grid_preset("full", "ct")
     print(f"grid {grid.size[0]}x{grid.size[1]}x{grid.size[2]} at "
@@ -58,7 +58,7 @@ def main(argv=None):
     print(f"render one CT timepoint (best of {max(1, args.repeat)}): {best:.2f} s wall, "
           f"{best_cpu:.2f} s CPU (target < 10 s: {'met' if best < 10 else 'NOT met'})")
     print(f"  load average while measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
-    liver = _to_image(arrays["liver"], grid)
+    liver = to_image(arrays["liver"], grid)
     print(f"liver {arrays['liver'].sum() * grid.voxel_volume_ml:.1f} mL; field-of-view "
           f"warnings: {field_of_view_warnings(liver) or 'none'}")
     if not args.skip_write:
@@ -66,9 +66,9 @@ def main(argv=None):
             t0 = time.perf_counter()
             from flr_volumetry.io import write_mask
 
-            write_mask(_to_image(arrays["image"], grid), Path(d) / "image.nii.gz")
+            write_mask(to_image(arrays["image"], grid), Path(d) / "image.nii.gz")
             for k in phantoms.TRUTH_MASKS:
-                write_mask(_to_image(arrays[k], grid), Path(d) / f"{k}.nii.gz")
+                write_mask(to_image(arrays[k], grid), Path(d) / f"{k}.nii.gz")
             print(f"write image + 5 masks as NIfTI (gzip): {time.perf_counter() - t0:.2f} s")
     print(f"peak resident memory: {_peak_mb():.0f} MB")
 
