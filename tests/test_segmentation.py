@@ -200,6 +200,62 @@ def test_exclude_side_ends_at_the_thinnest_section():
     assert not to_liver[:, :, 50:][cand[:, :, 50:]].any()
 
 
+def test_exclude_point_is_in_neither_the_liver_nor_the_tumour_mask():
+    # A click in an enclosed cyst (like the gallbladder in its fossa) as an exclude
+    # point: the tumour candidates must not take it back into the total liver volume.
+    shape = (60, 80, 100)
+    a = np.full(shape, -1000.0)
+    a[2:58, 2:78, 2:98] = -90.0
+    a[8:52, 10:70, 10:80] = 100.0
+    z, y, x = np.ogrid[:60, :80, :100]
+    a[((z - 30) ** 2 + (y - 40) ** 2 + (x - 60) ** 2) <= 8 ** 2] = 20.0
+    a += np.random.default_rng(0).normal(0.0, 8.0, shape)
+    img = sitk.GetImageFromArray(a.astype(np.int16))
+    img.SetSpacing((2.0, 2.0, 2.0))
+    r = segment_liver(img, seeds=[(30, 40, 30)], exclude=[(60, 40, 30)])
+    assert not _arr(r.liver)[30, 40, 60]
+    assert not _arr(r.tumor)[30, 40, 60]
+    assert any("exclude point 60,40,30" in w for w in r.warnings)
+
+
+def test_ct_second_pass_keeps_the_first_region_when_it_misses_the_seed():
+    # The seed sits in a heterogeneous 15 mm zone: the second, narrower window centred
+    # on the whole liver misses the seed's own voxels; the first region must stand.
+    shape = (40, 54, 66)
+    a = np.full(shape, -1000.0)
+    a[1:39, 1:53, 1:65] = -90.0
+    liver = np.zeros(shape, bool)
+    liver[5:35, 7:47, 7:54] = True
+    a[liver] = 100.0
+    z, y, x = np.ogrid[:40, :54, :66]
+    zone = (((z - 20) ** 2 + (y - 27) ** 2 + (x - 20) ** 2) <= 5 ** 2) & liver
+    rng = np.random.default_rng(0)
+    a += rng.normal(0.0, 5.0, shape)
+    a[zone] = 140.0 + rng.normal(0.0, 40.0, np.count_nonzero(zone))
+    img = sitk.GetImageFromArray(a.astype(np.int16))
+    img.SetSpacing((3.0, 3.0, 3.0))
+    r = segment_liver(img, seeds=[(20, 27, 20)])
+    assert np.mean(_arr(r.liver)[liver & ~zone]) >= 0.95
+
+
+def test_exclude_cut_from_the_seeds_own_tissue_is_said():
+    # A thin lobe with an organ of the same HU fused onto it: an exclude click in the
+    # organ cannot know where the lobe ends and takes some of it; the user is told.
+    shape = (50, 80, 120)
+    a = np.full(shape, -1000.0)
+    a[1:49, 1:79, 1:119] = -90.0
+    a[5:45, 10:70, 5:55] = 100.0     # right lobe
+    a[20:32, 15:65, 55:105] = 100.0  # left lobe: a 24 mm plate
+    a[32:46, 20:60, 70:110] = 100.0  # another organ lying on it
+    a += np.random.default_rng(0).normal(0.0, 8.0, shape)
+    img = sitk.GetImageFromArray(a.astype(np.int16))
+    img.SetSpacing((2.0, 2.0, 2.0))
+    r = segment_liver(img, seeds=[(25, 40, 25)], exclude=[(90, 40, 40)])
+    assert any("exclude points cut" in w and "add a seed there" in w for w in r.warnings)
+    assert not any("exclude points cut" in w
+                   for w in segment_liver(img, seeds=[(25, 40, 25)]).warnings)
+
+
 # ----------------------------------------------------------------------------- bad input
 def test_seed_outside_image(ct):
     img = ct[0]
@@ -246,6 +302,11 @@ def test_no_liver_found():
     img.SetSpacing((4.0, 4.0, 4.0))
     with pytest.raises(InputError, match="no liver found"):
         segment_liver(img)
+
+
+def test_bad_texture_ratio():
+    with pytest.raises(InputError, match="merge_texture_ratio"):
+        SegmentationOptions(merge_texture_ratio=0)
 
 
 def test_bad_options():

@@ -277,7 +277,7 @@ def _interfaces_mm2(labels, target, ref):
 
 
 def split_by_necks(cand, ref, liver_marker, exclude_marker, neck_radius_mm, merge_ratio,
-                   reach_mm=None, texture=None, texture_ratio=None):
+                   reach_mm=None, texture=None, texture_ratio=None, notes=None):
     """Keep the part of ``cand`` that belongs with the liver marker.
 
     Thick cores (farther than ``neck_radius_mm`` from the candidate edge)
@@ -289,7 +289,9 @@ def split_by_necks(cand, ref, liver_marker, exclude_marker, neck_radius_mm, merg
     neck (spleen, stomach, kidney, bowel) stay out. With exclude points,
     the thick tissue on their side of the thinnest section between them
     and the liver marker is excluded and never absorbed (see
-    :func:`_closer_through_thick`). With a ``texture`` map (see
+    :func:`_closer_through_thick`); the volume this takes from the seeds'
+    own cores goes to ``notes["cut_from_seed_cores_ml"]`` when ``notes`` is
+    a dict. With a ``texture`` map (see
     :func:`local_sd`), a neighbour of more than ``SMALL_BASIN_ML`` whose
     median texture exceeds ``texture_ratio`` x the liver's is not absorbed
     either, however broad the contact: bowel, stomach wall or muscle lying
@@ -314,6 +316,11 @@ def split_by_necks(cand, ref, liver_marker, exclude_marker, neck_radius_mm, merg
         to_liver = _closer_through_thick(cand, thick, liver_marker & cand,
                                          exclude_marker & cand, ref)
         markers[core & ~to_liver] = excl_label
+        if notes is not None:
+            cut = np.count_nonzero(np.isin(lab, liver_ids) & ~to_liver)
+            notes["cut_from_seed_cores_ml"] = cut * float(np.prod(spacing_zyx(ref))) / 1000.0
+    elif notes is not None:
+        notes["cut_from_seed_cores_ml"] = 0.0
     markers[liver_marker & cand] = liver_label
     markers[exclude_marker & cand] = excl_label
     ws = watershed(-dist, markers=markers, mask=cand)
@@ -412,7 +419,7 @@ def _rougher_than_liver(ws, cand, texture, liver_label, vol_mm3, ratio):
 
 
 def grow(arr, window, allowed, ref, liver_marker, exclude_marker, options, reach_extra_mm=None,
-         texture=None):
+         texture=None, notes=None):
     cand = allowed & (arr >= window[0]) & (arr <= window[1])
     # A small opening removes single-voxel threads before the neck analysis.
     cand = ndi.binary_opening(cand, iterations=1) | (cand & liver_marker)
@@ -425,7 +432,7 @@ def grow(arr, window, allowed, ref, liver_marker, exclude_marker, options, reach
                             options.neck_radius_mm, options.merge_ratio,
                             None if reach_extra_mm is None
                             else options.neck_radius_mm + reach_extra_mm,
-                            texture, options.merge_texture_ratio)
+                            texture, options.merge_texture_ratio, notes)
     if not region.any():
         return region
     lab, n = ndi.label(region)

@@ -114,6 +114,8 @@ class SegmentationOptions:
             )
         if self.reach_extra_mm is not None and self.reach_extra_mm < 0:
             raise InputError("segmentation option reach_extra_mm must be positive or None.")
+        if self.merge_texture_ratio is not None and not self.merge_texture_ratio > 0:
+            raise InputError("segmentation option merge_texture_ratio must be positive or None.")
         for name in ("coarse_spacing_mm", "neck_radius_mm", "window_k"):
             if not getattr(self, name) > 0:
                 raise InputError(f"segmentation option {name} must be positive.")

@@ -40,6 +40,8 @@ CT_REACH_EXTRA_MM = 8.0
 # MR: a two-pass region smaller than nearly every adult liver (about the 1st
 # percentile) is regrown bias-adaptively.
 MR_ADAPTIVE_BELOW_ML = 800.0
+# Tissue of the seeds' own cores that exclude points may cut off before the user is told.
+EXCLUDE_CUT_WARN_ML = 5.0
 # Smoothed CT below this is fat: holes and pockets holding fat (hilum, fissures) stay out.
 FAT_HU = -30.0
 
@@ -160,19 +162,29 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
     reach = options.reach_extra_mm
     if reach is None:
         reach = CT_REACH_EXTRA_MM if modality == "ct" else None
+    notes = {}  # what split_by_necks did with the exclude points, last grow wins
+    ct_second_pass = False
     region = grow(arr, (w_lo, w_hi), allowed, coarse, liver_marker, excl_mark,
-                  options, reach, texture)
+                  options, reach, texture, notes)
     voxel_ml = float(np.prod(sp)) / 1000.0
     if modality == "ct" and seeds_c and options.ct_two_pass:
         core = erode_mm(region, coarse, 1.5 * float(max(sp[1:])))
         if core.sum() * voxel_ml >= 20.0:
             model2 = intensity_model(arr[core], *SOFT_TISSUE_HU, options.window_k, 15.0, 60.0)
-            if model2 is not None:
-                model = model2
+            notes_first = dict(notes)
+            region2 = None if model2 is None else grow(
+                arr, model2[:2], allowed, coarse, liver_marker, excl_mark, options, reach,
+                texture, notes)
+            # The narrower window may miss the seeds' own voxels (a click in a
+            # heterogeneous spot): the first region then stands.
+            if region2 is not None and region2.sum() >= 0.5 * region.sum():
+                region, model = region2, model2
                 w_lo, w_hi, centre, sigma = model
-                region = grow(arr, (w_lo, w_hi), allowed, coarse, liver_marker,
-                              excl_mark, options, reach, texture)
                 method += ", two-pass intensity model"
+                ct_second_pass = True
+            else:
+                notes.clear()
+                notes.update(notes_first)
     if modality == "mr" and options.mr_two_pass:
         # MR intensities drift across the liver (coil bias): the ball around the seeds
         # may sit in a darker or brighter part. A first, conservative region gives a
@@ -180,7 +192,7 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
         # regrown from that region, against the local liver level (mr_adaptive) or
         # one global window.
         first = grow(arr, _narrow(model, mr_k, options.mr_first_pass_k), allowed,
-                     coarse, liver_marker, excl_mark, options, reach, texture)
+                     coarse, liver_marker, excl_mark, options, reach, texture, notes)
         core = erode_mm(first, coarse, 1.5 * float(max(sp[1:])))
         if core.sum() * np.prod(sp) / 1000.0 >= 20.0:
             lo, hi = np.percentile(arr[core], [1, 99])
@@ -189,7 +201,7 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
                 model = model2
                 w_lo, w_hi, centre, sigma = model
                 region = grow(arr, (w_lo, w_hi), allowed, coarse,
-                              liver_marker | core, excl_mark, options, reach, texture)
+                              liver_marker | core, excl_mark, options, reach, texture, notes)
                 method += ", two-pass intensity model"
                 if options.mr_adaptive and region.sum() * voxel_ml < MR_ADAPTIVE_BELOW_ML:
                     # Smaller than nearly any adult liver: one window cannot span the liver's
@@ -203,7 +215,7 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
                                             options.merge_ratio,
                                             None if reach is None
                                             else options.neck_radius_mm + reach,
-                                            texture, options.merge_texture_ratio)
+                                            texture, options.merge_texture_ratio, notes)
                     method += ", bias-adaptive region growing"
     if region.sum() * np.prod(sp) / 1000.0 < 50.0:
         raise InputError(
@@ -256,6 +268,14 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
         tumor_img = back_to_input_grid(like(tarr, img), image, code)
     liver_out = back_to_input_grid(liver_img, image, code)
     liver_out, kept_off = _keep_off(liver_out, exclude)
+    if tumor_img is not None and kept_off:
+        tumor_img = _keep_off(tumor_img, kept_off)[0]
+    cut_ml = notes.get("cut_from_seed_cores_ml", 0.0)
+    if cut_ml >= EXCLUDE_CUT_WARN_ML:
+        warnings.append(
+            f"the exclude points cut {cut_ml:.0f} mL off the thick tissue grown from the seeds: "
+            f"if part of it is liver (a thin lobe lying on the excluded organ), add a seed there."
+        )
     for p in kept_off:
         warnings.append(
             f"exclude point {_fmt(p)} lay inside the liver grown from the seeds and could not "
@@ -273,7 +293,7 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
             "neck_radius_mm": options.neck_radius_mm,
             "window_k": options.window_k,
             "mr_bias_correction": bool(modality == "mr" and options.mr_bias_correction),
-            "ct_two_pass": bool(modality == "ct" and seeds_c and options.ct_two_pass),
+            "ct_second_pass": ct_second_pass,
             "reach_extra_mm": reach,
             "merge_ratio": options.merge_ratio,
             "merge_texture_ratio": options.merge_texture_ratio,
