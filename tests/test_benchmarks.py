@@ -32,8 +32,17 @@ def test_there_are_benchmarks():
 
 @pytest.mark.parametrize("path", SCRIPTS, ids=lambda p: p.name)
 def test_benchmark_imports_exist(path):
+    modules = {}  # names bound to package modules, e.g. `from flr_volumetry import phantoms`
     for module, name in _package_imports(path):
         mod = importlib.import_module(module)
         submodule = hasattr(mod, "__path__") and importlib.util.find_spec(f"{module}.{name}")
         assert hasattr(mod, name) or submodule, (
             f"{path.name} imports {name} from {module}, which has no such name")
+        if submodule:
+            modules[name] = importlib.import_module(f"{module}.{name}")
+    # ... and every attribute used on them, e.g. `phantoms.to_image(...)`.
+    for node in ast.walk(ast.parse(path.read_text())):
+        if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+                and node.value.id in modules):
+            assert hasattr(modules[node.value.id], node.attr), (
+                f"{path.name} uses {node.value.id}.{node.attr}, which does not exist")
