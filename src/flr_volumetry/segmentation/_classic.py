@@ -151,8 +151,8 @@ def coarse_grid(img, spacing_mm):
 def local_sd(img, coarse, sigma_mm=1.5):
     """Fine-scale texture: the local standard deviation of the full-resolution image.
 
-    Measured in-plane (Gaussian window of ``sigma_mm``; thick slices show
-    other anatomy) on the image averaged to about ``sigma_mm`` voxels (finer
+    Measured within the slices (Gaussian window of ``sigma_mm``; thick
+    slices show other anatomy) on the image averaged to about ``sigma_mm`` voxels (finer
     voxels add time, not information), and put on the ``coarse`` grid, whose
     median filter has removed this texture from the intensities. Liver
     parenchyma is smooth at this scale; bowel with its contents and
@@ -160,7 +160,11 @@ def local_sd(img, coarse, sigma_mm=1.5):
     """
     fine = _bin_shrink(img, sigma_mm)
     a = array(fine, np.float32)
-    sigma = [0.0] + [sigma_mm / s for s in spacing_zyx(fine)[1:]]
+    sp = spacing_zyx(fine)
+    # Not across thick slices (the largest spacing, when clearly larger), whatever
+    # their orientation (axial CT, coronal MR).
+    thick_axis = int(np.argmax(sp)) if sp.max() > 1.5 * sp.min() else None
+    sigma = [0.0 if axis == thick_axis else sigma_mm / s for axis, s in enumerate(sp)]
     mean = ndi.gaussian_filter(a, sigma, truncate=2.5)
     mean_sq = ndi.gaussian_filter(a * a, sigma, truncate=2.5)
     sd = like(np.sqrt(np.maximum(mean_sq - mean * mean, 0.0)), fine, np.float32)
