@@ -234,6 +234,8 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
         return array(r).astype(bool)
 
     band_mm = 1.5 * float(max(sp))
+    if modality == "mr" and options.mr_refine_band_mm is not None:
+        band_mm = float(options.mr_refine_band_mm)
     full_window = _full_window(img, liver_c, coarse, (w_lo, w_hi, centre, sigma), options,
                                modality)
     liver_full, (lo, hi), smooth, liver_crop = refine(
@@ -297,6 +299,7 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
             "reach_extra_mm": reach,
             "merge_ratio": options.merge_ratio,
             "merge_texture_ratio": options.merge_texture_ratio,
+            "refine_band_mm": round(band_mm, 2),
             "intensity_window": [round(float(w_lo), 1), round(float(w_hi), 1)],
             "liver_intensity_mode": round(float(centre), 1),
             "seeds": [list(map(int, s)) for s in seeds],
