@@ -407,8 +407,8 @@ def _rougher_than_liver(ws, cand, texture, liver_label, vol_mm3, ratio):
     labels = np.where(inner, ws, 0)
     counts = np.bincount(labels.ravel(), minlength=n)[:n]
     # Basins with too few inner voxels are measured over all their voxels.
-    few = np.flatnonzero(counts < 10)
-    labels[np.isin(ws, few)] = ws[np.isin(ws, few)]
+    in_few = np.isin(ws, np.flatnonzero(counts < 10))
+    labels[in_few] = ws[in_few]
     med = np.zeros(n)
     ids = np.flatnonzero(np.bincount(labels.ravel(), minlength=n)[:n])
     ids = ids[ids > 0]

@@ -168,8 +168,8 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
                   options, reach, texture, notes)
     voxel_ml = float(np.prod(sp)) / 1000.0
     if modality == "ct" and seeds_c and options.ct_two_pass:
-        core = erode_mm(region, coarse, 1.5 * float(max(sp[1:])))
-        if core.sum() * voxel_ml >= 20.0:
+        core = _interior(region, coarse)
+        if core is not None:
             model2 = intensity_model(arr[core], *SOFT_TISSUE_HU, options.window_k, 15.0, 60.0)
             notes_first = dict(notes)
             region2 = None if model2 is None else grow(
@@ -193,8 +193,8 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
         # one global window.
         first = grow(arr, _narrow(model, mr_k, options.mr_first_pass_k), allowed,
                      coarse, liver_marker, excl_mark, options, reach, texture, notes)
-        core = erode_mm(first, coarse, 1.5 * float(max(sp[1:])))
-        if core.sum() * np.prod(sp) / 1000.0 >= 20.0:
+        core = _interior(first, coarse)
+        if core is not None:
             lo, hi = np.percentile(arr[core], [1, 99])
             model2 = intensity_model(arr[core], float(lo), float(hi) + 1e-3, mr_k, *mr_half)
             if model2 is not None:
@@ -217,7 +217,7 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
                                             else options.neck_radius_mm + reach,
                                             texture, options.merge_texture_ratio, notes)
                     method += ", bias-adaptive region growing"
-    if region.sum() * np.prod(sp) / 1000.0 < 50.0:
+    if region.sum() * voxel_ml < 50.0:
         raise InputError(
             "no liver found: the region grown from "
             + ("the seeds" if seeds_c else "under the right lung")
@@ -269,9 +269,7 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
         tarr[lo[2]:hi[2] + 1, lo[1]:hi[1] + 1, lo[0]:hi[0] + 1] = t
         tumor_img = back_to_input_grid(like(tarr, img), image, code)
     liver_out = back_to_input_grid(liver_img, image, code)
-    liver_out, kept_off = _keep_off(liver_out, exclude)
-    if tumor_img is not None and kept_off:
-        tumor_img = _keep_off(tumor_img, kept_off)[0]
+    liver_out, tumor_img, kept_off = _keep_off(liver_out, tumor_img, exclude)
     cut_ml = notes.get("cut_from_seed_cores_ml", 0.0)
     if cut_ml >= EXCLUDE_CUT_WARN_ML:
         warnings.append(
@@ -310,23 +308,36 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
     return liver_out, tumor_img, warnings, methods
 
 
-def _keep_off(mask, points):
-    """``mask`` without a ball of POINT_RADIUS_MM around each point it contains.
+def _interior(region, coarse, min_ml=20.0):
+    """``region`` eroded by 1.5 in-plane voxels (a sample of its tissue away from the
+    boundary), or None when less than ``min_ml`` is left to estimate a model from."""
+    sp = spacing_zyx(coarse)
+    core = erode_mm(region, coarse, 1.5 * float(max(sp[1:])))
+    return core if core.sum() * float(np.prod(sp)) / 1000.0 >= min_ml else None
+
+
+def _keep_off(liver, tumor, points):
+    """``liver`` and ``tumor`` (or None) without a ball of POINT_RADIUS_MM around
+    each point the liver contains; returns (liver, tumor, those points).
 
     The region growing keeps exclude points out; hole filling and the
     full-resolution boundary can still take one back when the tissue around
-    it could not be separated. The promise to the user is that the mask never
-    contains an exclude point, so this is enforced here, and said.
+    it could not be separated. The promise to the user is that no mask holds
+    an exclude point (a tumour voxel outside the liver would be added back to
+    the total liver volume), so this is enforced here, and said.
     """
-    arr = sitk.GetArrayFromImage(mask)
+    arr = sitk.GetArrayFromImage(liver)
     inside = [p for p in points if arr[p[2], p[1], p[0]]]
     if not inside:
-        return mask, []
+        return liver, tumor, []
     marks = np.zeros(arr.shape, bool)
     for i, j, k in inside:
         marks[k, j, i] = True
-    out = like(arr.astype(bool) & ~dilate_mm(marks, mask, POINT_RADIUS_MM), mask)
-    return out, inside
+    keep = ~dilate_mm(marks, liver, POINT_RADIUS_MM)
+    liver = like(arr.astype(bool) & keep, liver)
+    if tumor is not None:
+        tumor = like(sitk.GetArrayViewFromImage(tumor).astype(bool) & keep, tumor)
+    return liver, tumor, inside
 
 
 def _narrow(model, k, k_narrow):
