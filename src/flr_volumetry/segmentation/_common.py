@@ -55,6 +55,9 @@ class SegmentationOptions:
         this radius embeds them in the liver (CT; 0 turns it off).
     smooth_mm : float
         Gaussian width (mm) with which the final surface is smoothed (0: off).
+    edge_iterations : int
+        Iterations of a short geodesic active contour that moves the refined
+        surface onto the nearest intensity edge (0: off).
     mr_bias_correction : bool
         MR: remove the coil's smooth intensity bias with N4 first (slower, a few
         seconds; off by default: on the CHAOS T2 cases it did not help).
@@ -103,6 +106,7 @@ class SegmentationOptions:
     reach_extra_mm: float | None = None
     pocket_radius_mm: float = 10.0
     smooth_mm: float = 2.0
+    edge_iterations: int = 20
     mr_bias_correction: bool = False
     mr_two_pass: bool = True
     mr_adaptive: bool = True

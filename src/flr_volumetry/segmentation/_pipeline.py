@@ -241,7 +241,8 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
     liver_full, (lo, hi), smooth, liver_crop = refine(
         img, liver_c, coarse, full_window[:2], allowed_full, band_mm,
         fat_level=FAT_HU if modality == "ct" else None,
-        pocket_radius_mm=options.pocket_radius_mm, smooth_mm=options.smooth_mm)
+        pocket_radius_mm=options.pocket_radius_mm, smooth_mm=options.smooth_mm,
+        edge_iterations=options.edge_iterations)
     tumor_img = None
     crop_ref = sitk.RegionOfInterest(img, (hi - lo + 1).tolist(), lo.tolist())
     lesions = np.zeros(liver_crop.shape, bool)
