@@ -488,3 +488,17 @@ def test_real_mr_seeded(shared_data, case):
     # Not 1.5 x the 7.7 mm slice spacing: that band carries a leak outwards in-plane.
     assert r.methods["parameters"]["refine_band_mm"] == 8.0
     assert dice(_arr(r.liver), ref) >= 0.90
+
+
+def test_snap_to_edges_moves_surface_onto_the_edge():
+    """The short geodesic active contour pulls a too-small and a too-large mask onto the edge."""
+    from flr_volumetry.segmentation._classic import snap_to_edges
+
+    z, y, x = np.mgrid[:64, :64, :64]
+    r = np.sqrt((z - 32) ** 2 + (y - 32) ** 2 + (x - 32) ** 2)
+    noisy = np.where(r < 20, 60.0, -100.0) + np.random.default_rng(0).normal(0, 10, r.shape)
+    img = sitk.GetImageFromArray(noisy.astype(np.float32))
+    for r0 in (17, 23):
+        out = snap_to_edges(r < r0, img, 20)
+        radius = (out.sum() * 3 / 4 / np.pi) ** (1 / 3)
+        assert abs(radius - 20) < abs(r0 - 20) / 2

@@ -24,7 +24,8 @@ Outline (all distances in mm, so the same parameters hold on any grid):
    are dropped. The mask never holds an exclude point.
 5. Vessels and embedded lesions are filled (holes and closing pockets
    that hold no fat), the boundary is re-decided at full resolution in a
-   band around the coarse boundary and smoothed, and the mask is put back
+   band around the coarse boundary, drawn onto the nearest intensity edge
+   by a short geodesic active contour and smoothed, and the mask is put back
    on the input grid. Hypo-attenuating regions inside the liver are the
    CT tumour candidates; lesions can also be grown from clicks.
 """

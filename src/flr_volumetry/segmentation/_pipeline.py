@@ -287,7 +287,9 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
         "algorithm": f"classic: {method}, intensity window from histogram mode and MAD, "
                      f"neck-cutting marker watershed on the distance map (neighbours rejoin "
                      f"on broad contact and liver-like texture), hole filling, "
-                     f"full-resolution boundary refinement",
+                     f"full-resolution boundary refinement"
+                     + (", surface snapped to edges (geodesic active contour)"
+                        if options.edge_iterations > 0 else ""),
         "parameters": {
             "modality": modality,
             "coarse_spacing_mm": [round(float(s), 3) for s in coarse.GetSpacing()],
@@ -299,6 +301,7 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
             "merge_ratio": options.merge_ratio,
             "merge_texture_ratio": options.merge_texture_ratio,
             "refine_band_mm": round(band_mm, 2),
+            "edge_iterations": options.edge_iterations,
             "intensity_window": [round(float(w_lo), 1), round(float(w_hi), 1)],
             "liver_intensity_mode": round(float(centre), 1),
             "seeds": [list(map(int, s)) for s in seeds],
