@@ -7,6 +7,11 @@ is the voxel deepest inside the reference parenchyma (the liver minus any
 tumour label, and minus the vessels for the phantoms; distance transform),
 i.e. where a user would click.
 
+A second table grows the lesions from one click each (their deepest
+voxel) after a one-seed liver, and prints the tumour mask's Dice: the
+real CT's arterial-phase HCC (brighter than the liver, low contrast) and
+the phantoms' lesions. The issue sets no target for it.
+
 With ``--seeds N`` each seeded real case is run again from N other clicks
 (the parenchyma's centroid when it lies inside, then random voxels at
 least 10 mm inside the parenchyma, fixed random state), and the spread of
@@ -32,7 +37,7 @@ from scipy import ndimage as ndi
 
 from flr_volumetry import mask_volume_ml as volume_ml
 from flr_volumetry.registration import dice
-from flr_volumetry.segmentation import segment_liver
+from flr_volumetry.segmentation import SegmentationOptions, segment_liver
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -91,12 +96,12 @@ def shared_cases(data):
     return cases
 
 
-def phantom_cases(n_patients=2):
-    """Cases from the synthetic phantoms of flr_volumetry.phantoms (baseline timepoint)."""
+def _phantoms(n_patients=2):
+    """(name, modality, image, liver reference, parenchyma, tumour reference) per phantom scan."""
     try:
         from flr_volumetry import phantoms
     except ImportError:
-        return []
+        return
 
     def image(arr, grid, pixel=None):
         img = sitk.GetImageFromArray(arr)
@@ -104,7 +109,6 @@ def phantom_cases(n_patients=2):
         img.SetOrigin(tuple(float(o) for o in grid.origin_mm))
         return img if pixel is None else sitk.Cast(img, pixel)
 
-    cases = []
     for i in range(n_patients):
         patient = phantoms.make_patient(i)
         for modality in ("ct", "mr"):
@@ -115,13 +119,66 @@ def phantom_cases(n_patients=2):
             tissue = (arrays["liver"].astype(bool) & ~arrays["tumor"].astype(bool)
                       & ~arrays["vessels"].astype(bool))
             parenchyma = image(tissue.astype(np.uint8), grid, sitk.sitkUInt8)
-            name = f"phantom {patient.patient_id} {modality}"
-            if modality == "ct":
-                cases.append((name, "auto CT", img, ref, "ct", None))
-                cases.append((name, "1 seed CT", img, ref, "ct", parenchyma))
-            else:
-                cases.append((name, "1 seed MR", img, ref, "mr", parenchyma))
+            tumour = image(arrays["tumor"].astype(np.uint8), grid, sitk.sitkUInt8)
+            yield (f"phantom {patient.patient_id} {modality}", modality, img, ref, parenchyma,
+                   tumour)
+
+
+def phantom_cases(n_patients=2):
+    """Cases from the synthetic phantoms of flr_volumetry.phantoms (baseline timepoint)."""
+    cases = []
+    for name, modality, img, ref, parenchyma, _ in _phantoms(n_patients):
+        if modality == "ct":
+            cases.append((name, "auto CT", img, ref, "ct", None))
+            cases.append((name, "1 seed CT", img, ref, "ct", parenchyma))
+        else:
+            cases.append((name, "1 seed MR", img, ref, "mr", parenchyma))
     return cases
+
+
+def tumour_cases(data):
+    """(name, image, modality, parenchyma, tumour reference) for the seeded-lesion table."""
+    cases = []
+    ct = data / "ct-whole-liver"
+    if (ct / "ct.nii.gz").exists():
+        lab = sitk.ReadImage(str(ct / "labels.nii.gz"))
+        cases.append(("ct-whole-liver (HCC)", sitk.ReadImage(str(ct / "ct.nii.gz")), "ct",
+                      sitk.Cast(lab == 1, sitk.sitkUInt8), sitk.Cast(lab == 2, sitk.sitkUInt8)))
+    for name, modality, img, _, parenchyma, tumour in _phantoms():
+        cases.append((name, img, modality, parenchyma, tumour))
+    return cases
+
+
+def lesion_clicks(tumour, min_ml=0.3):
+    """One (i, j, k) click per lesion of ``tumour``: its deepest voxel."""
+    arr = sitk.GetArrayFromImage(tumour) > 0
+    lab, n = ndi.label(arr)
+    voxel_ml = float(np.prod(tumour.GetSpacing())) / 1000.0
+    clicks = []
+    for i, sl in enumerate(ndi.find_objects(lab), start=1):
+        comp = lab[sl] == i
+        if comp.sum() * voxel_ml < min_ml:
+            continue
+        d = ndi.distance_transform_edt(np.pad(comp, 1), sampling=tumour.GetSpacing()[::-1])
+        z, y, x = np.unravel_index(int(np.argmax(d)), d.shape)
+        clicks.append((int(x - 1 + sl[2].start), int(y - 1 + sl[1].start),
+                       int(z - 1 + sl[0].start)))
+    return clicks
+
+
+def run_tumour_case(name, image, modality, parenchyma, tumour):
+    """Seeded lesions: one click per reference lesion; Dice of the tumour mask."""
+    clicks = lesion_clicks(tumour)
+    try:
+        r = segment_liver(image, modality=modality, seeds=[deepest_voxel(parenchyma)],
+                          tumor_seeds=clicks, options=SegmentationOptions(tumors=False))
+    except Exception as exc:  # noqa: BLE001
+        return name, len(clicks), float("nan"), float("nan"), volume_ml(tumour), str(exc)
+    found = r.tumor if r.tumor is not None else sitk.Image(tumour.GetSize(), sitk.sitkUInt8)
+    if r.tumor is None:
+        found.CopyInformation(tumour)
+    return (name, len(clicks), dice(found, tumour), volume_ml(found), volume_ml(tumour),
+            "; ".join(w for w in r.warnings if "lesion" in w))
 
 
 def other_clicks(seed_region, n, min_depth_mm=10.0, random_state=0):
@@ -185,6 +242,10 @@ def main(argv=None):
         flag = "" if target is None or d >= target else "  BELOW TARGET"
         print(f"{name:22s} {mode:10s} {d:7.4f} {t:>7s} {v:8.1f} {vr:8.1f} {err:+7.2f}% "
               f"{dt:7.1f}  {note[:80]}{flag}")
+    print("\nseeded lesions: one click per reference lesion (its deepest voxel); no target")
+    print(f"{'case':22s} {'clicks':>6s} {'Dice':>7s} {'vol mL':>8s} {'ref mL':>8s}  notes")
+    for name, n, d, v, vr, note in (run_tumour_case(*c) for c in tumour_cases(args.data)):
+        print(f"{name:22s} {n:6d} {d:7.4f} {v:8.1f} {vr:8.1f}  {note[:80]}")
     if args.seeds > 0:
         print(f"\nseed sensitivity: Dice from {args.seeds} other clicks inside the parenchyma "
               f"(bar for unknown scans: CT {UNKNOWN_BARS['1 seed CT']:.2f}, "

@@ -502,3 +502,50 @@ def test_snap_to_edges_moves_surface_onto_the_edge():
         out = snap_to_edges(r < r0, img, 20)
         radius = (out.sum() * 3 / 4 / np.pi) ** (1 / 3)
         assert abs(radius - 20) < abs(r0 - 20) / 2
+
+
+# ----------------------------------------------------------------------------- seeded lesions
+def _lesion_scene(lesion_center_x, lesion_radius, with_tube=False):
+    """2 mm grid: a liver slab (x < 30, 100 HU), a 30 HU sphere, fat (-90 HU) elsewhere."""
+    from flr_volumetry.segmentation._classic import grow_lesion
+
+    shape = (50, 50, 80)
+    z, y, x = np.ogrid[: shape[0], : shape[1], : shape[2]]
+    liver = np.broadcast_to(x < 30, shape).copy()
+    lesion = ((z - 25) ** 2 + (y - 25) ** 2 + (x - lesion_center_x) ** 2) <= lesion_radius ** 2
+    a = np.where(liver, 100.0, -90.0)
+    a[lesion] = 30.0
+    if with_tube:
+        # A vessel of liver intensity running through the lesion from top to bottom:
+        # a hole in every slice, open in 3D.
+        tube = np.broadcast_to(((y - 25) ** 2 + (x - lesion_center_x) ** 2) <= 4, shape)
+        a[tube & lesion] = 100.0
+    img = sitk.GetImageFromArray(a.astype(np.float32))
+    img.SetSpacing((2.0, 2.0, 2.0))
+    seed = (25, 25, int(lesion_center_x) + (3 if with_tube else 0))
+
+    def grow(liver_mask):
+        return grow_lesion(a, liver_mask, img, seed, 100.0, 8.0)
+
+    return grow, liver, lesion
+
+
+def test_seeded_lesion_bulging_far_out_of_the_liver_mask_is_grown():
+    # A 30 mm-radius lesion whose centre lies 24 mm outside the liver mask
+    # (the mask left it out): it was refused when the click lay beyond 20 mm.
+    grow, liver, lesion = _lesion_scene(lesion_center_x=42, lesion_radius=15)
+    out = grow(liver & ~lesion)
+    assert dice(out, lesion) >= 0.95
+
+
+def test_seeded_lesion_must_touch_the_liver():
+    # The same tissue 10 mm away from the liver (click 18 mm away, within the
+    # 20 mm margin) is another organ, not a liver lesion.
+    grow, liver, lesion = _lesion_scene(lesion_center_x=38, lesion_radius=4)
+    assert not grow(liver).any()
+
+
+def test_seeded_lesion_holes_open_in_3d_are_filled_slice_by_slice():
+    grow, liver, lesion = _lesion_scene(lesion_center_x=34, lesion_radius=10, with_tube=True)
+    out = grow(liver)
+    assert dice(out, lesion) >= 0.95

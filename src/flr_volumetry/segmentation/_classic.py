@@ -55,6 +55,8 @@ AIR_HU = -500.0
 SOFT_TISSUE_HU = (-50.0, 250.0)
 # Gaussian width (mm) of the full-resolution image on which the boundary is decided.
 REFINE_SIGMA_MM = 1.0
+# A seeded lesion must come this close (mm) to the liver mask: it lies in or on the liver.
+LESION_TOUCH_MM = 5.0
 # Finest in-plane grid (mm) on which the surface is snapped to the edges.
 EDGE_GRID_MM = 1.5
 
@@ -599,14 +601,17 @@ def find_tumors(smooth_crop, liver_crop, model, ref_crop, min_ml):
 
 def grow_lesion(smooth_crop, liver_crop, ref_crop, seed_zyx, liver_centre, liver_sigma,
                 margin_mm=20.0, min_half_width=15.0):
-    """A lesion grown from a click inside it (CT or MR).
+    """A lesion grown from a click inside it (CT or MR; darker or brighter than the liver).
 
     The lesion's intensity is the median within 3 mm of the click; the
     region takes the connected voxels within max(2.5 liver sigmas,
     ``min_half_width``) of it, never past the midpoint towards the liver's
     own intensity (so it stops at the parenchyma), inside the liver or
-    within ``margin_mm`` of it (a lesion bulging at the surface, which the
-    liver mask may have left out).
+    within ``margin_mm`` of it -- or of the click, when the liver mask left
+    out a large lesion bulging at the surface; a region that does not come
+    within ``LESION_TOUCH_MM`` of the liver is not a liver lesion (empty
+    result). Holes (necrosis, vessels
+    inside the lesion) are filled, in 3D and in each slice.
     """
     ball = np.zeros(smooth_crop.shape, bool)
     ball[seed_zyx] = True
@@ -619,14 +624,19 @@ def grow_lesion(smooth_crop, liver_crop, ref_crop, seed_zyx, liver_centre, liver
         hi = min(hi, mid)
     else:
         lo = max(lo, mid)
-    allowed = dilate_mm(liver_crop, ref_crop, margin_mm)
+    to_liver = distance_outside_mm(liver_crop, ref_crop)
+    allowed = to_liver <= margin_mm + float(to_liver[seed_zyx])
     cand = allowed & (smooth_crop >= lo) & (smooth_crop <= hi)
     lab, _ = ndi.label(cand)
     if lab[seed_zyx] == 0:
         return np.zeros_like(cand)
     lesion = lab == lab[seed_zyx]
     lesion = ndi.binary_opening(lesion) | ball & lesion
-    return ndi.binary_fill_holes(largest_component(lesion) if lesion.any() else lesion)
+    lesion = largest_component(lesion) if lesion.any() else lesion
+    if not lesion.any() or float(to_liver[lesion].min()) > LESION_TOUCH_MM:
+        # Not a liver lesion (a click in the kidney or bowel beside the liver).
+        return np.zeros_like(cand)
+    return ndi.binary_fill_holes(fill_holes_2d(lesion))
 
 
 def adaptive_candidates(arr, start, allowed, ref, rel_half_width, sigma_mm=15.0,

@@ -254,7 +254,8 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
             )
         lesion = grow_lesion(smooth, liver_crop, crop_ref, sc, full_window[2], full_window[3])
         if not lesion.any():
-            warnings.append(f"no lesion could be grown from tumour seed {_fmt(s)}.")
+            warnings.append(f"no lesion in or on the liver could be grown from tumour seed "
+                            f"{_fmt(s)}; check that it lies inside a lesion.")
         lesions |= lesion
     if lesions.any():
         # A lesion at the surface may have been left out of the liver: it belongs to it.
