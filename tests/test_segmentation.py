@@ -549,3 +549,17 @@ def test_seeded_lesion_holes_open_in_3d_are_filled_slice_by_slice():
     grow, liver, lesion = _lesion_scene(lesion_center_x=34, lesion_radius=10, with_tube=True)
     out = grow(liver)
     assert dice(out, lesion) >= 0.95
+
+
+def test_seeded_low_contrast_lesion_is_snapped_to_its_edge():
+    # A lesion only 22 HU brighter than the liver (an arterial-phase HCC): its window
+    # reaches into the noisy parenchyma, and the edge decides where it ends.
+    img, _, _, _ = synthetic_ct(seed=2)
+    a = sitk.GetArrayFromImage(img).astype(np.float32)
+    lesion = _ellipsoid((27, 40, 30), (4, 4, 4))
+    a[lesion] += 22.0
+    bright = sitk.GetImageFromArray(a)
+    bright.CopyInformation(img)
+    r = segment_liver(bright, seeds=[(22, 40, 24)], tumor_seeds=[(30, 40, 27)],
+                      options=SegmentationOptions(tumors=False))
+    assert dice(_arr(r.tumor), lesion) >= 0.91

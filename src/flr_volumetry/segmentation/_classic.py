@@ -529,7 +529,7 @@ def refine(full, coarse_liver, coarse_ref, window_full, allowed_full_fn, band_mm
     return out, (lo, hi), smooth, liver
 
 
-def snap_to_edges(liver, crop, iterations, contrast_k=3.0):
+def snap_to_edges(liver, crop, iterations, contrast_k=3.0, curvature=1.0):
     """A short geodesic active contour: the surface moves onto the nearest strong edge.
 
     Voxel-wise window decisions leave the surface wherever a boundary voxel's
@@ -541,7 +541,8 @@ def snap_to_edges(liver, crop, iterations, contrast_k=3.0):
     a curvature term keeps it smooth. The edge-stopping image is
     1 / (1 + (|grad| / K)^2), with K = ``contrast_k`` times the median
     gradient inside the liver (its noise level), so it adapts to CT and MR
-    intensity scales alike.
+    intensity scales alike. ``curvature`` weighs the smoothing term (0 for
+    objects a few voxels wide, which it would shrink).
     """
     # Run on a grid of at least EDGE_GRID_MM in-plane (a 512x512 scan is averaged 2x2):
     # the time stays that of a 256x256 scan, and the level set is interpolated back.
@@ -569,7 +570,7 @@ def snap_to_edges(liver, crop, iterations, contrast_k=3.0):
     init = sitk.Cast(init, sitk.sitkFloat32) - 0.5
     gac = sitk.GeodesicActiveContourLevelSetImageFilter()
     gac.SetPropagationScaling(0.0)
-    gac.SetCurvatureScaling(1.0)
+    gac.SetCurvatureScaling(float(curvature))
     gac.SetAdvectionScaling(1.0)
     gac.SetMaximumRMSError(0.002)
     gac.SetNumberOfIterations(int(iterations))

@@ -28,6 +28,7 @@ from ._classic import (
     lung_mask,
     refine,
     seed_ball,
+    snap_to_edges,
     split_by_necks,
     to_index,
     to_lps,
@@ -253,6 +254,12 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
                 f"inside lesions of the liver."
             )
         lesion = grow_lesion(smooth, liver_crop, crop_ref, sc, full_window[2], full_window[3])
+        if lesion.any() and options.edge_iterations > 0:
+            # A lesion of low contrast (an arterial-phase HCC a few tens of HU above the
+            # liver) shares its window with bright parenchyma and vessels around it: the
+            # edge, not the window, says where it ends. No curvature term: it shrinks a
+            # lesion a few voxels wide.
+            lesion = snap_to_edges(lesion, crop_ref, options.edge_iterations, curvature=0.0)
         if not lesion.any():
             warnings.append(f"no lesion in or on the liver could be grown from tumour seed "
                             f"{_fmt(s)}; check that it lies inside a lesion.")
