@@ -309,6 +309,12 @@ def test_bad_texture_ratio():
         SegmentationOptions(merge_texture_ratio=0)
 
 
+@pytest.mark.parametrize("bad", [-1, 2.5, "20", True])
+def test_bad_edge_iterations(bad):
+    with pytest.raises(InputError, match="edge_iterations"):
+        SegmentationOptions(edge_iterations=bad)
+
+
 def test_bad_options():
     with pytest.raises(InputError, match="backend"):
         SegmentationOptions(backend="unet")

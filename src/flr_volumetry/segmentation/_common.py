@@ -127,6 +127,10 @@ class SegmentationOptions:
             raise InputError("segmentation option reach_extra_mm must be positive or None.")
         if self.merge_texture_ratio is not None and not self.merge_texture_ratio > 0:
             raise InputError("segmentation option merge_texture_ratio must be positive or None.")
+        if isinstance(self.edge_iterations, bool) or not (
+                isinstance(self.edge_iterations, (int, np.integer)) and self.edge_iterations >= 0):
+            raise InputError("segmentation option edge_iterations must be a whole number, 0 or "
+                             "more (0: no edge snapping).")
         for name in ("coarse_spacing_mm", "neck_radius_mm", "window_k"):
             if not getattr(self, name) > 0:
                 raise InputError(f"segmentation option {name} must be positive.")
