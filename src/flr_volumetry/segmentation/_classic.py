@@ -485,7 +485,7 @@ def fill_liver(region, ref, fat=None, pocket_radius_mm=0.0, min_contact=0.65,
 
 # --------------------------------------------------------------------- full-resolution refinement
 def refine(full, coarse_liver, coarse_ref, window_full, allowed_full_fn, band_mm, fat_level=None,
-           pocket_radius_mm=0.0, smooth_mm=0.0, edge_iterations=0):
+           pocket_radius_mm=0.0, smooth_mm=0.0, edge_iterations=0, bias=None):
     """Re-decide voxels within ``band_mm`` of the coarse boundary on the full grid.
 
     Works on the bounding box of the liver only, so memory and time do not
@@ -510,7 +510,13 @@ def refine(full, coarse_liver, coarse_ref, window_full, allowed_full_fn, band_mm
     smooth = array(sitk.SmoothingRecursiveGaussian(crop, REFINE_SIGMA_MM))
     inside = sdf > band_mm
     band = np.abs(sdf) <= band_mm
-    liver = inside | (band & (smooth >= window_full[0]) & (smooth <= window_full[1]))
+    w_lo, w_hi = window_full
+    if bias is not None:
+        # The window follows the liver's own slow intensity drift (MR coil bias).
+        f = array(sitk.Resample(bias, crop, sitk.Transform(), sitk.sitkLinear, 1.0,
+                                sitk.sitkFloat32))
+        w_lo, w_hi = w_lo * f, w_hi * f
+    liver = inside | (band & (smooth >= w_lo) & (smooth <= w_hi))
     liver &= allowed_full_fn(crop)
     liver = largest_component(ndi.binary_opening(liver, iterations=1) | inside)
     crop_fat = None if fat_level is None else smooth < fat_level
@@ -580,6 +586,20 @@ def snap_to_edges(liver, crop, iterations, contrast_k=3.0, curvature=1.0):
                               sitk.sitkFloat32)
     out = array(level) < 0
     return largest_component(out) if out.any() else liver
+
+
+def bias_field(arr, region, ref, sigma_mm=15.0, min_weight=0.05):
+    """The liver's slow multiplicative intensity drift, as a factor around 1 (coarse grid).
+
+    The Gaussian-weighted mean of ``region`` (``sigma_mm``) divided by the
+    region's median; 1 where the region is too far away to say.
+    """
+    sigma = [sigma_mm / s for s in spacing_zyx(ref)]
+    w = ndi.gaussian_filter(region.astype(np.float32), sigma)
+    m = ndi.gaussian_filter(np.where(region, arr, 0).astype(np.float32), sigma)
+    level = float(np.median(arr[region]))
+    f = np.where(w > min_weight, m / np.maximum(w, 1e-6) / max(level, 1e-6), 1.0)
+    return like(f.astype(np.float32), ref, np.float32)
 
 
 def find_tumors(smooth_crop, liver_crop, model, ref_crop, min_ml):

@@ -12,6 +12,7 @@ from ._classic import (
     REFINE_SIGMA_MM,
     SOFT_TISSUE_HU,
     adaptive_candidates,
+    bias_field,
     back_to_input_grid,
     body_mask,
     check_ct_intensities,
@@ -164,6 +165,7 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
     if reach is None:
         reach = CT_REACH_EXTRA_MM if modality == "ct" else None
     notes = {}  # what split_by_necks did with the exclude points, last grow wins
+    adaptive = False
     ct_second_pass = False
     region = grow(arr, (w_lo, w_hi), allowed, coarse, liver_marker, excl_mark,
                   options, reach, texture, notes)
@@ -218,6 +220,7 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
                                             else options.neck_radius_mm + reach,
                                             texture, options.merge_texture_ratio, notes)
                     method += ", bias-adaptive region growing"
+                    adaptive = True
     if region.sum() * voxel_ml < 50.0:
         raise InputError(
             "no liver found: the region grown from "
@@ -239,11 +242,17 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
         band_mm = float(options.mr_refine_band_mm)
     full_window = _full_window(img, liver_c, coarse, (w_lo, w_hi, centre, sigma), options,
                                modality)
+    bias = None
+    if adaptive:
+        # The region was grown against the local liver level: the boundary band is
+        # decided against it too, or a bright lobe thinner than the band is cut off again.
+        interior = _interior(region, coarse)
+        bias = bias_field(arr, region if interior is None else interior, coarse)
     liver_full, (lo, hi), smooth, liver_crop = refine(
         img, liver_c, coarse, full_window[:2], allowed_full, band_mm,
         fat_level=FAT_HU if modality == "ct" else None,
         pocket_radius_mm=options.pocket_radius_mm, smooth_mm=options.smooth_mm,
-        edge_iterations=options.edge_iterations)
+        edge_iterations=options.edge_iterations, bias=bias)
     tumor_img = None
     crop_ref = sitk.RegionOfInterest(img, (hi - lo + 1).tolist(), lo.tolist())
     lesions = np.zeros(liver_crop.shape, bool)
@@ -296,6 +305,7 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
                      f"neck-cutting marker watershed on the distance map (neighbours rejoin "
                      f"on broad contact and liver-like texture), hole filling, "
                      f"full-resolution boundary refinement"
+                     + (" against the local liver level" if adaptive else "")
                      + (", surface snapped to edges (geodesic active contour)"
                         if options.edge_iterations > 0 else ""),
         "parameters": {
