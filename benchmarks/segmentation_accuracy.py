@@ -8,9 +8,11 @@ tumour label, and minus the vessels for the phantoms; distance transform),
 i.e. where a user would click.
 
 A second table grows the lesions from one click each (their deepest
-voxel) after a one-seed liver, and prints the tumour mask's Dice: the
-real CT's arterial-phase HCC (brighter than the liver, low contrast) and
-the phantoms' lesions. The issue sets no target for it.
+voxel) after a one-seed liver, and prints the tumour mask's Dice, with
+the Dice of the automatic (hypo-attenuating) CT candidates beside it: the
+real CT's arterial-phase HCC (brighter than the liver, low contrast, which
+the candidates cannot find) and the phantoms' lesions. The issue sets no
+target for them.
 
 With ``--seeds N`` each seeded real case is run again from N other clicks
 (the parenchyma's centroid when it lies inside, then random voxels at
@@ -167,17 +169,29 @@ def lesion_clicks(tumour, min_ml=0.3):
 
 
 def run_tumour_case(name, image, modality, parenchyma, tumour):
-    """Seeded lesions: one click per reference lesion; Dice of the tumour mask."""
+    """Seeded lesions (one click per reference lesion) and, on CT, the automatic candidates.
+
+    Returns (name, clicks, seeded Dice, seeded mL, reference mL, automatic Dice or nan, notes).
+    """
     clicks = lesion_clicks(tumour)
+    seeds = [deepest_voxel(parenchyma)]
+
+    def tumour_dice(result):
+        if result.tumor is None:
+            return 0.0, 0.0
+        return dice(result.tumor, tumour), volume_ml(result.tumor)
+
     try:
-        r = segment_liver(image, modality=modality, seeds=[deepest_voxel(parenchyma)],
-                          tumor_seeds=clicks, options=SegmentationOptions(tumors=False))
+        r = segment_liver(image, modality=modality, seeds=seeds, tumor_seeds=clicks,
+                          options=SegmentationOptions(tumors=False))
+        auto = float("nan")
+        if modality == "ct":
+            auto = tumour_dice(segment_liver(image, modality=modality, seeds=seeds))[0]
     except Exception as exc:  # noqa: BLE001
-        return name, len(clicks), float("nan"), float("nan"), volume_ml(tumour), str(exc)
-    found = r.tumor if r.tumor is not None else sitk.Image(tumour.GetSize(), sitk.sitkUInt8)
-    if r.tumor is None:
-        found.CopyInformation(tumour)
-    return (name, len(clicks), dice(found, tumour), volume_ml(found), volume_ml(tumour),
+        return (name, len(clicks), float("nan"), float("nan"), volume_ml(tumour), float("nan"),
+                str(exc))
+    d, v = tumour_dice(r)
+    return (name, len(clicks), d, v, volume_ml(tumour), auto,
             "; ".join(w for w in r.warnings if "lesion" in w))
 
 
@@ -242,10 +256,13 @@ def main(argv=None):
         flag = "" if target is None or d >= target else "  BELOW TARGET"
         print(f"{name:22s} {mode:10s} {d:7.4f} {t:>7s} {v:8.1f} {vr:8.1f} {err:+7.2f}% "
               f"{dt:7.1f}  {note[:80]}{flag}")
-    print("\nseeded lesions: one click per reference lesion (its deepest voxel); no target")
-    print(f"{'case':22s} {'clicks':>6s} {'Dice':>7s} {'vol mL':>8s} {'ref mL':>8s}  notes")
-    for name, n, d, v, vr, note in (run_tumour_case(*c) for c in tumour_cases(args.data)):
-        print(f"{name:22s} {n:6d} {d:7.4f} {v:8.1f} {vr:8.1f}  {note[:80]}")
+    print("\ntumours: seeded = one click per reference lesion (its deepest voxel); automatic = "
+          "CT candidates (hypo-attenuating); no target")
+    print(f"{'case':22s} {'clicks':>6s} {'seeded':>7s} {'vol mL':>8s} {'ref mL':>8s} "
+          f"{'auto':>7s}  notes")
+    for name, n, d, v, vr, auto, note in (run_tumour_case(*c) for c in tumour_cases(args.data)):
+        a = "-" if np.isnan(auto) else f"{auto:.4f}"
+        print(f"{name:22s} {n:6d} {d:7.4f} {v:8.1f} {vr:8.1f} {a:>7s}  {note[:80]}")
     if args.seeds > 0:
         print(f"\nseed sensitivity: Dice from {args.seeds} other clicks inside the parenchyma "
               f"(bar for unknown scans: CT {UNKNOWN_BARS['1 seed CT']:.2f}, "
