@@ -66,10 +66,12 @@ class SegmentationOptions:
         region (grown with ``mr_first_pass_k`` sigmas), then grow again.
     mr_first_pass_k : float
     ct_two_pass : bool
-        Seeded CT: re-estimate the intensity model from the interior of the
-        first grown region and grow again from the seeds, so the result does
-        not depend on where the seed was clicked (a click beside a vessel or
-        the hilum widens the first window).
+        CT: re-estimate the intensity model from the interior of the first
+        grown region and grow again from the seeds (or the automatic
+        sample), so the result does not depend on where the seed was
+        clicked (a click beside a vessel or the hilum widens the first
+        window) nor on what else the automatic sample under the lung dome
+        held.
     mr_adaptive : bool
         MR: when the two-pass region is smaller than 800 mL (one
         window cannot span a strong coil bias), grow again against the local

@@ -170,7 +170,7 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
     region = grow(arr, (w_lo, w_hi), allowed, coarse, liver_marker, excl_mark,
                   options, reach, texture, notes)
     voxel_ml = float(np.prod(sp)) / 1000.0
-    if modality == "ct" and seeds_c and options.ct_two_pass:
+    if modality == "ct" and options.ct_two_pass:
         core = _interior(region, coarse)
         if core is not None:
             model2 = intensity_model(arr[core], *SOFT_TISSUE_HU, options.window_k, 15.0, 60.0)
