@@ -628,3 +628,17 @@ def test_bias_field_follows_a_ramp():
     inner[8:12, 10:30, 12:28] = True
     assert np.allclose(f[inner], expected[inner], rtol=0.01)
     assert np.all(f[:, :, :1][~region[:, :, :1]] > 0)
+
+
+def test_snap_to_edges_leaves_a_noise_free_box_in_place():
+    # No gradient inside: the edge contrast K must not fall to zero, or the contour
+    # wanders over the blur tails (a 3 mm box grew by a fifth).
+    from flr_volumetry.segmentation._classic import snap_to_edges
+
+    a = np.full((28, 38, 33), 40.0, np.float32)  # the crop around the liver
+    a[4:24, 4:34, 4:29] = 110.0
+    img = sitk.GetImageFromArray(a)
+    img.SetSpacing((3.0, 3.0, 3.0))
+    box = a == 110.0
+    out = snap_to_edges(box, img, 20)
+    assert dice(out, box) >= 0.98
