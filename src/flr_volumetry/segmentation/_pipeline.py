@@ -197,6 +197,10 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
         first = grow(arr, _narrow(model, mr_k, options.mr_first_pass_k), allowed,
                      coarse, liver_marker, excl_mark, options, reach, texture, notes)
         core = _interior(first, coarse)
+        if core is None and first.sum() * voxel_ml >= 20.0:
+            # A speckled first region (noisy MR in a narrow window) keeps no interior
+            # after erosion; its own voxels, all within the narrow window, are the sample.
+            core = first
         if core is not None:
             lo, hi = np.percentile(arr[core], [1, 99])
             model2 = intensity_model(arr[core], float(lo), float(hi) + 1e-3, mr_k, *mr_half)
