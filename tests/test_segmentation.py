@@ -627,10 +627,10 @@ def test_mr_with_strong_coil_bias_keeps_the_bright_lobe():
 def test_bias_field_follows_a_ramp():
     from flr_volumetry.segmentation._classic import bias_field
 
-    ref = sitk.Image(40, 40, 20, sitk.sitkFloat32)
+    ref = sitk.Image(80, 40, 20, sitk.sitkFloat32)
     ref.SetSpacing((3.0, 3.0, 3.0))
-    x = np.arange(40, dtype=np.float32)[None, None, :]
-    arr = np.broadcast_to(100.0 * (1.0 + 0.01 * (x - 20)), (20, 40, 40)).astype(np.float32)
+    x = np.arange(80, dtype=np.float32)[None, None, :]
+    arr = np.broadcast_to(100.0 * (1.0 + 0.01 * (x - 20)), (20, 40, 80)).astype(np.float32)
     region = np.zeros(arr.shape, bool)
     region[5:15, 5:35, 5:35] = True
     f = sitk.GetArrayFromImage(bias_field(arr, region, ref))
@@ -639,7 +639,8 @@ def test_bias_field_follows_a_ramp():
     inner = np.zeros_like(region)
     inner[8:12, 10:30, 12:28] = True
     assert np.allclose(f[inner], expected[inner], rtol=0.01)
-    assert np.all(f[:, :, :1][~region[:, :, :1]] > 0)
+    # Far from the region (over 100 mm) nothing is known: no correction.
+    assert np.all(f[:, :, 70:] == 1.0)
 
 
 def test_snap_to_edges_leaves_a_noise_free_box_in_place():
@@ -654,3 +655,45 @@ def test_snap_to_edges_leaves_a_noise_free_box_in_place():
     box = a == 110.0
     out = snap_to_edges(box, img, 20)
     assert dice(out, box) >= 0.98
+
+
+def test_tumour_seed_grows_a_lesion_bulging_past_the_liver_crop():
+    """Segment_liver end to end: a lesion centred 20 mm outside the liver's lateral edge.
+
+    The lesion used to be grown on the liver's crop only, which ends about
+    10-14 mm beyond the liver, and was cut there without a word (Dice 0.73)."""
+    img, liver, _, _ = synthetic_ct()
+    a = sitk.GetArrayFromImage(img).astype(np.float32)
+    lesion = _ellipsoid((27, 40, 10), (5, 5, 5))
+    a[lesion] = 30 + np.random.default_rng(1).normal(0, 8, lesion.sum())
+    bulged = sitk.GetImageFromArray(a.astype(np.int16))
+    bulged.CopyInformation(img)
+    r = segment_liver(bulged, seeds=[(30, 40, 27)], tumor_seeds=[(10, 40, 27)],
+                      options=SegmentationOptions(tumors=False))
+    assert dice(_arr(r.tumor), lesion) >= 0.95
+    assert np.all(_arr(r.liver)[lesion])
+
+
+def test_tumour_seed_far_from_the_liver_is_refused(ct):
+    img, _, _, _ = ct
+    # 60 mm below the liver's lower end: not a liver lesion.
+    with pytest.raises(InputError, match="mm from the liver found"):
+        segment_liver(img, seeds=[(22, 40, 24)], tumor_seeds=[(27, 40, 1)])
+
+
+@pytest.mark.parametrize("offset", [4, 5])
+def test_snap_to_edges_on_a_fine_grid_keeps_every_slice_and_row(offset):
+    # 0.75 mm pixels, 1 mm slices, odd sizes: the contour runs on a 2x2-binned grid. The
+    # last slice and row (left over by the binning) and boxes off the bin grid must stay.
+    from flr_volumetry.segmentation._classic import snap_to_edges
+
+    a = np.full((31, 45, 47), 40.0, np.float32)
+    box = np.zeros(a.shape, bool)
+    box[offset:, offset:offset + 30, offset:offset + 31] = True  # reaches the last slice
+    a[box] = 110.0
+    a += np.random.default_rng(offset).normal(0, 5, a.shape).astype(np.float32)
+    img = sitk.GetImageFromArray(a)
+    img.SetSpacing((0.75, 0.75, 1.0))
+    out = snap_to_edges(box, img, 20)
+    assert dice(out, box) >= 0.97
+    assert out[-1].sum() >= 0.9 * box[-1].sum()

@@ -57,7 +57,7 @@ SOFT_TISSUE_HU = (-50.0, 250.0)
 REFINE_SIGMA_MM = 1.0
 # A seeded lesion must come this close (mm) to the liver mask: it lies in or on the liver.
 LESION_TOUCH_MM = 5.0
-# Finest in-plane grid (mm) on which the surface is snapped to the edges.
+# Finest in-plane grid (mm) on which the surface is snapped to the edges (slices are kept).
 EDGE_GRID_MM = 1.5
 # Smallest edge contrast K of the active contour, as a fraction of the 1-99 % intensity range.
 EDGE_K_FLOOR = 0.002
@@ -487,11 +487,14 @@ def fill_liver(region, ref, fat=None, pocket_radius_mm=0.0, min_contact=0.65,
 
 # --------------------------------------------------------------------- full-resolution refinement
 def refine(full, coarse_liver, coarse_ref, window_full, allowed_full_fn, band_mm, fat_level=None,
-           pocket_radius_mm=0.0, smooth_mm=0.0, edge_iterations=0, bias=None):
+           pocket_radius_mm=0.0, smooth_mm=0.0, edge_iterations=0, bias=None, include=(),
+           include_mm=0.0):
     """Re-decide voxels within ``band_mm`` of the coarse boundary on the full grid.
 
     Works on the bounding box of the liver only, so memory and time do not
-    grow with the field of view.
+    grow with the field of view; the box also takes in ``include_mm``
+    around each physical point of ``include`` (tumour seeds: a lesion
+    bulging out of the liver is grown on the same crop).
     """
     sd = sitk.SignedMaurerDistanceMap(like(coarse_liver, coarse_ref), insideIsPositive=True,
                                       squaredDistance=False, useImageSpacing=True)
@@ -505,8 +508,13 @@ def refine(full, coarse_liver, coarse_ref, window_full, allowed_full_fn, band_mm
     c1 = np.array(full.TransformPhysicalPointToContinuousIndex(p1))
     margin = (band_mm + 2 * max(coarse_ref.GetSpacing())) / np.array(full.GetSpacing())
     size = np.array(full.GetSize())
-    lo = np.clip(np.floor(np.minimum(c0, c1) - margin), 0, size - 1).astype(int)
-    hi = np.clip(np.ceil(np.maximum(c0, c1) + margin), 0, size - 1).astype(int)
+    lo_f, hi_f = np.minimum(c0, c1) - margin, np.maximum(c0, c1) + margin
+    reach = include_mm / np.array(full.GetSpacing())
+    for point in include:
+        c = np.array(full.TransformPhysicalPointToContinuousIndex(point))
+        lo_f, hi_f = np.minimum(lo_f, c - reach), np.maximum(hi_f, c + reach)
+    lo = np.clip(np.floor(lo_f), 0, size - 1).astype(int)
+    hi = np.clip(np.ceil(hi_f), 0, size - 1).astype(int)
     crop = sitk.RegionOfInterest(full, (hi - lo + 1).tolist(), lo.tolist())
     sdf = array(sitk.Resample(sd, crop, sitk.Transform(), sitk.sitkLinear, -1e3, sitk.sitkFloat32))
     smooth = array(sitk.SmoothingRecursiveGaussian(crop, REFINE_SIGMA_MM))
@@ -548,26 +556,36 @@ def snap_to_edges(liver, crop, iterations, contrast_k=3.0, curvature=1.0):
     i.e. the half-way level between the liver and its surroundings -- while
     a curvature term keeps it smooth. The edge-stopping image is
     1 / (1 + (|grad| / K)^2), with K = ``contrast_k`` times the median
-    gradient inside the liver (its noise level), so it adapts to CT and MR
-    intensity scales alike. ``curvature`` weighs the smoothing term (0 for
-    objects a few voxels wide, which it would shrink).
+    gradient more than 5 mm inside the mask (its noise level; the whole
+    crop's for an object too small to have such an inside), so it adapts to
+    CT and MR intensity scales alike; K is at least ``EDGE_K_FLOOR`` of the
+    1-99 % intensity range. ``curvature`` weighs the smoothing term (0 for
+    objects a few voxels wide, which it would shrink). A crop thinner than
+    4 voxels along an axis is returned unchanged.
     """
+    if min(crop.GetSize()) < 4:
+        # The recursive Gaussian derivative needs 4 voxels along every axis.
+        return liver
     # Run on a grid of at least EDGE_GRID_MM in-plane (a 512x512 scan is averaged 2x2):
     # the time stays that of a 256x256 scan, and the level set is interpolated back.
-    factors = [max(1, int(round(EDGE_GRID_MM / s))) for s in crop.GetSpacing()]
+    sx, sy, _ = crop.GetSpacing()
+    factors = [max(1, int(round(EDGE_GRID_MM / s))) for s in (sx, sy)] + [1]
     img = sitk.Cast(crop, sitk.sitkFloat32)
-    dist = sitk.SignedMaurerDistanceMap(like(liver, crop), insideIsPositive=False,
-                                        squaredDistance=False, useImageSpacing=True)
-    dist = sitk.Cast(dist, sitk.sitkFloat32)
-    if any(f > 1 for f in factors):
-        img = sitk.BinShrink(img, factors)
-        # The mask's surface lies half a voxel outside the last inside voxel centre.
-        half = 0.5 * float(min(crop.GetSpacing()))
-        dist = sitk.Resample(dist - half, img, sitk.Transform(), sitk.sitkLinear, 1e3,
-                             sitk.sitkFloat32)
-        small = array(dist) < 0
-    else:
-        small = liver
+    # Level set negative inside, in voxels of the crop; the -0.5 puts the zero level
+    # half-way between the last voxel inside and the first outside, along every axis.
+    init = sitk.SignedMaurerDistanceMap(like(liver, crop), insideIsPositive=False,
+                                        squaredDistance=False, useImageSpacing=False)
+    init = sitk.Cast(init, sitk.sitkFloat32) - 0.5
+    shrunk = any(f > 1 for f in factors)
+    if shrunk:
+        # Padded to whole bins (edge values repeated), so that no row is dropped; the
+        # distance is interpolated, not thresholded, so the start surface keeps its
+        # sub-bin position.
+        pad = [(-n) % f for n, f in zip(crop.GetSize(), factors)]
+        img = sitk.BinShrink(sitk.ZeroFluxNeumannPad(img, [0, 0, 0], pad), factors)
+        init = sitk.Resample(sitk.ZeroFluxNeumannPad(init, [0, 0, 0], pad), img,
+                             sitk.Transform(), sitk.sitkLinear, 1e3, sitk.sitkFloat32)
+    small = array(init) < 0
     g = array(sitk.GradientMagnitudeRecursiveGaussian(img, REFINE_SIGMA_MM), np.float32)
     inner = erode_mm(small, img, 5.0)
     k = contrast_k * float(np.median(g[inner] if inner.any() else g))
@@ -577,10 +595,6 @@ def snap_to_edges(liver, crop, iterations, contrast_k=3.0, curvature=1.0):
     p1, p99 = np.percentile(array(img), [1, 99])
     k = max(k, EDGE_K_FLOOR * float(p99 - p1), 1e-6)
     feature = like(1.0 / (1.0 + (g / k) ** 2), img, np.float32)
-    # Level set negative inside; the -0.5 puts the zero level between voxel centres.
-    init = sitk.SignedMaurerDistanceMap(like(small, img), insideIsPositive=False,
-                                        squaredDistance=False, useImageSpacing=False)
-    init = sitk.Cast(init, sitk.sitkFloat32) - 0.5
     gac = sitk.GeodesicActiveContourLevelSetImageFilter()
     gac.SetPropagationScaling(0.0)
     gac.SetCurvatureScaling(float(curvature))
@@ -588,7 +602,7 @@ def snap_to_edges(liver, crop, iterations, contrast_k=3.0, curvature=1.0):
     gac.SetMaximumRMSError(0.002)
     gac.SetNumberOfIterations(int(iterations))
     level = gac.Execute(init, feature)
-    if any(f > 1 for f in factors):
+    if shrunk:
         level = sitk.Resample(level, crop, sitk.Transform(), sitk.sitkLinear, 1e3,
                               sitk.sitkFloat32)
     out = array(level) < 0

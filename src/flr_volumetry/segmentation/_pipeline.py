@@ -34,7 +34,7 @@ from ._classic import (
     to_index,
     to_lps,
 )
-from ._common import array, dilate_mm, erode_mm, like, spacing_zyx
+from ._common import array, dilate_mm, distance_outside_mm, erode_mm, like, spacing_zyx
 
 SEED_SAMPLE_RADIUS_MM = 15.0
 POINT_RADIUS_MM = 4.0
@@ -44,6 +44,8 @@ CT_REACH_EXTRA_MM = 8.0
 MR_ADAPTIVE_BELOW_ML = 800.0
 # Tissue of the seeds' own cores that exclude points may cut off before the user is told.
 EXCLUDE_CUT_WARN_ML = 5.0
+# How far (mm) from the liver found a tumour seed may lie, and the lesion around it reach.
+TUMOR_SEED_REACH_MM = 50.0
 # Smoothed CT below this is fat: holes and pockets holding fat (hilum, fissures) stay out.
 FAT_HU = -30.0
 
@@ -55,6 +57,19 @@ def _fmt(p):
 def _inside_crop(index, image, crop):
     c = crop.TransformPhysicalPointToContinuousIndex(image.TransformIndexToPhysicalPoint(index))
     return all(-0.5 <= v <= n - 0.5 for v, n in zip(c, crop.GetSize()))
+
+
+def _touches_crop_edge(mask, lo, hi, image):
+    """Whether ``mask`` (on the crop lo..hi, x,y,z indices) touches a crop face that is
+    not also the image's."""
+    size = image.GetSize()
+    for axis_xyz in range(3):
+        ax = 2 - axis_xyz
+        if lo[axis_xyz] > 0 and np.take(mask, 0, axis=ax).any():
+            return True
+        if hi[axis_xyz] < size[axis_xyz] - 1 and np.take(mask, -1, axis=ax).any():
+            return True
+    return False
 
 
 def _mr_body(arr):
@@ -246,6 +261,18 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
         band_mm = float(options.mr_refine_band_mm)
     full_window = _full_window(img, liver_c, coarse, (w_lo, w_hi, centre, sigma), options,
                                modality)
+    # Tumour seeds: a lesion may bulge out of the liver (or have been left out of it), so
+    # the full-resolution crop reaches TUMOR_SEED_REACH_MM around each; farther from the
+    # liver found than that, a click is not in a liver lesion.
+    to_liver_mm = distance_outside_mm(liver_c, coarse)
+    for s, sc in zip(tumor_seeds, to_index(tumor_seeds, image, coarse)):
+        if to_liver_mm[sc] > TUMOR_SEED_REACH_MM:
+            raise InputError(
+                f"tumour seed {_fmt(s)} lies {to_liver_mm[sc]:.0f} mm from the liver found; "
+                f"place tumour seeds inside lesions of the liver."
+            )
+    tumor_points = [image.TransformIndexToPhysicalPoint([int(v) for v in s])
+                    for s in tumor_seeds]
     bias = None
     if adaptive:
         # The region was grown against the local liver level: the boundary band is
@@ -256,7 +283,8 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
         img, liver_c, coarse, full_window[:2], allowed_full, band_mm,
         fat_level=FAT_HU if modality == "ct" else None,
         pocket_radius_mm=options.pocket_radius_mm, smooth_mm=options.smooth_mm,
-        edge_iterations=options.edge_iterations, bias=bias)
+        edge_iterations=options.edge_iterations, bias=bias, include=tumor_points,
+        include_mm=TUMOR_SEED_REACH_MM)
     tumor_img = None
     crop_ref = sitk.RegionOfInterest(img, (hi - lo + 1).tolist(), lo.tolist())
     lesions = np.zeros(liver_crop.shape, bool)
@@ -271,8 +299,16 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
             # A lesion of low contrast (an arterial-phase HCC a few tens of HU above the
             # liver) shares its window with bright parenchyma and vessels around it: the
             # edge, not the window, says where it ends. No curvature term: it shrinks a
-            # lesion a few voxels wide.
-            lesion = snap_to_edges(lesion, crop_ref, options.edge_iterations, curvature=0.0)
+            # lesion a few voxels wide. The snapped lesion must still hold the click.
+            snapped = snap_to_edges(lesion, crop_ref, options.edge_iterations, curvature=0.0)
+            if snapped[sc]:
+                lesion = snapped
+        if lesion.any() and _touches_crop_edge(lesion, lo, hi, img):
+            warnings.append(
+                f"the lesion grown from tumour seed {_fmt(s)} reaches the edge of the region "
+                f"searched ({TUMOR_SEED_REACH_MM:g} mm around the seed and the liver): it may "
+                f"be cut there; check it."
+            )
         if not lesion.any():
             warnings.append(f"no lesion in or on the liver could be grown from tumour seed "
                             f"{_fmt(s)}; check that it lies inside a lesion.")
