@@ -697,3 +697,18 @@ def test_snap_to_edges_on_a_fine_grid_keeps_every_slice_and_row(offset):
     out = snap_to_edges(box, img, 20)
     assert dice(out, box) >= 0.97
     assert out[-1].sum() >= 0.9 * box[-1].sum()
+
+
+def test_touches_crop_edge_ignores_the_image_border():
+    from flr_volumetry.segmentation._pipeline import _touches_crop_edge
+
+    image = sitk.Image(50, 40, 30, sitk.sitkUInt8)
+    mask = np.zeros((10, 10, 10), bool)  # crop x 5..14, y 0..9, z 20..29 (z, y, x array)
+    lo, hi = (5, 0, 20), (14, 9, 29)
+    mask[4:6, 4:6, 4:6] = True
+    assert not _touches_crop_edge(mask, lo, hi, image)
+    mask[4, 0, 4] = True  # y = 0: the image's own border too
+    mask[9, 4, 4] = True  # z = 29: the image's last slice
+    assert not _touches_crop_edge(mask, lo, hi, image)
+    mask[4, 4, 0] = True  # x = 5: inside the image, the crop's edge
+    assert _touches_crop_edge(mask, lo, hi, image)

@@ -59,6 +59,45 @@ def _inside_crop(index, image, crop):
     return all(-0.5 <= v <= n - 0.5 for v, n in zip(c, crop.GetSize()))
 
 
+def _seeded_lesions(tumor_seeds, image, img, crop, bounds, smooth, liver_crop, model, options,
+                    warnings):
+    """The lesions grown from the tumour seeds, on the full-resolution crop.
+
+    ``image`` is the input (the seeds' grid), ``img`` the same scan in LPS
+    order, ``bounds`` the crop's (lo, hi) x,y,z indices in ``img``;
+    ``model`` is the liver's (lo, hi, centre, sigma) there. Warnings go to
+    ``warnings``.
+    """
+    lo, hi = bounds
+    lesions = np.zeros(liver_crop.shape, bool)
+    for s, sc in zip(tumor_seeds, to_index(tumor_seeds, image, crop)):
+        if not _inside_crop(s, image, crop):
+            raise InputError(
+                f"tumour seed {_fmt(s)} lies far from the liver found; place tumour seeds "
+                f"inside lesions of the liver."
+            )
+        lesion = grow_lesion(smooth, liver_crop, crop, sc, model[2], model[3])
+        if lesion.any() and options.edge_iterations > 0:
+            # A lesion of low contrast (an arterial-phase HCC a few tens of HU above the
+            # liver) shares its window with bright parenchyma and vessels around it: the
+            # edge, not the window, says where it ends. No curvature term: it shrinks a
+            # lesion a few voxels wide. The snapped lesion must still hold the click.
+            snapped = snap_to_edges(lesion, crop, options.edge_iterations, curvature=0.0)
+            if snapped[sc]:
+                lesion = snapped
+        if lesion.any() and _touches_crop_edge(lesion, lo, hi, img):
+            warnings.append(
+                f"the lesion grown from tumour seed {_fmt(s)} reaches the edge of the region "
+                f"searched ({TUMOR_SEED_REACH_MM:g} mm around the seed and the liver): it may "
+                f"be cut there; check it."
+            )
+        if not lesion.any():
+            warnings.append(f"no lesion in or on the liver could be grown from tumour seed "
+                            f"{_fmt(s)}; check that it lies inside a lesion.")
+        lesions |= lesion
+    return lesions
+
+
 def _touches_crop_edge(mask, lo, hi, image):
     """Whether ``mask`` (on the crop lo..hi, x,y,z indices) touches a crop face that is
     not also the image's."""
@@ -287,32 +326,8 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
         include_mm=TUMOR_SEED_REACH_MM)
     tumor_img = None
     crop_ref = sitk.RegionOfInterest(img, (hi - lo + 1).tolist(), lo.tolist())
-    lesions = np.zeros(liver_crop.shape, bool)
-    for s, sc in zip(tumor_seeds, to_index(tumor_seeds, image, crop_ref)):
-        if not _inside_crop(s, image, crop_ref):
-            raise InputError(
-                f"tumour seed {_fmt(s)} lies far from the liver found; place tumour seeds "
-                f"inside lesions of the liver."
-            )
-        lesion = grow_lesion(smooth, liver_crop, crop_ref, sc, full_window[2], full_window[3])
-        if lesion.any() and options.edge_iterations > 0:
-            # A lesion of low contrast (an arterial-phase HCC a few tens of HU above the
-            # liver) shares its window with bright parenchyma and vessels around it: the
-            # edge, not the window, says where it ends. No curvature term: it shrinks a
-            # lesion a few voxels wide. The snapped lesion must still hold the click.
-            snapped = snap_to_edges(lesion, crop_ref, options.edge_iterations, curvature=0.0)
-            if snapped[sc]:
-                lesion = snapped
-        if lesion.any() and _touches_crop_edge(lesion, lo, hi, img):
-            warnings.append(
-                f"the lesion grown from tumour seed {_fmt(s)} reaches the edge of the region "
-                f"searched ({TUMOR_SEED_REACH_MM:g} mm around the seed and the liver): it may "
-                f"be cut there; check it."
-            )
-        if not lesion.any():
-            warnings.append(f"no lesion in or on the liver could be grown from tumour seed "
-                            f"{_fmt(s)}; check that it lies inside a lesion.")
-        lesions |= lesion
+    lesions = _seeded_lesions(tumor_seeds, image, img, crop_ref, (lo, hi), smooth, liver_crop,
+                              full_window, options, warnings)
     if lesions.any():
         # A lesion at the surface may have been left out of the liver: it belongs to it.
         liver_crop = liver_crop | lesions
