@@ -123,6 +123,37 @@ def test_liver_widget_imports_and_segments_from_a_seed(make_napari_viewer, qtbot
     assert dice > 0.9, w.status.text()
 
 
+def test_liver_widget_grows_a_lesion_from_a_tumour_seed(make_napari_viewer, qtbot, tmp_path):
+    viewer = make_napari_viewer()
+    a = np.full((40, 60, 60), -1000, np.int16)
+    a[5:35, 5:55, 5:55] = 40
+    a[10:30, 15:45, 10:35] = 110
+    z, y, x = np.ogrid[:40, :60, :60]
+    lesion = (z - 20) ** 2 + (y - 30) ** 2 + (x - 22) ** 2 <= 16  # 4 voxels = 12 mm
+    a[lesion] = 30
+    img = sitk.GetImageFromArray(a)
+    img.SetSpacing((3.0, 3.0, 3.0))
+    sitk.WriteImage(img, str(tmp_path / "scan.nii.gz"))
+    scan = add_layers(viewer, read_path(str(tmp_path / "scan.nii.gz")))[0]
+    w = LiverWidget(viewer)
+    qtbot.addWidget(w)
+    w.scan.set_layer(scan)
+    w.modality.setCurrentText("ct")
+    w.tumors.setChecked(False)  # only the seeded lesion
+    w.add_points_layer("seeds").add(scan.data_to_world((20, 30, 30)))
+    tumour_seeds = w.add_points_layer("tumor_seeds")
+    assert w.tumor_seeds.layer() is tumour_seeds and w.seeds.layer() is not tumour_seeds
+    tumour_seeds.add(scan.data_to_world((20, 30, 22)))
+    assert w.segment() is not None
+    name = f"{scan.metadata['flr_label']} tumor"
+    qtbot.waitUntil(lambda: name in viewer.layers, timeout=60000)
+    qtbot.waitUntil(lambda: w.segment_button.isEnabled(), timeout=5000)
+    grown = viewer.layers[name].data != 0
+    dice = 2 * np.count_nonzero(grown & lesion) / (grown.sum() + lesion.sum())
+    assert dice > 0.8, w.status.text()
+    assert "1 tumour seed" in w.status.text()
+
+
 def test_remnant_widget_paint_and_segments(make_napari_viewer, qtbot, case_files):
     paths, arrays = case_files
     viewer = make_napari_viewer()

@@ -66,18 +66,25 @@ class LiverWidget(QWidget):
         self.modality.addItems(["ct", "mr"])
         self.seeds = LayerCombo(napari_viewer, "points", ("seeds",), allow_none=True)
         self.exclude = LayerCombo(napari_viewer, "points", ("exclude",), allow_none=True)
+        self.tumor_seeds = LayerCombo(napari_viewer, "points", ("tumor_seeds",),
+                                      allow_none=True)
         form.addRow("Scan", self.scan)
         form.addRow("Modality", self.modality)
         form.addRow("Seeds (inside liver)", self.seeds)
         form.addRow("Exclude points", self.exclude)
+        form.addRow("Tumour seeds (one per lesion)", self.tumor_seeds)
         layout.addLayout(form)
         row = QHBoxLayout()
         self.add_seeds_button = QPushButton("Add seed points")
         self.add_seeds_button.clicked.connect(lambda: self.add_points_layer("seeds"))
         self.add_exclude_button = QPushButton("Add exclude points")
         self.add_exclude_button.clicked.connect(lambda: self.add_points_layer("exclude"))
+        self.add_tumor_seeds_button = QPushButton("Add tumour seeds")
+        self.add_tumor_seeds_button.clicked.connect(
+            lambda: self.add_points_layer("tumor_seeds"))
         row.addWidget(self.add_seeds_button)
         row.addWidget(self.add_exclude_button)
+        row.addWidget(self.add_tumor_seeds_button)
         layout.addLayout(row)
         self.tumors = QCheckBox("Also find tumours (CT)")
         self.tumors.setChecked(True)
@@ -137,18 +144,25 @@ class LiverWidget(QWidget):
             raise InputError("open a scan first (File > Open, or File > Open Sample).")
         return scan
 
+    _POINTS = {  # kind: (layer name, colour)
+        "seeds": ("liver seeds", "#30c0ff"),
+        "exclude": ("exclude points", "#ff40ff"),
+        "tumor_seeds": ("tumour seeds", "#ffd21e"),
+    }
+
     def add_points_layer(self, kind):
-        """Add an empty Points layer for seeds or exclude points, ready to click."""
+        """Add an empty Points layer for seeds, exclude points or tumour seeds, ready to click."""
         scan = self.scan.layer()
-        name = "liver seeds" if kind == "seeds" else "exclude points"
-        color = "#30c0ff" if kind == "seeds" else "#ff40ff"
+        name, color = self._POINTS[kind]
         layer = self.viewer.add_points(ndim=3, name=name, face_color=color, size=
                                        3 * max(scan.scale) if scan is not None else 10)
         layer.metadata["flr_role"] = kind
         layer.mode = "add"
-        for combo in (self.seeds, self.exclude):
+        combos = {"seeds": self.seeds, "exclude": self.exclude,
+                  "tumor_seeds": self.tumor_seeds}
+        for combo in combos.values():
             combo.refresh()
-        (self.seeds if kind == "seeds" else self.exclude).set_layer(layer)
+        combos[kind].set_layer(layer)
         return layer
 
     # --- segmentation -----------------------------------------------------
@@ -162,6 +176,7 @@ class LiverWidget(QWidget):
             image = scan_image(scan)
             seeds = points_to_indices(self.seeds.layer(), image)
             exclude = points_to_indices(self.exclude.layer(), image)
+            tumor_seeds = points_to_indices(self.tumor_seeds.layer(), image)
             modality = self.modality.currentText()
             if modality == "mr" and not seeds:
                 raise InputError("MR needs at least one seed: click 'Add seed points' and click "
@@ -173,7 +188,8 @@ class LiverWidget(QWidget):
 
         def run():
             return segmentation.segment_liver(image, modality=modality, seeds=seeds or None,
-                                              exclude=exclude or None, options=options)
+                                              exclude=exclude or None, options=options,
+                                              tumor_seeds=tumor_seeds or None)
 
         self.segment_button.setEnabled(False)
         self.progress.setRange(0, 0)  # busy
@@ -196,7 +212,12 @@ class LiverWidget(QWidget):
             add_mask_layer(self.viewer, scan, result.tumor, "tumor", f"{label} tumor",
                            "segmentation")
             n = int(np.count_nonzero(self.viewer.layers[f"{label} tumor"].data))
-            text.append("Tumour candidates found." if n else "No tumour candidate found.")
+            n_seeds = len(result.methods.get("parameters", {}).get("tumor_seeds", []))
+            if n_seeds:
+                text.append(f"Lesions grown from {n_seeds} tumour seed"
+                            f"{'s' if n_seeds > 1 else ''}: review them.")
+            else:
+                text.append("Tumour candidates found." if n else "No tumour candidate found.")
         text += [f"⚠ {w}" for w in result.warnings]
         for w in result.warnings:
             note(w, warning=True)
