@@ -90,18 +90,45 @@ def _folder_kind(folder):
     names = {e.name for e in entries}
     if "patient.json" in names:
         return "patient"
-    if any(e.is_file() and _stem(e.name) == "image" and is_image_file(e.name) for e in entries) \
-            or (folder / "image").is_dir():
+    if _is_timepoint(folder):
         return "timepoint"
     subdirs = [e for e in entries if e.is_dir() and not e.name.startswith((".", "_"))]
-    if any((d / "patient.json").exists() for d in subdirs):
+    if "study.csv" in names or any((d / "patient.json").exists() for d in subdirs):
         return "study"
-    if any(_folder_kind(d) == "timepoint" for d in subdirs[:20]):
+    if any(_is_timepoint(d) for d in subdirs[:20]):
         return "patient"
+    # Patients without patient.json (height and weight then come from the DICOM header
+    # or nowhere, as in the batch): a folder of folders of timepoints.
+    if any(_is_timepoint(t) for d in subdirs[:20] for t in _subdirs(d)[:20]):
+        return "study"
     files = [e for e in entries if e.is_file()]
     if any(e.suffix.lower() == ".dcm" or is_dicom_file(e) for e in files[:20]):
         return "dicom"
     return None
+
+
+def _subdirs(folder):
+    try:
+        return [e for e in sorted(Path(folder).iterdir())
+                if e.is_dir() and not e.name.startswith((".", "_"))]
+    except OSError:
+        return []
+
+
+def _is_timepoint(folder):
+    """A timepoint folder of the study layout, judged from its own entries only: an
+    image.* file or image/ folder, or DICOM files with a timepoint.json beside them (a bare
+    DICOM folder alone may be any export)."""
+    try:
+        entries = sorted(Path(folder).iterdir())
+    except OSError:
+        return False
+    if any(e.is_file() and _stem(e.name) == "image" and is_image_file(e.name) for e in entries) \
+            or (Path(folder) / "image").is_dir():
+        return True
+    files = [e for e in entries if e.is_file()]
+    return any(e.name == "timepoint.json" for e in files) and any(
+        e.suffix.lower() == ".dcm" or is_dicom_file(e) for e in files[:20])
 
 
 def napari_get_reader(path):
@@ -240,6 +267,8 @@ def _timepoint_files(folder):
         elif e.is_file() and is_image_file(e.name) and stem in ("image", "liver", "tumor", "flr",
                                                                  "segments"):
             files[stem] = str(e)
+    if "image" not in files and _is_timepoint(folder):
+        files["image"] = str(folder)  # DICOM files straight in the timepoint folder
     tp_json = Path(folder) / "timepoint.json"
     if tp_json.exists():
         try:

@@ -196,3 +196,26 @@ def test_napari_places_every_voxel_at_its_physical_point(direction, tmp_path):
         phys = np.asarray(img.TransformIndexToPhysicalPoint((int(i), int(j), int(k))))
         shown = np.argwhere(data == arr[k, j, i])[0]
         assert np.allclose(layer.data_to_world(shown), phys[::-1], atol=1e-6)
+
+
+def test_study_without_patient_json_and_bare_dicom_timepoints_opens(study_dir):
+    """As the batch reads it: no patient.json (facts from study.csv or none), and a
+    timepoint whose DICOM files lie straight in its folder beside timepoint.json."""
+    from flr_volumetry.io import write_dicom_series
+
+    patient = study_dir / "P001"
+    (patient / "patient.json").unlink()
+    tp = patient / "post_pve"
+    ct = sitk.ReadImage(str(tp / "image.nii.gz"))
+    (tp / "image.nii.gz").unlink()
+    write_dicom_series(ct, tp, study_date="2024-04-01", patient_id="P001")
+    assert napari_get_reader(str(study_dir)) is not None
+    assert napari_get_reader(str(patient)) is not None
+    names = [kw["name"] for _, kw, _ in read_path(str(study_dir))]
+    assert "P001 baseline scan" in names and "P001 post_pve scan" in names
+    assert "P001 post_pve flr" in names
+    assert [kw["name"] for _, kw, _ in read_path(str(patient))] == names
+    # The timepoint folder alone opens its DICOM scan with its masks.
+    tp_names = [kw["name"] for _, kw, _ in read_path(str(tp))]
+    assert any(n.endswith("scan") for n in tp_names) and any(n.endswith("liver")
+                                                             for n in tp_names)
