@@ -712,3 +712,19 @@ def test_touches_crop_edge_ignores_the_image_border():
     assert not _touches_crop_edge(mask, lo, hi, image)
     mask[4, 4, 0] = True  # x = 5: inside the image, the crop's edge
     assert _touches_crop_edge(mask, lo, hi, image)
+
+
+def test_automatic_ct_without_a_lung_base_uses_the_thickest_right_upper_tissue():
+    """A scan that starts below the diaphragm: no lung dome to sample under. The liver is
+    the thickest soft tissue of the right upper abdomen; a warning says how it was found."""
+    img, liver, _, spleen = synthetic_ct()
+    a = sitk.GetArrayFromImage(img)
+    top = 38  # the lungs start at z = 38: keep the slices below
+    no_lungs = sitk.GetImageFromArray(a[:top].copy())
+    no_lungs.CopyInformation(img[:, :, :top])
+    r = segment_liver(no_lungs)
+    assert "thickest soft tissue" in r.methods["algorithm"]
+    assert any("no right lung base" in w for w in r.warnings)
+    seg = _arr(r.liver)
+    assert dice(seg, liver[:top]) >= 0.9
+    assert not np.any(seg & spleen[:top])

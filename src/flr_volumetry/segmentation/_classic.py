@@ -251,6 +251,31 @@ def dome_sample(arr, body, lungs, ref):
     return sample if sample.sum() >= 20 else None
 
 
+def thickest_right_upper(arr, body, ref, radius_mm=15.0):
+    """Without a lung base: a ball around the thickest soft tissue of the upper right abdomen.
+
+    The liver is by far the thickest solid organ on the patient's right in
+    the upper half of the body's extent (its right lobe is 10 cm across;
+    kidney and back muscles half that). Soft tissue here is above 20 HU and
+    below 250 HU (vessels and lesions count: the region is the organ, not
+    its parenchyma only). Returns None when there is none.
+    """
+    zs = np.flatnonzero(body.any(axis=(1, 2)))
+    if zs.size == 0:
+        return None
+    _, _, xc = np.argwhere(body).mean(axis=0)
+    region = body & (arr > 20.0) & (arr < SOFT_TISSUE_HU[1])
+    region[: int((zs[0] + zs[-1]) / 2)] = False  # LPS: high z is superior
+    region[:, :, int(xc):] = False  # LPS: low x is the patient's right
+    if not region.any():
+        return None
+    depth = distance_inside_mm(region, ref)
+    centre = np.unravel_index(int(np.argmax(depth)), depth.shape)
+    if depth[centre] < radius_mm:
+        return None
+    return seed_ball(arr.shape, [centre], ref, radius_mm) & region
+
+
 # --------------------------------------------------------------------- intensity model
 def intensity_model(values, lo, hi, k, min_half_width, max_half_width):
     """Window (low, high, centre, sigma) from the histogram mode and a robust sigma."""

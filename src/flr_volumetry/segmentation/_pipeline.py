@@ -31,6 +31,7 @@ from ._classic import (
     seed_ball,
     snap_to_edges,
     split_by_necks,
+    thickest_right_upper,
     to_index,
     to_lps,
 )
@@ -181,9 +182,17 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
         sample = dome_sample(arr, body, lungs, coarse)
         method = "automatic (right lung dome sample)"
         if sample is None:
-            raise InputError(
-                "no liver found: the scan shows no right lung base under which to look for "
-                "the liver; give a --seed point inside the liver."
+            # No lung base in the field of view (a scan starting below the diaphragm).
+            sample = thickest_right_upper(arr, body, coarse)
+            method = "automatic (thickest soft tissue of the right upper abdomen)"
+            if sample is None:
+                raise InputError(
+                    "no liver found: the scan shows neither a right lung base nor thick soft "
+                    "tissue in the right upper abdomen; give a --seed point inside the liver."
+                )
+            warnings.append(
+                "the scan shows no right lung base: the liver was found as the thickest soft "
+                "tissue of the right upper abdomen; check the mask, or give a --seed point."
             )
     values = arr[sample]
     if seeds_c:
