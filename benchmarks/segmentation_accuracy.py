@@ -5,7 +5,9 @@ and one-seed MR on ``../shared/data`` (or ``FLR_SHARED_DATA``), and the
 synthetic phantoms of :mod:`flr_volumetry.phantoms` when they exist. The seed
 is the voxel deepest inside the reference parenchyma (the liver minus any
 tumour label, and minus the vessels for the phantoms; distance transform),
-i.e. where a user would click.
+i.e. where a user would click. The real CT is also run automatically with
+its top cut 20 mm and 80 mm below the liver dome, as a scan that starts
+below the diaphragm (no lung base to sample under; reported, no target).
 
 A second table grows the lesions from one click each (their deepest
 voxel) after a one-seed liver, and prints the tumour mask's Dice, with
@@ -71,6 +73,13 @@ def shared_cases(data):
         parenchyma = sitk.Cast(lab == 1, sitk.sitkUInt8)
         cases.append(("ct-whole-liver", "auto CT", img, ref, "ct", None))
         cases.append(("ct-whole-liver", "1 seed CT", img, ref, "ct", parenchyma))
+        # The same scan starting below the diaphragm (no lung base to sample under), cut
+        # 20 mm and 80 mm below the liver dome; reported, no target ('auto CT*').
+        top = int(np.flatnonzero(sitk.GetArrayViewFromImage(ref).any(axis=(1, 2)))[-1])
+        for cut_mm in (20, 80):
+            n = top + 1 - int(round(cut_mm / img.GetSpacing()[2]))
+            cases.append((f"ct-whole-liver -{cut_mm} mm", "auto CT*", img[:, :, :n],
+                          ref[:, :, :n], "ct", None))
         crop = ct / "crop"
         if (crop / "ct.nii.gz").exists() and (crop / "labels.nii.gz").exists():
             img_c = sitk.ReadImage(str(crop / "ct.nii.gz"))
@@ -247,7 +256,8 @@ def main(argv=None):
     if not cases:
         print(f"no cases found under {args.data}")
         return 1
-    print("* reference is TotalSegmentator's output, not a manual mask: reported, no target")
+    print("* reported, no target: TotalSegmentator's output as reference (ct-partial), or the "
+          "scan cut below the liver dome so that no lung base shows (-N mm)")
     print(f"{'case':22s} {'mode':10s} {'Dice':>7s} {'target':>7s} {'vol mL':>8s} {'ref mL':>8s} "
           f"{'vol err':>8s} {'time s':>7s}  notes")
     for name, mode, d, v, vr, err, dt, note in (run_case(*c) for c in cases):
