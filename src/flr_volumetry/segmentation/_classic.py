@@ -634,17 +634,28 @@ def snap_to_edges(liver, crop, iterations, contrast_k=3.0, curvature=1.0):
     return largest_component(out) if out.any() else liver
 
 
-def bias_field(arr, region, ref, sigma_mm=15.0, min_weight=0.05):
-    """The liver's slow multiplicative intensity drift, as a factor around 1 (coarse grid).
+def local_level(arr, region, ref, sigma_mm=15.0, min_weight=0.05):
+    """The Gaussian-weighted mean (``sigma_mm``) of ``arr`` over ``region`` at every voxel.
 
-    The Gaussian-weighted mean of ``region`` (``sigma_mm``) divided by the
-    region's median; 1 where the region is too far away to say.
+    Returns (level, known): ``known`` where the region's Gaussian weight
+    exceeds ``min_weight`` (near enough to say), ``level`` 0 elsewhere.
     """
     sigma = [sigma_mm / s for s in spacing_zyx(ref)]
     w = ndi.gaussian_filter(region.astype(np.float32), sigma)
     m = ndi.gaussian_filter(np.where(region, arr, 0).astype(np.float32), sigma)
-    level = float(np.median(arr[region]))
-    f = np.where(w > min_weight, m / np.maximum(w, 1e-6) / max(level, 1e-6), 1.0)
+    known = w > min_weight
+    return np.where(known, m / np.maximum(w, 1e-6), 0.0), known
+
+
+def bias_field(arr, region, ref, sigma_mm=15.0, min_weight=0.05):
+    """The liver's slow multiplicative intensity drift, as a factor around 1 (coarse grid).
+
+    The :func:`local_level` of ``region`` divided by the region's median; 1
+    where the region is too far away to say.
+    """
+    level, known = local_level(arr, region, ref, sigma_mm, min_weight)
+    median = max(float(np.median(arr[region])), 1e-6)
+    f = np.where(known, level / median, 1.0)
     return like(f.astype(np.float32), ref, np.float32)
 
 
@@ -677,8 +688,8 @@ def grow_lesion(smooth_crop, liver_crop, ref_crop, seed_zyx, liver_centre, liver
     within ``margin_mm`` of it -- or of the click, when the liver mask left
     out a large lesion bulging at the surface; a region that does not come
     within ``LESION_TOUCH_MM`` of the liver is not a liver lesion (empty
-    result). Holes (necrosis, vessels
-    inside the lesion) are filled, in 3D and in each slice.
+    result). Holes (necrosis, vessels inside the lesion) are filled, in 3D
+    and in each slice.
     """
     ball = np.zeros(smooth_crop.shape, bool)
     ball[seed_zyx] = True
@@ -713,18 +724,14 @@ def adaptive_candidates(arr, start, allowed, ref, rel_half_width, sigma_mm=15.0,
     MR intensities drift smoothly across the liver (coil bias), so one global
     window either misses the darker side or takes in the neighbours of the
     brighter one. Here the expected liver intensity at each voxel is the
-    Gaussian-weighted mean (``sigma_mm``) of the region grown so far, and a
+    :func:`local_level` (``sigma_mm``) of the region grown so far, and a
     voxel joins when it lies within ``rel_half_width`` of it (a fraction:
     the bias is multiplicative); the region grows by reconstruction until it
     stops changing.
     """
-    sigma = [sigma_mm / s for s in spacing_zyx(ref)]
     region = start.copy()
     for _ in range(iterations):
-        w = ndi.gaussian_filter(region.astype(np.float32), sigma)
-        m = ndi.gaussian_filter(np.where(region, arr, 0).astype(np.float32), sigma)
-        known = w > 0.05
-        mu = np.where(known, m / np.maximum(w, 1e-6), 0.0)
+        mu, known = local_level(arr, region, ref, sigma_mm)
         ok = known & allowed & (np.abs(arr - mu) <= rel_half_width * mu)
         lab, _ = ndi.label(ok | region)
         ids = np.unique(lab[region])
