@@ -55,11 +55,6 @@ def _fmt(p):
     return ",".join(str(int(v)) for v in p)
 
 
-def _inside_crop(index, image, crop):
-    c = crop.TransformPhysicalPointToContinuousIndex(image.TransformIndexToPhysicalPoint(index))
-    return all(-0.5 <= v <= n - 0.5 for v, n in zip(c, crop.GetSize()))
-
-
 def _seeded_lesions(tumor_seeds, image, img, crop, bounds, smooth, liver_crop, model, options,
                     warnings):
     """The lesions grown from the tumour seeds, on the full-resolution crop.
@@ -71,12 +66,9 @@ def _seeded_lesions(tumor_seeds, image, img, crop, bounds, smooth, liver_crop, m
     """
     lo, hi = bounds
     lesions = np.zeros(liver_crop.shape, bool)
+    # segment_classic has refused seeds farther than TUMOR_SEED_REACH_MM from the liver,
+    # and the crop reaches that far around each seed: every seed lies on it.
     for s, sc in zip(tumor_seeds, to_index(tumor_seeds, image, crop)):
-        if not _inside_crop(s, image, crop):
-            raise InputError(
-                f"tumour seed {_fmt(s)} lies far from the liver found; place tumour seeds "
-                f"inside lesions of the liver."
-            )
         lesion = grow_lesion(smooth, liver_crop, crop, sc, model[2], model[3])
         if lesion.any() and options.edge_iterations > 0:
             # A lesion of low contrast (an arterial-phase HCC a few tens of HU above the
