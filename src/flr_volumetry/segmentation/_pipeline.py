@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 import SimpleITK as sitk
 from scipy import ndimage as ndi
@@ -12,8 +14,8 @@ from ._classic import (
     REFINE_SIGMA_MM,
     SOFT_TISSUE_HU,
     adaptive_candidates,
-    bias_field,
     back_to_input_grid,
+    bias_field,
     body_mask,
     check_ct_intensities,
     coarse_grid,
@@ -35,7 +37,16 @@ from ._classic import (
     to_index,
     to_lps,
 )
-from ._common import array, dilate_mm, distance_outside_mm, erode_mm, like, spacing_zyx
+from ._common import (
+    array,
+    dilate_mm,
+    distance_outside_mm,
+    erode_mm,
+    fill_holes_2d,
+    largest_component,
+    like,
+    spacing_zyx,
+)
 
 SEED_SAMPLE_RADIUS_MM = 15.0
 POINT_RADIUS_MM = 4.0
@@ -106,14 +117,32 @@ def _touches_crop_edge(mask, lo, hi, image):
 
 def _mr_body(arr):
     """MR body: above a low fraction of the bright tissue level, largest part, holes filled."""
-    from ._classic import fill_holes_2d, largest_component
-
     hi = np.percentile(arr, 99)
     return fill_holes_2d(largest_component(arr > 0.08 * hi))
 
 
+@dataclass
+class _Growth:
+    """The liver grown on the coarse grid, and how it was grown (for the methods record)."""
+
+    region: np.ndarray
+    model: tuple  # (window low, window high, mode, sigma)
+    method: str
+    reach_mm: float | None
+    notes: dict = field(default_factory=dict)  # what split_by_necks did with exclude points
+    ct_second_pass: bool = False
+    adaptive: bool = False
+
+
 def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
-    """Run the classic pipeline; returns (liver, tumor or None, warnings, methods)."""
+    """Run the classic pipeline; returns (liver, tumor or None, warnings, methods).
+
+    The steps, each its own function: where the liver may lie
+    (:func:`_anatomy`), a sample of its tissue and the intensity model
+    (:func:`_liver_sample`, :func:`_liver_model`), the liver grown on the
+    coarse grid (:func:`_grow_liver`), then its boundary re-decided at full
+    resolution, the lesions, and the masks put back on the input grid.
+    """
     warnings = []
     img, code = to_lps(image)
     if modality == "ct":
@@ -126,161 +155,21 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
     arr = array(coarse, np.float32)
     texture = local_sd(img, coarse) if options.merge_texture_ratio is not None else None
     sp = spacing_zyx(coarse)
-    shape = arr.shape
     seeds_c = to_index(seeds, image, coarse)
     excl_c = to_index(exclude, image, coarse)
 
-    if modality == "ct":
-        body = body_mask(arr)
-        lungs = lung_mask(arr, body, coarse)
-        height = diaphragm_height(lungs)
-        z = np.arange(shape[0], dtype=np.float32)[:, None, None]
-        allowed = body & ~dilate_mm(lungs, coarse, 2.0) & (z < height[None])
-        if not lungs.any():
-            warnings.append("no lung was found in the scan, so the diaphragm could not be used "
-                            "to keep the heart out of the liver mask: check the upper border.")
-    else:
-        body = _mr_body(arr)
-        lungs = np.zeros_like(body)
-        allowed = body
-
-    for s, sc in zip(seeds, seeds_c):
-        if modality == "ct" and (arr[sc] < AIR_HU or not body[sc]):
-            raise InputError(
-                f"seed {_fmt(s)} lies in air ({arr[sc]:.0f} HU), outside the body or in the "
-                f"lung or bowel gas; place seeds inside the liver."
-            )
-        if modality == "mr" and not body[sc]:
-            raise InputError(
-                f"seed {_fmt(s)} lies in the dark background outside the body; place seeds "
-                f"inside the liver."
-            )
-
-    seed_mark = seed_ball(shape, seeds_c, coarse, POINT_RADIUS_MM) if seeds_c else None
-    excl_mark = (seed_ball(shape, excl_c, coarse, POINT_RADIUS_MM) if excl_c
-                 else np.zeros(shape, bool))
-
-    # --- the liver's intensity model
-    if seeds_c:
-        sample = seed_ball(shape, seeds_c, coarse, SEED_SAMPLE_RADIUS_MM) & body
-        method = "seeded region growing"
-    else:
-        if modality != "ct":
-            raise InputError(
-                "automatic liver segmentation is only available for CT; segment MR from one "
-                "or more seed points inside the liver (flr-volumetry segment --modality mr "
-                "--seed I,J,K, then measure with --liver), or use the totalsegmentator backend."
-            )
-        sample = dome_sample(arr, body, lungs, coarse)
-        method = "automatic (right lung dome sample)"
-        if sample is None:
-            # No lung base in the field of view (a scan starting below the diaphragm).
-            sample = thickest_right_upper(arr, body, coarse)
-            method = "automatic (thickest soft tissue of the right upper abdomen)"
-            if sample is None:
-                raise InputError(
-                    "no liver found: the scan shows neither a right lung base nor thick soft "
-                    "tissue in the right upper abdomen; give a --seed point inside the liver."
-                )
-            warnings.append(
-                "the scan shows no right lung base: the liver was found as the thickest soft "
-                "tissue of the right upper abdomen; check the mask, or give a --seed point."
-            )
-    values = arr[sample]
-    if seeds_c:
-        # The user clicked parenchyma: the model is the mode of the ball around the
-        # seeds nearest to the seeds' own (median-filtered) values, so dense vessels or a
-        # lesion filling much of the ball do not take over the model.
-        own = np.array([arr[sc] for sc in seeds_c])
-        reach = 60.0 if modality == "ct" else 0.25 * max(float(np.percentile(arr[body], 99)), 1)
-        near = (values >= own.min() - reach) & (values <= own.max() + reach)
-        if near.sum() >= 20:
-            values = values[near]
-    if modality == "ct":
-        model = intensity_model(values, *SOFT_TISSUE_HU, options.window_k, 15.0, 60.0)
-    else:
-        lo, hi = np.percentile(values, [2, 98])
-        span = max(float(np.percentile(arr[body], 99)), 1.0)
-        mr_k, mr_half = options.window_k + 0.5, (0.06 * span, 0.25 * span)
-        model = intensity_model(values, float(lo), float(hi) + 1e-3, mr_k, *mr_half)
-    if model is None:
-        raise InputError(
-            "no liver found: no soft tissue around the seeds or under the right lung; check the "
-            "seed positions and that the scan is a CT in Hounsfield units."
-        )
-    w_lo, w_hi, centre, sigma = model
-    if modality == "ct" and not seeds_c and not (20.0 <= centre <= 250.0):
-        raise InputError(
-            f"no liver found: the tissue under the right lung measures {centre:.0f} HU, not "
-            f"liver; give a --seed point inside the liver."
-        )
-
-    liver_marker = seed_mark if seed_mark is not None else _core_of(sample, arr, w_lo, w_hi)
-    reach = options.reach_extra_mm
-    if reach is None:
-        reach = CT_REACH_EXTRA_MM if modality == "ct" else None
-    notes = {}  # what split_by_necks did with the exclude points, last grow wins
-    adaptive = False
-    ct_second_pass = False
-    region = grow(arr, (w_lo, w_hi), allowed, coarse, liver_marker, excl_mark,
-                  options, reach, texture, notes)
-    voxel_ml = float(np.prod(sp)) / 1000.0
-    if modality == "ct" and options.ct_two_pass:
-        core = _interior(region, coarse)
-        if core is not None:
-            model2 = intensity_model(arr[core], *SOFT_TISSUE_HU, options.window_k, 15.0, 60.0)
-            notes_first = dict(notes)
-            region2 = None if model2 is None else grow(
-                arr, model2[:2], allowed, coarse, liver_marker, excl_mark, options, reach,
-                texture, notes)
-            # The narrower window may miss the seeds' own voxels (a click in a
-            # heterogeneous spot): the first region then stands.
-            if region2 is not None and region2.sum() >= 0.5 * region.sum():
-                region, model = region2, model2
-                w_lo, w_hi, centre, sigma = model
-                method += ", two-pass intensity model"
-                ct_second_pass = True
-            else:
-                notes.clear()
-                notes.update(notes_first)
-    if modality == "mr" and options.mr_two_pass:
-        # MR intensities drift across the liver (coil bias): the ball around the seeds
-        # may sit in a darker or brighter part. A first, conservative region gives a
-        # larger sample of the liver; the model is re-estimated from it and the liver
-        # regrown from that region, against the local liver level (mr_adaptive) or
-        # one global window.
-        first = grow(arr, _narrow(model, mr_k, options.mr_first_pass_k), allowed,
-                     coarse, liver_marker, excl_mark, options, reach, texture, notes)
-        core = _interior(first, coarse)
-        if core is None and first.sum() * voxel_ml >= 20.0:
-            # A speckled first region (noisy MR in a narrow window) keeps no interior
-            # after erosion; its own voxels, all within the narrow window, are the sample.
-            core = first
-        if core is not None:
-            lo, hi = np.percentile(arr[core], [1, 99])
-            model2 = intensity_model(arr[core], float(lo), float(hi) + 1e-3, mr_k, *mr_half)
-            if model2 is not None:
-                model = model2
-                w_lo, w_hi, centre, sigma = model
-                region = grow(arr, (w_lo, w_hi), allowed, coarse,
-                              liver_marker | core, excl_mark, options, reach, texture, notes)
-                method += ", two-pass intensity model"
-                if options.mr_adaptive and region.sum() * voxel_ml < MR_ADAPTIVE_BELOW_ML:
-                    # Smaller than nearly any adult liver: one window cannot span the liver's
-                    # intensities (strong coil bias); grow against the local level instead.
-                    cand = adaptive_candidates(arr, first, allowed, coarse,
-                                               (w_hi - w_lo) / 2.0 / max(centre, 1e-6),
-                                               sigma_mm=15.0)
-                    cand = ndi.binary_opening(cand) | first
-                    region = split_by_necks(cand, coarse, (liver_marker | core) & cand,
-                                            excl_mark & cand, options.neck_radius_mm,
-                                            options.merge_ratio,
-                                            None if reach is None
-                                            else options.neck_radius_mm + reach,
-                                            texture, options.merge_texture_ratio, notes)
-                    method += ", bias-adaptive region growing"
-                    adaptive = True
-    if region.sum() * voxel_ml < 50.0:
+    body, lungs, allowed = _anatomy(arr, coarse, modality, warnings)
+    _check_seeds(seeds, seeds_c, arr, body, modality)
+    seed_mark = seed_ball(arr.shape, seeds_c, coarse, POINT_RADIUS_MM) if seeds_c else None
+    excl_mark = (seed_ball(arr.shape, excl_c, coarse, POINT_RADIUS_MM) if excl_c
+                 else np.zeros(arr.shape, bool))
+    sample, method = _liver_sample(arr, body, lungs, coarse, seeds_c, modality, warnings)
+    model = _liver_model(arr, body, sample, seeds_c, modality, options)
+    liver_marker = seed_mark if seed_mark is not None else _core_of(sample, arr, *model[:2])
+    growth = _grow_liver(arr, body, allowed, coarse, model, liver_marker, excl_mark, texture,
+                         modality, options, method)
+    region = growth.region
+    if region.sum() * float(np.prod(sp)) / 1000.0 < 50.0:
         raise InputError(
             "no liver found: the region grown from "
             + ("the seeds" if seeds_c else "under the right lung")
@@ -288,6 +177,8 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
               "vessel or lesion) and the modality."
         )
     liver_c = fill_liver(region, coarse, arr < FAT_HU if modality == "ct" else None)
+    _check_tumor_seeds(tumor_seeds, image, coarse, liver_c)
+    method = growth.method
 
     # --- full-resolution boundary
     allowed_img = like(allowed & ~excl_mark, coarse)
@@ -299,22 +190,13 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
     band_mm = 1.5 * float(max(sp))
     if modality == "mr" and options.mr_refine_band_mm is not None:
         band_mm = float(options.mr_refine_band_mm)
-    full_window = _full_window(img, liver_c, coarse, (w_lo, w_hi, centre, sigma), options,
-                               modality)
+    full_window = _full_window(img, liver_c, coarse, growth.model, options, modality)
     # Tumour seeds: a lesion may bulge out of the liver (or have been left out of it), so
-    # the full-resolution crop reaches TUMOR_SEED_REACH_MM around each; farther from the
-    # liver found than that, a click is not in a liver lesion.
-    to_liver_mm = distance_outside_mm(liver_c, coarse)
-    for s, sc in zip(tumor_seeds, to_index(tumor_seeds, image, coarse)):
-        if to_liver_mm[sc] > TUMOR_SEED_REACH_MM:
-            raise InputError(
-                f"tumour seed {_fmt(s)} lies {to_liver_mm[sc]:.0f} mm from the liver found; "
-                f"place tumour seeds inside lesions of the liver."
-            )
+    # the full-resolution crop reaches TUMOR_SEED_REACH_MM around each.
     tumor_points = [image.TransformIndexToPhysicalPoint([int(v) for v in s])
                     for s in tumor_seeds]
     bias = None
-    if adaptive:
+    if growth.adaptive:
         # The region was grown against the local liver level: the boundary band is
         # decided against it too, or a bright lobe thinner than the band is cut off again.
         interior = _interior(region, coarse)
@@ -344,6 +226,16 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
         tumor_img = back_to_input_grid(like(tarr, img), image, code)
     liver_out = back_to_input_grid(liver_img, image, code)
     liver_out, tumor_img, kept_off = _keep_off(liver_out, tumor_img, exclude)
+    warnings += _exclude_warnings(growth.notes, kept_off)
+    methods = _methods_record(method, growth, options, modality, coarse, band_mm, seeds,
+                              exclude, tumor_seeds)
+    return liver_out, tumor_img, warnings, methods
+
+
+def _exclude_warnings(notes, kept_off):
+    """What the user should know about the exclude points: tissue they cut off the seeds'
+    own cores, and points the mask still held (``kept_off``)."""
+    warnings = []
     cut_ml = notes.get("cut_from_seed_cores_ml", 0.0)
     if cut_ml >= EXCLUDE_CUT_WARN_ML:
         warnings.append(
@@ -356,12 +248,19 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
             f"be cut off with the tissue around it; the mask leaves out {POINT_RADIUS_MM:g} mm "
             f"around it only: add exclude points further into that tissue, or more seeds."
         )
-    methods = {
+    return warnings
+
+
+def _methods_record(method, growth, options, modality, coarse, band_mm, seeds, exclude,
+                    tumor_seeds):
+    """The methods record: the algorithm in words and every parameter that shaped the mask."""
+    w_lo, w_hi, centre, _ = growth.model
+    return {
         "algorithm": f"classic: {method}, intensity window from histogram mode and MAD, "
                      f"neck-cutting marker watershed on the distance map (neighbours rejoin "
                      f"on broad contact and liver-like texture), hole filling, "
                      f"full-resolution boundary refinement"
-                     + (" against the local liver level" if adaptive else "")
+                     + (" against the local liver level" if growth.adaptive else "")
                      + (", surface snapped to edges (geodesic active contour)"
                         if options.edge_iterations > 0 else ""),
         "parameters": {
@@ -370,8 +269,8 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
             "neck_radius_mm": options.neck_radius_mm,
             "window_k": options.window_k,
             "mr_bias_correction": bool(modality == "mr" and options.mr_bias_correction),
-            "ct_second_pass": ct_second_pass,
-            "reach_extra_mm": reach,
+            "ct_second_pass": growth.ct_second_pass,
+            "reach_extra_mm": growth.reach_mm,
             "merge_ratio": options.merge_ratio,
             "merge_texture_ratio": options.merge_texture_ratio,
             "refine_band_mm": round(band_mm, 2),
@@ -383,7 +282,206 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
             "tumor_seeds": [list(map(int, s)) for s in tumor_seeds],
         },
     }
-    return liver_out, tumor_img, warnings, methods
+
+
+def _anatomy(arr, coarse, modality, warnings):
+    """(body, lungs, allowed): where on the coarse grid the liver may lie.
+
+    CT: inside the body, off the lungs and below the diaphragm (the lungs'
+    under-surface). MR: inside the body.
+    """
+    if modality != "ct":
+        body = _mr_body(arr)
+        return body, np.zeros_like(body), body
+    body = body_mask(arr)
+    lungs = lung_mask(arr, body, coarse)
+    height = diaphragm_height(lungs)
+    z = np.arange(arr.shape[0], dtype=np.float32)[:, None, None]
+    allowed = body & ~dilate_mm(lungs, coarse, 2.0) & (z < height[None])
+    if not lungs.any():
+        warnings.append("no lung was found in the scan, so the diaphragm could not be used "
+                        "to keep the heart out of the liver mask: check the upper border.")
+    return body, lungs, allowed
+
+
+def _check_seeds(seeds, seeds_c, arr, body, modality):
+    """Raise InputError for a seed in air (CT) or outside the body."""
+    for s, sc in zip(seeds, seeds_c):
+        if modality == "ct" and (arr[sc] < AIR_HU or not body[sc]):
+            raise InputError(
+                f"seed {_fmt(s)} lies in air ({arr[sc]:.0f} HU), outside the body or in the "
+                f"lung or bowel gas; place seeds inside the liver."
+            )
+        if modality == "mr" and not body[sc]:
+            raise InputError(
+                f"seed {_fmt(s)} lies in the dark background outside the body; place seeds "
+                f"inside the liver."
+            )
+
+
+def _liver_sample(arr, body, lungs, coarse, seeds_c, modality, warnings):
+    """(sample, method): voxels of liver tissue on the coarse grid, and how they were found.
+
+    Seeded: a ball around the seeds. Automatic CT: under the right lung
+    dome, or without a lung base the thickest soft tissue of the right
+    upper abdomen (with a warning).
+    """
+    if seeds_c:
+        sample = seed_ball(arr.shape, seeds_c, coarse, SEED_SAMPLE_RADIUS_MM) & body
+        return sample, "seeded region growing"
+    if modality != "ct":
+        raise InputError(
+            "automatic liver segmentation is only available for CT; segment MR from one "
+            "or more seed points inside the liver (flr-volumetry segment --modality mr "
+            "--seed I,J,K, then measure with --liver), or use the totalsegmentator backend."
+        )
+    sample = dome_sample(arr, body, lungs, coarse)
+    if sample is not None:
+        return sample, "automatic (right lung dome sample)"
+    # No lung base in the field of view (a scan starting below the diaphragm).
+    sample = thickest_right_upper(arr, body, coarse)
+    if sample is None:
+        raise InputError(
+            "no liver found: the scan shows neither a right lung base nor thick soft "
+            "tissue in the right upper abdomen; give a --seed point inside the liver."
+        )
+    warnings.append(
+        "the scan shows no right lung base: the liver was found as the thickest soft "
+        "tissue of the right upper abdomen; check the mask, or give a --seed point."
+    )
+    return sample, "automatic (thickest soft tissue of the right upper abdomen)"
+
+
+def _mr_model_limits(arr, body, options):
+    """MR window parameters (k, min half-width, max half-width), scaled to the scan's
+    bright tissue level (intensities have no fixed scale)."""
+    span = max(float(np.percentile(arr[body], 99)), 1.0)
+    return options.window_k + 0.5, 0.06 * span, 0.25 * span
+
+
+def _liver_model(arr, body, sample, seeds_c, modality, options):
+    """The liver's intensity model (low, high, mode, sigma) from the sample."""
+    values = arr[sample]
+    if seeds_c:
+        # The user clicked parenchyma: the model is the mode of the ball around the
+        # seeds nearest to the seeds' own (median-filtered) values, so dense vessels or a
+        # lesion filling much of the ball do not take over the model.
+        own = np.array([arr[sc] for sc in seeds_c])
+        reach = 60.0 if modality == "ct" else 0.25 * max(float(np.percentile(arr[body], 99)), 1)
+        near = (values >= own.min() - reach) & (values <= own.max() + reach)
+        if near.sum() >= 20:
+            values = values[near]
+    if modality == "ct":
+        model = intensity_model(values, *SOFT_TISSUE_HU, options.window_k, 15.0, 60.0)
+    else:
+        lo, hi = np.percentile(values, [2, 98])
+        model = intensity_model(values, float(lo), float(hi) + 1e-3,
+                                *_mr_model_limits(arr, body, options))
+    if model is None:
+        raise InputError(
+            "no liver found: no soft tissue around the seeds or under the right lung; check the "
+            "seed positions and that the scan is a CT in Hounsfield units."
+        )
+    if modality == "ct" and not seeds_c and not (20.0 <= model[2] <= 250.0):
+        raise InputError(
+            f"no liver found: the tissue under the right lung measures {model[2]:.0f} HU, not "
+            f"liver; give a --seed point inside the liver."
+        )
+    return model
+
+
+def _grow_liver(arr, body, allowed, coarse, model, liver_marker, excl_mark, texture, modality,
+                options, method):
+    """The liver grown from the marker on the coarse grid, with the second passes."""
+    reach = options.reach_extra_mm
+    if reach is None:
+        reach = CT_REACH_EXTRA_MM if modality == "ct" else None
+    growth = _Growth(region=None, model=model, method=method, reach_mm=reach)
+    growth.region = grow(arr, model[:2], allowed, coarse, liver_marker, excl_mark, options,
+                         reach, texture, growth.notes)
+    if modality == "ct" and options.ct_two_pass:
+        _ct_second_pass(growth, arr, allowed, coarse, liver_marker, excl_mark, texture, options)
+    if modality == "mr" and options.mr_two_pass:
+        _mr_passes(growth, arr, body, allowed, coarse, liver_marker, excl_mark, texture,
+                   options)
+    return growth
+
+
+def _ct_second_pass(growth, arr, allowed, coarse, liver_marker, excl_mark, texture, options):
+    """Regrow with the model of the first region's interior (CT), when that holds up."""
+    core = _interior(growth.region, coarse)
+    if core is None:
+        return
+    model2 = intensity_model(arr[core], *SOFT_TISSUE_HU, options.window_k, 15.0, 60.0)
+    if model2 is None:
+        return
+    notes2 = {}
+    region2 = grow(arr, model2[:2], allowed, coarse, liver_marker, excl_mark, options,
+                   growth.reach_mm, texture, notes2)
+    # The narrower window may miss the seeds' own voxels (a click in a heterogeneous
+    # spot): the first region then stands.
+    if region2.sum() >= 0.5 * growth.region.sum():
+        growth.region, growth.model = region2, model2
+        growth.notes.clear()
+        growth.notes.update(notes2)
+        growth.method += ", two-pass intensity model"
+        growth.ct_second_pass = True
+
+
+def _mr_passes(growth, arr, body, allowed, coarse, liver_marker, excl_mark, texture, options):
+    """MR: a conservative first region, the model re-estimated from it, the liver regrown.
+
+    MR intensities drift across the liver (coil bias): the ball around the seeds
+    may sit in a darker or brighter part. A first, conservative region gives a
+    larger sample of the liver; the model is re-estimated from it and the liver
+    regrown from that region, against one global window or, when that gives a
+    region smaller than nearly any adult liver, against the local liver level.
+    """
+    mr_k, min_half, max_half = _mr_model_limits(arr, body, options)
+    reach = growth.reach_mm
+    first = grow(arr, _narrow(growth.model, mr_k, options.mr_first_pass_k), allowed,
+                 coarse, liver_marker, excl_mark, options, reach, texture, growth.notes)
+    core = _interior(first, coarse)
+    voxel_ml = float(np.prod(spacing_zyx(coarse))) / 1000.0
+    if core is None and first.sum() * voxel_ml >= 20.0:
+        # A speckled first region (noisy MR in a narrow window) keeps no interior
+        # after erosion; its own voxels, all within the narrow window, are the sample.
+        core = first
+    if core is None:
+        return
+    lo, hi = np.percentile(arr[core], [1, 99])
+    model2 = intensity_model(arr[core], float(lo), float(hi) + 1e-3, mr_k, min_half, max_half)
+    if model2 is None:
+        return
+    growth.model = model2
+    w_lo, w_hi, centre, _ = model2
+    growth.region = grow(arr, (w_lo, w_hi), allowed, coarse, liver_marker | core, excl_mark,
+                         options, reach, texture, growth.notes)
+    growth.method += ", two-pass intensity model"
+    if options.mr_adaptive and growth.region.sum() * voxel_ml < MR_ADAPTIVE_BELOW_ML:
+        # Smaller than nearly any adult liver: one window cannot span the liver's
+        # intensities (strong coil bias); grow against the local level instead.
+        cand = adaptive_candidates(arr, first, allowed, coarse,
+                                   (w_hi - w_lo) / 2.0 / max(centre, 1e-6), sigma_mm=15.0)
+        cand = ndi.binary_opening(cand) | first
+        growth.region = split_by_necks(
+            cand, coarse, (liver_marker | core) & cand, excl_mark & cand,
+            options.neck_radius_mm, options.merge_ratio,
+            None if reach is None else options.neck_radius_mm + reach,
+            texture, options.merge_texture_ratio, growth.notes)
+        growth.method += ", bias-adaptive region growing"
+        growth.adaptive = True
+
+
+def _check_tumor_seeds(tumor_seeds, image, coarse, liver_c):
+    """Raise InputError for a tumour seed farther than TUMOR_SEED_REACH_MM from the liver."""
+    to_liver_mm = distance_outside_mm(liver_c, coarse)
+    for s, sc in zip(tumor_seeds, to_index(tumor_seeds, image, coarse)):
+        if to_liver_mm[sc] > TUMOR_SEED_REACH_MM:
+            raise InputError(
+                f"tumour seed {_fmt(s)} lies {to_liver_mm[sc]:.0f} mm from the liver found; "
+                f"place tumour seeds inside lesions of the liver."
+            )
 
 
 def _interior(region, coarse, min_ml=20.0):
@@ -436,9 +534,6 @@ def _full_window(img, liver_c, coarse, model, options, modality):
     Noise is higher on the full grid than on the averaged coarse one, so
     the model is re-estimated from the liver's interior at full resolution.
     """
-    from ._classic import intensity_model as im
-    from ._common import erode_mm
-
     inner = erode_mm(liver_c, coarse, 2.0 * float(max(spacing_zyx(coarse))))
     if inner.sum() < 50:
         inner = liver_c
@@ -452,9 +547,10 @@ def _full_window(img, liver_c, coarse, model, options, modality):
         return w_lo, w_hi, centre, sigma
     span = w_hi - w_lo
     if modality == "ct":
-        m = im(vals, centre - span, centre + span, options.window_k, 15.0, 70.0)
+        m = intensity_model(vals, centre - span, centre + span, options.window_k, 15.0, 70.0)
     else:
-        m = im(vals, centre - span, centre + span, options.window_k + 0.5, span / 3, span)
+        m = intensity_model(vals, centre - span, centre + span, options.window_k + 0.5, span / 3,
+                            span)
     return m if m is not None else (w_lo, w_hi, centre, sigma)
 
 
