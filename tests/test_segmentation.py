@@ -289,6 +289,56 @@ def test_mr_passed_as_ct_is_refused(ct):
         segment_liver(mr, modality="mr")  # automatic MR is not offered
 
 
+def test_mr_seed_outside_the_body_is_refused(ct):
+    a = sitk.GetArrayFromImage(ct[0]).astype(np.float64)
+    mr = sitk.GetImageFromArray(np.clip(a + 1000.0, 0, None) * 0.4)  # background 0
+    mr.CopyInformation(ct[0])
+    with pytest.raises(InputError, match="dark background outside the body"):
+        segment_liver(mr, modality="mr", seeds=[(1, 1, 1)])
+
+
+def test_seed_in_fat_is_refused(ct):
+    # Subcutaneous fat, far from every organ: no soft tissue to grow a liver from.
+    with pytest.raises(InputError, match="no liver found"):
+        segment_liver(ct[0], seeds=[(40, 65, 30)])
+
+
+def test_seed_in_a_small_organ_is_refused():
+    img, _, _, _ = synthetic_ct()
+    a = sitk.GetArrayFromImage(img)
+    blob = _ellipsoid((30, 64, 40), (2, 2, 2))  # about 2 mL of soft tissue in the fat
+    a[blob] = 100
+    small = sitk.GetImageFromArray(a)
+    small.CopyInformation(img)
+    with pytest.raises(InputError, match="smaller than 50 mL"):
+        segment_liver(small, seeds=[(40, 64, 30)])
+
+
+def test_automatic_ct_refuses_tissue_that_is_not_liver():
+    img, liver, _, _ = synthetic_ct()
+    a = sitk.GetArrayFromImage(img)
+    a[liver] = a[liver] - 100  # fluid (about 0 HU) fills the space under the right lung
+    fluid = sitk.GetImageFromArray(a)
+    fluid.CopyInformation(img)
+    with pytest.raises(InputError, match="HU, not liver; give a --seed"):
+        segment_liver(fluid)
+
+
+def test_ct_without_lungs_warns_that_the_diaphragm_is_unknown():
+    img, liver, _, _ = synthetic_ct()
+    a = sitk.GetArrayFromImage(img)
+    a[a < -700] = -1000  # the lungs' density becomes that of air outside the body...
+    body = _ellipsoid((30, 40, 40), (40, 30, 37))
+    a[body & (a == -1000)] = -90  # ...and is then filled with fat: no lung left
+    nolung = sitk.GetImageFromArray(a)
+    nolung.CopyInformation(img)
+    r = segment_liver(nolung, seeds=[(22, 40, 24)])
+    assert any("no lung was found" in w for w in r.warnings)
+    assert dice(_arr(r.liver), liver) >= 0.85
+    with_lungs = segment_liver(img, seeds=[(22, 40, 24)])
+    assert not any("no lung was found" in w for w in with_lungs.warnings)
+
+
 def test_check_ct_intensities():
     check_ct_intensities(np.array([-1024.0, 40.0]))
     with pytest.raises(InputError):
