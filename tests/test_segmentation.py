@@ -128,6 +128,29 @@ def test_result_on_input_grid_for_flipped_orientation(ct):
     assert dice(_arr(r.liver)[:, ::-1, ::-1], liver) >= 0.92
 
 
+def test_integer_scan_gives_the_mask_of_its_float_copy(ct):
+    # The pipeline keeps the scan in its own pixel type and casts what each step reads:
+    # an average taken in integers (BinShrink of int16) would round the coarse grid.
+    from flr_volumetry.segmentation._classic import coarse_grid, local_sd
+
+    img = ct[0]
+    assert img.GetPixelID() == sitk.sitkInt16
+    as_float = sitk.Cast(img, sitk.sitkFloat32)
+    coarse = coarse_grid(img, 8.0)
+    assert coarse.GetPixelID() == sitk.sitkFloat32
+    assert np.array_equal(sitk.GetArrayViewFromImage(coarse),
+                          sitk.GetArrayViewFromImage(coarse_grid(as_float, 8.0)))
+    assert np.array_equal(local_sd(img, coarse), local_sd(as_float, coarse))
+    for seeds in ([], [(22, 40, 24)]):
+        a = segment_liver(img, seeds=seeds)
+        b = segment_liver(as_float, seeds=seeds)
+        assert np.array_equal(sitk.GetArrayViewFromImage(a.liver),
+                              sitk.GetArrayViewFromImage(b.liver))
+        assert np.array_equal(sitk.GetArrayViewFromImage(a.tumor),
+                              sitk.GetArrayViewFromImage(b.tumor))
+        assert a.methods == b.methods
+
+
 def test_exclude_point_keeps_region_off_touching_organ():
     img, liver, _, spleen = synthetic_ct(touching_spleen=True)
     spleen_point = tuple(int(v) for v in np.argwhere(spleen).mean(axis=0)[::-1].round())

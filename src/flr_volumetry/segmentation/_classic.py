@@ -90,10 +90,20 @@ def check_ct_intensities(arr):
 
 # --------------------------------------------------------------------- geometry
 def to_lps(image):
-    """Image reoriented so that array axes run x to patient left, y posterior, z superior."""
+    """Image reoriented so that array axes run x to patient left, y posterior, z superior.
+
+    Returns (image, its original orientation code). The voxels keep their
+    pixel type, and an LPS image is returned as it is: a float copy of a
+    whole thin-slice CT would hold 4 bytes per voxel for the whole run, so
+    each step casts only what it reads (:func:`as_float32`).
+    """
     code = sitk.DICOMOrientImageFilter.GetOrientationFromDirectionCosines(image.GetDirection())
-    img = sitk.Cast(image, sitk.sitkFloat32)
-    return (img if code == "LPS" else sitk.DICOMOrient(img, "LPS")), code
+    return (image if code == "LPS" else sitk.DICOMOrient(image, "LPS")), code
+
+
+def as_float32(img):
+    """``img`` as 32-bit float (itself when it already is)."""
+    return img if img.GetPixelID() == sitk.sitkFloat32 else sitk.Cast(img, sitk.sitkFloat32)
 
 
 def back_to_input_grid(mask_lps, image, code):
@@ -130,6 +140,7 @@ def correct_bias(img, shrink_mm=6.0, iterations=(50, 40, 30)):
     side than the other; N4 estimates it inside the body (Otsu) on a small
     copy, and the field is divided out of the full-resolution image.
     """
+    img = as_float32(img)
     factors = [max(1, int(round(shrink_mm / s))) for s in img.GetSpacing()]
     small = sitk.Shrink(img, factors)
     mask = sitk.OtsuThreshold(small, 0, 1, 200)
@@ -141,7 +152,8 @@ def correct_bias(img, shrink_mm=6.0, iterations=(50, 40, 30)):
 
 
 def _bin_shrink(img, spacing_mm):
-    """Average down (BinShrink) to about ``spacing_mm``; anti-aliased and fast."""
+    """Average down (BinShrink) to about ``spacing_mm``; anti-aliased and fast (float32)."""
+    img = as_float32(img)  # an integer BinShrink would round the averages
     factors = [max(1, int(round(spacing_mm / s))) for s in img.GetSpacing()]
     return sitk.BinShrink(img, factors) if any(f > 1 for f in factors) else img
 
@@ -540,7 +552,7 @@ def refine(full, coarse_liver, coarse_ref, window_full, allowed_full_fn, band_mm
         lo_f, hi_f = np.minimum(lo_f, c - reach), np.maximum(hi_f, c + reach)
     lo = np.clip(np.floor(lo_f), 0, size - 1).astype(int)
     hi = np.clip(np.ceil(hi_f), 0, size - 1).astype(int)
-    crop = sitk.RegionOfInterest(full, (hi - lo + 1).tolist(), lo.tolist())
+    crop = as_float32(sitk.RegionOfInterest(full, (hi - lo + 1).tolist(), lo.tolist()))
     sdf = array(sitk.Resample(sd, crop, sitk.Transform(), sitk.sitkLinear, -1e3, sitk.sitkFloat32))
     smooth = array(sitk.SmoothingRecursiveGaussian(crop, REFINE_SIGMA_MM))
     inside = sdf > band_mm

@@ -14,6 +14,7 @@ from ._classic import (
     REFINE_SIGMA_MM,
     SOFT_TISSUE_HU,
     adaptive_candidates,
+    as_float32,
     back_to_input_grid,
     bias_field,
     body_mask,
@@ -537,7 +538,8 @@ def _full_window(img, liver_c, coarse, model, options, modality):
     inner = erode_mm(liver_c, coarse, 2.0 * float(max(spacing_zyx(coarse))))
     if inner.sum() < 50:
         inner = liver_c
-    smooth = sitk.SmoothingRecursiveGaussian(_bbox_crop(img, liver_c, coarse), REFINE_SIGMA_MM)
+    smooth = sitk.SmoothingRecursiveGaussian(as_float32(_bbox_crop(img, liver_c, coarse)),
+                                             REFINE_SIGMA_MM)
     inner_full = sitk.Resample(like(inner, coarse), smooth, sitk.Transform(),
                                sitk.sitkNearestNeighbor, 0)
     vals = array(smooth)[array(inner_full).astype(bool)]
