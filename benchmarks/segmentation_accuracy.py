@@ -23,12 +23,12 @@ Dice is printed: a method that only works from the ideal click does not
 generalise.
 
 With ``--corrections N`` each seeded real case is also corrected by a
-simulated user, N clicks after the first seed: each click goes to the
-deepest voxel of the largest error of the current mask -- an exclude point
-in the largest false-positive part when the mask holds more wrong voxels
-than it misses, else a further seed in the largest missed part (the usual
-click simulation of interactive segmentation benchmarks). Dice after each
-click shows whether the points a reader adds make the mask better.
+simulated user, up to N clicks after the first seed: each click goes to the
+deepest voxel of the larger of the current mask's two largest errors -- an
+exclude point in the largest part it holds wrongly, or a further seed in
+the largest part of the parenchyma it misses (the usual click simulation
+of interactive segmentation benchmarks). Dice after each click shows
+whether the points a reader adds make the mask better.
 
 Usage::
 
@@ -49,6 +49,7 @@ import SimpleITK as sitk
 from scipy import ndimage as ndi
 
 from flr_volumetry import mask_volume_ml as volume_ml
+from flr_volumetry.errors import InputError
 from flr_volumetry.registration import dice
 from flr_volumetry.segmentation import SegmentationOptions, segment_liver
 
@@ -242,8 +243,12 @@ def seed_spread(image, ref, modality, seed_region, n):
 
 
 def _deepest_of(mask, spacing_xyz):
-    """(i, j, k) of the voxel of ``mask`` (a z, y, x array) farthest from its boundary."""
-    d = ndi.distance_transform_edt(mask, sampling=spacing_xyz[::-1])
+    """(i, j, k) of the voxel of ``mask`` (a z, y, x array) farthest from its boundary.
+
+    The mask is padded first, so that a part cut by the field of view is
+    deepest inside, not on the scan's border.
+    """
+    d = ndi.distance_transform_edt(np.pad(mask, 1), sampling=spacing_xyz[::-1])[1:-1, 1:-1, 1:-1]
     z, y, x = np.unravel_index(int(np.argmax(d)), d.shape)
     return int(x), int(y), int(z)
 
@@ -254,30 +259,39 @@ def _largest_part(mask):
 
 
 def corrective_clicks(image, ref, modality, seed_region, n):
-    """Dice after the first seed and after each of ``n`` simulated corrective clicks.
+    """Dice after the first seed and after each of up to ``n`` simulated corrective clicks.
 
-    Returns a list of (Dice, click) with click "" for the first seed, "-x"
-    for an exclude point and "+s" for a further seed; it stops early when
-    a run fails (the error is the last click's text).
+    Each click goes to the deepest voxel of the larger of the two largest
+    errors: the largest part the mask holds wrongly (an exclude point) or
+    the largest part of the parenchyma (``seed_region``: no lesion, no hilar
+    fat) it misses (a further seed). Returns a list of (Dice, click) with
+    click "" for the first seed, "-x" for an exclude point and "+s" for a
+    seed; it stops when no error is left, when a click repeats an earlier
+    one, or when a run fails (the error is the last click's text).
     """
     seeds, exclude = [deepest_voxel(seed_region)], []
     truth = sitk.GetArrayFromImage(ref) > 0
+    parenchyma = sitk.GetArrayFromImage(seed_region) > 0
     out, click = [], ""
     for _ in range(n + 1):
         try:
             r = segment_liver(image, modality=modality, seeds=seeds, exclude=exclude)
-        except Exception as exc:  # noqa: BLE001
+        except InputError as exc:
             out.append((float("nan"), f"{click} failed: {exc}"))
             break
         out.append((dice(r.liver, ref), click))
         found = sitk.GetArrayFromImage(r.liver) > 0
-        extra, missed = found & ~truth, truth & ~found
+        extra = _largest_part(found & ~truth)
+        missed = _largest_part(parenchyma & ~found)
+        if not extra.any() and not missed.any():
+            break
         if extra.sum() >= missed.sum():
-            exclude.append(_deepest_of(_largest_part(extra), image.GetSpacing()))
-            click = "-x"
+            point, points, click = _deepest_of(extra, image.GetSpacing()), exclude, "-x"
         else:
-            seeds.append(_deepest_of(_largest_part(missed), image.GetSpacing()))
-            click = "+s"
+            point, points, click = _deepest_of(missed, image.GetSpacing()), seeds, "+s"
+        if point in seeds or point in exclude:
+            break
+        points.append(point)
     return out
 
 
@@ -337,8 +351,8 @@ def main(argv=None):
             print(f"{name:22s} {mode:10s} min {d.min():.4f} median {np.median(d):.4f} "
                   f"max {d.max():.4f}  below bar {below}/{d.size}")
     if args.corrections > 0:
-        print(f"\ncorrective clicks: Dice after the first seed, then after each click into the "
-              f"largest error (-x exclude point, +s further seed)")
+        print("\ncorrective clicks: Dice after the first seed, then after each click into the "
+              "largest error (-x exclude point, +s further seed)")
         for name, mode, image, ref, modality, region in shared_cases(args.data):
             if region is None or mode not in UNKNOWN_BARS:
                 continue

@@ -9,7 +9,7 @@ at most 20 s (aim 10 s) on the 2-core machine, peak RSS under 3 GB.
 The same scan is then also resampled to 1 mm slices (512x512x518), as a
 thin-slice reconstruction comes off a modern scanner, and segmented once:
 the issue sets no target for it; it shows how time and memory grow with
-the number of slices.
+the number of slices (it adds about 30 s to the run; ``--thin-mm 0`` skips it).
 
 Usage::
 

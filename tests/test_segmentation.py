@@ -131,24 +131,33 @@ def test_result_on_input_grid_for_flipped_orientation(ct):
 def test_integer_scan_gives_the_mask_of_its_float_copy(ct):
     # The pipeline keeps the scan in its own pixel type and casts what each step reads:
     # an average taken in integers (BinShrink of int16) would round the coarse grid.
-    from flr_volumetry.segmentation._classic import coarse_grid, local_sd
-
+    # An 8 mm coarse grid, so that the 4 mm synthetic scan is averaged down at all.
     img = ct[0]
     assert img.GetPixelID() == sitk.sitkInt16
     as_float = sitk.Cast(img, sitk.sitkFloat32)
-    coarse = coarse_grid(img, 8.0)
-    assert coarse.GetPixelID() == sitk.sitkFloat32
-    assert np.array_equal(sitk.GetArrayViewFromImage(coarse),
-                          sitk.GetArrayViewFromImage(coarse_grid(as_float, 8.0)))
-    assert np.array_equal(local_sd(img, coarse), local_sd(as_float, coarse))
+    options = SegmentationOptions(coarse_spacing_mm=8.0)
     for seeds in ([], [(22, 40, 24)]):
-        a = segment_liver(img, seeds=seeds)
-        b = segment_liver(as_float, seeds=seeds)
+        a = segment_liver(img, seeds=seeds, options=options)
+        b = segment_liver(as_float, seeds=seeds, options=options)
         assert np.array_equal(sitk.GetArrayViewFromImage(a.liver),
                               sitk.GetArrayViewFromImage(b.liver))
         assert np.array_equal(sitk.GetArrayViewFromImage(a.tumor),
                               sitk.GetArrayViewFromImage(b.tumor))
         assert a.methods == b.methods
+
+
+def test_integer_mr_with_bias_correction(ct):
+    # N4 divides the scan by a float field: an unsigned-integer MR is cast first.
+    a = sitk.GetArrayFromImage(ct[0]).astype(np.float64)
+    mr = sitk.GetImageFromArray(np.round(np.clip(a + 1000.0, 0, None) * 0.4).astype(np.uint16))
+    mr.CopyInformation(ct[0])
+    options = SegmentationOptions(mr_bias_correction=True)
+    r = segment_liver(mr, modality="mr", seeds=[(22, 40, 24)], options=options)
+    f = segment_liver(sitk.Cast(mr, sitk.sitkFloat32), modality="mr", seeds=[(22, 40, 24)],
+                      options=options)
+    assert r.methods["parameters"]["mr_bias_correction"] is True
+    assert np.array_equal(sitk.GetArrayViewFromImage(r.liver), sitk.GetArrayViewFromImage(f.liver))
+    assert dice(_arr(r.liver), ct[1]) >= 0.85
 
 
 def test_exclude_point_keeps_region_off_touching_organ():
@@ -322,7 +331,7 @@ def test_mr_seed_outside_the_body_is_refused(ct):
 
 def test_seed_in_fat_is_refused(ct):
     # Subcutaneous fat, far from every organ: no soft tissue to grow a liver from.
-    with pytest.raises(InputError, match="no liver found"):
+    with pytest.raises(InputError, match="no soft tissue around the seeds"):
         segment_liver(ct[0], seeds=[(40, 65, 30)])
 
 
