@@ -368,7 +368,8 @@ def _liver_model(arr, body, sample, seeds_c, modality, options):
         # seeds nearest to the seeds' own (median-filtered) values, so dense vessels or a
         # lesion filling much of the ball do not take over the model.
         own = np.array([arr[sc] for sc in seeds_c])
-        reach = 60.0 if modality == "ct" else 0.25 * max(float(np.percentile(arr[body], 99)), 1)
+        # CT: 60 HU; MR: the widest window half-width allowed (a quarter of the bright level).
+        reach = 60.0 if modality == "ct" else _mr_model_limits(arr, body, options)[2]
         near = (values >= own.min() - reach) & (values <= own.max() + reach)
         if near.sum() >= 20:
             values = values[near]
@@ -397,9 +398,10 @@ def _grow_liver(arr, body, allowed, coarse, model, liver_marker, excl_mark, text
     reach = options.reach_extra_mm
     if reach is None:
         reach = CT_REACH_EXTRA_MM if modality == "ct" else None
-    growth = _Growth(region=None, model=model, method=method, reach_mm=reach)
-    growth.region = grow(arr, model[:2], allowed, coarse, liver_marker, excl_mark, options,
-                         reach, texture, growth.notes)
+    notes = {}
+    region = grow(arr, model[:2], allowed, coarse, liver_marker, excl_mark, options, reach,
+                  texture, notes)
+    growth = _Growth(region=region, model=model, method=method, reach_mm=reach, notes=notes)
     if modality == "ct" and options.ct_two_pass:
         _ct_second_pass(growth, arr, allowed, coarse, liver_marker, excl_mark, texture, options)
     if modality == "mr" and options.mr_two_pass:
