@@ -564,18 +564,21 @@ def test_real_ct_exclude_click_cuts_off_the_stomach(shared_data):
     assert dice(after, labels > 0) > dice(before, labels > 0)
 
 
-def test_real_mr_exclude_point_is_never_in_the_mask(shared_data):
-    """CHAOS case 2: an exclude click in the bowel that the liver has leaked into cannot
-    cut the bowel off; the mask still leaves the point out, and says so."""
+def test_real_mr_exclude_point_cuts_off_the_leak(shared_data):
+    """CHAOS case 2: one exclude click in the bowel that the liver has leaked into cuts
+    the leak off (the speckled MR tissue is measured with its one-voxel gaps closed;
+    before, it had no thick core, the cut kept 46 voxels, and Dice went 0.809 to 0.810)."""
     d = shared_data / "mr-chaos-t2"
     img = sitk.ReadImage(str(d / "image_2.nii.gz"))
     ref = sitk.GetArrayFromImage(sitk.ReadImage(str(d / "label_2.nii.gz"))) == 1
     bowel = (55, 169, 11)
     assert not ref[bowel[2], bowel[1], bowel[0]]
-    r = segment_liver(img, modality="mr", seeds=[_deepest(ref, img.GetSpacing())],
-                      exclude=[bowel])
+    seeds = [_deepest(ref, img.GetSpacing())]
+    before = dice(_arr(segment_liver(img, modality="mr", seeds=seeds).liver), ref)
+    r = segment_liver(img, modality="mr", seeds=seeds, exclude=[bowel])
     assert not _arr(r.liver)[bowel[2], bowel[1], bowel[0]]
-    assert any("exclude point 55,169,11" in w for w in r.warnings)
+    assert not any("exclude point 55,169,11" in w for w in r.warnings)  # cut, not just holed
+    assert dice(_arr(r.liver), ref) >= before + 0.02
 
 
 @pytest.mark.parametrize("case", [

@@ -325,7 +325,7 @@ def _interfaces_mm2(labels, target, ref):
 
 
 def split_by_necks(cand, ref, liver_marker, exclude_marker, neck_radius_mm, merge_ratio,
-                   reach_mm=None, texture=None, texture_ratio=None, notes=None):
+                   reach_mm=None, texture=None, texture_ratio=None, notes=None, speckled=False):
     """Keep the part of ``cand`` that belongs with the liver marker.
 
     Thick cores (farther than ``neck_radius_mm`` from the candidate edge)
@@ -343,7 +343,10 @@ def split_by_necks(cand, ref, liver_marker, exclude_marker, neck_radius_mm, merg
     :func:`local_sd`), a neighbour of more than ``SMALL_BASIN_ML`` whose
     median texture exceeds ``texture_ratio`` x the liver's is not absorbed
     either, however broad the contact: bowel, stomach wall or muscle lying
-    flat against the liver with the liver's mean intensity.
+    flat against the liver with the liver's mean intensity. ``speckled``
+    candidates (MR grown in a narrow window on noisy voxels) are pitted with
+    one-voxel gaps that leave almost no thick core: the thinnest section
+    towards an exclude point is then found with those gaps closed in-plane.
     """
     from skimage.segmentation import watershed
 
@@ -361,9 +364,14 @@ def split_by_necks(cand, ref, liver_marker, exclude_marker, neck_radius_mm, merg
         # Everything thick on the exclude points' side of the thinnest section
         # between them and the seeds is excluded, whichever cores it belongs to:
         # an organ the liver touches broadly is cut off where the contact is thinnest.
-        to_liver = _closer_through_thick(cand, thick, liver_marker & cand,
+        thick_x, core_x = thick, core
+        if speckled:
+            closed = ndi.binary_closing(cand, _IN_PLANE_CROSS) | cand
+            thick_x = np.where(cand, distance_inside_mm(fill_holes_2d(closed), ref), 0.0)
+            core_x = (thick_x > neck_radius_mm) & cand
+        to_liver = _closer_through_thick(cand, thick_x, liver_marker & cand,
                                          exclude_marker & cand, ref)
-        markers[core & ~to_liver] = excl_label
+        markers[core_x & ~to_liver] = excl_label
         if notes is not None:
             cut = np.count_nonzero(np.isin(lab, liver_ids) & ~to_liver)
             notes["cut_from_seed_cores_ml"] = cut * float(np.prod(spacing_zyx(ref))) / 1000.0
@@ -437,6 +445,9 @@ def _closer_through_thick(cand, thick, liver_points, exclude_points, ref):
 
 
 SMALL_BASIN_ML = 2.0
+# Closing element for one-voxel gaps within each slice (not across thick MR slices).
+_IN_PLANE_CROSS = np.zeros((3, 3, 3), bool)
+_IN_PLANE_CROSS[1] = ndi.generate_binary_structure(2, 1)
 
 
 def _rougher_than_liver(ws, cand, texture, liver_label, vol_mm3, ratio):
@@ -467,7 +478,7 @@ def _rougher_than_liver(ws, cand, texture, liver_label, vol_mm3, ratio):
 
 
 def grow(arr, window, allowed, ref, liver_marker, exclude_marker, options, reach_extra_mm=None,
-         texture=None, notes=None):
+         texture=None, notes=None, speckled=False):
     cand = allowed & (arr >= window[0]) & (arr <= window[1])
     # A small opening removes single-voxel threads before the neck analysis.
     cand = ndi.binary_opening(cand, iterations=1) | (cand & liver_marker)
@@ -480,7 +491,7 @@ def grow(arr, window, allowed, ref, liver_marker, exclude_marker, options, reach
                             options.neck_radius_mm, options.merge_ratio,
                             None if reach_extra_mm is None
                             else options.neck_radius_mm + reach_extra_mm,
-                            texture, options.merge_texture_ratio, notes)
+                            texture, options.merge_texture_ratio, notes, speckled)
     if not region.any():
         return region
     lab, n = ndi.label(region)

@@ -399,8 +399,10 @@ def _grow_liver(arr, body, allowed, coarse, model, liver_marker, excl_mark, text
     if reach is None:
         reach = CT_REACH_EXTRA_MM if modality == "ct" else None
     notes = {}
+    # MR candidates are speckled (noisy voxels, narrow window); CT's, on an averaged
+    # 3 mm grid, are solid, and closing their gaps would move the cut of an exclude point.
     region = grow(arr, model[:2], allowed, coarse, liver_marker, excl_mark, options, reach,
-                  texture, notes)
+                  texture, notes, speckled=modality == "mr")
     growth = _Growth(region=region, model=model, method=method, reach_mm=reach, notes=notes)
     if modality == "ct" and options.ct_two_pass:
         _ct_second_pass(growth, arr, allowed, coarse, liver_marker, excl_mark, texture, options)
@@ -443,7 +445,8 @@ def _mr_passes(growth, arr, body, allowed, coarse, liver_marker, excl_mark, text
     mr_k, min_half, max_half = _mr_model_limits(arr, body, options)
     reach = growth.reach_mm
     first = grow(arr, _narrow(growth.model, mr_k, options.mr_first_pass_k), allowed,
-                 coarse, liver_marker, excl_mark, options, reach, texture, growth.notes)
+                 coarse, liver_marker, excl_mark, options, reach, texture, growth.notes,
+                 speckled=True)
     core = _interior(first, coarse)
     voxel_ml = float(np.prod(spacing_zyx(coarse))) / 1000.0
     if core is None and first.sum() * voxel_ml >= 20.0:
@@ -459,7 +462,7 @@ def _mr_passes(growth, arr, body, allowed, coarse, liver_marker, excl_mark, text
     growth.model = model2
     w_lo, w_hi, centre, _ = model2
     growth.region = grow(arr, (w_lo, w_hi), allowed, coarse, liver_marker | core, excl_mark,
-                         options, reach, texture, growth.notes)
+                         options, reach, texture, growth.notes, speckled=True)
     growth.method += ", two-pass intensity model"
     if options.mr_adaptive and growth.region.sum() * voxel_ml < MR_ADAPTIVE_BELOW_ML:
         # Smaller than nearly any adult liver: one window cannot span the liver's
@@ -471,7 +474,7 @@ def _mr_passes(growth, arr, body, allowed, coarse, liver_marker, excl_mark, text
             cand, coarse, (liver_marker | core) & cand, excl_mark & cand,
             options.neck_radius_mm, options.merge_ratio,
             None if reach is None else options.neck_radius_mm + reach,
-            texture, options.merge_texture_ratio, growth.notes)
+            texture, options.merge_texture_ratio, growth.notes, speckled=True)
         growth.method += ", bias-adaptive region growing"
         growth.adaptive = True
 
