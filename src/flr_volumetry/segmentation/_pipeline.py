@@ -165,10 +165,11 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
     excl_mark = (seed_ball(arr.shape, excl_c, coarse, POINT_RADIUS_MM) if excl_c
                  else np.zeros(arr.shape, bool))
     sample, method = _liver_sample(arr, body, lungs, coarse, seeds_c, modality, warnings)
-    model = _liver_model(arr, body, sample, seeds_c, modality, options)
+    mr_limits = _mr_model_limits(arr, body, options) if modality == "mr" else None
+    model = _liver_model(arr, sample, seeds_c, modality, options, mr_limits)
     liver_marker = seed_mark if seed_mark is not None else _core_of(sample, arr, *model[:2])
-    growth = _grow_liver(arr, body, allowed, coarse, model, liver_marker, excl_mark, texture,
-                         modality, options, method)
+    growth = _grow_liver(arr, allowed, coarse, model, liver_marker, excl_mark, texture,
+                         modality, options, method, mr_limits)
     region = growth.region
     if region.sum() * float(np.prod(sp)) / 1000.0 < 50.0:
         raise InputError(
@@ -360,8 +361,11 @@ def _mr_model_limits(arr, body, options):
     return options.window_k + 0.5, 0.06 * span, 0.25 * span
 
 
-def _liver_model(arr, body, sample, seeds_c, modality, options):
-    """The liver's intensity model (low, high, mode, sigma) from the sample."""
+def _liver_model(arr, sample, seeds_c, modality, options, mr_limits=None):
+    """The liver's intensity model (low, high, mode, sigma) from the sample.
+
+    ``mr_limits`` are the MR window parameters of :func:`_mr_model_limits`.
+    """
     values = arr[sample]
     if seeds_c:
         # The user clicked parenchyma: the model is the mode of the ball around the
@@ -369,7 +373,7 @@ def _liver_model(arr, body, sample, seeds_c, modality, options):
         # lesion filling much of the ball do not take over the model.
         own = np.array([arr[sc] for sc in seeds_c])
         # CT: 60 HU; MR: the widest window half-width allowed (a quarter of the bright level).
-        reach = 60.0 if modality == "ct" else _mr_model_limits(arr, body, options)[2]
+        reach = 60.0 if modality == "ct" else mr_limits[2]
         near = (values >= own.min() - reach) & (values <= own.max() + reach)
         if near.sum() >= 20:
             values = values[near]
@@ -377,8 +381,7 @@ def _liver_model(arr, body, sample, seeds_c, modality, options):
         model = intensity_model(values, *SOFT_TISSUE_HU, options.window_k, 15.0, 60.0)
     else:
         lo, hi = np.percentile(values, [2, 98])
-        model = intensity_model(values, float(lo), float(hi) + 1e-3,
-                                *_mr_model_limits(arr, body, options))
+        model = intensity_model(values, float(lo), float(hi) + 1e-3, *mr_limits)
     if model is None:
         raise InputError(
             "no liver found: no soft tissue around the seeds or under the right lung; check the "
@@ -392,8 +395,8 @@ def _liver_model(arr, body, sample, seeds_c, modality, options):
     return model
 
 
-def _grow_liver(arr, body, allowed, coarse, model, liver_marker, excl_mark, texture, modality,
-                options, method):
+def _grow_liver(arr, allowed, coarse, model, liver_marker, excl_mark, texture, modality,
+                options, method, mr_limits=None):
     """The liver grown from the marker on the coarse grid, with the second passes."""
     reach = options.reach_extra_mm
     if reach is None:
@@ -407,8 +410,8 @@ def _grow_liver(arr, body, allowed, coarse, model, liver_marker, excl_mark, text
     if modality == "ct" and options.ct_two_pass:
         _ct_second_pass(growth, arr, allowed, coarse, liver_marker, excl_mark, texture, options)
     if modality == "mr" and options.mr_two_pass:
-        _mr_passes(growth, arr, body, allowed, coarse, liver_marker, excl_mark, texture,
-                   options)
+        _mr_passes(growth, arr, allowed, coarse, liver_marker, excl_mark, texture, options,
+                   mr_limits)
     return growth
 
 
@@ -433,7 +436,8 @@ def _ct_second_pass(growth, arr, allowed, coarse, liver_marker, excl_mark, textu
         growth.ct_second_pass = True
 
 
-def _mr_passes(growth, arr, body, allowed, coarse, liver_marker, excl_mark, texture, options):
+def _mr_passes(growth, arr, allowed, coarse, liver_marker, excl_mark, texture, options,
+               mr_limits):
     """MR: a conservative first region, the model re-estimated from it, the liver regrown.
 
     MR intensities drift across the liver (coil bias): the ball around the seeds
@@ -442,7 +446,7 @@ def _mr_passes(growth, arr, body, allowed, coarse, liver_marker, excl_mark, text
     regrown from that region, against one global window or, when that gives a
     region smaller than nearly any adult liver, against the local liver level.
     """
-    mr_k, min_half, max_half = _mr_model_limits(arr, body, options)
+    mr_k, min_half, max_half = mr_limits
     reach = growth.reach_mm
     first = grow(arr, _narrow(growth.model, mr_k, options.mr_first_pass_k), allowed,
                  coarse, liver_marker, excl_mark, options, reach, texture, growth.notes,
