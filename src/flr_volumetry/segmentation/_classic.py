@@ -618,7 +618,7 @@ def snap_to_edges(liver, crop, iterations, contrast_k=3.0, curvature=1.0):
     # the time stays that of a 256x256 scan, and the level set is interpolated back.
     sx, sy, _ = crop.GetSpacing()
     factors = [max(1, int(round(EDGE_GRID_MM / s))) for s in (sx, sy)] + [1]
-    img = sitk.Cast(crop, sitk.sitkFloat32)
+    img = as_float32(crop)
     # Level set negative inside, in voxels of the crop; the -0.5 puts the zero level
     # half-way between the last voxel inside and the first outside, along every axis.
     init = sitk.SignedMaurerDistanceMap(like(liver, crop), insideIsPositive=False,
