@@ -61,9 +61,24 @@ UNKNOWN_BARS = {"auto CT": 0.90, "1 seed CT": 0.93, "1 seed MR": 0.85}
 
 
 def deepest_voxel(ref):
-    """(i, j, k) of the reference voxel farthest from its boundary, in mm."""
-    arr = sitk.GetArrayFromImage(ref) > 0
-    d = ndi.distance_transform_edt(arr, sampling=ref.GetSpacing()[::-1])
+    """(i, j, k) of the reference voxel farthest from its boundary, in mm.
+
+    Not padded: a reference cut by the field of view is measured as the scan
+    shows it, which is where the seeds of the reported figures were clicked.
+    """
+    return _deepest_of(sitk.GetArrayFromImage(ref) > 0, ref.GetSpacing(), pad=False)
+
+
+def _deepest_of(mask, spacing_xyz, pad=True):
+    """(i, j, k) of the voxel of ``mask`` (a z, y, x array) farthest from its boundary.
+
+    With ``pad`` the mask is padded first, so that a part cut by the field
+    of view (or by a crop) is deepest inside, not on the border.
+    """
+    m = np.pad(mask, 1) if pad else mask
+    d = ndi.distance_transform_edt(m, sampling=spacing_xyz[::-1])
+    if pad:
+        d = d[1:-1, 1:-1, 1:-1]
     z, y, x = np.unravel_index(int(np.argmax(d)), d.shape)
     return int(x), int(y), int(z)
 
@@ -180,10 +195,8 @@ def lesion_clicks(tumour, min_ml=0.3):
         comp = lab[sl] == i
         if comp.sum() * voxel_ml < min_ml:
             continue
-        d = ndi.distance_transform_edt(np.pad(comp, 1), sampling=tumour.GetSpacing()[::-1])
-        z, y, x = np.unravel_index(int(np.argmax(d)), d.shape)
-        clicks.append((int(x - 1 + sl[2].start), int(y - 1 + sl[1].start),
-                       int(z - 1 + sl[0].start)))
+        x, y, z = _deepest_of(comp, tumour.GetSpacing())  # in the lesion's bounding box
+        clicks.append((x + sl[2].start, y + sl[1].start, z + sl[0].start))
     return clicks
 
 
@@ -240,17 +253,6 @@ def seed_spread(image, ref, modality, seed_region, n):
             continue
         scores.append(dice(r.liver, ref))
     return np.array(scores)
-
-
-def _deepest_of(mask, spacing_xyz):
-    """(i, j, k) of the voxel of ``mask`` (a z, y, x array) farthest from its boundary.
-
-    The mask is padded first, so that a part cut by the field of view is
-    deepest inside, not on the scan's border.
-    """
-    d = ndi.distance_transform_edt(np.pad(mask, 1), sampling=spacing_xyz[::-1])[1:-1, 1:-1, 1:-1]
-    z, y, x = np.unravel_index(int(np.argmax(d)), d.shape)
-    return int(x), int(y), int(z)
 
 
 def _largest_part(mask):
