@@ -83,16 +83,15 @@ def mask_role(path):
 def _folder_kind(folder):
     """'patient', 'study', 'timepoint', 'dicom' or None for a folder."""
     folder = Path(folder)
-    try:
-        entries = sorted(folder.iterdir())
-    except OSError:
+    entries = _entries(folder)
+    if entries is None:
         return None
     names = {e.name for e in entries}
     if "patient.json" in names:
         return "patient"
-    if _is_timepoint(folder):
+    if _is_timepoint(folder, entries):
         return "timepoint"
-    subdirs = [e for e in entries if e.is_dir() and not e.name.startswith((".", "_"))]
+    subdirs = _visible_dirs(entries)
     if "study.csv" in names or any((d / "patient.json").exists() for d in subdirs):
         return "study"
     if any(_is_timepoint(d) for d in subdirs[:20]):
@@ -101,34 +100,44 @@ def _folder_kind(folder):
     # or nowhere, as in the batch): a folder of folders of timepoints.
     if any(_is_timepoint(t) for d in subdirs[:20] for t in _subdirs(d)[:20]):
         return "study"
-    files = [e for e in entries if e.is_file()]
-    if any(e.suffix.lower() == ".dcm" or is_dicom_file(e) for e in files[:20]):
+    if _holds_dicom([e for e in entries if e.is_file()]):
         return "dicom"
     return None
 
 
-def _subdirs(folder):
+def _entries(folder):
+    """The folder's entries, sorted; None when it cannot be listed."""
     try:
-        return [e for e in sorted(Path(folder).iterdir())
-                if e.is_dir() and not e.name.startswith((".", "_"))]
+        return sorted(Path(folder).iterdir())
     except OSError:
-        return []
+        return None
 
 
-def _is_timepoint(folder):
+def _visible_dirs(entries):
+    return [e for e in entries if e.is_dir() and not e.name.startswith((".", "_"))]
+
+
+def _subdirs(folder):
+    return _visible_dirs(_entries(folder) or [])
+
+
+def _holds_dicom(files):
+    """Whether any of the first 20 ``files`` is DICOM (by suffix or by its header)."""
+    return any(e.suffix.lower() == ".dcm" or is_dicom_file(e) for e in files[:20])
+
+
+def _is_timepoint(folder, entries=None):
     """A timepoint folder of the study layout, judged from its own entries only: an
     image.* file or image/ folder, or DICOM files with a timepoint.json beside them (a bare
-    DICOM folder alone may be any export)."""
-    try:
-        entries = sorted(Path(folder).iterdir())
-    except OSError:
+    DICOM folder alone may be any export). ``entries``: the folder's, when already listed."""
+    entries = _entries(folder) if entries is None else entries
+    if entries is None:
         return False
     if any(e.is_file() and _stem(e.name) == "image" and is_image_file(e.name) for e in entries) \
             or (Path(folder) / "image").is_dir():
         return True
     files = [e for e in entries if e.is_file()]
-    return any(e.name == "timepoint.json" for e in files) and any(
-        e.suffix.lower() == ".dcm" or is_dicom_file(e) for e in files[:20])
+    return any(e.name == "timepoint.json" for e in files) and _holds_dicom(files)
 
 
 def napari_get_reader(path):
