@@ -412,7 +412,45 @@ def test_small_volume_and_fov_warnings():
     img.SetSpacing((2.0, 2.0, 2.0))
     r = segment_liver(img, seeds=[(20, 25, 15)])
     assert any("first slice" in w for w in r.warnings)
-    # Seeded results are not judged against the adult range; automatic ones are.
+    # Cut by the field of view: small for the reason that warning gives, not a wrong organ.
+    assert not any("adult range" in w for w in r.warnings)
+
+
+def test_seed_in_another_organ_is_warned_about(ct):
+    # A seed in the spleen (about 90 mL, whole in the scan) grows the spleen.
+    r = segment_liver(ct[0], seeds=[(60, 46, 30)])
+    assert any("seeded liver volume" in w and "seeds lie in the liver" in w
+               for w in r.warnings)
+    assert not any("adult range" in w for w in segment_liver(ct[0]).warnings)
+
+
+def test_seed_in_bone_is_refused():
+    img, _, _, _ = synthetic_ct()
+    a = sitk.GetArrayFromImage(img)
+    a[_ellipsoid((30, 64, 40), (3, 3, 3))] = 700  # a bone in the fat
+    bone = sitk.GetImageFromArray(a)
+    bone.CopyInformation(img)
+    with pytest.raises(InputError, match="bone or a contrast-filled vessel"):
+        segment_liver(bone, seeds=[(40, 64, 30)])
+
+
+def test_automatic_ct_below_the_liver_is_refused():
+    """A scan of the lower abdomen: no lungs, and the only soft tissue (a kidney-like
+    organ) lies well below its top, where a liver would be cut by the field of view."""
+    img, liver, _, _ = synthetic_ct()
+    a = sitk.GetArrayFromImage(img)
+    a[liver] = -90  # no liver...
+    a[_ellipsoid((21, 40, 27), (6, 9, 7))] = 40  # ...but a kidney-like organ on the right
+    low = sitk.GetImageFromArray(a[:38].copy())  # ending 40 mm below the top slice
+    low.CopyInformation(img[:, :, :38])
+    with pytest.raises(InputError, match="does not reach its top slices"):
+        segment_liver(low)
+
+
+def test_ct_without_body_is_refused():
+    img = sitk.GetImageFromArray(np.full((20, 40, 40), -1000, np.int16))
+    with pytest.raises(InputError, match="holds no body"):
+        segment_liver(img)
 
 
 def test_totalsegmentator_missing_is_clear(ct, monkeypatch):

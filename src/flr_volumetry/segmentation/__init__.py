@@ -20,7 +20,8 @@ import SimpleITK as sitk
 from ..errors import InputError
 from ..volumetry import field_of_view_warnings, mask_volume_ml
 from ._classic import check_ct_intensities
-from ._common import SegmentationOptions, SegmentationResult, check_modality, check_points
+from ._common import (ADULT_LIVER_ML, SegmentationOptions, SegmentationResult, check_modality,
+                      check_points)
 from ._totalseg import liver_from_totalsegmentator_output
 
 __all__ = [
@@ -30,8 +31,6 @@ __all__ = [
     "liver_from_totalsegmentator_output",
     "segment_liver",
 ]
-
-ADULT_LIVER_ML = (500.0, 5000.0)
 
 
 def _check_image(image):
@@ -125,12 +124,17 @@ def segment_liver(image, modality="ct", seeds=None, exclude=None, options=None, 
         raise InputError("no liver found: the segmentation is empty; give a --seed inside the "
                          "liver or check the modality.")
     warnings = list(warnings)
-    if not seeds and not (ADULT_LIVER_ML[0] <= volume_ml <= ADULT_LIVER_ML[1]):
+    cut_by_fov = field_of_view_warnings(liver, "liver")
+    # A seeded mask cut by the field of view is small for a reason its own warning gives;
+    # one that is whole and small (or huge) may have grown from a seed in another organ.
+    if not (ADULT_LIVER_ML[0] <= volume_ml <= ADULT_LIVER_ML[1]) and not (seeds and cut_by_fov):
         warnings.append(
-            f"the automatic liver volume {volume_ml:.0f} mL is outside the adult range "
-            f"{ADULT_LIVER_ML[0]:.0f}-{ADULT_LIVER_ML[1]:.0f} mL: check the mask before using it."
+            f"the {'seeded' if seeds else 'automatic'} liver volume {volume_ml:.0f} mL is "
+            f"outside the adult range {ADULT_LIVER_ML[0]:.0f}-{ADULT_LIVER_ML[1]:.0f} mL: check "
+            + ("that the seeds lie in the liver, and the mask, " if seeds else "the mask ")
+            + "before using it."
         )
-    warnings += field_of_view_warnings(liver, "liver")
+    warnings += cut_by_fov
     if tumor is not None and not np.any(sitk.GetArrayViewFromImage(tumor)):
         tumor = sitk.Image(tumor)  # empty but present: searched and none found
     return SegmentationResult(liver=liver, tumor=tumor, warnings=tuple(warnings),

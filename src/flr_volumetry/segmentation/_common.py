@@ -13,6 +13,8 @@ __all__ = ["SegmentationOptions", "SegmentationResult"]
 
 BACKENDS = ("classic", "totalsegmentator")
 MODALITIES = ("ct", "mr")
+# Whole adult livers measure within this range (mL); outside it a mask is checked.
+ADULT_LIVER_ML = (500.0, 5000.0)
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ from ._classic import (
     to_lps,
 )
 from ._common import (
+    ADULT_LIVER_ML,
     array,
     dilate_mm,
     distance_outside_mm,
@@ -171,12 +172,23 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
     growth = _grow_liver(arr, allowed, coarse, model, liver_marker, excl_mark, texture,
                          modality, options, method, mr_limits)
     region = growth.region
-    if region.sum() * float(np.prod(sp)) / 1000.0 < 50.0:
+    region_ml = region.sum() * float(np.prod(sp)) / 1000.0
+    if region_ml < 50.0:
         raise InputError(
             "no liver found: the region grown from "
             + ("the seeds" if seeds_c else "under the right lung")
             + " is smaller than 50 mL; check the seeds (inside the liver parenchyma, not a "
               "vessel or lesion) and the modality."
+        )
+    if (not seeds_c and not lungs.any() and region_ml < ADULT_LIVER_ML[0]
+            and not _reaches_top(region, coarse)):
+        # Without lungs the scan starts below the diaphragm, so a liver in it is cut by
+        # the top of the field of view; smaller tissue found lower down is another organ.
+        # (A whole liver, however, means lungs were missed: it stands.)
+        raise InputError(
+            "no liver found: the scan shows no lungs, so it starts below the diaphragm, yet "
+            "the tissue found does not reach its top slices, as a liver would; check that "
+            "the scan covers the upper abdomen, or give a --seed point inside the liver."
         )
     liver_c = fill_liver(region, coarse, arr < FAT_HU if modality == "ct" else None)
     _check_tumor_seeds(tumor_seeds, image, coarse, liver_c)
@@ -232,6 +244,13 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
     methods = _methods_record(method, growth, options, modality, coarse, band_mm, seeds,
                               exclude, tumor_seeds)
     return liver_out, tumor_img, warnings, methods
+
+
+def _reaches_top(region, coarse, within_mm=30.0):
+    """Whether ``region`` (LPS coarse grid: high z is superior) lies within ``within_mm``
+    of the scan's top slice."""
+    zs = np.flatnonzero(region.any(axis=(1, 2)))
+    return zs.size > 0 and (region.shape[0] - 1 - zs[-1]) * spacing_zyx(coarse)[0] <= within_mm
 
 
 def _exclude_warnings(notes, kept_off):
@@ -296,6 +315,11 @@ def _anatomy(arr, coarse, modality, warnings):
         body = _mr_body(arr)
         return body, np.zeros_like(body), body
     body = body_mask(arr)
+    if not body.any():
+        raise InputError(
+            f"no liver found: the scan holds no body (no voxel denser than {AIR_HU:.0f} HU); "
+            f"check that it is a CT of the abdomen in Hounsfield units."
+        )
     lungs = lung_mask(arr, body, coarse)
     height = diaphragm_height(lungs)
     z = np.arange(arr.shape[0], dtype=np.float32)[:, None, None]
@@ -313,6 +337,13 @@ def _check_seeds(seeds, seeds_c, arr, body, modality):
             raise InputError(
                 f"seed {_fmt(s)} lies in air ({arr[sc]:.0f} HU), outside the body or in the "
                 f"lung or bowel gas; place seeds inside the liver."
+            )
+        if modality == "ct" and arr[sc] > SOFT_TISSUE_HU[1]:
+            # Denser than any liver parenchyma, even in the portal venous phase: bone or a
+            # contrast-filled vessel, whose growth would be a mask of the wrong structure.
+            raise InputError(
+                f"seed {_fmt(s)} lies in bone or a contrast-filled vessel ({arr[sc]:.0f} HU, "
+                f"denser than liver tissue); place seeds in the liver parenchyma."
             )
         if modality == "mr" and not body[sc]:
             raise InputError(
