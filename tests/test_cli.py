@@ -117,3 +117,51 @@ def test_help_shows_percent_signs_as_written(command, capsys):
     assert exc.value.code == 0
     out = capsys.readouterr().out
     assert "usage:" in out and "%%" not in out
+
+
+def _bytes(folder):
+    return {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+
+
+@pytest.mark.parametrize("argv_tail, message", [
+    (["--json", "{folder}/ct.nii.gz"], "is one of the input files"),
+    (["--json", "{folder}/liver.nii.gz"], "is one of the input files"),
+    (["--json", "{folder}"], "is a folder"),
+    (["--json", "{folder}/ct.nii.gz/m.json"], "is a file, not a folder"),
+    (["--json", "{folder}/m.json", "--flr-out", "{folder}/m.json"], "both name"),
+])
+def test_measure_refuses_outputs_that_would_fail_or_overwrite_an_input(case, capsys,
+                                                                        argv_tail, message):
+    folder, _, _ = case
+    before = _bytes(folder)
+    tail = [a.format(folder=folder) for a in argv_tail]
+    assert main(["measure", str(folder / "ct.nii.gz"), "--liver", str(folder / "liver.nii.gz"),
+                 *tail]) == 1
+    err = capsys.readouterr().err
+    assert message in err and "unexpected" not in err
+    assert _bytes(folder) == before  # nothing written, nothing overwritten
+
+
+def test_segment_refuses_outputs_before_any_work(case, capsys):
+    folder, _, _ = case
+    before = _bytes(folder)
+    ct = str(folder / "ct.nii.gz")
+    for tail, message in (
+        (["-o", ct], "is one of the input files"),
+        (["-o", str(folder / "a.nii.gz"), "--tumor-out", str(folder / "a.nii.gz")], "both name"),
+        # The liver would be written before the tumour mask failed: nothing is written.
+        (["-o", str(folder / "a.nii.gz"), "--tumor-out", str(folder / "ct.nii.gz" / "t.nii.gz")],
+         "is a file, not a folder"),
+    ):
+        assert main(["segment", ct, *tail]) == 1
+        assert message in capsys.readouterr().err
+    assert _bytes(folder) == before
+
+
+def test_unwritable_output_is_one_sentence(case, capsys):
+    from flr_volumetry.errors import InputError
+    from flr_volumetry.io import write_json_atomic
+
+    folder, _, _ = case
+    with pytest.raises(InputError, match="cannot write"):
+        write_json_atomic({}, folder / "ct.nii.gz" / "m.json")

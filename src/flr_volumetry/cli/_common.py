@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 
+from ..errors import InputError
 from ..io import write_json_atomic
 from ..volumetry import Patient, VolumetryOptions
 from ..clinical import BSA_FORMULAS, LIVER_CONDITIONS, TELV_FORMULAS
@@ -42,3 +44,36 @@ def emit_json(data, path):
 
 def fmt(value, unit="", digits=1):
     return "n/a" if value is None else f"{value:.{digits}f}{unit}"
+
+
+def check_outputs(outputs, inputs=()):
+    """Refuse, before any work, output paths that cannot be written.
+
+    ``outputs`` maps each option (``"-o"``) to its path or None; ``inputs``
+    are the paths read. An output that is a folder, lies under a file, is
+    not writable, is one of the inputs or is named twice would fail (or
+    destroy data) only after the work is done, leaving the outputs written
+    before it behind.
+    """
+    # A mask may be named FILE:label (a label of a multilabel file).
+    read = {os.path.realpath(q) for p in inputs if p for q in (p, str(p).rsplit(":", 1)[0])}
+    claimed = {}
+    for option, path in outputs.items():
+        if not path:
+            continue
+        real = os.path.realpath(path)
+        if os.path.isdir(real):
+            raise InputError(f"{option} {path} is a folder; give a file name.")
+        if real in read:
+            raise InputError(f"{option} {path} is one of the input files; write to another file.")
+        if real in claimed:
+            raise InputError(f"{claimed[real]} and {option} both name {path}; give each its own "
+                             f"file.")
+        claimed[real] = option
+        folder = os.path.dirname(real)
+        while not os.path.exists(folder):  # the folders still to be created
+            folder = os.path.dirname(folder)
+        if not os.path.isdir(folder):
+            raise InputError(f"cannot write {option} {path}: {folder} is a file, not a folder.")
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise InputError(f"cannot write {option} {path}: no permission to write in {folder}.")

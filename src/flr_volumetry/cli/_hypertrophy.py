@@ -7,7 +7,7 @@ import os
 
 from ..errors import InputError
 from ..hypertrophy import hypertrophy
-from ._common import emit_json, fmt
+from ._common import check_outputs, emit_json, fmt
 
 
 def add_parser(sub):
@@ -42,6 +42,7 @@ def _read(path):
 
 
 def run(args):
+    check_outputs({"--json": args.json}, [args.pre, args.post])
     h = hypertrophy(_read(args.pre), _read(args.post), procedure_date=args.procedure_date,
                     pre_date=args.pre_date, post_date=args.post_date,
                     allow_baseline_date=args.from_baseline_date)

@@ -8,7 +8,8 @@ import sys
 from ..errors import InputError
 from ..io import write_json_atomic, write_mask
 from ..workflow import measure_files
-from ._common import add_patient_arguments, emit_json, fmt, options_from_args, patient_from_args
+from ._common import (add_patient_arguments, check_outputs, emit_json, fmt, options_from_args,
+                      patient_from_args)
 
 # Coordinates in LPS are often negative ("-35,12,80;..."): let argparse take
 # such values as arguments, not as unknown options.
@@ -148,6 +149,10 @@ def plan_from_args(args):
 
 
 def run(args):
+    check_outputs({"--json": args.json, "--flr-out": args.flr_out, "--save-plan": args.save_plan},
+                  [args.image, args.liver, args.tumor, args.flr, args.segments, args.plan,
+                   args.landmarks, args.resection_surface, args.plan_baseline,
+                   args.plan_baseline_liver])
     plan = plan_from_args(args)
     if plan is not None and args.flr is not None:
         raise InputError("give either --flr or a remnant plan, not both: the plan defines "

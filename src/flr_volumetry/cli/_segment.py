@@ -8,6 +8,7 @@ import sys
 from ..errors import InputError
 from ..io import load_image, write_mask
 from ..volumetry import mask_volume_ml
+from ._common import check_outputs
 
 
 def _point(text):
@@ -83,6 +84,7 @@ def _write(mask, path, scan, what):
 def run(args):
     from ..segmentation import SegmentationOptions, segment_liver
 
+    check_outputs({"-o": args.output, "--tumor-out": args.tumor_out}, [args.image])
     scan = load_image(args.image, series_uid=args.series_uid)
     for path in (args.output, args.tumor_out):
         if path:

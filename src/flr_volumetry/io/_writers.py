@@ -41,8 +41,11 @@ def atomic_file(path, suffix=""):
     >>> open(p).read(), sorted(os.listdir(os.path.dirname(p)))
     ('done', ['a.txt'])
     """
-    path, folder = _atomic_target(path)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=suffix)
+    try:
+        path, folder = _atomic_target(path)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=suffix)
+    except OSError as exc:  # a file where a folder should be, no permission, disk full
+        raise InputError(f"cannot write {path}: {exc.strerror or exc}.") from None
     os.close(fd)
     try:
         yield tmp
