@@ -92,6 +92,21 @@ def test_mask_elsewhere_is_refused(tmp_path):
         flr.load_mask(tmp_path / "far.nii.gz", im["ct"])
 
 
+@pytest.mark.parametrize("values, message", [
+    (lambda a: a * 40.0 - 1000.0, "negative values"),        # a CT in HU
+    (lambda a: a * 0.37 + 0.2, "non-integer values"),         # a float MR
+    (lambda a: np.arange(a.size).reshape(a.shape) % 400 + 1, "400 different values"),
+])
+def test_a_scan_passed_as_a_mask_is_refused(tmp_path, values, message):
+    im, _, _ = box_case()
+    arr = sitk.GetArrayFromImage(im["liver"]).astype(np.float64)
+    scan = sitk.GetImageFromArray(values(arr))
+    scan.CopyInformation(im["ct"])
+    sitk.WriteImage(scan, str(tmp_path / "scan.nii.gz"))
+    with pytest.raises(InputError, match=f"not a mask or label map: it holds {message}"):
+        flr.load_mask(tmp_path / "scan.nii.gz", im["ct"])
+
+
 def test_bad_image_inputs(tmp_path):
     with pytest.raises(InputError, match="does not exist"):
         flr.load_image(tmp_path / "nothing.nii.gz")
@@ -141,6 +156,11 @@ def test_real_chaos_float_labels_and_flipped_axis(shared_data, case, expected_ml
     assert scan.image.GetDirection()[4] < 0  # the known flipped y axis
     m = flr.load_mask(f"{folder / f'label_{case}.nii.gz'}:1", scan.image)
     assert flr.mask_volume_ml(m.image) == pytest.approx(expected_ml, abs=0.05)
+    assert m.warnings == ()
+    # Without the selection the kidneys and spleen are taken too: said, not silent.
+    every = flr.load_mask(folder / f"label_{case}.nii.gz", scan.image)
+    assert flr.mask_volume_ml(every.image) > expected_ml
+    assert any("holds 4 labels (1, 2, 3, 4)" in w for w in every.warnings)
 
 
 def test_real_partial_liver_is_flagged(shared_data):

@@ -91,10 +91,25 @@ def _resolve_names(labels, task):
     return tuple(out)
 
 
-def _select(image, labels, source):
+# A file with more distinct non-zero values than this is an image, not a label map.
+MAX_LABELS = 255
+
+
+def _select(image, labels, source, what="mask"):
+    """(binary uint8 image, warnings): the voxels of ``labels``, or every non-zero voxel."""
     arr = sitk.GetArrayViewFromImage(image)
+    warnings = []
     if labels is None:
         sel = arr != 0
+        present = _labels_present(arr, source, what)
+        # Two labels are the liver-and-tumour convention (LiTS: 1 liver, 2 tumour), whose
+        # non-zero voxels are the whole liver; more are a multi-organ map.
+        if present.size > 2:
+            shown = ", ".join(map(str, present[:8])) + (", ..." if present.size > 8 else "")
+            warnings.append(
+                f"the {what} {source} holds {present.size} labels ({shown}); all of them were "
+                f"taken as the mask: select the ones meant with {source}:N,M."
+            )
     else:
         if arr.dtype.kind == "f":
             # Float-typed label maps (CHAOS stores 1.0, 2.0): round, but refuse
@@ -108,7 +123,28 @@ def _select(image, labels, source):
         sel = np.isin(arr, np.asarray(labels))
     out = sitk.GetImageFromArray(sel.astype(np.uint8))
     out.CopyInformation(image)
-    return out
+    return out, warnings
+
+
+def _labels_present(arr, source, what):
+    """The non-zero values of a mask file, refusing files that are no mask at all
+    (a scan passed as a mask would otherwise be measured as one huge 'liver')."""
+    not_a_mask = f"the {what} {source} is not a mask or label map"
+    if arr.dtype.kind == "f":
+        finite = np.isfinite(arr)
+        if not finite.all() or not np.allclose(arr, np.rint(arr), atol=1e-3):
+            raise InputError(f"{not_a_mask}: it holds non-integer values (is it a scan?).")
+    low, high = float(arr.min()), float(arr.max())
+    if low < 0:
+        raise InputError(f"{not_a_mask}: it holds negative values (is it a scan?).")
+    if high > 65535:
+        raise InputError(f"{not_a_mask}: it holds values up to {high:.0f} (is it a scan?).")
+    counts = np.bincount(np.rint(arr).astype(np.int64).ravel(), minlength=1)
+    present = np.flatnonzero(counts[1:]) + 1
+    if present.size > MAX_LABELS:
+        raise InputError(f"{not_a_mask}: it holds {present.size} different values (is it a "
+                         f"scan?).")
+    return present
 
 
 def load_label_map(path, reference=None, *, what="label map"):
@@ -210,7 +246,7 @@ def load_mask(spec, reference=None, *, structure="liver", task="total", what="ma
         return read_dicom_seg(path, reference, segment=labels, what=what)
     if is_seg_nrrd(path):
         # Labels are segment names or label values of the file, not TotalSegmentator's.
-        binary = read_seg_nrrd(path, segment=labels)
+        binary, warnings = read_seg_nrrd(path, segment=labels), []
     else:
         image = read_image_file(path)
         if image.GetDimension() != 3 or image.GetNumberOfComponentsPerPixel() != 1:
@@ -220,9 +256,8 @@ def load_mask(spec, reference=None, *, structure="liver", task="total", what="ma
             )
         if labels is not None:
             labels = _resolve_names(labels, task)
-        binary = _select(image, labels, path)
+        binary, warnings = _select(image, labels, path, what)
     source = path if labels is None else f"{path}:{','.join(map(str, labels))}"
-    warnings = []
     if not np.any(sitk.GetArrayViewFromImage(binary)):
         chosen = "" if labels is None else f" with label {','.join(map(str, labels))}"
         raise InputError(f"the {what} {source} has no voxel{chosen}; it is empty.")
