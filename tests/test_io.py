@@ -107,6 +107,31 @@ def test_a_scan_passed_as_a_mask_is_refused(tmp_path, values, message):
         flr.load_mask(tmp_path / "scan.nii.gz", im["ct"])
 
 
+@pytest.mark.parametrize("suffix", [".nii.gz", ".nii", ".nrrd"])
+def test_scan_with_nan_voxels_is_refused(tmp_path, suffix):
+    arr = np.full((4, 5, 6), 40.0, np.float32)
+    arr[1, 2, 3] = np.nan
+    arr[2, 2, 3] = np.inf
+    sitk.WriteImage(sitk.GetImageFromArray(arr), str(tmp_path / f"nan{suffix}"))
+    # (ITK reads the NaN of a NIfTI file back as 0: the check must look at the file.)
+    with pytest.raises(InputError, match="holds 2 voxels that are not numbers"):
+        flr.load_image(tmp_path / f"nan{suffix}")
+
+
+def test_truncated_gzip_file_is_refused(tmp_path):
+    rng = np.random.default_rng(0)
+    img = sitk.GetImageFromArray(rng.integers(-1000, 1000, (20, 64, 64)).astype(np.int16))
+    sitk.WriteImage(img, str(tmp_path / "whole.nii.gz"), useCompression=True)
+    data = (tmp_path / "whole.nii.gz").read_bytes()
+    assert flr.load_image(tmp_path / "whole.nii.gz").image.GetSize() == (64, 64, 20)
+    (tmp_path / "cut.nii.gz").write_bytes(data[: len(data) // 2])
+    # ITK itself reads it, the missing half as zeros.
+    with pytest.raises(InputError, match="is cut short"):
+        flr.load_image(tmp_path / "cut.nii.gz")
+    with pytest.raises(InputError, match="is cut short"):
+        flr.load_mask(tmp_path / "cut.nii.gz")
+
+
 def test_bad_image_inputs(tmp_path):
     with pytest.raises(InputError, match="does not exist"):
         flr.load_image(tmp_path / "nothing.nii.gz")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
+import zlib
 from dataclasses import dataclass, field
 
 import SimpleITK as sitk
@@ -71,10 +72,37 @@ def read_image_file(path):
     if not os.path.exists(path):
         raise InputError(f"{path} does not exist.")
     try:
-        return sitk.ReadImage(path)
+        image = sitk.ReadImage(path)
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()[-1] if str(exc).strip() else "unknown reason"
         raise InputError(f"cannot read {path} as an image ({first}).") from exc
+    if path.lower().endswith(".gz") and not _gzip_complete(path):
+        # ITK reads a truncated .gz without complaint, the missing voxels as zeros.
+        raise InputError(f"{path} is cut short: its compressed data ends early (an "
+                         f"interrupted copy?); copy it again.")
+    return image
+
+
+def _gzip_complete(path, chunk_bytes=1 << 20):
+    """Whether the gzip stream of ``path`` runs to its end-of-stream marker.
+
+    Decompresses into a bounded buffer and throws the data away: about
+    0.15 s for a 15 MB file.
+    """
+    stream = zlib.decompressobj(wbits=31)  # 31: gzip header and trailer
+    try:
+        with open(path, "rb") as fh:
+            while not stream.eof:
+                data = fh.read(chunk_bytes)
+                if not data:
+                    return False
+                while data and not stream.eof:
+                    stream.decompress(data, 1 << 24)
+                    data = stream.unconsumed_tail
+    except zlib.error as exc:
+        raise InputError(f"{path} is corrupt: its compressed data cannot be read ({exc}).") \
+            from None
+    return True
 
 
 def load_image(path, *, series_uid=None):
@@ -122,4 +150,23 @@ def load_image(path, *, series_uid=None):
         )
     if image.GetNumberOfComponentsPerPixel() != 1:
         raise InputError(f"{path} has several values per voxel; a scan must be a scalar image.")
+    _check_finite(image, path)
     return Scan(image=image, source=path)
+
+
+def _check_finite(image, path):
+    """Refuse a float scan holding NaN or infinite voxels: no volume or threshold is
+    defined on them, and they would be read as some intensity by the steps after."""
+    import numpy as np
+
+    arr = sitk.GetArrayViewFromImage(image)
+    if arr.dtype.kind == "f":
+        if path.lower().endswith((".nii", ".nii.gz")):
+            # ITK's NIfTI reader turns NaN voxels into zeros: look at the stored values.
+            import nibabel
+
+            arr = np.asanyarray(nibabel.load(path).dataobj)
+        bad = arr.size - int(np.count_nonzero(np.isfinite(arr)))
+        if bad:
+            raise InputError(f"{path} holds {bad} voxels that are not numbers (NaN or "
+                             f"infinite); a scan must have a value in every voxel.")
