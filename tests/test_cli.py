@@ -165,3 +165,23 @@ def test_unwritable_output_is_one_sentence(case, capsys):
     folder, _, _ = case
     with pytest.raises(InputError, match="cannot write"):
         write_json_atomic({}, folder / "ct.nii.gz" / "m.json")
+
+
+def test_debug_is_accepted_after_the_subcommand(case, capsys):
+    from flr_volumetry.errors import InputError
+
+    folder, _, _ = case
+    missing = str(folder / "nope.nii.gz")
+    assert main(["measure", missing, "--liver", "x"]) == 1
+    assert "does not exist" in capsys.readouterr().err
+    for argv in (["--debug", "measure", missing, "--liver", "x"],
+                 ["measure", missing, "--liver", "x", "--debug"]):
+        with pytest.raises(InputError, match="does not exist"):  # the traceback is shown
+            main(argv)
+
+
+def test_negative_seed_gets_the_seed_message_not_a_usage_error(case, capsys):
+    folder, _, _ = case
+    assert main(["segment", str(folder / "ct.nii.gz"), "-o", str(folder / "o.nii.gz"),
+                 "--seed", "-1,10,10"]) == 1
+    assert "seed -1,10,10 lies outside the image" in capsys.readouterr().err

@@ -81,6 +81,9 @@ def test_liver_touching_first_slice_is_flagged():
     a[0:3, 5:25, 5:35] = 1
     m = flr.measure(image_like(a))
     assert any("first slice" in w for w in m.warnings)
+    # The automatic segmentation already said so: the measurement says it once.
+    again = flr.measure(image_like(a), extra_warnings=list(m.warnings))
+    assert again.warnings == m.warnings
 
 
 def test_mask_on_other_grid_is_refused_by_measure():

@@ -339,5 +339,8 @@ def measure(liver, *, tumor=None, flr=None, segments=None, patient=None, options
         sflr_adequate=None if sflr is None else bool(sflr >= threshold),
         flr_outside_liver_ml=outside_ml, segments_ml=segments_ml, scan_date=scan_date,
         height_cm=patient.height_cm, weight_kg=patient.weight_kg,
-        liver_condition=patient.liver_condition, warnings=tuple(warnings), methods=methods,
+        liver_condition=patient.liver_condition,
+        # The same fact may come from two steps (the segmentation and this check of the
+        # field of view): say it once.
+        warnings=tuple(dict.fromkeys(warnings)), methods=methods,
     )

@@ -38,6 +38,10 @@ def build_parser():
     sub.required = True
     for name in SUBCOMMANDS:
         importlib.import_module(f"{__name__}.{name}").add_parser(sub)
+    for command in sub.choices.values():
+        # Also accepted after the subcommand, where the error messages' advice puts it.
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                             help="show tracebacks on errors")
     return parser
 
 

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 
 from ..errors import InputError
 from ..io import write_json_atomic
 from ..volumetry import Patient, VolumetryOptions
 from ..clinical import BSA_FORMULAS, LIVER_CONDITIONS, TELV_FORMULAS
+
+# Coordinates in LPS are often negative ("-35,12,80;..."), and a mistyped voxel index
+# may be: let argparse take such values as arguments, not as unknown options.
+NUMBERS = re.compile(r"^-\.?\d[\d.,;eE+\-\s]*$")
 
 
 def add_patient_arguments(parser):

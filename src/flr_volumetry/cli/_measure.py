@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import re
 import sys
 
 from ..errors import InputError
 from ..io import write_json_atomic, write_mask
 from ..workflow import measure_files
-from ._common import (add_patient_arguments, check_outputs, emit_json, fmt, options_from_args,
-                      patient_from_args)
-
-# Coordinates in LPS are often negative ("-35,12,80;..."): let argparse take
-# such values as arguments, not as unknown options.
-_NUMBERS = re.compile(r"^-\.?\d[\d.,;eE+\-\s]*$")
+from ._common import (NUMBERS, add_patient_arguments, check_outputs, emit_json, fmt,
+                      options_from_args, patient_from_args)
 
 
 def add_parser(sub):
@@ -27,7 +22,7 @@ def add_parser(sub):
                     "a cut (--resection-plane/--resection-surface with --keep-point) or "
                     "--plan PLAN.json.",
     )
-    p._negative_number_matcher = _NUMBERS
+    p._negative_number_matcher = NUMBERS
     p.add_argument("image", help="scan: NIfTI, NRRD, MHA file or DICOM series folder")
     p.add_argument("--liver", help="liver mask (default: automatic segmentation)")
     p.add_argument("--tumor", help="tumour mask")

@@ -8,7 +8,7 @@ import sys
 from ..errors import InputError
 from ..io import load_image, write_mask
 from ..volumetry import mask_volume_ml
-from ._common import check_outputs
+from ._common import NUMBERS, check_outputs
 
 
 def _point(text):
@@ -33,6 +33,7 @@ def add_parser(sub):
                     "write the mask on the scan's grid. Seeds and exclude points are voxel "
                     "indices I,J,K in SimpleITK x,y,z order.",
     )
+    p._negative_number_matcher = NUMBERS
     p.add_argument("image", help="scan: NIfTI, NRRD, MHA file or DICOM series folder")
     p.add_argument("-o", "--output", required=True, metavar="LIVER.nii.gz",
                    help="liver mask to write (.nii.gz, .nrrd, .mha; .seg.nrrd or .dcm DICOM SEG "

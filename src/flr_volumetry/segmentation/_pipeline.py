@@ -366,7 +366,8 @@ def _liver_sample(arr, body, lungs, coarse, seeds_c, modality, warnings):
         raise InputError(
             "automatic liver segmentation is only available for CT; segment MR from one "
             "or more seed points inside the liver (flr-volumetry segment --modality mr "
-            "--seed I,J,K, then measure with --liver), or use the totalsegmentator backend."
+            "--seed I,J,K, then measure with --liver), or flr-volumetry segment --backend "
+            "totalsegmentator."
         )
     sample = dome_sample(arr, body, lungs, coarse)
     if sample is not None:
