@@ -144,6 +144,9 @@ def test_bad_image_inputs(tmp_path):
     (tmp_path / "one.dcm").write_bytes(b"x")
     with pytest.raises(InputError, match="folder"):
         flr.load_image(tmp_path / "one.dcm")
+    (tmp_path / "IM0001").write_bytes(b"\0" * 128 + b"DICM" + b"\0" * 64)  # no suffix
+    with pytest.raises(InputError, match="single DICOM file; pass the folder"):
+        flr.load_image(tmp_path / "IM0001")
 
 
 def test_write_mask_round_trip_and_refuses_unknown_suffix(tmp_path):

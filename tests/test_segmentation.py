@@ -467,6 +467,23 @@ def test_totalsegmentator_missing_is_clear(ct, monkeypatch):
         segment_liver(ct[0], options=SegmentationOptions(backend="totalsegmentator"))
 
 
+@pytest.mark.parametrize("behaviour, message", [
+    ("exits", r"TotalSegmentator total failed \(no licence for this task\)"),
+    ("writes nothing", "TotalSegmentator total finished without writing its result"),
+])
+def test_totalsegmentator_failures_are_one_sentence(ct, monkeypatch, behaviour, message):
+    from flr_volumetry.segmentation import _totalseg
+
+    def fake_run(src, out, **kwargs):
+        if behaviour == "exits":
+            sys.exit("no licence for this task")  # as TotalSegmentator itself does
+
+    monkeypatch.setattr(_totalseg, "import_totalsegmentator", lambda: fake_run)
+    with pytest.raises(InputError, match=message) as exc:
+        segment_liver(ct[0], options=SegmentationOptions(backend="totalsegmentator"))
+    assert "flr-totalseg-" not in str(exc.value)  # no temporary path in the message
+
+
 # ----------------------------------------------------------------------------- CLI
 def test_cli_round_trip(ct, tmp_path, capsys):
     img, liver, _, _ = ct

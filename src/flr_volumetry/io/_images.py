@@ -139,7 +139,10 @@ def load_image(path, *, series_uid=None):
         return read_dicom_series(path, series_uid=series_uid)
     if not os.path.exists(path):
         raise InputError(f"{path} does not exist.")
-    if path.lower().endswith(".dcm"):
+    from ._dicom import is_dicom_file
+
+    if path.lower().endswith(".dcm") or (not is_image_file(path) and is_dicom_file(path)):
+        # DICOM exports often name slices without a suffix (IM0001, A0000).
         raise InputError(
             f"{path} is a single DICOM file; pass the folder that holds the whole series."
         )

@@ -26,6 +26,20 @@ def import_totalsegmentator():
     return totalsegmentator
 
 
+def _run(run, src, out, advice, *, task, **options):
+    """Call TotalSegmentator's ``run`` (src -> multilabel ``out``), turning every way it
+    can fail, including its own ``sys.exit``, into one InputError ending in ``advice``."""
+    try:
+        run(src, out, ml=True, task=task, quiet=True, **options)
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - one clear message
+        reason = f"{type(exc).__name__}: {exc}" if not isinstance(exc, SystemExit) else exc.code
+        raise InputError(f"TotalSegmentator {task} failed ({reason}); {advice}.") from None
+    if not os.path.exists(out):
+        # Its temporary output path would mean nothing to the user.
+        raise InputError(f"TotalSegmentator {task} finished without writing its result; "
+                         f"{advice}.")
+
+
 def liver_from_totalsegmentator_output(output, reference, modality="ct"):
     """The liver mask from a TotalSegmentator output on ``reference``'s grid.
 
@@ -56,14 +70,9 @@ def segment_totalsegmentator(image, modality, options):
         src = os.path.join(tmp, "image.nii.gz")
         out = os.path.join(tmp, "seg.nii.gz")
         sitk.WriteImage(image, src)
-        try:
-            run(src, out, ml=True, task=task, roi_subset=["liver"], fast=options.fast,
-                quiet=True)
-        except Exception as exc:  # noqa: BLE001 - its failures become one clear message
-            raise InputError(
-                f"TotalSegmentator failed ({type(exc).__name__}: {exc}); check that its model "
-                f"weights are installed (totalseg_download_weights) or use --backend classic."
-            ) from None
+        _run(run, src, out, "check that its model weights are installed "
+             "(totalseg_download_weights) or use --backend classic",
+             task=task, roi_subset=["liver"], fast=options.fast)
         mask = liver_from_totalsegmentator_output(out, image, modality)
         liver = sitk.Image(mask.image)
     methods = {"algorithm": f"TotalSegmentator task {task} (roi_subset liver)",
@@ -79,12 +88,7 @@ def segments_from_totalsegmentator(image, modality="ct"):
         src = os.path.join(tmp, "image.nii.gz")
         out = os.path.join(tmp, "segments.nii.gz")
         sitk.WriteImage(image, src)
-        try:
-            run(src, out, ml=True, task=task, quiet=True)
-        except Exception as exc:  # noqa: BLE001
-            raise InputError(
-                f"TotalSegmentator {task} failed ({type(exc).__name__}: {exc}); this task may "
-                f"need a licence or weights that are not installed."
-            ) from None
+        _run(run, src, out, "this task may need a licence or weights that are not installed",
+             task=task)
         labels, warnings = load_label_map(out, image, what="TotalSegmentator segments")
         return sitk.Image(labels), list(warnings)
