@@ -529,6 +529,13 @@ def test_cli_errors(ct, tmp_path, capsys):
         main(["segment", str(src), "-o", str(out), "--seed", "1,2"])
     assert e.value.code == 2
     assert main(["segment", str(src), "-o", str(out), "--backend", "totalsegmentator"]) in (0, 1)
+    # No tumour search on MR: refused before any work, not a run without the promised file.
+    tumour = tmp_path / "tumour.nii.gz"
+    capsys.readouterr()
+    assert main(["segment", str(src), "--modality", "mr", "--seed", "22,40,24", "-o", str(out),
+                 "--tumor-out", str(tumour)]) == 1
+    assert "--tumor-seed" in capsys.readouterr().err
+    assert not out.exists() and not tumour.exists()
 
 
 # ----------------------------------------------------------------------------- real data

@@ -91,6 +91,11 @@ def run(args):
         if path:
             _check_output(path, scan)
     modality = args.modality or scan.ct_or_mr
+    if args.tumor_out and not args.tumor_seed and (modality != "ct" or args.backend != "classic"):
+        raise InputError(
+            "--tumor-out: tumour candidates are searched on CT with the classic backend only; "
+            "give --tumor-seed points inside the lesions, or leave out --tumor-out."
+        )
     result = segment_liver(scan.image, modality=modality, seeds=args.seed or None,
                            exclude=args.exclude or None,
                            options=SegmentationOptions(backend=args.backend),
