@@ -7,6 +7,7 @@ import os
 import zlib
 from dataclasses import dataclass, field
 
+import numpy as np
 import SimpleITK as sitk
 
 from ..errors import InputError
@@ -160,15 +161,18 @@ def load_image(path, *, series_uid=None):
 def _check_finite(image, path):
     """Refuse a float scan holding NaN or infinite voxels: no volume or threshold is
     defined on them, and they would be read as some intensity by the steps after."""
-    import numpy as np
-
     arr = sitk.GetArrayViewFromImage(image)
     if arr.dtype.kind == "f":
         if path.lower().endswith((".nii", ".nii.gz")):
-            # ITK's NIfTI reader turns NaN voxels into zeros: look at the stored values.
+            # ITK's NIfTI reader turns NaN voxels into zeros: look at the stored values,
+            # unscaled (only a float type on disk can hold NaN; integers scaled to float
+            # by scl_slope cannot, and are not read twice).
             import nibabel
 
-            arr = np.asanyarray(nibabel.load(path).dataobj)
+            stored = nibabel.load(path)
+            if stored.get_data_dtype().kind != "f":
+                return
+            arr = stored.dataobj.get_unscaled()
         bad = arr.size - int(np.count_nonzero(np.isfinite(arr)))
         if bad:
             raise InputError(f"{path} holds {bad} voxels that are not numbers (NaN or "
