@@ -321,6 +321,16 @@ def test_mr_passed_as_ct_is_refused(ct):
         segment_liver(mr, modality="mr")  # automatic MR is not offered
 
 
+def test_ct_passed_as_mr_is_warned_about(ct):
+    r = segment_liver(ct[0], modality="mr", seeds=[(22, 40, 24)])
+    assert any("like the air of a CT" in w and "--modality ct" in w for w in r.warnings)
+    a = sitk.GetArrayFromImage(ct[0]).astype(np.float64)
+    mr = sitk.GetImageFromArray(np.clip(a + 1000.0, 0, None) * 0.4)
+    mr.CopyInformation(ct[0])
+    r = segment_liver(mr, modality="mr", seeds=[(22, 40, 24)])
+    assert not any("like the air of a CT" in w for w in r.warnings)
+
+
 def test_mr_seed_outside_the_body_is_refused(ct):
     a = sitk.GetArrayFromImage(ct[0]).astype(np.float64)
     mr = sitk.GetImageFromArray(np.clip(a + 1000.0, 0, None) * 0.4)  # background 0

@@ -147,10 +147,17 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
     """
     warnings = []
     img, code = to_lps(image)
+    stats = sitk.MinimumMaximumImageFilter()
+    stats.Execute(img)
     if modality == "ct":
-        stats = sitk.MinimumMaximumImageFilter()
-        stats.Execute(img)
         check_ct_intensities(np.array([stats.GetMinimum(), stats.GetMaximum()]))
+    elif stats.GetMinimum() < -800.0:
+        # The reverse mistake: the MR pipeline runs (as asked) but is the weaker one here.
+        warnings.append(
+            f"the scan holds values down to {stats.GetMinimum():.0f}, like the air of a CT in "
+            f"Hounsfield units (MR has none below 0): if it is a CT, --modality ct segments it "
+            f"better."
+        )
     if modality == "mr" and options.mr_bias_correction:
         img = correct_bias(img)
     coarse = coarse_grid(img, options.coarse_spacing_mm)
