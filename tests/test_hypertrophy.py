@@ -73,3 +73,26 @@ def test_without_body_size_kgr_is_null_but_gr_is_computed():
 def test_needs_flr():
     with pytest.raises(InputError, match="flr_ml"):
         hypertrophy(dict(PRE, flr_ml=None), POST, procedure_date="2024-01-09")
+
+
+def test_different_telv_estimates_are_not_counted_as_growth():
+    # Baseline TELV 1538.5 mL (sFLR 26.0 %); the follow-up was measured with another
+    # formula (or weight): TELV 1400 mL, sFLR 40.0 %. Growth is 400 -> 560 mL only.
+    pre = dict(PRE, telv_ml=400.0 / 0.26)
+    post = dict(POST, telv_ml=1400.0, sflr_pct=40.0)
+    h = hypertrophy(pre, post, procedure_date="2024-01-09")
+    assert h.sflr_post_pct == pytest.approx(560.0 / (400.0 / 0.26) * 100.0)  # 36.4 %
+    assert h.dh_pct_points == pytest.approx(10.4)
+    assert h.kgr_pct_per_week == pytest.approx(10.4 / 4)
+    assert any("estimate the total liver volume differently" in w for w in h.warnings)
+    assert "baseline" in h.methods["telv"]
+    # The same estimate, rounded in JSON: nothing to say, nothing recomputed.
+    same = hypertrophy(pre, dict(POST, telv_ml=400.0 / 0.26 + 0.1), procedure_date="2024-01-09")
+    assert same.sflr_post_pct == 36.4 and not same.warnings
+
+
+@pytest.mark.parametrize("key", ["flr_ml", "sflr_pct", "measured_flr_pct", "telv_ml"])
+@pytest.mark.parametrize("bad", ["abc", True, float("nan"), float("inf")])
+def test_non_numbers_in_a_measurement_are_refused(key, bad):
+    with pytest.raises(InputError, match=f"follow-up measurement's {key} is .*not a number"):
+        hypertrophy(PRE, dict(POST, **{key: bad}), procedure_date="2024-01-09")

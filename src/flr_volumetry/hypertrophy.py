@@ -9,6 +9,7 @@ stage 1) to the follow-up scan.
 from __future__ import annotations
 
 import datetime as _dt
+import math
 from dataclasses import asdict, dataclass
 
 from . import clinical
@@ -79,6 +80,22 @@ class Hypertrophy:
 
 def _get(m, key):
     return m.get(key) if isinstance(m, dict) else getattr(m, key, None)
+
+
+def _number(m, key, which):
+    """``m[key]`` as a float, or None when absent; anything else that is not a finite
+    number (a string, true/false, NaN) is refused: it would give a wrong figure."""
+    value = _get(m, key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise InputError(f"the {which} measurement's {key} is {value!r}, not a number; "
+                         f"measure the scan again.")
+    return float(value)
+
+
+# TELVs differing by less than this (mL) are the same estimate (JSON rounding).
+SAME_TELV_ML = 0.5
 
 
 def hypertrophy(pre, post, *, procedure_date=None, pre_date=None, post_date=None,
@@ -153,13 +170,29 @@ def hypertrophy(pre, post, *, procedure_date=None, pre_date=None, post_date=None
             f"({start}); growth cannot be computed."
         )
 
-    flr_pre, flr_post = _get(pre, "flr_ml"), _get(post, "flr_ml")
+    flr_pre, flr_post = _number(pre, "flr_ml", "baseline"), _number(post, "flr_ml", "follow-up")
     if flr_pre is None or flr_post is None:
         raise InputError("both measurements need an FLR volume (flr_ml); measure them with an FLR.")
     if flr_pre <= 0:
         raise InputError("the baseline FLR volume must be positive.")
 
-    sflr_pre, sflr_post = _get(pre, "sflr_pct"), _get(post, "sflr_pct")
+    sflr_pre, sflr_post = _number(pre, "sflr_pct", "baseline"), _number(post, "sflr_pct",
+                                                                         "follow-up")
+    telv_pre, telv_post = _number(pre, "telv_ml", "baseline"), _number(post, "telv_ml",
+                                                                       "follow-up")
+    telv_method = "each measurement's own"
+    if (sflr_post is not None and telv_pre is not None and telv_post is not None
+            and abs(telv_post - telv_pre) > SAME_TELV_ML):
+        # DH subtracts two ratios: with different denominators (another TELV formula,
+        # height or weight) part of the "growth" would be the change of estimate.
+        sflr_post = clinical.sflr_pct(flr_post, telv_pre)
+        telv_method = f"the baseline's ({telv_pre:.1f} mL) for both scans"
+        warnings.append(
+            f"the measurements estimate the total liver volume differently (TELV "
+            f"{telv_pre:.1f} mL at baseline, {telv_post:.1f} mL at follow-up: another formula, "
+            f"height or weight); the follow-up sFLR is recomputed with the baseline TELV "
+            f"({sflr_post:.1f} %), so that DH and KGR measure growth only."
+        )
     dh = kgr = None
     if sflr_pre is None or sflr_post is None:
         warnings.append("sFLR is missing from a measurement (no height and weight): "
@@ -167,7 +200,8 @@ def hypertrophy(pre, post, *, procedure_date=None, pre_date=None, post_date=None
     else:
         dh = sflr_post - sflr_pre
         kgr = clinical.kgr_pct_per_week(dh, interval_days)
-    m_pre, m_post = _get(pre, "measured_flr_pct"), _get(post, "measured_flr_pct")
+    m_pre = _number(pre, "measured_flr_pct", "baseline")
+    m_post = _number(post, "measured_flr_pct", "follow-up")
     mdh = gr = None
     if m_pre is not None and m_post is not None:
         mdh = m_post - m_pre
@@ -176,6 +210,7 @@ def hypertrophy(pre, post, *, procedure_date=None, pre_date=None, post_date=None
     methods = {
         "interval_start": start_name,
         "dh": "sFLR_post - sFLR_pre (percentage points; Shindoh 2013)",
+        "telv": telv_method,
         "kgr": "DH / (interval_days / 7) (%/week; Shindoh 2013, threshold 2.0)",
         "gr": "(FLR/FLV)_post - (FLR/FLV)_pre per week (Leung 2014, threshold 2.66)",
     }
