@@ -77,6 +77,8 @@ def test_study_csv_merges_with_patient_json(tmp_path):
     ({"remnant_segments": [2, 9]}, "Couinaud"),
     ({"height_cm": "tall", "weight_kg": 70}, "must be a number"),
     ({"resect_caudate": "maybe"}, "true or false"),
+    ({"resection": "right_hepatectomy", "remnant_segments": [2, 3]},
+     "defines the remnant 2 ways (resection, remnant_segments)"),
 ])
 def test_bad_patient_facts_fail_that_patient_only(tmp_path, facts, phrase):
     tiny.write_patient(str(tmp_path), "P001", facts,
@@ -179,3 +181,22 @@ def test_dicom_exports_without_an_image_name_are_found(tmp_path):
     assert tps["late"].image is None
     assert "several images in late/ (SE0001, SE0002)" in tps["late"].error
     assert tps["other"].image is None and tps["other"].error.startswith("no image in other/")
+
+
+def test_patient_json_remnant_replaces_the_study_csv_one_whole(tmp_path):
+    tiny.write_patient(str(tmp_path), "P001", {"remnant_segments": [2, 3]},
+                       {"pre": dict(scan_date="2024-01-01", flr_width=4)})
+    _write(str(tmp_path / "study.csv"),
+           "patient_id,height_cm,weight_kg,resection\nP001,170,70,right_hepatectomy\n")
+    (p,) = discover_study(str(tmp_path)).patients
+    assert p.error is None
+    assert p.remnant_spec() == {"remnant_segments": [2, 3], "resect_caudate": False}
+    assert any("define the remnant differently" in w and "right_hepatectomy" in w
+               for w in p.warnings)
+
+
+def test_patient_json_with_a_byte_order_mark_is_read(tmp_path):
+    path = tmp_path / "patient.json"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps({"height_cm": 170, "weight_kg": 70}).encode())
+    facts, _ = read_patient_file(str(path))
+    assert facts == {"height_cm": 170.0, "weight_kg": 70.0}

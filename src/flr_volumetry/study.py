@@ -64,6 +64,8 @@ PROCEDURES = ("PVE", "PVL", "PVE+HVE", "ALPPS")
 #: Keys of ``patient.json`` and columns of ``study.csv`` (besides ``patient_id``).
 PATIENT_KEYS = ("height_cm", "weight_kg", "liver_condition", "procedure", "procedure_date",
                 "resection", "remnant_segments", "resect_caudate", "plan")
+#: The keys that each define the remnant on their own: one per patient.
+REMNANT_KEYS = ("plan", "resection", "remnant_segments")
 #: Optional per-timepoint masks, by the stem of their file name.
 MASK_NAMES = ("liver", "tumor", "flr", "segments")
 _IGNORED_PREFIXES = ("truth", ".", "_")
@@ -208,7 +210,8 @@ def _stem(name):
 
 def _read_json(path, what):
     try:
-        with open(path, encoding="utf-8") as fh:
+        # utf-8-sig: editors on Windows save JSON with a byte-order mark (study.csv too).
+        with open(path, encoding="utf-8-sig") as fh:
             data = json.load(fh)
     except (OSError, ValueError) as exc:
         raise InputError(f"{what} {path} is not readable JSON ({exc}); fix or remove it.") \
@@ -288,6 +291,11 @@ def _clean_facts(raw, where, base_dir):
             facts[key] = text in ("true", "1", "yes")
         else:
             facts[key] = str(value).strip()
+    given = [k for k in REMNANT_KEYS if k in facts]
+    if len(given) > 1:
+        # measure refuses two definitions too; picking one would give another sFLR.
+        raise InputError(f"{where} defines the remnant {len(given)} ways ({', '.join(given)}); "
+                         f"keep one.")
     return facts, warnings
 
 
@@ -464,6 +472,12 @@ def _find_patient(patient_id, folder, csv_row, study_path):
         if has_file:
             own, own_warn = read_patient_file(pfile)
             warnings += own_warn
+            if any(k in own for k in REMNANT_KEYS):
+                # patient.json's remnant replaces study.csv's whole, whichever key names it.
+                for key in [k for k in REMNANT_KEYS if k in facts and k not in own]:
+                    warnings.append(f"patient.json and study.csv define the remnant "
+                                    f"differently ({key} {facts.pop(key)!r} in study.csv); "
+                                    f"patient.json is used.")
             for key, value in own.items():
                 if key in facts and facts[key] != value:
                     warnings.append(f"patient.json and study.csv disagree on {key} "
