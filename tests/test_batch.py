@@ -360,6 +360,23 @@ def test_usage_errors_exit_2(tmp_path, capsys):
         BatchOptions(workers=0)
 
 
+def test_output_folder_that_would_mix_with_the_data_is_refused(tmp_path, capsys):
+    study = tmp_path / "study"
+    tiny.write_patient(str(study), "P001", {"height_cm": 170, "weight_kg": 70},
+                       {"pre": dict(scan_date="2024-01-01", flr_width=4)})
+    before = sorted(str(p) for p in study.rglob("*"))
+    for out in (study, study / "P001", study / "P001" / "pre", study / "P001" / "new"):
+        assert main(["batch", str(study), "-o", str(out), "--no-progress"]) == 2
+        assert "output folder" in capsys.readouterr().err
+    assert main(["batch", str(study), "-o", "", "--no-progress"]) == 2
+    assert "output folder name is empty" in capsys.readouterr().err
+    assert sorted(str(p) for p in study.rglob("*")) == before  # nothing written
+    # A folder of its own inside the study stays allowed, and can be run again.
+    for _ in range(2):
+        assert main(["batch", str(study), "-o", str(study / "results"), "--no-progress",
+                     "--no-figures"]) == 0
+
+
 def _segments_map(folder):
     """Couinaud labels 1-8 in column blocks over the liver box; returns voxels per label."""
     import numpy as np

@@ -127,6 +127,7 @@ def _bytes(folder):
     (["--json", "{folder}/ct.nii.gz"], "is one of the input files"),
     (["--json", "{folder}/liver.nii.gz"], "is one of the input files"),
     (["--json", "{folder}"], "is a folder"),
+    (["--json", "{folder}/new/"], "is a folder"),
     (["--json", "{folder}/ct.nii.gz/m.json"], "is a file, not a folder"),
     (["--json", "{folder}/m.json", "--flr-out", "{folder}/m.json"], "both name"),
 ])

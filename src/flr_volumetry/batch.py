@@ -713,6 +713,7 @@ def run_batch(study_dir, out_dir, options=None):
     (True, 28)
     """
     options = options or BatchOptions()
+    _check_out_dir(study_dir, out_dir)
     out_dir = os.path.abspath(os.fspath(out_dir))
     study = discover_study(study_dir, exclude=(out_dir,))
     try:
@@ -729,6 +730,34 @@ def run_batch(study_dir, out_dir, options=None):
         log.removeHandler(handler)
         log.propagate = True
         handler.close()
+
+
+def _check_out_dir(study_dir, out_dir):
+    """Refuse an output folder that would mix the results with the study's own files.
+
+    A folder of its own inside the study is fine (discovery skips it), but
+    not the study folder itself, nor a folder inside a patient's folder, nor
+    an existing folder of data in the study's top level (a patient's folder:
+    discovery would skip that patient).
+    """
+    for name, path in (("study", study_dir), ("output", out_dir)):
+        if not os.fspath(path).strip():
+            raise StudyLayoutError(f"the {name} folder name is empty.")
+    study = os.path.realpath(os.fspath(study_dir))
+    out = os.path.realpath(os.fspath(out_dir))
+    if out == study:
+        raise StudyLayoutError("the output folder is the study folder; write the results to a "
+                               "folder of their own.")
+    rel = os.path.relpath(out, study)
+    if rel.startswith(os.pardir):
+        return  # beside the study: nothing to mix
+    parts = rel.split(os.sep)
+    top = os.path.join(study, parts[0])
+    holds_data = (os.path.isdir(top) and os.listdir(top)
+                  and not os.path.exists(os.path.join(top, "batch.log")))
+    if len(parts) > 1 or holds_data:
+        raise StudyLayoutError(f"the output folder {out_dir} lies in the study's data "
+                               f"({parts[0]}/); write the results to a new folder.")
 
 
 def _run(study, out_dir, options, log_file):

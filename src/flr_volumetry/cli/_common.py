@@ -67,7 +67,7 @@ def check_outputs(outputs, inputs=()):
         if not path:
             continue
         real = os.path.realpath(path)
-        if os.path.isdir(real):
+        if os.path.isdir(real) or str(path).endswith(("/", os.sep)):
             raise InputError(f"{option} {path} is a folder; give a file name.")
         if real in read:
             raise InputError(f"{option} {path} is one of the input files; write to another file.")
