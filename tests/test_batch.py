@@ -360,6 +360,26 @@ def test_usage_errors_exit_2(tmp_path, capsys):
         BatchOptions(workers=0)
 
 
+def test_the_last_scan_before_the_procedure_is_the_baseline(tmp_path):
+    # A diagnostic scan, a planning scan, the PVE on 2024-01-08, the post-PVE scan.
+    tiny.write_patient(str(tmp_path), "P001", PVE,
+                       {"diagnostic": dict(scan_date="2023-12-01", flr_width=3),
+                        "planning": dict(scan_date="2024-01-01", flr_width=4),
+                        "post": dict(scan_date="2024-02-05", flr_width=7)})
+    r = run_batch(str(tmp_path), str(tmp_path / "out"), FAST)
+    assert r.ok
+    (p,) = r.results["patients"]
+    assert p["baseline"] == "planning" and p["status"] == "ok"
+    assert [f["timepoint"] for f in p["followups"]] == ["post"]
+    assert p["summary"]["interval_days"] == 28
+    assert any("2 scans precede the procedure" in w and "diagnostic measured, not compared"
+               in w for w in p["warnings"])
+    # The growth is that of planning -> post, as hypertrophy() gives it.
+    tps = {t["timepoint"]: t["measurement"] for t in p["timepoints"]}
+    h = hypertrophy(tps["planning"], tps["post"], procedure_date="2024-01-08")
+    assert p["summary"]["kgr_pct_per_week"] == h.kgr_pct_per_week
+
+
 def test_output_folder_that_would_mix_with_the_data_is_refused(tmp_path, capsys):
     study = tmp_path / "study"
     tiny.write_patient(str(study), "P001", {"height_cm": 170, "weight_kg": 70},

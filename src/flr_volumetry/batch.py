@@ -508,8 +508,12 @@ def _order(records):
 def analyse_patient(patient, records, *, from_baseline_date=False):
     """The ``results.json`` entry of one patient: timepoints, follow-ups, summary row.
 
-    The baseline is the first timepoint by scan date; every later timepoint
-    that was measured is a follow-up, compared with the baseline by
+    The baseline is the first timepoint by scan date -- or, when the
+    procedure date is known and several scans precede it (a diagnostic and a
+    planning scan), the last scan on or before the procedure: the state of
+    the liver when the procedure was done. Earlier scans are measured and
+    listed, not compared. Every later timepoint that was measured is a
+    follow-up, compared with the baseline by
     :func:`~flr_volumetry.hypertrophy.hypertrophy`. The summary (a row of
     ``patients.csv``) is the latest follow-up against the baseline.
     """
@@ -522,6 +526,14 @@ def analyse_patient(patient, records, *, from_baseline_date=False):
         if r["status"] != "ok" and not patient.error:
             errors.append(f"{r['timepoint']}: {r['error']}")
     dated = [r for r in ordered if r.get("scan_date")]
+    before = [r for r in dated
+              if patient.procedure_date and r["scan_date"] <= patient.procedure_date]
+    if len(before) > 1:
+        warnings.append(
+            f"{len(before)} scans precede the procedure ({patient.procedure_date}): the last, "
+            f"{before[-1]['timepoint']}, is the baseline; "
+            f"{', '.join(r['timepoint'] for r in before[:-1])} measured, not compared.")
+        dated = dated[len(before) - 1:]
     baseline = dated[0] if dated else None
     followups = []
     if baseline is not None:
@@ -546,8 +558,8 @@ def analyse_patient(patient, records, *, from_baseline_date=False):
                 errors.append(f"{r['timepoint']}: {msg}")
             followups.append(f)
         if baseline["status"] != "ok" and len(dated) > 1:
-            errors.append(f"the baseline {baseline['timepoint']} failed: no growth can be "
-                          f"computed.")
+            errors.append(f"the baseline scan ({baseline['timepoint']}) failed: no growth can "
+                          f"be computed.")
     if baseline is not None and len(dated) == 1 and not errors:
         warnings.append("only one dated timepoint: no growth computed.")
 
