@@ -118,3 +118,11 @@ def test_patient_needs_both_height_and_weight():
         flr.Patient(height_cm=170)
     with pytest.raises(InputError):
         flr.Patient(170, 70, liver_condition="fatty")
+
+
+@pytest.mark.parametrize("bad", ["24-09-2024", "2024/09/24", "2024-09-24 10:00", "2024-02-30"])
+def test_scan_date_is_checked_when_measured(bad):
+    im, _, _ = box_case()
+    with pytest.raises(InputError, match="is not a date; write it as YYYY-MM-DD"):
+        flr.measure(im["liver"], scan_date=bad)
+    assert flr.measure(im["liver"], scan_date="20240924").scan_date == "2024-09-24"

@@ -9,7 +9,6 @@ and :func:`measure` refuses masks whose grid differs from the liver's.
 
 from __future__ import annotations
 
-import datetime as _dt
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -17,6 +16,7 @@ import SimpleITK as sitk
 
 from . import clinical
 from .errors import GeometryError, InputError
+from .hypertrophy import parse_date
 from .io import grid_description, same_grid
 
 SCHEMA_VERSION = "1.0"
@@ -330,8 +330,9 @@ def measure(liver, *, tumor=None, flr=None, segments=None, patient=None, options
         "sflr_threshold_source": f"{patient.liver_condition} liver: >= {threshold:g} %",
     }
     methods.update(extra_methods or {})
-    if isinstance(scan_date, _dt.date):
-        scan_date = scan_date.isoformat()
+    # Checked now, not when a follow-up is compared with this measurement months later.
+    scan_date = parse_date(scan_date, "scan date")
+    scan_date = None if scan_date is None else scan_date.isoformat()
     return Measurement(
         total_liver_ml=total_ml, tumor_ml=tumor_ml, functional_liver_ml=functional_ml,
         flr_ml=flr_ml, resected_ml=resected_ml, bsa_m2=bsa, telv_ml=telv, sflr_pct=sflr,
