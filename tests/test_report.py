@@ -157,3 +157,10 @@ def test_report_html_verdicts_thresholds_and_escaping(tmp_path):
     assert "threshold 30 %" in page  # the chemotherapy threshold, not the normal one
     assert 'class="pass">pass' in page and 'class="fail">fail' in page  # KGR yes, GR no
     assert page.count("data:image/png;base64,") == 1  # growth chart; no overlay files
+
+
+def test_a_name_in_a_script_the_font_lacks_draws_without_warnings(recwarn):
+    fig = report._figure(2.0, 1.0)
+    fig.add_subplot().set_title("Pé 北京")  # the default font has no CJK glyphs
+    assert report._png(fig).startswith(b"\x89PNG")
+    assert not [w for w in recwarn if "Glyph" in str(w.message)]

@@ -167,9 +167,15 @@ def _figure(width_in, height_in):
 
 
 def _png(fig):
+    import warnings
+
     buf = _io.BytesIO()
-    # Light compression: a third of the encoding time for a slightly larger file.
-    fig.savefig(buf, format="png", pil_kwargs={"compress_level": 3})
+    with warnings.catch_warnings():
+        # A patient or timepoint name in a script the font lacks (CJK) is drawn as boxes;
+        # matplotlib's per-glyph warnings would break the batch's one-line stderr.
+        warnings.filterwarnings("ignore", message="Glyph .* missing from")
+        # Light compression: a third of the encoding time for a slightly larger file.
+        fig.savefig(buf, format="png", pil_kwargs={"compress_level": 3})
     return buf.getvalue()
 
 
