@@ -200,3 +200,15 @@ def test_patient_json_with_a_byte_order_mark_is_read(tmp_path):
     path.write_bytes(b"\xef\xbb\xbf" + json.dumps({"height_cm": 170, "weight_kg": 70}).encode())
     facts, _ = read_patient_file(str(path))
     assert facts == {"height_cm": 170.0, "weight_kg": 70.0}
+
+
+def test_empty_patient_and_timepoint_folders_are_said_not_dropped_silently(tmp_path):
+    tiny.write_patient(str(tmp_path), "P001", {"height_cm": 170, "weight_kg": 70},
+                       {"pre": dict(scan_date="2024-01-01", flr_width=4)})
+    os.makedirs(tmp_path / "P001" / "post_pve")  # the follow-up scan not copied yet
+    os.makedirs(tmp_path / "P002")               # a patient not copied yet
+    study = discover_study(str(tmp_path))
+    (p,) = study.patients
+    assert [t.name for t in p.timepoints] == ["pre"]
+    assert any("post_pve/ in P001/ hold no scan" in w for w in p.warnings)
+    assert any(w.startswith("P002/ holds no patient.json") for w in study.warnings)

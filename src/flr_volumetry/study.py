@@ -453,7 +453,7 @@ def _find_timepoint(patient_id, folder):
 
 
 def _find_patient(patient_id, folder, csv_row, study_path):
-    timepoints = []
+    timepoints, empty = [], []
     for e in sorted(os.listdir(folder)):
         full = os.path.join(folder, e)
         if _ignored(e) or not os.path.isdir(full):
@@ -461,11 +461,17 @@ def _find_patient(patient_id, folder, csv_row, study_path):
         tp = _find_timepoint(patient_id, full)
         if tp is not None:
             timepoints.append(tp)
+        else:
+            empty.append(e)
     pfile = os.path.join(folder, "patient.json")
     has_file = os.path.isfile(pfile)
     if not timepoints and not has_file:
         return None
     facts, warnings = {}, []
+    if empty:
+        # A scan not copied yet would otherwise vanish from the results without a word.
+        warnings.append(f"{', '.join(e + '/' for e in empty)} in {patient_id}/ hold no scan, "
+                        f"mask or timepoint.json: skipped.")
     try:
         if csv_row is not None:
             facts, warnings = _clean_facts(csv_row, f"study.csv ({patient_id})", study_path)
@@ -549,6 +555,9 @@ def discover_study(study_dir, *, exclude=()):
         if p is not None:
             patients.append(p)
             seen.add(e)
+        elif e not in rows:  # (study.csv's patients without data are listed below)
+            warnings.append(f"{e}/ holds no patient.json and no timepoint folder with a scan: "
+                            f"skipped.")
     for pid in sorted(set(rows) - seen):
         warnings.append(f"study.csv lists patient {pid}, but there is no folder {pid}/ with "
                         f"timepoints; skipped.")
