@@ -111,6 +111,13 @@ def test_other_formulas_are_used_and_recorded():
     assert m.bsa_m2 == pytest.approx(flr.bsa_m2(170, 70, "dubois"))
     assert m.telv_ml == pytest.approx(706.2 * m.bsa_m2 + 2.4)
     assert m.methods["telv_formula"] == "urata" and m.methods["bsa_formula"] == "dubois"
+    assert not any("BSA" in w for w in m.warnings)
+    # A TELV formula derived with its own BSA formula overrides the choice, and says so.
+    opts = flr.VolumetryOptions(bsa_formula="haycock", telv_formula="korean_dubois")
+    m = flr.measure(im["liver"], flr=im["flr"], patient=flr.Patient(170, 70), options=opts)
+    assert m.bsa_m2 == pytest.approx(flr.bsa_m2(170, 70, "dubois"))
+    assert any("derived with the dubois BSA, which is used instead of haycock" in w
+               for w in m.warnings)
 
 
 def test_patient_needs_both_height_and_weight():

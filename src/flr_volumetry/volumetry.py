@@ -304,6 +304,10 @@ def measure(liver, *, tumor=None, flr=None, segments=None, patient=None, options
     bsa = telv = sflr = bw = None
     if patient.height_cm is not None:
         bsa_formula = clinical.telv_bsa_formula(options.telv_formula, options.bsa_formula)
+        if bsa_formula != str(options.bsa_formula).lower().replace("-", "_"):
+            warnings.append(f"the {options.telv_formula} TELV formula was derived with the "
+                            f"{bsa_formula} BSA, which is used instead of "
+                            f"{options.bsa_formula}.")
         bsa = clinical.bsa_m2(patient.height_cm, patient.weight_kg, bsa_formula)
         telv = clinical.telv_ml(patient.height_cm, patient.weight_kg, options.telv_formula,
                                 options.bsa_formula)
