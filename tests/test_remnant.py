@@ -347,6 +347,12 @@ def test_cli_resection_segments_and_surface_file(case, capsys):
     assert main(["measure", paths["ct"], "--liver", paths["liver"], "--resection-surface",
                  str(surface), "--json", str(out)]) == 0
     assert json.loads(out.read_text())["methods"]["remnant"]["surface"] == "thin-plate spline"
+    # The same keep point given twice is fine; two different ones keep different sides.
+    base = ["measure", paths["ct"], "--liver", paths["liver"], "--resection-surface", str(surface)]
+    assert main([*base, "--keep-point", "10,-25,20", "--json", str(out)]) == 0
+    capsys.readouterr()
+    assert main([*base, "--keep-point", "-60,0,0", "--json", str(out)]) == 1
+    assert "differ; give one of them" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("extra, message", [

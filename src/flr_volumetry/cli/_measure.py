@@ -117,6 +117,10 @@ def plan_from_args(args):
                                  f"--resection-surface for more.")
         else:
             points, file_keep = _read_surface(args.resection_surface)
+            if keep is not None and file_keep is not None and tuple(keep) != tuple(file_keep):
+                # Each keeps a side of the cut: which one the user meant is not ours to guess.
+                raise InputError("--keep-point and the keep_point of the resection surface file "
+                                 "differ; give one of them.")
             keep = keep if keep is not None else file_keep
         segment_opts = [k for k in ("--resection", "--remnant-segments", "--landmarks",
                                     "--resect-caudate") if defining[k] is not None]
