@@ -363,6 +363,8 @@ def test_cli_resection_segments_and_surface_file(case, capsys):
     (["--resection-plane", "-5,0,0;-5,10,0;-5,0,10", "--keep-point", "900,0,0"],
      "not inside the liver"),
     (["--resection-plane", "0,0,0;1,0,0"], "exactly three points"),
+    (["--resection-plane", "-5,0,0;-5,10,0;-20.5,0,nan", "--keep-point", "0,0,0"],
+     "resection plane point"),
     (["--flr", "LIVER", "--resection", "right_hepatectomy"], "not both"),
     (["--plan", "PLAN", "--resection", "right_hepatectomy"], "--plan already defines"),
 ])

@@ -212,3 +212,14 @@ def test_empty_patient_and_timepoint_folders_are_said_not_dropped_silently(tmp_p
     assert [t.name for t in p.timepoints] == ["pre"]
     assert any("post_pve/ in P001/ hold no scan" in w for w in p.warnings)
     assert any(w.startswith("P002/ holds no patient.json") for w in study.warnings)
+
+
+@pytest.mark.parametrize("sep", [";", "\t"])
+def test_study_csv_saved_with_another_separator_is_read(tmp_path, sep):
+    tiny.write_patient(str(tmp_path), "P001", None,
+                       {"pre": dict(scan_date="2024-01-01", flr_width=4)})
+    _write(str(tmp_path / "study.csv"),
+           sep.join(["patient_id", "height_cm", "weight_kg"]) + "\n"
+           + sep.join(["P001", "170", "70"]) + "\n")
+    (p,) = discover_study(str(tmp_path)).patients
+    assert p.error is None and (p.height_cm, p.weight_kg) == (170.0, 70.0)

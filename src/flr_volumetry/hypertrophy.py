@@ -144,8 +144,9 @@ def hypertrophy(pre, post, *, procedure_date=None, pre_date=None, post_date=None
     if procedure is None:
         if not allow_baseline_date:
             raise ClinicalInputError(
-                "the procedure date is unknown; give it (PVE or ALPPS stage 1), or ask "
-                "explicitly to count from the baseline scan date."
+                "the procedure date is unknown; give it (--procedure-date: PVE or ALPPS "
+                "stage 1), or ask explicitly to count from the baseline scan date "
+                "(--from-baseline-date)."
             )
         if pre_scan is None:
             raise ClinicalInputError(

@@ -334,7 +334,12 @@ def read_study_csv(path):
     """
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
-            rows = list(csv.DictReader(fh))
+            header = fh.readline()
+            fh.seek(0)
+            # Spreadsheets in many locales save CSV with ';' (or tabs); the header holds
+            # names only, so its separator is unambiguous.
+            delimiter = next((d for d in (",", ";", "\t") if d in header), ",")
+            rows = list(csv.DictReader(fh, delimiter=delimiter))
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise StudyLayoutError(f"{path} is not a readable CSV file ({exc}).") from exc
     out = {}

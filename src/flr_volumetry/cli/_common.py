@@ -13,8 +13,9 @@ from ..volumetry import Patient, VolumetryOptions
 from ..clinical import BSA_FORMULAS, LIVER_CONDITIONS, TELV_FORMULAS
 
 # Coordinates in LPS are often negative ("-35,12,80;..."), and a mistyped voxel index
-# may be: let argparse take such values as arguments, not as unknown options.
-NUMBERS = re.compile(r"^-\.?\d[\d.,;eE+\-\s]*$")
+# may be: let argparse take such values as arguments, not as unknown options (no option
+# starts with "-" and a digit; a bad value such as "-20,0,nan" then gets its own message).
+NUMBERS = re.compile(r"^-\.?\d")
 
 
 def add_patient_arguments(parser):

@@ -399,7 +399,8 @@ def _header_facts(ds, warnings):
         else:
             warnings.append(
                 f"the DICOM PatientSize {size_m:g} is not a height in metres as DICOM requires; "
-                f"it was ignored: give the height in cm (--height-cm)."
+                f"it was ignored: give the height in cm (measure --height-cm; height_cm in a "
+                f"study's patient.json)."
             )
     weight_kg = _positive_float(ds.get("PatientWeight"))
     modality = str(ds.get("Modality", "") or "").strip().upper() or None

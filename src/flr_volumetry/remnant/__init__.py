@@ -124,7 +124,8 @@ def flr_from_plan(plan, liver, segments=None, tumor=None, *, return_segments=Fal
         if segments is None and plan.landmarks is None:
             raise InputError(
                 "the plan selects Couinaud segments, but there is neither a segment map "
-                "(--segments) nor landmarks (--landmarks) to find them."
+                "(measure --segments; segments.nii.gz in a study's timepoint folder) nor "
+                "landmarks (--landmarks; in the plan) to find them."
             )
         missing = "error"
         if segments is None:
