@@ -242,7 +242,7 @@ def test_export_writes_masks_json_and_report(make_napari_viewer, qtbot, study_di
     blocker.write_text("x")
     w.folder.setText(str(blocker))
     w.export()
-    qtbot.waitUntil(lambda: "cannot write into" in w.status.text(), timeout=30000)
+    qtbot.waitUntil(lambda: "cannot write" in w.status.text(), timeout=30000)
     assert blocker.read_text() == "x"
 
 
