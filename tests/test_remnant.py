@@ -140,6 +140,23 @@ def test_plan_bad_combinations():
         RemnantPlan(landmarks={"ivc": [0, 0, 0]})
 
 
+def test_plan_values_are_read_as_meant_not_truncated_or_truthy():
+    # bool("false") is True: a plan file's "false" must keep the caudate.
+    assert RemnantPlan(resection="right_hepatectomy", resect_caudate="false").segments == (
+        1, 2, 3, 4)
+    assert RemnantPlan.from_dict({"schema_version": "1.0", "resection": "right_hepatectomy",
+                                  "resect_caudate": "false"}).segments == (1, 2, 3, 4)
+    assert RemnantPlan(resection="right_hepatectomy", resect_caudate="true").segments == (
+        2, 3, 4)
+    with pytest.raises(InputError, match="resect_caudate must be true or false"):
+        RemnantPlan(resection="right_hepatectomy", resect_caudate="sometimes")
+    assert RemnantPlan(remnant_segments="2,3").segments == (2, 3)
+    assert RemnantPlan(remnant_segments=2).segments == (2,)
+    for bad in ([2.7, 3], [2, "x"], [True]):
+        with pytest.raises(InputError, match="Couinaud numbers 1-8"):
+            RemnantPlan(remnant_segments=bad)
+
+
 def _box_liver(direction=None):
     a = np.zeros((12, 16, 20), np.uint8)
     a[1:11, 1:15, 1:19] = 1

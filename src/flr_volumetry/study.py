@@ -42,6 +42,7 @@ from . import clinical
 from .errors import InputError
 from .hypertrophy import parse_date
 from .io import IMAGE_SUFFIXES, holds_dicom
+from .remnant._plan import as_flag
 from .volumetry import Patient
 
 __all__ = [
@@ -284,11 +285,7 @@ def _clean_facts(raw, where, base_dir):
             facts[key] = dict(value) if isinstance(value, dict) else \
                 os.path.abspath(os.path.join(base_dir, str(value)))
         elif key == "resect_caudate":
-            text = str(value).strip().lower()
-            if text not in ("true", "false", "1", "0", "yes", "no"):
-                raise InputError(f"resect_caudate in {where} must be true or false, got "
-                                 f"{value!r}.")
-            facts[key] = text in ("true", "1", "yes")
+            facts[key] = as_flag(value, f"resect_caudate in {where}")
         else:
             facts[key] = str(value).strip()
     given = [k for k in REMNANT_KEYS if k in facts]

@@ -13,6 +13,8 @@ import math
 import os
 from dataclasses import dataclass
 
+import numpy as np
+
 from ..errors import InputError
 from ..io import write_json_atomic
 
@@ -93,7 +95,7 @@ def remnant_segments_of(resection=None, remnant_segments=None, resect_caudate=Fa
             )
         gone = set(RESECTIONS[name]) | ({1} if resect_caudate else set())
         return tuple(s for s in SEGMENTS if s not in gone)
-    segs = tuple(sorted({int(s) for s in remnant_segments}))
+    segs = tuple(sorted({_segment_number(s) for s in _as_list(remnant_segments)}))
     bad = [s for s in segs if s not in SEGMENTS]
     if bad:
         raise InputError(f"remnant segments must be Couinaud numbers 1-8, not {bad}.")
@@ -103,6 +105,39 @@ def remnant_segments_of(resection=None, remnant_segments=None, resect_caudate=Fa
         raise InputError("segment 1 is both kept (in the remnant list) and resected "
                          "(resect_caudate); choose one.")
     return segs
+
+
+def _as_list(segments):
+    """``"2,3"``, ``2`` or a sequence, as a list of its items."""
+    if isinstance(segments, str):
+        return [p for p in segments.replace(";", ",").split(",") if p.strip()]
+    if isinstance(segments, (int, np.integer)):
+        return [segments]
+    return list(segments)
+
+
+def _segment_number(value):
+    """A Couinaud number as an int; 2.7, True or "x" are refused, not truncated."""
+    try:
+        number = float(str(value).strip()) if not isinstance(value, (bool, np.bool_)) else None
+    except ValueError:
+        number = None
+    if number is None or not number.is_integer():
+        raise InputError(f"remnant segments must be Couinaud numbers 1-8, not {value!r}.")
+    return int(number)
+
+
+def as_flag(value, what):
+    """``value`` as a bool: true/false, 1/0 or their strings ("false" is False, where
+    ``bool("false")`` is True); anything else is refused."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes"):
+        return True
+    if text in ("false", "0", "no"):
+        return False
+    raise InputError(f"{what} must be true or false, got {value!r}.")
 
 
 def _landmarks_tuple(landmarks):
@@ -164,6 +199,7 @@ class RemnantPlan:
 
     def __post_init__(self):
         set_ = object.__setattr__
+        set_(self, "resect_caudate", as_flag(self.resect_caudate, "resect_caudate"))
         if self.resection is not None:
             set_(self, "resection",
                  str(self.resection).strip().lower().replace("-", "_").replace(" ", "_"))
@@ -282,7 +318,7 @@ class RemnantPlan:
         if unknown:
             raise InputError(f"unknown key(s) in the remnant plan: {', '.join(unknown)}.")
         kw = {k: d[k] for k in known - {"schema_version", "coordinates"} if k in d}
-        kw["resect_caudate"] = bool(kw.get("resect_caudate", False))
+        kw["resect_caudate"] = as_flag(kw.get("resect_caudate", False), "resect_caudate")
         return cls(**kw)
 
     def save(self, path):
