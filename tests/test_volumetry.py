@@ -133,3 +133,42 @@ def test_scan_date_is_checked_when_measured(bad):
     with pytest.raises(InputError, match="is not a date; write it as YYYY-MM-DD"):
         flr.measure(im["liver"], scan_date=bad)
     assert flr.measure(im["liver"], scan_date="20240924").scan_date == "2024-09-24"
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda a: a.astype(np.float32) * 0.3, "fractional values"),        # a probability map
+    (lambda a: a.astype(np.int16) * 1100 - 1000, "negative values"),   # a CT in HU
+    (lambda a: np.where(a > 0, np.nan, 0.0), "NaN"),
+])
+def test_measure_refuses_what_is_no_mask(make, message):
+    im, _, _ = box_case()
+    bad = sitk.GetImageFromArray(make(sitk.GetArrayFromImage(im["liver"])))
+    bad.CopyInformation(im["liver"])
+    with pytest.raises(InputError, match=message):
+        flr.measure(bad)
+    with pytest.raises(InputError, match=message):
+        flr.mask_volume_ml(bad)
+    with pytest.raises(InputError, match=message):
+        flr.measure(im["liver"], flr=bad)
+
+
+def test_measure_refuses_arrays_paths_and_sheared_grids():
+    im, n, v = box_case()
+    for bad in (sitk.GetArrayFromImage(im["liver"]), "liver.nii.gz"):
+        with pytest.raises(InputError, match="must be a SimpleITK image"):
+            flr.measure(bad)
+    sheared = sitk.Image(im["liver"])
+    sheared.SetDirection((2, 0, 0, 0, 1, 0, 0, 0, 1))
+    with pytest.raises(InputError, match="not a rotation"):
+        flr.mask_volume_ml(sheared)
+    with pytest.raises(InputError, match="patient must be a Patient"):
+        flr.measure(im["liver"], patient={"height_cm": 170})
+    # Text from a CSV is a number once checked.
+    assert flr.Patient("170", "70") == flr.Patient(170.0, 70.0)
+    with pytest.raises(InputError, match="height_cm must be a number"):
+        flr.Patient("tall", 70)
+
+
+def test_float_labels_are_rounded_not_truncated():
+    lab = sitk.GetImageFromArray(np.array([[[0.99999, 1.99999, 2.0, 4.00001]]], np.float32))
+    assert flr.label_volumes_ml(lab) == {"1": 0.001, "2": 0.002, "4": 0.001}

@@ -26,6 +26,7 @@ __all__ = [
     "VolumetryOptions",
     "Measurement",
     "voxel_volume_ml",
+    "check_mask",
     "mask_volume_ml",
     "label_volumes_ml",
     "field_of_view_warnings",
@@ -48,6 +49,18 @@ class Patient:
     liver_condition: str = "normal"
 
     def __post_init__(self):
+        for name in ("height_cm", "weight_kg"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            # Values read from a CSV arrive as text: stored as numbers, or refused.
+            try:
+                number = float(value) if not isinstance(value, bool) else None
+            except (TypeError, ValueError):
+                number = None
+            if number is None:
+                raise InputError(f"{name} must be a number, got {value!r}.")
+            object.__setattr__(self, name, number)
         if (self.height_cm is None) != (self.weight_kg is None):
             raise InputError("give both height and weight, or neither.")
         if self.height_cm is not None:
@@ -121,8 +134,51 @@ def _array(mask):
     return sitk.GetArrayViewFromImage(mask)
 
 
+def check_mask(mask, what="mask"):
+    """Refuse, in one sentence, an image that cannot be counted as a mask or label map.
+
+    Volumes are voxel counts times the voxel volume, so the image must be a
+    3-D scalar SimpleITK image on an orthonormal grid whose values are
+    whole numbers of at least 0 (0/1, 0/255, labels 1-8): a scan passed by
+    mistake, a probability map or NaN voxels would otherwise be counted as
+    whole voxels. Cheap (a min/max pass): it runs on every measurement.
+
+    Examples
+    --------
+    >>> import numpy as np, SimpleITK as sitk
+    >>> check_mask(sitk.GetImageFromArray(np.zeros((2, 2, 2), np.uint8)))
+    >>> check_mask(sitk.GetImageFromArray(np.full((2, 2, 2), 0.3)), "liver mask")
+    Traceback (most recent call last):
+    ...
+    flr_volumetry.errors.InputError: the liver mask holds fractional values (0.3 at most); a mask holds whole numbers (0/1 or labels): is it a probability map or a scan?
+    """
+    if not isinstance(mask, sitk.Image):
+        raise InputError(f"the {what} must be a SimpleITK image, not {type(mask).__name__}; "
+                         f"read a file with load_mask.")
+    if mask.GetDimension() != 3 or mask.GetNumberOfComponentsPerPixel() != 1:
+        raise InputError(f"the {what} must be a 3-D single-value image, not "
+                         f"{mask.GetDimension()}-D with {mask.GetNumberOfComponentsPerPixel()} "
+                         f"value(s) per voxel.")
+    d = np.array(mask.GetDirection(), np.float64).reshape(3, 3)
+    if not np.allclose(d @ d.T, np.eye(3), atol=1e-4):
+        raise InputError(f"the {what}'s direction matrix is not a rotation (its axes are not "
+                         f"unit length and perpendicular), so its voxel volume is undefined.")
+    arr = _array(mask)
+    if arr.dtype.kind == "f":
+        if not np.all(np.isfinite(arr)):
+            raise InputError(f"the {what} holds NaN or infinite values.")
+        frac = np.abs(arr - np.rint(arr))
+        if frac.max(initial=0.0) > 1e-3:
+            raise InputError(f"the {what} holds fractional values ({arr.flat[int(np.argmax(frac))]:g}"
+                             f" at most); a mask holds whole numbers (0/1 or labels): is it a "
+                             f"probability map or a scan?")
+    if arr.size and arr.min() < 0:
+        raise InputError(f"the {what} holds negative values (down to {arr.min():g}): is it a "
+                         f"scan?")
+
+
 def mask_volume_ml(mask):
-    """Volume (mL) of the non-zero voxels of ``mask``.
+    """Volume (mL) of the non-zero voxels of ``mask`` (checked by :func:`check_mask`).
 
     Examples
     --------
@@ -132,6 +188,7 @@ def mask_volume_ml(mask):
     >>> mask_volume_ml(m)
     10.0
     """
+    check_mask(mask)
     return int(np.count_nonzero(_array(mask))) * voxel_volume_ml(mask)
 
 
@@ -152,8 +209,12 @@ def label_volumes_ml(label_map, within=None):
     >>> label_volumes_ml(lab)
     {'1': 0.002, '2': 0.001}
     """
-    arr = np.asarray(_array(label_map)).astype(np.int64, copy=False).ravel()
+    check_mask(label_map, "label map")
+    # Whole numbers stored as float (0.99999 for 1): rounded, never truncated.
+    arr = np.rint(_array(label_map)).astype(np.int64).ravel()
     if within is not None:
+        check_mask(within, "mask")
+        _check_grid(within, label_map, "mask")
         arr = arr[np.asarray(_array(within)).ravel() != 0]
     counts = np.bincount(arr[arr > 0]) if np.any(arr > 0) else np.zeros(1, np.int64)
     v = voxel_volume_ml(label_map)
@@ -247,6 +308,13 @@ def measure(liver, *, tumor=None, flr=None, segments=None, patient=None, options
     """
     patient = patient or Patient()
     options = options or VolumetryOptions()
+    if not isinstance(patient, Patient) or not isinstance(options, VolumetryOptions):
+        raise InputError("patient must be a Patient and options a VolumetryOptions "
+                         "(e.g. Patient(170, 70), VolumetryOptions(telv_formula='urata')).")
+    for image, what in ((liver, "liver mask"), (tumor, "tumour mask"), (flr, "FLR mask"),
+                        (segments, "segment map")):
+        if image is not None:
+            check_mask(image, what)
     warnings = list(extra_warnings)
     liver_arr = np.asarray(_array(liver)) != 0
     if not liver_arr.any():
