@@ -96,3 +96,11 @@ def test_different_telv_estimates_are_not_counted_as_growth():
 def test_non_numbers_in_a_measurement_are_refused(key, bad):
     with pytest.raises(InputError, match=f"follow-up measurement's {key} is .*not a number"):
         hypertrophy(PRE, dict(POST, **{key: bad}), procedure_date="2024-01-09")
+
+
+def test_telv_of_one_measurement_only_is_said_and_a_vanished_flr_refused():
+    h = hypertrophy(dict(PRE, telv_ml=1500.0), POST, procedure_date="2024-01-09")
+    assert any("only one measurement records its TELV" in w for w in h.warnings)
+    for flr_ml in (0.0, -5.0):
+        with pytest.raises(InputError, match="follow-up FLR volume must be positive"):
+            hypertrophy(PRE, dict(POST, flr_ml=flr_ml), procedure_date="2024-01-09")

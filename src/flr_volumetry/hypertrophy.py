@@ -174,14 +174,18 @@ def hypertrophy(pre, post, *, procedure_date=None, pre_date=None, post_date=None
     flr_pre, flr_post = _number(pre, "flr_ml", "baseline"), _number(post, "flr_ml", "follow-up")
     if flr_pre is None or flr_post is None:
         raise InputError("both measurements need an FLR volume (flr_ml); measure them with an FLR.")
-    if flr_pre <= 0:
-        raise InputError("the baseline FLR volume must be positive.")
+    if flr_pre <= 0 or flr_post <= 0:
+        raise InputError(f"the {'baseline' if flr_pre <= 0 else 'follow-up'} FLR volume must be "
+                         f"positive.")
 
     sflr_pre, sflr_post = _number(pre, "sflr_pct", "baseline"), _number(post, "sflr_pct",
                                                                          "follow-up")
     telv_pre, telv_post = _number(pre, "telv_ml", "baseline"), _number(post, "telv_ml",
                                                                        "follow-up")
     telv_method = "each measurement's own"
+    if sflr_pre is not None and sflr_post is not None and (telv_pre is None) != (telv_post is None):
+        warnings.append("only one measurement records its TELV (telv_ml), so it cannot be "
+                        "checked that both sFLRs use the same estimate; DH and KGR assume so.")
     if (sflr_post is not None and telv_pre is not None and telv_post is not None
             and abs(telv_post - telv_pre) > SAME_TELV_ML):
         # DH subtracts two ratios: with different denominators (another TELV formula,
