@@ -196,6 +196,8 @@ class LiveMeasure:
                 raise InputError(
                     f"the {what} layer '{layer.name}' ({np.shape(layer.data)}) is not on the "
                     f"liver layer's grid {shape}; open it with its scan.")
+            if layer is not None:
+                _check_same_scan(layer, liver, what)
         crop = _union([self.box(x) for x in (liver, tumor, flr) if x is not None], shape)
         if crop is None or self.box(liver).lo is None:
             raise InputError(f"the liver layer '{liver.name}' is empty: paint or segment the "
@@ -206,6 +208,25 @@ class LiveMeasure:
                        flr=images["flr"], segments=images["segments"],
                        patient=patient or Patient(), options=options or VolumetryOptions(),
                        scan_date=scan_date)
+
+
+def _check_same_scan(layer, liver, what):
+    """Refuse a mask of another scan or timepoint that merely has the liver's array shape:
+    it would be counted with the liver's voxel size, as if it were drawn on its scan."""
+    meta, liver_meta = getattr(layer, "metadata", {}), liver.metadata
+    grid, liver_grid = meta.get("flr_geometry"), liver_meta.get("flr_geometry")
+    if grid is not None and liver_grid is not None:
+        a, b = grid["display"], liver_grid["display"]
+        if not all(np.allclose(a[k], b[k], atol=1e-4) for k in ("spacing", "origin", "direction")):
+            raise InputError(f"the {what} layer '{layer.name}' lies on another scan's grid than "
+                             f"the liver layer '{liver.name}'; choose the {what} of the same "
+                             f"scan.")
+    tp, liver_tp = meta.get("flr_timepoint"), liver_meta.get("flr_timepoint")
+    if tp and liver_tp and tp != liver_tp:
+        raise InputError(f"the {what} layer '{layer.name}' belongs to another timepoint "
+                         f"({meta.get('flr_label') or tp}) than the liver layer '{liver.name}' "
+                         f"({liver_meta.get('flr_label') or liver_tp}); choose layers of one "
+                         f"timepoint.")
 
 
 def _fmt(value, digits=1, unit=""):

@@ -212,6 +212,52 @@ def test_hypertrophy_between_two_timepoints_of_a_study(make_napari_viewer, qtbot
     assert w.compute().interval_start == "2024-02-26"
 
 
+def test_growth_counts_paint_made_after_the_last_click(make_napari_viewer, qtbot, study_dir):
+    viewer = make_napari_viewer()
+    add_layers(viewer, read_path(str(study_dir / "P001")))
+    w = HypertrophyWidget(viewer)
+    qtbot.addWidget(w)
+    first = w.compute()
+    assert first is not None, w.status.text()
+    # Paint the follow-up FLR at a corner far from every mask's box, then click again.
+    post_flr = next(lay for lay in viewer.layers if lay.metadata.get("flr_role") == "flr"
+                    and lay.metadata.get("flr_timepoint", "").endswith("post_pve"))
+    post_liver = next(lay for lay in viewer.layers if lay.metadata.get("flr_role") == "liver"
+                      and lay.metadata.get("flr_timepoint", "").endswith("post_pve"))
+    post_liver.data[0:2, 0:2, 0:2] = 1
+    post_flr.data[0:2, 0:2, 0:2] = 1
+    second = w.compute()
+    voxel_ml = float(np.prod(post_flr.metadata["flr_geometry"]["display"]["spacing"])) / 1000
+    assert second.flr_post_ml == pytest.approx(first.flr_post_ml + 8 * voxel_ml)
+
+
+def test_volumetry_keeps_to_one_scan_and_follows_the_mask_being_edited(make_napari_viewer, qtbot,
+                                                                     study_dir):
+    viewer = make_napari_viewer()
+    add_layers(viewer, read_path(str(study_dir / "P001")))
+    w = VolumetryWidget(viewer)
+    qtbot.addWidget(w)
+
+    def layer(tp, role):
+        return next(lay for lay in viewer.layers if lay.metadata.get("flr_role") == role
+                    and lay.metadata.get("flr_timepoint", "").endswith(tp))
+    # Choosing the baseline liver chooses the baseline's tumour and FLR too.
+    w.liver.set_layer(layer("baseline", "liver"))
+    assert w.tumor.layer() is layer("baseline", "tumor")
+    assert w.flr.layer() is layer("baseline", "flr")
+    assert w.recompute() is not None, w.status.text()
+    # A mask of the other timepoint, chosen by hand, is refused in words.
+    w.flr.set_layer(layer("post_pve", "flr"))
+    assert w.recompute() is None and "belongs to another timepoint" in w.status.text()
+    # "FLR = liver, then erase" makes a new FLR layer: the table follows it.
+    w.flr.set_layer(layer("baseline", "flr"))
+    rw = RemnantWidget(viewer)
+    qtbot.addWidget(rw)
+    rw.liver.set_layer(layer("baseline", "liver"))
+    painted = rw.new_flr_layer(copy_liver=True)
+    assert w.flr.layer() is painted
+
+
 def test_export_writes_masks_json_and_report(make_napari_viewer, qtbot, study_dir, tmp_path):
     viewer = make_napari_viewer()
     add_layers(viewer, read_path(str(study_dir / "P001")))

@@ -123,7 +123,6 @@ class ExportWidget(QWidget):
     def __init__(self, napari_viewer, parent=None):
         super().__init__(parent)
         self.viewer = napari_viewer
-        self.live = LiveMeasure()
         self.results = None
         self.worker = None
         layout = QVBoxLayout(self)
@@ -179,7 +178,7 @@ class ExportWidget(QWidget):
 
         def run():
             try:
-                return export_review(layers, out, patient, options, date, live=self.live)
+                return export_review(layers, out, patient, options, date)
             except OSError as exc:
                 raise InputError(f"cannot write into {out} ({exc}).") from exc
 

@@ -28,7 +28,6 @@ class HypertrophyWidget(QWidget):
     def __init__(self, napari_viewer, parent=None):
         super().__init__(parent)
         self.viewer = napari_viewer
-        self.live = LiveMeasure()
         self.result = None
         self.measurements = {}
         layout = QVBoxLayout(self)
@@ -96,8 +95,11 @@ class HypertrophyWidget(QWidget):
                 raise InputError("choose two different timepoints for baseline and follow-up.")
             patient, options = self.patient_form.patient(), self.patient_form.options()
             measured = {}
+            # Boxes found afresh on every click: this widget is not told of later paint,
+            # and a box kept from the last click would leave new paint uncounted.
+            live = LiveMeasure()
             for t in (pre, post):
-                measured[t.key] = self.live.measure(
+                measured[t.key] = live.measure(
                     t.liver, tumor=t.tumor, flr=t.flr, patient=patient, options=options,
                     scan_date=t.scan_date)
             h = hypertrophy(measured[pre.key], measured[post.key],

@@ -126,12 +126,47 @@ class VolumetryWidget(QWidget):
         self.timer.setSingleShot(True)
         self.timer.setInterval(DEBOUNCE_MS)
         self.timer.timeout.connect(self.recompute)
+        self._liver_shown = None
+        self.liver.currentIndexChanged.connect(self._follow_liver)
         for combo in (self.liver, self.tumor, self.flr, self.segments):
             combo.currentIndexChanged.connect(self._layers_changed)
+        # After the combos' own refresh (connected first): a new mask of the liver's
+        # timepoint ("FLR = liver, then erase", an import) is the one being worked on.
+        napari_viewer.layers.events.inserted.connect(self._layer_added)
         self.patient_form.connect(self.schedule)
+        self._follow_liver()
         self._layers_changed()
 
     # --- wiring -------------------------------------------------------
+    def _masks(self):
+        return {"tumor": self.tumor, "flr": self.flr, "segments": self.segments}
+
+    def _follow_liver(self, *_):
+        """When another liver is chosen, choose the tumour, FLR and segment layers of its
+        timepoint (or none): masks of two timepoints would be measured together."""
+        liver = self.liver.layer()
+        if liver is self._liver_shown:
+            return
+        self._liver_shown = liver
+        key = None if liver is None else liver.metadata.get("flr_timepoint")
+        if key is None:
+            return
+        for combo in self._masks().values():
+            same = [combo.itemData(i) for i in range(combo.count())
+                    if combo.itemData(i) is not None
+                    and combo.itemData(i).metadata.get("flr_timepoint") == key]
+            if same:
+                combo.set_layer(same[-1])  # the most recent, as the combos prefer
+            elif combo.allow_none:
+                combo.setCurrentIndex(0)
+
+    def _layer_added(self, event):
+        layer, liver = event.value, self.liver.layer()
+        combo = self._masks().get(getattr(layer, "metadata", {}).get("flr_role"))
+        if combo is not None and liver is not None and (
+                layer.metadata.get("flr_timepoint") == liver.metadata.get("flr_timepoint")):
+            combo.set_layer(layer)
+
     def _chosen(self):
         return [c.layer() for c in (self.liver, self.tumor, self.flr, self.segments)]
 
