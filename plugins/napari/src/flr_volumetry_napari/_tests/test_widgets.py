@@ -123,6 +123,34 @@ def test_liver_widget_imports_and_segments_from_a_seed(make_napari_viewer, qtbot
     assert dice > 0.9, w.status.text()
 
 
+def test_import_never_overwrites_another_patients_mask_of_the_same_name(
+        make_napari_viewer, qtbot, study_dir, tmp_path):
+    import shutil
+
+    # P002's baseline folder: the same label "baseline", another patient, a smaller liver.
+    other = tmp_path / "OTHER" / "P002" / "baseline"
+    shutil.copytree(study_dir / "P001" / "baseline", other)
+    liver2 = sitk.ReadImage(str(other / "liver.nii.gz"))
+    a = sitk.GetArrayFromImage(liver2)
+    a[:, :, a.shape[2] // 2:] = 0
+    smaller = sitk.GetImageFromArray(a)
+    smaller.CopyInformation(liver2)
+    sitk.WriteImage(smaller, str(other / "liver.nii.gz"))
+    viewer = make_napari_viewer()
+    add_layers(viewer, read_path(str(study_dir / "P001" / "baseline")))
+    p1_liver = next(lay for lay in viewer.layers if lay.metadata.get("flr_role") == "liver")
+    before = p1_liver.data.copy()
+    scan2 = add_layers(viewer, read_path(str(other / "image.nii.gz")))[0]
+    w = LiverWidget(viewer)
+    qtbot.addWidget(w)
+    w.scan.set_layer(scan2)
+    w.import_role.setCurrentText("liver")
+    imported = w.import_mask(str(other / "liver.nii.gz"))
+    assert imported is not None and imported is not p1_liver, w.status.text()
+    assert np.array_equal(p1_liver.data, before)
+    assert np.count_nonzero(imported.data) == np.count_nonzero(a)
+
+
 def test_liver_widget_grows_a_lesion_from_a_tumour_seed(make_napari_viewer, qtbot, tmp_path):
     viewer = make_napari_viewer()
     a = np.full((40, 60, 60), -1000, np.int16)

@@ -180,11 +180,15 @@ def add_mask_layer(viewer, reference, image, role, name, source):
     arr = arr.astype(np.uint8 if int(arr.max(initial=0)) < 256 else np.uint16, copy=False)
     data, kwargs = labels_like(reference, role, name, arr)
     kwargs["metadata"]["flr_source"] = source
-    if name in viewer.layers:
-        layer = viewer.layers[name]
-        layer.data = data
-        layer.metadata.update(kwargs["metadata"])
-        return layer
+    old = viewer.layers[name] if name in viewer.layers else None
+    meta = kwargs["metadata"]
+    # Replace only this timepoint's own mask of this role: two patients' timepoints may
+    # share a label ("baseline"), and the other's mask must not be overwritten.
+    if old is not None and all(old.metadata.get(k) == meta.get(k)
+                               for k in ("flr_timepoint", "flr_role")):
+        old.data = data
+        old.metadata.update(meta)
+        return old
     colors = {None: "transparent", 0: "transparent", 1: ROLE_COLORS.get(role, "#3a8fd9")}
     return viewer.add_labels(data, opacity=0.45, colormap=colors if role != "segments" else None,
                              **kwargs) if role != "segments" else viewer.add_labels(
