@@ -320,6 +320,26 @@ def test_export_writes_masks_json_and_report(make_napari_viewer, qtbot, study_di
     assert blocker.read_text() == "x"
 
 
+def test_export_refused_part_way_writes_nothing(make_napari_viewer, qtbot, study_dir, tmp_path):
+    from flr_volumetry import InputError
+    from flr_volumetry_napari._widgets._export import export_review
+
+    viewer = make_napari_viewer()
+    add_layers(viewer, read_path(str(study_dir / "P001")))
+    patient = flr.Patient(172, 80)
+    out = tmp_path / "export"
+    with pytest.raises(InputError, match="procedure date 'garbage' is not a date"):
+        export_review(list(viewer.layers), out, patient, flr.VolumetryOptions(), "garbage")
+    assert not out.exists()
+    # The follow-up liver emptied: refused before the baseline's files are written.
+    post_liver = next(lay for lay in viewer.layers if lay.metadata.get("flr_role") == "liver"
+                      and lay.metadata.get("flr_timepoint", "").endswith("post_pve"))
+    post_liver.data[:] = 0
+    with pytest.raises(InputError, match="is empty"):
+        export_review(list(viewer.layers), out, patient, flr.VolumetryOptions(), "2024-03-04")
+    assert not out.exists()
+
+
 def test_remnant_cut_surface_and_landmarks(make_napari_viewer, qtbot, case_files):
     from flr_volumetry import remnant
 

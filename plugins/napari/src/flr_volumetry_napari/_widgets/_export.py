@@ -47,6 +47,7 @@ def export_review(viewer_layers, out_dir, patient, options, procedure_date=None,
     """
     from flr_volumetry import __version__, report
     from flr_volumetry.batch import RESULTS_SCHEMA, RESULTS_SCHEMA_VERSION, analyse_patient
+    from flr_volumetry.hypertrophy import parse_date
     from flr_volumetry.study import StudyPatient
 
     live = live or LiveMeasure()
@@ -57,14 +58,19 @@ def export_review(viewer_layers, out_dir, patient, options, procedure_date=None,
     facts = tps[0].patient_facts
     patient_id = next((t.liver.metadata.get("flr_patient") for t in tps
                        if t.liver.metadata.get("flr_patient")), None) or "patient"
+    # Everything that can be refused is checked before the first file is written: an
+    # export stopped half-way would leave one timepoint's files beside the last run's.
+    date = parse_date(procedure_date, "procedure date")
+    procedure_date = None if date is None else date.isoformat()
+    measured = [live.measure(t.liver, tumor=t.tumor, flr=t.flr, segments=t.segments,
+                             patient=patient, options=options, scan_date=t.scan_date)
+                for t in tps]
     records = []
-    for t in tps:
+    for t, m in zip(tps, measured):
         name = _safe(t.label.split(" ", 1)[1] if t.label.startswith(patient_id + " ")
                      else t.label)
         rel_dir = os.path.join("masks", _safe(patient_id), name)
         folder = os.path.join(out_dir, rel_dir)
-        m = live.measure(t.liver, tumor=t.tumor, flr=t.flr, segments=t.segments,
-                         patient=patient, options=options, scan_date=t.scan_date)
         masks, images = {}, {}
         for role in ("liver", "tumor", "flr", "segments"):
             layer = getattr(t, role)
