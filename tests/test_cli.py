@@ -164,8 +164,8 @@ def test_unwritable_output_is_one_sentence(case, capsys):
     from flr_volumetry.io import write_json_atomic
 
     folder, _, _ = case
-    with pytest.raises(InputError, match="cannot write"):
-        write_json_atomic({}, folder / "ct.nii.gz" / "m.json")
+    with pytest.raises(InputError, match="ct.nii.gz is a file, not a folder"):
+        write_json_atomic({}, folder / "ct.nii.gz" / "sub" / "m.json")
 
 
 def test_debug_is_accepted_after_the_subcommand(case, capsys):

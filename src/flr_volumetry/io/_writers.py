@@ -15,6 +15,12 @@ from ..errors import InputError
 def _atomic_target(path):
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
+    existing = folder
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        # makedirs would say "File exists", of a folder the user never named.
+        raise InputError(f"cannot write {path}: {existing} is a file, not a folder.")
     os.makedirs(folder, exist_ok=True)
     return path, folder
 

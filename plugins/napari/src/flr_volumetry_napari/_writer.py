@@ -18,7 +18,16 @@ from flr_volumetry import InputError, write_mask
 
 from ._geometry import to_original
 
-__all__ = ["MASK_SUFFIXES", "labels_image", "segments_of", "write_labels"]
+__all__ = ["MASK_SUFFIXES", "LayerWriteError", "labels_image", "segments_of", "write_labels"]
+
+
+class LayerWriteError(RuntimeError):
+    """Why a layer could not be written, in one sentence.
+
+    Not an InputError: that is a ValueError, and napari's writer lookup
+    takes a ValueError for "this plugin cannot write it", so the user saw only
+    "No data written! A plugin could not be found...".
+    """
 
 MASK_SUFFIXES = (".nii.gz", ".nii", ".seg.nrrd", ".nrrd", ".mha", ".dcm")
 
@@ -77,7 +86,20 @@ def segments_of(image, role=None):
 
 
 def write_labels(path, data, meta):
-    """npe2 writer hook: write one Labels layer; returns the paths written."""
+    """npe2 writer hook: write one Labels layer; returns the paths written.
+
+    Raises
+    ------
+    LayerWriteError
+        With the sentence saying why (no scan geometry, not writable, ...).
+    """
+    try:
+        return _write_labels(path, data, meta)
+    except InputError as exc:
+        raise LayerWriteError(str(exc)) from None
+
+
+def _write_labels(path, data, meta):
     from flr_volumetry.io import write_dicom_seg, write_seg_nrrd
 
     path = os.fspath(path)

@@ -9,7 +9,7 @@ from flr_volumetry import InputError
 
 from flr_volumetry_napari._geometry import display_kwargs, to_display, to_original
 from flr_volumetry_napari._reader import napari_get_reader, read_path
-from flr_volumetry_napari._writer import labels_image, write_labels
+from flr_volumetry_napari._writer import LayerWriteError, labels_image, write_labels
 
 MANIFEST = Path(__file__).resolve().parents[1] / "napari.yaml"
 
@@ -123,8 +123,17 @@ def test_bad_inputs_are_refused_in_words(tmp_path, case_files):
     (liver,) = read_path(str(paths["liver"]))
     with pytest.raises(InputError, match="no scan geometry"):
         labels_image(liver[0], {}, "painted")
-    with pytest.raises(InputError, match="cannot write labels"):
+    with pytest.raises(LayerWriteError, match="cannot write labels"):
         write_labels(str(tmp_path / "x.png"), liver[0], {"metadata": liver[1]["metadata"]})
+    # napari hides a ValueError (hence an InputError) from a writer behind "No data
+    # written": the sentence must reach the user through another exception type.
+    with pytest.raises(LayerWriteError, match="no scan geometry") as exc:
+        write_labels(str(tmp_path / "x.nii.gz"), liver[0], {"metadata": {}, "name": "p"})
+    assert not isinstance(exc.value, ValueError)
+    (tmp_path / "a_file").write_text("x")
+    with pytest.raises(LayerWriteError, match="cannot write"):
+        write_labels(str(tmp_path / "a_file" / "x.nii.gz"), liver[0],
+                     {"metadata": liver[1]["metadata"]})
     with pytest.raises(InputError, match="does not match its scan grid"):
         labels_image(liver[0][:-1], liver[1]["metadata"], "cut")
     assert not list(tmp_path.glob("x.png*"))
@@ -170,7 +179,7 @@ def test_writer_slicer_seg_nrrd_round_trip(case_files, tmp_path):
     assert again[1]["metadata"]["flr_role"] == "liver"
     assert np.array_equal(again[0], liver[0])
     # A DICOM SEG needs a DICOM series to reference.
-    with pytest.raises(InputError, match="DICOM folder"):
+    with pytest.raises(LayerWriteError, match="DICOM folder"):
         write_labels(str(tmp_path / "liver.dcm"), liver[0], {"metadata": liver[1]["metadata"]})
 
 
