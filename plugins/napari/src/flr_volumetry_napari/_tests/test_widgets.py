@@ -236,6 +236,7 @@ def test_hypertrophy_between_two_timepoints_of_a_study(make_napari_viewer, qtbot
     # No procedure date: refused in words unless asked to count from the baseline scan.
     w.procedure_date.setText("")
     assert w.compute() is None and "procedure date" in w.status.text()
+    assert "--" not in w.status.text()  # the widget's own words, not the command line's
     w.from_baseline.setChecked(True)
     assert w.compute().interval_start == "2024-02-26"
 
@@ -467,3 +468,14 @@ def test_dicom_series_height_prefill_and_dicom_seg_export(make_napari_viewer, qt
     back = read_dicom_seg(str(out), flr.load_image(str(series)), "liver")
     assert np.array_equal(sitk.GetArrayFromImage(back.image), arrays["liver"])
     assert scan.metadata["flr_scan"]["modality"] == "CT"
+
+
+def test_refusals_before_any_work_are_written_in_the_status(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    liver_w, remnant_w = LiverWidget(viewer), RemnantWidget(viewer)
+    qtbot.addWidget(liver_w)
+    qtbot.addWidget(remnant_w)
+    remnant_w.status.setText("an earlier action's message")
+    assert liver_w.segment() is None and liver_w.status.text()
+    assert remnant_w.new_flr_layer(copy_liver=True) is None
+    assert remnant_w.status.text() not in ("", "an earlier action's message")

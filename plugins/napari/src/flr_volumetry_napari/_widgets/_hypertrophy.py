@@ -102,8 +102,14 @@ class HypertrophyWidget(QWidget):
                 measured[t.key] = live.measure(
                     t.liver, tumor=t.tumor, flr=t.flr, patient=patient, options=options,
                     scan_date=t.scan_date)
+            procedure_date = self.procedure_date.text().strip() or None
+            if procedure_date is None and not self.from_baseline.isChecked():
+                # (The library's sentence names command-line options.)
+                raise InputError("the procedure date is unknown: type the PVE or ALPPS stage-1 "
+                                 "date above, or tick 'No procedure date: count from the "
+                                 "baseline scan'.")
             h = hypertrophy(measured[pre.key], measured[post.key],
-                            procedure_date=self.procedure_date.text().strip() or None,
+                            procedure_date=procedure_date,
                             allow_baseline_date=self.from_baseline.isChecked())
         except InputError as exc:
             report_error("Hypertrophy", exc)

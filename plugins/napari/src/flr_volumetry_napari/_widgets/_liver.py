@@ -184,6 +184,7 @@ class LiverWidget(QWidget):
             options = segmentation.SegmentationOptions(tumors=self.tumors.isChecked())
         except InputError as exc:
             report_error("Liver segmentation", exc)
+            self.status.setText(str(exc))
             return None
 
         def run():

@@ -394,6 +394,7 @@ class RemnantWidget(QWidget):
             liver, _ = self._liver()
         except InputError as exc:
             report_error("New FLR layer", exc)
+            self.status.setText(str(exc))
             return None
         label = liver.metadata.get("flr_label", liver.name)
         data = (np.asarray(liver.data) != 0).astype(np.uint8) if copy_liver else None
