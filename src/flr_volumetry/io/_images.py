@@ -153,7 +153,9 @@ def load_image(path, *, series_uid=None):
             f"{path} is a {image.GetDimension()}-D image; volumetry needs a 3-D scan."
         )
     if image.GetNumberOfComponentsPerPixel() != 1:
-        raise InputError(f"{path} has several values per voxel; a scan must be a scalar image.")
+        # ITK reads some 4-D NIfTI files (time or channels) as several values per voxel.
+        raise InputError(f"{path} holds several values per voxel (a 4-D series, or a colour "
+                         f"or vector image); a scan must be one 3-D volume.")
     _check_finite(image, path)
     return Scan(image=image, source=path)
 
