@@ -216,3 +216,16 @@ def test_written_files_get_ordinary_permissions(tmp_path):
         os.umask(old)
     for name in ("liver.nii.gz", "a.json"):
         assert (tmp_path / name).stat().st_mode & 0o777 == 0o644
+
+
+def test_a_scan_is_a_reference_as_its_image_is(tmp_path):
+    im, n, v = box_case()
+    sitk.WriteImage(im["ct"], str(tmp_path / "ct.nii.gz"))
+    sitk.WriteImage(im["liver"], str(tmp_path / "liver.nii.gz"))
+    scan = flr.load_image(tmp_path / "ct.nii.gz")
+    m = flr.load_mask(tmp_path / "liver.nii.gz", scan)
+    assert flr.mask_volume_ml(m.image) == pytest.approx(n["liver"] * v)
+    labels, _ = flr.load_label_map(tmp_path / "liver.nii.gz", scan)
+    assert labels.GetSize() == scan.image.GetSize()
+    with pytest.raises(InputError, match="must be a Scan .* or a SimpleITK image, not str"):
+        flr.load_mask(tmp_path / "liver.nii.gz", str(tmp_path / "ct.nii.gz"))

@@ -51,6 +51,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from .errors import InputError
+from .io._images import reference_image
 from .remnant import RemnantPlan, cut_surface
 from .remnant._surface import physical_points, point_in_mask
 
@@ -446,7 +447,7 @@ def carry_plan(plan, baseline_image, baseline_liver, followup_image, followup_li
     ----------
     plan : RemnantPlan
         Placed on the baseline scan.
-    baseline_image, followup_image : SimpleITK.Image or None
+    baseline_image, followup_image : Scan, SimpleITK.Image or None
         The scans, on their masks' grids. Without them the mask-driven
         method is used instead of the rigid one, with a warning.
     baseline_liver, followup_liver : SimpleITK.Image
@@ -468,6 +469,8 @@ def carry_plan(plan, baseline_image, baseline_liver, followup_image, followup_li
     options = options or RegistrationOptions()
     if not isinstance(plan, RemnantPlan):
         raise InputError("carry_plan needs a RemnantPlan.")
+    baseline_image = reference_image(baseline_image, "baseline image")
+    followup_image = reference_image(followup_image, "follow-up image")
     for img, liver, when in ((baseline_image, baseline_liver, "baseline"),
                              (followup_image, followup_liver, "follow-up")):
         if img is not None and img.GetSize() != liver.GetSize():

@@ -7,7 +7,8 @@ masks as :class:`Mask` (uint8 on the scan's grid).
 from ._dicom import holds_dicom, is_dicom_file, read_dicom_series
 from ._dicom_write import write_dicom_series
 from ._geometry import grid_description, resample_mask_to, same_grid
-from ._images import IMAGE_SUFFIXES, Scan, is_image_file, load_image, read_image_file
+from ._images import (IMAGE_SUFFIXES, Scan, is_image_file, load_image, read_image_file,
+                      reference_image)
 from ._masks import (
     TOTALSEGMENTATOR_LABELS,
     Mask,
@@ -35,6 +36,7 @@ __all__ = [
     "read_dicom_series",
     "read_image_file",
     "read_seg_nrrd",
+    "reference_image",
     "resample_mask_to",
     "same_grid",
     "write_dicom_seg",

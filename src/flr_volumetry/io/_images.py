@@ -56,6 +56,27 @@ class Scan:
         return "mr" if (self.modality or "").upper() in ("MR", "MRI") else "ct"
 
 
+def reference_image(reference, what="reference"):
+    """The SimpleITK image of ``reference``: a :class:`Scan`'s, the image itself, or None.
+
+    Examples
+    --------
+    >>> img = sitk.Image([2, 2, 2], sitk.sitkInt16)
+    >>> reference_image(Scan(image=img, source="ct.nii.gz")) is img
+    True
+    >>> reference_image("ct.nii.gz")
+    Traceback (most recent call last):
+    ...
+    flr_volumetry.errors.InputError: the reference must be a Scan (from load_image) or a SimpleITK image, not str.
+    """
+    if reference is None or isinstance(reference, sitk.Image):
+        return reference
+    if isinstance(reference, Scan):
+        return reference.image
+    raise InputError(f"the {what} must be a Scan (from load_image) or a SimpleITK image, not "
+                     f"{type(reference).__name__}.")
+
+
 def is_image_file(path):
     """Whether ``path`` names a file format this package reads as an image.
 

@@ -11,7 +11,7 @@ import SimpleITK as sitk
 
 from ..errors import GeometryError, InputError
 from ._geometry import grid_description, resample_mask_to, same_grid
-from ._images import is_image_file, read_image_file
+from ._images import is_image_file, read_image_file, reference_image
 
 # TotalSegmentator label numbers (../shared/CLINICAL.md), by task.
 TOTALSEGMENTATOR_LABELS = {
@@ -159,6 +159,7 @@ def load_label_map(path, reference=None, *, what="label map"):
     warnings : list of str
     """
     path = os.fspath(path)
+    reference = reference_image(reference)
     image = read_image_file(path)
     arr = sitk.GetArrayFromImage(image)
     if arr.dtype.kind == "f":
@@ -199,7 +200,7 @@ def load_mask(spec, reference=None, *, structure="liver", task="total", what="ma
         or number of that file (``case.seg.nrrd:liver``,
         ``liver_seg.dcm:Liver``); DICOM SEG frames are placed on ``reference``
         by their position.
-    reference : SimpleITK.Image, optional
+    reference : Scan or SimpleITK.Image, optional
         The scan. A mask on the same grid is taken as is; one on another
         grid that covers the same physical region is resampled by nearest
         neighbour and a warning says so; any other is refused.
@@ -228,6 +229,8 @@ def load_mask(spec, reference=None, *, structure="liver", task="total", what="ma
     [[[0, 0, 0, 1]]]
     """
     path, labels = parse_mask_spec(spec)
+    scan = reference
+    reference = reference_image(reference)
     if os.path.isdir(path):
         candidates = [os.path.join(path, structure + ext) for ext in (".nii.gz", ".nii")]
         found = [c for c in candidates if os.path.exists(c)]
@@ -243,7 +246,7 @@ def load_mask(spec, reference=None, *, structure="liver", task="total", what="ma
 
     if not is_image_file(path) and is_dicom_seg(path):
         # Frames are placed on the reference grid by their position.
-        return read_dicom_seg(path, reference, segment=labels, what=what)
+        return read_dicom_seg(path, scan, segment=labels, what=what)
     if is_seg_nrrd(path):
         # Labels are segment names or label values of the file, not TotalSegmentator's.
         binary, warnings = read_seg_nrrd(path, segment=labels), []
