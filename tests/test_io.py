@@ -229,3 +229,16 @@ def test_a_scan_is_a_reference_as_its_image_is(tmp_path):
     assert labels.GetSize() == scan.image.GetSize()
     with pytest.raises(InputError, match="must be a Scan .* or a SimpleITK image, not str"):
         flr.load_mask(tmp_path / "liver.nii.gz", str(tmp_path / "ct.nii.gz"))
+
+
+def test_write_mask_takes_a_mask_and_refuses_a_folder(tmp_path):
+    im, n, v = box_case()
+    sitk.WriteImage(im["liver"], str(tmp_path / "liver.nii.gz"))
+    m = flr.load_mask(tmp_path / "liver.nii.gz")
+    flr.write_mask(m, tmp_path / "copy.nii.gz")
+    assert flr.mask_volume_ml(sitk.ReadImage(str(tmp_path / "copy.nii.gz"))) == pytest.approx(
+        n["liver"] * v)
+    with pytest.raises(InputError, match="is a folder"):
+        flr.write_mask(m, tmp_path)
+    with pytest.raises(InputError, match="SimpleITK image or a Mask"):
+        flr.write_mask(np.zeros((2, 2, 2)), tmp_path / "x.nii.gz")

@@ -176,3 +176,9 @@ def test_measure_refuses_arrays_paths_and_sheared_grids():
 def test_float_labels_are_rounded_not_truncated():
     lab = sitk.GetImageFromArray(np.array([[[0.99999, 1.99999, 2.0, 4.00001]]], np.float32))
     assert flr.label_volumes_ml(lab) == {"1": 0.001, "2": 0.002, "4": 0.001}
+
+
+def test_an_flr_of_tumour_only_is_said_as_such():
+    im, _, _ = box_case()
+    with pytest.raises(InputError, match="the FLR mask holds only tumour"):
+        flr.measure(im["liver"], tumor=im["tumor"], flr=im["tumor"])

@@ -573,7 +573,9 @@ def analyse_patient(patient, records, *, from_baseline_date=False):
     summary = {
         "patient_id": patient.patient_id,
         "status": "failed" if errors else "ok",
-        "error": "; ".join(dict.fromkeys(errors)) or None,
+        # Each error is a sentence: joined without the doubled ".;".
+        "error": "; ".join(e.rstrip(".") for e in dict.fromkeys(errors)) + "." if errors
+        else None,
         "procedure": patient.procedure, "procedure_date": patient.procedure_date,
         "interval_days": h.get("interval_days"),
         "sflr_baseline_pct": base_m.get("sflr_pct"),

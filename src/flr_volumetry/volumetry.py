@@ -329,7 +329,8 @@ def measure(liver, *, tumor=None, flr=None, segments=None, patient=None, options
         if outside:
             warnings.append(
                 f"{outside * v_ml:.1f} mL of the tumour mask lies outside the liver mask and was "
-                f"added to the total liver volume (total liver = liver mask + tumour mask)."
+                f"added to the total liver volume (total liver = liver mask + tumour mask; as "
+                f"meant when the liver mask holds the parenchyma only)."
             )
             liver_arr = liver_arr | tumor_arr
         tumor_ml = int(np.count_nonzero(tumor_arr)) * v_ml
@@ -353,7 +354,7 @@ def measure(liver, *, tumor=None, flr=None, segments=None, patient=None, options
         if outside_n:
             pct = 100.0 * outside_n / np.count_nonzero(flr_arr)
             warnings.append(
-                f"{outside_ml:.1f} mL ({pct:.1f} %) of the FLR mask lies outside the liver and "
+                f"{outside_ml:.2g} mL ({pct:.1f} %) of the FLR mask lies outside the liver and "
                 f"was not counted."
             )
         remnant = flr_arr & liver_arr
@@ -361,7 +362,9 @@ def measure(liver, *, tumor=None, flr=None, segments=None, patient=None, options
             remnant &= ~tumor_arr
         flr_ml = int(np.count_nonzero(remnant)) * v_ml
         if flr_ml == 0:
-            raise InputError("the FLR mask does not overlap the liver mask: the remnant is empty.")
+            raise InputError(
+                "the FLR mask holds only tumour: the remnant is empty." if (flr_arr & liver_arr).any()
+                else "the FLR mask does not overlap the liver mask: the remnant is empty.")
         resected_ml = total_ml - flr_ml
 
     segments_ml = None

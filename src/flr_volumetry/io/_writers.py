@@ -14,6 +14,8 @@ from ..errors import InputError
 
 def _atomic_target(path):
     path = os.fspath(path)
+    if os.path.isdir(path):
+        raise InputError(f"cannot write {path}: it is a folder; give a file name.")
     folder = os.path.dirname(os.path.abspath(path))
     existing = folder
     while not os.path.exists(existing):
@@ -86,6 +88,11 @@ def write_mask(mask, path, *, segment_name=None):
     segment_name : str, optional
         Segment name for ``.seg.nrrd`` (default: the file name without suffix).
     """
+    if not isinstance(mask, sitk.Image):
+        mask = getattr(mask, "image", mask)  # a Mask (from load_mask) is written as its image
+    if not isinstance(mask, sitk.Image):
+        raise InputError(f"write_mask needs a SimpleITK image or a Mask, not "
+                         f"{type(mask).__name__}.")
     name = os.path.basename(os.fspath(path))
     lower = name.lower()
     if lower.endswith(".seg.nrrd"):
