@@ -238,7 +238,10 @@ def test_write_mask_takes_a_mask_and_refuses_a_folder(tmp_path):
     flr.write_mask(m, tmp_path / "copy.nii.gz")
     assert flr.mask_volume_ml(sitk.ReadImage(str(tmp_path / "copy.nii.gz"))) == pytest.approx(
         n["liver"] * v)
-    with pytest.raises(InputError, match="is a folder"):
-        flr.write_mask(m, tmp_path)
+    (tmp_path / "out.nii.gz").mkdir()
+    with pytest.raises(InputError, match="out.nii.gz: it is a folder"):
+        flr.write_mask(m, tmp_path / "out.nii.gz")
+    with pytest.raises(InputError, match="it is a folder"):
+        flr.RemnantPlan(resection="right_hepatectomy").save(tmp_path)
     with pytest.raises(InputError, match="SimpleITK image or a Mask"):
         flr.write_mask(np.zeros((2, 2, 2)), tmp_path / "x.nii.gz")
