@@ -410,3 +410,60 @@ def test_pixel_type_is_int16_only_when_every_value_provably_fits(tmp_path):
     a, b = read_dicom_series(tmp_path / "a").image, read_dicom_series(tmp_path / "b").image
     assert a.GetPixelID() == sitk.sitkInt16 and b.GetPixelID() == sitk.sitkInt32
     np.testing.assert_array_equal(sitk.GetArrayFromImage(a), sitk.GetArrayFromImage(b))
+
+
+# ----------------------------------------------------------------- messy exports (audit)
+def test_one_slice_shifted_in_plane_is_refused_by_name(tmp_path):
+    files = write_dicom_series(_phantom(size=(5, 5, 6), origin=(0, 0, 0)), tmp_path / "ct")
+    mid = sorted(files, key=_z_of)[3]
+    _edit([mid], ImagePositionPatient=[30.0, 0.0, _z_of(mid)])
+    with pytest.raises(InputError, match=r"z=7.5 mm .* shifted in-plane by 30.0 mm"):
+        read_dicom_series(tmp_path / "ct")
+
+
+def test_orientation_noise_across_a_rounding_edge_is_one_stack(tmp_path):
+    img = _phantom(size=(5, 5, 6))
+    files = write_dicom_series(img, tmp_path / "ct")
+    # Cosines of 0.00050001 and 0.00049999: equal within tolerance, but on either side of
+    # the 0.0005 edge where rounding to 1e-3 (the former grouping key) jumps.
+    for k, f in enumerate(sorted(files, key=_z_of)):
+        _edit([f], ImageOrientationPatient=[1, 0.00050001 if k % 2 else 0.00049999, 0,
+                                            0, 1, 0])
+    scan = read_dicom_series(tmp_path / "ct")
+    assert scan.image.GetSize()[2] == 6 and not any("dropped" in w for w in scan.warnings)
+
+
+def test_two_equal_stacks_in_one_series_are_refused(tmp_path):
+    files = write_dicom_series(_phantom(size=(6, 6, 6)), tmp_path / "ct")
+    for f in sorted(files, key=_z_of)[::2]:  # every other slice gets another pixel spacing
+        _edit([f], PixelSpacing=[1.4, 1.8])
+    with pytest.raises(InputError, match="mixes stacks of 3 slices each"):
+        read_dicom_series(tmp_path / "ct")
+
+
+def test_broken_slices_are_refused_or_said_never_dropped_silently(tmp_path):
+    files = sorted(write_dicom_series(_phantom(size=(5, 5, 6)), tmp_path / "ct"), key=_z_of)
+    ds = pydicom.dcmread(files[-1])
+    del ds.ImagePositionPatient
+    ds.save_as(files[-1])
+    with pytest.raises(InputError, match=r"1 slice file of the series .* lack position"):
+        read_dicom_series(tmp_path / "ct")
+    # A file cut short (its series unknown): left out, and said.
+    files = sorted(write_dicom_series(_phantom(size=(5, 5, 6)), tmp_path / "ct2"), key=_z_of)
+    with open(files[-1], "r+b") as fh:
+        fh.truncate(300)
+    scan = read_dicom_series(tmp_path / "ct2")
+    assert scan.image.GetSize()[2] == 5
+    assert any("could not be read" in w and os.path.basename(files[-1]) in w
+               for w in scan.warnings)
+
+
+def test_files_stripped_of_their_preamble_are_read(tmp_path):
+    img = _phantom(size=(5, 5, 4))
+    files = write_dicom_series(img, tmp_path / "ct")
+    for f in files:
+        data = open(f, "rb").read()
+        assert data[128:132] == b"DICM"
+        open(f, "wb").write(data[132:])  # starts on the file meta group (0002,0000)
+    assert all(flr.io.is_dicom_file(f) for f in files)
+    _same_physical_volume(read_dicom_series(tmp_path / "ct").image, img)

@@ -96,7 +96,11 @@ def test_real_seg_measured_from_the_cli(shared_data, tmp_path, capsys):
 @pytest.mark.parametrize("direction", [None, OBLIQUE])
 def test_dicom_seg_round_trip(tmp_path, direction):
     ref = _grid(direction=direction)
-    write_dicom_series(ref, tmp_path / "ct", patient_id="P1")
+    files = write_dicom_series(ref, tmp_path / "ct", patient_id="P1")
+    for f in files:  # names a real export may carry beside PatientName
+        src = pydicom.dcmread(f)
+        src.PatientName, src.OtherPatientNames, src.PatientBirthName = "DOE^JANE", "DOE^J", "X^Y"
+        src.save_as(f)
     scan = read_dicom_series(tmp_path / "ct")
     masks = {name: sitk.Resample(m, scan.image, sitk.Transform(), sitk.sitkNearestNeighbor)
              for name, m in _masks(ref).items()}
@@ -104,6 +108,7 @@ def test_dicom_seg_round_trip(tmp_path, direction):
     assert out == str(tmp_path / "seg.dcm")
     ds = pydicom.dcmread(out)
     assert ds.Modality == "SEG" and str(ds.PatientName) == "" and ds.PatientID == "P1"
+    assert b"DOE" not in open(out, "rb").read() and b"X^Y" not in open(out, "rb").read()
     assert ds.ReferencedSeriesSequence[0].SeriesInstanceUID == scan.series_instance_uid
     assert [s.SegmentLabel for s in ds.SegmentSequence] == ["liver", "tumor"]
     for number, name in enumerate(("liver", "tumor"), start=1):

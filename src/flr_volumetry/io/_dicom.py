@@ -58,6 +58,8 @@ _HEADER_TAGS = (
 )
 
 # SOP classes that are never image slices of a volume.
+# Storage SOP classes (images and everything else stored); the ones below are not images.
+_IMAGE_STORAGE_PREFIX = "1.2.840.10008.5.1.4.1.1."
 _NON_IMAGE_SOP_PREFIXES = (
     "1.2.840.10008.1.3.10",          # DICOMDIR (Media Storage Directory)
     "1.2.840.10008.5.1.4.1.1.66",    # raw data, SEG (.66.4), registrations, surfaces
@@ -117,19 +119,33 @@ def _iter_files(folder, recursive=True):
             yield os.path.join(root, name)
 
 
-def is_dicom_file(path):
-    """Whether ``path`` starts like a DICOM Part 10 file (128-byte preamble, then 'DICM').
-
-    Reads 132 bytes: cheap enough to recognise DICOM exports by content,
-    whatever their file names. Old ACR-NEMA files without the preamble are
-    not recognised here (:func:`read_dicom_series` still reads them).
-    """
+def _head(path):
     try:
         with open(path, "rb") as fh:
-            head = fh.read(132)
+            return fh.read(132)
     except OSError:
-        return False
+        return b""
+
+
+def _has_preamble(head):
     return len(head) == 132 and head[128:132] == b"DICM"
+
+
+def is_dicom_file(path):
+    """Whether ``path`` starts like a DICOM file: a Part 10 file (128-byte preamble, then
+    'DICM'), or one stripped of its preamble that opens on an explicit-VR element of the
+    file meta (group 0002) or identifying (group 0008) group.
+
+    Reads 132 bytes: cheap enough to recognise DICOM exports by content,
+    whatever their file names. Old ACR-NEMA files in implicit VR are not
+    recognised here (:func:`read_dicom_series` still reads them).
+    """
+    head = _head(path)
+    if _has_preamble(head):
+        return True
+    # Little-endian group number, element number, then a two-letter VR such as "UL".
+    return (len(head) >= 8 and head[:2] in (b"\x02\x00", b"\x08\x00")
+            and head[4:6].isalpha() and head[4:6].isupper())
 
 
 def holds_dicom(folder, *, recursive=True, max_files=50):
@@ -151,9 +167,9 @@ def _read_header(path):
     """The header of a DICOM file (selected tags only), or None when it is not DICOM."""
     if not os.path.isfile(path):
         return None
-    # Files without the 128-byte preamble (old ACR-NEMA style) are tried with
-    # force=True, and kept only when they look like an image header.
-    force = not is_dicom_file(path)
+    # Files without the 128-byte preamble (stripped exports, old ACR-NEMA style) are
+    # tried with force=True, and kept only when they look like an image header.
+    force = not _has_preamble(_head(path))
     try:
         ds = pydicom.dcmread(path, stop_before_pixels=True, force=force,
                              specific_tags=list(_HEADER_TAGS))
@@ -174,16 +190,36 @@ def _float_tuple(value, n):
     return out if len(out) == n and all(np.isfinite(out)) else None
 
 
-def _as_slice(path, ds):
-    """A :class:`_Slice` for an image with geometry, else None (non-image objects)."""
+def _frames(ds):
+    try:
+        return int(ds.get("NumberOfFrames") or 1)
+    except (TypeError, ValueError):
+        return 1
+
+
+def _claims_image(ds):
+    """Whether ``ds`` says it is a greyscale image (of an image storage class), whatever
+    it lacks (geometry; the rows of a file cut short)."""
     meta = getattr(ds, "file_meta", None)
     sop_class = str(ds.get("SOPClassUID", "") or (meta or {}).get("MediaStorageSOPClassUID", ""))
-    if sop_class.startswith(_NON_IMAGE_SOP_PREFIXES):
+    return (sop_class.startswith(_IMAGE_STORAGE_PREFIX)
+            and not sop_class.startswith(_NON_IMAGE_SOP_PREFIXES)
+            and int(ds.get("SamplesPerPixel", 1) or 1) == 1)
+
+
+def _is_image_slice(ds):
+    """Whether ``ds`` claims to be a greyscale image slice (whatever geometry it lacks)."""
+    meta = getattr(ds, "file_meta", None)
+    sop_class = str(ds.get("SOPClassUID", "") or (meta or {}).get("MediaStorageSOPClassUID", ""))
+    return (not sop_class.startswith(_NON_IMAGE_SOP_PREFIXES) and "Rows" in ds
+            and int(ds.get("SamplesPerPixel", 1) or 1) == 1)  # (colour: screenshots)
+
+
+def _as_slice(path, ds):
+    """A :class:`_Slice` for an image with geometry, else None (non-image objects,
+    colour screenshots, slices without geometry)."""
+    if not _is_image_slice(ds) or "SeriesInstanceUID" not in ds:
         return None
-    if "Rows" not in ds or "SeriesInstanceUID" not in ds:
-        return None
-    if int(ds.get("SamplesPerPixel", 1) or 1) != 1:
-        return None  # colour screenshots (secondary captures) are not scans
     position = _float_tuple(ds.get("ImagePositionPatient"), 3)
     orientation = _float_tuple(ds.get("ImageOrientationPatient"), 6)
     spacing = _float_tuple(ds.get("PixelSpacing"), 2)
@@ -196,10 +232,7 @@ def _as_slice(path, ds):
         series_number = int(ds.get("SeriesNumber")) if ds.get("SeriesNumber") not in (None, "") else None
     except (TypeError, ValueError):
         series_number = None
-    try:
-        frames = int(ds.get("NumberOfFrames") or 1)
-    except (TypeError, ValueError):
-        frames = 1
+    frames = _frames(ds)
     image_type = ds.get("ImageType") or ()
     image_type = tuple(str(t).upper() for t in (image_type if not isinstance(image_type, str)
                                                 else image_type.split("\\")))
@@ -212,28 +245,42 @@ def _as_slice(path, ds):
     )
 
 
-def _orientation_key(s):
-    return tuple(np.round(np.asarray(s.orientation) / _ORIENTATION_ATOL).astype(int))
+def _same_stack(a, b):
+    """Whether two slices can stack: the same orientation (within _ORIENTATION_ATOL; not
+    rounded to a key, which splits values on either side of a rounding edge), pixel
+    spacing and matrix size."""
+    return (np.allclose(a.orientation, b.orientation, atol=_ORIENTATION_ATOL, rtol=0)
+            and np.allclose(a.pixel_spacing, b.pixel_spacing, atol=1e-4, rtol=0)
+            and (a.rows, a.columns) == (b.rows, b.columns))
 
 
 def _stack_of(slices):
     """Split a series into the slices that form its main stack and the dropped ones.
 
-    Localizers (ImageType LOCALIZER) go first; then the majority orientation,
-    pixel spacing and matrix size win, so that scouts and reformats mixed
-    into a series never enter the volume.
+    Localizers (ImageType LOCALIZER) go first; then the largest group of
+    slices with one orientation, pixel spacing and matrix size wins, so that
+    scouts and reformats mixed into a series never enter the volume. Two
+    largest groups of equal size are refused: either would be half a scan.
     """
     kept = [s for s in slices if "LOCALIZER" not in s.image_type]
     localizers = len(slices) - len(kept)
     if not kept:
         return [], len(slices)
-    key = Counter(
-        (_orientation_key(s), tuple(round(v, 4) for v in s.pixel_spacing), s.rows, s.columns)
-        for s in kept
-    ).most_common(1)[0][0]
-    stack = [s for s in kept
-             if (_orientation_key(s), tuple(round(v, 4) for v in s.pixel_spacing),
-                 s.rows, s.columns) == key]
+    groups = []
+    for s in kept:
+        group = next((g for g in groups if _same_stack(g[0], s)), None)
+        if group is None:
+            groups.append([s])
+        else:
+            group.append(s)
+    groups.sort(key=len, reverse=True)
+    if len(groups) > 1 and len(groups[0]) == len(groups[1]) > 1:
+        raise InputError(
+            f"the series {_describe(kept[0].series_uid, groups[0])} mixes stacks of "
+            f"{len(groups[0])} slices each with different orientation, pixel spacing or matrix "
+            f"size; export them as separate series."
+        )
+    stack = groups[0]
     return stack, localizers + len(kept) - len(stack)
 
 
@@ -347,20 +394,27 @@ def _check_spacing(slices, pos, normal, series_label):
             f"{expected:.2f} mm elsewhere, in the series {series_label}; export a series with "
             f"uniform spacing or resample it first."
         )
-    # Consecutive positions must move along the normal only; an in-plane shift
-    # is a tilted gantry, which SimpleITK would store on a sheared grid.
+    # Positions must move along the normal only; an in-plane shift is a tilted gantry
+    # (growing slice by slice), which SimpleITK would store on a sheared grid, or one
+    # misplaced slice, which it would stack as if in line.
     if len(slices) > 1:
-        p0 = np.asarray(slices[0].position)
-        p1 = np.asarray(slices[-1].position)
-        along = (pos[-1] - pos[0]) * normal
-        shift = float(np.linalg.norm((p1 - p0) - along))
-        # Tolerated while the last slice stays within half a pixel of the unsheared grid.
-        if shift > max(0.5 * float(np.min(slices[0].pixel_spacing)), 0.05):
-            angle = float(np.degrees(np.arctan2(shift, pos[-1] - pos[0])))
+        p = np.array([s.position for s in slices], np.float64)
+        shifts = np.linalg.norm((p - p[0]) - np.outer(pos - pos[0], normal), axis=1)
+        # Tolerated while every slice stays within half a pixel of the unsheared grid.
+        tol_mm = max(0.5 * float(np.min(slices[0].pixel_spacing)), 0.05)
+        if shifts[-1] > tol_mm:
+            angle = float(np.degrees(np.arctan2(shifts[-1], pos[-1] - pos[0])))
             raise InputError(
                 f"the slices of the series {series_label} are shifted in-plane from one to the "
                 f"next (gantry tilt of about {angle:.1f} degrees); correct the tilt first (e.g. "
                 f"3D Slicer's 'Acquisition tilt correction') and read the corrected volume."
+            )
+        if shifts.max() > tol_mm:
+            i = int(np.argmax(shifts))
+            raise InputError(
+                f"the slice at {_where(slices[i], axial)} mm of the series {series_label} is "
+                f"shifted in-plane by {shifts[i]:.1f} mm from the others ({os.path.basename(slices[i].path)}); "
+                f"export the series again."
             )
     # Positions carry float noise from their decimal strings: 1e-6 mm is far below it.
     return round(expected, 6)
@@ -418,7 +472,14 @@ def _read_pixels(paths, variable_rescale, series_label, transfer_syntax, int16=F
         reader.SetOutputPixelType(sitk.sitkFloat32)
     elif int16:
         reader.SetOutputPixelType(sitk.sitkInt16)
+    # ITK prints its own warnings (e.g. spacing jitter within our tolerance) to stderr,
+    # past our one-line messages: the checks above have said what matters.
+    shown = sitk.ProcessObject.GetGlobalWarningDisplay()
+    sitk.ProcessObject.SetGlobalWarningDisplay(False)
     try:
+        # GDCM by name: left to choose, ITK finds no reader for files without the
+        # 128-byte preamble, which pydicom (and GDCM) read.
+        reader.SetImageIO("GDCMImageIO")
         return reader.Execute()
     except RuntimeError as exc:
         name = getattr(transfer_syntax, "name", str(transfer_syntax))
@@ -428,6 +489,8 @@ def _read_pixels(paths, variable_rescale, series_label, transfer_syntax, int16=F
             f"cannot read the pixel data of the series {series_label} (transfer syntax "
             f"{name}); {hint}."
         ) from exc
+    finally:
+        sitk.ProcessObject.SetGlobalWarningDisplay(shown)
 
 
 def _int16_is_exact(slices):
@@ -458,16 +521,22 @@ def _collect(folder, series_uid):
     if not os.path.isdir(folder):
         raise InputError(f"{folder} is not a folder of DICOM files.")
     by_series = {}
-    multiframe = []
+    multiframe, broken = [], []
     for path in _iter_files(folder):
         ds = _read_header(path)
         if ds is None:
+            if is_dicom_file(path):
+                broken.append((path, None))  # marked DICOM, yet unreadable: cut short?
+            continue
+        if _frames(ds) > 1 and _claims_image(ds):
+            # Enhanced multi-frame images keep their geometry per frame, in sequences.
+            # (A DICOM SEG is multi-frame too, but no image: it is skipped below.)
+            multiframe.append(path)
             continue
         s = _as_slice(path, ds)
         if s is None:
-            continue
-        if s.frames > 1:
-            multiframe.append(s)
+            if _claims_image(ds):
+                broken.append((path, str(ds.get("SeriesInstanceUID", "")) or None))
             continue
         by_series.setdefault(s.series_uid, []).append(s)
     if not by_series:
@@ -482,6 +551,27 @@ def _collect(folder, series_uid):
         )
     uid, stack, dropped, warnings = _choose_series(folder, by_series, series_uid)
     label = _describe(uid, stack)
+    own = [os.path.basename(p) for p, u in broken if u == uid]
+    if own:
+        # A slice of this very series without geometry or pixels: the volume would lack it.
+        raise InputError(
+            f"{len(own)} slice file{'s' if len(own) > 1 else ''} of the series {label} "
+            f"({', '.join(own[:3])}{', ...' if len(own) > 3 else ''}) lack position, orientation "
+            f"or pixel spacing; export the complete series."
+        )
+    unknown = [os.path.basename(p) for p, u in broken if u is None]
+    if unknown:
+        warnings.append(
+            f"{len(unknown)} DICOM file{'s' if len(unknown) > 1 else ''} in {folder} could not "
+            f"be read ({', '.join(unknown[:3])}{', ...' if len(unknown) > 3 else ''}: cut short "
+            f"or damaged) and {'were' if len(unknown) > 1 else 'was'} left out; if "
+            f"{'they are' if len(unknown) > 1 else 'it is a'} slice{'s' if len(unknown) > 1 else ''} "
+            f"of this series, the volume lacks {'them' if len(unknown) > 1 else 'it'}."
+        )
+    if multiframe:
+        warnings.append(f"{len(multiframe)} multi-frame (enhanced) DICOM image"
+                        f"{'s' if len(multiframe) > 1 else ''} in {folder} "
+                        f"{'were' if len(multiframe) > 1 else 'was'} left out: not supported.")
     if dropped:
         warnings.append(
             f"{dropped} slice{'s' if dropped > 1 else ''} of the series {label} "
@@ -494,9 +584,12 @@ def _collect(folder, series_uid):
     slices, pos, dup_warnings = _unique_positions(stack, normal, folder)
     warnings += dup_warnings
     if len(slices) < 2:
+        also = (f" (the folder's {len(multiframe)} multi-frame (enhanced) image"
+                f"{'s are' if len(multiframe) > 1 else ' is'} not supported: convert "
+                f"{'them' if len(multiframe) > 1 else 'it'} with dcm2niix)" if multiframe else "")
         raise InputError(
             f"the series {label} in {folder} has a single slice, which has no slice spacing "
-            f"and no volume; export the whole series."
+            f"and no volume{also}; export the whole series."
         )
     spacing_z = _check_spacing(slices, pos, normal, label)
 

@@ -19,6 +19,9 @@ from ..errors import GeometryError, InputError
 from ._geometry import resample_mask_to, same_grid
 from ._writers import atomic_file
 
+# Patient-module attributes that hold names besides PatientName.
+_OTHER_NAME_KEYWORDS = ("OtherPatientNames", "PatientBirthName", "PatientMotherBirthName")
+
 __all__ = ["read_dicom_seg", "read_seg_nrrd", "write_dicom_seg", "write_seg_nrrd",
            "is_dicom_seg", "is_seg_nrrd"]
 
@@ -418,8 +421,12 @@ def write_dicom_seg(mask_or_masks, source_series_folder, path, *, segment_names=
     sources = []
     for f in files:
         src = pydicom.dcmread(f, stop_before_pixels=True)
-        # The SEG copies the patient module from its sources: never the name.
+        # The SEG copies the patient module from its sources: never a name (the
+        # patient's, or the other names, birth name and mother's birth name kept beside it).
         src.PatientName = ""
+        for keyword in _OTHER_NAME_KEYWORDS:
+            if keyword in src:
+                delattr(src, keyword)
         # Real exports carry an empty SpecificCharacterSet, which highdicom
         # rejects; empty means the default repertoire (ISO_IR 6) by the standard.
         if "SpecificCharacterSet" in src and not src.SpecificCharacterSet:
