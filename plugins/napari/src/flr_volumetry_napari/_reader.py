@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 from flr_volumetry import InputError, load_image, load_label_map, load_mask
-from flr_volumetry.io import IMAGE_SUFFIXES, is_dicom_file, is_image_file
+from flr_volumetry.io import IMAGE_SUFFIXES, holds_dicom, is_dicom_file, is_image_file
 
 from ._geometry import display_kwargs, to_display
 
@@ -101,6 +101,10 @@ def _folder_kind(folder):
     if any(_is_timepoint(t) for d in subdirs[:20] for t in _subdirs(d)[:20]):
         return "study"
     if _holds_dicom([e for e in entries if e.is_file()]):
+        return "dicom"
+    # Exports often put the slices a few folders down (DICOM/<study>/<series>/...): the
+    # core reads a folder recursively, so the reader claims it too.
+    if holds_dicom(folder, recursive=True):
         return "dicom"
     return None
 

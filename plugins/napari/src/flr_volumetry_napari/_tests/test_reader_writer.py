@@ -228,3 +228,15 @@ def test_study_without_patient_json_and_bare_dicom_timepoints_opens(study_dir):
     tp_names = [kw["name"] for _, kw, _ in read_path(str(tp))]
     assert any(n.endswith("scan") for n in tp_names) and any(n.endswith("liver")
                                                              for n in tp_names)
+
+
+def test_dicom_slices_a_few_folders_down_are_claimed_and_read(tmp_path):
+    from flr_volumetry.io import write_dicom_series
+
+    img = sitk.GetImageFromArray(np.full((3, 6, 5), 40, np.int16))
+    img.SetSpacing((0.8, 0.8, 2.5))
+    write_dicom_series(img, tmp_path / "export" / "DICOM" / "ST0001" / "SE0002")
+    reader = napari_get_reader(str(tmp_path / "export"))
+    assert reader is not None  # (the command line read it; the viewer declined)
+    (scan,) = reader(str(tmp_path / "export"))
+    assert np.shape(scan[0]) == (3, 6, 5)
