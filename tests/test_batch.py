@@ -636,3 +636,41 @@ def test_missing_liver_mask_is_segmented_and_saved_for_review(tmp_path, sample_r
     # Total liver = this mask united with the tumour mask.
     assert 0 < n * flr_volumetry.voxel_volume_ml(liver) <= \
         rec["measurement"]["total_liver_ml"] + 1e-9
+
+
+def test_a_procedure_date_after_every_scan_fails_the_patient_in_words(tmp_path):
+    # The resection date typed instead of the PVE date: no scan follows it.
+    tiny.write_patient(str(tmp_path), "P001", dict(PVE, procedure_date="2025-10-20"),
+                       two_scans())
+    r = run_batch(str(tmp_path), str(tmp_path / "out"), FAST)
+    (p,) = r.results["patients"]
+    assert not r.ok and p["status"] == "failed"
+    assert "on or before the procedure date" in p["error"]
+
+
+def test_output_folders_of_their_own_inside_the_study_are_allowed(tmp_path):
+    study = tmp_path / "study"
+    tiny.write_patient(str(study), "P001", {"height_cm": 170, "weight_kg": 70},
+                       {"pre": dict(scan_date="2024-01-01", flr_width=4)})
+    for out in (study / "_runs" / "2024-11-27", study / "results" / "v2"):
+        assert run_batch(str(study), str(out), FAST).ok
+
+
+def test_patients_csv_follow_up_sflr_is_the_one_dh_used():
+    from flr_volumetry.batch import analyse_patient
+    from flr_volumetry.study import StudyPatient
+
+    # The follow-up's weight (from its DICOM header) gave another TELV: DH uses the
+    # baseline TELV for both scans, and the row shows that follow-up sFLR.
+    def record(tp, date, flr_ml, telv_ml):
+        m = {"flr_ml": flr_ml, "telv_ml": telv_ml, "sflr_pct": 100 * flr_ml / telv_ml,
+             "measured_flr_pct": 20.0, "scan_date": date}
+        return {"timepoint": tp, "scan_date": date, "status": "ok", "error": None,
+                "measurement": m}
+    patient = StudyPatient(patient_id="P001", folder=".", procedure="PVE",
+                           procedure_date="2024-01-08")
+    entry = analyse_patient(patient, [record("pre", "2024-01-01", 300.0, 1600.0),
+                                      record("post", "2024-02-05", 400.0, 1400.0)])
+    s = entry["summary"]
+    assert s["sflr_followup_pct"] == pytest.approx(25.0)  # 400 / 1600, not 400 / 1400
+    assert s["dh_pct_points"] == pytest.approx(s["sflr_followup_pct"] - s["sflr_baseline_pct"])

@@ -104,3 +104,12 @@ def test_telv_of_one_measurement_only_is_said_and_a_vanished_flr_refused():
     for flr_ml in (0.0, -5.0):
         with pytest.raises(InputError, match="follow-up FLR volume must be positive"):
             hypertrophy(PRE, dict(POST, flr_ml=flr_ml), procedure_date="2024-01-09")
+
+
+def test_numpy_numbers_are_numbers():
+    import numpy as np
+
+    pre = {k: np.float32(v) if isinstance(v, float) else v for k, v in PRE.items()}
+    post = dict(POST, flr_ml=np.int64(560))
+    h = hypertrophy(pre, post, procedure_date="2024-01-09")
+    assert h.flr_growth_ml == pytest.approx(160.0)

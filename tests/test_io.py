@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import pytest
 import SimpleITK as sitk
@@ -245,3 +247,13 @@ def test_write_mask_takes_a_mask_and_refuses_a_folder(tmp_path):
         flr.RemnantPlan(resection="right_hepatectomy").save(tmp_path)
     with pytest.raises(InputError, match="SimpleITK image or a Mask"):
         flr.write_mask(np.zeros((2, 2, 2)), tmp_path / "x.nii.gz")
+
+
+def test_uncompressed_file_named_gz_is_read_and_a_scan_is_no_mask_to_write(tmp_path):
+    im, _, _ = box_case()
+    sitk.WriteImage(im["ct"], str(tmp_path / "ct.nii"), useCompression=False)
+    os.rename(tmp_path / "ct.nii", tmp_path / "ct.nii.gz")
+    scan = flr.load_image(tmp_path / "ct.nii.gz")
+    assert scan.image.GetSize() == im["ct"].GetSize()
+    with pytest.raises(InputError, match="SimpleITK image or a Mask, not Scan"):
+        flr.write_mask(scan, tmp_path / "x.nii.gz")

@@ -210,7 +210,7 @@ def test_empty_patient_and_timepoint_folders_are_said_not_dropped_silently(tmp_p
     study = discover_study(str(tmp_path))
     (p,) = study.patients
     assert [t.name for t in p.timepoints] == ["pre"]
-    assert any("post_pve/ in P001/ hold no scan" in w for w in p.warnings)
+    assert any("post_pve/ in P001/ holds no scan" in w for w in p.warnings)
     assert any(w.startswith("P002/ holds no patient.json") for w in study.warnings)
 
 
@@ -223,3 +223,13 @@ def test_study_csv_saved_with_another_separator_is_read(tmp_path, sep):
            + sep.join(["P001", "170", "70"]) + "\n")
     (p,) = discover_study(str(tmp_path)).patients
     assert p.error is None and (p.height_cm, p.weight_kg) == (170.0, 70.0)
+
+
+def test_decimal_commas_of_a_semicolon_csv_and_warnings_beside_a_csv_row(tmp_path):
+    tiny.write_patient(str(tmp_path), "P001", None,
+                       {"pre": dict(scan_date="2024-01-01", flr_width=4)})
+    os.makedirs(tmp_path / "P001" / "post_pve")
+    _write(str(tmp_path / "study.csv"), "patient_id;height_cm;weight_kg\nP001;170,5;72,5\n")
+    (p,) = discover_study(str(tmp_path)).patients
+    assert (p.height_cm, p.weight_kg) == (170.5, 72.5)
+    assert any("post_pve/ in P001/ holds no scan" in w for w in p.warnings)

@@ -45,7 +45,7 @@ from .report import (
     write_csv_atomic,
     write_text_atomic,
 )
-from .study import StudyLayoutError, discover_study
+from .study import StudyLayoutError, discover_study, is_patient_folder
 from .volumetry import Patient, VolumetryOptions
 from .workflow import measure_files
 
@@ -528,7 +528,9 @@ def analyse_patient(patient, records, *, from_baseline_date=False):
     dated = [r for r in ordered if r.get("scan_date")]
     before = [r for r in dated
               if patient.procedure_date and r["scan_date"] <= patient.procedure_date]
-    if len(before) > 1:
+    # (When no scan follows the procedure, the date is likely wrong: the follow-ups
+    # then fail with "dated on or before the procedure", as they should.)
+    if len(before) > 1 and len(before) < len(dated):
         warnings.append(
             f"{len(before)} scans precede the procedure ({patient.procedure_date}): the last, "
             f"{before[-1]['timepoint']}, is the baseline; "
@@ -579,7 +581,9 @@ def analyse_patient(patient, records, *, from_baseline_date=False):
         "procedure": patient.procedure, "procedure_date": patient.procedure_date,
         "interval_days": h.get("interval_days"),
         "sflr_baseline_pct": base_m.get("sflr_pct"),
-        "sflr_followup_pct": last_m.get("sflr_pct"),
+        # The follow-up sFLR that DH used (recomputed with the baseline TELV if the two
+        # estimates differ), so that the row's DH is its own difference.
+        "sflr_followup_pct": h["sflr_post_pct"] if h else last_m.get("sflr_pct"),
         "dh_pct_points": h.get("dh_pct_points"),
         "kgr_pct_per_week": h.get("kgr_pct_per_week"),
         "kgr_meets_2pct": h.get("kgr_meets_2pct"),
@@ -750,9 +754,9 @@ def _check_out_dir(study_dir, out_dir):
     """Refuse an output folder that would mix the results with the study's own files.
 
     A folder of its own inside the study is fine (discovery skips it), but
-    not the study folder itself, nor a folder inside a patient's folder, nor
-    an existing folder of data in the study's top level (a patient's folder:
-    discovery would skip that patient).
+    not the study folder itself, nor a patient's folder or a folder inside
+    one (discovery would skip that patient, and the results would mix with
+    its files).
     """
     for name, path in (("study", study_dir), ("output", out_dir)):
         if not os.fspath(path).strip():
@@ -765,13 +769,10 @@ def _check_out_dir(study_dir, out_dir):
     rel = os.path.relpath(out, study)
     if rel.startswith(os.pardir):
         return  # beside the study: nothing to mix
-    parts = rel.split(os.sep)
-    top = os.path.join(study, parts[0])
-    holds_data = (os.path.isdir(top) and os.listdir(top)
-                  and not os.path.exists(os.path.join(top, "batch.log")))
-    if len(parts) > 1 or holds_data:
-        raise StudyLayoutError(f"the output folder {out_dir} lies in the study's data "
-                               f"({parts[0]}/); write the results to a new folder.")
+    top = rel.split(os.sep)[0]
+    if is_patient_folder(os.path.join(study, top)):
+        raise StudyLayoutError(f"the output folder {out_dir} lies in the data of patient "
+                               f"{top}/; write the results to a folder of their own.")
 
 
 def _run(study, out_dir, options, log_file):

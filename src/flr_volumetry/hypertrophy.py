@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
+import numbers
 from dataclasses import asdict, dataclass
 
 from . import clinical
@@ -88,7 +89,8 @@ def _number(m, key, which):
     value = _get(m, key)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    # numbers.Real: numpy numbers too (pandas rows); bool is a Real, but no volume.
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
         raise InputError(f"the {which} measurement's {key} is {value!r}, not a number; "
                          f"measure the scan again.")
     return float(value)

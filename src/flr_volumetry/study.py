@@ -35,6 +35,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -65,6 +66,7 @@ PROCEDURES = ("PVE", "PVL", "PVE+HVE", "ALPPS")
 #: Keys of ``patient.json`` and columns of ``study.csv`` (besides ``patient_id``).
 PATIENT_KEYS = ("height_cm", "weight_kg", "liver_condition", "procedure", "procedure_date",
                 "resection", "remnant_segments", "resect_caudate", "plan")
+_DECIMAL_COMMA = re.compile(r"^\s*(-?\d+),(\d+)\s*$")
 #: The keys that each define the remnant on their own: one per patient.
 REMNANT_KEYS = ("plan", "resection", "remnant_segments")
 #: Optional per-timepoint masks, by the stem of their file name.
@@ -337,6 +339,10 @@ def read_study_csv(path):
             # names only, so its separator is unambiguous.
             delimiter = next((d for d in (",", ";", "\t") if d in header), ",")
             rows = list(csv.DictReader(fh, delimiter=delimiter))
+        if delimiter != ",":
+            # The same locales write 72,5 for 72.5.
+            rows = [{k: _DECIMAL_COMMA.sub(r"\1.\2", v) if isinstance(v, str) else v
+                     for k, v in row.items()} for row in rows]
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise StudyLayoutError(f"{path} is not a readable CSV file ({exc}).") from exc
     out = {}
@@ -454,6 +460,16 @@ def _find_timepoint(patient_id, folder):
     )
 
 
+def is_patient_folder(folder):
+    """Whether discovery would take ``folder`` (in a study) as a patient's: it holds
+    patient.json or a timepoint folder with a scan or mask."""
+    folder = os.fspath(folder)
+    name = os.path.basename(folder)
+    if _ignored(name) or not os.path.isdir(folder):
+        return False
+    return _find_patient(name, folder, None, os.path.dirname(folder)) is not None
+
+
 def _find_patient(patient_id, folder, csv_row, study_path):
     timepoints, empty = [], []
     for e in sorted(os.listdir(folder)):
@@ -472,11 +488,14 @@ def _find_patient(patient_id, folder, csv_row, study_path):
     facts, warnings = {}, []
     if empty:
         # A scan not copied yet would otherwise vanish from the results without a word.
-        warnings.append(f"{', '.join(e + '/' for e in empty)} in {patient_id}/ hold no scan, "
-                        f"mask or timepoint.json: skipped.")
+        warnings.append(f"{', '.join(e + '/' for e in empty)} in {patient_id}/ "
+                        f"{'holds' if len(empty) == 1 else 'hold'} no scan, mask or "
+                        f"timepoint.json: skipped.")
     try:
         if csv_row is not None:
-            facts, warnings = _clean_facts(csv_row, f"study.csv ({patient_id})", study_path)
+            facts, csv_warnings = _clean_facts(csv_row, f"study.csv ({patient_id})",
+                                               study_path)
+            warnings += csv_warnings
         if has_file:
             own, own_warn = read_patient_file(pfile)
             warnings += own_warn

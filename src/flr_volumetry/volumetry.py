@@ -150,7 +150,7 @@ def check_mask(mask, what="mask"):
     >>> check_mask(sitk.GetImageFromArray(np.full((2, 2, 2), 0.3)), "liver mask")
     Traceback (most recent call last):
     ...
-    flr_volumetry.errors.InputError: the liver mask holds fractional values (0.3 at most); a mask holds whole numbers (0/1 or labels): is it a probability map or a scan?
+    flr_volumetry.errors.InputError: the liver mask holds fractional values (e.g. 0.3); a mask holds whole numbers (0/1 or labels): is it a probability map or a scan?
     """
     if not isinstance(mask, sitk.Image):
         raise InputError(f"the {what} must be a SimpleITK image, not {type(mask).__name__}; "
@@ -160,7 +160,8 @@ def check_mask(mask, what="mask"):
                          f"{mask.GetDimension()}-D with {mask.GetNumberOfComponentsPerPixel()} "
                          f"value(s) per voxel.")
     d = np.array(mask.GetDirection(), np.float64).reshape(3, 3)
-    if not np.allclose(d @ d.T, np.eye(3), atol=1e-4):
+    # 1e-3: DICOM orientations written with few decimals are rotations all the same.
+    if not np.allclose(d @ d.T, np.eye(3), atol=1e-3):
         raise InputError(f"the {what}'s direction matrix is not a rotation (its axes are not "
                          f"unit length and perpendicular), so its voxel volume is undefined.")
     arr = _array(mask)
@@ -169,9 +170,9 @@ def check_mask(mask, what="mask"):
             raise InputError(f"the {what} holds NaN or infinite values.")
         frac = np.abs(arr - np.rint(arr))
         if frac.max(initial=0.0) > 1e-3:
-            raise InputError(f"the {what} holds fractional values ({arr.flat[int(np.argmax(frac))]:g}"
-                             f" at most); a mask holds whole numbers (0/1 or labels): is it a "
-                             f"probability map or a scan?")
+            raise InputError(f"the {what} holds fractional values (e.g. "
+                             f"{arr.flat[int(np.argmax(frac))]:g}); a mask holds whole numbers "
+                             f"(0/1 or labels): is it a probability map or a scan?")
     if arr.size and arr.min() < 0:
         raise InputError(f"the {what} holds negative values (down to {arr.min():g}): is it a "
                          f"scan?")
@@ -210,12 +211,15 @@ def label_volumes_ml(label_map, within=None):
     {'1': 0.002, '2': 0.001}
     """
     check_mask(label_map, "label map")
-    # Whole numbers stored as float (0.99999 for 1): rounded, never truncated.
-    arr = np.rint(_array(label_map)).astype(np.int64).ravel()
+    arr = np.asarray(_array(label_map)).ravel()
     if within is not None:
         check_mask(within, "mask")
         _check_grid(within, label_map, "mask")
         arr = arr[np.asarray(_array(within)).ravel() != 0]
+    arr = arr[arr != 0]
+    if arr.dtype.kind == "f":
+        arr = np.rint(arr)  # whole numbers stored as float (0.99999 for 1): never truncated
+    arr = arr.astype(np.int64)
     counts = np.bincount(arr[arr > 0]) if np.any(arr > 0) else np.zeros(1, np.int64)
     v = voxel_volume_ml(label_map)
     return {str(lab): int(n) * v for lab, n in enumerate(counts) if lab > 0 and n > 0}
@@ -354,7 +358,8 @@ def measure(liver, *, tumor=None, flr=None, segments=None, patient=None, options
         if outside_n:
             pct = 100.0 * outside_n / np.count_nonzero(flr_arr)
             warnings.append(
-                f"{outside_ml:.2g} mL ({pct:.1f} %) of the FLR mask lies outside the liver and "
+                f"{outside_ml:.{1 if outside_ml >= 0.1 else 3}f} mL ({pct:.1f} %) of the FLR mask "
+                f"lies outside the liver and "
                 f"was not counted."
             )
         remnant = flr_arr & liver_arr

@@ -88,8 +88,13 @@ def is_image_file(path):
     return str(path).lower().endswith(IMAGE_SUFFIXES)
 
 
-def read_image_file(path):
-    """Read a single-file image with SimpleITK, refusing with one clear sentence."""
+def read_image_file(path, *, check_gzip=True):
+    """Read a single-file image with SimpleITK, refusing with one clear sentence.
+
+    ``check_gzip``: refuse a .gz file cut short (ITK reads it without
+    complaint, the missing voxels as zeros); off only for a caller that
+    decompresses the file again anyway and checks it there.
+    """
     path = os.fspath(path)
     if not os.path.exists(path):
         raise InputError(f"{path} does not exist.")
@@ -98,33 +103,47 @@ def read_image_file(path):
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()[-1] if str(exc).strip() else "unknown reason"
         raise InputError(f"cannot read {path} as an image ({first}).") from exc
+    if check_gzip:
+        _check_gzip(path)
+    return image
+
+
+def _check_gzip(path):
     if path.lower().endswith(".gz") and not _gzip_complete(path):
-        # ITK reads a truncated .gz without complaint, the missing voxels as zeros.
         raise InputError(f"{path} is cut short: its compressed data ends early (an "
                          f"interrupted copy?); copy it again.")
-    return image
 
 
 def _gzip_complete(path, chunk_bytes=1 << 20):
     """Whether the gzip stream of ``path`` runs to its end-of-stream marker.
 
-    Decompresses into a bounded buffer and throws the data away: about
-    0.15 s for a 15 MB file.
+    Every member is checked (bgzip writes several); bytes after the last
+    member that start no new one (padding) are ignored, as gzip does. The
+    data are decompressed into a bounded buffer and thrown away: about
+    0.15 s for a 15 MB file. A file that is not gzip at all passes (ITK
+    read it as it is).
     """
-    stream = zlib.decompressobj(wbits=31)  # 31: gzip header and trailer
     try:
         with open(path, "rb") as fh:
-            while not stream.eof:
-                data = fh.read(chunk_bytes)
+            if fh.read(2) != b"\x1f\x8b":
+                return True
+            fh.seek(0)
+            stream = zlib.decompressobj(wbits=31)  # 31: gzip header and trailer
+            data = b""
+            while True:
                 if not data:
-                    return False
-                while data and not stream.eof:
-                    stream.decompress(data, 1 << 24)
-                    data = stream.unconsumed_tail
+                    data = fh.read(chunk_bytes)
+                    if not data:
+                        return stream.eof
+                if stream.eof:
+                    if not data.startswith(b"\x1f\x8b"):
+                        return True  # padding after the last member
+                    stream = zlib.decompressobj(wbits=31)
+                stream.decompress(data, 1 << 24)
+                data = stream.unused_data if stream.eof else stream.unconsumed_tail
     except zlib.error as exc:
         raise InputError(f"{path} is corrupt: its compressed data cannot be read ({exc}).") \
             from None
-    return True
 
 
 def load_image(path, *, series_uid=None):
@@ -168,7 +187,11 @@ def load_image(path, *, series_uid=None):
         raise InputError(
             f"{path} is a single DICOM file; pass the folder that holds the whole series."
         )
-    image = read_image_file(path)
+    # A float NIfTI is read again by nibabel (for its NaN voxels), which notices a file
+    # cut short itself: its gzip stream is not decompressed a third time.
+    image = read_image_file(path, check_gzip=False)
+    if not _checked_by_nibabel(image, path):
+        _check_gzip(path)
     if image.GetDimension() != 3:
         raise InputError(
             f"{path} is a {image.GetDimension()}-D image; volumetry needs a 3-D scan."
@@ -179,6 +202,11 @@ def load_image(path, *, series_uid=None):
                          f"or vector image); a scan must be one 3-D volume.")
     _check_finite(image, path)
     return Scan(image=image, source=path)
+
+
+def _checked_by_nibabel(image, path):
+    return (sitk.GetArrayViewFromImage(image).dtype.kind == "f"
+            and path.lower().endswith((".nii", ".nii.gz")))
 
 
 def _check_finite(image, path):
@@ -192,10 +220,16 @@ def _check_finite(image, path):
             # by scl_slope cannot, and are not read twice).
             import nibabel
 
-            stored = nibabel.load(path)
-            if stored.get_data_dtype().kind != "f":
-                return
-            arr = stored.dataobj.get_unscaled()
+            try:
+                stored = nibabel.load(path)
+                if stored.get_data_dtype().kind != "f":
+                    # Integers scaled to float by ITK: no NaN; only the file to check.
+                    _check_gzip(path)
+                    return
+                arr = stored.dataobj.get_unscaled()
+            except (EOFError, OSError, ValueError, zlib.error):
+                raise InputError(f"{path} is cut short or damaged: its data cannot be read "
+                                 f"whole; copy it again.") from None
         bad = arr.size - int(np.count_nonzero(np.isfinite(arr)))
         if bad:
             raise InputError(f"{path} holds {bad} voxels that are not numbers (NaN or "

@@ -139,8 +139,12 @@ def _labels_present(arr, source, what):
         raise InputError(f"{not_a_mask}: it holds negative values (is it a scan?).")
     if high > 65535:
         raise InputError(f"{not_a_mask}: it holds values up to {high:.0f} (is it a scan?).")
-    counts = np.bincount(np.rint(arr).astype(np.int64).ravel(), minlength=1)
-    present = np.flatnonzero(counts[1:]) + 1
+    # Only the non-zero voxels are counted (rounding a whole uint8 mask to int64 cost
+    # seconds and a gigabyte on a 512x512x400 scan).
+    values = arr[arr != 0]
+    if values.dtype.kind == "f":
+        values = np.rint(values)
+    present = np.flatnonzero(np.bincount(values.astype(np.int64), minlength=1)[1:]) + 1
     if present.size > MAX_LABELS:
         raise InputError(f"{not_a_mask}: it holds {present.size} different values (is it a "
                          f"scan?).")

@@ -88,8 +88,10 @@ def write_mask(mask, path, *, segment_name=None):
     segment_name : str, optional
         Segment name for ``.seg.nrrd`` (default: the file name without suffix).
     """
-    if not isinstance(mask, sitk.Image):
-        mask = getattr(mask, "image", mask)  # a Mask (from load_mask) is written as its image
+    from ._masks import Mask
+
+    if isinstance(mask, Mask):  # (a Scan has an .image too: a scan is no mask)
+        mask = mask.image
     if not isinstance(mask, sitk.Image):
         raise InputError(f"write_mask needs a SimpleITK image or a Mask, not "
                          f"{type(mask).__name__}.")

@@ -111,7 +111,7 @@ def _as_list(segments):
     """``"2,3"``, ``2`` or a sequence, as a list of its items."""
     if isinstance(segments, str):
         return [p for p in segments.replace(";", ",").split(",") if p.strip()]
-    if isinstance(segments, (int, np.integer)):
+    if isinstance(segments, (int, float, np.number)):
         return [segments]
     return list(segments)
 
