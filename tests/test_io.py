@@ -126,7 +126,11 @@ def test_truncated_gzip_file_is_refused(tmp_path):
     sitk.WriteImage(img, str(tmp_path / "whole.nii.gz"), useCompression=True)
     data = (tmp_path / "whole.nii.gz").read_bytes()
     assert flr.load_image(tmp_path / "whole.nii.gz").image.GetSize() == (64, 64, 20)
+    # Whole: decided from the gzip trailer and the header, without decompressing.
+    from flr_volumetry.io._images import _nifti_size_matches
+    assert _nifti_size_matches(str(tmp_path / "whole.nii.gz"))
     (tmp_path / "cut.nii.gz").write_bytes(data[: len(data) // 2])
+    assert not _nifti_size_matches(str(tmp_path / "cut.nii.gz"))
     # ITK itself reads it, the missing half as zeros.
     with pytest.raises(InputError, match="is cut short"):
         flr.load_image(tmp_path / "cut.nii.gz")

@@ -109,9 +109,35 @@ def read_image_file(path, *, check_gzip=True):
 
 
 def _check_gzip(path):
-    if path.lower().endswith(".gz") and not _gzip_complete(path):
+    if path.lower().endswith(".gz") and not _nifti_size_matches(path) \
+            and not _gzip_complete(path):
         raise InputError(f"{path} is cut short: its compressed data ends early (an "
                          f"interrupted copy?); copy it again.")
+
+
+def _nifti_size_matches(path):
+    """Whether a .nii.gz's gzip trailer (its last 4 bytes: the uncompressed size modulo
+    2**32) equals the size its NIfTI header promises: a file cut short ends on compressed
+    data instead (a 1 in 2**32 chance of matching). Reads the header and 4 bytes, where
+    decompressing the whole file to check it took longer than ITK's own read; when the
+    sizes differ (extensions, padding, several members) the stream is checked fully."""
+    if not path.lower().endswith(".nii.gz"):
+        return False
+    import nibabel
+
+    try:
+        header = nibabel.load(path).header
+        # vox_offset as stored (nibabel's get_data_offset() can say 0); at least the
+        # header and its 4 extension bytes.
+        offset = max(int(header["vox_offset"]), int(header.sizeof_hdr) + 4)
+        expected = offset + int(
+            np.prod(header.get_data_shape(), dtype=np.int64)) * header.get_data_dtype().itemsize
+        with open(path, "rb") as fh:
+            fh.seek(-4, os.SEEK_END)
+            isize = int.from_bytes(fh.read(4), "little")
+    except Exception:  # noqa: BLE001 - any doubt: the full check decides
+        return False
+    return isize == expected % (1 << 32)
 
 
 def _gzip_complete(path, chunk_bytes=1 << 20):
