@@ -75,6 +75,7 @@ def test_study_csv_merges_with_patient_json(tmp_path):
     ({"height_cm": 1.7, "weight_kg": 70}, "centimetres"),
     ({"height_cm": 170}, "both height and weight"),
     ({"remnant_segments": [2, 9]}, "Couinaud"),
+    ({"remnant_segments": [2.7, 3]}, "Couinaud"),
     ({"height_cm": "tall", "weight_kg": 70}, "must be a number"),
     ({"resect_caudate": "maybe"}, "true or false"),
     ({"resection": "right_hepatectomy", "remnant_segments": [2, 3]},

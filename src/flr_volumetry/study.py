@@ -235,7 +235,10 @@ def _segments_tuple(value, where):
     else:
         parts = [value]
     try:
-        segs = tuple(int(p) for p in parts)
+        numbers = [float(str(p).strip()) for p in parts]
+        if not all(n.is_integer() for n in numbers):  # 2.7 is no segment, nor is it 2
+            raise ValueError
+        segs = tuple(int(n) for n in numbers)
     except (TypeError, ValueError):
         raise InputError(f"remnant_segments in {where} must be Couinaud numbers 1-8, "
                          f"e.g. [2, 3], got {value!r}.") from None
