@@ -467,3 +467,29 @@ def test_files_stripped_of_their_preamble_are_read(tmp_path):
         open(f, "wb").write(data[132:])  # starts on the file meta group (0002,0000)
     assert all(flr.io.is_dicom_file(f) for f in files)
     _same_physical_volume(read_dicom_series(tmp_path / "ct").image, img)
+
+
+def test_a_tied_localizer_series_beside_the_scan_does_not_stop_the_read(tmp_path):
+    # A 3-plane localizer (3 axial + 3 other-size slices, no LOCALIZER type) as its own
+    # series: only the series that is read must be one stack.
+    img = _phantom(size=(6, 6, 8))
+    write_dicom_series(img, tmp_path / "ct")
+    loc = sorted(write_dicom_series(_phantom(size=(6, 6, 6), seed=1), tmp_path / "ct",
+                                    series_description="localizer"), key=_z_of)
+    _edit(loc[::2], PixelSpacing=[1.4, 1.8])
+    scan = read_dicom_series(tmp_path / "ct")
+    assert scan.image.GetSize() == img.GetSize()
+
+
+def test_a_stripped_non_image_object_is_not_called_damaged(tmp_path):
+    files = write_dicom_series(_phantom(size=(5, 5, 4)), tmp_path / "ct")
+    ko = pydicom.dcmread(files[0])
+    for kw in ("Rows", "Columns", "ImagePositionPatient", "PixelData"):
+        delattr(ko, kw)
+    ko.SOPClassUID = ko.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.88.59"
+    ko.SOPInstanceUID = ko.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()
+    ko.save_as(tmp_path / "ct" / "KO0001")
+    data = open(tmp_path / "ct" / "KO0001", "rb").read()
+    open(tmp_path / "ct" / "KO0001", "wb").write(data[132:])  # preamble stripped
+    scan = read_dicom_series(tmp_path / "ct")
+    assert not any("could not be read" in w for w in scan.warnings)

@@ -261,3 +261,30 @@ def test_uncompressed_file_named_gz_is_read_and_a_scan_is_no_mask_to_write(tmp_p
     assert scan.image.GetSize() == im["ct"].GetSize()
     with pytest.raises(InputError, match="SimpleITK image or a Mask, not Scan"):
         flr.write_mask(scan, tmp_path / "x.nii.gz")
+
+
+def test_gzip_members_cut_where_the_next_magic_straddles_a_read(tmp_path):
+    import gzip
+
+    from flr_volumetry.io._images import _gzip_complete
+
+    raw = os.urandom(300_000)
+    first = gzip.compress(raw)
+    # The second member's first byte is the last of a 4096-byte read; the file is cut
+    # inside that member.
+    pad = 4096 - len(first) % 4096 - 1
+    data = gzip.compress(raw[:pad]) if pad > 20 else b""
+    members = first + data
+    second = gzip.compress(os.urandom(200_000))
+    path = tmp_path / "x.gz"
+    path.write_bytes(members + second[: len(second) // 2])
+    assert _gzip_complete(str(path), chunk_bytes=len(members) + 1) is False
+    path.write_bytes(members + second)
+    assert _gzip_complete(str(path), chunk_bytes=len(members) + 1) is True
+
+
+def test_float_scan_named_gz_but_not_compressed_is_read(tmp_path):
+    arr = np.full((4, 5, 6), 40.0, np.float32)
+    sitk.WriteImage(sitk.GetImageFromArray(arr), str(tmp_path / "f.nii"), useCompression=False)
+    os.rename(tmp_path / "f.nii", tmp_path / "f.nii.gz")
+    assert flr.load_image(tmp_path / "f.nii.gz").image.GetSize() == (6, 5, 4)

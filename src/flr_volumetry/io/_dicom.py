@@ -245,6 +245,15 @@ def _as_slice(path, ds):
     )
 
 
+class _Stack(tuple):
+    """(slices, n_dropped) of a series, with ``tied``: two largest groups of one size."""
+
+    def __new__(cls, slices, dropped, tied=False):
+        self = super().__new__(cls, (slices, dropped))
+        self.tied = tied
+        return self
+
+
 def _same_stack(a, b):
     """Whether two slices can stack: the same orientation (within _ORIENTATION_ATOL; not
     rounded to a key, which splits values on either side of a rounding edge), pixel
@@ -274,14 +283,11 @@ def _stack_of(slices):
         else:
             group.append(s)
     groups.sort(key=len, reverse=True)
-    if len(groups) > 1 and len(groups[0]) == len(groups[1]) > 1:
-        raise InputError(
-            f"the series {_describe(kept[0].series_uid, groups[0])} mixes stacks of "
-            f"{len(groups[0])} slices each with different orientation, pixel spacing or matrix "
-            f"size; export them as separate series."
-        )
     stack = groups[0]
-    return stack, localizers + len(kept) - len(stack)
+    # Two largest stacks of one size: either would be half a scan. Said only if this
+    # series is the one read (a 3-plane localizer series beside it is no reason to fail).
+    tied = len(groups) > 1 and len(groups[0]) == len(groups[1]) > 1
+    return _Stack(stack, localizers + len(kept) - len(stack), tied)
 
 
 def _is_axial(s):
@@ -525,8 +531,8 @@ def _collect(folder, series_uid):
     for path in _iter_files(folder):
         ds = _read_header(path)
         if ds is None:
-            if is_dicom_file(path):
-                broken.append((path, None))  # marked DICOM, yet unreadable: cut short?
+            if _has_preamble(_head(path)):
+                broken.append((path, None))  # a Part 10 file, yet unreadable: cut short?
             continue
         if _frames(ds) > 1 and _claims_image(ds):
             # Enhanced multi-frame images keep their geometry per frame, in sequences.
@@ -551,6 +557,11 @@ def _collect(folder, series_uid):
         )
     uid, stack, dropped, warnings = _choose_series(folder, by_series, series_uid)
     label = _describe(uid, stack)
+    if _stack_of(by_series[uid]).tied:
+        raise InputError(
+            f"the series {label} mixes stacks of {len(stack)} slices each with different "
+            f"orientation, pixel spacing or matrix size; export them as separate series."
+        )
     own = [os.path.basename(p) for p, u in broken if u == uid]
     if own:
         # A slice of this very series without geometry or pixels: the volume would lack it.

@@ -162,8 +162,11 @@ def _gzip_complete(path, chunk_bytes=1 << 20):
                     if not data:
                         return stream.eof
                 if stream.eof:
+                    if len(data) < 2:  # the next member's magic may straddle two reads
+                        data += fh.read(chunk_bytes)
                     if not data.startswith(b"\x1f\x8b"):
-                        return True  # padding after the last member
+                        # Padding after the last member (a lone 0x1f: a member cut short).
+                        return data != b"\x1f"
                     stream = zlib.decompressobj(wbits=31)
                 stream.decompress(data, 1 << 24)
                 data = stream.unused_data if stream.eof else stream.unconsumed_tail
@@ -247,13 +250,18 @@ def _check_finite(image, path):
             import nibabel
 
             try:
-                stored = nibabel.load(path)
+                with open(path, "rb") as fh:
+                    gz = fh.read(2) == b"\x1f\x8b"
+                # nibabel trusts the suffix: a .nii.gz that is not compressed is read as bytes.
+                stored = (nibabel.load(path) if gz or not path.lower().endswith(".gz")
+                          else nibabel.Nifti1Image.from_bytes(open(path, "rb").read()))
                 if stored.get_data_dtype().kind != "f":
                     # Integers scaled to float by ITK: no NaN; only the file to check.
                     _check_gzip(path)
                     return
                 arr = stored.dataobj.get_unscaled()
-            except (EOFError, OSError, ValueError, zlib.error):
+            except (EOFError, OSError, ValueError, zlib.error,
+                    nibabel.filebasedimages.ImageFileError):
                 raise InputError(f"{path} is cut short or damaged: its data cannot be read "
                                  f"whole; copy it again.") from None
         bad = arr.size - int(np.count_nonzero(np.isfinite(arr)))
