@@ -206,6 +206,11 @@ def test_scout_slices_are_dropped_with_a_warning(tmp_path):
     _same_physical_volume(scan.image, img)
     dropped = [w for w in scan.warnings if "dropped" in w]
     assert len(dropped) == 1 and dropped[0].startswith("2 slices")
+    # A folder of localizers only: said in words (not an AttributeError).
+    _edit(write_dicom_series(_phantom(size=(5, 5, 3)), tmp_path / "loc"),
+          ImageType=["ORIGINAL", "PRIMARY", "LOCALIZER"])
+    with pytest.raises(InputError, match="holds only scout/localizer images"):
+        read_dicom_series(tmp_path / "loc")
 
 
 def test_two_series_picks_the_axial_one_with_most_slices(tmp_path):

@@ -32,6 +32,7 @@ import datetime as _dt
 import logging
 import os
 from collections import Counter
+from typing import NamedTuple
 from dataclasses import dataclass
 
 import numpy as np
@@ -97,7 +98,6 @@ class _Slice:
     pixel_spacing: tuple[float, float]
     rows: int
     columns: int
-    frames: int
     header: object  # the pydicom Dataset (only the tags above)
 
     @property
@@ -197,22 +197,28 @@ def _frames(ds):
         return 1
 
 
+def _sop_class(ds):
+    meta = getattr(ds, "file_meta", None)
+    return str(ds.get("SOPClassUID", "") or (meta or {}).get("MediaStorageSOPClassUID", ""))
+
+
+def _greyscale(ds):
+    return int(ds.get("SamplesPerPixel", 1) or 1) == 1  # (colour: screenshots)
+
+
 def _claims_image(ds):
     """Whether ``ds`` says it is a greyscale image (of an image storage class), whatever
     it lacks (geometry; the rows of a file cut short)."""
-    meta = getattr(ds, "file_meta", None)
-    sop_class = str(ds.get("SOPClassUID", "") or (meta or {}).get("MediaStorageSOPClassUID", ""))
+    sop_class = _sop_class(ds)
     return (sop_class.startswith(_IMAGE_STORAGE_PREFIX)
-            and not sop_class.startswith(_NON_IMAGE_SOP_PREFIXES)
-            and int(ds.get("SamplesPerPixel", 1) or 1) == 1)
+            and not sop_class.startswith(_NON_IMAGE_SOP_PREFIXES) and _greyscale(ds))
 
 
 def _is_image_slice(ds):
-    """Whether ``ds`` claims to be a greyscale image slice (whatever geometry it lacks)."""
-    meta = getattr(ds, "file_meta", None)
-    sop_class = str(ds.get("SOPClassUID", "") or (meta or {}).get("MediaStorageSOPClassUID", ""))
-    return (not sop_class.startswith(_NON_IMAGE_SOP_PREFIXES) and "Rows" in ds
-            and int(ds.get("SamplesPerPixel", 1) or 1) == 1)  # (colour: screenshots)
+    """Whether ``ds`` is a greyscale image slice, whatever geometry it lacks (a file
+    without a SOP class, as old ACR-NEMA ones, counts when it has rows)."""
+    return (not _sop_class(ds).startswith(_NON_IMAGE_SOP_PREFIXES) and "Rows" in ds
+            and _greyscale(ds))
 
 
 def _as_slice(path, ds):
@@ -232,7 +238,6 @@ def _as_slice(path, ds):
         series_number = int(ds.get("SeriesNumber")) if ds.get("SeriesNumber") not in (None, "") else None
     except (TypeError, ValueError):
         series_number = None
-    frames = _frames(ds)
     image_type = ds.get("ImageType") or ()
     image_type = tuple(str(t).upper() for t in (image_type if not isinstance(image_type, str)
                                                 else image_type.split("\\")))
@@ -241,17 +246,17 @@ def _as_slice(path, ds):
         description=str(ds.get("SeriesDescription", "") or ""), series_number=series_number,
         image_type=image_type, position=position, orientation=orientation,
         pixel_spacing=spacing, rows=int(ds.Rows), columns=int(ds.get("Columns", 0) or 0),
-        frames=frames, header=ds,
+        header=ds,
     )
 
 
-class _Stack(tuple):
-    """(slices, n_dropped) of a series, with ``tied``: two largest groups of one size."""
+class _Stack(NamedTuple):
+    """The main stack of a series: its slices, how many were dropped, and ``tied``: two
+    largest groups of one size (either would be half a scan)."""
 
-    def __new__(cls, slices, dropped, tied=False):
-        self = super().__new__(cls, (slices, dropped))
-        self.tied = tied
-        return self
+    slices: list
+    dropped: int
+    tied: bool = False
 
 
 def _same_stack(a, b):
@@ -274,7 +279,7 @@ def _stack_of(slices):
     kept = [s for s in slices if "LOCALIZER" not in s.image_type]
     localizers = len(slices) - len(kept)
     if not kept:
-        return [], len(slices)
+        return _Stack([], len(slices))
     groups = []
     for s in kept:
         group = next((g for g in groups if _same_stack(g[0], s)), None)
@@ -301,36 +306,37 @@ def _describe(uid, stack):
 
 
 def _choose_series(folder, by_series, series_uid):
-    """Pick the series to read; returns (uid, stack, n_dropped, warnings)."""
+    """Pick the series to read; returns (uid, its :class:`_Stack`, warnings)."""
     stacks = {uid: _stack_of(slices) for uid, slices in by_series.items()}
     if series_uid is not None:
         series_uid = str(series_uid).strip()
         if series_uid not in stacks:
-            listing = "; ".join(_describe(u, st) for u, (st, _) in stacks.items())
+            listing = "; ".join(_describe(u, st.slices) for u, st in stacks.items())
             raise InputError(
                 f"{folder} holds no series with SeriesInstanceUID {series_uid}; available: "
                 f"{listing}."
             )
-        stack, dropped = stacks[series_uid]
-        return series_uid, stack, dropped, []
-    usable = {u: v for u, v in stacks.items() if len(v[0]) >= 2}
+        return series_uid, stacks[series_uid], []
+    usable = {u: v for u, v in stacks.items() if len(v.slices) >= 2}
     if not usable:
-        uid, (stack, dropped) = max(stacks.items(), key=lambda kv: len(kv[1][0]))
-        return uid, stack, dropped, []
-    axial = {u: v for u, v in usable.items() if _is_axial(v[0][0])}
+        uid, chosen = max(stacks.items(), key=lambda kv: len(kv[1].slices))
+        return uid, chosen, []
+    axial = {u: v for u, v in usable.items() if _is_axial(v.slices[0])}
     pool = axial or usable
 
     def rank(item):
-        uid, (stack, _) = item
-        number = stack[0].series_number
+        uid, st = item
+        number = st.slices[0].series_number
         # Most slices first; ties broken by series number, then UID, so the
         # choice never depends on the order files were listed in.
-        return (-len(stack), number if number is not None else 1 << 30, uid)
+        return (-len(st.slices), number if number is not None else 1 << 30, uid)
 
-    uid, (stack, dropped) = sorted(pool.items(), key=rank)[0]
+    uid, chosen = sorted(pool.items(), key=rank)[0]
+    stack = chosen.slices
     warnings = []
     if len(stacks) > 1:
-        others = "; ".join(_describe(u, st) for u, (st, _) in sorted(stacks.items()) if u != uid)
+        others = "; ".join(_describe(u, st.slices) for u, st in sorted(stacks.items())
+                           if u != uid)
         kind = "axial series" if axial else "series (none is axial)"
         warnings.append(
             f"{folder} holds {len(stacks)} series; read the {kind} with the most slices, "
@@ -339,7 +345,7 @@ def _choose_series(folder, by_series, series_uid):
         )
     elif not axial:
         warnings.append(f"the series {_describe(uid, stack)} is not axial; it was read as it is.")
-    return uid, stack, dropped, warnings
+    return uid, chosen, warnings
 
 
 def _unique_positions(stack, normal, folder):
@@ -555,9 +561,9 @@ def _collect(folder, series_uid):
             f"{folder} holds no DICOM image slices with position and orientation; pass the "
             f"folder of an exported CT or MR series."
         )
-    uid, stack, dropped, warnings = _choose_series(folder, by_series, series_uid)
+    uid, (stack, dropped, tied), warnings = _choose_series(folder, by_series, series_uid)
     label = _describe(uid, stack)
-    if _stack_of(by_series[uid]).tied:
+    if tied:
         raise InputError(
             f"the series {label} mixes stacks of {len(stack)} slices each with different "
             f"orientation, pixel spacing or matrix size; export them as separate series."
