@@ -238,32 +238,36 @@ def _checked_by_nibabel(image, path):
             and path.lower().endswith((".nii", ".nii.gz")))
 
 
+def _stored_float_values(path):
+    """The voxels of a NIfTI file as stored (unscaled), or None when they are integers
+    (scaled to float by scl_slope: no NaN possible; the file's completeness is then
+    checked here, since nibabel does not read it whole). Refuses a file cut short."""
+    import nibabel
+
+    try:
+        with open(path, "rb") as fh:
+            gz = fh.read(2) == b"\x1f\x8b"
+            fh.seek(0)
+            # nibabel trusts the suffix: a .nii.gz that is not compressed is read as bytes.
+            stored = (nibabel.load(path) if gz or not path.lower().endswith(".gz")
+                      else nibabel.Nifti1Image.from_bytes(fh.read()))
+        if stored.get_data_dtype().kind != "f":
+            _check_gzip(path)
+            return None
+        return stored.dataobj.get_unscaled()
+    except (EOFError, OSError, ValueError, zlib.error, nibabel.filebasedimages.ImageFileError):
+        raise InputError(f"{path} is cut short or damaged: its data cannot be read whole; "
+                         f"copy it again.") from None
+
+
 def _check_finite(image, path):
     """Refuse a float scan holding NaN or infinite voxels: no volume or threshold is
     defined on them, and they would be read as some intensity by the steps after."""
     arr = sitk.GetArrayViewFromImage(image)
-    if arr.dtype.kind == "f":
-        if path.lower().endswith((".nii", ".nii.gz")):
-            # ITK's NIfTI reader turns NaN voxels into zeros: look at the stored values,
-            # unscaled (only a float type on disk can hold NaN; integers scaled to float
-            # by scl_slope cannot, and are not read twice).
-            import nibabel
-
-            try:
-                with open(path, "rb") as fh:
-                    gz = fh.read(2) == b"\x1f\x8b"
-                # nibabel trusts the suffix: a .nii.gz that is not compressed is read as bytes.
-                stored = (nibabel.load(path) if gz or not path.lower().endswith(".gz")
-                          else nibabel.Nifti1Image.from_bytes(open(path, "rb").read()))
-                if stored.get_data_dtype().kind != "f":
-                    # Integers scaled to float by ITK: no NaN; only the file to check.
-                    _check_gzip(path)
-                    return
-                arr = stored.dataobj.get_unscaled()
-            except (EOFError, OSError, ValueError, zlib.error,
-                    nibabel.filebasedimages.ImageFileError):
-                raise InputError(f"{path} is cut short or damaged: its data cannot be read "
-                                 f"whole; copy it again.") from None
+    if _checked_by_nibabel(image, path):
+        # ITK's NIfTI reader turns NaN voxels into zeros: look at the stored values.
+        arr = _stored_float_values(path)
+    if arr is not None and arr.dtype.kind == "f":
         bad = arr.size - int(np.count_nonzero(np.isfinite(arr)))
         if bad:
             raise InputError(f"{path} holds {bad} voxels that are not numbers (NaN or "
