@@ -8,7 +8,7 @@ import re
 import sys
 
 from ..errors import InputError
-from ..io import write_json_atomic
+from ..io import check_writable, write_json_atomic
 from ..volumetry import Patient, VolumetryOptions
 from ..clinical import BSA_FORMULAS, LIVER_CONDITIONS, TELV_FORMULAS
 
@@ -67,19 +67,13 @@ def check_outputs(outputs, inputs=()):
     for option, path in outputs.items():
         if not path:
             continue
+        folder = check_writable(path, f"{option} {path}")
         real = os.path.realpath(path)
-        if os.path.isdir(real) or str(path).endswith(("/", os.sep)):
-            raise InputError(f"{option} {path} is a folder; give a file name.")
         if real in read:
             raise InputError(f"{option} {path} is one of the input files; write to another file.")
         if real in claimed:
             raise InputError(f"{claimed[real]} and {option} both name {path}; give each its own "
                              f"file.")
         claimed[real] = option
-        folder = os.path.dirname(real)
-        while not os.path.exists(folder):  # the folders still to be created
-            folder = os.path.dirname(folder)
-        if not os.path.isdir(folder):
-            raise InputError(f"cannot write {option} {path}: {folder} is a file, not a folder.")
         if not os.access(folder, os.W_OK | os.X_OK):
             raise InputError(f"cannot write {option} {path}: no permission to write in {folder}.")

@@ -17,7 +17,7 @@ from ._masks import (
     parse_mask_spec,
 )
 from ._segfiles import read_dicom_seg, read_seg_nrrd, write_dicom_seg, write_seg_nrrd
-from ._writers import atomic_file, write_json_atomic, write_mask
+from ._writers import atomic_file, check_writable, write_json_atomic, write_mask
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -42,6 +42,7 @@ __all__ = [
     "write_dicom_seg",
     "write_dicom_series",
     "atomic_file",
+    "check_writable",
     "write_json_atomic",
     "write_mask",
     "write_seg_nrrd",

@@ -12,17 +12,29 @@ import SimpleITK as sitk
 from ..errors import InputError
 
 
-def _atomic_target(path):
+def check_writable(path, name=None):
+    """Refuse, in one sentence, a file path that names a folder (or ends in one) or lies
+    under a file; returns the nearest folder on its way that exists.
+
+    ``name``: how the path is named in the sentence (e.g. ``"--json out.json"``).
+    """
     path = os.fspath(path)
-    if os.path.isdir(path):
-        raise InputError(f"cannot write {path}: it is a folder; give a file name.")
-    folder = os.path.dirname(os.path.abspath(path))
-    existing = folder
-    while not os.path.exists(existing):
+    name = name or path
+    if os.path.isdir(path) or path.endswith(("/", os.sep)):
+        raise InputError(f"cannot write {name}: it is a folder; give a file name.")
+    existing = os.path.dirname(os.path.abspath(path))
+    while not os.path.exists(existing):  # the folders still to be created
         existing = os.path.dirname(existing)
     if not os.path.isdir(existing):
         # makedirs would say "File exists", of a folder the user never named.
-        raise InputError(f"cannot write {path}: {existing} is a file, not a folder.")
+        raise InputError(f"cannot write {name}: {existing} is a file, not a folder.")
+    return existing
+
+
+def _atomic_target(path):
+    path = os.fspath(path)
+    check_writable(path)
+    folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     return path, folder
 
