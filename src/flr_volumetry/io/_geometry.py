@@ -25,8 +25,18 @@ def grid_description(image):
     return f"{size} voxels at {sp} mm, origin ({org})"
 
 
+def _grid(x):
+    """(size, spacing, origin, direction) of an image, or of a dict with those keys."""
+    if isinstance(x, dict):
+        return tuple(x[k] for k in ("size", "spacing", "origin", "direction"))
+    return x.GetSize(), x.GetSpacing(), x.GetOrigin(), x.GetDirection()
+
+
 def same_grid(a, b):
     """Whether two images share size, spacing, origin and direction.
+
+    ``a`` and ``b`` may also be dicts with the keys ``size``, ``spacing``,
+    ``origin`` and ``direction`` (a grid kept without its voxels).
 
     Examples
     --------
@@ -39,14 +49,15 @@ def same_grid(a, b):
     >>> same_grid(a, b)
     False
     """
-    if a.GetSize() != b.GetSize():
+    (size_a, sa, oa, da), (size_b, sb, ob, db) = _grid(a), _grid(b)
+    if tuple(size_a) != tuple(size_b):
         return False
-    sa, sb = np.array(a.GetSpacing()), np.array(b.GetSpacing())
+    sa, sb = np.array(sa), np.array(sb)
     if not np.allclose(sa, sb, rtol=_SPACING_RTOL, atol=0):
         return False
-    if not np.allclose(a.GetOrigin(), b.GetOrigin(), rtol=0, atol=_ORIGIN_ATOL_VOXELS * sa.min()):
+    if not np.allclose(oa, ob, rtol=0, atol=_ORIGIN_ATOL_VOXELS * sa.min()):
         return False
-    return np.allclose(a.GetDirection(), b.GetDirection(), rtol=0, atol=_DIRECTION_ATOL)
+    return bool(np.allclose(da, db, rtol=0, atol=_DIRECTION_ATOL))
 
 
 def physical_corners(image):

@@ -12,6 +12,7 @@ import numpy as np
 import SimpleITK as sitk
 from flr_volumetry import InputError, Patient, VolumetryOptions, measure
 from flr_volumetry import clinical
+from flr_volumetry.io import same_grid
 
 from ._geometry import metadata_geometry
 
@@ -216,12 +217,7 @@ def _check_same_scan(layer, liver, what):
     meta, liver_meta = getattr(layer, "metadata", {}), liver.metadata
     grid, liver_grid = meta.get("flr_geometry"), liver_meta.get("flr_geometry")
     if grid is not None and liver_grid is not None:
-        a, b = grid["display"], liver_grid["display"]
-        # The core's same_grid tolerances: origins within 1/100 of a voxel.
-        voxel = float(np.min(b["spacing"]))
-        if not (np.allclose(a["spacing"], b["spacing"], rtol=1e-4, atol=0)
-                and np.allclose(a["origin"], b["origin"], rtol=0, atol=0.01 * voxel)
-                and np.allclose(a["direction"], b["direction"], rtol=0, atol=1e-4)):
+        if not same_grid(grid["display"], liver_grid["display"]):
             raise InputError(f"the {what} layer '{layer.name}' lies on another scan's grid than "
                              f"the liver layer '{liver.name}'; choose the {what} of the same "
                              f"scan.")

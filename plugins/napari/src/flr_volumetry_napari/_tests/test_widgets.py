@@ -278,6 +278,17 @@ def test_volumetry_keeps_to_one_scan_and_follows_the_mask_being_edited(make_napa
     # A mask of the other timepoint, chosen by hand, is refused in words.
     w.flr.set_layer(layer("post_pve", "flr"))
     assert w.recompute() is None and "belongs to another timepoint" in w.status.text()
+    # Same timepoint and shape, but another grid (twice the voxel size): refused too.
+    import copy
+
+    base_flr = layer("baseline", "flr")
+    meta = copy.deepcopy(dict(base_flr.metadata))
+    meta["flr_geometry"]["display"]["spacing"] = [
+        2 * v for v in meta["flr_geometry"]["display"]["spacing"]]
+    other = viewer.add_labels(np.asarray(base_flr.data).copy(), name="other grid", metadata=meta)
+    w.flr.set_layer(other)
+    assert w.recompute() is None and "another scan's grid" in w.status.text()
+    viewer.layers.remove(other)
     # "FLR = liver, then erase" makes a new FLR layer: the table follows it.
     w.flr.set_layer(layer("baseline", "flr"))
     rw = RemnantWidget(viewer)
