@@ -43,7 +43,7 @@ from . import clinical
 from .errors import InputError
 from .hypertrophy import parse_date
 from .io import IMAGE_SUFFIXES, holds_dicom
-from .remnant._plan import as_flag
+from .remnant._plan import as_flag, segment_number
 from .volumetry import Patient
 
 __all__ = [
@@ -235,11 +235,8 @@ def _segments_tuple(value, where):
     else:
         parts = [value]
     try:
-        numbers = [float(str(p).strip()) for p in parts]
-        if not all(n.is_integer() for n in numbers):  # 2.7 is no segment, nor is it 2
-            raise ValueError
-        segs = tuple(int(n) for n in numbers)
-    except (TypeError, ValueError):
+        segs = tuple(segment_number(p) for p in parts)  # 2.7 is no segment, nor is it 2
+    except (TypeError, ValueError):  # (an InputError is a ValueError)
         raise InputError(f"remnant_segments in {where} must be Couinaud numbers 1-8, "
                          f"e.g. [2, 3], got {value!r}.") from None
     if not segs or any(s < 1 or s > 8 for s in segs):

@@ -95,7 +95,7 @@ def remnant_segments_of(resection=None, remnant_segments=None, resect_caudate=Fa
             )
         gone = set(RESECTIONS[name]) | ({1} if resect_caudate else set())
         return tuple(s for s in SEGMENTS if s not in gone)
-    segs = tuple(sorted({_segment_number(s) for s in _as_list(remnant_segments)}))
+    segs = tuple(sorted({segment_number(s) for s in _as_list(remnant_segments)}))
     bad = [s for s in segs if s not in SEGMENTS]
     if bad:
         raise InputError(f"remnant segments must be Couinaud numbers 1-8, not {bad}.")
@@ -116,7 +116,7 @@ def _as_list(segments):
     return list(segments)
 
 
-def _segment_number(value):
+def segment_number(value):
     """A Couinaud number as an int; 2.7, True or "x" are refused, not truncated."""
     try:
         number = float(str(value).strip()) if not isinstance(value, (bool, np.bool_)) else None
