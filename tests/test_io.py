@@ -127,10 +127,10 @@ def test_truncated_gzip_file_is_refused(tmp_path):
     data = (tmp_path / "whole.nii.gz").read_bytes()
     assert flr.load_image(tmp_path / "whole.nii.gz").image.GetSize() == (64, 64, 20)
     # Whole: decided from the gzip trailer and the header, without decompressing.
-    from flr_volumetry.io._images import _nifti_size_matches
-    assert _nifti_size_matches(str(tmp_path / "whole.nii.gz"))
+    from flr_volumetry.io._filechecks import _gzip_trailer_size
+    assert _gzip_trailer_size(str(tmp_path / "whole.nii.gz")) == 352 + 2 * 20 * 64 * 64
     (tmp_path / "cut.nii.gz").write_bytes(data[: len(data) // 2])
-    assert not _nifti_size_matches(str(tmp_path / "cut.nii.gz"))
+    assert _gzip_trailer_size(str(tmp_path / "cut.nii.gz")) != 352 + 2 * 20 * 64 * 64
     # ITK itself reads it, the missing half as zeros.
     with pytest.raises(InputError, match="is cut short"):
         flr.load_image(tmp_path / "cut.nii.gz")
@@ -266,7 +266,7 @@ def test_uncompressed_file_named_gz_is_read_and_a_scan_is_no_mask_to_write(tmp_p
 def test_gzip_members_cut_where_the_next_magic_straddles_a_read(tmp_path):
     import gzip
 
-    from flr_volumetry.io._images import _gzip_complete
+    from flr_volumetry.io._filechecks import gunzipped_size
 
     raw = os.urandom(300_000)
     first = gzip.compress(raw)
@@ -278,9 +278,9 @@ def test_gzip_members_cut_where_the_next_magic_straddles_a_read(tmp_path):
     second = gzip.compress(os.urandom(200_000))
     path = tmp_path / "x.gz"
     path.write_bytes(members + second[: len(second) // 2])
-    assert _gzip_complete(str(path), chunk_bytes=len(members) + 1) is False
+    assert gunzipped_size(str(path), chunk_bytes=len(members) + 1) is None
     path.write_bytes(members + second)
-    assert _gzip_complete(str(path), chunk_bytes=len(members) + 1) is True
+    assert gunzipped_size(str(path), chunk_bytes=len(members) + 1) == 500_000 + pad * (pad > 20)
 
 
 def test_float_scan_named_gz_but_not_compressed_is_read(tmp_path):
@@ -288,3 +288,123 @@ def test_float_scan_named_gz_but_not_compressed_is_read(tmp_path):
     sitk.WriteImage(sitk.GetImageFromArray(arr), str(tmp_path / "f.nii"), useCompression=False)
     os.rename(tmp_path / "f.nii", tmp_path / "f.nii.gz")
     assert flr.load_image(tmp_path / "f.nii.gz").image.GetSize() == (6, 5, 4)
+
+
+# --------------------------------------------------------------------- files ITK misreads
+def _nifti(tmp_path, name, arr, pixdim=(0.8, 0.9, 2.5), sform=None):
+    """A NIfTI written by nibabel (x, y, z array), qform from ``pixdim``; ``sform`` too."""
+    import nibabel as nib
+
+    img = nib.Nifti1Image(arr, np.diag([*pixdim, 1.0]))
+    img.set_qform(np.diag([*pixdim, 1.0]), code=1)
+    img.set_sform(np.diag([*pixdim, 1.0]) if sform is None else sform, code=1)
+    path = tmp_path / name
+    nib.save(img, str(path))
+    return path
+
+
+def _cube(dtype=np.uint8):
+    arr = np.zeros((10, 8, 6), dtype)
+    arr[2:8, 2:6, 1:5] = 1
+    return arr
+
+
+def test_nifti_data_cut_short_is_refused_not_read_as_zeros(tmp_path):
+    import gzip
+
+    whole = _nifti(tmp_path, "whole.nii", _cube())
+    data = whole.read_bytes()
+    assert flr.mask_volume_ml(flr.load_mask(whole).image) == pytest.approx(96 * 0.8 * 0.9 * 2.5 / 1000)
+    # Uncompressed, cut: ITK read the missing voxels as 0 (a third of the mask).
+    (tmp_path / "cut.nii").write_bytes(data[:-300])
+    # Compressed whole, but the data inside were already short.
+    (tmp_path / "short.nii.gz").write_bytes(gzip.compress(data[:-300]))
+    for name in ("cut.nii", "short.nii.gz"):
+        with pytest.raises(InputError, match=f"{name} is cut short: it holds {len(data) - 300} "
+                                             f"bytes where its header needs {len(data)}"):
+            flr.load_mask(tmp_path / name)
+        with pytest.raises(InputError, match="is cut short"):
+            flr.load_image(tmp_path / name)
+
+
+def test_nifti_pair_with_short_img_is_refused(tmp_path):
+    import nibabel as nib
+
+    arr = _cube(np.int16)
+    nib.save(nib.Nifti1Pair(arr, np.diag([0.8, 0.9, 2.5, 1.0])), str(tmp_path / "m.hdr"))
+    assert flr.mask_volume_ml(flr.load_mask(tmp_path / "m.hdr").image) > 0
+    img = (tmp_path / "m.img").read_bytes()
+    (tmp_path / "m.img").write_bytes(img[: len(img) // 2])
+    with pytest.raises(InputError, match="m.img is cut short"):
+        flr.load_mask(tmp_path / "m.hdr")
+
+
+@pytest.mark.parametrize("bad", [0.0, np.nan, np.inf])
+def test_nifti_voxel_size_that_is_no_positive_number_is_refused(tmp_path, bad):
+    # ITK reads a pixdim of 0, NaN or infinity as 1 mm (and nibabel writes 0 as 1: the
+    # bytes are set here).
+    import struct
+
+    data = bytearray(_nifti(tmp_path, "m.nii", _cube()).read_bytes())
+    data[84:88] = struct.pack("<f", bad)  # pixdim[2]
+    (tmp_path / "bad.nii").write_bytes(bytes(data))
+    with pytest.raises(InputError, match=r"gives a voxel size of 0.8 x (0|nan|inf) x 2.5 mm in "
+                                         r"its header \(pixdim\), not a positive number"):
+        flr.load_mask(tmp_path / "bad.nii")
+
+
+def test_nrrd_and_metaimage_voxel_sizes_that_are_not_finite_are_refused(tmp_path, capfd):
+    sitk.WriteImage(image_like(_cube().transpose(2, 1, 0)), str(tmp_path / "m.nrrd"))
+    text = (tmp_path / "m.nrrd").read_bytes()
+    head, data = text.split(b"\n\n", 1)
+    head = b"\n".join(line for line in head.split(b"\n")
+                      if not line.startswith((b"space directions", b"space:", b"space origin")))
+    (tmp_path / "nan.nrrd").write_bytes(head + b"\nspacings: 0.8 nan 2.5\n\n" + data)
+    with pytest.raises(InputError, match=r"gives its voxel spacings as 0.8 nan 2.5"):
+        flr.load_mask(tmp_path / "nan.nrrd")
+    sitk.WriteImage(image_like(_cube().transpose(2, 1, 0)), str(tmp_path / "m.mha"))
+    raw = (tmp_path / "m.mha").read_bytes()
+    start = raw.index(b"ElementSpacing = ")
+    end = raw.index(b"\n", start)
+    (tmp_path / "huge.mha").write_bytes(raw[:start] + b"ElementSpacing = 1e200 1e200 1e200"
+                                        + raw[end:])
+    # The voxel volume overflows: a volume of Infinity had been written to the JSON.
+    with pytest.raises(InputError, match="not a finite positive size"):
+        flr.load_mask(tmp_path / "huge.mha")
+    assert capfd.readouterr().err == ""  # no raw numpy overflow warning either
+
+
+def test_nifti_whose_qform_and_sform_give_different_voxel_sizes_is_refused(tmp_path):
+    # ITK reads the qform (0.864 mL), nibabel and FSL the sform (2.4 mL).
+    path = _nifti(tmp_path, "two.nii.gz", _cube(), sform=np.diag([1.0, 1.0, 5.0, 1.0]))
+    with pytest.raises(InputError, match=r"two geometries with different voxel sizes \(qform "
+                                         r"0.8 x 0.9 x 2.5 mm, sform 1 x 1 x 5 mm\)"):
+        flr.load_mask(path)
+    # The same voxel volume (a sheared sform beside its qform): read as before.
+    shear = np.diag([0.8, 0.9, 2.5, 1.0])
+    shear[0, 1] = 0.3
+    path = _nifti(tmp_path, "shear.nii.gz", _cube(), sform=shear)
+    assert flr.mask_volume_ml(flr.load_mask(path).image) == pytest.approx(96 * 0.8 * 0.9 * 2.5 / 1000)
+
+
+def test_nan_voxels_of_a_float_nifti_mask_are_refused(tmp_path):
+    arr = _cube(np.float32)
+    arr[4, 3, 2] = np.nan
+    # ITK reads the NaN as 0: the mask would lose the voxel without a word.
+    with pytest.raises(InputError, match="holds 1 voxels that are not numbers"):
+        flr.load_mask(_nifti(tmp_path, "nan.nii", arr))
+
+
+def test_metaimage_cut_short_or_without_its_data_file_is_one_sentence(tmp_path, capfd):
+    sitk.WriteImage(image_like(_cube().transpose(2, 1, 0)), str(tmp_path / "m.mha"))
+    raw = (tmp_path / "m.mha").read_bytes()
+    (tmp_path / "cut.mha").write_bytes(raw[:-100])
+    with pytest.raises(InputError, match="cut.mha is cut short: it holds 380 bytes of voxel "
+                                         "data where its header needs 480"):
+        flr.load_mask(tmp_path / "cut.mha")
+    sitk.WriteImage(image_like(_cube().transpose(2, 1, 0)), str(tmp_path / "d.mhd"))
+    os.remove(tmp_path / "d.raw")
+    with pytest.raises(InputError, match="names its data file d.raw, which does not exist"):
+        flr.load_mask(tmp_path / "d.mhd")
+    # MetaIO's own lines ('data not read completely') no longer reach the terminal.
+    assert capfd.readouterr().err == ""

@@ -41,7 +41,7 @@ import SimpleITK as sitk
 from pydicom.errors import InvalidDicomError
 
 from ..errors import InputError
-from ._images import Scan
+from ._images import Scan, itk_warnings_hidden
 
 __all__ = ["read_dicom_series"]
 
@@ -484,15 +484,13 @@ def _read_pixels(paths, variable_rescale, series_label, transfer_syntax, int16=F
         reader.SetOutputPixelType(sitk.sitkFloat32)
     elif int16:
         reader.SetOutputPixelType(sitk.sitkInt16)
-    # ITK prints its own warnings (e.g. spacing jitter within our tolerance) to stderr,
-    # past our one-line messages: the checks above have said what matters.
-    shown = sitk.ProcessObject.GetGlobalWarningDisplay()
-    sitk.ProcessObject.SetGlobalWarningDisplay(False)
     try:
         # GDCM by name: left to choose, ITK finds no reader for files without the
-        # 128-byte preamble, which pydicom (and GDCM) read.
+        # 128-byte preamble, which pydicom (and GDCM) read. ITK's warnings (e.g. spacing
+        # jitter within our tolerance) are hidden: the checks above said what matters.
         reader.SetImageIO("GDCMImageIO")
-        return reader.Execute()
+        with itk_warnings_hidden():
+            return reader.Execute()
     except RuntimeError as exc:
         name = getattr(transfer_syntax, "name", str(transfer_syntax))
         compressed = transfer_syntax is not None and getattr(transfer_syntax, "is_compressed", False)
@@ -501,8 +499,6 @@ def _read_pixels(paths, variable_rescale, series_label, transfer_syntax, int16=F
             f"cannot read the pixel data of the series {series_label} (transfer syntax "
             f"{name}); {hint}."
         ) from exc
-    finally:
-        sitk.ProcessObject.SetGlobalWarningDisplay(shown)
 
 
 def _int16_is_exact(slices):

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import os
-import zlib
 from dataclasses import dataclass, field
 
 import numpy as np
 import SimpleITK as sitk
 
 from ..errors import InputError
+from ._filechecks import check_before_reading, check_image_file
 
 IMAGE_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
 
@@ -88,91 +89,38 @@ def is_image_file(path):
     return str(path).lower().endswith(IMAGE_SUFFIXES)
 
 
-def read_image_file(path, *, check_gzip=True):
+@contextlib.contextmanager
+def itk_warnings_hidden():
+    """ITK's own warnings off while reading: they reach stderr as raw C++ blocks, past
+    the one-line messages of the checks that say what matters."""
+    shown = sitk.ProcessObject.GetGlobalWarningDisplay()
+    sitk.ProcessObject.SetGlobalWarningDisplay(False)
+    try:
+        yield
+    finally:
+        sitk.ProcessObject.SetGlobalWarningDisplay(shown)
+
+
+def read_image_file(path):
     """Read a single-file image with SimpleITK, refusing with one clear sentence.
 
-    ``check_gzip``: refuse a .gz file cut short (ITK reads it without
-    complaint, the missing voxels as zeros); off only for a caller that
-    decompresses the file again anyway and checks it there.
+    Besides what ITK refuses, files it would misread without a word are
+    refused too (see :mod:`._filechecks`): data cut short (ITK reads the
+    missing voxels as zeros), a voxel size of 0 or NaN (read as 1 mm), a
+    NIfTI whose qform and sform give different voxel sizes, NaN voxels.
     """
     path = os.fspath(path)
     if not os.path.exists(path):
         raise InputError(f"{path} does not exist.")
+    check_before_reading(path)
     try:
-        image = sitk.ReadImage(path)
+        with itk_warnings_hidden():
+            image = sitk.ReadImage(path)
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()[-1] if str(exc).strip() else "unknown reason"
         raise InputError(f"cannot read {path} as an image ({first}).") from exc
-    if check_gzip:
-        _check_gzip(path)
+    check_image_file(path, image)
     return image
-
-
-def _check_gzip(path):
-    if path.lower().endswith(".gz") and not _nifti_size_matches(path) \
-            and not _gzip_complete(path):
-        raise InputError(f"{path} is cut short: its compressed data ends early (an "
-                         f"interrupted copy?); copy it again.")
-
-
-def _nifti_size_matches(path):
-    """Whether a .nii.gz's gzip trailer (its last 4 bytes: the uncompressed size modulo
-    2**32) equals the size its NIfTI header promises: a file cut short ends on compressed
-    data instead (a 1 in 2**32 chance of matching). Reads the header and 4 bytes, where
-    decompressing the whole file to check it took longer than ITK's own read; when the
-    sizes differ (extensions, padding, several members) the stream is checked fully."""
-    if not path.lower().endswith(".nii.gz"):
-        return False
-    import nibabel
-
-    try:
-        header = nibabel.load(path).header
-        # vox_offset as stored (nibabel's get_data_offset() can say 0); at least the
-        # header and its 4 extension bytes.
-        offset = max(int(header["vox_offset"]), int(header.sizeof_hdr) + 4)
-        expected = offset + int(
-            np.prod(header.get_data_shape(), dtype=np.int64)) * header.get_data_dtype().itemsize
-        with open(path, "rb") as fh:
-            fh.seek(-4, os.SEEK_END)
-            isize = int.from_bytes(fh.read(4), "little")
-    except Exception:  # noqa: BLE001 - any doubt: the full check decides
-        return False
-    return isize == expected % (1 << 32)
-
-
-def _gzip_complete(path, chunk_bytes=1 << 20):
-    """Whether the gzip stream of ``path`` runs to its end-of-stream marker.
-
-    Every member is checked (bgzip writes several); bytes after the last
-    member that start no new one (padding) are ignored, as gzip does. The
-    data are decompressed into a bounded buffer and thrown away: about
-    0.15 s for a 15 MB file. A file that is not gzip at all passes (ITK
-    read it as it is).
-    """
-    try:
-        with open(path, "rb") as fh:
-            if fh.read(2) != b"\x1f\x8b":
-                return True
-            fh.seek(0)
-            stream = zlib.decompressobj(wbits=31)  # 31: gzip header and trailer
-            data = b""
-            while True:
-                if not data:
-                    data = fh.read(chunk_bytes)
-                    if not data:
-                        return stream.eof
-                if stream.eof:
-                    if len(data) < 2:  # the next member's magic may straddle two reads
-                        data += fh.read(chunk_bytes)
-                    if not data.startswith(b"\x1f\x8b"):
-                        # Padding after the last member (a lone 0x1f: a member cut short).
-                        return data != b"\x1f"
-                    stream = zlib.decompressobj(wbits=31)
-                stream.decompress(data, 1 << 24)
-                data = stream.unused_data if stream.eof else stream.unconsumed_tail
-    except zlib.error as exc:
-        raise InputError(f"{path} is corrupt: its compressed data cannot be read ({exc}).") \
-            from None
 
 
 def load_image(path, *, series_uid=None):
@@ -216,11 +164,7 @@ def load_image(path, *, series_uid=None):
         raise InputError(
             f"{path} is a single DICOM file; pass the folder that holds the whole series."
         )
-    # A float NIfTI is read again by nibabel (for its NaN voxels), which notices a file
-    # cut short itself: its gzip stream is not decompressed a third time.
-    image = read_image_file(path, check_gzip=False)
-    if not _checked_by_nibabel(image, path):
-        _check_gzip(path)
+    image = read_image_file(path)
     if image.GetDimension() != 3:
         raise InputError(
             f"{path} is a {image.GetDimension()}-D image; volumetry needs a 3-D scan."
@@ -229,46 +173,4 @@ def load_image(path, *, series_uid=None):
         # ITK reads some 4-D NIfTI files (time or channels) as several values per voxel.
         raise InputError(f"{path} holds several values per voxel (a 4-D series, or a colour "
                          f"or vector image); a scan must be one 3-D volume.")
-    _check_finite(image, path)
     return Scan(image=image, source=path)
-
-
-def _checked_by_nibabel(image, path):
-    return (sitk.GetArrayViewFromImage(image).dtype.kind == "f"
-            and path.lower().endswith((".nii", ".nii.gz")))
-
-
-def _stored_float_values(path):
-    """The voxels of a NIfTI file as stored (unscaled), or None when they are integers
-    (scaled to float by scl_slope: no NaN possible; the file's completeness is then
-    checked here, since nibabel does not read it whole). Refuses a file cut short."""
-    import nibabel
-
-    try:
-        with open(path, "rb") as fh:
-            gz = fh.read(2) == b"\x1f\x8b"
-            fh.seek(0)
-            # nibabel trusts the suffix: a .nii.gz that is not compressed is read as bytes.
-            stored = (nibabel.load(path) if gz or not path.lower().endswith(".gz")
-                      else nibabel.Nifti1Image.from_bytes(fh.read()))
-        if stored.get_data_dtype().kind != "f":
-            _check_gzip(path)
-            return None
-        return stored.dataobj.get_unscaled()
-    except (EOFError, OSError, ValueError, zlib.error, nibabel.filebasedimages.ImageFileError):
-        raise InputError(f"{path} is cut short or damaged: its data cannot be read whole; "
-                         f"copy it again.") from None
-
-
-def _check_finite(image, path):
-    """Refuse a float scan holding NaN or infinite voxels: no volume or threshold is
-    defined on them, and they would be read as some intensity by the steps after."""
-    arr = sitk.GetArrayViewFromImage(image)
-    if _checked_by_nibabel(image, path):
-        # ITK's NIfTI reader turns NaN voxels into zeros: look at the stored values.
-        arr = _stored_float_values(path)
-    if arr is not None and arr.dtype.kind == "f":
-        bad = arr.size - int(np.count_nonzero(np.isfinite(arr)))
-        if bad:
-            raise InputError(f"{path} holds {bad} voxels that are not numbers (NaN or "
-                             f"infinite); a scan must have a value in every voxel.")

@@ -1,0 +1,324 @@
+"""What ITK reads past without a word: files cut short, unusable header geometry, NaN voxels.
+
+ITK reads a NIfTI file whose data end early with the missing voxels as
+zeros, replaces a voxel size of 0 or NaN by 1 mm, picks one of a NIfTI's
+two geometries when they disagree, and turns NaN voxels into zeros. Each of
+these would give a wrong volume with no error, so every image file is
+checked here before its voxels are counted (:func:`check_image_file`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import zlib
+
+import numpy as np
+
+from ..errors import InputError
+
+NIFTI_SUFFIXES = (".nii", ".nii.gz", ".hdr")
+# Relative difference between a NIfTI's two voxel volumes (qform, sform) that is
+# rounding, not a second geometry.
+_VOXEL_VOLUME_RTOL = 1e-3
+
+
+def check_image_file(path, image):
+    """Refuse ``path`` (read by ITK as ``image``) when its voxels or geometry cannot be
+    trusted: cut short, a voxel size that is not a positive number, two NIfTI
+    geometries of different voxel sizes, NaN or infinite voxels."""
+    check_geometry(image, path)
+    header = _nifti_header(path) if path.lower().endswith(NIFTI_SUFFIXES) else None
+    if header is not None:
+        _check_nifti_geometry(header, path)
+    _check_complete(path, header)
+    _check_finite(image, path)
+
+
+def check_before_reading(path):
+    """Refuse a MetaImage or NRRD file whose header ITK would misread or whose data it
+    could not read whole, before ITK prints its own lines to the terminal."""
+    lower = path.lower()
+    if lower.endswith((".mha", ".mhd")):
+        _check_metaimage(path)
+    elif lower.endswith((".nrrd", ".nhdr")):
+        _check_nrrd_spacing(path)
+
+
+def check_geometry(image, path):
+    """Refuse an image whose voxel size or position is not a finite positive number."""
+    spacing = np.array(image.GetSpacing(), float)
+    with np.errstate(over="ignore", invalid="ignore"):
+        voxel_volume = np.prod(spacing)
+    if not (np.all(np.isfinite(spacing)) and np.all(spacing > 0) and np.isfinite(voxel_volume)):
+        shown = " x ".join(f"{s:g}" for s in spacing)
+        raise InputError(f"{path} has a voxel size of {shown} mm, not a finite positive size; "
+                         f"its volume cannot be measured.")
+    if not (np.all(np.isfinite(image.GetOrigin()))
+            and np.all(np.isfinite(image.GetDirection()))):
+        raise InputError(f"{path} has a position or orientation that is not a number in its "
+                         f"header; its geometry cannot be trusted.")
+
+
+# --------------------------------------------------------------------- NIfTI
+def _nifti_header(path):
+    """The NIfTI (or ANALYZE) header of ``path`` as stored, or None when it cannot be
+    parsed. Read raw: nibabel's load 'fixes' a pixdim of 0 to 1, as ITK does."""
+    import gzip
+    import io
+    import warnings
+
+    import nibabel
+
+    try:
+        with open(path, "rb") as fh:
+            gz = fh.read(2) == b"\x1f\x8b"
+        with (gzip.open if gz else open)(path, "rb") as fh:
+            raw = fh.read(540)
+        size = int.from_bytes(raw[:4], "little")
+        if size not in (348, 540):
+            size = int.from_bytes(raw[:4], "big")
+        magic = raw[344:348] if size == 348 else raw[4:8]
+        if size == 540:
+            cls = nibabel.Nifti2Header
+        elif magic.startswith(b"n+1"):
+            cls = nibabel.Nifti1Header
+        elif magic.startswith(b"ni1"):
+            cls = nibabel.nifti1.Nifti1PairHeader
+        else:
+            cls = nibabel.AnalyzeHeader
+        with warnings.catch_warnings():
+            # nibabel's own warnings (overflow on a NaN pixdim) would reach stderr raw.
+            warnings.simplefilter("ignore")
+            return cls.from_fileobj(io.BytesIO(raw), check=False)
+    except Exception:  # noqa: BLE001 - ITK read it: its own checks stand
+        return None
+
+
+def _check_nifti_geometry(header, path):
+    """A voxel size of 0, NaN or infinity (which ITK reads as 1 mm), or a qform and an
+    sform whose voxel volumes differ (ITK reads one, FSL and nibabel the other)."""
+    n = int(min(max(int(header["dim"][0]), 1), 3))
+    pixdim = np.abs(np.asarray(header["pixdim"][1:1 + n], float))
+    if not (np.all(np.isfinite(pixdim)) and np.all(pixdim > 0)):
+        shown = " x ".join(f"{p:g}" for p in pixdim)
+        raise InputError(f"{path} gives a voxel size of {shown} mm in its header (pixdim), "
+                         f"not a positive number; its volume cannot be measured.")
+    if (n < 3 or "sform_code" not in header
+            or int(header["qform_code"]) <= 0 or int(header["sform_code"]) <= 0):
+        return
+    sform = np.asarray(header.get_sform(), float)[:3, :3]
+    sform_sizes = np.linalg.norm(sform, axis=0)
+    volume_q, volume_s = float(np.prod(pixdim)), abs(float(np.linalg.det(sform)))
+    if not np.isfinite(volume_s) or abs(volume_q - volume_s) > _VOXEL_VOLUME_RTOL * volume_q:
+        q = " x ".join(f"{p:g}" for p in pixdim)
+        s = " x ".join(f"{p:g}" for p in sform_sizes)
+        raise InputError(
+            f"{path} holds two geometries with different voxel sizes (qform {q} mm, sform "
+            f"{s} mm): programs disagree on which to read, so its volume is ambiguous; "
+            f"save it again with one geometry."
+        )
+
+
+def _nifti_data_end(header, path):
+    """Bytes the NIfTI data file must hold: its voxel offset plus the voxels."""
+    voxels = int(np.prod(header.get_data_shape(), dtype=np.int64))
+    data_bytes = voxels * header.get_data_dtype().itemsize
+    offset = int(header["vox_offset"])
+    if not path.lower().endswith(".hdr"):
+        # vox_offset as stored (nibabel's get_data_offset() can say 0); at least the
+        # header and its 4 extension bytes.
+        offset = max(offset, int(header.sizeof_hdr) + 4)
+    return offset + data_bytes
+
+
+# --------------------------------------------------------------------- cut short
+def _check_complete(path, header=None):
+    """Refuse a file whose data end before its header says (ITK fills the rest with
+    zeros): a gzip stream without its end, or fewer bytes than a NIfTI ``header``'s
+    voxels."""
+    lower = path.lower()
+    expected = _nifti_data_end(header, path) if header is not None else None
+    data_path = path
+    if lower.endswith(".gz"):
+        if expected is not None and _gzip_trailer_size(path) == expected % (1 << 32):
+            return  # the whole stream's size, as the trailer records it
+        size = gunzipped_size(path)
+        if size is None:
+            raise InputError(f"{path} is cut short: its compressed data ends early (an "
+                             f"interrupted copy?); copy it again.")
+    elif expected is None:
+        return
+    else:
+        if lower.endswith(".hdr"):
+            data_path = path[:-4] + (".img" if path.endswith(".hdr") else ".IMG")
+            if not os.path.exists(data_path):
+                return  # ITK read the pair: its data file has another name
+        size = os.path.getsize(data_path)
+    if expected is not None and size < expected:
+        raise InputError(f"{data_path} is cut short: it holds {size} bytes where its header "
+                         f"needs {expected} (an interrupted copy?); copy it again.")
+
+
+def _gzip_trailer_size(path):
+    """The uncompressed size (modulo 2**32) a gzip file's last 4 bytes record: a file
+    cut short ends on compressed data instead (a 1 in 2**32 chance of matching). Reads
+    4 bytes, where decompressing the whole file took longer than ITK's own read."""
+    try:
+        with open(path, "rb") as fh:
+            if fh.read(2) != b"\x1f\x8b":
+                return None
+            fh.seek(-4, os.SEEK_END)
+            return int.from_bytes(fh.read(4), "little")
+    except OSError:
+        return None
+
+
+def gunzipped_size(path, chunk_bytes=1 << 20):
+    """Bytes the gzip stream of ``path`` decompresses to; None when it ends before its
+    end-of-stream marker.
+
+    Every member is counted (bgzip writes several); bytes after the last
+    member that start no new one (padding) are ignored, as gzip does. The
+    data are decompressed into a bounded buffer and thrown away: about
+    0.15 s for a 15 MB file. A file that is not gzip at all (ITK read it as
+    it is) gives its own size.
+    """
+    try:
+        with open(path, "rb") as fh:
+            if fh.read(2) != b"\x1f\x8b":
+                return os.path.getsize(path)
+            fh.seek(0)
+            stream = zlib.decompressobj(wbits=31)  # 31: gzip header and trailer
+            data, total = b"", 0
+            while True:
+                if not data:
+                    data = fh.read(chunk_bytes)
+                    if not data:
+                        return total if stream.eof else None
+                if stream.eof:
+                    if len(data) < 2:  # the next member's magic may straddle two reads
+                        data += fh.read(chunk_bytes)
+                    if not data.startswith(b"\x1f\x8b"):
+                        # Padding after the last member (a lone 0x1f: a member cut short).
+                        return None if data == b"\x1f" else total
+                    stream = zlib.decompressobj(wbits=31)
+                total += len(stream.decompress(data, 1 << 24))
+                data = stream.unused_data if stream.eof else stream.unconsumed_tail
+    except zlib.error as exc:
+        raise InputError(f"{path} is corrupt: its compressed data cannot be read ({exc}).") \
+            from None
+
+
+# --------------------------------------------------------------------- MetaImage, NRRD
+_META_TYPES = {"MET_CHAR": 1, "MET_UCHAR": 1, "MET_SHORT": 2, "MET_USHORT": 2, "MET_INT": 4,
+               "MET_UINT": 4, "MET_LONG": 8, "MET_ULONG": 8, "MET_LONG_LONG": 8,
+               "MET_ULONG_LONG": 8, "MET_FLOAT": 4, "MET_DOUBLE": 8}
+
+
+def _text_header(path, max_bytes=1 << 16):
+    """The first bytes of a MetaImage or NRRD file, which hold its text header."""
+    with open(path, "rb") as fh:
+        return fh.read(max_bytes)
+
+
+def _check_metaimage(path):
+    """Refuse a MetaImage whose raw data are missing or shorter than its header says.
+
+    Only uncompressed data in one file (LOCAL, or one named file) are
+    sized; lists and patterns of slice files, and compressed data, are left
+    to ITK.
+    """
+    head = _text_header(path)
+    fields, data_start = {}, None
+    pos = 0
+    for line in head.split(b"\n"):
+        pos += len(line) + 1
+        key, sep, value = line.decode("latin-1").partition("=")
+        if not sep:
+            continue
+        fields[key.strip()] = value.strip()
+        if key.strip() == "ElementDataFile":
+            data_start = pos
+            break
+    if data_start is None:
+        return
+    try:
+        dims = [int(v) for v in fields["DimSize"].split()]
+        item = _META_TYPES[fields["ElementType"]]
+        channels = int(fields.get("ElementNumberOfChannels", "1"))
+    except (KeyError, ValueError):
+        return
+    if fields.get("CompressedData", "False").lower() == "true":
+        return
+    name = fields["ElementDataFile"]
+    expected = int(np.prod(dims, dtype=np.int64)) * item * channels
+    if name == "LOCAL":
+        data_path, available = path, os.path.getsize(path) - data_start
+    elif name.upper() == "LIST" or "%" in name or " " in name:
+        return
+    else:
+        data_path = os.path.join(os.path.dirname(path), name)
+        if not os.path.exists(data_path):
+            raise InputError(f"{path} names its data file {name}, which does not exist beside "
+                             f"it; copy the two files together.")
+        available = os.path.getsize(data_path)
+    if available < expected:
+        raise InputError(f"{data_path} is cut short: it holds {available} bytes of voxel data "
+                         f"where its header needs {expected} (an interrupted copy?); copy it "
+                         f"again.")
+
+
+_NRRD_GEOMETRY = re.compile(rb"^(spacings|space directions)\s*:(.*)$", re.IGNORECASE | re.M)
+
+
+def _check_nrrd_spacing(path):
+    """Refuse an NRRD whose spacings hold NaN or infinity (ITK reads them as 1 mm)."""
+    head = _text_header(path).split(b"\n\n", 1)[0]
+    for field, value in _NRRD_GEOMETRY.findall(head):
+        numbers = re.findall(rb"[-+]?(?:nan|inf(?:inity)?|[0-9.]+(?:e[-+]?[0-9]+)?)", value,
+                             re.IGNORECASE)
+        if any(not np.isfinite(float(v)) for v in numbers):
+            raise InputError(f"{path} gives its voxel {field.decode().lower()} as "
+                             f"{value.decode('latin-1').strip()} in its header, not finite "
+                             f"numbers; its volume cannot be measured.")
+
+
+# --------------------------------------------------------------------- NaN voxels
+def _check_finite(image, path):
+    """Refuse an image holding NaN or infinite voxels: no volume or threshold is defined
+    on them, and they would be read as some intensity or label by the steps after."""
+    import SimpleITK as sitk
+
+    arr = sitk.GetArrayViewFromImage(image)
+    if arr.dtype.kind != "f":
+        return
+    if path.lower().endswith((".nii", ".nii.gz")):
+        # ITK's NIfTI reader turns NaN voxels into zeros: look at the stored values.
+        arr = _stored_float_values(path)
+        if arr is None:
+            return
+    bad = arr.size - int(np.count_nonzero(np.isfinite(arr)))
+    if bad:
+        raise InputError(f"{path} holds {bad} voxels that are not numbers (NaN or infinite); "
+                         f"an image must have a value in every voxel.")
+
+
+def _stored_float_values(path):
+    """The voxels of a NIfTI file as stored (unscaled), or None when they are integers
+    (scaled to float by scl_slope: no NaN possible)."""
+    import nibabel
+
+    try:
+        with open(path, "rb") as fh:
+            gz = fh.read(2) == b"\x1f\x8b"
+            fh.seek(0)
+            # nibabel trusts the suffix: a .nii.gz that is not compressed is read as bytes.
+            stored = (nibabel.load(path) if gz or not path.lower().endswith(".gz")
+                      else nibabel.Nifti1Image.from_bytes(fh.read()))
+        if stored.get_data_dtype().kind != "f":
+            return None
+        return stored.dataobj.get_unscaled()
+    except (EOFError, OSError, ValueError, zlib.error, nibabel.filebasedimages.ImageFileError):
+        raise InputError(f"{path} is cut short or damaged: its data cannot be read whole; "
+                         f"copy it again.") from None
