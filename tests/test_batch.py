@@ -674,3 +674,39 @@ def test_patients_csv_follow_up_sflr_is_the_one_dh_used():
     s = entry["summary"]
     assert s["sflr_followup_pct"] == pytest.approx(25.0)  # 400 / 1600, not 400 / 1400
     assert s["dh_pct_points"] == pytest.approx(s["sflr_followup_pct"] - s["sflr_baseline_pct"])
+
+
+def test_a_bad_plan_fails_its_patient_only_and_a_remnant_defined_twice_is_refused(tmp_path):
+    study, out = str(tmp_path / "study"), str(tmp_path / "out")
+    for pid in ("P001", "P002", "P003"):
+        tiny.write_patient(study, pid, PVE, two_scans())
+    for pid in ("P002", "P003"):
+        for tp in ("pre", "post"):
+            os.remove(os.path.join(study, pid, tp, "flr.nii.gz"))
+    # P002: a landmark that is no point (a TypeError had stopped the whole batch).
+    bad_plan = {"schema_version": "1.0", "resection": "right_hepatectomy",
+                "landmarks": {"ivc": 5}}
+    with open(os.path.join(study, "P002", "patient.json"), "w") as fh:
+        json.dump({**PVE, "plan": bad_plan}, fh)
+    # P003: a plan file beside a resection in patient.json (the plan file had won silently).
+    with open(os.path.join(study, "P003", "patient.json"), "w") as fh:
+        json.dump({**PVE, "resection": "right_hepatectomy"}, fh)
+    with open(os.path.join(study, "P003", "pre", "plan.json"), "w") as fh:
+        json.dump({"schema_version": "1.0", "remnant_segments": [2, 3]}, fh)
+    assert main(["batch", study, "-o", out, "--no-progress", "--no-figures"]) == 1
+    tps = _by(_rows(os.path.join(out, "timepoints.csv")), "patient_id", "timepoint")
+    assert tps[("P001", "post")]["status"] == "ok"
+    assert "the landmark 'ivc' is 5, not a point" in tps[("P002", "pre")]["error"]
+    assert tps[("P003", "post")]["error"] == (
+        "the remnant is defined twice: by plan.json in pre and by resection in patient.json; "
+        "keep one.")
+
+
+def test_patient_plan_with_resect_caudate_is_refused(tmp_path):
+    from flr_volumetry.study import discover_study
+
+    study = str(tmp_path / "study")
+    tiny.write_patient(study, "P001", {**PVE, "plan": "plan.json", "resect_caudate": True},
+                       two_scans())
+    patient = discover_study(study).patients[0]
+    assert "resect_caudate in" in patient.error and "does not apply to a plan" in patient.error

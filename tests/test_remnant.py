@@ -443,3 +443,40 @@ def test_cli_landmarks_file_builds_segments(tmp_path):
     assert r["methods"]["segment_map"] == "built from the plan's landmarks"
     flr = sitk.GetArrayFromImage(sitk.ReadImage(str(flr_out)))
     np.testing.assert_array_equal(flr > 0, np.isin(seg, [1, 4, 5, 6, 7, 8]))
+
+
+@pytest.mark.parametrize("kw, message", [
+    ({"landmarks": {"ivc": 5}}, "the landmark 'ivc' is 5, not a point"),
+    ({"landmarks": {"ivc": None}}, "the landmark 'ivc' is None, not a point"),
+    ({"landmarks": [1, 2, 3]}, "landmarks must be an object of named points"),
+    ({"landmarks": "abc"}, "landmarks must be an object of named points"),
+])
+def test_malformed_landmarks_are_one_sentence_not_a_type_error(kw, message):
+    with pytest.raises(InputError, match=message):
+        RemnantPlan(resection="right_hepatectomy", **kw)
+
+
+def test_malformed_surface_plans_are_refused():
+    with pytest.raises(InputError, match="are not a list of points"):
+        RemnantPlan(surface_points=5, keep_point=(0, 0, 1))
+    # The caudate flag means nothing to a cut: it had been accepted and ignored.
+    with pytest.raises(InputError, match="resect_caudate applies to a segment plan"):
+        RemnantPlan(surface_points=[(0, 0, 0), (1, 0, 0), (0, 1, 0)], keep_point=(0, 0, 5),
+                    resect_caudate=True)
+
+
+def test_tumour_left_in_the_remnant_is_seen_with_a_parenchyma_only_liver_mask():
+    liver, lm, (x, _, _) = _sphere_liver()
+    inside = sitk.GetArrayViewFromImage(liver) > 0
+    tumor = ((x > 30) & (x < 50) & inside).astype(np.uint8)
+    tumor_img = sitk.GetImageFromArray(tumor)
+    tumor_img.CopyInformation(liver)
+    parenchyma = sitk.GetImageFromArray((inside & (tumor == 0)).astype(np.uint8))
+    parenchyma.CopyInformation(liver)
+    plan = RemnantPlan(resection="right_hepatectomy", landmarks=lm)
+    whole_flr, whole_warnings, _ = flr_from_plan(plan, liver, tumor=tumor_img)
+    flr, warnings, _ = flr_from_plan(plan, parenchyma, tumor=tumor_img)
+    tumour_warning = [w for w in whole_warnings if "tumour lies inside the planned remnant" in w]
+    assert tumour_warning and tumour_warning[0] in warnings
+    np.testing.assert_array_equal(sitk.GetArrayViewFromImage(flr),
+                                  sitk.GetArrayViewFromImage(whole_flr))

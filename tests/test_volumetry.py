@@ -18,7 +18,8 @@ def test_exact_volumes_anisotropic_and_rotated(direction):
     assert m.functional_liver_ml == pytest.approx((n["liver"] - n["tumor"]) * v)
     # The tumour lies inside the FLR half and is excluded from the remnant.
     assert m.flr_ml == pytest.approx((n["flr"] - n["tumor"]) * v)
-    assert m.resected_ml == pytest.approx(m.total_liver_ml - m.flr_ml)
+    # The liver outside the remnant; the tumour the remnant keeps is not resected.
+    assert m.resected_ml == pytest.approx((n["liver"] - n["flr"]) * v)
     telv = flr.telv_ml(170, 70)
     assert m.telv_ml == pytest.approx(telv)
     assert m.sflr_pct == pytest.approx(100 * m.flr_ml / telv)

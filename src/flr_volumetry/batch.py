@@ -230,6 +230,14 @@ def _remnant_kwargs(task):
         return {"flr": tp.flr}, f"file {os.path.basename(tp.flr)}"
     src = task.plan_source
     patient_plan = task.remnant.get("plan")
+    plan_file = tp.plan or (src.plan if src is not None else None)
+    if plan_file and task.remnant:
+        # Picking one would give another FLR without a word.
+        given = ", ".join(k for k in ("plan", "resection", "remnant_segments")
+                          if task.remnant.get(k) is not None)
+        raise InputError(
+            f"the remnant is defined twice: by {os.path.basename(plan_file)} in "
+            f"{(tp if tp.plan else src).name} and by {given} in patient.json; keep one.")
     if tp.plan:
         plan, where = _load_plan(tp.plan), f"plan {os.path.basename(tp.plan)} ({tp.name})"
     elif src is not None and src.plan:
@@ -293,7 +301,7 @@ def _plan_source(patient):
         return None, False
     try:
         return source, _load_plan(plan).in_scan_coordinates
-    except InputError:
+    except Exception:  # noqa: BLE001 - one patient's bad plan must not stop the batch
         return source, False
 
 

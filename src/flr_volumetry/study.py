@@ -295,6 +295,10 @@ def _clean_facts(raw, where, base_dir):
         # measure refuses two definitions too; picking one would give another sFLR.
         raise InputError(f"{where} defines the remnant {len(given)} ways ({', '.join(given)}); "
                          f"keep one.")
+    if facts.get("plan") is not None and facts.get("resect_caudate"):
+        # The plan decides the caudate itself; the flag would be dropped without a word.
+        raise InputError(f"resect_caudate in {where} does not apply to a plan; set it in the "
+                         f"plan (segment plans), or leave it out.")
     return facts, warnings
 
 

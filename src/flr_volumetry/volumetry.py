@@ -363,6 +363,9 @@ def measure(liver, *, tumor=None, flr=None, segments=None, patient=None, options
                 f"was not counted."
             )
         remnant = flr_arr & liver_arr
+        # Liver outside the remnant, with its tumour; tumour the plan leaves in the remnant
+        # is not resected (nor counted in the FLR).
+        resected_ml = total_ml - int(np.count_nonzero(remnant)) * v_ml
         if tumor_arr is not None:
             remnant &= ~tumor_arr
         flr_ml = int(np.count_nonzero(remnant)) * v_ml
@@ -370,7 +373,6 @@ def measure(liver, *, tumor=None, flr=None, segments=None, patient=None, options
             raise InputError(
                 "the FLR mask holds only tumour: the remnant is empty." if (flr_arr & liver_arr).any()
                 else "the FLR mask does not overlap the liver mask: the remnant is empty.")
-        resected_ml = total_ml - flr_ml
 
     segments_ml = None
     if segments is not None:

@@ -66,12 +66,15 @@ __all__ = [
 ]
 
 
+def _check_tumor_grid(tumor, liver):
+    if not same_grid(tumor, liver):
+        raise GeometryError(f"the tumour mask ({grid_description(tumor)}) is not on the liver "
+                            f"mask's grid ({grid_description(liver)}).")
+
+
 def _tumor_warning(flr, tumor):
     if tumor is None:
         return []
-    if not same_grid(tumor, flr):
-        raise GeometryError(f"the tumour mask ({grid_description(tumor)}) is not on the liver "
-                            f"mask's grid ({grid_description(flr)}).")
     inside = int(np.count_nonzero((sitk.GetArrayViewFromImage(flr) != 0)
                                   & (sitk.GetArrayViewFromImage(tumor) != 0)))
     if not inside:
@@ -92,9 +95,11 @@ def flr_from_plan(plan, liver, segments=None, tumor=None, *, return_segments=Fal
         Couinaud label map on the liver's grid. Segment plans need it, or
         landmarks in the plan (used only when no map is given).
     tumor : SimpleITK.Image, optional
-        Tumour mask. The FLR mask keeps tumour voxels (the volume
-        computation, :func:`flr_volumetry.measure`, excludes them); a warning
-        gives the tumour volume inside the remnant.
+        Tumour mask. The plan divides liver and tumour together (the liver
+        mask may hold the parenchyma only); the FLR mask keeps the tumour
+        voxels of the remnant (the volume computation,
+        :func:`flr_volumetry.measure`, excludes them) and a warning gives
+        their volume.
     return_segments : bool
         Also return the segment map used (the one built from landmarks, or
         ``segments``), e.g. for per-segment volumes.
@@ -102,7 +107,7 @@ def flr_from_plan(plan, liver, segments=None, tumor=None, *, return_segments=Fal
     Returns
     -------
     flr : SimpleITK.Image
-        uint8 mask on the liver's grid, inside the liver.
+        uint8 mask on the liver's grid, inside liver and tumour.
     warnings : list of str
     methods : dict
         ``{"remnant": {...}}``: how the remnant was defined.
@@ -115,6 +120,15 @@ def flr_from_plan(plan, liver, segments=None, tumor=None, *, return_segments=Fal
         else liver
     if not np.any(sitk.GetArrayViewFromImage(liver)):
         raise InputError("the liver mask is empty: it has no non-zero voxel.")
+    if tumor is not None:
+        # The total liver is liver + tumour (a liver mask may hold the parenchyma only, as
+        # in measure): the plan divides both, so tumour left in the remnant is seen.
+        _check_tumor_grid(tumor, liver)
+        whole = sitk.GetImageFromArray(
+            ((sitk.GetArrayViewFromImage(liver) != 0)
+             | (sitk.GetArrayViewFromImage(tumor) != 0)).astype(np.uint8))
+        whole.CopyInformation(liver)
+        liver = whole
     methods = plan.describe()
     warnings = []
     if plan.kind == "surface":

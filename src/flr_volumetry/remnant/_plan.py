@@ -72,6 +72,8 @@ def parse_points(value, what="points"):
     """
     if isinstance(value, str):
         value = [v for v in value.split(";") if v.strip()]
+    if isinstance(value, (dict, bytes)) or not hasattr(value, "__iter__"):
+        raise InputError(f"the {what} {value!r} are not a list of points [[x, y, z], ...] in mm.")
     return tuple(parse_point(v, what=f"{what} entry") for v in value)
 
 
@@ -141,14 +143,25 @@ def as_flag(value, what):
 
 
 def _landmarks_tuple(landmarks):
+    if isinstance(landmarks, (list, tuple)) and all(
+            isinstance(item, (list, tuple)) and len(item) == 2 for item in landmarks):
+        landmarks = dict(landmarks)  # the (name, points) pairs a plan stores
+    if not isinstance(landmarks, dict):
+        raise InputError(f"landmarks must be an object of named points {{name: [x, y, z]}}, "
+                         f"not {type(landmarks).__name__}.")
     out = {}
-    for name, value in dict(landmarks).items():
-        pts = value
+    for name, pts in landmarks.items():
         # One point ([x, y, z] or "x,y,z") or a list of points.
-        if isinstance(pts, str) or (len(pts) == 3 and all(isinstance(c, (int, float)) for c in pts)):
+        one = isinstance(pts, str) or (
+            isinstance(pts, (list, tuple)) and len(pts) == 3
+            and all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in pts))
+        if one:
             out[str(name)] = (parse_point(pts, what=f"landmark {name!r}"),)
-        else:
+        elif isinstance(pts, (list, tuple)):
             out[str(name)] = parse_points(pts, what=f"landmark {name!r}")
+        else:
+            raise InputError(f"the landmark {name!r} is {pts!r}, not a point [x, y, z] or a "
+                             f"list of points in mm.")
         if not out[str(name)]:
             raise InputError(f"the landmark {name!r} has no point.")
     return tuple(sorted(out.items()))
@@ -227,6 +240,9 @@ class RemnantPlan:
             if self.keep_point is None:
                 raise InputError("a cut surface needs a keep point on the remnant side "
                                  "(--keep-point x,y,z).")
+            if self.resect_caudate:
+                raise InputError("resect_caudate applies to a segment plan; a cut surface "
+                                 "keeps or removes the caudate by the side it lies on.")
         else:
             if self.keep_point is not None:
                 raise InputError("a keep point only makes sense with a resection plane or surface.")
