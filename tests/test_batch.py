@@ -710,3 +710,25 @@ def test_patient_plan_with_resect_caudate_is_refused(tmp_path):
                        two_scans())
     patient = discover_study(study).patients[0]
     assert "resect_caudate in" in patient.error and "does not apply to a plan" in patient.error
+
+
+def test_a_given_mask_resampled_onto_the_scan_is_saved_as_measured(tmp_path):
+    import SimpleITK as sitk
+
+    study, out = str(tmp_path / "study"), str(tmp_path / "out")
+    tiny.write_patient(study, "P001", PVE, two_scans())
+    path = os.path.join(study, "P001", "pre", "liver.nii.gz")
+    liver = sitk.ReadImage(path)
+    liver.SetOrigin(tuple(o + 0.1 * s for o, s in zip(liver.GetOrigin(), liver.GetSpacing())))
+    sitk.WriteImage(liver, path)
+    assert main(["batch", study, "-o", out, "--no-progress", "--no-figures"]) == 0
+    with open(os.path.join(out, "results.json")) as fh:
+        tps = {tp["timepoint"]: tp for tp in json.load(fh)["patients"][0]["timepoints"]}
+    # What was measured is the resampled mask, not the file: it is saved for review.
+    assert tps["pre"]["masks"]["liver"] == "masks/P001/pre/liver.nii.gz"
+    saved = sitk.ReadImage(os.path.join(out, "masks", "P001", "pre", "liver.nii.gz"))
+    scan = sitk.ReadImage(os.path.join(study, "P001", "pre", "image.nii.gz"))
+    assert saved.GetOrigin() == scan.GetOrigin()
+    # A mask on the scan's grid is referenced, not copied.
+    assert tps["post"]["masks"]["liver"].endswith(os.path.join("P001", "post", "liver.nii.gz"))
+    assert not os.path.exists(os.path.join(out, "masks", "P001", "post", "liver.nii.gz"))

@@ -324,14 +324,16 @@ def _save_masks(masks, out_dir, tp):
 
     A mask given as a file in the timepoint folder is already there for
     review; writing it again would only cost time. Masks that were made
-    (segmented liver, FLR from the plan, segments from landmarks) are saved.
+    (segmented liver, FLR from the plan, segments from landmarks) are saved,
+    and so is a given mask that was resampled onto the scan's grid: what was
+    measured is then not the file.
     """
     saved = {}
     folder_parts = ("masks", tp.patient_id, tp.name)
     for name in _MASK_FILES:
         rel, path = _rel(out_dir, *folder_parts, f"{name}.nii.gz")
         given = getattr(tp, name)
-        if name in masks and given is None:
+        if name in masks and (given is None or not _file_on_grid_of(given, masks[name])):
             write_mask(masks[name], path)
             saved[name] = rel
             continue
@@ -340,6 +342,28 @@ def _save_masks(masks, out_dir, tp):
         if os.path.exists(path):
             os.unlink(path)  # a mask of an earlier run that this run did not make
     return saved
+
+
+def _file_on_grid_of(path, image):
+    """Whether the image file ``path`` lies on ``image``'s grid (its header only is read;
+    a file whose header ITK cannot read alone, such as DICOM SEG, is taken as not)."""
+    import SimpleITK as sitk
+
+    from .io import same_grid
+    from .io._images import itk_warnings_hidden
+
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(path)
+    try:
+        with itk_warnings_hidden():
+            reader.ReadImageInformation()
+    except RuntimeError:
+        return False
+    if reader.GetDimension() != 3:
+        return False
+    grid = {"size": reader.GetSize(), "spacing": reader.GetSpacing(),
+            "origin": reader.GetOrigin(), "direction": reader.GetDirection()}
+    return same_grid(grid, image)
 
 
 def _new_record(tp):

@@ -19,7 +19,8 @@ def add_parser(sub):
     )
     p.add_argument("--pre", required=True, help="baseline measure JSON")
     p.add_argument("--post", required=True, help="follow-up measure JSON")
-    p.add_argument("--procedure-date", help="PVE / PVL / ALPPS stage-1 date, YYYY-MM-DD")
+    p.add_argument("--procedure-date", help="PVE / PVL / ALPPS stage-1 date, YYYY-MM-DD "
+                                            "(needed unless --from-baseline-date)")
     p.add_argument("--from-baseline-date", action="store_true",
                    help="without a procedure date, count the interval from the baseline scan")
     p.add_argument("--pre-date", help="baseline scan date (default: from the JSON)")
