@@ -883,3 +883,17 @@ def test_automatic_ct_without_a_lung_base_uses_the_thickest_right_upper_tissue()
     seg = _arr(r.liver)
     assert dice(seg, liver[:top]) >= 0.9
     assert not np.any(seg & spleen[:top])
+
+
+def test_measure_of_a_scan_it_cannot_segment_says_where_seeds_are_given(ct, tmp_path):
+    # measure has no --seed: its refusal must not end on segment's options alone.
+    from flr_volumetry.workflow import measure_files
+
+    a = sitk.GetArrayFromImage(ct[0]).astype(np.float64)
+    mr = sitk.GetImageFromArray(np.clip(a + 1000.0, 0, None) * 0.4)
+    mr.CopyInformation(ct[0])
+    sitk.WriteImage(mr, str(tmp_path / "mr.nii.gz"))
+    with pytest.raises(InputError, match=r"is this an MR scan\?.*; measure and batch segment "
+                                         r"without seeds, so seed it with flr-volumetry segment "
+                                         r"IMAGE --seed I,J,K .* \(--liver, or liver.nii.gz"):
+        measure_files(tmp_path / "mr.nii.gz")

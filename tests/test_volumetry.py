@@ -119,10 +119,12 @@ def test_other_formulas_are_used_and_recorded():
     assert m.bsa_m2 == pytest.approx(flr.bsa_m2(170, 70, "dubois"))
     assert any("derived with the dubois BSA, which is used instead of haycock" in w
                for w in m.warnings)
-    # With the default BSA formula there was no choice to override: nothing to say.
+    # Also over the default (Mosteller): the command line cannot tell it from a choice, and
+    # --bsa-formula mosteller had been overridden without a word.
     m = flr.measure(im["liver"], flr=im["flr"], patient=flr.Patient(170, 70),
                     options=flr.VolumetryOptions(telv_formula="korean_dubois"))
-    assert not any("BSA" in w for w in m.warnings)
+    assert any("derived with the dubois BSA, which is used instead of mosteller" in w
+               for w in m.warnings)
 
 
 def test_patient_needs_both_height_and_weight():

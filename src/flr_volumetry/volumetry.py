@@ -382,9 +382,9 @@ def measure(liver, *, tumor=None, flr=None, segments=None, patient=None, options
     bsa = telv = sflr = bw = None
     if patient.height_cm is not None:
         bsa_formula = clinical.telv_bsa_formula(options.telv_formula, options.bsa_formula)
-        chosen = str(options.bsa_formula).lower().replace("-", "_")
-        # Only a choice the user made is worth a word (the default is no choice).
-        if bsa_formula != chosen and chosen != VolumetryOptions.bsa_formula:
+        # Said whether the BSA formula was chosen or the default: the options name one
+        # formula, the numbers use another.
+        if bsa_formula != str(options.bsa_formula).lower().replace("-", "_"):
             warnings.append(f"the {options.telv_formula} TELV formula was derived with the "
                             f"{bsa_formula} BSA, which is used instead of "
                             f"{options.bsa_formula}.")

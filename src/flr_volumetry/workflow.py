@@ -185,5 +185,14 @@ def _describe_scan(scan):
 def _auto_liver(scan, modality):
     from .segmentation import segment_liver
 
-    result = segment_liver(scan.image, modality=modality or scan.ct_or_mr)
+    try:
+        result = segment_liver(scan.image, modality=modality or scan.ct_or_mr)
+    except InputError as exc:
+        # The segmentation's advice names segment's options (--seed, --modality), which
+        # measure and batch do not have: say where they are.
+        raise InputError(
+            f"{str(exc).rstrip('.')}; measure and batch segment without seeds, so seed it with "
+            f"flr-volumetry segment IMAGE --seed I,J,K -o liver.nii.gz (--modality mr for MR) "
+            f"and give that mask as the liver (--liver, or liver.nii.gz in the timepoint "
+            f"folder).") from None
     return result.liver, list(result.warnings), dict(result.methods)
