@@ -18,7 +18,7 @@ from flr_volumetry.remnant import (
     segments_from_landmarks,
     split_liver,
 )
-from flr_volumetry.remnant._plan import remnant_segments_of
+from flr_volumetry.remnant._plan import PLAN_SCHEMA_VERSION, remnant_segments_of
 from flr_volumetry.workflow import measure_files
 
 from _phantom_boxes import ROTATED, image_like
@@ -115,7 +115,7 @@ def test_plan_json_round_trip_and_version(tmp_path):
         path = tmp_path / f"plan{i}.json"
         plan.save(path)
         data = json.loads(path.read_text())
-        assert data["schema_version"] == "1.0"
+        assert data["schema_version"] == PLAN_SCHEMA_VERSION
         assert RemnantPlan.load(path) == plan
     data["schema_version"] = "7.0"
     path.write_text(json.dumps(data))
@@ -480,3 +480,36 @@ def test_tumour_left_in_the_remnant_is_seen_with_a_parenchyma_only_liver_mask():
     assert tumour_warning and tumour_warning[0] in warnings
     np.testing.assert_array_equal(sitk.GetArrayViewFromImage(flr),
                                   sitk.GetArrayViewFromImage(whole_flr))
+
+
+def test_a_saved_cut_plan_used_on_another_scan_without_registration_is_warned_about(case):
+    paths, tmp = case
+    liver = sitk.ReadImage(paths["liver"])
+    keep = liver.TransformIndexToPhysicalPoint((40, 5, 3))
+    plan_out = tmp / "plan.json"
+    assert main(["measure", paths["ct"], "--liver", paths["liver"],
+                 "--resection-plane", "-5,0,0;-5,10,0;-5,0,10",
+                 "--keep-point", ",".join(f"{c:g}" for c in keep),
+                 "--save-plan", str(plan_out), "--json", str(tmp / "m.json")]) == 0
+    saved = json.loads(plan_out.read_text())
+    assert saved["placed_on"]["size"] == list(liver.GetSize())
+    assert saved["placed_on"]["origin"] == pytest.approx(list(liver.GetOrigin()))
+    # The same scan: the plan's own points, nothing to say.
+    same = measure_files(paths["ct"], liver=paths["liver"], plan=str(plan_out))
+    assert not any("placed on another scan" in w for w in same.warnings)
+    # Another scan (the patient lies 6 mm further along x): the plan's points, used as
+    # they are, cut elsewhere; the measurement says so.
+    for name in ("ct", "liver"):
+        img = sitk.ReadImage(paths[name])
+        img.SetOrigin((img.GetOrigin()[0] + 6.0,) + img.GetOrigin()[1:])
+        sitk.WriteImage(img, str(tmp / f"follow_{name}.nii.gz"))
+    follow = measure_files(tmp / "follow_ct.nii.gz", liver=str(tmp / "follow_liver.nii.gz"),
+                           plan=str(plan_out))
+    assert any("placed on another scan and are used here as they are" in w
+               for w in follow.warnings)
+    # Carried by registration, it is placed on the follow-up and saved with its grid.
+    carried = measure_files(tmp / "follow_ct.nii.gz", liver=str(tmp / "follow_liver.nii.gz"),
+                            plan=str(plan_out), plan_baseline=(paths["ct"], paths["liver"]))
+    assert not any("placed on another scan" in w for w in carried.warnings)
+    assert carried.methods["plan_applied"]["placed_on"]["origin"][0] == pytest.approx(
+        liver.GetOrigin()[0] + 6.0)

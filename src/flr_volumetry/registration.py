@@ -506,7 +506,7 @@ def carry_plan(plan, baseline_image, baseline_liver, followup_image, followup_li
         new = {}
         for name, q in zip(names, mapped):
             new.setdefault(name, []).append(q.tolist())
-        carried = replace(plan, landmarks=new)
+        carried = replace(plan, landmarks=new, placed_on=followup_liver)
         n_points = len(mapped)
     else:
         samples = _surface_samples(plan, _binary(baseline_liver, "baseline"))
@@ -517,7 +517,7 @@ def carry_plan(plan, baseline_image, baseline_liver, followup_image, followup_li
         if warning:
             warnings.append(warning)
         carried = replace(plan, surface_points=[tuple(p) for p in surface],
-                          keep_point=tuple(keep))
+                          keep_point=tuple(keep), placed_on=followup_liver)
         n_points = len(mapped)
     if residual > 1.0:
         warnings.append(f"mapping the plan's points left up to {residual:.1f} mm of residual "

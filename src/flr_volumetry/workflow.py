@@ -127,7 +127,9 @@ def measure_files(image, *, liver=None, tumor=None, flr=None, segments=None, pat
 
 
 def _flr_from_plan(plan, liver_img, seg_img, tumor_img, image, plan_baseline, registration):
-    from .io import Scan
+    from dataclasses import replace
+
+    from .io import Scan, same_grid
     from .remnant import RemnantPlan, flr_from_plan
 
     methods = {}
@@ -159,6 +161,17 @@ def _flr_from_plan(plan, liver_img, seg_img, tumor_img, image, plan_baseline, re
         methods["registration"] = {**report.to_dict(), "baseline_scan": base_scan.source,
                                    "baseline_liver_mask": base_liver_source}
         methods["plan_carried"] = plan.to_dict()
+    elif plan.in_scan_coordinates and plan.placed_on is not None \
+            and not same_grid(plan.placed_on_grid, image):
+        # Points of another scan used as they are: right only if the patient lay exactly
+        # as then, which a follow-up scan never does.
+        warnings.append("the plan's points were placed on another scan and are used here "
+                        "as they are, not carried by registration: give the scan they were "
+                        "placed on as the plan baseline (--plan-baseline) to carry them.")
+    if plan.in_scan_coordinates:
+        # The plan as applied, its points those of this scan (saved by --save-plan).
+        plan = replace(plan, placed_on=image)
+        methods["plan_applied"] = plan.to_dict()
     had_map = seg_img is not None
     flr_img, plan_warnings, plan_methods, used_segments = flr_from_plan(
         plan, liver_img, segments=seg_img, tumor=tumor_img, return_segments=True)

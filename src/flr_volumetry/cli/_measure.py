@@ -182,8 +182,10 @@ def run(args):
     if args.flr_out:
         write_mask(masks["flr"], args.flr_out)
     if args.save_plan:
-        if "plan_carried" in m.methods:
-            write_json_atomic(m.methods["plan_carried"], args.save_plan)
+        # A plan with points is saved as applied: its points those of this scan (carried
+        # here, if it was), and this scan's grid recorded with them.
+        if "plan_applied" in m.methods:
+            write_json_atomic(m.methods["plan_applied"], args.save_plan)
         else:
             plan.save(args.save_plan)
     if args.json:

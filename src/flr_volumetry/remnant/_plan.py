@@ -18,7 +18,7 @@ import numpy as np
 from ..errors import InputError
 from ..io import write_json_atomic
 
-PLAN_SCHEMA_VERSION = "1.0"
+PLAN_SCHEMA_VERSION = "1.1"  # 1.1: placed_on
 
 #: Named resections: the Couinaud segments each one removes (../shared/CLINICAL.md).
 #: Segment 1 (caudate) is never listed: it stays unless ``resect_caudate``.
@@ -193,6 +193,11 @@ class RemnantPlan:
     keep_point : (x, y, z), optional
     note : str, optional
         Free text (no patient name).
+    placed_on : dict, optional
+        The grid (``size``, ``spacing``, ``origin``, ``direction``) of the
+        scan whose coordinates the landmarks or cut points are in, recorded
+        when the plan is applied to a scan and saved: applied as it is to
+        another scan (not carried by registration), it is warned about.
 
     Examples
     --------
@@ -209,9 +214,12 @@ class RemnantPlan:
     surface_points: tuple | None = None
     keep_point: tuple | None = None
     note: str | None = None
+    placed_on: tuple | None = None
 
     def __post_init__(self):
         set_ = object.__setattr__
+        if self.placed_on is not None:
+            set_(self, "placed_on", _grid_tuple(self.placed_on))
         set_(self, "resect_caudate", as_flag(self.resect_caudate, "resect_caudate"))
         if self.resection is not None:
             set_(self, "resection",
@@ -306,7 +314,17 @@ class RemnantPlan:
             d["keep_point"] = list(self.keep_point)
         if self.note:
             d["note"] = self.note
+        if self.placed_on is not None:
+            d["placed_on"] = self.placed_on_grid
         return d
+
+    @property
+    def placed_on_grid(self):
+        """``placed_on`` as a dict of lists (``size``, ``spacing``, ``origin``,
+        ``direction``), or None."""
+        if self.placed_on is None:
+            return None
+        return {k: list(v) for k, v in zip(_GRID_KEYS, self.placed_on)}
 
     @classmethod
     def from_dict(cls, d):
@@ -329,7 +347,8 @@ class RemnantPlan:
             raise InputError(f"remnant plan coordinates {coords!r} are not supported; "
                              f"give physical LPS mm.")
         known = {"schema_version", "coordinates", "resection", "remnant_segments",
-                 "resect_caudate", "landmarks", "surface_points", "keep_point", "note"}
+                 "resect_caudate", "landmarks", "surface_points", "keep_point", "note",
+                 "placed_on"}
         unknown = sorted(set(d) - known)
         if unknown:
             raise InputError(f"unknown key(s) in the remnant plan: {', '.join(unknown)}.")
@@ -345,6 +364,26 @@ class RemnantPlan:
     def load(cls, path):
         """Read a plan written by :meth:`save`."""
         return cls.from_dict(read_json(path, "remnant plan"))
+
+
+_GRID_KEYS = ("size", "spacing", "origin", "direction")
+
+
+def _grid_tuple(grid):
+    """A grid (dict with _GRID_KEYS, or a SimpleITK image) as a tuple of number tuples."""
+    if hasattr(grid, "GetSize"):
+        grid = {"size": grid.GetSize(), "spacing": grid.GetSpacing(),
+                "origin": grid.GetOrigin(), "direction": grid.GetDirection()}
+    if isinstance(grid, dict):
+        grid = tuple(grid.get(k) for k in _GRID_KEYS)
+    try:
+        size, spacing, origin, direction = (tuple(float(v) for v in part) for part in grid)
+    except (TypeError, ValueError):
+        raise InputError("the plan's placed_on must give the size, spacing, origin and "
+                         "direction of a scan.") from None
+    if not (len(size) == len(spacing) == len(origin) == 3 and len(direction) == 9):
+        raise InputError("the plan's placed_on must describe a 3-D scan grid.")
+    return tuple(int(v) for v in size), spacing, origin, direction
 
 
 def read_json(path, what):
