@@ -1,20 +1,24 @@
 """Remnant plans: named resections, segment maps, landmarks, cut surfaces, CLI."""
 
 import json
+import re
 
 import numpy as np
 import pytest
 import SimpleITK as sitk
 
+import flr_volumetry as flr
 from flr_volumetry import InputError
 from flr_volumetry.cli import main
 from flr_volumetry.remnant import (
     RESECTIONS,
+    SEGMENTS,
     RemnantPlan,
     cut_surface,
     flr_from_plan,
     flr_from_segments,
     landmarks_from_segments,
+    needed_segments,
     segments_from_landmarks,
     split_liver,
 )
@@ -513,3 +517,32 @@ def test_a_saved_cut_plan_used_on_another_scan_without_registration_is_warned_ab
     assert not any("placed on another scan" in w for w in carried.warnings)
     assert carried.methods["plan_applied"]["placed_on"]["origin"][0] == pytest.approx(
         liver.GetOrigin()[0] + 6.0)
+
+
+def test_api_resection_names_are_read_alike_and_a_second_selection_is_refused():
+    seg, liver = _segment_liver()
+    # remnant_segments_of took these names; needed_segments and flr_from_segments raised
+    # a raw KeyError.
+    assert needed_segments(" Right-Hepatectomy") == SEGMENTS
+    a, _ = flr_from_segments(seg, liver, resection="Right Hepatectomy")
+    b, _ = flr_from_segments(seg, liver, resection="right_hepatectomy")
+    assert np.array_equal(sitk.GetArrayViewFromImage(a), sitk.GetArrayViewFromImage(b))
+    # The segment list had been ignored in favour of the resection.
+    with pytest.raises(InputError, match="not both"):
+        flr_from_segments(seg, liver, resection="right_hepatectomy", remnant_segments=[2, 3])
+
+
+@pytest.mark.parametrize("shift, message", [
+    (1, r"holds labels \[9\] besides Couinaud 1-8 \(is it numbered 0-7 or 1-9\?\)"),
+    (-1, r"mL of the liver has no segment label.*no voxel of segment\(s\) 8"),
+])
+def test_per_segment_volumes_of_a_map_numbered_otherwise_are_warned_about(tmp_path, shift,
+                                                                          message):
+    seg, liver = _segment_liver()
+    arr = sitk.GetArrayFromImage(seg).astype(np.int16)
+    arr[arr > 0] += shift
+    shifted = sitk.GetImageFromArray(arr.astype(np.uint8))
+    shifted.CopyInformation(seg)
+    m = flr.measure(liver, segments=shifted)
+    assert re.search(message, " ".join(m.warnings))
+    assert not any("segment" in w for w in flr.measure(liver, segments=seg).warnings)

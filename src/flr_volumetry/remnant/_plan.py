@@ -89,13 +89,10 @@ def remnant_segments_of(resection=None, remnant_segments=None, resect_caudate=Fa
     >>> remnant_segments_of(remnant_segments=[3, 2])
     (2, 3)
     """
+    if resection is not None and remnant_segments is not None:
+        raise InputError("give a named resection or a remnant segment list, not both.")
     if resection is not None:
-        name = str(resection).strip().lower().replace("-", "_").replace(" ", "_")
-        if name not in RESECTIONS:
-            raise InputError(
-                f"unknown resection {resection!r}; use one of: {', '.join(RESECTIONS)}."
-            )
-        gone = set(RESECTIONS[name]) | ({1} if resect_caudate else set())
+        gone = set(RESECTIONS[resection_key(resection)]) | ({1} if resect_caudate else set())
         return tuple(s for s in SEGMENTS if s not in gone)
     segs = tuple(sorted({segment_number(s) for s in _as_list(remnant_segments)}))
     bad = [s for s in segs if s not in SEGMENTS]
@@ -107,6 +104,20 @@ def remnant_segments_of(resection=None, remnant_segments=None, resect_caudate=Fa
         raise InputError("segment 1 is both kept (in the remnant list) and resected "
                          "(resect_caudate); choose one.")
     return segs
+
+
+def resection_key(resection):
+    """The :data:`RESECTIONS` key of a resection name ('Right Hepatectomy' too).
+
+    Examples
+    --------
+    >>> resection_key(" Right-Hepatectomy")
+    'right_hepatectomy'
+    """
+    name = str(resection).strip().lower().replace("-", "_").replace(" ", "_")
+    if name not in RESECTIONS:
+        raise InputError(f"unknown resection {resection!r}; use one of: {', '.join(RESECTIONS)}.")
+    return name
 
 
 def _as_list(segments):
@@ -222,8 +233,7 @@ class RemnantPlan:
             set_(self, "placed_on", _grid_tuple(self.placed_on))
         set_(self, "resect_caudate", as_flag(self.resect_caudate, "resect_caudate"))
         if self.resection is not None:
-            set_(self, "resection",
-                 str(self.resection).strip().lower().replace("-", "_").replace(" ", "_"))
+            set_(self, "resection", resection_key(self.resection))
         if self.remnant_segments is not None:
             set_(self, "remnant_segments", remnant_segments_of(
                 remnant_segments=self.remnant_segments, resect_caudate=self.resect_caudate))
@@ -234,8 +244,6 @@ class RemnantPlan:
         if self.keep_point is not None:
             set_(self, "keep_point", parse_point(self.keep_point, "keep point"))
         by_segments = self.resection is not None or self.remnant_segments is not None
-        if self.resection is not None and self.remnant_segments is not None:
-            raise InputError("give a named resection or a remnant segment list, not both.")
         if by_segments:
             remnant_segments_of(self.resection, self.remnant_segments, self.resect_caudate)
         if self.surface_points is not None:

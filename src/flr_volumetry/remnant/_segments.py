@@ -7,8 +7,8 @@ import SimpleITK as sitk
 
 from ..errors import GeometryError, InputError
 from ..io import grid_description, same_grid
-from ..volumetry import voxel_volume_ml
-from ._plan import RESECTIONS, SEGMENTS, remnant_segments_of
+from ..volumetry import segment_map_warnings, voxel_volume_ml
+from ._plan import RESECTIONS, remnant_segments_of, resection_key
 
 __all__ = ["flr_from_segments", "needed_segments"]
 
@@ -30,7 +30,7 @@ def needed_segments(resection=None, remnant_segments=None, resect_caudate=False)
     keep = remnant_segments_of(resection, remnant_segments, resect_caudate)
     if resection is None:
         return keep
-    return tuple(sorted(set(keep) | set(RESECTIONS[resection.lower().replace("-", "_")])
+    return tuple(sorted(set(keep) | set(RESECTIONS[resection_key(resection)])
                         | ({1} if resect_caudate else set())))
 
 
@@ -88,7 +88,7 @@ def flr_from_segments(segments, liver, *, resection=None, remnant_segments=None,
     absent = [s for s in need if s not in present]
     warnings = []
     if absent:
-        what = f"the {resection.replace('_', ' ')}" if resection else "this remnant"
+        what = f"the {resection_key(resection).replace('_', ' ')}" if resection else "this remnant"
         message = (f"the segment map has no voxel of segment(s) {', '.join(map(str, absent))} "
                    f"inside the liver, which {what} needs")
         if missing == "error":
@@ -102,16 +102,8 @@ def flr_from_segments(segments, liver, *, resection=None, remnant_segments=None,
             f"{outside * v_ml:.1f} mL of the segment map lies outside the liver mask and was "
             f"not counted (segments are restricted to the liver)."
         )
-    unlabelled = int(np.count_nonzero(liver_arr & (seg == 0)))
-    if unlabelled:
-        warnings.append(
-            f"{unlabelled * v_ml:.1f} mL of the liver has no segment label and is counted as "
-            f"resected, not as remnant."
-        )
-    other = sorted(present - set(SEGMENTS))
-    if other:
-        warnings.append(f"the segment map holds labels {other} besides Couinaud 1-8; they were "
-                        f"counted as resected.")
+    # The same sentences as measure's, which drops the repeats.
+    warnings += segment_map_warnings(seg, liver_arr, v_ml, absent=False)
     flr = (np.isin(seg, np.asarray(keep)) & liver_arr).astype(np.uint8)
     out = sitk.GetImageFromArray(flr)
     out.CopyInformation(liver)
