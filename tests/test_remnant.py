@@ -546,3 +546,30 @@ def test_per_segment_volumes_of_a_map_numbered_otherwise_are_warned_about(tmp_pa
     m = flr.measure(liver, segments=shifted)
     assert re.search(message, " ".join(m.warnings))
     assert not any("segment" in w for w in flr.measure(liver, segments=seg).warnings)
+
+
+def test_a_plan_that_leaves_no_remnant_says_so_and_why(tmp_path):
+    sphere, lm, _ = _sphere_liver()
+    # A liver without the part its landmarks call segments 6 and 7.
+    seg = sitk.GetArrayFromImage(segments_from_landmarks(sphere, lm))
+    liver = sitk.GetImageFromArray(((sitk.GetArrayFromImage(sphere) > 0)
+                                    & ~np.isin(seg, [6, 7])).astype(np.uint8))
+    liver.CopyInformation(sphere)
+    sitk.WriteImage(liver, str(tmp_path / "liver.nii.gz"))
+    sitk.WriteImage(sitk.Cast(liver, sitk.sitkInt16) * 60, str(tmp_path / "ct.nii.gz"))
+    plan = RemnantPlan(remnant_segments=(6, 7), landmarks=lm)
+    # Before: "the FLR mask is empty", of a mask nobody gave, the landmarks' note lost.
+    with pytest.raises(InputError, match=r"the plan leaves no remnant on this liver \(the FLR "
+                                         r"it defines is empty; the segment map has no voxel "
+                                         r"of segment\(s\) 6, 7 .*check the landmarks\)\.$"):
+        measure_files(tmp_path / "ct.nii.gz", liver=str(tmp_path / "liver.nii.gz"), plan=plan)
+
+
+def test_mask_selection_messages_name_what_went_wrong(case):
+    paths, _ = case
+    with pytest.raises(InputError, match=r"label selection '2.5' of the FLR mask .* is not "
+                                         r"label numbers"):
+        measure_files(paths["ct"], liver=paths["liver"], flr=paths["segments"] + ":2.5")
+    with pytest.raises(InputError, match=r"TotalSegmentator's total number for liver; the file "
+                                         r"holds 1\)"):
+        measure_files(paths["ct"], liver=paths["liver"] + ":liver")

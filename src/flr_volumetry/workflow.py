@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import SimpleITK as sitk
+
 from .errors import InputError
 from .io import load_image, load_label_map, load_mask
 from .volumetry import Patient, VolumetryOptions, measure
@@ -127,8 +129,6 @@ def measure_files(image, *, liver=None, tumor=None, flr=None, segments=None, pat
 
 
 def _flr_from_plan(plan, liver_img, seg_img, tumor_img, image, plan_baseline, registration):
-    from dataclasses import replace
-
     from .io import Scan, same_grid
     from .remnant import RemnantPlan, flr_from_plan
 
@@ -175,6 +175,12 @@ def _flr_from_plan(plan, liver_img, seg_img, tumor_img, image, plan_baseline, re
     had_map = seg_img is not None
     flr_img, plan_warnings, plan_methods, used_segments = flr_from_plan(
         plan, liver_img, segments=seg_img, tumor=tumor_img, return_segments=True)
+    if not sitk.GetArrayViewFromImage(flr_img).any():
+        # Said here, with the plan's own notes (a segment its landmarks left empty), not as
+        # measure's "the FLR mask is empty" of a mask nobody gave.
+        notes = "".join(f"; {w.rstrip('.')}" for w in plan_warnings)
+        raise InputError(f"the plan leaves no remnant on this liver (the FLR it defines is "
+                         f"empty{notes}).")
     warnings += plan_warnings
     methods.update(plan_methods)
     if used_segments is not None and not had_map:

@@ -245,6 +245,10 @@ def load_mask(spec, reference=None, *, structure="liver", task="total", what="ma
             )
         path = found[0]
     if not os.path.exists(path):
+        head, _, selection = path.rpartition(":")
+        if head and os.path.exists(head):
+            raise InputError(f"the label selection {selection!r} of the {what} {head} is not "
+                             f"label numbers (FILE:1,2) or a structure name (FILE:liver).")
         raise InputError(f"the {what} {path} does not exist.")
     from ._segfiles import is_dicom_seg, is_seg_nrrd, read_dicom_seg, read_seg_nrrd
 
@@ -261,12 +265,21 @@ def load_mask(spec, reference=None, *, structure="liver", task="total", what="ma
                 f"the {what} {path} is not a 3-D single-channel mask; for multi-segment files "
                 f"(.seg.nrrd, DICOM SEG) select the segment by name."
             )
+        names = labels
         if labels is not None:
             labels = _resolve_names(labels, task)
         binary, warnings = _select(image, labels, path, what)
     source = path if labels is None else f"{path}:{','.join(map(str, labels))}"
     if not np.any(sitk.GetArrayViewFromImage(binary)):
         chosen = "" if labels is None else f" with label {','.join(map(str, labels))}"
+        if labels is not None and names != labels:
+            # A structure name is a TotalSegmentator label number: say which, and what the
+            # file holds (a binary mask needs no selection).
+            present = np.unique(sitk.GetArrayViewFromImage(image))
+            shown = ", ".join(f"{v:g}" for v in present[present != 0][:8])
+            chosen += (f" (TotalSegmentator's {task} number for "
+                       f"{', '.join(str(n) for n in names if not isinstance(n, int))}; the "
+                       f"file holds {shown or 'no label'})")
         raise InputError(f"the {what} {source} has no voxel{chosen}; it is empty.")
     if reference is not None and not same_grid(binary, reference):
         binary, warning = resample_mask_to(binary, reference, what=f"{what} {source}")
