@@ -285,17 +285,13 @@ def _plan_source(patient):
     each scan's own segment map as they are. A plan that cannot be read is
     not carried (its timepoints report the error).
     """
-    tps = [tp for tp in patient.timepoints if tp.image]
-
-    def order(tp):
-        return (tp.scan_date is None, tp.scan_date or "", tp.name)
-
+    tps = [tp for tp in patient.timepoints_by_date() if tp.image]
     with_plan = [tp for tp in tps if tp.plan]
     if with_plan:
-        source = min(with_plan, key=order)
+        source = with_plan[0]
         plan = source.plan
     elif tps and patient.remnant_spec().get("plan"):
-        source = min(tps, key=order)
+        source = tps[0]
         plan = patient.remnant_spec()["plan"]
     else:
         return None, False

@@ -148,6 +148,12 @@ class StudyPatient:
     warnings: tuple[str, ...] = ()
     error: str | None = None
 
+    def timepoints_by_date(self):
+        """The timepoints in scan-date order as far as ``timepoint.json`` dates tell (the
+        undated, e.g. DICOM until read, after them), then by folder name."""
+        return tuple(sorted(self.timepoints,
+                            key=lambda tp: (tp.scan_date is None, tp.scan_date or "", tp.name)))
+
     def volumetry_patient(self):
         """The :class:`~flr_volumetry.Patient` used to measure every timepoint."""
         return Patient(height_cm=self.height_cm, weight_kg=self.weight_kg,

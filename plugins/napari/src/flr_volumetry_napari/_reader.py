@@ -310,7 +310,8 @@ def read_patient(patient_folder):
         raise InputError(f"patient {patient.patient_id}: {patient.error}")
     layers = []
     facts = patient.facts()
-    for tp in patient.timepoints:
+    # In scan-date order, as the batch reads them (folder names need not sort by date).
+    for tp in patient.timepoints_by_date():
         if tp.error:
             raise InputError(f"patient {patient.patient_id}, timepoint {tp.name}: {tp.error}")
         files = {k: getattr(tp, k) for k in ("image", "liver", "tumor", "flr", "segments")}

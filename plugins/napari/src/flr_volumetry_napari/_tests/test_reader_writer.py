@@ -240,3 +240,14 @@ def test_dicom_slices_a_few_folders_down_are_claimed_and_read(tmp_path):
     assert reader is not None  # (the command line read it; the viewer declined)
     (scan,) = reader(str(tmp_path / "export"))
     assert np.shape(scan[0]) == (3, 6, 5)
+
+
+def test_study_timepoints_open_in_scan_date_order_as_the_batch_reads_them(study_dir):
+    # Folder names that sort against the dates: the baseline had opened after the follow-up.
+    patient = study_dir / "P001"
+    (patient / "baseline").rename(patient / "zz_pre")
+    (patient / "post_pve").rename(patient / "aa_post")
+    scans = [kw for _, kw, t in read_path(str(study_dir)) if t == "image"]
+    assert [s["name"] for s in scans] == ["P001 zz_pre scan", "P001 aa_post scan"]
+    assert [s["metadata"]["flr_scan"]["study_date"] for s in scans] == ["2024-02-26",
+                                                                          "2024-04-01"]
