@@ -249,8 +249,9 @@ def _check_metaimage(path):
         channels = int(fields.get("ElementNumberOfChannels", "1"))
     except (KeyError, ValueError):
         return
-    if fields.get("CompressedData", "False").lower() == "true":
-        return
+    if (fields.get("CompressedData", "False").lower() == "true"
+            or fields.get("BinaryData", "True").lower() == "false"):
+        return  # compressed or text data: their size says nothing of the voxel count
     name = fields["ElementDataFile"]
     expected = int(np.prod(dims, dtype=np.int64)) * item * channels
     if name == "LOCAL":
@@ -262,7 +263,9 @@ def _check_metaimage(path):
         if not os.path.exists(data_path):
             raise InputError(f"{path} names its data file {name}, which does not exist beside "
                              f"it; copy the two files together.")
-        available = os.path.getsize(data_path)
+        # HeaderSize bytes precede the voxels in the data file (-1: they end the file).
+        skip = fields.get("HeaderSize", "0")
+        available = os.path.getsize(data_path) - (int(skip) if skip.isdigit() else 0)
     if available < expected:
         raise InputError(f"{data_path} is cut short: it holds {available} bytes of voxel data "
                          f"where its header needs {expected} (an interrupted copy?); copy it "
