@@ -113,3 +113,16 @@ def test_numpy_numbers_are_numbers():
     post = dict(POST, flr_ml=np.int64(560))
     h = hypertrophy(pre, post, procedure_date="2024-01-09")
     assert h.flr_growth_ml == pytest.approx(160.0)
+
+
+def test_growth_exactly_on_a_cut_off_is_judged_as_on_it():
+    # 25.3 -> 33.3 % in 28 days is 2.0 %/week exactly, which floating point makes
+    # 1.9999999999999991 ("KGR 2.00 %/week (below 2 %/week)"); 21.7 -> 32.34 % measured
+    # is GR 2.66 exactly, which it made 2.660000000000001 (above 2.66: the unsafe way).
+    pre = {"flr_ml": 400.0, "sflr_pct": 25.3, "measured_flr_pct": 21.7, "scan_date": "2024-01-01"}
+    post = {"flr_ml": 520.0, "sflr_pct": 33.3, "measured_flr_pct": 32.34,
+            "scan_date": "2024-01-29"}
+    h = hypertrophy(pre, post, procedure_date="2024-01-01")
+    assert h.kgr_pct_per_week == pytest.approx(2.0) and h.kgr_meets_2pct is True
+    assert h.dh_pct_points == pytest.approx(8.0)
+    assert h.gr_pct_per_week == pytest.approx(2.66) and h.gr_meets_2_66pct is False

@@ -285,6 +285,29 @@ def sflr_threshold_pct(liver_condition="normal"):
     return LIVER_CONDITIONS[key]
 
 
+# Figures closer than this (in %, % points or %/week) to a cut-off are taken as equal to
+# it: percentages differenced in floating point land 1e-15 off a cut-off they equal.
+CUTOFF_TOLERANCE = 1e-9
+
+
+def meets(value, cutoff, *, strictly=False):
+    """Whether ``value`` reaches ``cutoff`` (>=; > with ``strictly``), a value equal to it
+    within floating-point rounding counting as equal.
+
+    Examples
+    --------
+    >>> 33.3 - 25.3 >= 8.0      # 8 % points, as floating point computes it
+    False
+    >>> meets(33.3 - 25.3, 8.0)
+    True
+    >>> meets(32.34 - 21.7, 10.64, strictly=True)   # not above: equal
+    False
+    """
+    if strictly:
+        return bool(value > cutoff + CUTOFF_TOLERANCE)
+    return bool(value >= cutoff - CUTOFF_TOLERANCE)
+
+
 def sflr_adequate(sflr_pct, liver_condition="normal"):
     """Whether an sFLR meets the threshold for the liver condition.
 
@@ -293,7 +316,7 @@ def sflr_adequate(sflr_pct, liver_condition="normal"):
     >>> sflr_adequate(25.0, "normal"), sflr_adequate(25.0, "chemotherapy")
     (True, False)
     """
-    return sflr_pct >= sflr_threshold_pct(liver_condition)
+    return meets(sflr_pct, sflr_threshold_pct(liver_condition))
 
 
 def kgr_pct_per_week(dh_pct_points, interval_days):

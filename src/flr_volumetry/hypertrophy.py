@@ -231,12 +231,14 @@ def hypertrophy(pre, post, *, procedure_date=None, pre_date=None, post_date=None
         sflr_pre_pct=sflr_pre, sflr_post_pct=sflr_post, dh_pct_points=(dh),
         kgr_pct_per_week=(kgr),
         kgr_pct_per_day=(None if kgr is None else clinical.pct_per_week_to_pct_per_day(kgr)),
-        kgr_meets_2pct=None if kgr is None else bool(kgr >= clinical.KGR_THRESHOLD_PCT_PER_WEEK),
-        dh_meets_7_5_pct_points=None if dh is None else bool(
-            dh >= clinical.DH_THRESHOLD_PCT_POINTS),
+        kgr_meets_2pct=None if kgr is None else clinical.meets(
+            kgr, clinical.KGR_THRESHOLD_PCT_PER_WEEK),
+        dh_meets_7_5_pct_points=None if dh is None else clinical.meets(
+            dh, clinical.DH_THRESHOLD_PCT_POINTS),
         measured_flr_pre_pct=m_pre, measured_flr_post_pct=m_post,
         measured_dh_pct_points=(mdh), gr_pct_per_week=(gr),
         gr_pct_per_day=(None if gr is None else clinical.pct_per_week_to_pct_per_day(gr)),
-        gr_meets_2_66pct=None if gr is None else bool(gr > clinical.GR_THRESHOLD_PCT_PER_WEEK),
+        gr_meets_2_66pct=None if gr is None else clinical.meets(
+            gr, clinical.GR_THRESHOLD_PCT_PER_WEEK, strictly=True),
         warnings=tuple(warnings), methods=methods,
     )

@@ -463,7 +463,7 @@ def measure(liver, *, tumor=None, flr=None, segments=None, patient=None, options
         total_liver_ml=total_ml, tumor_ml=tumor_ml, functional_liver_ml=functional_ml,
         flr_ml=flr_ml, resected_ml=resected_ml, bsa_m2=bsa, telv_ml=telv, sflr_pct=sflr,
         measured_flr_pct=measured, flr_bw_ratio_pct=bw, sflr_threshold_pct=threshold,
-        sflr_adequate=None if sflr is None else bool(sflr >= threshold),
+        sflr_adequate=None if sflr is None else clinical.meets(sflr, threshold),
         flr_outside_liver_ml=outside_ml, segments_ml=segments_ml, scan_date=scan_date,
         height_cm=patient.height_cm, weight_kg=patient.weight_kg,
         liver_condition=patient.liver_condition,
