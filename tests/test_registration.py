@@ -166,3 +166,44 @@ def test_cli_carries_a_baseline_plan(phantom_pair, tmp_path, capsys):
     assert main([*common, "--min-registration-dice", "0.99"]) == 1
     err = capsys.readouterr().err
     assert "could not be registered well" in err and len(err.strip().splitlines()) == 1
+
+
+def test_scanner_origins_far_apart_register_from_the_livers_centres(phantom_pair):
+    # Another scanner's table position: from the scanners' own coordinates the scans do not
+    # overlap at all, and ITK's 'all samples map outside' escaped as an unexpected failure.
+    base, follow = phantom_pair
+    far = {}
+    for name in ("image", "liver", "segments"):
+        img = sitk.Image(follow[name])
+        img.SetOrigin(tuple(np.add(img.GetOrigin(), (0.0, 0.0, 400.0))))
+        far[name] = img
+    plan = RemnantPlan(resection="right_hepatectomy",
+                       landmarks=landmarks_from_segments(base["segments"]))
+    carried, report = carry_plan(plan, base["image"], base["liver"], far["image"], far["liver"])
+    assert report.accepted and "start: centres" in report.method
+    flr, _, _ = flr_from_plan(carried, far["liver"])
+    truth = np.isin(sitk.GetArrayViewFromImage(far["segments"]), [1, 2, 3, 4]).sum()
+    assert abs(sitk.GetArrayViewFromImage(flr).sum() / truth - 1) < 0.05
+
+
+def test_a_liver_mask_too_small_to_register_is_refused_in_a_sentence(phantom_pair):
+    base, follow = phantom_pair
+    one = sitk.Image(follow["liver"].GetSize(), sitk.sitkUInt8)
+    one.CopyInformation(follow["liver"])
+    one[tuple(s // 2 for s in one.GetSize())] = 1
+    plan = RemnantPlan(surface_points=[(0, 0, 0), (1, 0, 0), (0, 1, 0)], keep_point=(0, 0, 5))
+    # ITK had failed with 'Negative spacing is not supported'.
+    with pytest.raises(InputError, match=r"the follow-up liver mask holds .* mL, too little to "
+                                         r"register"):
+        carry_plan(plan, base["image"], base["liver"], follow["image"], one)
+
+
+def test_refusal_names_the_threshold_as_set():
+    base = _ellipsoid()
+    tiny = _ellipsoid(axes=(15.0, 10.0, 12.0), centre=(40.0, 30.0, 20.0))
+    plan = RemnantPlan(surface_points=[(10, -50, -40), (10, 50, -40), (10, 0, 40)],
+                       keep_point=(40.0, 0.0, 0.0))
+    # "Dice 0.892 < 0.89" had been printed for a threshold of 0.893.
+    with pytest.raises(InputError, match=r"< 0\.893\)"):
+        carry_plan(plan, None, base, None, tiny,
+                   options=RegistrationOptions(method="deformable", min_dice=0.893))

@@ -19,8 +19,9 @@ Two methods (:class:`RegistrationOptions`):
     resected liver shrinks *around* the fixed vessels, so warping the
     outline drags the cut into the grown remnant. On the synthetic PVE and
     ALPPS phantoms the follow-up FLR from a carried baseline plan was off
-    by 7-28 % with it, and within 2.3 % with ``rigid``
-    (``benchmarks/registration_accuracy.py``). It is kept for scans without
+    by 7-28 % with it (``benchmarks/registration_accuracy.py``), and an
+    audit found a landmark plan of the ALPPS phantom 2.5 times too large at
+    Dice 0.979; within 2.3 % with ``rigid``. It is kept for scans without
     usable intensities (masks only) and for comparison. (A cubic B-spline
     stage, tried first for it, reached a lower Dice, 0.979 vs 0.985 on the
     first PVE phantom, about 20 times slower than the demons.)
@@ -159,10 +160,19 @@ def dice(a, b):
     return 2.0 * int(np.count_nonzero(x & y)) / s if s else 1.0
 
 
+# Smaller than this (mL), a liver mask gives the registration nothing to align (ITK then
+# fails on grids of no extent).
+MIN_LIVER_ML = 1.0
+
+
 def _binary(mask, what):
     arr = sitk.GetArrayViewFromImage(mask)
     if not np.any(arr):
         raise InputError(f"the {what} liver mask is empty: it has no non-zero voxel.")
+    ml = int(np.count_nonzero(arr)) * float(np.prod(mask.GetSpacing())) / 1000.0
+    if ml < MIN_LIVER_ML:
+        raise InputError(f"the {what} liver mask holds {ml:.3g} mL, too little to register "
+                         f"(a liver is hundreds of mL).")
     return sitk.Cast(mask != 0, sitk.sitkUInt8)
 
 
@@ -315,7 +325,7 @@ def register_scans(baseline_image, baseline_liver, followup_image, followup_live
     moving = sitk.Resample(baseline_image, grid_m, sitk.Transform(), sitk.sitkLinear, 0.0,
                            sitk.sitkFloat32)
     dice_before = _warp_dice(sitk.Transform(3, sitk.sitkIdentity), base, follow)
-    best = None
+    best, failures = None, []
     for start in ("scanner", "centres"):
         t = sitk.Euler3DTransform()
         t.SetCenter(tuple(float(c) for c in centre_f))
@@ -335,15 +345,34 @@ def register_scans(baseline_image, baseline_liver, followup_image, followup_live
         reg.SetShrinkFactorsPerLevel([4, 2, 1])
         reg.SetSmoothingSigmasPerLevel([2, 1, 0])
         reg.SetInitialTransform(t, inPlace=True)
-        reg.Execute(fixed, moving)
-        value = reg.MetricEvaluate(fixed, moving)
+        try:
+            reg.Execute(fixed, moving)
+            value = reg.MetricEvaluate(fixed, moving)
+        except RuntimeError as exc:
+            # E.g. scanner origins hundreds of mm apart: from there the scans do not
+            # overlap at all ('all samples map outside'); the other start may still work.
+            failures.append(f"{start}: {_itk_reason(exc)}")
+            continue
         if best is None or value < best[0]:
             best = (value, t, start)
+    if best is None:
+        raise InputError(
+            f"the baseline scan could not be registered to the follow-up scan from either "
+            f"start ({'; '.join(failures)}); check that both liver masks hold the liver.")
     _, transform, start = best
     d = _warp_dice(transform, base, follow)
     return transform, RegistrationReport(
         dice=d, dice_affine=d, dice_before=dice_before, min_dice=options.min_dice,
         method=f"rigid, mutual information of the scans around the liver (start: {start})")
+
+
+def _itk_reason(exc):
+    """The gist of an ITK exception: its 'ITK ERROR: ...' text on one line, else its last."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    for ln in lines:
+        if "ITK ERROR" in ln:
+            return ln.split(":", 2)[-1].strip().rstrip(".")
+    return lines[-1].rstrip(".") if lines else "no reason given"
 
 
 def _affine_part(transform):
@@ -485,8 +514,9 @@ def carry_plan(plan, baseline_image, baseline_liver, followup_image, followup_li
         # Without the scans only the outlines are left to register.
         warnings.append("the scans were not given, so the plan was carried by registering the "
                         "liver outlines, which drags a vessel-defined plan along with the "
-                        "growing remnant (the FLR tends to come out too small); give both scans "
-                        "for the rigid registration.")
+                        "changing outline (on the synthetic phantoms the FLR came out from 20 % "
+                        "too small to 2.5 times too large); give both scans for the rigid "
+                        "registration.")
         options = replace(options, method="deformable")
     if options.method == "rigid":
         transform, report = register_scans(baseline_image, baseline_liver, followup_image,
@@ -496,7 +526,7 @@ def carry_plan(plan, baseline_image, baseline_liver, followup_image, followup_li
     if not report.accepted:
         raise InputError(
             f"the baseline liver could not be registered well to the follow-up liver (Dice "
-            f"{report.dice:.3f} < {options.min_dice:.2f}); check both liver masks, or place the "
+            f"{report.dice:.3f} < {options.min_dice:g}); check both liver masks, or place the "
             f"plan on the follow-up scan directly."
         )
     if plan.kind == "segments":
