@@ -228,33 +228,28 @@ def label_volumes_ml(label_map, within=None):
 COUINAUD_SEGMENTS = (1, 2, 3, 4, 5, 6, 7, 8)
 
 
-def segment_map_warnings(segments, liver, voxel_ml, absent=True):
+def segment_map_warnings(label_ml, unlabelled_ml, absent=True):
     """What a Couinaud map (labels 1-8) gets wrong about a liver mask, as sentences.
 
-    Liver voxels without a label, labels other than 1-8 (a map numbered
-    0-7 or 1-9, or of other organs) and, with ``absent``, segments with no
-    voxel in the liver. ``segments`` and ``liver`` are arrays of the same
-    shape; ``voxel_ml`` is their voxel volume.
+    Liver without a label, labels other than 1-8 (a map numbered 0-7 or
+    1-9, or of other organs) and, with ``absent``, segments with no voxel in
+    the liver. ``label_ml`` gives the volume (mL) of each non-zero label
+    inside the liver, as :func:`label_volumes_ml` does; ``unlabelled_ml`` the
+    liver's volume with label 0.
 
     Examples
     --------
-    >>> import numpy as np
-    >>> seg = np.array([0, 1, 2, 3, 4, 5, 6, 7])   # numbered 0-7: segment 1 is called 0
-    >>> for w in segment_map_warnings(seg, np.ones(8, bool), voxel_ml=0.5):
+    >>> # A map numbered 0-7: segment 1 is called 0, and there is no 8.
+    >>> for w in segment_map_warnings({str(k): 9.5 for k in range(1, 8)}, unlabelled_ml=9.5):
     ...     print(w)
-    0.5 mL of the liver has no segment label: it is in no segment (nor in a remnant of segments).
+    9.5 mL of the liver has no segment label: it is in no segment (nor in a remnant of segments).
     the segment map has no voxel of segment(s) 8 inside the liver.
     """
-    seg = np.asarray(segments)
-    if seg.dtype.kind == "f":
-        seg = np.rint(seg)
-    inside = seg[np.asarray(liver) != 0]
-    present = set(np.unique(inside).astype(np.int64).tolist()) - {0}
+    present = {int(k) for k, ml in label_ml.items() if ml > 0}
     warnings = []
-    unlabelled = int(np.count_nonzero(inside == 0))
-    if unlabelled:
-        warnings.append(f"{unlabelled * voxel_ml:.1f} mL of the liver has no segment label: it "
-                        f"is in no segment (nor in a remnant of segments).")
+    if unlabelled_ml > 0:
+        warnings.append(f"{unlabelled_ml:.1f} mL of the liver has no segment label: it is in "
+                        f"no segment (nor in a remnant of segments).")
     missing = [s for s in COUINAUD_SEGMENTS if s not in present]
     if absent and missing and present:
         warnings.append(f"the segment map has no voxel of segment(s) "
@@ -419,7 +414,9 @@ def measure(liver, *, tumor=None, flr=None, segments=None, patient=None, options
     if segments is not None:
         _check_grid(segments, liver, "segment map")
         segments_ml = label_volumes_ml(segments, within=whole_liver)
-        warnings += segment_map_warnings(_array(segments), liver_arr, v_ml)
+        labelled = int(round(sum(segments_ml.values()) / v_ml))  # voxels, from the counts
+        unlabelled_ml = (int(np.count_nonzero(liver_arr)) - labelled) * v_ml
+        warnings += segment_map_warnings(segments_ml, unlabelled_ml)
 
     bsa = telv = sflr = bw = None
     if patient.height_cm is not None:

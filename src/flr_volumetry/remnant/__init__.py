@@ -124,11 +124,12 @@ def flr_from_plan(plan, liver, segments=None, tumor=None, *, return_segments=Fal
         # The total liver is liver + tumour (a liver mask may hold the parenchyma only, as
         # in measure): the plan divides both, so tumour left in the remnant is seen.
         _check_tumor_grid(tumor, liver)
-        whole = sitk.GetImageFromArray(
-            ((sitk.GetArrayViewFromImage(liver) != 0)
-             | (sitk.GetArrayViewFromImage(tumor) != 0)).astype(np.uint8))
-        whole.CopyInformation(liver)
-        liver = whole
+        liver_arr = sitk.GetArrayViewFromImage(liver) != 0
+        tumor_arr = sitk.GetArrayViewFromImage(tumor) != 0
+        if np.any(tumor_arr & ~liver_arr):
+            whole = sitk.GetImageFromArray((liver_arr | tumor_arr).astype(np.uint8))
+            whole.CopyInformation(liver)
+            liver = whole
     methods = plan.describe()
     warnings = []
     if plan.kind == "surface":

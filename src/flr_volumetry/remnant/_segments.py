@@ -84,7 +84,13 @@ def flr_from_segments(segments, liver, *, resection=None, remnant_segments=None,
     need = needed_segments(resection, remnant_segments, resect_caudate)
     seg = np.asarray(sitk.GetArrayViewFromImage(segments))
     liver_arr = _as_mask_array(liver)
-    present = set(np.unique(seg[liver_arr]).tolist()) - {0}
+    inside = seg[liver_arr]
+    if inside.dtype.kind == "f":
+        inside = np.rint(inside)  # whole numbers stored as float (CHAOS): never truncated
+    if inside.size and inside.min() < 0:
+        raise InputError("the segment map holds negative labels; Couinaud labels are 1-8.")
+    counts = np.bincount(inside.astype(np.int64).ravel(), minlength=1)
+    present = set(np.flatnonzero(counts).tolist()) - {0}
     absent = [s for s in need if s not in present]
     warnings = []
     if absent:
@@ -103,7 +109,8 @@ def flr_from_segments(segments, liver, *, resection=None, remnant_segments=None,
             f"not counted (segments are restricted to the liver)."
         )
     # The same sentences as measure's, which drops the repeats.
-    warnings += segment_map_warnings(seg, liver_arr, v_ml, absent=False)
+    warnings += segment_map_warnings({str(k): int(n) * v_ml for k, n in enumerate(counts) if k},
+                                     int(counts[0]) * v_ml, absent=False)
     flr = (np.isin(seg, np.asarray(keep)) & liver_arr).astype(np.uint8)
     out = sitk.GetImageFromArray(flr)
     out.CopyInformation(liver)
