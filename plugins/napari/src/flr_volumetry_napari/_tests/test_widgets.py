@@ -374,6 +374,8 @@ def test_remnant_cut_surface_and_landmarks(make_napari_viewer, qtbot, case_files
     expected[:, :, :20] = liver.data[:, :, :20] != 0
     assert np.array_equal(flr_layer.data != 0, expected)
     assert len(flr_layer.metadata["flr_plan"]["surface_points"]) == 3
+    # The cut's points belong to this scan: its grid goes with the exported plan.
+    assert flr_layer.metadata["flr_plan"]["placed_on"]["size"] == list(liver.data.shape[::-1])
 
     # Landmarks clicked in napari give the segments the core gives for the same mm points.
     w.status.setText("")

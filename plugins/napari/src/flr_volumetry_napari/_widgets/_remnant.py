@@ -322,8 +322,11 @@ class RemnantWidget(QWidget):
             if len(keep) != 1:
                 raise InputError(f"place exactly one keep point on the remnant side (there are "
                                  f"{len(keep)}).")
-            plan = self.remnant.RemnantPlan(surface_points=surface, keep_point=keep[0])
             liver_img = self._image(liver, geo)
+            # The points are this scan's: recorded, so the exported plan.json warns when it
+            # is used on another scan without registration.
+            plan = self.remnant.RemnantPlan(surface_points=surface, keep_point=keep[0],
+                                            placed_on=liver_img)
             tumor_img = self._image(self.tumor.layer(), geo)
         except InputError as exc:
             report_error("Split the liver", exc)
