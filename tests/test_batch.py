@@ -732,3 +732,92 @@ def test_a_given_mask_resampled_onto_the_scan_is_saved_as_measured(tmp_path):
     # A mask on the scan's grid is referenced, not copied.
     assert tps["post"]["masks"]["liver"].endswith(os.path.join("P001", "post", "liver.nii.gz"))
     assert not os.path.exists(os.path.join(out, "masks", "P001", "post", "liver.nii.gz"))
+
+
+def test_resume_on_a_copied_study_names_the_copy_not_the_original(tmp_path):
+    import shutil
+
+    study, out = str(tmp_path / "study"), str(tmp_path / "out")
+    tiny.write_patient(study, "P001", PVE, two_scans())
+    assert main(["batch", study, "-o", out, "--no-progress", "--no-figures"]) == 0
+    copy, out_copy = str(tmp_path / "copy"), str(tmp_path / "out_copy")
+    shutil.copytree(study, copy)
+    shutil.copytree(out, out_copy)
+    assert main(["batch", copy, "-o", out_copy, "--no-progress", "--no-figures",
+                 "--resume"]) == 0
+    with open(os.path.join(out_copy, "results.json")) as fh:
+        text = fh.read()
+    # The cached records had named the original study's masks and scans.
+    assert study + os.sep not in text and copy + os.sep in text
+
+
+def test_a_figure_that_cannot_be_drawn_never_fails_a_measured_timepoint(tmp_path, monkeypatch):
+    study, out = str(tmp_path / "study"), str(tmp_path / "out")
+    # '$...$' is matplotlib math: an ID like this had failed every timepoint after measuring.
+    tiny.write_patient(study, "P$1_$", PVE, two_scans())
+    assert main(["batch", study, "-o", out, "--no-progress"]) == 0
+    tps = _rows(os.path.join(out, "timepoints.csv"))
+    assert [t["status"] for t in tps] == ["ok", "ok"]
+    # A figure that fails for another reason is a warning, and the volumes stand.
+    import flr_volumetry.batch as batch_module
+
+    def broken(*args, **kwargs):
+        raise ValueError("no\nfigure\ttoday")
+
+    monkeypatch.setattr(batch_module, "overlay_png", broken)
+    out2 = str(tmp_path / "out2")
+    assert main(["batch", study, "-o", out2, "--no-progress"]) == 0
+    with open(os.path.join(out2, "results.json")) as fh:
+        rec = json.load(fh)["patients"][0]["timepoints"][0]
+    assert rec["status"] == "ok" and rec["measurement"]["flr_ml"] > 0
+    assert any("overlay figure could not be drawn (ValueError: no figure today)" in w
+               for w in rec["measurement"]["warnings"])
+
+
+def test_an_inline_plans_unknown_keys_never_reach_the_outputs(tmp_path):
+    study, out = str(tmp_path / "study"), str(tmp_path / "out")
+    plan = {"schema_version": "1.1", "resection": "right_hepatectomy", "patient_name": "Roe^Jane"}
+    tiny.write_patient(study, "P001", {**PVE, "plan": plan}, two_scans())
+    main(["batch", study, "-o", out, "--no-progress", "--no-figures"])
+    for name in os.listdir(out):
+        path = os.path.join(out, name)
+        if os.path.isfile(path):
+            with open(path, encoding="utf-8", errors="replace") as fh:
+                assert "Roe" not in fh.read(), name
+
+
+def test_followup_verdict_uses_the_sflr_its_row_and_growth_show(tmp_path):
+    from flr_volumetry.batch import analyse_patient
+    from flr_volumetry.report import render_report_html
+    from flr_volumetry.study import discover_study
+
+    study, out = str(tmp_path / "study"), str(tmp_path / "out")
+    tiny.write_patient(study, "P001", PVE, two_scans())
+    assert main(["batch", study, "-o", out, "--no-progress", "--no-figures"]) == 0
+    with open(os.path.join(out, "results.json")) as fh:
+        records = json.load(fh)["patients"][0]["timepoints"]
+    pre, post = (r["measurement"] for r in records)
+    # Another TELV at baseline (a header weight): the follow-up sFLR is recomputed with it,
+    # to 15 % (inadequate), while the follow-up's own sFLR is adequate.
+    pre["telv_ml"] = post["flr_ml"] / 0.15
+    assert post["sflr_adequate"]
+    patient = discover_study(study).patients[0]
+    entry = analyse_patient(patient, records)
+    s = entry["summary"]
+    assert s["sflr_followup_pct"] == pytest.approx(15.0)
+    assert s["sflr_adequate"] is False  # it had been the follow-up's own verdict: True
+    with open(os.path.join(out, "results.json")) as fh:
+        results = json.load(fh)
+    results["patients"] = [entry]
+    page = render_report_html(results, out, figures=False)
+    assert ">inadequate<" in page and ">adequate<" not in page
+
+
+def test_report_numbers_never_seem_to_cross_their_cut_off():
+    from flr_volumetry.report import _num_vs
+
+    assert _num_vs(29.97, 30.0) == "29.97"           # not "30.0" beside "inadequate"
+    assert _num_vs(30.0, 30.0) == "30.0"
+    assert _num_vs(1.996, 2.0, 2) == "1.996"
+    assert _num_vs(2.6604, 2.66, 2, strictly=True) == "2.6604"
+    assert _num_vs(25.04, 30.0) == "25.0"

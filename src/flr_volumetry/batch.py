@@ -31,7 +31,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-from .clinical import sflr_threshold_pct
+from .clinical import sflr_adequate, sflr_threshold_pct
 from .errors import InputError
 from .hypertrophy import hypertrophy
 from .io import load_image, write_json_atomic, write_mask
@@ -207,6 +207,11 @@ def _cached(task, input_hash):
         return None
     if rec.get("input_hash") != input_hash or rec.get("status") != "ok":
         return None
+    source = (((rec.get("measurement") or {}).get("methods") or {}).get("image") or {})
+    if source.get("source") != task.timepoint.image:
+        # The same content at another path (a copied study): the record's paths would
+        # name the old study's files.
+        return None
     artifacts = list((rec.get("masks") or {}).values())
     if rec.get("overlay"):
         artifacts.append(rec["overlay"])
@@ -362,6 +367,12 @@ def _file_on_grid_of(path, image):
     return same_grid(grid, image)
 
 
+def _one_line(exc, max_chars=300):
+    """An exception's text on one line (a CSV cell), shortened: ITK's run over many."""
+    text = " ".join(str(exc).split())
+    return text if len(text) <= max_chars else text[:max_chars - 3] + "..."
+
+
 def _new_record(tp):
     """A timepoint record with every key, failed until proven ok."""
     return {"patient_id": tp.patient_id, "timepoint": tp.name, "scan_date": tp.scan_date,
@@ -422,12 +433,17 @@ def run_timepoint(task):
         rec["save_seconds"] = time.perf_counter() - t_save
         if task.figures and "liver" in masks:
             t_fig = time.perf_counter()
-            png = overlay_png(scan.image, masks["liver"], masks.get("flr"), masks.get("tumor"),
-                              modality=scan.modality,
-                              title=f"{tp.patient_id} / {tp.name} ({rec['scan_date']})")
-            rel, path = _rel(task.out_dir, "masks", tp.patient_id, tp.name, "overlay.png")
-            write_text_atomic(png, path, mode="wb")
-            rec["overlay"] = rel
+            try:
+                png = overlay_png(scan.image, masks["liver"], masks.get("flr"),
+                                  masks.get("tumor"), modality=scan.modality,
+                                  title=f"{tp.patient_id} / {tp.name} ({rec['scan_date']})")
+                rel, path = _rel(task.out_dir, "masks", tp.patient_id, tp.name, "overlay.png")
+                write_text_atomic(png, path, mode="wb")
+                rec["overlay"] = rel
+            except Exception as exc:  # noqa: BLE001 - a figure never undoes a measurement
+                measurement["warnings"].append(
+                    f"the overlay figure could not be drawn ({type(exc).__name__}: "
+                    f"{_one_line(exc)}).")
             rec["figure_seconds"] = time.perf_counter() - t_fig
         rec["status"] = "ok"
     except InputError as exc:
@@ -435,7 +451,11 @@ def run_timepoint(task):
     except MemoryError:
         rec["error"] = "out of memory while measuring this timepoint; run with fewer workers."
     except Exception as exc:  # noqa: BLE001 - one broken timepoint must not stop the batch
-        rec["error"] = f"unexpected failure ({type(exc).__name__}: {exc})."
+        rec["error"] = f"unexpected failure ({type(exc).__name__}: {_one_line(exc)})."
+    if rec["status"] != "ok":
+        # A failed row carries no volumes: whatever was measured before the failure is not
+        # a result.
+        rec.update(measurement=None, masks={}, overlay=None)
     rec["seconds"] = time.perf_counter() - t0
     if rec["status"] == "ok":
         try:
@@ -617,7 +637,10 @@ def analyse_patient(patient, records, *, from_baseline_date=False):
         "kgr_meets_2pct": h.get("kgr_meets_2pct"),
         "gr_pct_per_week": h.get("gr_pct_per_week"),
         "gr_meets_2_66pct": h.get("gr_meets_2_66pct"),
-        "sflr_adequate": adequate_m.get("sflr_adequate"),
+        # Judged on that same sFLR, or the row could show 30.0 % beside "inadequate".
+        "sflr_adequate": (sflr_adequate(h["sflr_post_pct"], patient.liver_condition)
+                          if h.get("sflr_post_pct") is not None
+                          else adequate_m.get("sflr_adequate")),
         "liver_condition": patient.liver_condition,
         "sflr_threshold_pct": sflr_threshold_pct(patient.liver_condition),
         "baseline_timepoint": baseline["timepoint"] if baseline else None,

@@ -291,7 +291,7 @@ def overlay_png(image, liver, flr=None, tumor=None, *, modality=None, title=None
         ax.set_title(f"{name} (R on left)", fontsize=8)
         ax.set_axis_off()
     if title:
-        fig.suptitle(title, fontsize=9)
+        fig.suptitle(title, fontsize=9, parse_math=False)  # '$' in an ID is text
     fig.text(0.5, 0.02, "yellow: liver   green: FLR   red: tumour", ha="center", fontsize=7)
     fig.subplots_adjust(left=0.01, right=0.99, bottom=0.08, top=0.86, wspace=0.04)
     return _png(fig)
@@ -359,7 +359,7 @@ def growth_chart_png(points, *, procedure_date=None, sflr_threshold_pct=20.0, ti
         ax.legend(fontsize=6, loc="best")
         ax.grid(alpha=0.3)
     if title:
-        fig.suptitle(title, fontsize=9)
+        fig.suptitle(title, fontsize=9, parse_math=False)  # '$' in an ID is text
     # Fixed margins: tight_layout would draw the figure twice.
     fig.subplots_adjust(left=0.08, right=0.99, bottom=0.16, top=0.88, wspace=0.25)
     return _png(fig)
@@ -387,6 +387,18 @@ def _num(value, digits=1, unit=""):
     return html.escape(str(value))
 
 
+def _num_vs(value, cutoff, digits=1, *, strictly=False):
+    """``value`` shown with enough decimals that it does not seem to cross ``cutoff``
+    when it does not (29.97 shown as 30.0 beside "inadequate" contradicts itself)."""
+    if value is None or cutoff is None or isinstance(value, bool) \
+            or not isinstance(value, (int, float)) or math.isnan(value):
+        return _num(value, digits)
+    ok = clinical.meets(value, cutoff, strictly=strictly)
+    while digits < 6 and clinical.meets(round(value, digits), cutoff, strictly=strictly) != ok:
+        digits += 1
+    return _num(value, digits)
+
+
 def _verdict(ok, text_pass="pass", text_fail="fail"):
     if ok is None:
         return '<span class="na">n/a</span>'
@@ -411,9 +423,13 @@ def _cohort_table(patients):
             "<tr>" + "".join(f"<td{' class=l' if i < 3 else ''}>{c}</td>" for i, c in enumerate((
                 f'<a href="#{html.escape(p["patient_id"])}">{html.escape(p["patient_id"])}</a>',
                 status, _num(s.get("procedure")), _num(s.get("interval_days"), 0),
-                _num(s.get("sflr_baseline_pct")), _num(s.get("sflr_followup_pct")),
-                _num(s.get("dh_pct_points")), _num(s.get("kgr_pct_per_week"), 2),
-                _verdict(s.get("kgr_meets_2pct")), _num(s.get("gr_pct_per_week"), 2),
+                _num(s.get("sflr_baseline_pct")),
+                _num_vs(s.get("sflr_followup_pct"), s.get("sflr_threshold_pct")),
+                _num(s.get("dh_pct_points")),
+                _num_vs(s.get("kgr_pct_per_week"), clinical.KGR_THRESHOLD_PCT_PER_WEEK, 2),
+                _verdict(s.get("kgr_meets_2pct")),
+                _num_vs(s.get("gr_pct_per_week"), clinical.GR_THRESHOLD_PCT_PER_WEEK, 2,
+                        strictly=True),
                 _verdict(s.get("gr_meets_2_66pct")), _verdict(s.get("sflr_adequate"), "yes", "no"),
             ))) + f'<td class="l err">{html.escape(p.get("error") or "")}</td></tr>')
     ths = "".join(f"<th{' class=l' if i < 3 or i == len(head) - 1 else ''}>{h}</th>"
@@ -442,21 +458,34 @@ def _timepoint_table(p):
     return f"<table><tr>{ths}</tr>{''.join(rows)}</table>"
 
 
+def _sflr_by_timepoint(p):
+    """Each timepoint's sFLR as the growth analysis used it: a follow-up's recomputed with
+    the baseline's TELV when the two estimates differ (so DH is the difference shown)."""
+    sflr = {t["timepoint"]: (t.get("measurement") or {}).get("sflr_pct") for t in p["timepoints"]}
+    for f in p["followups"]:
+        h = f.get("hypertrophy") or {}
+        if h.get("sflr_post_pct") is not None:
+            sflr[f["timepoint"]] = h["sflr_post_pct"]
+    return sflr
+
+
 def _followup_table(p, threshold):
     head = ("follow-up", "interval (days)", "DH (points)", "KGR %/week", "vs 2 %/week",
             "GR %/week", "vs 2.66 %/week", "FLR growth %", f"sFLR vs {threshold:g} %")
-    sflr_by_tp = {t["timepoint"]: (t.get("measurement") or {}).get("sflr_pct")
-                  for t in p["timepoints"]}
+    sflr_by_tp = _sflr_by_timepoint(p)
     rows = []
     for f in p["followups"]:
         h = f.get("hypertrophy") or {}
         sflr = sflr_by_tp.get(f["timepoint"])
-        adequate = None if sflr is None else bool(sflr >= threshold)
+        adequate = None if sflr is None else clinical.meets(sflr, threshold)
         cells = (html.escape(f["timepoint"]) + (
             f' <span class="err">{html.escape(f["error"])}</span>' if f.get("error") else ""),
             _num(h.get("interval_days"), 0), _num(h.get("dh_pct_points")),
-            _num(h.get("kgr_pct_per_week"), 2), _verdict(h.get("kgr_meets_2pct")),
-            _num(h.get("gr_pct_per_week"), 2), _verdict(h.get("gr_meets_2_66pct")),
+            _num_vs(h.get("kgr_pct_per_week"), clinical.KGR_THRESHOLD_PCT_PER_WEEK, 2),
+            _verdict(h.get("kgr_meets_2pct")),
+            _num_vs(h.get("gr_pct_per_week"), clinical.GR_THRESHOLD_PCT_PER_WEEK, 2,
+                    strictly=True),
+            _verdict(h.get("gr_meets_2_66pct")),
             _num(h.get("flr_growth_pct")), _verdict(adequate, "adequate", "inadequate"))
         rows.append("<tr>" + "".join(f"<td{' class=l' if i == 0 else ''}>{c}</td>"
                                      for i, c in enumerate(cells)) + "</tr>")
@@ -481,8 +510,8 @@ def _patient_section(p, out_dir, figures=True):
         parts.append(f'<p class="err">Failed: {html.escape(p["error"])}</p>')
     parts.append(_timepoint_table(p))
     parts.append(_followup_table(p, threshold))
-    pts = [{"scan_date": t.get("scan_date"),
-            "sflr_pct": (t.get("measurement") or {}).get("sflr_pct"),
+    sflr_by_tp = _sflr_by_timepoint(p)
+    pts = [{"scan_date": t.get("scan_date"), "sflr_pct": sflr_by_tp.get(t["timepoint"]),
             "measured_flr_pct": (t.get("measurement") or {}).get("measured_flr_pct")}
            for t in p["timepoints"] if t["status"] == "ok" and t.get("scan_date")]
     if pts and figures:

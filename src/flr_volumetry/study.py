@@ -43,7 +43,7 @@ from . import clinical
 from .errors import InputError
 from .hypertrophy import parse_date
 from .io import IMAGE_SUFFIXES, holds_dicom
-from .remnant._plan import as_flag, segment_number
+from .remnant._plan import PLAN_KEYS, as_flag, segment_number
 from .volumetry import Patient
 
 __all__ = [
@@ -183,7 +183,10 @@ class StudyPatient:
             "procedure_date": self.procedure_date, "resection": self.resection,
             "remnant_segments": None if self.remnant_segments is None
             else list(self.remnant_segments),
-            "resect_caudate": self.resect_caudate, "plan": self.plan,
+            "resect_caudate": self.resect_caudate,
+            # An inline plan's own keys only: what else it holds (a name?) is never copied.
+            "plan": ({k: v for k, v in self.plan.items() if k in PLAN_KEYS}
+                     if isinstance(self.plan, dict) else self.plan),
         }
 
 

@@ -31,6 +31,10 @@ RESECTIONS = {
     "right_posterior_sectionectomy": (6, 7),
 }
 
+#: The keys of a plan's JSON form.
+PLAN_KEYS = ("schema_version", "coordinates", "resection", "remnant_segments", "resect_caudate",
+             "landmarks", "surface_points", "keep_point", "note", "placed_on")
+
 #: Couinaud segment numbers (segment 4 is not split into 4a/4b).
 SEGMENTS = (1, 2, 3, 4, 5, 6, 7, 8)
 
@@ -354,9 +358,7 @@ class RemnantPlan:
         if coords != "physical LPS mm":
             raise InputError(f"remnant plan coordinates {coords!r} are not supported; "
                              f"give physical LPS mm.")
-        known = {"schema_version", "coordinates", "resection", "remnant_segments",
-                 "resect_caudate", "landmarks", "surface_points", "keep_point", "note",
-                 "placed_on"}
+        known = set(PLAN_KEYS)
         unknown = sorted(set(d) - known)
         if unknown:
             raise InputError(f"unknown key(s) in the remnant plan: {', '.join(unknown)}.")
