@@ -81,7 +81,7 @@ def test_liver_touching_first_slice_is_flagged():
     a = sitk.GetArrayFromImage(im["liver"])
     a[0:3, 5:25, 5:35] = 1
     m = flr.measure(image_like(a))
-    assert any("first slice" in w for w in m.warnings)
+    assert any("inferior end of the field of view" in w for w in m.warnings)
     # The automatic segmentation already said so: the measurement says it once.
     again = flr.measure(image_like(a), extra_warnings=list(m.warnings))
     assert again.warnings == m.warnings
@@ -185,3 +185,19 @@ def test_an_flr_of_tumour_only_is_said_as_such():
     im, _, _ = box_case()
     with pytest.raises(InputError, match="the FLR mask holds only tumour"):
         flr.measure(im["liver"], tumor=im["tumor"], flr=im["tumor"])
+
+
+def test_field_of_view_warnings_name_the_patients_side_however_the_scan_is_stored():
+    from flr_volumetry.volumetry import field_of_view_warnings
+
+    # A liver cut at the patient's top, stored axially and as coronal slices: the same
+    # warning (the coronal file had said "in-plane edge" where the axial said "slice").
+    a = np.zeros((8, 9, 10), np.uint8)
+    a[5:, 2:6, 2:7] = 1                           # reaches the last z index: superior (LPS)
+    axial = sitk.GetImageFromArray(a)
+    coronal = sitk.PermuteAxes(axial, [0, 2, 1])   # stored with y as the slice axis
+    assert coronal.GetDirection() != axial.GetDirection()
+    for img in (axial, coronal, sitk.Flip(axial, [False, False, True])):
+        assert field_of_view_warnings(img) == [
+            "the liver touches the superior end of the field of view: it may be cut there, so "
+            "its volume may be too small."]

@@ -261,8 +261,13 @@ def segment_map_warnings(label_ml, unlabelled_ml, absent=True):
     return warnings
 
 
+# The patient's side at the low and the high end of each LPS axis (x, y, z).
+_LPS_ENDS = (("right", "left"), ("anterior", "posterior"), ("inferior", "superior"))
+
+
 def field_of_view_warnings(mask, what="liver"):
-    """Warnings when ``mask`` touches the first or last slice or an in-plane edge.
+    """Warnings when ``mask`` touches an edge of the field of view, named by the patient's
+    side (superior, inferior, right, left, anterior, posterior), however the scan is stored.
 
     A structure cut by the field of view would be measured too small without
     anyone noticing; this names the edges it touches.
@@ -272,26 +277,25 @@ def field_of_view_warnings(mask, what="liver"):
     >>> import numpy as np, SimpleITK as sitk
     >>> a = np.zeros((5, 6, 6), np.uint8); a[0:3, 2:4, 2:4] = 1
     >>> field_of_view_warnings(sitk.GetImageFromArray(a))
-    ['the liver touches the first slice of the scan: the field of view may cut it, so its volume may be too small.']
+    ['the liver touches the inferior end of the field of view: it may be cut there, so its volume may be too small.']
     """
     arr = _array(mask)
+    direction = np.asarray(mask.GetDirection(), float).reshape(3, 3)
+    along, across = [], []
+    for axis in range(3):  # SimpleITK's index axes; numpy's are reversed
+        column = direction[:, axis]
+        lps = int(np.argmax(np.abs(column)))
+        low, high = _LPS_ENDS[lps] if column[lps] > 0 else _LPS_ENDS[lps][::-1]
+        for side, index in ((low, 0), (high, -1)):
+            if np.any(np.take(arr, index, axis=2 - axis)):
+                (along if lps == 2 else across).append(side)
     out = []
-    edges = (
-        ("the first slice", arr[0]), ("the last slice", arr[-1]),
-    )
-    for name, plane in edges:
-        if np.any(plane):
-            out.append(
-                f"the {what} touches {name} of the scan: the field of view may cut it, "
-                f"so its volume may be too small."
-            )
-    inplane = (np.any(arr[:, 0, :]) or np.any(arr[:, -1, :])
-               or np.any(arr[:, :, 0]) or np.any(arr[:, :, -1]))
-    if inplane:
-        out.append(
-            f"the {what} touches the in-plane edge of the field of view: part of it may lie "
-            f"outside the scan, so its volume may be too small."
-        )
+    for side in sorted(along, key=("superior", "inferior").index):
+        out.append(f"the {what} touches the {side} end of the field of view: it may be cut "
+                   f"there, so its volume may be too small.")
+    if across:
+        out.append(f"the {what} touches the {' and '.join(across)} edge of the field of view: "
+                   f"part of it may lie outside the scan, so its volume may be too small.")
     return out
 
 
