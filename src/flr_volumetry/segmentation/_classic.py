@@ -291,7 +291,9 @@ def thickest_right_upper(arr, body, ref, radius_mm=15.0):
 # --------------------------------------------------------------------- intensity model
 def intensity_model(values, lo, hi, k, min_half_width, max_half_width):
     """Window (low, high, centre, sigma) from the histogram mode and a robust sigma."""
-    mode = robust_mode(values, lo, hi, bin_width=max((hi - lo) / 400.0, 0.5))
+    # 400 bins over the range, whatever the units: an absolute floor (0.5) had made MR
+    # masks depend on the intensities' scale (x1 and x100 gave Dice 0.88 to each other).
+    mode = robust_mode(values, lo, hi, bin_width=(hi - lo) / 400.0)
     if mode is None:
         return None
     sigma = robust_sigma(values, mode, max_half_width)

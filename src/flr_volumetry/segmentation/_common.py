@@ -285,7 +285,7 @@ def robust_mode(values, lo, hi, bin_width=2.0, smooth_bins=5):
         if near.size == 0:
             break
         shifted = float(near.mean())
-        if abs(shifted - mode) < 1e-3:
+        if abs(shifted - mode) < 1e-3 * bin_width:
             break
         mode = shifted
     return mode
