@@ -80,6 +80,8 @@ def test_masks_are_consistent_and_truth_counts_them(study):
         assert tp["total_liver_ml"] == np.count_nonzero(liver) * v
         assert tp["tumor_ml"] == np.count_nonzero(tum) * v
         assert tp["flr_ml"] == np.count_nonzero(flr_) * v
+        # Resected: the liver outside the remnant; tumour the remnant keeps stays.
+        assert tp["resected_ml"] == np.count_nonzero(liver & ~np.isin(seg, (1, 2, 3, 4))) * v
         assert tp["vessels_ml"] == np.count_nonzero(ves) * v
         for s in range(1, 9):
             assert tp["segments_ml"][str(s)] == np.count_nonzero(seg == s) * v
@@ -102,6 +104,14 @@ def test_measure_files_reproduces_truth(study):
         assert m.total_liver_ml == pytest.approx(tp["total_liver_ml"], rel=1e-12)
         assert m.flr_ml == pytest.approx(tp["flr_ml"], rel=1e-12)
         assert m.sflr_pct == pytest.approx(tp["sflr_pct"], rel=1e-12)
+        # From the plan (the remnant keeps its tumour voxels), as batch measures the study.
+        planned = flr.measure_files(str(folder / "image.nii.gz"),
+                                    liver=str(folder / "liver.nii.gz"),
+                                    tumor=str(folder / "tumor.nii.gz"),
+                                    segments=str(folder / "segments.nii.gz"),
+                                    plan=flr.RemnantPlan(resection=t["resection"]))
+        assert planned.flr_ml == pytest.approx(tp["flr_ml"], rel=1e-12)
+        assert planned.resected_ml == pytest.approx(tp["resected_ml"], rel=1e-12)
         # ... and the clinical formulas by hand (Mosteller + Vauthey).
         telv = -794.41 + 1267.28 * np.sqrt(t["height_cm"] * t["weight_kg"] / 3600.0)
         assert tp["sflr_pct"] == pytest.approx(100 * tp["flr_ml"] / telv, rel=1e-9)
@@ -353,3 +363,41 @@ def test_a_grid_too_small_for_the_liver_is_refused(tmp_path):
     tiny = phantoms.Grid((64, 64, 24), (3.0, 3.0, 5.0))
     with pytest.raises(InputError, match="does not fit"):
         phantoms.write_study(tmp_path, n_patients=1, grid=tiny)
+
+
+def test_a_study_is_written_whole_over_an_earlier_one_and_never_over_other_files(tmp_path):
+    out = tmp_path / "study"
+    phantoms.write_study(out, n_patients=2, seed=0, size="small")
+    # One patient over two: P002 of the earlier study had stayed, and batch measured it.
+    phantoms.write_study(out, n_patients=1, seed=7, size="small")
+    assert sorted(p.name for p in out.iterdir()) == ["P001", "study.csv", "truth_study.json"]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp left
+    # A folder of someone's files is not written into.
+    other = tmp_path / "mine"
+    other.mkdir()
+    (other / "notes.txt").write_text("x")
+    with pytest.raises(InputError, match="holds files that are not a phantom study"):
+        phantoms.write_study(other, n_patients=1, size="small")
+    assert sorted(p.name for p in other.iterdir()) == ["notes.txt"]
+    with pytest.raises(InputError, match="seed must be a whole number of at least 0"):
+        phantoms.write_study(tmp_path / "neg", seed=-1)
+    assert not (tmp_path / "neg").exists()
+
+
+def test_dicom_uids_tell_series_apart_and_repeat_for_the_same_series(tmp_path):
+    import pydicom
+
+    def uids(folder):
+        files = sorted((folder / "P001" / "baseline" / "image").iterdir())
+        ds = [pydicom.dcmread(f, stop_before_pixels=True) for f in files]
+        return ds[0].SeriesInstanceUID, [d.SOPInstanceUID for d in ds]
+
+    phantoms.write_study(tmp_path / "a", n_patients=1, size="small", fmt="dicom")
+    phantoms.write_study(tmp_path / "b", n_patients=1, size="small", fmt="dicom")
+    phantoms.write_study(tmp_path / "c", n_patients=1, size="sample", fmt="dicom")
+    # The same series twice: the same instances (random SOP UIDs had made two copies of
+    # one series clash as 'two slices at the same z').
+    assert uids(tmp_path / "a") == uids(tmp_path / "b")
+    # Another grid is another series (the small and sample presets had shared their UIDs,
+    # and read together one was taken for scouts).
+    assert uids(tmp_path / "c")[0] != uids(tmp_path / "a")[0]

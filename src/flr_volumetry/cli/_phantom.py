@@ -17,6 +17,16 @@ def _patient_count(text):
     return n
 
 
+def _seed(text):
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, got {n}")
+    return n
+
+
 def add_parser(sub):
     p = sub.add_parser(
         "phantom", help="write a synthetic PVE/ALPPS study with exact truth",
@@ -30,7 +40,7 @@ def add_parser(sub):
     p.add_argument("out_dir", metavar="OUT_DIR", help="folder to write the study into")
     p.add_argument("--patients", type=_patient_count, default=3, metavar="N",
                    help="number of patients (default: 3)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--seed", type=_seed, default=0, help="random seed, 0 or more (default: 0)")
     p.add_argument("--modality", choices=("ct", "mr"), default="ct",
                    help="CT (portal venous HU) or T1-like MR with bias field (default: ct)")
     p.add_argument("--format", dest="fmt", choices=("nifti", "dicom"), default="nifti",

@@ -127,7 +127,9 @@ def write_dicom_series(image, folder, *, modality="CT", study_date=None, series_
 
     study_instance_uid = study_instance_uid or generate_uid()
     series_instance_uid = series_instance_uid or generate_uid()
-    frame_uid = generate_uid()
+    # Derived from the series UID: the same series written twice has the same instances
+    # (two copies of one phantom side by side are one series, not two clashing ones).
+    frame_uid = generate_uid(entropy_srcs=[series_instance_uid, "frame of reference"])
     direction = np.asarray(image.GetDirection(), dtype=float).reshape(3, 3)
     row_dir, col_dir = direction[:, 0], direction[:, 1]
     spacing = image.GetSpacing()
@@ -177,7 +179,7 @@ def write_dicom_series(image, folder, *, modality="CT", study_date=None, series_
 def _slice_dataset(*, modality, stored, position, orientation, spacing, instance_number,
                    study_uid, series_uid, frame_uid, date, description, patient_id, height_cm,
                    weight_kg, intercept, now):
-    sop_uid = generate_uid()
+    sop_uid = generate_uid(entropy_srcs=[series_uid, "instance", str(instance_number)])
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = _SOP_CLASS[modality]
     meta.MediaStorageSOPInstanceUID = sop_uid

@@ -191,7 +191,9 @@ def _place_tumors(anat, specs, rng):
             depth_ok = _liver_field(q) < 1.0 - (radius + 8.0) / 55.0
             phi = np.degrees(np.arctan2(q[1], q[0]))
             seg_ok = _segment_of(phi, q[2], anat) == segment
-            # Keep the tumour clear of the IVC, the caudate and the segment's borders.
+            # Keep the tumour clear of the IVC axis and the portal plane (z = 0); a large
+            # one may still reach into the next segment, as real ones do (P002's and P003's
+            # segment-8 tumours cross Cantlie's line into segment 4).
             axis_ok = np.hypot(q[0], q[1]) > radius + 20.0
             z_ok = np.abs(q[2]) > 0.5 * radius
             clear = np.ones(len(pts), bool)

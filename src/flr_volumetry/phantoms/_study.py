@@ -138,18 +138,24 @@ def _write_image(image, folder, *, fmt, modality, patient, timepoint, study_seed
         image, target, modality=modality.upper(), study_date=timepoint.scan_date,
         series_description=f"phantom {modality.upper()} {timepoint.name}",
         patient_id=patient.patient_id,
-        study_instance_uid=_uid("study", study_seed, patient.patient_id, timepoint.name),
+        # The grid is part of what a series is: the small and sample presets of one
+        # patient had shared their UIDs, and read together one was taken for scouts.
+        study_instance_uid=_uid("study", study_seed, patient.patient_id, timepoint.name,
+                                *image.GetSize(), *image.GetSpacing()),
         series_instance_uid=_uid("series", study_seed, patient.patient_id, timepoint.name,
-                                 modality),
+                                 modality, *image.GetSize(), *image.GetSpacing()),
         patient_height_cm=patient.height_cm, patient_weight_kg=patient.weight_kg,
     )
     return "image/"
 
 
-def _counts(arrays, grid):
+def _counts(arrays, grid, remnant_segments):
     v = grid.voxel_volume_ml
     seg_counts = np.bincount(arrays["segments"].ravel(), minlength=9)
     n = {k: int(np.count_nonzero(arrays[k])) for k in ("liver", "tumor", "vessels", "flr")}
+    # The remnant with the tumour it keeps: resected is the liver outside it (the FLR mask
+    # leaves that tumour out, which would count it as resected).
+    remnant = np.isin(arrays["segments"], remnant_segments) & (arrays["liver"] != 0)
     return {
         "voxel_volume_ml": v,
         "voxel_counts": dict(n, segments={str(s): int(seg_counts[s]) for s in SEGMENT_LABELS}),
@@ -157,7 +163,7 @@ def _counts(arrays, grid):
         "tumor_ml": n["tumor"] * v,
         "functional_liver_ml": (n["liver"] - n["tumor"]) * v,
         "flr_ml": n["flr"] * v,
-        "resected_ml": (n["liver"] - n["flr"]) * v,
+        "resected_ml": (n["liver"] - int(np.count_nonzero(remnant))) * v,
         "vessels_ml": n["vessels"] * v,
         "segments_ml": {str(s): int(seg_counts[s]) * v for s in SEGMENT_LABELS},
     }
@@ -231,7 +237,7 @@ def write_patient(patient, folder, grid, *, modality="ct", fmt="nifti",
                           os.path.join(tp_dir, "timepoint.json"))
         m = measure(masks["liver"], tumor=masks["tumor"], flr=masks["flr"],
                     segments=masks["segments"], patient=person, scan_date=tp.scan_date)
-        counts = _counts(arrays, grid)
+        counts = _counts(arrays, grid, REMNANT_SEGMENTS[patient.resection])
         tp_truth = {
             "timepoint": tp.name, "scan_date": tp.scan_date.isoformat(),
             "days_after_procedure": tp.days_after_procedure, "image": image_name,
@@ -289,17 +295,31 @@ def write_patient(patient, folder, grid, *, modality="ct", fmt="nifti",
 
 
 def _check_out_dir(out_dir):
-    out = Path(out_dir)
+    """The output folder: new, empty, or a phantom study written before (it is replaced
+    whole); any other folder holds someone's files, and is refused."""
+    out = Path(out_dir).absolute()
     if out.exists() and not out.is_dir():
         raise InputError(f"{out} exists and is not a folder; choose another output folder.")
+    if out.is_dir() and any(out.iterdir()) and _marker(out) is None:
+        raise InputError(f"{out} holds files that are not a phantom study; choose a new or "
+                         f"empty folder (a phantom study written there before is replaced).")
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = tempfile.NamedTemporaryFile(dir=out, prefix=".probe-")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        probe = tempfile.NamedTemporaryFile(dir=out.parent, prefix=".probe-")
         probe.close()
     except OSError as exc:
-        raise InputError(f"cannot write into {out} ({exc.strerror or exc}); choose a writable "
-                         f"folder.") from exc
+        raise InputError(f"cannot write the study next to {out} ({exc.strerror or exc}); "
+                         f"choose a writable folder.") from exc
     return out
+
+
+def _publish(tmp, out):
+    """Put the finished study ``tmp`` in place of ``out`` (renames: all or nothing)."""
+    if out.exists():
+        old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".old-{out.name}-"))
+        os.replace(out, old / out.name)
+        shutil.rmtree(old, ignore_errors=True)
+    os.replace(tmp, out)
 
 
 def write_study(out_dir, *, n_patients=3, seed=0, modality="ct", fmt="nifti", size="sample",
@@ -346,9 +366,27 @@ def write_study(out_dir, *, n_patients=3, seed=0, modality="ct", fmt="nifti", si
     if unknown:
         raise InputError(f"unknown input mask(s) {sorted(unknown)}; choose from "
                          f"{', '.join(INPUT_MASKS)}.")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise InputError(f"the seed must be a whole number of at least 0, got {seed!r}.")
     size = "custom" if grid is not None else str(size).lower()
     grid = grid or grid_preset(size, modality)
     out = _check_out_dir(out_dir)
+    # Written aside and renamed into place: a failure leaves no half study, and a study
+    # written there before is replaced whole (its other patients do not linger).
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".tmp-{out.name}-"))
+    try:
+        os.chmod(tmp, 0o755)  # mkdtemp makes it private
+        truths = _write_study_into(tmp, n_patients, seed, modality, fmt, size, grid,
+                                   input_masks, progress)
+        _publish(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return truths
+
+
+def _write_study_into(out, n_patients, seed, modality, fmt, size, grid, input_masks,
+                      progress):
     truths = []
     rows = ["patient_id,height_cm,weight_kg,liver_condition,procedure,procedure_date,resection"]
     for i in range(n_patients):
@@ -454,12 +492,8 @@ def sample_study(path=None, *, force=False):
             # theirs rather than pull it from under its readers.
             shutil.rmtree(tmp, ignore_errors=True)
             return path
-        if path.exists():
-            old = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".old-{path.name}-"))
-            os.replace(path, old / path.name)
-            shutil.rmtree(old, ignore_errors=True)
         try:
-            os.replace(tmp, path)
+            _publish(tmp, path)
         except OSError:
             # Another process published a study meanwhile; keep theirs if it is current.
             if not _is_current(path):
