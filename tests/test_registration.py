@@ -207,3 +207,16 @@ def test_refusal_names_the_threshold_as_set():
     with pytest.raises(InputError, match=r"< 0\.893\)"):
         carry_plan(plan, None, base, None, tiny,
                    options=RegistrationOptions(method="deformable", min_dice=0.893))
+
+
+def test_a_registration_that_only_just_passes_is_warned_about():
+    base = _ellipsoid()
+    follow = _ellipsoid(centre=(8.0, -6.0, 5.0))
+    plan = RemnantPlan(surface_points=[(10, -50, -40), (10, 50, -40), (10, 0, 40)],
+                       keep_point=(40.0, 0.0, 0.0))
+    opts = RegistrationOptions(method="deformable")
+    _, report = carry_plan(plan, None, base, None, follow, options=opts)
+    assert not any("only just passed" in w for w in report.warnings)
+    near = RegistrationOptions(method="deformable", min_dice=round(report.dice - 0.01, 3))
+    _, report = carry_plan(plan, None, base, None, follow, options=near)
+    assert any("only just passed" in w for w in report.warnings)
