@@ -116,7 +116,7 @@ def test_scan_with_nan_voxels_is_refused(tmp_path, suffix):
     arr[2, 2, 3] = np.inf
     sitk.WriteImage(sitk.GetImageFromArray(arr), str(tmp_path / f"nan{suffix}"))
     # (ITK reads the NaN of a NIfTI file back as 0: the check must look at the file.)
-    with pytest.raises(InputError, match="holds 2 voxels that are not numbers"):
+    with pytest.raises(InputError, match="holds 2 voxels that are not a number"):
         flr.load_image(tmp_path / f"nan{suffix}")
 
 
@@ -391,7 +391,7 @@ def test_nan_voxels_of_a_float_nifti_mask_are_refused(tmp_path):
     arr = _cube(np.float32)
     arr[4, 3, 2] = np.nan
     # ITK reads the NaN as 0: the mask would lose the voxel without a word.
-    with pytest.raises(InputError, match="holds 1 voxels that are not numbers"):
+    with pytest.raises(InputError, match="holds 1 voxel that is not a number"):
         flr.load_mask(_nifti(tmp_path, "nan.nii", arr))
 
 
@@ -408,3 +408,27 @@ def test_metaimage_cut_short_or_without_its_data_file_is_one_sentence(tmp_path, 
         flr.load_mask(tmp_path / "d.mhd")
     # MetaIO's own lines ('data not read completely') no longer reach the terminal.
     assert capfd.readouterr().err == ""
+
+
+def test_review_cases_of_the_file_checks(tmp_path):
+    import nibabel as nib
+
+    # An sform without a qform, its voxel size not pixdim's: ITK reads pixdim (2.5 mm),
+    # FSL and nibabel the sform (2.0 mm).
+    img = nib.Nifti1Image(_cube(), np.diag([0.8, 0.9, 2.0, 1.0]))
+    img.set_qform(None, code=0)
+    img.header["pixdim"][3] = 2.5
+    img.to_filename(str(tmp_path / "sform_only.nii"))
+    with pytest.raises(InputError, match="two geometries with different voxel sizes"):
+        flr.load_mask(tmp_path / "sform_only.nii")
+    # MetaIO reads 'ElementDataFile = Local' as LOCAL.
+    sitk.WriteImage(image_like(_cube().transpose(2, 1, 0)), str(tmp_path / "m.mha"))
+    raw = (tmp_path / "m.mha").read_bytes().replace(b"= LOCAL", b"= Local")
+    (tmp_path / "local.mha").write_bytes(raw)
+    assert flr.mask_volume_ml(flr.load_mask(tmp_path / "local.mha").image) > 0
+    # NaN in a float .hdr/.img pair (ITK reads it as 0).
+    arr = _cube(np.float32)
+    arr[4, 3, 2] = np.nan
+    nib.save(nib.Nifti1Pair(arr, np.diag([0.8, 0.9, 2.5, 1.0])), str(tmp_path / "p.hdr"))
+    with pytest.raises(InputError, match="holds 1 voxel that is not a number"):
+        flr.load_mask(tmp_path / "p.hdr")

@@ -104,8 +104,9 @@ def _check_nifti_geometry(header, path):
         shown = " x ".join(f"{p:g}" for p in pixdim)
         raise InputError(f"{path} gives a voxel size of {shown} mm in its header (pixdim), "
                          f"not a positive number; its volume cannot be measured.")
-    if (n < 3 or "sform_code" not in header
-            or int(header["qform_code"]) <= 0 or int(header["sform_code"]) <= 0):
+    # Whenever there is an sform: ITK may read pixdim (the qform's sizes) where FSL and
+    # nibabel read the sform, with or without a qform.
+    if n < 3 or "sform_code" not in header or int(header["sform_code"]) <= 0:
         return
     sform = np.asarray(header.get_sform(), float)[:3, :3]
     sform_sizes = np.linalg.norm(sform, axis=0)
@@ -254,7 +255,7 @@ def _check_metaimage(path):
         return  # compressed or text data: their size says nothing of the voxel count
     name = fields["ElementDataFile"]
     expected = int(np.prod(dims, dtype=np.int64)) * item * channels
-    if name == "LOCAL":
+    if name.upper() == "LOCAL":
         data_path, available = path, os.path.getsize(path) - data_start
     elif name.upper() == "LIST" or "%" in name or " " in name:
         return
@@ -272,7 +273,8 @@ def _check_metaimage(path):
                          f"again.")
 
 
-_NRRD_GEOMETRY = re.compile(rb"^(spacings|space directions)\s*:(.*)$", re.IGNORECASE | re.M)
+# A field ("spacings: ..."), not a key/value pair ("spacings:= ...").
+_NRRD_GEOMETRY = re.compile(rb"^(spacings|space directions)\s*:(?!=)(.*)$", re.IGNORECASE | re.M)
 
 
 def _check_nrrd_spacing(path):
@@ -281,10 +283,17 @@ def _check_nrrd_spacing(path):
     for field, value in _NRRD_GEOMETRY.findall(head):
         numbers = re.findall(rb"[-+]?(?:nan|inf(?:inity)?|[0-9.]+(?:e[-+]?[0-9]+)?)", value,
                              re.IGNORECASE)
-        if any(not np.isfinite(float(v)) for v in numbers):
+        if any(not np.isfinite(_number(v)) for v in numbers):
             raise InputError(f"{path} gives its voxel {field.decode().lower()} as "
                              f"{value.decode('latin-1').strip()} in its header, not finite "
                              f"numbers; its volume cannot be measured.")
+
+
+def _number(token):
+    try:
+        return float(token)
+    except ValueError:
+        return 0.0  # not a number at all ('.'): ITK's own parser decides about it
 
 
 # --------------------------------------------------------------------- NaN voxels
@@ -296,15 +305,16 @@ def _check_finite(image, path):
     arr = sitk.GetArrayViewFromImage(image)
     if arr.dtype.kind != "f":
         return
-    if path.lower().endswith((".nii", ".nii.gz")):
+    if path.lower().endswith((".nii", ".nii.gz", ".hdr")):
         # ITK's NIfTI reader turns NaN voxels into zeros: look at the stored values.
         arr = _stored_float_values(path)
         if arr is None:
             return
     bad = arr.size - int(np.count_nonzero(np.isfinite(arr)))
     if bad:
-        raise InputError(f"{path} holds {bad} voxels that are not numbers (NaN or infinite); "
-                         f"an image must have a value in every voxel.")
+        raise InputError(f"{path} holds {bad} voxel{'s' if bad != 1 else ''} that "
+                         f"{'are' if bad != 1 else 'is'} not a number (NaN or infinite); an "
+                         f"image must have a value in every voxel.")
 
 
 def _stored_float_values(path):
