@@ -821,3 +821,18 @@ def test_report_numbers_never_seem_to_cross_their_cut_off():
     assert _num_vs(1.996, 2.0, 2) == "1.996"
     assert _num_vs(2.6604, 2.66, 2, strictly=True) == "2.6604"
     assert _num_vs(25.04, 30.0) == "25.0"
+
+
+def test_resect_caudate_in_patient_json_beside_a_plan_file_is_refused(tmp_path):
+    study, out = str(tmp_path / "study"), str(tmp_path / "out")
+    tiny.write_patient(study, "P001", {**PVE, "resect_caudate": True}, two_scans())
+    for tp in ("pre", "post"):
+        os.remove(os.path.join(study, "P001", tp, "flr.nii.gz"))
+    with open(os.path.join(study, "P001", "pre", "plan.json"), "w") as fh:
+        json.dump({"schema_version": "1.1", "remnant_segments": [1, 2, 3, 4]}, fh)
+    main(["batch", study, "-o", out, "--no-progress", "--no-figures"])
+    tps = _by(_rows(os.path.join(out, "timepoints.csv")), "patient_id", "timepoint")
+    # The plan had kept segment 1, the flag dropped without a word.
+    assert tps[("P001", "pre")]["error"] == (
+        "the remnant is defined twice: by plan.json in pre and by resect_caudate in "
+        "patient.json; keep one.")

@@ -573,3 +573,31 @@ def test_mask_selection_messages_name_what_went_wrong(case):
     with pytest.raises(InputError, match=r"TotalSegmentator's total number for liver; the file "
                                          r"holds 1\)"):
         measure_files(paths["ct"], liver=paths["liver"] + ":liver")
+
+
+def test_float_segment_maps_are_rounded_once_for_counting_and_selecting():
+    seg, liver = _segment_liver()
+    noisy = sitk.GetImageFromArray(sitk.GetArrayFromImage(seg).astype(np.float32) * 1.0001)
+    noisy.CopyInformation(seg)
+    a, _ = flr_from_segments(noisy, liver, resection="right_hepatectomy")
+    b, _ = flr_from_segments(seg, liver, resection="right_hepatectomy")
+    # 1.0001 had been counted as segment 1 but not selected: an empty FLR, no word.
+    assert np.array_equal(sitk.GetArrayViewFromImage(a), sitk.GetArrayViewFromImage(b))
+
+
+def test_a_plan_baseline_other_than_the_plans_scan_is_warned_about(case):
+    paths, tmp = case
+    liver = sitk.ReadImage(paths["liver"])
+    keep = liver.TransformIndexToPhysicalPoint((40, 5, 3))
+    plan_out = tmp / "plan.json"
+    assert main(["measure", paths["ct"], "--liver", paths["liver"],
+                 "--resection-plane", "-5,0,0;-5,10,0;-5,0,10",
+                 "--keep-point", ",".join(f"{c:g}" for c in keep),
+                 "--save-plan", str(plan_out), "--json", str(tmp / "m.json")]) == 0
+    for name in ("ct", "liver"):
+        img = sitk.ReadImage(paths[name])
+        img.SetOrigin((img.GetOrigin()[0] + 6.0,) + img.GetOrigin()[1:])
+        sitk.WriteImage(img, str(tmp / f"follow_{name}.nii.gz"))
+    follow = (str(tmp / "follow_ct.nii.gz"), str(tmp / "follow_liver.nii.gz"))
+    m = measure_files(follow[0], liver=follow[1], plan=str(plan_out), plan_baseline=follow)
+    assert any("placed on another scan than the plan baseline given" in w for w in m.warnings)

@@ -201,3 +201,22 @@ def test_field_of_view_warnings_name_the_patients_side_however_the_scan_is_store
         assert field_of_view_warnings(img) == [
             "the liver touches the superior end of the field of view: it may be cut there, so "
             "its volume may be too small."]
+
+
+def test_field_of_view_warnings_on_an_oblique_scan_name_each_side_once():
+    import math
+
+    from flr_volumetry.volumetry import field_of_view_warnings
+
+    a = np.zeros((8, 9, 10), np.uint8)
+    a[3:5, 2:6, 0] = 1
+    a[3:5, 2:6, -1] = 1
+    img = sitk.GetImageFromArray(a)
+    c, s = math.cos(math.radians(45.5)), math.sin(math.radians(45.5))
+    img.SetDirection((c, -s, 0.0, s, c, 0.0, 0.0, 0.0, 1.0))
+    # Both in-plane axes lean more than 45 degrees: each had been named by its largest
+    # component, the same patient axis twice ("right and left and right and left").
+    warnings = field_of_view_warnings(img)
+    assert warnings == [
+        "the liver touches the anterior and posterior edges of the field of view: part of it "
+        "may lie outside the scan, so its volume may be too small."]

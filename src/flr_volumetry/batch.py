@@ -156,6 +156,7 @@ class TimepointTask:
     patient_error: str | None = None
     plan_source: object = None  # StudyTimepoint whose plan.json (or scan) holds the plan
     plan_carried: bool = False  # the plan holds plan_source's coordinates: register
+    resect_caudate: bool = False  # patient.json's flag, which a plan file would override
 
 
 # ------------------------------------------------------------- one timepoint
@@ -236,10 +237,10 @@ def _remnant_kwargs(task):
     src = task.plan_source
     patient_plan = task.remnant.get("plan")
     plan_file = tp.plan or (src.plan if src is not None else None)
-    if plan_file and task.remnant:
+    if plan_file and (task.remnant or task.resect_caudate):
         # Picking one would give another FLR without a word.
         given = ", ".join(k for k in ("plan", "resection", "remnant_segments")
-                          if task.remnant.get(k) is not None)
+                          if task.remnant.get(k) is not None) or "resect_caudate"
         raise InputError(
             f"the remnant is defined twice: by {os.path.basename(plan_file)} in "
             f"{(tp if tp.plan else src).name} and by {given} in patient.json; keep one.")
@@ -687,7 +688,8 @@ def _tasks(study, out_dir, options):
                                        options=options.volumetry, out_dir=out_dir,
                                        resume=options.resume, figures=options.figures,
                                        patient_error=p.error, plan_source=plan_source,
-                                       plan_carried=plan_carried))
+                                       plan_carried=plan_carried,
+                                       resect_caudate=p.resect_caudate))
     return tasks
 
 

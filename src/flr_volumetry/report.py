@@ -394,8 +394,11 @@ def _num_vs(value, cutoff, digits=1, *, strictly=False):
             or not isinstance(value, (int, float)) or math.isnan(value):
         return _num(value, digits)
     ok = clinical.meets(value, cutoff, strictly=strictly)
-    while digits < 6 and clinical.meets(round(value, digits), cutoff, strictly=strictly) != ok:
+    while digits < 9 and clinical.meets(round(value, digits), cutoff, strictly=strictly) != ok:
         digits += 1
+    if clinical.meets(round(value, digits), cutoff, strictly=strictly) != ok:
+        # Within the comparison's tolerance of the cut-off: it counts as the cut-off itself.
+        return _num(cutoff, digits) if ok else f"&lt;{_num(cutoff, digits)}"
     return _num(value, digits)
 
 

@@ -279,13 +279,19 @@ def field_of_view_warnings(mask, what="liver"):
     >>> field_of_view_warnings(sitk.GetImageFromArray(a))
     ['the liver touches the inferior end of the field of view: it may be cut there, so its volume may be too small.']
     """
+    import itertools
+
     arr = _array(mask)
-    direction = np.asarray(mask.GetDirection(), float).reshape(3, 3)
+    direction = np.abs(np.asarray(mask.GetDirection(), float).reshape(3, 3))
+    # Each index axis names one patient axis, one to one: the assignment nearest the
+    # direction matrix (an oblique scan's largest components may share a patient axis).
+    lps_of = max(itertools.permutations(range(3)),
+                 key=lambda p: sum(direction[p[axis], axis] for axis in range(3)))
+    signed = np.asarray(mask.GetDirection(), float).reshape(3, 3)
     along, across = [], []
     for axis in range(3):  # SimpleITK's index axes; numpy's are reversed
-        column = direction[:, axis]
-        lps = int(np.argmax(np.abs(column)))
-        low, high = _LPS_ENDS[lps] if column[lps] > 0 else _LPS_ENDS[lps][::-1]
+        lps = lps_of[axis]
+        low, high = _LPS_ENDS[lps] if signed[lps, axis] > 0 else _LPS_ENDS[lps][::-1]
         for side, index in ((low, 0), (high, -1)):
             if np.any(np.take(arr, index, axis=2 - axis)):
                 (along if lps == 2 else across).append(side)
@@ -294,8 +300,9 @@ def field_of_view_warnings(mask, what="liver"):
         out.append(f"the {what} touches the {side} end of the field of view: it may be cut "
                    f"there, so its volume may be too small.")
     if across:
-        out.append(f"the {what} touches the {' and '.join(across)} edge of the field of view: "
-                   f"part of it may lie outside the scan, so its volume may be too small.")
+        edges = "edge" if len(across) == 1 else "edges"
+        out.append(f"the {what} touches the {' and '.join(across)} {edges} of the field of "
+                   f"view: part of it may lie outside the scan, so its volume may be too small.")
     return out
 
 

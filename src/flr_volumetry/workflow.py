@@ -155,6 +155,9 @@ def _flr_from_plan(plan, liver_img, seg_img, tumor_img, image, plan_baseline, re
             base_mask = load_mask(base_liver, base_scan.image, what="baseline liver mask")
             warnings += [f"plan baseline: {w}" for w in base_mask.warnings]
             base_liver_img, base_liver_source = base_mask.image, base_mask.source
+        if plan.placed_on is not None and not same_grid(plan.placed_on_grid, base_scan.image):
+            warnings.append("the plan's points were placed on another scan than the plan "
+                            "baseline given: check that it is the scan the plan was made on.")
         plan, report = carry_plan(plan, base_scan.image, base_liver_img, image, liver_img,
                                   options=registration)
         warnings += list(report.warnings)

@@ -83,10 +83,12 @@ def flr_from_segments(segments, liver, *, resection=None, remnant_segments=None,
     keep = remnant_segments_of(resection, remnant_segments, resect_caudate)
     need = needed_segments(resection, remnant_segments, resect_caudate)
     seg = np.asarray(sitk.GetArrayViewFromImage(segments))
+    if seg.dtype.kind == "f":
+        # Whole numbers stored as float (CHAOS): rounded once, for counting and selecting
+        # alike (1.0001 had been counted as 1 and not selected as 1).
+        seg = np.rint(seg)
     liver_arr = _as_mask_array(liver)
     inside = seg[liver_arr]
-    if inside.dtype.kind == "f":
-        inside = np.rint(inside)  # whole numbers stored as float (CHAOS): never truncated
     if inside.size and inside.min() < 0:
         raise InputError("the segment map holds negative labels; Couinaud labels are 1-8.")
     counts = np.bincount(inside.astype(np.int64).ravel(), minlength=1)
