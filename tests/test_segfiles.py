@@ -326,3 +326,60 @@ def test_write_dicom_seg_on_the_real_series_round_trips(shared_data, tmp_path):
     back = flr.load_mask(f"{out}:liver", scan.image)
     assert np.array_equal(sitk.GetArrayFromImage(back.image), sitk.GetArrayFromImage(mask.image))
     assert flr.mask_volume_ml(back.image) == pytest.approx(70.4, abs=0.05)
+
+
+def test_a_seg_of_another_frame_of_reference_is_refused(tmp_path):
+    ref = _grid()
+    write_dicom_series(ref, tmp_path / "ct", patient_id="P1")
+    write_dicom_series(ref, tmp_path / "other", patient_id="P2")  # same grid, other patient
+    scan = read_dicom_series(tmp_path / "ct")
+    other = read_dicom_series(tmp_path / "other")
+    assert scan.frame_of_reference_uid and scan.frame_of_reference_uid != \
+        other.frame_of_reference_uid
+    write_dicom_seg(_masks(other.image)["liver"], tmp_path / "other", tmp_path / "p2.dcm",
+                    segment_names="Liver")
+    # Another patient's liver on the same grid had been measured as this one's.
+    with pytest.raises(InputError, match="another frame of reference than the scan"):
+        load_mask(f"{tmp_path / 'p2.dcm'}:Liver", scan)
+    assert load_mask(f"{tmp_path / 'p2.dcm'}:Liver", other).warnings == ()
+
+
+def test_seg_files_without_segments_or_with_names_of_any_characters(tmp_path):
+    ref = _grid()
+    masks = _masks(ref)
+    write_seg_nrrd({"Liver (whole)": masks["liver"], "S4.a": masks["tumor"]},
+                   tmp_path / "s.seg.nrrd")
+    # Such names had been refused as "not label numbers or a structure name".
+    m = load_mask(f"{tmp_path / 's.seg.nrrd'}:Liver (whole)", ref)
+    np.testing.assert_array_equal(_arr(m.image), _arr(masks["liver"]))
+    assert load_mask(f"{tmp_path / 's.seg.nrrd'}:S4.a", ref).image.GetSize() == ref.GetSize()
+    # All zero, no segment fields: a Slicer file from which every segment was deleted.
+    data, header = nrrd.read(str(tmp_path / "s.seg.nrrd"))
+    header = {k: v for k, v in header.items() if not k.startswith("Segment")}
+    nrrd.write(str(tmp_path / "empty.seg.nrrd"), np.zeros_like(data), header)
+    # It had crashed with StopIteration.
+    with pytest.raises(InputError, match="holds no segment"):
+        load_mask(str(tmp_path / "empty.seg.nrrd"), ref)
+
+
+def test_segment_writes_its_seg_against_the_series_it_segmented(tmp_path):
+    from flr_volumetry.cli._segment import _write
+
+    small, large = _grid(size=(12, 10, 7)), _grid(size=(12, 10, 9))
+    write_dicom_series(small, tmp_path / "ct")
+    write_dicom_series(large, tmp_path / "ct")  # the folder's default: most slices
+    uid_small = next(s for s in pydicom_series(tmp_path / "ct") if s[1] == 7)[0]
+    scan = read_dicom_series(tmp_path / "ct", series_uid=uid_small)
+    _write(_masks(scan.image)["liver"], tmp_path / "liver.dcm", scan, "liver")
+    ds = pydicom.dcmread(tmp_path / "liver.dcm")
+    # It had referenced the folder's default series, not the one segmented.
+    assert ds.ReferencedSeriesSequence[0].SeriesInstanceUID == uid_small
+
+
+def pydicom_series(folder):
+    """(SeriesInstanceUID, number of slices) of each series in ``folder``."""
+    counts = {}
+    for f in os.listdir(folder):
+        uid = pydicom.dcmread(os.path.join(folder, f), stop_before_pixels=True).SeriesInstanceUID
+        counts[uid] = counts.get(uid, 0) + 1
+    return list(counts.items())

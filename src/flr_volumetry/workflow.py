@@ -96,17 +96,17 @@ def measure_files(image, *, liver=None, tumor=None, flr=None, segments=None, pat
         methods["liver_mask"] = "automatic segmentation"
         methods["segmentation"] = seg_methods
     else:
-        m = load_mask(liver, ref, what="liver mask")
+        m = load_mask(liver, scan, what="liver mask")
         liver_img = m.image
         warnings += m.warnings
         methods["liver_mask"] = m.source
     tumor_img = flr_img = seg_img = None
     if tumor is not None:
-        m = load_mask(tumor, ref, structure="liver_tumor", what="tumour mask")
+        m = load_mask(tumor, scan, structure="liver_tumor", what="tumour mask")
         tumor_img, warnings = m.image, warnings + list(m.warnings)
         methods["tumor_mask"] = m.source
     if flr is not None:
-        m = load_mask(flr, ref, what="FLR mask")
+        m = load_mask(flr, scan, what="FLR mask")
         flr_img, warnings = m.image, warnings + list(m.warnings)
         methods["flr_mask"] = m.source
     if segments is not None:
@@ -152,7 +152,7 @@ def _flr_from_plan(plan, liver_img, seg_img, tumor_img, image, plan_baseline, re
             warnings += [f"plan baseline: {w}" for w in seg_warnings]
             base_liver_source = "automatic segmentation"
         else:
-            base_mask = load_mask(base_liver, base_scan.image, what="baseline liver mask")
+            base_mask = load_mask(base_liver, base_scan, what="baseline liver mask")
             warnings += [f"plan baseline: {w}" for w in base_mask.warnings]
             base_liver_img, base_liver_source = base_mask.image, base_mask.source
         if plan.placed_on is not None and not same_grid(plan.placed_on_grid, base_scan.image):

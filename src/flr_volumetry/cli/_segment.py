@@ -76,7 +76,9 @@ def _write(mask, path, scan, what):
     if name.endswith(".seg.nrrd"):
         write_seg_nrrd({what: mask}, path)
     elif name.endswith(".dcm"):
+        # The series that was segmented (--series-uid), not the folder's default.
         write_dicom_seg(mask, scan.source, path, segment_names=[what],
+                        series_uid=scan.series_instance_uid,
                         algorithm_name="flr-volumetry segment")
     else:
         write_mask(mask, path)

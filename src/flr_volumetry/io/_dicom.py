@@ -690,6 +690,7 @@ def read_dicom_series(folder, series_uid=None):
         patient_height_cm=height_cm, patient_weight_kg=weight_kg,
         series_instance_uid=uid, series_description=slices[0].description or None,
         warnings=tuple(warnings),
+        frame_of_reference_uid=str(getattr(first, "FrameOfReferenceUID", "")) or None,
     )
 
 

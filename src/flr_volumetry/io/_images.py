@@ -34,6 +34,9 @@ class Scan:
         From DICOM PatientSize (stored in metres) and PatientWeight.
     series_instance_uid, series_description : str or None
         Which DICOM series was read.
+    frame_of_reference_uid : str or None
+        DICOM FrameOfReferenceUID: masks drawn in another frame (another
+        patient or scanner session) cannot be placed on this scan.
     warnings : tuple of str
         What the reader noticed and the user should know (skipped slices,
         other series in the folder).
@@ -50,6 +53,7 @@ class Scan:
     series_instance_uid: str | None = None
     series_description: str | None = None
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    frame_of_reference_uid: str | None = None
 
     @property
     def ct_or_mr(self):

@@ -25,7 +25,9 @@ TOTALSEGMENTATOR_LABELS = {
 }
 
 # Segment names of .seg.nrrd / DICOM SEG files may hold spaces and hyphens.
-_LABEL_SUFFIX = re.compile(r"^(?P<path>.+):(?P<sel>[\w ,\-]+)$")
+# The selection after the last colon: anything but a path separator (segment names such
+# as 'Liver (whole)' or 'S4.a' included); commas separate several.
+_LABEL_SUFFIX = re.compile(r"^(?P<path>.+):(?P<sel>[^:/\\]+)$")
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,13 @@ def _resolve_names(labels, task):
         if isinstance(lab, int):
             out.append(lab)
             continue
+        try:
+            float(lab)
+        except ValueError:
+            pass
+        else:  # '2.5', '-1': a number, but no label
+            raise InputError(f"the label selection {lab!r} is not a whole label number (FILE:1,2) "
+                             f"or a structure name (FILE:liver).")
         table = TOTALSEGMENTATOR_LABELS.get(task, {})
         if lab not in table:
             raise InputError(

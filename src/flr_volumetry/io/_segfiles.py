@@ -58,6 +58,8 @@ def _as_selection(segment):
 def _choose(available, segment, path, number_kind):
     """Segment keys chosen by ``segment`` (normalised by :func:`_as_selection`) among
     ``available`` ({key: name}); integers are keys, strings are names."""
+    if not available:
+        raise InputError(f"{path} holds no segment.")
     listing = ", ".join(f"{k} {name!r}" for k, name in available.items())
     sel = segment
     if sel is None:
@@ -315,6 +317,14 @@ def read_dicom_seg(path, reference_scan_or_image=None, segment=None, *, what="ma
     warnings = []
     reference = reference_scan_or_image
     if isinstance(reference, Scan):
+        seg_frame = str(ds.get("FrameOfReferenceUID", "")) or None
+        if reference.frame_of_reference_uid and seg_frame \
+                and seg_frame != reference.frame_of_reference_uid:
+            # Another patient, or another session: its positions mean nothing on this scan
+            # (another patient's SEG on the same grid had been measured as this liver).
+            raise InputError(
+                f"the DICOM SEG {path} was drawn in another frame of reference than the scan "
+                f"(another patient or scanner session): it cannot be placed on it.")
         seg_series = [str(it.get("SeriesInstanceUID", "")) for it in
                       ds.get("ReferencedSeriesSequence", [])]
         if reference.series_instance_uid and seg_series and \

@@ -15,6 +15,7 @@ Layer metadata keys (read by the widgets and the writer):
 ``flr_patient_facts``  patient.json facts (study folders only)
 ``flr_source``    the path read
 ``flr_scan_source`` the scan (file or DICOM folder) a mask belongs to, when known
+``flr_scan_series_uid`` that scan's SeriesInstanceUID (DICOM), for the SEG writer
 """
 
 from __future__ import annotations
@@ -180,6 +181,7 @@ def scan_layer(scan, *, timepoint, label, name=None, extra=None):
     arr, geo = to_display(scan.image)
     meta = _base_metadata("scan", geo, scan.source, timepoint, label)
     meta["flr_scan_source"] = str(scan.source)
+    meta["flr_scan_series_uid"] = scan.series_instance_uid
     meta["flr_scan"] = _scan_facts(scan)
     meta["flr_warnings"] = list(scan.warnings)
     meta.update(extra or {})
@@ -266,6 +268,7 @@ def read_timepoint_folder(folder, *, label=None, patient_id=None, scan_date=None
         warnings += w
         mask_extra = {k: v for k, v in extra.items() if k == "flr_patient"}
         mask_extra["flr_scan_source"] = str(scan.source)
+        mask_extra["flr_scan_series_uid"] = scan.series_instance_uid
         layers.append(mask_layer(image, role, timepoint=folder, label=label, source=path,
                                  extra=mask_extra))
     return layers

@@ -119,7 +119,9 @@ def _write_labels(path, data, meta):
                 f"a DICOM SEG must reference its DICOM series, but the scan of '{name}' was not "
                 f"read from a DICOM folder; save it as .nii.gz or .seg.nrrd instead.")
         segs = segments_of(image, metadata.get("flr_role"))
-        write_dicom_seg(list(segs.values()), series, path, segment_names=list(segs))
+        # The series the scan was read from, not the folder's default (it may hold several).
+        write_dicom_seg(list(segs.values()), series, path, segment_names=list(segs),
+                        series_uid=metadata.get("flr_scan_series_uid"))
     else:
         write_mask(image, path)
     return [path]

@@ -162,7 +162,8 @@ def labels_like(reference, role, name, data=None):
     """Metadata and placement of a new Labels layer on ``reference``'s grid."""
     meta = reference.metadata
     new_meta = {k: meta[k] for k in ("flr_geometry", "flr_timepoint", "flr_label", "flr_patient",
-                                     "flr_patient_facts", "flr_scan_source") if k in meta}
+                                     "flr_patient_facts", "flr_scan_source",
+                                     "flr_scan_series_uid") if k in meta}
     new_meta["flr_role"] = role
     kwargs = display_kwargs(meta["flr_geometry"])
     if data is None:
