@@ -401,3 +401,15 @@ def test_dicom_uids_tell_series_apart_and_repeat_for_the_same_series(tmp_path):
     # Another grid is another series (the small and sample presets had shared their UIDs,
     # and read together one was taken for scouts).
     assert uids(tmp_path / "c")[0] != uids(tmp_path / "a")[0]
+
+
+def test_a_study_is_written_into_the_current_folder_in_place(tmp_path, monkeypatch):
+    # The current folder cannot be renamed away: the study is written into it, and an
+    # earlier study's other patients are removed (the process had been left in a
+    # deleted folder).
+    monkeypatch.chdir(tmp_path)
+    phantoms.write_study(".", n_patients=2, size="small")
+    phantoms.write_study(".", n_patients=1, seed=3, size="small")
+    assert os.getcwd() == str(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["P001", "study.csv",
+                                                           "truth_study.json"]

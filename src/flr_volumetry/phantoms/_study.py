@@ -305,12 +305,30 @@ def _check_out_dir(out_dir):
                          f"empty folder (a phantom study written there before is replaced).")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        probe = tempfile.NamedTemporaryFile(dir=out.parent, prefix=".probe-")
+        probe = tempfile.NamedTemporaryFile(dir=out if _in_place(out) else out.parent,
+                                            prefix=".probe-")
         probe.close()
     except OSError as exc:
-        raise InputError(f"cannot write the study next to {out} ({exc.strerror or exc}); "
+        raise InputError(f"cannot write the study into {out} ({exc.strerror or exc}); "
                          f"choose a writable folder.") from exc
     return out
+
+
+def _in_place(out):
+    """Whether the study must be written into ``out`` itself, not aside and renamed: a
+    mount point or the current folder cannot be renamed, nor can a folder whose parent
+    is read-only."""
+    return out.is_dir() and (os.path.ismount(out) or out == Path.cwd().absolute()
+                             or not os.access(out.parent, os.W_OK))
+
+
+def _clear_study(out):
+    """Remove a phantom study written before into ``out`` (only its own entries)."""
+    for entry in out.iterdir():
+        if entry.is_dir() and entry.name.startswith("P") and entry.name[1:].isdigit():
+            shutil.rmtree(entry)
+        elif entry.name in ("study.csv", "truth_study.json"):
+            entry.unlink()
 
 
 def _publish(tmp, out):
@@ -371,6 +389,10 @@ def write_study(out_dir, *, n_patients=3, seed=0, modality="ct", fmt="nifti", si
     size = "custom" if grid is not None else str(size).lower()
     grid = grid or grid_preset(size, modality)
     out = _check_out_dir(out_dir)
+    if _in_place(out):
+        _clear_study(out)  # its other patients must not linger beside the new ones
+        return _write_study_into(out, n_patients, seed, modality, fmt, size, grid,
+                                 input_masks, progress)
     # Written aside and renamed into place: a failure leaves no half study, and a study
     # written there before is replaced whole (its other patients do not linger).
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".tmp-{out.name}-"))
@@ -379,6 +401,10 @@ def write_study(out_dir, *, n_patients=3, seed=0, modality="ct", fmt="nifti", si
         truths = _write_study_into(tmp, n_patients, seed, modality, fmt, size, grid,
                                    input_masks, progress)
         _publish(tmp, out)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise InputError(f"cannot write the study into {out} ({exc.strerror or exc}); "
+                         f"choose a writable folder.") from exc
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
