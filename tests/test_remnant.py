@@ -486,15 +486,21 @@ def test_tumour_left_in_the_remnant_is_seen_with_a_parenchyma_only_liver_mask():
                                   sitk.GetArrayViewFromImage(whole_flr))
 
 
-def test_a_saved_cut_plan_used_on_another_scan_without_registration_is_warned_about(case):
-    paths, tmp = case
-    liver = sitk.ReadImage(paths["liver"])
-    keep = liver.TransformIndexToPhysicalPoint((40, 5, 3))
+def _save_cut_plan(paths, tmp):
+    """measure --save-plan of a cut at x = -5 mm on the case's scan; the plan's path."""
+    keep = sitk.ReadImage(paths["liver"]).TransformIndexToPhysicalPoint((40, 5, 3))
     plan_out = tmp / "plan.json"
     assert main(["measure", paths["ct"], "--liver", paths["liver"],
                  "--resection-plane", "-5,0,0;-5,10,0;-5,0,10",
                  "--keep-point", ",".join(f"{c:g}" for c in keep),
                  "--save-plan", str(plan_out), "--json", str(tmp / "m.json")]) == 0
+    return plan_out
+
+
+def test_a_saved_cut_plan_used_on_another_scan_without_registration_is_warned_about(case):
+    paths, tmp = case
+    liver = sitk.ReadImage(paths["liver"])
+    plan_out = _save_cut_plan(paths, tmp)
     saved = json.loads(plan_out.read_text())
     assert saved["placed_on"]["size"] == list(liver.GetSize())
     assert saved["placed_on"]["origin"] == pytest.approx(list(liver.GetOrigin()))
@@ -587,12 +593,7 @@ def test_float_segment_maps_are_rounded_once_for_counting_and_selecting():
 def test_a_plan_baseline_other_than_the_plans_scan_is_warned_about(case):
     paths, tmp = case
     liver = sitk.ReadImage(paths["liver"])
-    keep = liver.TransformIndexToPhysicalPoint((40, 5, 3))
-    plan_out = tmp / "plan.json"
-    assert main(["measure", paths["ct"], "--liver", paths["liver"],
-                 "--resection-plane", "-5,0,0;-5,10,0;-5,0,10",
-                 "--keep-point", ",".join(f"{c:g}" for c in keep),
-                 "--save-plan", str(plan_out), "--json", str(tmp / "m.json")]) == 0
+    plan_out = _save_cut_plan(paths, tmp)
     for name in ("ct", "liver"):
         img = sitk.ReadImage(paths[name])
         img.SetOrigin((img.GetOrigin()[0] + 6.0,) + img.GetOrigin()[1:])

@@ -6,25 +6,18 @@ import argparse
 import sys
 
 
-def _patient_count(text):
-    # A usage error (exit 2) from argparse, like any other malformed option.
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
-    return n
-
-
-def _seed(text):
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
-    if n < 0:
-        raise argparse.ArgumentTypeError(f"must be at least 0, got {n}")
-    return n
+def _whole_number(minimum):
+    """An argparse type: a whole number of at least ``minimum`` (else a usage error, exit 2,
+    like any other malformed option)."""
+    def parse(text):
+        try:
+            n = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+        if n < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {n}")
+        return n
+    return parse
 
 
 def add_parser(sub):
@@ -38,9 +31,9 @@ def add_parser(sub):
                     "study.",
     )
     p.add_argument("out_dir", metavar="OUT_DIR", help="folder to write the study into")
-    p.add_argument("--patients", type=_patient_count, default=3, metavar="N",
+    p.add_argument("--patients", type=_whole_number(1), default=3, metavar="N",
                    help="number of patients (default: 3)")
-    p.add_argument("--seed", type=_seed, default=0, help="random seed, 0 or more (default: 0)")
+    p.add_argument("--seed", type=_whole_number(0), default=0, help="random seed, 0 or more (default: 0)")
     p.add_argument("--modality", choices=("ct", "mr"), default="ct",
                    help="CT (portal venous HU) or T1-like MR with bias field (default: ct)")
     p.add_argument("--format", dest="fmt", choices=("nifti", "dicom"), default="nifti",
