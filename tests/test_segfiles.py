@@ -202,7 +202,8 @@ def test_seg_nrrd_round_trip_with_overlapping_segments(tmp_path, direction):
         np.testing.assert_array_equal(_arr(m.image), _arr(masks[name]))
     with pytest.raises(InputError, match="2 segments"):
         load_mask(path, ref)
-    with pytest.raises(InputError, match=r"no segment 'spleen'; available segments: 0 'liver'"):
+    with pytest.raises(InputError,
+                       match=r"no segment 'spleen'; available segments: 'liver' \(label 1\)"):
         read_seg_nrrd(path, "spleen")
 
 
@@ -383,3 +384,17 @@ def pydicom_series(folder):
         uid = pydicom.dcmread(os.path.join(folder, f), stop_before_pixels=True).SeriesInstanceUID
         counts[uid] = counts.get(uid, 0) + 1
     return list(counts.items())
+
+
+def test_seg_nrrd_segments_are_listed_by_the_label_values_one_types(tmp_path):
+    ref = _grid()
+    masks = _masks(ref)
+    write_seg_nrrd({"liver": masks["liver"], "tumor": masks["tumor"]}, tmp_path / "s.seg.nrrd")
+    import nrrd
+
+    data, header = nrrd.read(str(tmp_path / "s.seg.nrrd"))
+    values = {header[f"Segment{i}_Name"]: int(header[f"Segment{i}_LabelValue"]) for i in (0, 1)}
+    # Positions (0, 1) had been listed where label values are typed.
+    with pytest.raises(InputError, match=rf"2 segments \('liver' \(label {values['liver']}\), "
+                                         rf"'tumor' \(label {values['tumor']}\)\)"):
+        load_mask(str(tmp_path / "s.seg.nrrd"), ref)

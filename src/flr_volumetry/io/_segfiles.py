@@ -55,12 +55,13 @@ def _as_selection(segment):
     return tuple(out)
 
 
-def _choose(available, segment, path, number_kind):
+def _choose(available, segment, path, number_kind, listing=None):
     """Segment keys chosen by ``segment`` (normalised by :func:`_as_selection`) among
-    ``available`` ({key: name}); integers are keys, strings are names."""
+    ``available`` ({key: name}); integers are keys, strings are names. ``listing`` shows
+    the segments in messages (default: key and name)."""
     if not available:
         raise InputError(f"{path} holds no segment.")
-    listing = ", ".join(f"{k} {name!r}" for k, name in available.items())
+    listing = listing or ", ".join(f"{k} {name!r}" for k, name in available.items())
     sel = segment
     if sel is None:
         if len(available) == 1:
@@ -586,7 +587,10 @@ def read_seg_nrrd(path, segment=None):
             else:
                 resolved.append(s)
         sel = tuple(resolved)
-    chosen = _choose({i: names[i] for i in segments}, sel, path, "label value")
+    # Listed by label value, the number a user types (not the segment's position).
+    chosen = _choose({i: names[i] for i in segments}, sel, path, "label value",
+                     listing=", ".join(f"{g['name']!r} (label {g['label']})"
+                                       for g in segments.values()))
     out = np.zeros(data.shape[1:], dtype=bool)
     for i in chosen:
         out |= data[segments[i]["layer"]] == segments[i]["label"]
