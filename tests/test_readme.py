@@ -1,10 +1,8 @@
 """The README stays true: its Python examples run as written, its command lines exist."""
 
-import os
 import re
 from pathlib import Path
 
-import pytest
 
 from flr_volumetry.cli import build_parser
 

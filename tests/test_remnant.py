@@ -592,7 +592,6 @@ def test_float_segment_maps_are_rounded_once_for_counting_and_selecting():
 
 def test_a_plan_baseline_other_than_the_plans_scan_is_warned_about(case):
     paths, tmp = case
-    liver = sitk.ReadImage(paths["liver"])
     plan_out = _save_cut_plan(paths, tmp)
     for name in ("ct", "liver"):
         img = sitk.ReadImage(paths[name])

@@ -7,7 +7,6 @@ import datetime as _dt
 import os
 from dataclasses import dataclass, field
 
-import numpy as np
 import SimpleITK as sitk
 
 from ..errors import InputError
