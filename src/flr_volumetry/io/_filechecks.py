@@ -18,6 +18,7 @@ import numpy as np
 from ..errors import InputError
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz", ".hdr")
+_GZIP_MAGIC = b"\x1f\x8b"
 # Relative difference between a NIfTI's two voxel volumes (qform, sform) that is
 # rounding, not a second geometry.
 _VOXEL_VOLUME_RTOL = 1e-3
@@ -72,7 +73,7 @@ def _nifti_header(path):
 
     try:
         with open(path, "rb") as fh:
-            gz = fh.read(2) == b"\x1f\x8b"
+            gz = fh.read(2) == _GZIP_MAGIC
         with (gzip.open if gz else open)(path, "rb") as fh:
             raw = fh.read(540)
         size = int.from_bytes(raw[:4], "little")
@@ -167,7 +168,7 @@ def _gzip_trailer_size(path):
     4 bytes, where decompressing the whole file took longer than ITK's own read."""
     try:
         with open(path, "rb") as fh:
-            if fh.read(2) != b"\x1f\x8b":
+            if fh.read(2) != _GZIP_MAGIC:
                 return None
             fh.seek(-4, os.SEEK_END)
             return int.from_bytes(fh.read(4), "little")
@@ -187,7 +188,7 @@ def gunzipped_size(path, chunk_bytes=1 << 20):
     """
     try:
         with open(path, "rb") as fh:
-            if fh.read(2) != b"\x1f\x8b":
+            if fh.read(2) != _GZIP_MAGIC:
                 return os.path.getsize(path)
             fh.seek(0)
             stream = zlib.decompressobj(wbits=31)  # 31: gzip header and trailer
@@ -200,7 +201,7 @@ def gunzipped_size(path, chunk_bytes=1 << 20):
                 if stream.eof:
                     if len(data) < 2:  # the next member's magic may straddle two reads
                         data += fh.read(chunk_bytes)
-                    if not data.startswith(b"\x1f\x8b"):
+                    if not data.startswith(_GZIP_MAGIC):
                         # Padding after the last member (a lone 0x1f: a member cut short).
                         return None if data == b"\x1f" else total
                     stream = zlib.decompressobj(wbits=31)
@@ -305,7 +306,7 @@ def _check_finite(image, path):
     arr = sitk.GetArrayViewFromImage(image)
     if arr.dtype.kind != "f":
         return
-    if path.lower().endswith((".nii", ".nii.gz", ".hdr")):
+    if path.lower().endswith(NIFTI_SUFFIXES):
         # ITK's NIfTI reader turns NaN voxels into zeros: look at the stored values.
         arr = _stored_float_values(path)
         if arr is None:
@@ -324,7 +325,7 @@ def _stored_float_values(path):
 
     try:
         with open(path, "rb") as fh:
-            gz = fh.read(2) == b"\x1f\x8b"
+            gz = fh.read(2) == _GZIP_MAGIC
             fh.seek(0)
             # nibabel trusts the suffix: a .nii.gz that is not compressed is read as bytes.
             stored = (nibabel.load(path) if gz or not path.lower().endswith(".gz")
