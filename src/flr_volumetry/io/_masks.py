@@ -77,6 +77,12 @@ def parse_mask_spec(spec):
     return spec, None
 
 
+def _not_a_selection(selection, of=""):
+    """The refusal of a ``FILE:selection`` that names no label (``of``: whose file)."""
+    return InputError(f"the label selection {selection!r}{of} is not a whole label number "
+                      f"(FILE:1,2) or a structure name (FILE:liver).")
+
+
 def _resolve_names(labels, task):
     out = []
     for lab in labels:
@@ -88,8 +94,7 @@ def _resolve_names(labels, task):
         except ValueError:
             pass
         else:  # '2.5', '-1': a number, but no label
-            raise InputError(f"the label selection {lab!r} is not a whole label number (FILE:1,2) "
-                             f"or a structure name (FILE:liver).")
+            raise _not_a_selection(lab)
         table = TOTALSEGMENTATOR_LABELS.get(task, {})
         if lab not in table:
             raise InputError(
@@ -256,8 +261,7 @@ def load_mask(spec, reference=None, *, structure="liver", task="total", what="ma
     if not os.path.exists(path):
         head, _, selection = path.rpartition(":")
         if head and os.path.exists(head):
-            raise InputError(f"the label selection {selection!r} of the {what} {head} is not "
-                             f"label numbers (FILE:1,2) or a structure name (FILE:liver).")
+            raise _not_a_selection(selection, f" of the {what} {head}")
         raise InputError(f"the {what} {path} does not exist.")
     from ._segfiles import is_dicom_seg, is_seg_nrrd, read_dicom_seg, read_seg_nrrd
 
