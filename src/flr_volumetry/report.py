@@ -472,10 +472,9 @@ def _sflr_by_timepoint(p):
     return sflr
 
 
-def _followup_table(p, threshold):
+def _followup_table(p, threshold, sflr_by_tp):
     head = ("follow-up", "interval (days)", "DH (points)", "KGR %/week", "vs 2 %/week",
             "GR %/week", "vs 2.66 %/week", "FLR growth %", f"sFLR vs {threshold:g} %")
-    sflr_by_tp = _sflr_by_timepoint(p)
     rows = []
     for f in p["followups"]:
         h = f.get("hypertrophy") or {}
@@ -512,8 +511,8 @@ def _patient_section(p, out_dir, figures=True):
     if p.get("error"):
         parts.append(f'<p class="err">Failed: {html.escape(p["error"])}</p>')
     parts.append(_timepoint_table(p))
-    parts.append(_followup_table(p, threshold))
     sflr_by_tp = _sflr_by_timepoint(p)
+    parts.append(_followup_table(p, threshold, sflr_by_tp))
     pts = [{"scan_date": t.get("scan_date"), "sflr_pct": sflr_by_tp.get(t["timepoint"]),
             "measured_flr_pct": (t.get("measurement") or {}).get("measured_flr_pct")}
            for t in p["timepoints"] if t["status"] == "ok" and t.get("scan_date")]
