@@ -33,7 +33,8 @@ def add_parser(sub):
     p.add_argument("out_dir", metavar="OUT_DIR", help="folder to write the study into")
     p.add_argument("--patients", type=_whole_number(1), default=3, metavar="N",
                    help="number of patients (default: 3)")
-    p.add_argument("--seed", type=_whole_number(0), default=0, help="random seed, 0 or more (default: 0)")
+    p.add_argument("--seed", type=_whole_number(0), default=0,
+                   help="random seed, 0 or more (default: 0)")
     p.add_argument("--modality", choices=("ct", "mr"), default="ct",
                    help="CT (portal venous HU) or T1-like MR with bias field (default: ct)")
     p.add_argument("--format", dest="fmt", choices=("nifti", "dicom"), default="nifti",

@@ -14,7 +14,7 @@ import SimpleITK as sitk
 
 from ..errors import InputError
 from ..hypertrophy import hypertrophy
-from ..io import write_json_atomic, write_mask
+from ..io import atomic_file, write_json_atomic, write_mask
 from ..volumetry import Patient, measure
 from ._anatomy import SEGMENT_LABELS, Grid, landmarks_mm
 from ._generator import REMNANT_SEGMENTS, make_patient, render_timepoint
@@ -425,7 +425,8 @@ def _write_study_into(out, n_patients, seed, modality, fmt, size, grid, input_ma
             "resection")]))
         if progress is not None:
             progress(patient.patient_id)
-    _write_text_atomic(out / "study.csv", "\n".join(rows) + "\n")
+    with atomic_file(out / "study.csv", ".csv") as tmp:
+        Path(tmp).write_text("\n".join(rows) + "\n", encoding="utf-8")
     write_json_atomic({
         "generator": "flr_volumetry.phantoms", "generator_version": GENERATOR_VERSION,
         "seed": seed, "n_patients": n_patients, "modality": modality, "fmt": fmt, "size": size,
@@ -436,14 +437,6 @@ def _write_study_into(out, n_patients, seed, modality, fmt, size, grid, input_ma
                  "they are not inputs.",
     }, out / "truth_study.json")
     return truths
-
-
-def _write_text_atomic(path, text):
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.fspath(path)), prefix=".tmp-")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
 
 
 #: The bundled sample study: three CT patients (adequate PVE, inadequate PVE, ALPPS).
