@@ -85,6 +85,9 @@ def test_all_ok_exact_volumes_and_order(good):
     assert t[("P001", "baseline")]["tumor_ml"] == ""
     assert t[("P001", "baseline")]["flr_method"] == "file flr.nii.gz"
     assert t[("P001", "baseline")]["date_source"] == "timepoint.json"
+    judged = [r for r in rows if r["flr_bw_ratio_pct"]]
+    assert judged and all(r["flr_bw_adequate"] == str(float(r["flr_bw_ratio_pct"]) > 0.5)
+                          for r in judged)
 
 
 def test_growth_matches_hypertrophy_of_direct_measurements(good):

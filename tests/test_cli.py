@@ -13,7 +13,7 @@ from _phantom_boxes import box_case
 
 MEASURE_KEYS = {"total_liver_ml", "tumor_ml", "functional_liver_ml", "flr_ml", "resected_ml",
                 "bsa_m2", "telv_ml", "sflr_pct", "measured_flr_pct", "flr_bw_ratio_pct",
-                "warnings", "methods", "scan_date"}
+                "flr_bw_adequate", "warnings", "methods", "scan_date"}
 
 
 @pytest.fixture

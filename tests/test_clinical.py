@@ -50,6 +50,13 @@ def test_ratios():
     assert clinical.kgr_pct_per_week(6.0, 21) == pytest.approx(2.0)
 
 
+def test_flr_bw_target_is_above_half_a_percent():
+    # CLINICAL.md: "target above 0.5 %": 400 mL at 80 kg is on it, so it does not pass.
+    assert not clinical.flr_bw_adequate(clinical.flr_bw_ratio_pct(400.0, 80.0))
+    assert clinical.flr_bw_adequate(clinical.flr_bw_ratio_pct(401.0, 80.0))
+    assert not clinical.flr_bw_adequate(clinical.flr_bw_ratio_pct(399.0, 80.0))
+
+
 @pytest.mark.parametrize("condition, threshold", [
     ("normal", 20.0), ("chemotherapy", 30.0), ("cirrhosis", 40.0)])
 def test_adequacy_thresholds(condition, threshold):

@@ -26,6 +26,7 @@ def test_exact_volumes_anisotropic_and_rotated(direction):
     assert m.measured_flr_pct == pytest.approx(100 * m.flr_ml / m.functional_liver_ml)
     assert m.flr_bw_ratio_pct == pytest.approx(100 * m.flr_ml / 70000)
     assert m.sflr_adequate is (m.sflr_pct >= 20)
+    assert m.flr_bw_adequate is (m.flr_bw_ratio_pct > 0.5)
     assert m.warnings == ()
     assert m.methods["bsa_formula"] == "mosteller" and m.methods["telv_formula"] == "vauthey"
 
@@ -47,7 +48,7 @@ def test_without_body_size_ratios_are_null_and_said():
     d = m.to_dict()
     for key in ("total_liver_ml", "tumor_ml", "functional_liver_ml", "flr_ml", "resected_ml",
                 "bsa_m2", "telv_ml", "sflr_pct", "measured_flr_pct", "flr_bw_ratio_pct",
-                "warnings", "methods", "scan_date"):
+                "flr_bw_adequate", "warnings", "methods", "scan_date"):
         assert key in d
 
 

@@ -17,6 +17,7 @@ Examples
 from .batch import BatchOptions, BatchResult, run_batch
 from .clinical import (
     bsa_m2,
+    flr_bw_adequate,
     flr_bw_ratio_pct,
     kgr_pct_per_week,
     measured_flr_pct,
@@ -85,6 +86,7 @@ __all__ = [
     "bsa_m2",
     "carry_plan",
     "discover_study",
+    "flr_bw_adequate",
     "flr_bw_ratio_pct",
     "flr_from_plan",
     "flr_from_segments",

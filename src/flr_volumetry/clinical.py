@@ -37,6 +37,7 @@ __all__ = [
     "flr_bw_ratio_pct",
     "sflr_threshold_pct",
     "sflr_adequate",
+    "flr_bw_adequate",
     "kgr_pct_per_week",
     "pct_per_week_to_pct_per_day",
 ]
@@ -317,6 +318,20 @@ def sflr_adequate(sflr_pct, liver_condition="normal"):
     (True, False)
     """
     return meets(sflr_pct, sflr_threshold_pct(liver_condition))
+
+
+def flr_bw_adequate(flr_bw_ratio_pct):
+    """Whether an FLR to body weight ratio (%) is above the 0.5 % target.
+
+    "Above", as CLINICAL.md and the ALPPS series state it: a ratio of
+    exactly 0.5 % does not pass.
+
+    Examples
+    --------
+    >>> flr_bw_adequate(0.62), flr_bw_adequate(0.5)
+    (True, False)
+    """
+    return meets(flr_bw_ratio_pct, FLR_BW_RATIO_THRESHOLD_PCT, strictly=True)
 
 
 def kgr_pct_per_week(dh_pct_points, interval_days):

@@ -93,9 +93,9 @@ TIMEPOINT_COLUMNS = (
     "total_liver_ml", "tumor_ml", "functional_liver_ml", "flr_ml", "sflr_pct",
     "measured_flr_pct",
     "is_baseline", "date_source", "resected_ml", "telv_ml", "bsa_m2", "flr_bw_ratio_pct",
-    "sflr_threshold_pct", "sflr_adequate", "height_cm", "weight_kg", "liver_condition",
-    "liver_method", "flr_method", "tumor_excluded_from_flr", "bsa_formula", "telv_formula",
-    "n_warnings",
+    "flr_bw_adequate", "sflr_threshold_pct", "sflr_adequate", "height_cm", "weight_kg",
+    "liver_condition", "liver_method", "flr_method", "tumor_excluded_from_flr", "bsa_formula",
+    "telv_formula", "n_warnings",
 )
 
 #: Columns of ``patients.csv``: the issue's names first, then context.

@@ -99,6 +99,7 @@ class Measurement:
     flr_bw_ratio_pct: float | None
     sflr_threshold_pct: float
     sflr_adequate: bool | None
+    flr_bw_adequate: bool | None = None
     flr_outside_liver_ml: float | None = None
     segments_ml: dict | None = None
     scan_date: str | None = None
@@ -472,6 +473,7 @@ def measure(liver, *, tumor=None, flr=None, segments=None, patient=None, options
         flr_ml=flr_ml, resected_ml=resected_ml, bsa_m2=bsa, telv_ml=telv, sflr_pct=sflr,
         measured_flr_pct=measured, flr_bw_ratio_pct=bw, sflr_threshold_pct=threshold,
         sflr_adequate=None if sflr is None else clinical.meets(sflr, threshold),
+        flr_bw_adequate=None if bw is None else clinical.flr_bw_adequate(bw),
         flr_outside_liver_ml=outside_ml, segments_ml=segments_ml, scan_date=scan_date,
         height_cm=patient.height_cm, weight_kg=patient.weight_kg,
         liver_condition=patient.liver_condition,

@@ -265,9 +265,7 @@ def measurement_rows(m):
         ("Measured FLR / FLV", _fmt(m.measured_flr_pct, 2, " %"), ""),
         ("FLR / body weight", _fmt(m.flr_bw_ratio_pct, 2, " %"),
          "" if m.flr_bw_ratio_pct is None else
-         ("pass (> 0.5 %)" if clinical.meets(m.flr_bw_ratio_pct,
-                                             clinical.FLR_BW_RATIO_THRESHOLD_PCT, strictly=True)
-          else "FAIL (≤ 0.5 %)")),
+         ("pass (> 0.5 %)" if m.flr_bw_adequate else "FAIL (≤ 0.5 %)")),
         ("TELV", _fmt(m.telv_ml, 1, " mL"), m.methods.get("telv_formula") or ""),
         ("BSA", _fmt(m.bsa_m2, 3, " m²"), m.methods.get("bsa_formula") or ""),
     ]
