@@ -97,6 +97,8 @@ def test_overlay_shows_the_patients_right_on_the_left(flip_x):
     assert green_x < image_x - 5
 
 
+# An empty panel (no measured ratio) had made matplotlib warn of a legend without entries.
+@pytest.mark.filterwarnings("error::UserWarning")
 def test_growth_chart_and_overlay_are_pngs_without_procedure_date():
     pts = [{"scan_date": "2024-01-01", "sflr_pct": 18.0, "measured_flr_pct": None},
            {"scan_date": "2024-02-05", "sflr_pct": 27.0, "measured_flr_pct": None}]

@@ -356,7 +356,11 @@ def growth_chart_png(points, *, procedure_date=None, sflr_threshold_pct=20.0, ti
         ax.set_xlabel(xlabel, fontsize=8)
         ax.set_ylabel(ylabel, fontsize=8)
         ax.tick_params(labelsize=7)
-        ax.legend(fontsize=6, loc="best")
+        if not xy:
+            ax.text(0.5, 0.5, "not measured", ha="center", va="center", fontsize=8,
+                    color="0.4", transform=ax.transAxes)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=6, loc="best")
         ax.grid(alpha=0.3)
     if title:
         fig.suptitle(title, fontsize=9, parse_math=False)  # '$' in an ID is text
