@@ -17,3 +17,22 @@ class GeometryError(InputError):
 
 class ClinicalInputError(InputError):
     """Implausible or inconsistent clinical data (height, weight, dates)."""
+
+
+def itk_reason(exc):
+    """The gist of an ITK exception, for the end of a one-sentence message.
+
+    ITK's messages run over several lines (source file, line, class); the
+    'ITK ERROR: ...' line, else the last, says what went wrong.
+
+    Examples
+    --------
+    >>> itk_reason(RuntimeError("Exception thrown in SimpleITK ReadImage: /src/x.cxx:9:\\n"
+    ...                         "ITK ERROR: NiftiImageIO(0x1): Negative spacing."))
+    'Negative spacing'
+    """
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    for ln in lines:
+        if "ITK ERROR" in ln:
+            return ln.split(":", 2)[-1].strip().rstrip(".")
+    return lines[-1].rstrip(".") if lines else "no reason given"

@@ -51,7 +51,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import SimpleITK as sitk
 
-from .errors import InputError
+from .errors import InputError, itk_reason
 from .io._images import reference_image
 from .remnant import RemnantPlan, cut_surface
 from .remnant._surface import physical_points, point_in_mask
@@ -354,7 +354,7 @@ def register_scans(baseline_image, baseline_liver, followup_image, followup_live
         except RuntimeError as exc:
             # E.g. scanner origins hundreds of mm apart: from there the scans do not
             # overlap at all ('all samples map outside'); the other start may still work.
-            failures.append(f"{start}: {_itk_reason(exc)}")
+            failures.append(f"{start}: {itk_reason(exc)}")
             continue
         if best is None or value < best[0]:
             best = (value, t, start)
@@ -367,15 +367,6 @@ def register_scans(baseline_image, baseline_liver, followup_image, followup_live
     return transform, RegistrationReport(
         dice=d, dice_affine=d, dice_before=dice_before, min_dice=options.min_dice,
         method=f"rigid, mutual information of the scans around the liver (start: {start})")
-
-
-def _itk_reason(exc):
-    """The gist of an ITK exception: its 'ITK ERROR: ...' text on one line, else its last."""
-    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-    for ln in lines:
-        if "ITK ERROR" in ln:
-            return ln.split(":", 2)[-1].strip().rstrip(".")
-    return lines[-1].rstrip(".") if lines else "no reason given"
 
 
 def _affine_part(transform):

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import SimpleITK as sitk
 
-from ..errors import InputError
+from ..errors import InputError, itk_reason
 from ._filechecks import check_before_reading, check_image_file
 
 IMAGE_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
@@ -120,8 +120,7 @@ def read_image_file(path):
         with itk_warnings_hidden():
             image = sitk.ReadImage(path)
     except RuntimeError as exc:
-        first = str(exc).strip().splitlines()[-1] if str(exc).strip() else "unknown reason"
-        raise InputError(f"cannot read {path} as an image ({first}).") from exc
+        raise InputError(f"cannot read {path} as an image ({itk_reason(exc)}).") from exc
     check_image_file(path, image)
     return image
 
