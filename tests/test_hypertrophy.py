@@ -63,6 +63,32 @@ def test_bad_date_text():
         hypertrophy(PRE, POST, procedure_date="9 Jan")
 
 
+@pytest.mark.parametrize("text", ["160124", "240213", "2024111", "2024116", "24-01-16"])
+def test_short_digit_dates_are_refused_not_guessed(text):
+    # strptime had read '160124' as 1601-02-04 and '2024111' as 2024-11-01: a KGR over
+    # 292,527 days, exit 0.
+    with pytest.raises(InputError, match="is not a date"):
+        hypertrophy(PRE, POST, procedure_date=text)
+
+
+def test_implausible_year_is_refused():
+    with pytest.raises(InputError, match="not a plausible"):
+        hypertrophy(PRE, dict(POST, scan_date="24020103"), procedure_date="2024-01-09")
+
+
+def test_unpadded_iso_date_is_read():
+    h = hypertrophy(PRE, POST, procedure_date="2024-1-9")
+    assert h.interval_days == 28
+
+
+def test_missing_pandas_date_is_a_missing_date():
+    pd = pytest.importorskip("pandas")
+    with pytest.raises(ClinicalInputError, match="follow-up scan date"):
+        hypertrophy(PRE, dict(POST, scan_date=pd.NaT), procedure_date="2024-01-09")
+    h = hypertrophy(PRE, POST, procedure_date=pd.NaT, allow_baseline_date=True)
+    assert h.interval_days == 35
+
+
 def test_without_body_size_kgr_is_null_but_gr_is_computed():
     pre = dict(PRE, sflr_pct=None)
     h = hypertrophy(pre, POST, procedure_date="2024-01-09")

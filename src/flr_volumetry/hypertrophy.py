@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as _dt
 import math
 import numbers
+import re
 from dataclasses import asdict, dataclass
 
 from . import clinical
@@ -19,8 +20,18 @@ from .errors import ClinicalInputError, InputError
 __all__ = ["Hypertrophy", "hypertrophy", "parse_date"]
 
 
+_ISO_DATE = re.compile(r"\d{4}-\d{1,2}-\d{1,2}")
+_DICOM_DATE = re.compile(r"\d{8}")
+_PLAUSIBLE_YEARS = (1900, 2100)
+
+
 def parse_date(value, what="date"):
     """A ``datetime.date`` from a date, ISO ``YYYY-MM-DD`` or DICOM ``YYYYMMDD`` string.
+
+    Nothing else is read: a shorter run of digits (``160124``, ``2024111``)
+    could be several dates, and ``strptime`` would pick one of them without
+    a word. Years outside 1900-2100 are refused as typing errors. A missing
+    value (None, ``""``, pandas' ``NaT``) gives None.
 
     Examples
     --------
@@ -28,20 +39,33 @@ def parse_date(value, what="date"):
     (datetime.date(2024, 3, 1), datetime.date(2024, 3, 1))
     >>> parse_date(None) is None
     True
+    >>> parse_date("240301")
+    Traceback (most recent call last):
+    ...
+    flr_volumetry.errors.InputError: date '240301' is not a date; write it as YYYY-MM-DD.
     """
-    if value is None or value == "":
+    if value is None or value == "" or value != value:  # NaN and NaT differ from themselves
         return None
     if isinstance(value, _dt.datetime):
-        return value.date()
-    if isinstance(value, _dt.date):
-        return value
-    text = str(value).strip()
-    for fmt in ("%Y-%m-%d", "%Y%m%d"):
-        try:
-            return _dt.datetime.strptime(text, fmt).date()
-        except ValueError:
-            pass
-    raise InputError(f"{what} {text!r} is not a date; write it as YYYY-MM-DD.")
+        date = value.date()
+    elif isinstance(value, _dt.date):
+        date = value
+    else:
+        text = str(value).strip()
+        date = None
+        for pattern, fmt in ((_ISO_DATE, "%Y-%m-%d"), (_DICOM_DATE, "%Y%m%d")):
+            if pattern.fullmatch(text):
+                try:
+                    date = _dt.datetime.strptime(text, fmt).date()
+                except ValueError:
+                    pass
+        if date is None:
+            raise InputError(f"{what} {text!r} is not a date; write it as YYYY-MM-DD.")
+    if not _PLAUSIBLE_YEARS[0] <= date.year <= _PLAUSIBLE_YEARS[1]:
+        raise InputError(f"{what} {date.isoformat()} is not a plausible scan or procedure "
+                         f"date (year outside {_PLAUSIBLE_YEARS[0]}-{_PLAUSIBLE_YEARS[1]}); "
+                         f"check it.")
+    return date
 
 
 @dataclass(frozen=True)

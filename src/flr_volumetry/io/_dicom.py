@@ -28,7 +28,6 @@ Decisions, documented here because they change volumes:
 
 from __future__ import annotations
 
-import datetime as _dt
 import logging
 import os
 from collections import Counter
@@ -41,6 +40,7 @@ import SimpleITK as sitk
 from pydicom.errors import InvalidDicomError
 
 from ..errors import InputError
+from ..hypertrophy import parse_date
 from ._images import Scan, itk_warnings_hidden
 
 __all__ = ["read_dicom_series"]
@@ -433,12 +433,11 @@ def _check_spacing(slices, pos, normal, series_label):
 
 
 def _parse_date(value):
-    value = str(value or "").strip()
-    if not value:
-        return None
+    """A header's DA value as a date, or None when it is missing or malformed (the
+    study's own files may then give the date)."""
     try:
-        return _dt.datetime.strptime(value[:8], "%Y%m%d").date()
-    except ValueError:
+        return parse_date(str(value or "").strip()[:8] or None)
+    except InputError:
         return None
 
 

@@ -20,6 +20,7 @@ from pydicom.uid import ExplicitVRLittleEndian, PYDICOM_IMPLEMENTATION_UID, gene
 from pydicom.valuerep import format_number_as_ds
 
 from ..errors import InputError
+from ..hypertrophy import parse_date
 
 __all__ = ["write_dicom_series"]
 
@@ -33,19 +34,8 @@ def _ds(value):
 
 
 def _dicom_date(study_date):
-    if study_date is None:
-        return ""
-    if isinstance(study_date, _dt.datetime):
-        study_date = study_date.date()
-    if isinstance(study_date, _dt.date):
-        return study_date.strftime("%Y%m%d")
-    text = str(study_date).strip()
-    for fmt in ("%Y-%m-%d", "%Y%m%d"):
-        try:
-            return _dt.datetime.strptime(text, fmt).strftime("%Y%m%d")
-        except ValueError:
-            pass
-    raise InputError(f"study date {study_date!r} is not a date; use YYYY-MM-DD.")
+    date = parse_date(study_date, "study date")
+    return "" if date is None else date.strftime("%Y%m%d")
 
 
 def _stored_values(image, modality, rescale_intercept):
