@@ -679,6 +679,68 @@ def test_patients_csv_follow_up_sflr_is_the_one_dh_used():
     assert s["dh_pct_points"] == pytest.approx(s["sflr_followup_pct"] - s["sflr_baseline_pct"])
 
 
+def _growth_record(tp, date, flr_ml, status="ok"):
+    m = {"flr_ml": flr_ml, "telv_ml": 1600.0, "sflr_pct": 100 * flr_ml / 1600.0,
+         "measured_flr_pct": 20.0, "scan_date": date}
+    return {"timepoint": tp, "scan_date": date, "status": status,
+            "error": None if status == "ok" else "no scan date: add it",
+            "measurement": m if status == "ok" else None}
+
+
+def _growth_columns_empty(summary):
+    return all(summary[k] is None for k in ("baseline_timepoint", "dh_pct_points",
+                                            "kgr_pct_per_week", "kgr_meets_2pct",
+                                            "sflr_baseline_pct", "sflr_followup_pct"))
+
+
+def test_undated_timepoint_leaves_growth_uncomputed():
+    from flr_volumetry.batch import analyse_patient
+    from flr_volumetry.study import StudyPatient
+
+    # The baseline's date was forgotten: post1 had been taken for the baseline, and a DH of
+    # 0 over the 56 days since PVE published as "KGR 0.0, below 2 %/week".
+    patient = StudyPatient(patient_id="P001", folder=".", procedure="PVE",
+                           procedure_date="2024-01-16")
+    entry = analyse_patient(patient, [_growth_record("baseline", None, 300.0, "failed"),
+                                      _growth_record("post1", "2024-02-13", 480.0),
+                                      _growth_record("post2", "2024-03-12", 480.0)])
+    assert entry["status"] == "failed" and _growth_columns_empty(entry["summary"])
+    assert "baseline has no scan date" in entry["error"]
+    assert not any(r["is_baseline"] for r in entry["timepoints"]) and not entry["followups"]
+
+
+def test_no_scan_before_the_procedure_is_no_baseline():
+    from flr_volumetry.batch import analyse_patient
+    from flr_volumetry.study import StudyPatient
+
+    patient = StudyPatient(patient_id="P001", folder=".", procedure="PVE",
+                           procedure_date="2024-01-16")
+    entry = analyse_patient(patient, [_growth_record("post1", "2024-02-13", 420.0),
+                                      _growth_record("post2", "2024-03-12", 480.0)])
+    assert entry["status"] == "failed" and _growth_columns_empty(entry["summary"])
+    assert "no scan precedes the procedure (2024-01-16)" in entry["error"]
+    # One scan on the procedure day is a baseline, as before.
+    entry = analyse_patient(patient, [_growth_record("pre", "2024-01-16", 300.0),
+                                      _growth_record("post", "2024-02-13", 420.0)])
+    assert entry["status"] == "ok" and entry["summary"]["kgr_pct_per_week"] == pytest.approx(
+        (420.0 - 300.0) / 16.0 / 4.0)
+
+
+def test_a_bad_patient_fact_is_not_blamed_on_the_baseline_scan():
+    from flr_volumetry.batch import analyse_patient
+    from flr_volumetry.study import StudyPatient
+
+    patient = StudyPatient(patient_id="P001", folder=".", procedure="PVE",
+                           error="procedure date '2024-13-01' is not a date")
+    records = [dict(_growth_record("pre", "2024-01-01", 300.0), status="failed",
+                    error="procedure date '2024-13-01' is not a date"),
+               dict(_growth_record("post", "2024-02-13", 420.0), status="failed",
+                    error="procedure date '2024-13-01' is not a date")]
+    entry = analyse_patient(patient, records)
+    assert "failed: no growth" not in entry["error"]
+    assert "is not a date" in entry["error"]
+
+
 def test_a_bad_plan_fails_its_patient_only_and_a_remnant_defined_twice_is_refused(tmp_path):
     study, out = str(tmp_path / "study"), str(tmp_path / "out")
     for pid in ("P001", "P002", "P003"):

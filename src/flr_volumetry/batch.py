@@ -565,6 +565,9 @@ def analyse_patient(patient, records, *, from_baseline_date=False):
     follow-up, compared with the baseline by
     :func:`~flr_volumetry.hypertrophy.hypertrophy`. The summary (a row of
     ``patients.csv``) is the latest follow-up against the baseline.
+
+    No baseline is chosen, and the patient fails, when a timepoint has no
+    scan date or no scan precedes a known procedure date.
     """
     ordered = _order(records)
     errors, warnings = [], list(patient.warnings)
@@ -575,6 +578,13 @@ def analyse_patient(patient, records, *, from_baseline_date=False):
         if r["status"] != "ok" and not patient.error:
             errors.append(f"{r['timepoint']}: {r['error']}")
     dated = [r for r in ordered if r.get("scan_date")]
+    undated = [r["timepoint"] for r in ordered if not r.get("scan_date")]
+    if undated and len(ordered) > 1:
+        # Where an undated scan falls is unknown: it may be the baseline, and a later
+        # scan taken for it would turn growth since the procedure into growth since then.
+        errors.append(f"no growth computed: {', '.join(undated)} has no scan date, so the "
+                      f"scans cannot be put in order")
+        dated = []
     before = [r for r in dated
               if patient.procedure_date and r["scan_date"] <= patient.procedure_date]
     # (When no scan follows the procedure, the date is likely wrong: the follow-ups
@@ -585,6 +595,13 @@ def analyse_patient(patient, records, *, from_baseline_date=False):
             f"{before[-1]['timepoint']}, is the baseline; "
             f"{', '.join(r['timepoint'] for r in before[:-1])} measured, not compared.")
         dated = dated[len(before) - 1:]
+    if patient.procedure_date and dated and not before and len(dated) > 1:
+        # A follow-up taken for the baseline: its growth since the procedure is not counted,
+        # yet the interval would start at the procedure (a KGR too low, a false "below").
+        errors.append(f"no scan precedes the procedure ({patient.procedure_date}): the first, "
+                      f"{dated[0]['timepoint']}, is dated {dated[0]['scan_date']}; check the "
+                      f"procedure date, or add the baseline scan")
+        dated = []
     baseline = dated[0] if dated else None
     followups = []
     if baseline is not None:
@@ -608,7 +625,7 @@ def analyse_patient(patient, records, *, from_baseline_date=False):
                 f["error"] = msg
                 errors.append(f"{r['timepoint']}: {msg}")
             followups.append(f)
-        if baseline["status"] != "ok" and len(dated) > 1:
+        if baseline["status"] != "ok" and len(dated) > 1 and not patient.error:
             errors.append(f"the baseline scan ({baseline['timepoint']}) failed: no growth can "
                           f"be computed.")
     if baseline is not None and len(dated) == 1 and not errors:
