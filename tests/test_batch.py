@@ -677,6 +677,8 @@ def test_patients_csv_follow_up_sflr_is_the_one_dh_used():
     s = entry["summary"]
     assert s["sflr_followup_pct"] == pytest.approx(25.0)  # 400 / 1600, not 400 / 1400
     assert s["dh_pct_points"] == pytest.approx(s["sflr_followup_pct"] - s["sflr_baseline_pct"])
+    # The recomputation is said in the row, not only inside results.json.
+    assert "estimate the total liver volume differently" in s["warnings"]
 
 
 def _growth_record(tp, date, flr_ml, status="ok"):

@@ -61,6 +61,22 @@ def test_measure_then_hypertrophy(case):
         assert key in h
 
 
+def test_hypertrophy_summary_judges_only_figures_it_has_and_prints_warnings(case, capsys):
+    folder, _, _ = case
+    # No height and weight: no KGR, which had been printed "KGR n/a (below 2 %/week)".
+    _measure(folder, folder / "pre.json", "--scan-date", "2024-01-02")
+    _measure(folder, folder / "post.json", "--scan-date", "2024-02-06")
+    capsys.readouterr()
+    # A procedure date a year before the baseline: its warning had stayed inside the JSON.
+    assert main(["hypertrophy", "--pre", str(folder / "pre.json"), "--post",
+                 str(folder / "post.json"), "--procedure-date", "2023-01-02",
+                 "--json", str(folder / "h.json")]) == 0
+    out, err = capsys.readouterr()
+    assert "KGR n/a," in out and "below" not in out
+    warnings = json.loads((folder / "h.json").read_text())["warnings"]
+    assert warnings and all(f"warning: {w}" in err for w in warnings)
+
+
 @pytest.mark.parametrize("argv_tail, message", [
     (["--height-cm", "1.7", "--weight-kg", "70"], "implausible"),
     (["--height-cm", "170"], "both height and weight"),

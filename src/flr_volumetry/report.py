@@ -105,7 +105,7 @@ PATIENT_COLUMNS = (
     "kgr_meets_2pct", "gr_pct_per_week", "gr_meets_2_66pct", "sflr_adequate",
     "liver_condition", "sflr_threshold_pct", "baseline_timepoint", "followup_timepoint",
     "n_timepoints", "measured_dh_pct_points", "flr_baseline_ml", "flr_followup_ml",
-    "flr_growth_ml", "flr_growth_pct", "interval_start",
+    "flr_growth_ml", "flr_growth_pct", "interval_start", "warnings",
 )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 
 from ..errors import InputError
 from ..hypertrophy import hypertrophy
@@ -50,7 +51,20 @@ def run(args):
     emit_json(h.to_dict(), args.json)
     if args.json:
         print(f"{h.interval_days} days; DH {fmt(h.dh_pct_points, ' points')}, "
-              f"KGR {fmt(h.kgr_pct_per_week, ' %/week', 2)} "
-              f"({'meets' if h.kgr_meets_2pct else 'below'} 2 %/week), "
-              f"GR {fmt(h.gr_pct_per_week, ' %/week', 2)}; written to {args.json}")
+              f"KGR {fmt(h.kgr_pct_per_week, ' %/week', 2)}"
+              f"{_verdict(h.kgr_meets_2pct, '2 %/week')}, "
+              f"GR {fmt(h.gr_pct_per_week, ' %/week', 2)}"
+              f"{_verdict(h.gr_meets_2_66pct, '2.66 %/week', 'above', 'not above')}; "
+              f"written to {args.json}")
+    # On stderr whether or not the JSON goes to stdout: a procedure date a year off is
+    # said there, not only inside the file.
+    for w in h.warnings:
+        print(f"warning: {w}", file=sys.stderr)
     return 0
+
+
+def _verdict(meets, cutoff, yes="meets", no="below"):
+    """' (meets CUTOFF)' or ' (below CUTOFF)'; nothing when there is no figure to judge."""
+    if meets is None:
+        return ""
+    return f" ({yes if meets else no} {cutoff})"
