@@ -137,7 +137,7 @@ def _results(pid, error=None):
                       "warnings": [], "facts": {"procedure": "PVE",
                                                 "procedure_date": "2024-01-08",
                                                 "liver_condition": "chemotherapy"},
-                      "sflr_threshold_pct": 30.0, "timepoints": [tp, tp2],
+                      "sflr_threshold_pct": 30.0, "baseline": "pre", "timepoints": [tp, tp2],
                       "followups": [{"timepoint": "post", "status": "ok", "error": None,
                                      "hypertrophy": {"interval_days": 28, "dh_pct_points": 10.0,
                                                      "kgr_pct_per_week": 2.5,
@@ -159,6 +159,28 @@ def test_report_html_verdicts_thresholds_and_escaping(tmp_path):
     assert "threshold 30 %" in page  # the chemotherapy threshold, not the normal one
     assert 'class="pass">pass' in page and 'class="fail">fail' in page  # KGR yes, GR no
     assert page.count("data:image/png;base64,") == 1  # growth chart; no overlay files
+
+
+def test_growth_chart_starts_at_the_baseline_not_an_earlier_scan(tmp_path, monkeypatch):
+    # A diagnostic scan before the planning (baseline) scan: the rate lines had started at
+    # its sFLR, so a follow-up growing 3.2 %/week was drawn below the 2 %/week line.
+    charts = []
+    monkeypatch.setattr(report, "growth_chart_png",
+                        lambda pts, **kw: charts.append((pts, kw)) or b"\x89PNG")
+    results = _results("P1")
+    patient = results["patients"][0]
+    early = dict(patient["timepoints"][0], timepoint="diagnostic", scan_date="2023-11-01",
+                 is_baseline=False, measurement=dict(patient["timepoints"][0]["measurement"],
+                                                     sflr_pct=31.0))
+    patient["timepoints"].insert(0, early)
+    render_report_html(results, str(tmp_path))
+    pts, kw = charts[-1]
+    assert [p["scan_date"] for p in pts] == ["2024-01-01", "2024-02-05"] and kw["rate_lines"]
+    # No baseline chosen (a failed patient): the values, without rate lines.
+    patient["baseline"] = None
+    render_report_html(results, str(tmp_path))
+    pts, kw = charts[-1]
+    assert len(pts) == 3 and not kw["rate_lines"]
 
 
 def test_a_name_in_a_script_the_font_lacks_draws_without_warnings(recwarn):

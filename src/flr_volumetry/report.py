@@ -301,7 +301,8 @@ def _days(date_text, start):
     return (_dt.date.fromisoformat(date_text) - start).days
 
 
-def growth_chart_png(points, *, procedure_date=None, sflr_threshold_pct=20.0, title=None):
+def growth_chart_png(points, *, procedure_date=None, sflr_threshold_pct=20.0, title=None,
+                     rate_lines=True):
     """sFLR and measured FLR ratio over time with their threshold lines, as PNG bytes.
 
     Left: sFLR (%) with the adequacy threshold of the liver condition and
@@ -317,6 +318,8 @@ def growth_chart_png(points, *, procedure_date=None, sflr_threshold_pct=20.0, ti
     procedure_date : str, optional
         Day 0 of the x axis and start of the rate lines (else the baseline scan).
     sflr_threshold_pct : float
+    rate_lines : bool
+        Draw the 2 and 2.66 %/week lines from the first point (the baseline).
 
     Examples
     --------
@@ -344,10 +347,11 @@ def growth_chart_png(points, *, procedure_date=None, sflr_threshold_pct=20.0, ti
         if xy:
             xs, ys = zip(*xy)
             ax.plot(xs, ys, "o-", color="#1f5fa8", label="measured")
-            x_end = max(max(xs), 7) * 1.08
-            base_y = ys[0]
-            ax.plot([0, x_end], [base_y, base_y + rate * x_end / 7.0], "--", color="#d07000",
-                    label=rate_label)
+            if rate_lines:
+                x_end = max(max(xs), 7) * 1.08
+                base_y = ys[0]
+                ax.plot([0, x_end], [base_y, base_y + rate * x_end / 7.0], "--",
+                        color="#d07000", label=rate_label)
         if threshold is not None:
             ax.axhline(threshold, color="#b00020", lw=1.0, ls=":",
                        label=f"adequate >= {threshold:g} %")
@@ -517,12 +521,19 @@ def _patient_section(p, out_dir, figures=True):
     parts.append(_timepoint_table(p))
     sflr_by_tp = _sflr_by_timepoint(p)
     parts.append(_followup_table(p, threshold, sflr_by_tp))
+    # The baseline and its follow-ups: the rate lines start at the baseline, so scans before
+    # it (measured, not compared) stay off the chart. Without a baseline, no rate lines.
+    compared = p["timepoints"]
+    names = [t["timepoint"] for t in compared]
+    if p.get("baseline") in names:
+        compared = compared[names.index(p["baseline"]):]
     pts = [{"scan_date": t.get("scan_date"), "sflr_pct": sflr_by_tp.get(t["timepoint"]),
             "measured_flr_pct": (t.get("measurement") or {}).get("measured_flr_pct")}
-           for t in p["timepoints"] if t["status"] == "ok" and t.get("scan_date")]
+           for t in compared if t["status"] == "ok" and t.get("scan_date")]
     if pts and figures:
         png = growth_chart_png(pts, procedure_date=facts.get("procedure_date"),
-                               sflr_threshold_pct=threshold, title=f"{p['patient_id']}: growth")
+                               sflr_threshold_pct=threshold, title=f"{p['patient_id']}: growth",
+                               rate_lines=p.get("baseline") in names)
         parts.append(_img_tag(png, f"{p['patient_id']} growth chart"))
     overlays = []
     for t in p["timepoints"]:
