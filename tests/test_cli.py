@@ -1,6 +1,7 @@
 """The command line: exact outputs, exit codes, and one-line errors without tracebacks."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -173,6 +174,35 @@ def test_segment_refuses_outputs_before_any_work(case, capsys):
         assert main(["segment", ct, *tail]) == 1
         assert message in capsys.readouterr().err
     assert _bytes(folder) == before
+
+
+def test_segment_writes_both_outputs_or_neither(case, capsys, monkeypatch):
+    from flr_volumetry import segmentation
+    from flr_volumetry.cli import _segment
+    from flr_volumetry.errors import InputError
+
+    folder, _, _ = case
+    ct = sitk.ReadImage(str(folder / "ct.nii.gz"))
+    mask = sitk.Cast(ct * 0 + 1, sitk.sitkUInt8)
+    monkeypatch.setattr(segmentation, "segment_liver", lambda *a, **k: segmentation.
+                        SegmentationResult(liver=mask, tumor=mask, warnings=(), methods={}))
+    write = _segment._write
+
+    def tumour_fails(m, path, scan, what):
+        if what != "liver":  # as a DICOM SEG of odd headers had failed, after the liver
+            raise InputError("cannot write the tumour.")
+        write(m, path, scan, what)
+    monkeypatch.setattr(_segment, "_write", tumour_fails)
+    before = _bytes(folder)
+    assert main(["segment", str(folder / "ct.nii.gz"), "-o", str(folder / "new_liver.nii.gz"),
+                 "--tumor-out", str(folder / "new_tumor.nii.gz")]) == 1
+    assert "cannot write the tumour" in capsys.readouterr().err
+    assert _bytes(folder) == before  # no liver from this run, no temporary file
+    monkeypatch.setattr(_segment, "_write", write)
+    assert main(["segment", str(folder / "ct.nii.gz"), "-o", str(folder / "new_liver.nii.gz"),
+                 "--tumor-out", str(folder / "new_tumor.seg.nrrd")]) == 0
+    assert {"new_liver.nii.gz", "new_tumor.seg.nrrd"} <= set(os.listdir(folder))
+    assert not [f for f in os.listdir(folder) if f.startswith(".tmp")]
 
 
 def test_unwritable_output_is_one_sentence(case, capsys):

@@ -398,3 +398,50 @@ def test_seg_nrrd_segments_are_listed_by_the_label_values_one_types(tmp_path):
     with pytest.raises(InputError, match=rf"2 segments \('liver' \(label {values['liver']}\), "
                                          rf"'tumor' \(label {values['tumor']}\)\)"):
         load_mask(str(tmp_path / "s.seg.nrrd"), ref)
+
+
+def test_dicom_seg_from_messy_sources_carries_no_person_and_reads_back(tmp_path):
+    # highdicom copies the whole patient and study modules: a responsible person and a
+    # comment naming the patient had been copied into the SEG; sex 'U', an impossible
+    # birth date, no StudyDate and files without the preamble (all read by the series
+    # reader) had stopped the writer with a traceback.
+    ref = _grid()
+    files = write_dicom_series(ref, tmp_path / "ct", patient_id="P1")
+    for i, f in enumerate(files):
+        src = pydicom.dcmread(f)
+        src.ResponsiblePerson, src.PatientComments = "DOE^JANE", "John Doe, transferred"
+        src.ReferringPhysicianName, src.PatientSex = "ROE^RICHARD", "U"
+        src.PatientBirthDate = "19700231"
+        del src.StudyDate, src.StudyTime
+        if i % 2:
+            src.preamble = None
+            src.save_as(f, enforce_file_format=False)
+            with open(f, "rb") as fh:
+                assert fh.read(132)[128:132] != b"DICM"
+        else:
+            src.save_as(f)
+    scan = read_dicom_series(tmp_path / "ct")
+    liver = sitk.Resample(_masks(ref)["liver"], scan.image, sitk.Transform(),
+                          sitk.sitkNearestNeighbor)
+    out = write_dicom_seg(liver, tmp_path / "ct", tmp_path / "seg.dcm", segment_names="liver")
+    raw = open(out, "rb").read()
+    for text in (b"DOE", b"Doe", b"ROE", b"transferred"):
+        assert text not in raw
+    ds = pydicom.dcmread(out)
+    assert ds.PatientID == "P1" and ds.PatientSex == "" and ds.PatientBirthDate == ""
+    np.testing.assert_array_equal(_arr(read_dicom_seg(out, scan).image), _arr(liver))
+
+
+def test_dicom_seg_needs_the_frame_of_reference(tmp_path):
+    ref = _grid()
+    files = write_dicom_series(ref, tmp_path / "ct", patient_id="P1")
+    for f in files:
+        src = pydicom.dcmread(f)
+        del src.FrameOfReferenceUID
+        src.save_as(f)
+    scan = read_dicom_series(tmp_path / "ct")
+    liver = sitk.Resample(_masks(ref)["liver"], scan.image, sitk.Transform(),
+                          sitk.sitkNearestNeighbor)
+    with pytest.raises(InputError, match="no FrameOfReferenceUID"):
+        write_dicom_seg(liver, tmp_path / "ct", tmp_path / "seg.dcm", segment_names="liver")
+    assert not os.path.exists(tmp_path / "seg.dcm")

@@ -7,6 +7,7 @@ import sys
 
 from ..errors import InputError
 from ..io import load_image, write_mask
+from ..io._writers import all_or_none
 from ..volumetry import mask_volume_ml
 from ._common import NUMBERS, check_outputs
 
@@ -102,17 +103,21 @@ def run(args):
                            exclude=args.exclude or None,
                            options=SegmentationOptions(backend=args.backend),
                            tumor_seeds=args.tumor_seed or None)
-    _write(result.liver, args.output, scan, "liver")
-    liver_ml = mask_volume_ml(result.liver)
-    line = f"liver {liver_ml:.1f} mL written to {args.output}"
+    outputs = [(result.liver, args.output, "liver")]
+    line = f"liver {mask_volume_ml(result.liver):.1f} mL written to {args.output}"
     if args.tumor_out:
         if result.tumor is None:
             print("warning: no tumour search for this modality/backend; no tumour mask written.",
                   file=sys.stderr)
         else:
-            _write(result.tumor, args.tumor_out, scan, "liver tumor")
+            outputs.append((result.tumor, args.tumor_out, "liver tumor"))
             line += f"; tumour candidates {mask_volume_ml(result.tumor):.1f} mL written to " \
                     f"{args.tumor_out}"
+    # Both or neither: a tumour SEG that cannot be written must not leave this run's liver
+    # beside an earlier run's tumour mask.
+    with all_or_none([path for _, path, _ in outputs]) as staged:
+        for (mask, _, what), tmp in zip(outputs, staged):
+            _write(mask, tmp, scan, what)
     print(line)
     for w in list(scan.warnings) + list(result.warnings):
         print(f"warning: {w}", file=sys.stderr)

@@ -9,6 +9,7 @@ warning, as every other mask is.
 
 from __future__ import annotations
 
+import datetime as _dt
 import os
 
 import numpy as np
@@ -19,8 +20,13 @@ from ..errors import GeometryError, InputError
 from ._geometry import resample_mask_to, same_grid
 from ._writers import atomic_file
 
-# Patient-module attributes that hold names besides PatientName.
-_OTHER_NAME_KEYWORDS = ("OtherPatientNames", "PatientBirthName", "PatientMotherBirthName")
+# The patient attributes (group 0010) a SEG carries from its source: what PACS needs to
+# file it with its study. Every other one goes: names, comments, the responsible person,
+# address, other IDs.
+_PATIENT_TAGS_KEPT = (0x00100020, 0x00100030, 0x00100040)  # PatientID, BirthDate, Sex
+# Type 2 attributes the SEG copies from its source (present, possibly empty).
+_TYPE2_KEYWORDS = ("PatientID", "PatientBirthDate", "PatientSex", "StudyID", "StudyDate",
+                   "StudyTime", "AccessionNumber", "ReferringPhysicianName")
 
 __all__ = ["read_dicom_seg", "read_seg_nrrd", "write_dicom_seg", "write_seg_nrrd",
            "is_dicom_seg", "is_seg_nrrd"]
@@ -429,20 +435,7 @@ def write_dicom_seg(mask_or_masks, source_series_folder, path, *, segment_names=
         arrays.append(sitk.GetArrayViewFromImage(image) != 0)
     pixel_array = np.stack(arrays, axis=-1).astype(np.uint8)  # (slices, rows, cols, segments)
 
-    sources = []
-    for f in files:
-        src = pydicom.dcmread(f, stop_before_pixels=True)
-        # The SEG copies the patient module from its sources: never a name (the
-        # patient's, or the other names, birth name and mother's birth name kept beside it).
-        src.PatientName = ""
-        for keyword in _OTHER_NAME_KEYWORDS:
-            if keyword in src:
-                delattr(src, keyword)
-        # Real exports carry an empty SpecificCharacterSet, which highdicom
-        # rejects; empty means the default repertoire (ISO_IR 6) by the standard.
-        if "SpecificCharacterSet" in src and not src.SpecificCharacterSet:
-            del src.SpecificCharacterSet
-        sources.append(src)
+    sources = [_seg_source(f, folder) for f in files]
 
     if algorithm_name:
         algorithm_type = hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC
@@ -470,6 +463,48 @@ def write_dicom_seg(mask_or_masks, source_series_folder, path, *, segment_names=
     with atomic_file(path, ".dcm") as tmp:
         seg.save_as(tmp)
     return os.fspath(path)
+
+
+def _seg_source(path, folder):
+    """The header of one source slice as the SEG may copy it (highdicom copies the whole
+    patient and study modules): no person's name, no free text about the patient, and
+    the type 2 attributes present in a form highdicom accepts.
+
+    Read as the series reader reads it (``force``: files without the preamble).
+    """
+    src = pydicom.dcmread(path, stop_before_pixels=True, force=True)
+    if "FrameOfReferenceUID" not in src or not src.FrameOfReferenceUID:
+        raise InputError(
+            f"the series in {folder} has no FrameOfReferenceUID, which a DICOM SEG must "
+            f"reference; write the mask as .nii.gz or .seg.nrrd instead."
+        )
+    for elem in list(src):
+        if elem.tag.group == 0x0010 and elem.tag not in _PATIENT_TAGS_KEPT:
+            del src[elem.tag]
+        elif elem.VR == "PN":  # physicians, operators: names too
+            elem.value = ""
+    src.PatientName = ""
+    for keyword in _TYPE2_KEYWORDS:
+        if keyword not in src or src[keyword].value is None:
+            setattr(src, keyword, "")
+    if str(src.PatientSex).strip().upper() not in ("M", "F", "O"):
+        src.PatientSex = ""  # 'U' and other values outside the standard's, refused by highdicom
+    birth = str(src.PatientBirthDate).strip()
+    try:
+        _dt.datetime.strptime(birth, "%Y%m%d")
+    except ValueError:
+        src.PatientBirthDate = ""
+    # Real exports carry an empty SpecificCharacterSet, which highdicom
+    # rejects; empty means the default repertoire (ISO_IR 6) by the standard.
+    if "SpecificCharacterSet" in src and not src.SpecificCharacterSet:
+        del src.SpecificCharacterSet
+    if "TransferSyntaxUID" not in getattr(src, "file_meta", {}):
+        # No file meta (no preamble): the reader took it as little endian, as must be.
+        src.file_meta = pydicom.dataset.FileMetaDataset()
+        src.file_meta.TransferSyntaxUID = (pydicom.uid.ImplicitVRLittleEndian
+                                           if src.is_implicit_VR
+                                           else pydicom.uid.ExplicitVRLittleEndian)
+    return src
 
 
 # --------------------------------------------------------------------------- .seg.nrrd

@@ -79,6 +79,53 @@ def atomic_file(path, suffix=""):
         raise
 
 
+@contextmanager
+def all_or_none(paths):
+    """Yield a temporary path beside each of ``paths`` (same file name ending, so a
+    writer that goes by suffix writes the same format); they replace ``paths`` only
+    when the block completes, else all are removed.
+
+    For commands that write several files: a failure writing the second must not
+    leave the first, from this run, beside the previous run's second.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> d = tempfile.mkdtemp()
+    >>> a, b = os.path.join(d, "a.txt"), os.path.join(d, "b.txt")
+    >>> try:
+    ...     with all_or_none([a, b]) as (ta, tb):
+    ...         _ = open(ta, "w").write("a")
+    ...         raise OSError("disk full")
+    ... except OSError:
+    ...     pass
+    >>> os.listdir(d)
+    []
+    """
+    staged = []
+    try:
+        for path in paths:
+            path, folder = _atomic_target(path)
+            fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-",
+                                       suffix="-" + os.path.basename(path))
+            os.close(fd)
+            staged.append((tmp, path))
+    except OSError as exc:
+        for tmp, _ in staged:
+            os.unlink(tmp)
+        raise InputError(f"cannot write {path}: {exc.strerror or exc}.") from None
+    try:
+        yield [tmp for tmp, _ in staged]
+        for tmp, path in staged:
+            os.chmod(tmp, 0o666 & ~_current_umask())
+            os.replace(tmp, path)
+    except BaseException:
+        for tmp, _ in staged:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        raise
+
+
 def write_json_atomic(data, path):
     """Write ``data`` as JSON so that ``path`` is either complete or absent."""
     with atomic_file(path, ".json") as tmp:
