@@ -234,3 +234,37 @@ def test_decimal_commas_of_a_semicolon_csv_and_warnings_beside_a_csv_row(tmp_pat
     (p,) = discover_study(str(tmp_path)).patients
     assert (p.height_cm, p.weight_kg) == (170.5, 72.5)
     assert any("post_pve/ in P001/ holds no scan" in w for w in p.warnings)
+
+
+def test_segmentation_files_are_masks_and_a_seg_beside_a_scan_subfolder_is_no_scan(tmp_path):
+    # liver.dcm (DICOM SEG) and liver.seg.nrrd had been skipped without a word, and the
+    # liver segmented automatically instead; a SEG in the folder had made the folder the scan.
+    folder = tmp_path / "P001" / "pre"
+    _dicom_like(str(folder / "SE0001" / "IM00001"))
+    _dicom_like(str(folder / "liver.dcm"))
+    _write(str(folder / "tumor.seg.nrrd"), "")
+    _write(str(folder / "FLR.nii.gz"), "")
+    (p,) = discover_study(str(tmp_path)).patients
+    (tp,) = p.timepoints
+    assert tp.error is None and tp.image == str(folder / "SE0001")
+    assert (tp.liver, tp.tumor, tp.flr) == (str(folder / "liver.dcm"),
+                                           str(folder / "tumor.seg.nrrd"),
+                                           str(folder / "FLR.nii.gz"))
+
+
+def test_implicit_vr_files_without_preamble_are_found_in_a_subfolder(tmp_path):
+    pydicom = pytest.importorskip("pydicom")
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filewriter import write_dataset
+
+    ds = pydicom.Dataset()
+    ds.SOPClassUID, ds.SOPInstanceUID = "1.2.840.10008.5.1.4.1.1.2", "1.2.3.4"
+    ds.Modality, ds.Rows, ds.Columns = "CT", 2, 2
+    fp = DicomBytesIO()
+    fp.is_little_endian, fp.is_implicit_VR = True, True
+    write_dataset(fp, ds)
+    path = tmp_path / "P001" / "pre" / "SE0001" / "1"
+    os.makedirs(path.parent)
+    path.write_bytes(fp.getvalue())  # ACR-NEMA style: no preamble, no file meta
+    (p,) = discover_study(str(tmp_path)).patients
+    assert p.timepoints[0].image == str(path.parent)

@@ -220,6 +220,20 @@ def _stem(name):
     return name[: -len(s)] if s else None
 
 
+# Masks may also be segmentation files (one segment, or a label map): 3D Slicer's and
+# DICOM SEG. '.seg.nrrd' before '.nrrd', or 'liver.seg.nrrd' would have the stem 'liver.seg'.
+_MASK_SUFFIXES = (".seg.nrrd", ".dcm") + _SUFFIXES
+
+
+def _mask_stem(name):
+    """'liver' of 'liver.nii.gz', 'Liver.seg.nrrd' or 'liver.dcm'; None for other files."""
+    low = name.lower()
+    for s in _MASK_SUFFIXES:
+        if low.endswith(s):
+            return low[: -len(s)]
+    return None
+
+
 def _read_json(path, what):
     try:
         # utf-8-sig: editors on Windows save JSON with a byte-order mark (study.csv too).
@@ -416,7 +430,9 @@ def _dicom_images(folder, entries):
     that does, is a scan. Several such subfolders are reported as several
     images (the user must say which by naming it ``image``).
     """
-    if holds_dicom(folder, recursive=False):
+    # A DICOM SEG mask (liver.dcm) beside a scan in a subfolder is not the scan.
+    masks = {e for e in entries if _mask_stem(e) in MASK_NAMES}
+    if holds_dicom(folder, recursive=False, exclude=masks):
         return [folder]
     return [os.path.join(folder, e) for e in entries
             if os.path.isdir(os.path.join(folder, e)) and holds_dicom(os.path.join(folder, e))]
@@ -434,8 +450,8 @@ def _find_timepoint(patient_id, folder):
             images.append(full)
         elif _stem(e) == "image" and os.path.isfile(full):
             images.append(full)
-        elif _stem(e) in MASK_NAMES and os.path.isfile(full):
-            stem = _stem(e)
+        elif _mask_stem(e) in MASK_NAMES and os.path.isfile(full):
+            stem = _mask_stem(e)
             if stem in masks:
                 problems.append(f"two {stem} masks ({os.path.basename(masks[stem])} and {e}); "
                                 f"keep one.")

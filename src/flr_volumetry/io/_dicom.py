@@ -137,25 +137,32 @@ def is_dicom_file(path):
     file meta (group 0002) or identifying (group 0008) group.
 
     Reads 132 bytes: cheap enough to recognise DICOM exports by content,
-    whatever their file names. Old ACR-NEMA files in implicit VR are not
-    recognised here (:func:`read_dicom_series` still reads them).
+    whatever their file names. A file that may be implicit VR without a
+    preamble (old ACR-NEMA style: a group 0008 tag, then a 4-byte length) is
+    confirmed by parsing its header as :func:`read_dicom_series` would.
     """
     head = _head(path)
     if _has_preamble(head):
         return True
     # Little-endian group number, element number, then a two-letter VR such as "UL".
-    return (len(head) >= 8 and head[:2] in (b"\x02\x00", b"\x08\x00")
-            and head[4:6].isalpha() and head[4:6].isupper())
+    if (len(head) >= 8 and head[:2] in (b"\x02\x00", b"\x08\x00")
+            and head[4:6].isalpha() and head[4:6].isupper()):
+        return True
+    # Implicit VR: the group 0008 tag, then a length under 64 kB (its upper bytes zero).
+    return (len(head) >= 8 and head[:2] == b"\x08\x00" and head[6:8] == b"\x00\x00"
+            and _read_header(path) is not None)
 
 
-def holds_dicom(folder, *, recursive=True, max_files=50):
+def holds_dicom(folder, *, recursive=True, max_files=50, exclude=()):
     """Whether one of the first ``max_files`` candidate files in ``folder`` is DICOM.
 
     Candidates are the files :func:`read_dicom_series` would look at (no
-    hidden files, no NIfTI, text or picture suffixes); a cheap test of a
+    hidden files, no NIfTI, text or picture suffixes), but those named in
+    ``exclude`` (e.g. a DICOM SEG mask beside a scan); a cheap test of a
     folder of unknown content, reading 132 bytes per file.
     """
-    for i, path in enumerate(_iter_files(folder, recursive)):
+    files = (p for p in _iter_files(folder, recursive) if os.path.basename(p) not in exclude)
+    for i, path in enumerate(files):
         if i >= max_files:
             return False
         if is_dicom_file(path):
