@@ -445,3 +445,21 @@ def test_dicom_seg_needs_the_frame_of_reference(tmp_path):
     with pytest.raises(InputError, match="no FrameOfReferenceUID"):
         write_dicom_seg(liver, tmp_path / "ct", tmp_path / "seg.dcm", segment_names="liver")
     assert not os.path.exists(tmp_path / "seg.dcm")
+
+
+def test_seg_slice_thickness_is_not_taken_for_its_slice_step(tmp_path):
+    # Thin slices 2.5 mm apart, declared by SliceThickness 1.25 alone: they had been
+    # stacked 1.25 mm apart, every other slice empty (1275.6 of 2128.9 mL on a 1 mm scan).
+    write_dicom_series(_grid(), tmp_path / "ct")
+    scan = read_dicom_series(tmp_path / "ct")
+    liver = sitk.Resample(_masks(_grid())["liver"], scan.image, sitk.Transform(),
+                          sitk.sitkNearestNeighbor)
+    write_dicom_seg(liver, tmp_path / "ct", tmp_path / "s.dcm", segment_names="liver")
+    ds = pydicom.dcmread(tmp_path / "s.dcm")
+    measures = ds.SharedFunctionalGroupsSequence[0].PixelMeasuresSequence[0]
+    del measures.SpacingBetweenSlices
+    measures.SliceThickness = "1.25"
+    ds.save_as(tmp_path / "thin.dcm")
+    own = read_dicom_seg(tmp_path / "thin.dcm", None).image
+    assert own.GetSpacing()[2] == pytest.approx(2.5)
+    assert flr.mask_volume_ml(own) == pytest.approx(flr.mask_volume_ml(liver))

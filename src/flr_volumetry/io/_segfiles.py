@@ -195,17 +195,15 @@ def _place_on_reference(frames, masks, reference):
     return out
 
 
-def _declared_spacing(ds):
-    """SpacingBetweenSlices (else SliceThickness) of the SEG's pixel measures, in mm."""
+def _declared_spacing(ds, attr):
+    """``attr`` (SpacingBetweenSlices or SliceThickness) of the SEG's pixel measures, in mm,
+    or None."""
     first = (ds.get("PerFrameFunctionalGroupsSequence") or [None])[0]
-    for attr in ("SpacingBetweenSlices", "SliceThickness"):
-        try:
-            value = float(_functional(ds, first, "PixelMeasuresSequence", attr) or 0)
-        except (TypeError, ValueError):
-            value = 0.0
-        if value > 0:
-            return value
-    return None
+    try:
+        value = float(_functional(ds, first, "PixelMeasuresSequence", attr) or 0)
+    except (TypeError, ValueError):
+        value = 0.0
+    return value if value > 0 else None
 
 
 def _native_volume(ds, frames, masks, path):
@@ -213,7 +211,10 @@ def _native_volume(ds, frames, masks, path):
 
     The slice step is the declared SpacingBetweenSlices when the frames sit
     on multiples of it: frames of empty slices are usually omitted, so the
-    smallest distance between frames can be several slices.
+    smallest distance between frames can be several slices. Without it, the
+    smallest distance between frames: SliceThickness is the thickness of a
+    slice, not the step (thin slices 2.5 mm apart would be stacked 1.25 mm
+    apart, every other slice empty); it is used for a single frame only.
     """
     ref = frames[masks[0][0]]
     ori, spc = ref[2], ref[3]
@@ -232,11 +233,14 @@ def _native_volume(ds, frames, masks, path):
         k = gaps / step
         return bool(np.allclose(k, np.round(k), atol=0.05))
 
-    declared = _declared_spacing(ds)
+    declared = _declared_spacing(ds, "SpacingBetweenSlices")
+    thickness = _declared_spacing(ds, "SliceThickness")
     if declared is not None and fits(declared):
         step = declared
     elif gaps.size > 1 and fits(float(np.min(gaps[1:]))):
         step = float(np.min(gaps[1:]))
+    elif gaps.size == 1 and (declared or thickness):
+        step = declared or thickness
     else:
         raise InputError(
             f"the frames of the DICOM SEG {path} are not evenly spaced (or their spacing is not "
