@@ -463,6 +463,19 @@ def test_broken_slices_are_refused_or_said_never_dropped_silently(tmp_path):
                for w in scan.warnings)
 
 
+def test_a_damaged_slice_in_the_middle_is_named_with_the_gap_it_leaves(tmp_path):
+    # A file cut inside its header (its SOP class cut to a prefix) had been skipped without
+    # a word: "1 slice is missing ... export the complete series" of a complete folder.
+    files = sorted(write_dicom_series(_phantom(size=(5, 5, 6)), tmp_path / "ct"), key=_z_of)
+    with open(files[2], "r+b") as fh:
+        data = fh.read()
+        cut = data.index(b"1.2.840.10008.5.1.4.1.1.2", 200) + 10  # inside the SOPClassUID
+        fh.truncate(cut)
+    with pytest.raises(InputError, match=rf"{os.path.basename(files[2])} in .* could not be "
+                                         rf"read \(cut short or damaged\): 1 slice is missing"):
+        read_dicom_series(tmp_path / "ct")
+
+
 def test_files_stripped_of_their_preamble_are_read(tmp_path):
     img = _phantom(size=(5, 5, 4))
     files = write_dicom_series(img, tmp_path / "ct")

@@ -216,9 +216,13 @@ def _greyscale(ds):
 def _claims_image(ds):
     """Whether ``ds`` says it is a greyscale image (of an image storage class), whatever
     it lacks (geometry; the rows of a file cut short)."""
-    sop_class = _sop_class(ds)
-    return (sop_class.startswith(_IMAGE_STORAGE_PREFIX)
-            and not sop_class.startswith(_NON_IMAGE_SOP_PREFIXES) and _greyscale(ds))
+    meta = getattr(ds, "file_meta", None) or {}
+    # The file meta's class too: a file cut inside its dataset keeps a whole meta, while
+    # its own SOPClassUID may be cut to a prefix of no class.
+    classes = {_sop_class(ds), str(meta.get("MediaStorageSOPClassUID", ""))}
+    return _greyscale(ds) and any(c.startswith(_IMAGE_STORAGE_PREFIX)
+                                  and not c.startswith(_NON_IMAGE_SOP_PREFIXES)
+                                  for c in classes)
 
 
 def _is_image_slice(ds):
@@ -610,7 +614,17 @@ def _collect(folder, series_uid):
             f"the series {label} in {folder} has a single slice, which has no slice spacing "
             f"and no volume{also}; export the whole series."
         )
-    spacing_z = _check_spacing(slices, pos, normal, label)
+    try:
+        spacing_z = _check_spacing(slices, pos, normal, label)
+    except InputError as exc:
+        if not unknown:
+            raise
+        # The damaged files are likely the gap: name them, or the user looks for files
+        # missing from a folder that holds them all.
+        raise InputError(
+            f"{', '.join(unknown[:3])}{', ...' if len(unknown) > 3 else ''} in {folder} could "
+            f"not be read (cut short or damaged): {exc}"
+        ) from exc
 
     return uid, label, slices, normal, spacing_z, warnings
 
