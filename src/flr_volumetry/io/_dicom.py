@@ -216,13 +216,14 @@ def _greyscale(ds):
 def _claims_image(ds):
     """Whether ``ds`` says it is a greyscale image (of an image storage class), whatever
     it lacks (geometry; the rows of a file cut short)."""
-    meta = getattr(ds, "file_meta", None) or {}
-    # The file meta's class too: a file cut inside its dataset keeps a whole meta, while
-    # its own SOPClassUID may be cut to a prefix of no class.
-    classes = {_sop_class(ds), str(meta.get("MediaStorageSOPClassUID", ""))}
-    return _greyscale(ds) and any(c.startswith(_IMAGE_STORAGE_PREFIX)
-                                  and not c.startswith(_NON_IMAGE_SOP_PREFIXES)
-                                  for c in classes)
+    sop_class = _sop_class(ds)
+    meta_class = str((getattr(ds, "file_meta", None) or {}).get("MediaStorageSOPClassUID", ""))
+    if meta_class.startswith(sop_class):
+        # A file cut inside its dataset keeps a whole file meta, while its own SOPClassUID
+        # may be cut to a prefix of no class: the meta says what it was.
+        sop_class = meta_class
+    return (sop_class.startswith(_IMAGE_STORAGE_PREFIX)
+            and not sop_class.startswith(_NON_IMAGE_SOP_PREFIXES) and _greyscale(ds))
 
 
 def _is_image_slice(ds):
