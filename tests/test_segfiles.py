@@ -463,3 +463,40 @@ def test_seg_slice_thickness_is_not_taken_for_its_slice_step(tmp_path):
     own = read_dicom_seg(tmp_path / "thin.dcm", None).image
     assert own.GetSpacing()[2] == pytest.approx(2.5)
     assert flr.mask_volume_ml(own) == pytest.approx(flr.mask_volume_ml(liver))
+
+
+def test_seg_nrrd_as_a_couinaud_map_is_read_by_label_value_or_refused(tmp_path):
+    ref = _grid(size=(16, 10, 7))
+    a = np.zeros(_arr(ref).shape, np.uint8)
+    for k in range(1, 9):
+        a[:, :, 2 * k - 2:2 * k] = k  # eight slabs, segments I-VIII
+    segs = {k: sitk.Cast(sitk.GetImageFromArray((a == k).astype(np.uint8)), sitk.sitkUInt8)
+            for k in range(1, 9)}
+    for m in segs.values():
+        m.CopyInformation(ref)
+    write_seg_nrrd({f"Segment_{k}": segs[k] for k in range(1, 9)}, tmp_path / "ok.seg.nrrd")
+    labels, _ = flr.load_label_map(tmp_path / "ok.seg.nrrd", ref)
+    np.testing.assert_array_equal(_arr(labels), a)
+    # Named 5-8, 1-4 but numbered 1-8 by the writer: the map had been read by label value,
+    # segments V-VIII taken for I-IV (an FLR of 1676 instead of 321 mL), without a word.
+    write_seg_nrrd({f"Segment_{k}": segs[k] for k in (5, 6, 7, 8, 1, 2, 3, 4)},
+                   tmp_path / "order.seg.nrrd")
+    with pytest.raises(InputError, match="'Segment_5' has label value 1"):
+        flr.load_label_map(tmp_path / "order.seg.nrrd", ref)
+    # Overlapping segments (the liver beside them): a voxel in two segments.
+    liver = sitk.Cast(sitk.GetImageFromArray((a > 0).astype(np.uint8)), sitk.sitkUInt8)
+    liver.CopyInformation(ref)
+    write_seg_nrrd({**{f"S{k}": segs[k] for k in range(1, 9)}, "liver": liver},
+                   tmp_path / "layers.seg.nrrd")
+    with pytest.raises(InputError, match="overlapping segments"):
+        flr.load_label_map(tmp_path / "layers.seg.nrrd", ref)
+
+
+def test_dicom_seg_is_refused_as_a_segment_map(tmp_path):
+    write_dicom_series(_grid(), tmp_path / "ct")
+    scan = read_dicom_series(tmp_path / "ct")
+    liver = sitk.Resample(_masks(_grid())["liver"], scan.image, sitk.Transform(),
+                          sitk.sitkNearestNeighbor)
+    write_dicom_seg(liver, tmp_path / "ct", tmp_path / "s.dcm", segment_names="liver")
+    with pytest.raises(InputError, match="is a DICOM SEG, which is not read as a segment map"):
+        flr.load_label_map(tmp_path / "s.dcm", scan)

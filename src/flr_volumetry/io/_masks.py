@@ -169,15 +169,28 @@ def load_label_map(path, reference=None, *, what="label map"):
     """Read an integer label map (e.g. Couinaud segments 1-8) on ``reference``'s grid.
 
     Float-typed maps are rounded. A map on another grid is resampled by
-    nearest neighbour with a warning, as for masks.
+    nearest neighbour with a warning, as for masks. A 3D Slicer ``.seg.nrrd``
+    is read by its label values; one with overlapping layers, or whose
+    segment names number the segments otherwise ('Segment_5' with label
+    value 1), is refused, as is a DICOM SEG.
 
     Returns
     -------
     image : SimpleITK.Image (uint16)
     warnings : list of str
     """
+    from ._segfiles import check_seg_nrrd_label_map, is_dicom_seg, is_seg_nrrd
+
     path = os.fspath(path)
     reference = reference_image(reference)
+    if is_dicom_seg(path):
+        raise InputError(
+            f"{path} is a DICOM SEG, which is not read as a segment map (its segments may "
+            f"overlap, and their numbers are not Couinaud's); give the segments as a label map "
+            f"(values 1-8) in NIfTI, NRRD or .seg.nrrd."
+        )
+    if os.path.isfile(path) and is_seg_nrrd(path):
+        check_seg_nrrd_label_map(path)
     image = read_image_file(path)
     arr = sitk.GetArrayFromImage(image)
     if arr.dtype.kind == "f":

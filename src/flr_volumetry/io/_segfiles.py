@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
+import re
 
 import numpy as np
 import pydicom
@@ -512,6 +513,61 @@ def _seg_source(path, folder):
 
 
 # --------------------------------------------------------------------------- .seg.nrrd
+
+_ROMAN = {"i": 1, "ii": 2, "iii": 3, "iv": 4, "v": 5, "vi": 6, "vii": 7, "viii": 8}
+# A segment number at the end of a name: 'Segment_5', 'liver_segment_5', 'S4a', 'Couinaud VII'.
+_TRAILING_NUMBER = re.compile(r"(?:^|[^a-z0-9])(?:s|seg|segment)?[ _-]*(\d+|[ivx]+)[ab]?$")
+
+
+def _couinaud_number(name):
+    """The Couinaud segment (1-8) a segment's name gives, or None.
+
+    Examples
+    --------
+    >>> [_couinaud_number(n) for n in ("Segment_5", "S4a", "Couinaud VII", "liver", "Seg 9")]
+    [5, 4, 7, None, None]
+    """
+    m = _TRAILING_NUMBER.search(str(name).strip().lower())
+    if m is None:
+        return None
+    token = m.group(1)
+    number = int(token) if token.isdigit() else _ROMAN.get(token)
+    return number if number is not None and 1 <= number <= 8 else None
+
+
+def check_seg_nrrd_label_map(path):
+    """Refuse a ``.seg.nrrd`` that cannot be read as a Couinaud map by its label values.
+
+    The map is read by label value (1-8 = segments I-VIII). Refused: several
+    layers (overlapping segments give a voxel two segments), and names that
+    number the segments otherwise than their label values ('Segment_5' with
+    label value 1): which of the two is the Couinaud segment is unknown.
+    """
+    import nrrd
+
+    path = os.fspath(path)
+    try:
+        header = nrrd.read_header(path)
+    except Exception as exc:  # noqa: BLE001 - pynrrd raises several types
+        raise InputError(f"cannot read {path} as NRRD ({exc}).") from exc
+    if int(header.get("dimension", 3)) == 4:
+        raise InputError(
+            f"{path} holds overlapping segments (several layers), so a voxel may belong to two "
+            f"segments; save the Couinaud segments without overlap (one layer) or as a label map."
+        )
+    clashes = []
+    for seg in _nrrd_segments(header).values():
+        number = _couinaud_number(seg["name"])
+        if number is not None and number != seg["label"]:
+            clashes.append(f"{seg['name']!r} has label value {seg['label']}")
+    if clashes:
+        raise InputError(
+            f"the segment names of {path} number the segments otherwise than their label "
+            f"values ({'; '.join(clashes[:3])}{'; ...' if len(clashes) > 3 else ''}); a "
+            f"segment map is read by label value (1-8 = segments I-VIII): give each segment "
+            f"the label value of its number."
+        )
+
 
 
 def _nrrd_segments(header):
