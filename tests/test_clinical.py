@@ -88,3 +88,15 @@ def test_kgr_needs_positive_interval(bad):
 def test_sflr_needs_positive_telv():
     with pytest.raises(ClinicalInputError):
         clinical.sflr_pct(300.0, 0.0)
+
+
+def test_missing_values_from_a_csv_give_no_verdict_and_no_figure():
+    nan = float("nan")  # an empty cell read by pandas
+    # NaN had been judged "inadequate" (False), as if the sFLR were known and low.
+    assert clinical.sflr_adequate(nan) is None and clinical.sflr_adequate(None) is None
+    assert clinical.flr_bw_adequate(nan) is None
+    with pytest.raises(ClinicalInputError, match="weight must be positive"):
+        clinical.flr_bw_ratio_pct(350.0, nan)  # had returned NaN
+    with pytest.raises(ClinicalInputError, match="FLR volume"):
+        clinical.sflr_pct(-5.0, 1500.0)  # had returned -0.33 %
+    assert clinical.sflr_pct(0.0, 1500.0) == 0.0

@@ -229,6 +229,12 @@ def _positive(value, name):
         raise ClinicalInputError(f"{name} must be a positive number of mL, got {value}.")
 
 
+def _volume(value, name):
+    """A measured volume: finite and not negative (0 is an empty FLR, a real answer)."""
+    if value is None or isinstance(value, bool) or not math.isfinite(value) or value < 0:
+        raise ClinicalInputError(f"{name} must be a number of mL (0 or more), got {value}.")
+
+
 def sflr_pct(flr_ml, telv_ml):
     """Standardized FLR (%) = FLR / TELV * 100 (Vauthey; Shindoh).
 
@@ -238,6 +244,7 @@ def sflr_pct(flr_ml, telv_ml):
     25.0
     """
     _positive(telv_ml, "TELV")
+    _volume(flr_ml, "the FLR volume")
     return 100.0 * flr_ml / telv_ml
 
 
@@ -250,6 +257,7 @@ def measured_flr_pct(flr_ml, functional_liver_ml):
     25.0
     """
     _positive(functional_liver_ml, "functional liver volume")
+    _volume(flr_ml, "the FLR volume")
     return 100.0 * flr_ml / functional_liver_ml
 
 
@@ -261,8 +269,9 @@ def flr_bw_ratio_pct(flr_ml, weight_kg):
     >>> flr_bw_ratio_pct(350, 70)
     0.5
     """
-    if weight_kg is None or weight_kg <= 0:
+    if weight_kg is None or not weight_kg > 0 or not math.isfinite(weight_kg):  # NaN too
         raise ClinicalInputError(f"weight must be positive, got {weight_kg} kg.")
+    _volume(flr_ml, "the FLR volume")
     return 100.0 * flr_ml / (weight_kg * 1000.0)
 
 
@@ -293,7 +302,8 @@ CUTOFF_TOLERANCE = 1e-9
 
 def meets(value, cutoff, *, strictly=False):
     """Whether ``value`` reaches ``cutoff`` (>=; > with ``strictly``), a value equal to it
-    within floating-point rounding counting as equal.
+    within floating-point rounding counting as equal; None when there is no value (None,
+    or NaN: an empty cell of a CSV read by pandas), not a verdict of "below".
 
     Examples
     --------
@@ -303,14 +313,18 @@ def meets(value, cutoff, *, strictly=False):
     True
     >>> meets(32.34 - 21.7, 10.64, strictly=True)   # not above: equal
     False
+    >>> meets(float("nan"), 20.0) is None
+    True
     """
+    if value is None or value != value:
+        return None
     if strictly:
         return bool(value > cutoff + CUTOFF_TOLERANCE)
     return bool(value >= cutoff - CUTOFF_TOLERANCE)
 
 
 def sflr_adequate(sflr_pct, liver_condition="normal"):
-    """Whether an sFLR meets the threshold for the liver condition.
+    """Whether an sFLR meets the threshold for the liver condition (None without an sFLR).
 
     Examples
     --------
@@ -321,7 +335,7 @@ def sflr_adequate(sflr_pct, liver_condition="normal"):
 
 
 def flr_bw_adequate(flr_bw_ratio_pct):
-    """Whether an FLR to body weight ratio (%) is above the 0.5 % target.
+    """Whether an FLR to body weight ratio (%) is above the 0.5 % target (None without one).
 
     "Above", as CLINICAL.md and the ALPPS series state it: a ratio of
     exactly 0.5 % does not pass.

@@ -108,10 +108,11 @@ def _get(m, key):
 
 
 def _number(m, key, which):
-    """``m[key]`` as a float, or None when absent; anything else that is not a finite
-    number (a string, true/false, NaN) is refused: it would give a wrong figure."""
+    """``m[key]`` as a float, or None when absent or NaN (an empty cell of a CSV read by
+    pandas); anything else that is not a finite number (a string, true/false,
+    infinity) is refused: it would give a wrong figure."""
     value = _get(m, key)
-    if value is None:
+    if value is None or (isinstance(value, numbers.Real) and value != value):
         return None
     # numbers.Real: numpy numbers too (pandas rows); bool is a Real, but no volume.
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
