@@ -6,7 +6,8 @@ this module only finds the layers, crops them and formats the results.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import weakref
+from dataclasses import dataclass, replace
 
 import numpy as np
 import SimpleITK as sitk
@@ -19,6 +20,11 @@ from ._geometry import metadata_geometry
 __all__ = [
     "Timepoint",
     "find_timepoints",
+    "find_patients",
+    "patient_key",
+    "check_same_scan",
+    "PatientSettings",
+    "settings_for",
     "BoundingBox",
     "LiveMeasure",
     "measurement_rows",
@@ -51,6 +57,11 @@ class Timepoint:
         return {} if self.scan is None else dict(self.scan.metadata.get("flr_scan", {}))
 
     @property
+    def patient(self):
+        """The patient's key: see :func:`patient_key`."""
+        return patient_key(*(x for x in (self.scan, self.liver) if x is not None))
+
+    @property
     def patient_facts(self):
         for layer in (self.scan, self.liver):
             if layer is not None and layer.metadata.get("flr_patient_facts"):
@@ -74,6 +85,145 @@ def find_timepoints(layers):
         tp = out.setdefault(key, Timepoint(key=key, label=meta.get("flr_label", key)))
         setattr(tp, role, layer)
     return list(out.values())
+
+
+def patient_key(*layers):
+    """The patient a layer belongs to: its ``flr_patient`` ID (a patient folder of a study),
+    else '' for the scans opened on their own, which the plugin treats as one unnamed
+    patient (their files say nothing of who they are)."""
+    for layer in layers:
+        pid = (getattr(layer, "metadata", None) or {}).get("flr_patient")
+        if pid:
+            return str(pid)
+    return ""
+
+
+def patient_name(key):
+    """How a patient key is shown to the user."""
+    return key or "(no patient ID)"
+
+
+def find_patients(layers):
+    """Timepoints with a liver, grouped by patient (in the order opened)."""
+    out = {}
+    for tp in find_timepoints(layers):
+        if tp.liver is not None:
+            out.setdefault(tp.patient, []).append(tp)
+    return out
+
+
+@dataclass(frozen=True)
+class PatientValues:
+    """One patient's size (0 = unknown), liver condition and where the size came from."""
+
+    height_cm: float = 0.0
+    weight_kg: float = 0.0
+    liver_condition: str = "normal"
+    source: str = ""
+
+    @classmethod
+    def from_facts(cls, scan_facts, patient_facts):
+        """Size from patient.json, else the DICOM header, else unknown; condition likewise.
+
+        Examples
+        --------
+        >>> v = PatientValues.from_facts({"height_cm": 181.0, "weight_kg": 77.5}, {})
+        >>> v.height_cm, v.weight_kg, v.source
+        (181.0, 77.5, 'size from the DICOM header')
+        >>> PatientValues.from_facts({}, {"liver_condition": "cirrhosis"}).height_cm
+        0.0
+        """
+        size = (0.0, 0.0, "size unknown: type it for the sFLR and FLR/BW")
+        for facts, where in ((patient_facts, "patient.json"), (scan_facts, "the DICOM header")):
+            h, w = facts.get("height_cm"), facts.get("weight_kg")
+            if h and w:
+                size = (float(h), float(w), f"size from {where}")
+                break
+        cond = patient_facts.get("liver_condition")
+        return cls(height_cm=size[0], weight_kg=size[1], source=size[2],
+                   liver_condition=cond if cond in clinical.LIVER_CONDITIONS else "normal")
+
+    def patient(self):
+        h, w = self.height_cm, self.weight_kg
+        if h == 0 and w == 0:
+            return Patient(liver_condition=self.liver_condition)
+        if h == 0 or w == 0:
+            raise InputError("give both height and weight (or set both to unknown).")
+        return Patient(height_cm=h, weight_kg=w, liver_condition=self.liver_condition)
+
+
+class PatientSettings:
+    """Each open patient's size and liver condition, and the formula choices.
+
+    One object per viewer (see :func:`settings_for`), shared by every widget: the export
+    and the growth figures must be those of the table the user read and corrected. A
+    patient's values are taken from its files the first time it is shown, then kept as the
+    user edits them; another patient never inherits them.
+    """
+
+    def __init__(self):
+        self._values = {}
+        self._listeners = []
+        defaults = VolumetryOptions()
+        self.bsa_formula, self.telv_formula = defaults.bsa_formula, defaults.telv_formula
+
+    def values(self, key, scan_facts=None, patient_facts=None):
+        """The patient's values, taken from the facts given on first use."""
+        if key not in self._values:
+            self._values[key] = PatientValues.from_facts(scan_facts or {}, patient_facts or {})
+        return self._values[key]
+
+    def peek(self, key):
+        """The patient's values if it was shown, else unknown (without fixing them)."""
+        return self._values.get(key, PatientValues())
+
+    def set_values(self, key, **changes):
+        self._values[key] = replace(self.peek(key), **changes)
+        self._changed(key)
+
+    def set_formulas(self, bsa_formula=None, telv_formula=None):
+        self.bsa_formula = bsa_formula or self.bsa_formula
+        self.telv_formula = telv_formula or self.telv_formula
+        self._changed(None)
+
+    def options(self):
+        return VolumetryOptions(bsa_formula=self.bsa_formula, telv_formula=self.telv_formula)
+
+    def connect(self, callback):
+        """Call ``callback(key)`` after a change (key None: the formulas). Held weakly."""
+        ref = (weakref.WeakMethod(callback) if hasattr(callback, "__self__")
+               else weakref.ref(callback))
+        self._listeners.append(ref)
+        return ref
+
+    def disconnect(self, ref):
+        if ref in self._listeners:
+            self._listeners.remove(ref)
+
+    def _changed(self, key):
+        for ref in list(self._listeners):
+            callback = ref()
+            if callback is None:
+                self._listeners.remove(ref)
+            else:
+                callback(key)
+
+
+_SETTINGS = {}
+
+
+def settings_for(viewer):
+    """The :class:`PatientSettings` of a viewer (napari may hand each widget its own proxy
+    of the same viewer: the proxies are seen through)."""
+    while getattr(viewer, "__wrapped__", None) is not None:
+        viewer = viewer.__wrapped__
+    for key, (ref, _) in list(_SETTINGS.items()):
+        if ref() is None:
+            del _SETTINGS[key]
+    entry = _SETTINGS.get(id(viewer))
+    if entry is None or entry[0]() is not viewer:
+        entry = _SETTINGS[id(viewer)] = (weakref.ref(viewer), PatientSettings())
+    return entry[1]
 
 
 class BoundingBox:
@@ -198,7 +348,7 @@ class LiveMeasure:
                     f"the {what} layer '{layer.name}' ({np.shape(layer.data)}) is not on the "
                     f"liver layer's grid {shape}; open it with its scan.")
             if layer is not None:
-                _check_same_scan(layer, liver, what)
+                check_same_scan(layer, liver, what)
         crop = _union([self.box(x) for x in (liver, tumor, flr) if x is not None], shape)
         if crop is None or self.box(liver).lo is None:
             raise InputError(f"the liver layer '{liver.name}' is empty: paint or segment the "
@@ -211,7 +361,7 @@ class LiveMeasure:
                        scan_date=scan_date)
 
 
-def _check_same_scan(layer, liver, what):
+def check_same_scan(layer, liver, what):
     """Refuse a mask of another scan or timepoint that merely has the liver's array shape:
     it would be counted with the liver's voxel size, as if it were drawn on its scan."""
     meta, liver_meta = getattr(layer, "metadata", {}), liver.metadata

@@ -8,7 +8,8 @@ Layer metadata keys (read by the widgets and the writer):
 
 ``flr_geometry``  grid of the file and of the displayed array
 ``flr_role``      'scan', 'liver', 'tumor', 'flr', 'segments' or 'mask'
-``flr_timepoint`` key grouping a scan with its masks (folder path)
+``flr_timepoint`` key grouping a scan with its masks (folder path, or the scan's file when
+                  its folder holds several scans)
 ``flr_label``     short name of the timepoint shown to the user
 ``flr_patient``   pseudonymous patient ID (study folders only)
 ``flr_scan``      header facts of a scan (date, height, weight, modality)
@@ -213,10 +214,42 @@ def mask_layer(image, role, *, timepoint, label, source, name=None, extra=None):
     return (arr, kwargs, "labels")
 
 
+def _scans_beside(path):
+    """The scan files (NIfTI, NRRD, ...: not masks, not DICOM slices) in ``path``'s folder."""
+    folder = Path(path).resolve().parent
+    return [e for e in _entries(folder) or []
+            if e.is_file() and is_image_file(e.name) and mask_role(e.name) is None
+            and not e.name.lower().endswith(".dcm")]
+
+
+def _single_timepoint(path, role):
+    """Timepoint key and label of a file opened on its own.
+
+    A folder holding one scan is that scan's timepoint, so a mask opened from the same
+    folder joins it. A folder holding several scans gives each scan its own timepoint
+    (keyed by the file): they may be different patients or grids, and a mask made for one
+    must never replace the other's. A mask there joins the scan its name starts with
+    ('a_liver.nii.gz' with 'a.nii.gz'), else the folder.
+    """
+    folder = Path(path).resolve().parent
+    if str(path).lower().endswith(".dcm"):
+        return str(folder), folder.name
+    scans = _scans_beside(path)
+    if len(scans) <= 1:
+        return str(folder), folder.name
+    if role is None:
+        return str(Path(path).resolve()), _stem(path)
+    stem = _stem(path).lower()
+    owners = [s for s in scans if stem.startswith(_stem(s.name).lower())]
+    if owners:
+        owner = max(owners, key=lambda s: len(_stem(s.name)))
+        return str(owner.resolve()), _stem(owner.name)
+    return str(folder), folder.name
+
+
 def _read_single(path):
     role = mask_role(path)
-    folder = str(Path(path).resolve().parent)
-    label = Path(folder).name
+    timepoint, label = _single_timepoint(path, role)
     if str(path).lower().endswith(".seg.nrrd"):
         from flr_volumetry.io import read_seg_nrrd
 
@@ -225,13 +258,13 @@ def _read_single(path):
         except InputError as exc:
             raise InputError(f"{exc} In napari, import one segment with the Liver widget "
                              f"(Labels: the segment name).") from exc
-        return [mask_layer(image, role or "mask", timepoint=folder, label=label, source=path,
+        return [mask_layer(image, role or "mask", timepoint=timepoint, label=label, source=path,
                            name=_stem(path))]
     if role is None:
         scan = load_image(path)
-        return [scan_layer(scan, timepoint=folder, label=label, name=_stem(path))]
+        return [scan_layer(scan, timepoint=timepoint, label=label, name=_stem(path))]
     image, _ = load_label_map(path, what=f"{role} mask")
-    return [mask_layer(image, role, timepoint=folder, label=label, source=path,
+    return [mask_layer(image, role, timepoint=timepoint, label=label, source=path,
                        name=_stem(path))]
 
 

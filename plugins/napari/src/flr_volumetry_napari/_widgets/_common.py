@@ -23,7 +23,7 @@ from .._geometry import display_kwargs, metadata_geometry, to_display, to_origin
 LAYER_TYPES = {"image": Image, "labels": Labels, "points": Points}
 
 __all__ = ["core_module", "LayerCombo", "ResultTable", "report_error", "note", "labels_like",
-           "scan_image", "add_mask_layer", "disabled_note"]
+           "scan_image", "add_mask_layer", "disabled_note", "follow_timepoint"]
 
 
 def core_module(name, *needed):
@@ -110,6 +110,22 @@ class LayerCombo(QComboBox):
         return False
 
 
+def follow_timepoint(liver, combos):
+    """Choose in each mask combo the layer of the liver's timepoint (the most recent, as the
+    combos prefer), or none: masks of two timepoints must not be used together."""
+    key = None if liver is None else liver.metadata.get("flr_timepoint")
+    if key is None:
+        return
+    for combo in combos:
+        same = [combo.itemData(i) for i in range(combo.count())
+                if combo.itemData(i) is not None
+                and combo.itemData(i).metadata.get("flr_timepoint") == key]
+        if same:
+            combo.set_layer(same[-1])
+        elif combo.allow_none:
+            combo.setCurrentIndex(0)
+
+
 class ResultTable(QTableWidget):
     """A read-only three-column table: quantity, value, verdict."""
 
@@ -187,6 +203,12 @@ def add_mask_layer(viewer, reference, image, role, name, source):
     # share a label ("baseline"), and the other's mask must not be overwritten.
     if old is not None and all(old.metadata.get(k) == meta.get(k)
                                for k in ("flr_timepoint", "flr_role")):
+        # The placement goes with the data: a layer keeping its old scale and translation
+        # would draw the new mask away from its scan.
+        placement = display_kwargs(meta["flr_geometry"])
+        old.rotate = placement.get("rotate", np.eye(3))
+        for key in ("scale", "translate"):
+            setattr(old, key, placement[key])
         old.data = data
         old.metadata.update(meta)
         return old

@@ -15,7 +15,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from .._model import LiveMeasure, find_timepoints, hypertrophy_rows
+from .._model import LiveMeasure, find_timepoints, hypertrophy_rows, patient_name, settings_for
 from ._common import ResultTable, report_error
 from ._volumetry import PatientForm
 
@@ -42,7 +42,8 @@ class HypertrophyWidget(QWidget):
         form.addRow("Procedure date", self.procedure_date)
         layout.addLayout(form)
         layout.addWidget(self.from_baseline)
-        self.patient_form = PatientForm()
+        # The same patient settings as the Volumetry and Export widgets.
+        self.patient_form = PatientForm(settings_for(napari_viewer))
         layout.addWidget(self.patient_form)
         self.compute_button = QPushButton("Compute growth")
         self.compute_button.clicked.connect(self.compute)
@@ -58,6 +59,8 @@ class HypertrophyWidget(QWidget):
         layout.addStretch(1)
         for ev in (napari_viewer.layers.events.inserted, napari_viewer.layers.events.removed):
             ev.connect(self.refresh)
+        self._date_filled = None  # the procedure date taken from the patient's file
+        self.baseline.currentIndexChanged.connect(self._baseline_changed)
         self.refresh()
 
     def _timepoints(self):
@@ -70,6 +73,10 @@ class HypertrophyWidget(QWidget):
         tps = self._timepoints()
         for combo, default in ((self.baseline, 0), (self.followup, len(tps) - 1)):
             current = combo.currentData()
+            if combo is self.followup and current == self.baseline.currentData():
+                # Only one timepoint was open when it was filled: the follow-up is the
+                # latest, not the baseline again.
+                current = None
             combo.blockSignals(True)
             combo.clear()
             for t in tps:
@@ -77,11 +84,20 @@ class HypertrophyWidget(QWidget):
             idx = combo.findData(current)
             combo.setCurrentIndex(idx if idx >= 0 else max(default, 0))
             combo.blockSignals(False)
-        if tps:
-            facts = tps[0].patient_facts
-            if facts.get("procedure_date") and not self.procedure_date.text():
-                self.procedure_date.setText(str(facts["procedure_date"]))
-            self.patient_form.prefill(tps[0].scan_facts, facts)
+        self._baseline_changed()
+
+    def _baseline_changed(self, *_):
+        """Show the baseline's patient in the form (and its procedure date when untyped)."""
+        tp = next((t for t in self._timepoints() if t.key == self.baseline.currentData()), None)
+        if tp is None:
+            return
+        facts = tp.patient_facts
+        date = None if facts.get("procedure_date") is None else str(facts["procedure_date"])
+        # Replace a date taken from another patient's file, never one the user typed.
+        if not self.procedure_date.text() or self.procedure_date.text() == self._date_filled:
+            self.procedure_date.setText(date or "")
+            self._date_filled = date
+        self.patient_form.show_patient(tp.patient, tp.scan_facts, facts)
 
     def compute(self):
         """Measure both timepoints and compute DH, KGR and GR."""
@@ -93,6 +109,10 @@ class HypertrophyWidget(QWidget):
                                  "patient folder of a study) and choose them here.")
             if pre.key == post.key:
                 raise InputError("choose two different timepoints for baseline and follow-up.")
+            if pre.patient != post.patient:
+                raise InputError(f"the baseline is patient {patient_name(pre.patient)}'s and "
+                                 f"the follow-up patient {patient_name(post.patient)}'s; choose "
+                                 f"two timepoints of one patient.")
             patient, options = self.patient_form.patient(), self.patient_form.options()
             measured = {}
             # Boxes found afresh on every click: this widget is not told of later paint,

@@ -60,6 +60,7 @@ class LiverWidget(QWidget):
         self.worker = None
         layout = QVBoxLayout(self)
         form = QFormLayout()
+        self._scan_shown = None
         self.scan = LayerCombo(napari_viewer, "image", ("scan",))
         self.scan.currentIndexChanged.connect(self._scan_changed)
         self.modality = QComboBox()
@@ -133,8 +134,11 @@ class LiverWidget(QWidget):
     # --- helpers ----------------------------------------------------------
     def _scan_changed(self, *_):
         scan = self.scan.layer()
-        if scan is None:
+        # The scan combo says 'changed' on every layer added or removed: the modality is
+        # set from the header only when another scan is chosen, never over the user's.
+        if scan is None or scan is self._scan_shown:
             return
+        self._scan_shown = scan
         modality = (scan.metadata.get("flr_scan", {}).get("modality") or "").upper()
         self.modality.setCurrentText("mr" if modality in ("MR", "MRI") else "ct")
 

@@ -20,9 +20,10 @@ from qtpy.QtWidgets import (
 )
 
 from .._geometry import layer_image, metadata_geometry
+from .._model import check_same_scan
 from ._common import (
-    LayerCombo, add_mask_layer, core_module, disabled_note, labels_like, note,
-    report_error,
+    LayerCombo, add_mask_layer, core_module, disabled_note, follow_timepoint, labels_like,
+    note, report_error,
 )
 
 __all__ = ["RemnantWidget", "points_mm"]
@@ -64,6 +65,12 @@ class RemnantWidget(QWidget):
         form.addRow("Segments", self.segments)
         form.addRow("Tumour", self.tumor)
         layout.addLayout(form)
+        self._liver_shown = None
+        self.liver.currentIndexChanged.connect(self._follow_liver)
+        # After the combos' own refresh (connected first), which may have picked another
+        # timepoint's mask.
+        for ev in (napari_viewer.layers.events.inserted, napari_viewer.layers.events.removed):
+            ev.connect(self._keep_to_liver)
 
         # 1. Named resection or checklist on the segment layer.
         seg_box = QGroupBox("Resection on Couinaud segments")
@@ -161,6 +168,7 @@ class RemnantWidget(QWidget):
         layout.addStretch(1)
         if names:
             self._resection_changed(self.resection.currentText())
+        self._follow_liver()
 
     # --- helpers ----------------------------------------------------------
     def _resection_changed(self, name):
@@ -171,6 +179,33 @@ class RemnantWidget(QWidget):
             removed.add(1)
         for i, cb in self.keep.items():
             cb.setChecked(i not in removed)
+
+    def _follow_liver(self, *_):
+        """When another liver is chosen, choose the segment and tumour layers of its
+        timepoint (or none): another scan's Couinaud map would cut this liver."""
+        liver = self.liver.layer()
+        if liver is self._liver_shown:
+            return
+        self._liver_shown = liver
+        follow_timepoint(liver, (self.segments, self.tumor))
+
+    def _keep_to_liver(self, *_):
+        liver = self.liver.layer()
+        key = None if liver is None else liver.metadata.get("flr_timepoint")
+        for combo in (self.segments, self.tumor):
+            layer = combo.layer()
+            if layer is not None and layer.metadata.get("flr_timepoint") != key:
+                follow_timepoint(liver, (combo,))
+
+    def _masks(self, liver):
+        """The chosen segment and tumour layers, refused in words when of another scan."""
+        out = []
+        for combo, what in ((self.segments, "segment"), (self.tumor, "tumour")):
+            layer = combo.layer()
+            if layer is not None:
+                check_same_scan(layer, liver, what)
+            out.append(layer)
+        return out
 
     def _liver(self):
         liver = self.liver.layer()
@@ -189,24 +224,38 @@ class RemnantWidget(QWidget):
         return layer_image(np.asarray(scan.data), geometry)
 
     def _points_layers(self, role, name=None):
+        """The Points layers of a role placed on the chosen liver's scan (timepoint): the
+        points of another scan lie elsewhere in the body and must not be mixed in."""
+        liver = self.liver.layer()
+        key = None if liver is None else liver.metadata.get("flr_timepoint")
         return [lay for lay in self.viewer.layers if isinstance(lay, Points)
                 and lay.metadata.get("flr_role") == role
+                and lay.metadata.get("flr_timepoint") == key
                 and (name is None or lay.metadata.get("flr_landmark") == name)]
 
     def add_points_layer(self, role, name=None):
-        """A Points layer to click landmarks, surface points or the keep point into."""
+        """A Points layer of the chosen liver's scan to click landmarks, surface points or
+        the keep point into (None, with a message, before a liver is chosen)."""
         colors = {"landmark": "#ffd000", "surface": "#ff8000", "keep": "#30ff60"}
         title = {"landmark": f"landmark {name}", "surface": "cut surface",
                  "keep": "keep point"}[role]
-        existing = [lay for lay in self._points_layers(role, name)]
+        liver = self.liver.layer()
+        if liver is None:
+            exc = InputError("choose the liver layer first: the points belong to its scan.")
+            report_error("Add points", exc)
+            self.status.setText(str(exc))
+            return None
+        existing = self._points_layers(role, name)
         if existing:
             layer = existing[0]
         else:
-            liver = self.liver.layer()
-            size = 3 * max(liver.scale) if liver is not None else 10
-            layer = self.viewer.add_points(ndim=3, name=title, face_color=colors[role],
-                                           size=size)
+            label = liver.metadata.get("flr_label", liver.name)
+            layer = self.viewer.add_points(ndim=3, name=f"{label} {title}",
+                                           face_color=colors[role], size=3 * max(liver.scale))
             layer.metadata["flr_role"] = role
+            for key in ("flr_timepoint", "flr_label", "flr_patient"):
+                if key in liver.metadata:
+                    layer.metadata[key] = liver.metadata[key]
             if name:
                 layer.metadata["flr_landmark"] = name
         layer.mode = "add"
@@ -255,7 +304,7 @@ class RemnantWidget(QWidget):
         try:
             plan = self.plan()
             liver, geo = self._liver()
-            seg_layer = self.segments.layer()
+            seg_layer, tumor_layer = self._masks(liver)
             if seg_layer is None:
                 landmarks = self._landmarks()
                 if not landmarks:
@@ -264,7 +313,7 @@ class RemnantWidget(QWidget):
                 plan = type(plan)(**{**_plan_kwargs(plan), "landmarks": landmarks})
             liver_img = self._image(liver, geo)
             seg_img = self._image(seg_layer, geo)
-            tumor_img = self._image(self.tumor.layer(), geo)
+            tumor_img = self._image(tumor_layer, geo)
         except InputError as exc:
             report_error("FLR from segments", exc)
             self.status.setText(str(exc))
@@ -322,12 +371,13 @@ class RemnantWidget(QWidget):
             if len(keep) != 1:
                 raise InputError(f"place exactly one keep point on the remnant side (there are "
                                  f"{len(keep)}).")
+            tumor_layer = self._masks(liver)[1]
             liver_img = self._image(liver, geo)
             # The points are this scan's: recorded, so the exported plan.json warns when it
             # is used on another scan without registration.
             plan = self.remnant.RemnantPlan(surface_points=surface, keep_point=keep[0],
                                             placed_on=liver_img)
-            tumor_img = self._image(self.tumor.layer(), geo)
+            tumor_img = self._image(tumor_layer, geo)
         except InputError as exc:
             report_error("Split the liver", exc)
             self.status.setText(str(exc))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
-from flr_volumetry import InputError, Patient, VolumetryOptions, clinical
-from qtpy.QtCore import QTimer
+from flr_volumetry import InputError, clinical
+from qtpy.QtCore import QTimer, Signal
 from qtpy.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -17,8 +17,11 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from .._model import LiveMeasure, find_timepoints, measurement_rows
-from ._common import LayerCombo, ResultTable
+from .._model import (
+    LiveMeasure, PatientSettings, PatientValues, find_timepoints, measurement_rows,
+    patient_key, settings_for,
+)
+from ._common import LayerCombo, ResultTable, follow_timepoint
 
 __all__ = ["VolumetryWidget", "PatientForm"]
 
@@ -26,10 +29,19 @@ DEBOUNCE_MS = 150
 
 
 class PatientForm(QWidget):
-    """Height, weight, liver condition and formula choices (0 = unknown size)."""
+    """Height, weight, liver condition and formula choices (0 = unknown size) of one patient.
 
-    def __init__(self, parent=None):
+    A view of a :class:`PatientSettings` shared by the widgets of a viewer: what is typed
+    here is what the other widgets show, measure and export for the same patient.
+    """
+
+    changed = Signal()
+
+    def __init__(self, settings=None, parent=None):
         super().__init__(parent)
+        self.settings = settings if settings is not None else PatientSettings()
+        self.key = ""  # the patient shown (see _model.patient_key)
+        self._showing = False
         grid = QGridLayout(self)
         grid.setContentsMargins(0, 0, 0, 0)
         self.height_cm = QDoubleSpinBox(suffix=" cm", decimals=1, maximum=250.0)
@@ -51,37 +63,68 @@ class PatientForm(QWidget):
             for col, (text, widget) in enumerate(pairs):
                 grid.addWidget(QLabel(text), row, 2 * col)
                 grid.addWidget(widget, row, 2 * col + 1)
+        for box in (self.height_cm, self.weight_kg):
+            box.valueChanged.connect(self._size_edited)
+        self.condition.currentIndexChanged.connect(self._condition_edited)
+        for combo in (self.bsa, self.telv):
+            combo.currentIndexChanged.connect(self._formula_edited)
+        settings, ref = self.settings, self.settings.connect(self._settings_changed)
+        self.destroyed.connect(lambda *_: settings.disconnect(ref))
+        self._show()
+
+    def show_patient(self, key, scan_facts=None, patient_facts=None):
+        """Show (and from now on edit) the values of patient ``key``; a patient shown for the
+        first time takes its size and condition from the facts given, else unknown."""
+        self.settings.values(key, scan_facts, patient_facts)
+        self.key = key
+        self._show()
+        self.changed.emit()
 
     def prefill(self, scan_facts, patient_facts):
-        """Fill height/weight from patient.json, else the DICOM header."""
-        for facts, where in ((patient_facts, "patient.json"), (scan_facts, "the DICOM header")):
-            h, w = facts.get("height_cm"), facts.get("weight_kg")
-            if h and w:
-                self.height_cm.setValue(float(h))
-                self.weight_kg.setValue(float(w))
-                self.source.setText(f"size from {where}")
-                break
-        cond = patient_facts.get("liver_condition")
-        if cond in clinical.LIVER_CONDITIONS:
-            self.condition.setCurrentText(cond)
+        """Take the shown patient's height/weight from patient.json, else the DICOM header,
+        else unknown (never another patient's), and the liver condition from patient.json."""
+        values = PatientValues.from_facts(scan_facts, patient_facts)
+        self.settings.set_values(self.key, **vars(values))
 
     def patient(self):
-        h, w = self.height_cm.value(), self.weight_kg.value()
-        if h == 0 and w == 0:
-            return Patient(liver_condition=self.condition.currentText())
-        if h == 0 or w == 0:
-            raise InputError("give both height and weight (or set both to unknown).")
-        return Patient(height_cm=h, weight_kg=w, liver_condition=self.condition.currentText())
+        return self.settings.peek(self.key).patient()
 
     def options(self):
-        return VolumetryOptions(bsa_formula=self.bsa.currentText(),
-                                telv_formula=self.telv.currentText())
+        return self.settings.options()
 
     def connect(self, slot):
-        for box in (self.height_cm, self.weight_kg):
-            box.valueChanged.connect(slot)
-        for combo in (self.condition, self.bsa, self.telv):
-            combo.currentIndexChanged.connect(slot)
+        self.changed.connect(slot)
+
+    def _show(self):
+        v = self.settings.peek(self.key)
+        self._showing = True
+        try:
+            self.height_cm.setValue(v.height_cm)
+            self.weight_kg.setValue(v.weight_kg)
+            self.condition.setCurrentText(v.liver_condition)
+            self.bsa.setCurrentText(self.settings.bsa_formula)
+            self.telv.setCurrentText(self.settings.telv_formula)
+            self.source.setText(v.source)
+        finally:
+            self._showing = False
+
+    def _size_edited(self, *_):
+        if not self._showing:
+            self.settings.set_values(self.key, height_cm=self.height_cm.value(),
+                                     weight_kg=self.weight_kg.value(), source="size typed here")
+
+    def _condition_edited(self, *_):
+        if not self._showing:
+            self.settings.set_values(self.key, liver_condition=self.condition.currentText())
+
+    def _formula_edited(self, *_):
+        if not self._showing:
+            self.settings.set_formulas(self.bsa.currentText(), self.telv.currentText())
+
+    def _settings_changed(self, key):
+        if key is None or key == self.key:
+            self._show()
+            self.changed.emit()
 
 
 class VolumetryWidget(QWidget):
@@ -98,7 +141,6 @@ class VolumetryWidget(QWidget):
         self.last_measurement = None
         self.last_ms = None
         self._watched = []
-        self._prefilled = None
         layout = QVBoxLayout(self)
         pick = QFormLayout()
         self.liver = LayerCombo(napari_viewer, "labels", ("liver",))
@@ -110,7 +152,7 @@ class VolumetryWidget(QWidget):
         pick.addRow("FLR", self.flr)
         pick.addRow("Segments", self.segments)
         layout.addLayout(pick)
-        self.patient_form = PatientForm()
+        self.patient_form = PatientForm(settings_for(napari_viewer))
         layout.addWidget(self.patient_form)
         self.table = ResultTable()
         layout.addWidget(self.table)
@@ -148,17 +190,7 @@ class VolumetryWidget(QWidget):
         if liver is self._liver_shown:
             return
         self._liver_shown = liver
-        key = None if liver is None else liver.metadata.get("flr_timepoint")
-        if key is None:
-            return
-        for combo in self._masks().values():
-            same = [combo.itemData(i) for i in range(combo.count())
-                    if combo.itemData(i) is not None
-                    and combo.itemData(i).metadata.get("flr_timepoint") == key]
-            if same:
-                combo.set_layer(same[-1])  # the most recent, as the combos prefer
-            elif combo.allow_none:
-                combo.setCurrentIndex(0)
+        follow_timepoint(liver, self._masks().values())
 
     def _layer_added(self, event):
         layer, liver = event.value, self.liver.layer()
@@ -188,13 +220,13 @@ class VolumetryWidget(QWidget):
             layer.events.set_data.connect(on_refresh)
             self._watched.append((layer, (on_paint, on_data, on_refresh)))
         liver = self.liver.layer()
-        key = None if liver is None else liver.metadata.get("flr_timepoint")
-        if key is not None and key != self._prefilled:
-            # Prefill once per timepoint, so that what the user typed stays.
+        if liver is not None:
+            # The form shows the liver's patient: its size, never the last patient's.
+            key = liver.metadata.get("flr_timepoint")
             tp = next((t for t in find_timepoints(self.viewer.layers) if t.key == key), None)
-            if tp is not None:
-                self.patient_form.prefill(tp.scan_facts, tp.patient_facts)
-                self._prefilled = key
+            self.patient_form.show_patient(
+                patient_key(liver) if tp is None else tp.patient,
+                {} if tp is None else tp.scan_facts, {} if tp is None else tp.patient_facts)
         self.schedule()
 
     def _painted(self, layer, event):
