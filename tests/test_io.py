@@ -233,7 +233,7 @@ def test_a_scan_is_a_reference_as_its_image_is(tmp_path):
     assert flr.mask_volume_ml(m.image) == pytest.approx(n["liver"] * v)
     labels, _ = flr.load_label_map(tmp_path / "liver.nii.gz", scan)
     assert labels.GetSize() == scan.image.GetSize()
-    with pytest.raises(InputError, match="must be a Scan .* or a SimpleITK image, not str"):
+    with pytest.raises(InputError, match="must be a SimpleITK image, a Scan or a Mask .*not str"):
         flr.load_mask(tmp_path / "liver.nii.gz", str(tmp_path / "ct.nii.gz"))
 
 
@@ -432,3 +432,48 @@ def test_review_cases_of_the_file_checks(tmp_path):
     nib.save(nib.Nifti1Pair(arr, np.diag([0.8, 0.9, 2.5, 1.0])), str(tmp_path / "p.hdr"))
     with pytest.raises(InputError, match="holds 1 voxel that is not a number"):
         flr.load_mask(tmp_path / "p.hdr")
+
+
+def test_what_load_image_and_load_mask_return_is_taken_as_it_is(tmp_path):
+    # A research script passes on what the loaders return: Mask and Scan objects had met raw
+    # AttributeErrors in flr_from_plan, flr_from_segments, carry_plan, the SEG writers,
+    # voxel_volume_ml and measure_files, and a "must be a SimpleITK image" refusal in measure.
+    im, n, v = box_case()
+    sitk.WriteImage(im["ct"], str(tmp_path / "ct.nii.gz"))
+    sitk.WriteImage(im["liver"], str(tmp_path / "liver.nii.gz"))
+    scan = flr.load_image(tmp_path / "ct.nii.gz")
+    assert flr.load_image(scan) is scan
+    liver = flr.load_mask(tmp_path / "liver.nii.gz", scan)
+    assert flr.voxel_volume_ml(liver) == flr.voxel_volume_ml(scan) == pytest.approx(v)
+    assert flr.measure(liver).total_liver_ml == pytest.approx(n["liver"] * v)
+    by_files = flr.measure_files(scan, liver=str(tmp_path / "liver.nii.gz"))
+    for given in (liver, liver.image):
+        assert flr.measure_files(scan, liver=given, patient={"height_cm": 170, "weight_kg": 70},
+                                 ).total_liver_ml == by_files.total_liver_ml
+    plan = flr.RemnantPlan(remnant_segments=[2])
+    seg = sitk.Cast(liver.image * 2, sitk.sitkUInt8)  # all segment 2
+    flr_mask, _, _ = flr.flr_from_plan(plan, liver, seg)
+    assert flr.mask_volume_ml(flr_mask) == pytest.approx(n["liver"] * v)
+    flr_mask, _ = flr.flr_from_segments(seg, liver, remnant_segments=[2])
+    assert flr.mask_volume_ml(flr_mask) == pytest.approx(n["liver"] * v)
+    flr.write_seg_nrrd({"liver": liver}, tmp_path / "l.seg.nrrd")
+    assert flr.mask_volume_ml(flr.read_seg_nrrd(tmp_path / "l.seg.nrrd")) == pytest.approx(
+        n["liver"] * v)
+    with pytest.raises(InputError, match="load_image reads a file or a DICOM folder"):
+        flr.load_image(liver.image)
+
+
+def test_options_as_dicts_and_segment_selection_refusals(tmp_path):
+    im, n, v = box_case()
+    seg = sitk.Cast(im["liver"] * 2, sitk.sitkUInt8)
+    with pytest.raises(InputError, match="say which segments remain"):
+        flr.flr_from_segments(seg, im["liver"])  # had been a TypeError
+    with pytest.raises(InputError, match="missing must be 'error' or 'warn'"):
+        flr.flr_from_segments(seg, im["liver"], resection="right_hepatectomy", missing="raise")
+    with pytest.raises(InputError, match="segmentation options has no field 'coarse'"):
+        flr.segment_liver(im["ct"], options={"coarse": 3.0})
+    from flr_volumetry.study import StudyLayoutError
+    with pytest.raises(StudyLayoutError, match="volumetry options has no field 'telv'"):
+        flr.BatchOptions(volumetry={"telv": "urata"})
+    assert flr.BatchOptions(volumetry={"telv_formula": "urata"}).volumetry == \
+        flr.VolumetryOptions(telv_formula="urata")

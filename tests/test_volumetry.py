@@ -169,8 +169,13 @@ def test_measure_refuses_arrays_paths_and_sheared_grids():
     sheared.SetDirection((2, 0, 0, 0, 1, 0, 0, 0, 1))
     with pytest.raises(InputError, match="not a rotation"):
         flr.mask_volume_ml(sheared)
+    # A dict of the Patient's fields (e.g. read from a file) is a Patient; another key is not.
+    assert flr.measure(im["liver"], patient={"height_cm": 170, "weight_kg": 70}).telv_ml == \
+        flr.measure(im["liver"], patient=flr.Patient(170, 70)).telv_ml
+    with pytest.raises(InputError, match="patient has no field 'height'"):
+        flr.measure(im["liver"], patient={"height": 170})
     with pytest.raises(InputError, match="patient must be a Patient"):
-        flr.measure(im["liver"], patient={"height_cm": 170})
+        flr.measure(im["liver"], patient=(170, 70))
     # Text from a CSV is a number once checked.
     assert flr.Patient("170", "70") == flr.Patient(170.0, 70.0)
     with pytest.raises(InputError, match="height_cm must be a number"):

@@ -59,7 +59,7 @@ from .remnant import (
     segments_from_landmarks,
 )
 from .registration import RegistrationOptions, RegistrationReport, carry_plan
-from .study import discover_study
+from .study import Study, StudyLayoutError, StudyPatient, StudyTimepoint, discover_study
 from .phantoms import sample_study
 from .workflow import measure_files
 
@@ -82,6 +82,10 @@ __all__ = [
     "Scan",
     "SegmentationOptions",
     "SegmentationResult",
+    "Study",
+    "StudyLayoutError",
+    "StudyPatient",
+    "StudyTimepoint",
     "VolumetryOptions",
     "bsa_m2",
     "carry_plan",

@@ -31,6 +31,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 
+from ._options import as_options
 from .clinical import sflr_adequate, sflr_threshold_pct
 from .errors import InputError
 from .hypertrophy import hypertrophy
@@ -105,6 +106,12 @@ class BatchOptions:
         if isinstance(self.workers, bool) or not isinstance(self.workers, int) \
                 or self.workers < 1:
             raise StudyLayoutError(f"workers must be a whole number >= 1, got {self.workers!r}.")
+        try:
+            # Frozen: set once, as the dataclass itself would.
+            object.__setattr__(self, "volumetry", as_options(self.volumetry, VolumetryOptions,
+                                                             "volumetry options"))
+        except InputError as exc:
+            raise StudyLayoutError(str(exc)) from None
 
 
 @dataclass(frozen=True)
@@ -759,7 +766,7 @@ def run_batch(study_dir, out_dir, options=None):
         The study folder (layout: :mod:`flr_volumetry.study` and the README).
     out_dir : str or os.PathLike
         Where the outputs go (created if needed; may hold an earlier run to resume).
-    options : BatchOptions, optional
+    options : BatchOptions or dict, optional
 
     Returns
     -------
@@ -772,6 +779,8 @@ def run_batch(study_dir, out_dir, options=None):
     StudyLayoutError
         A usage problem: no study folder, no patient in it, bad options, an
         unreachable scheduler.
+    InputError
+        The outputs cannot be written.
 
     Notes
     -----
@@ -779,8 +788,6 @@ def run_batch(study_dir, out_dir, options=None):
     import the calling script again, as with any ``multiprocessing`` start
     method other than fork: a script that calls ``run_batch`` must do so
     under ``if __name__ == "__main__":``.
-    InputError
-        The outputs cannot be written.
 
     Examples
     --------
@@ -804,7 +811,10 @@ def run_batch(study_dir, out_dir, options=None):
     >>> r.ok, r.results["patients"][0]["summary"]["interval_days"]
     (True, 28)
     """
-    options = options or BatchOptions()
+    try:
+        options = as_options(options, BatchOptions, "batch options")
+    except InputError as exc:
+        raise StudyLayoutError(str(exc)) from None
     _check_out_dir(study_dir, out_dir)
     out_dir = os.path.abspath(os.fspath(out_dir))
     study = discover_study(study_dir, exclude=(out_dir,))

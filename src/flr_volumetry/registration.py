@@ -51,8 +51,9 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import SimpleITK as sitk
 
+from ._options import as_options
 from .errors import InputError, itk_reason
-from .io._images import reference_image
+from .io._images import as_image, reference_image
 from .remnant import RemnantPlan, cut_surface
 from .remnant._surface import physical_points, point_in_mask
 
@@ -249,7 +250,7 @@ def register_livers(baseline_liver, followup_liver, options=None):
     report : RegistrationReport
         Without point figures (see :func:`carry_plan`).
     """
-    options = options or RegistrationOptions()
+    options = as_options(options, RegistrationOptions, "registration options")
     base = _binary(baseline_liver, "baseline")
     follow = _binary(followup_liver, "follow-up")
     sp, clip = options.working_spacing_mm, options.clip_mm
@@ -310,7 +311,7 @@ def register_scans(baseline_image, baseline_liver, followup_image, followup_live
         Maps follow-up (fixed) points to baseline (moving) points.
     report : RegistrationReport
     """
-    options = options or RegistrationOptions()
+    options = as_options(options, RegistrationOptions, "registration options")
     base = _binary(baseline_liver, "baseline")
     follow = _binary(followup_liver, "follow-up")
     # Work on ~2 mm isotropic grids in boxes around the livers: the metric
@@ -473,7 +474,7 @@ def carry_plan(plan, baseline_image, baseline_liver, followup_image, followup_li
     baseline_image, followup_image : Scan, SimpleITK.Image or None
         The scans, on their masks' grids. Without them the mask-driven
         method is used instead of the rigid one, with a warning.
-    baseline_liver, followup_liver : SimpleITK.Image
+    baseline_liver, followup_liver : SimpleITK.Image or Mask
         Liver masks of the two scans.
     options : RegistrationOptions, optional
 
@@ -489,11 +490,13 @@ def carry_plan(plan, baseline_image, baseline_liver, followup_image, followup_li
     InputError
         When the registration's Dice is below ``options.min_dice``.
     """
-    options = options or RegistrationOptions()
+    options = as_options(options, RegistrationOptions, "registration options")
     if not isinstance(plan, RemnantPlan):
         raise InputError("carry_plan needs a RemnantPlan.")
     baseline_image = reference_image(baseline_image, "baseline image")
     followup_image = reference_image(followup_image, "follow-up image")
+    baseline_liver = as_image(baseline_liver, "baseline liver mask")
+    followup_liver = as_image(followup_liver, "follow-up liver mask")
     for img, liver, when in ((baseline_image, baseline_liver, "baseline"),
                              (followup_image, followup_liver, "follow-up")):
         if img is not None and img.GetSize() != liver.GetSize():

@@ -15,9 +15,10 @@ import numpy as np
 import SimpleITK as sitk
 
 from . import clinical
+from ._options import as_options
 from .errors import GeometryError, InputError
 from .hypertrophy import parse_date
-from .io import grid_description, same_grid
+from .io import as_image, grid_description, same_grid
 
 SCHEMA_VERSION = "1.0"
 
@@ -128,7 +129,7 @@ def voxel_volume_ml(image):
     >>> voxel_volume_ml(img)
     0.0005
     """
-    return float(np.prod(image.GetSpacing(), dtype=np.float64)) / 1000.0
+    return float(np.prod(as_image(image).GetSpacing(), dtype=np.float64)) / 1000.0
 
 
 def _array(mask):
@@ -153,9 +154,7 @@ def check_mask(mask, what="mask"):
     ...
     flr_volumetry.errors.InputError: the liver mask holds fractional values (e.g. 0.3); a mask holds whole numbers (0/1 or labels): is it a probability map or a scan?
     """
-    if not isinstance(mask, sitk.Image):
-        raise InputError(f"the {what} must be a SimpleITK image, not {type(mask).__name__}; "
-                         f"read a file with load_mask.")
+    mask = as_image(mask, what)
     if mask.GetDimension() != 3 or mask.GetNumberOfComponentsPerPixel() != 1:
         raise InputError(f"the {what} must be a 3-D single-value image, not "
                          f"{mask.GetDimension()}-D with {mask.GetNumberOfComponentsPerPixel()} "
@@ -190,6 +189,7 @@ def mask_volume_ml(mask):
     >>> mask_volume_ml(m)
     10.0
     """
+    mask = as_image(mask, "mask")
     check_mask(mask)
     return int(np.count_nonzero(_array(mask))) * voxel_volume_ml(mask)
 
@@ -211,9 +211,11 @@ def label_volumes_ml(label_map, within=None):
     >>> label_volumes_ml(lab)
     {'1': 0.002, '2': 0.001}
     """
+    label_map = as_image(label_map, "label map")
     check_mask(label_map, "label map")
     arr = np.asarray(_array(label_map)).ravel()
     if within is not None:
+        within = as_image(within, "mask")
         check_mask(within, "mask")
         _check_grid(within, label_map, "mask")
         arr = arr[np.asarray(_array(within)).ravel() != 0]
@@ -322,16 +324,16 @@ def measure(liver, *, tumor=None, flr=None, segments=None, patient=None, options
 
     Parameters
     ----------
-    liver : SimpleITK.Image
+    liver : SimpleITK.Image or Mask
         Liver mask (non-zero inside) on the scan's grid.
-    tumor : SimpleITK.Image, optional
+    tumor : SimpleITK.Image or Mask, optional
         Tumour mask on the same grid. The total liver is the union of liver
         and tumour masks, so a liver mask that leaves tumours out (parenchyma
         only) and one that includes them give the same total.
-    flr : SimpleITK.Image, optional
+    flr : SimpleITK.Image or Mask, optional
         Future liver remnant. Only its part inside the liver counts, and
         tumour inside it is excluded; what lies outside the liver is reported.
-    segments : SimpleITK.Image, optional
+    segments : SimpleITK.Image or Mask, optional
         Couinaud label map; per-label volumes inside the liver go to
         ``segments_ml``.
     patient : Patient, optional
@@ -358,11 +360,12 @@ def measure(liver, *, tumor=None, flr=None, segments=None, patient=None, options
     >>> m.total_liver_ml, m.flr_ml, round(m.sflr_pct, 2)
     (512.0, 256.0, 16.96)
     """
-    patient = patient or Patient()
-    options = options or VolumetryOptions()
-    if not isinstance(patient, Patient) or not isinstance(options, VolumetryOptions):
-        raise InputError("patient must be a Patient and options a VolumetryOptions "
-                         "(e.g. Patient(170, 70), VolumetryOptions(telv_formula='urata')).")
+    patient = as_options(patient, Patient, "patient")
+    options = as_options(options, VolumetryOptions, "volumetry options")
+    liver, tumor, flr, segments = (
+        None if image is None else as_image(image, what)
+        for image, what in ((liver, "liver mask"), (tumor, "tumour mask"), (flr, "FLR mask"),
+                            (segments, "segment map")))
     for image, what in ((liver, "liver mask"), (tumor, "tumour mask"), (flr, "FLR mask"),
                         (segments, "segment map")):
         if image is not None:

@@ -7,20 +7,21 @@ height, weight), segments the liver when no mask is given, and measures
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 
 import SimpleITK as sitk
 
-from .errors import InputError
-from .io import load_image, load_label_map, load_mask
+from ._options import as_options
+from .errors import GeometryError, InputError
+from .io import Mask, as_image, load_image, load_label_map, load_mask, same_grid
 from .volumetry import Patient, VolumetryOptions, measure
 
 __all__ = ["measure_files"]
 
 
 def _patient_with_header(patient, scan, warnings):
-    if patient is None:
-        patient = Patient()
+    patient = as_options(patient, Patient, "patient")
     if patient.height_cm is None and scan.patient_height_cm and scan.patient_weight_kg:
         warnings.append(
             f"height {scan.patient_height_cm:g} cm and weight {scan.patient_weight_kg:g} kg "
@@ -29,6 +30,24 @@ def _patient_with_header(patient, scan, warnings):
         patient = replace(patient, height_cm=scan.patient_height_cm,
                           weight_kg=scan.patient_weight_kg)
     return patient
+
+
+def _on_scan_grid(image, scan, what):
+    """A mask given as an image (not a file): on the scan's grid, or refused."""
+    if not same_grid(image, scan.image):
+        raise GeometryError(f"the {what} given as an image is not on the scan's grid; give its "
+                            f"file, or load it with load_mask(path, scan), to resample it.")
+    return image
+
+
+def _load_mask(spec, scan, **kwargs):
+    """:func:`load_mask` of a specification, or a mask already loaded (Mask or image)."""
+    if isinstance(spec, (str, os.PathLike)):
+        return load_mask(spec, scan, **kwargs)
+    what = kwargs.get("what", "mask")
+    image = _on_scan_grid(as_image(spec, what), scan, what)
+    return Mask(image=image, source=getattr(spec, "source", "image given"),
+                warnings=tuple(getattr(spec, "warnings", ())))
 
 
 def measure_files(image, *, liver=None, tumor=None, flr=None, segments=None, patient=None,
@@ -41,14 +60,15 @@ def measure_files(image, *, liver=None, tumor=None, flr=None, segments=None, pat
     image : str or os.PathLike or Scan
         Scan file or DICOM folder (see :func:`flr_volumetry.load_image`), or
         a scan already loaded.
-    liver, tumor, flr : str, optional
-        Mask specifications (see :func:`flr_volumetry.load_mask`). Without
-        ``liver`` the liver is segmented automatically.
-    segments : str, optional
+    liver, tumor, flr : str, os.PathLike, Mask or SimpleITK.Image, optional
+        Mask specifications (see :func:`flr_volumetry.load_mask`), or masks
+        already loaded on the scan's grid. Without ``liver`` the liver is
+        segmented automatically.
+    segments : str, os.PathLike, Mask or SimpleITK.Image, optional
         Couinaud label map (labels 1-8), for per-segment volumes.
-    patient : Patient, optional
+    patient : Patient or dict, optional
         Height and weight default to the DICOM header's when present.
-    options : VolumetryOptions, optional
+    options : VolumetryOptions or dict, optional
     series_uid : str, optional
         Which series of a DICOM folder holding several.
     scan_date : date or str, optional
@@ -60,7 +80,7 @@ def measure_files(image, *, liver=None, tumor=None, flr=None, segments=None, pat
         the scan's grid: ``"liver"``, and ``"tumor"``, ``"flr"``,
         ``"segments"`` when present (e.g. for the batch to save the masks it
         made for review).
-    plan : RemnantPlan or str, optional
+    plan : RemnantPlan, dict or str, optional
         A remnant plan (or its JSON file) that defines the FLR instead of an
         FLR mask (see :func:`flr_volumetry.remnant.flr_from_plan`): segment
         plans use ``segments`` or the plan's landmarks, cut plans the liver
@@ -86,6 +106,7 @@ def measure_files(image, *, liver=None, tumor=None, flr=None, segments=None, pat
     if plan_baseline is not None and plan is None:
         raise InputError("a plan baseline scan was given without a plan to carry from it.")
     scan = image if isinstance(image, Scan) else load_image(image, series_uid=series_uid)
+    options = as_options(options, VolumetryOptions, "volumetry options")
     warnings = list(scan.warnings)
     methods = {"image": _describe_scan(scan)}
     patient = _patient_with_header(patient, scan, warnings)
@@ -96,23 +117,27 @@ def measure_files(image, *, liver=None, tumor=None, flr=None, segments=None, pat
         methods["liver_mask"] = "automatic segmentation"
         methods["segmentation"] = seg_methods
     else:
-        m = load_mask(liver, scan, what="liver mask")
+        m = _load_mask(liver, scan, what="liver mask")
         liver_img = m.image
         warnings += m.warnings
         methods["liver_mask"] = m.source
     tumor_img = flr_img = seg_img = None
     if tumor is not None:
-        m = load_mask(tumor, scan, structure="liver_tumor", what="tumour mask")
+        m = _load_mask(tumor, scan, structure="liver_tumor", what="tumour mask")
         tumor_img, warnings = m.image, warnings + list(m.warnings)
         methods["tumor_mask"] = m.source
     if flr is not None:
-        m = load_mask(flr, scan, what="FLR mask")
+        m = _load_mask(flr, scan, what="FLR mask")
         flr_img, warnings = m.image, warnings + list(m.warnings)
         methods["flr_mask"] = m.source
     if segments is not None:
-        seg_img, seg_warn = load_label_map(segments, ref, what="segment map")
-        warnings += seg_warn
-        methods["segment_map"] = str(segments)
+        if isinstance(segments, (str, os.PathLike)):
+            seg_img, seg_warn = load_label_map(segments, ref, what="segment map")
+            warnings += seg_warn
+            methods["segment_map"] = str(segments)
+        else:
+            seg_img = _on_scan_grid(as_image(segments, "segment map"), scan, "segment map")
+            methods["segment_map"] = "image given"
     if plan is not None:
         flr_img, seg_img, plan_warnings, plan_methods = _flr_from_plan(
             plan, liver_img, seg_img, tumor_img, ref, plan_baseline, registration)
@@ -124,7 +149,7 @@ def measure_files(image, *, liver=None, tumor=None, flr=None, segments=None, pat
                           if v is not None})
     date = scan_date if scan_date is not None else scan.study_date
     return measure(liver_img, tumor=tumor_img, flr=flr_img, segments=seg_img, patient=patient,
-                   options=options or VolumetryOptions(), scan_date=date,
+                   options=options, scan_date=date,
                    extra_warnings=warnings, extra_methods=methods)
 
 
@@ -134,7 +159,9 @@ def _flr_from_plan(plan, liver_img, seg_img, tumor_img, image, plan_baseline, re
 
     methods = {}
     warnings = []
-    if not isinstance(plan, RemnantPlan):
+    if isinstance(plan, dict):
+        plan = RemnantPlan.from_dict(plan)
+    elif not isinstance(plan, RemnantPlan):
         methods["plan_file"] = str(plan)
         plan = RemnantPlan.load(plan)
     if plan_baseline is not None:

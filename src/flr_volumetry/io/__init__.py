@@ -7,8 +7,8 @@ masks as :class:`Mask` (uint8 on the scan's grid).
 from ._dicom import holds_dicom, is_dicom_file, read_dicom_series
 from ._dicom_write import write_dicom_series
 from ._geometry import grid_description, resample_mask_to, same_grid
-from ._images import (IMAGE_SUFFIXES, Scan, is_image_file, load_image, read_image_file,
-                      reference_image)
+from ._images import (IMAGE_SUFFIXES, Scan, as_image, is_image_file, load_image,
+                      read_image_file, reference_image)
 from ._masks import (
     TOTALSEGMENTATOR_LABELS,
     Mask,
@@ -24,6 +24,7 @@ __all__ = [
     "TOTALSEGMENTATOR_LABELS",
     "Mask",
     "Scan",
+    "as_image",
     "grid_description",
     "holds_dicom",
     "is_dicom_file",

@@ -60,25 +60,44 @@ class Scan:
         return "mr" if (self.modality or "").upper() in ("MR", "MRI") else "ct"
 
 
+def as_image(obj, what="image"):
+    """The SimpleITK image of ``obj``: the image itself, or a :class:`Scan`'s or a
+    :class:`~flr_volumetry.io.Mask`'s ``.image``; anything else is refused in a sentence.
+
+    The functions that take images take all three, so that what ``load_image`` and
+    ``load_mask`` return can be passed on as it is.
+
+    Examples
+    --------
+    >>> img = sitk.Image([2, 2, 2], sitk.sitkInt16)
+    >>> as_image(Scan(image=img, source="ct.nii.gz")) is img
+    True
+    >>> as_image("ct.nii.gz", "liver mask")
+    Traceback (most recent call last):
+    ...
+    flr_volumetry.errors.InputError: the liver mask must be a SimpleITK image, a Scan or a Mask (read files with load_image and load_mask), not str.
+    """
+    if isinstance(obj, sitk.Image):
+        return obj
+    image = getattr(obj, "image", None)
+    if isinstance(image, sitk.Image):
+        return image
+    raise InputError(f"the {what} must be a SimpleITK image, a Scan or a Mask (read files "
+                     f"with load_image and load_mask), not {type(obj).__name__}.")
+
+
 def reference_image(reference, what="reference"):
-    """The SimpleITK image of ``reference``: a :class:`Scan`'s, the image itself, or None.
+    """The SimpleITK image of ``reference`` (see :func:`as_image`), or None.
 
     Examples
     --------
     >>> img = sitk.Image([2, 2, 2], sitk.sitkInt16)
     >>> reference_image(Scan(image=img, source="ct.nii.gz")) is img
     True
-    >>> reference_image("ct.nii.gz")
-    Traceback (most recent call last):
-    ...
-    flr_volumetry.errors.InputError: the reference must be a Scan (from load_image) or a SimpleITK image, not str.
+    >>> reference_image(None) is None
+    True
     """
-    if reference is None or isinstance(reference, sitk.Image):
-        return reference
-    if isinstance(reference, Scan):
-        return reference.image
-    raise InputError(f"the {what} must be a Scan (from load_image) or a SimpleITK image, not "
-                     f"{type(reference).__name__}.")
+    return None if reference is None else as_image(reference, what)
 
 
 def is_image_file(path):
@@ -152,6 +171,11 @@ def load_image(path, *, series_uid=None):
     >>> load_image(os.path.join(d, "ct.nii.gz")).image.GetSpacing()
     (0.75, 0.75, 2.5)
     """
+    if isinstance(path, Scan):
+        return path  # already loaded: scripts pass on what they have
+    if not isinstance(path, (str, os.PathLike)):
+        raise InputError(f"load_image reads a file or a DICOM folder, given by its path, not a "
+                         f"{type(path).__name__}.")
     path = os.fspath(path)
     if os.path.isdir(path):
         from ._dicom import read_dicom_series

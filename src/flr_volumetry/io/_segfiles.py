@@ -19,6 +19,7 @@ import SimpleITK as sitk
 
 from ..errors import GeometryError, InputError
 from ._geometry import resample_mask_to, same_grid
+from ._images import as_image
 from ._writers import atomic_file
 
 # The patient attributes (group 0010) a SEG carries from its source: what PACS needs to
@@ -375,13 +376,15 @@ def _as_named_masks(mask_or_masks, segment_names):
         names = list(mask_or_masks) if segment_names is None else list(segment_names)
         images = list(mask_or_masks.values())
     else:
-        images = [mask_or_masks] if isinstance(mask_or_masks, sitk.Image) else list(mask_or_masks)
+        single = isinstance(mask_or_masks, sitk.Image) or hasattr(mask_or_masks, "image")
+        images = [mask_or_masks] if single else list(mask_or_masks)
         if segment_names is None:
             raise InputError("write_dicom_seg needs segment_names, one name per mask.")
         names = [segment_names] if isinstance(segment_names, str) else list(segment_names)
     if len(names) != len(images) or not images:
         raise InputError(f"got {len(images)} masks and {len(names)} segment names; give one "
                          f"name per mask.")
+    images = [as_image(m, f"mask {n!r}") for n, m in zip(names, images)]  # Masks too
     names = [str(n).strip() for n in names]
     if any(not n for n in names) or len(set(n.lower() for n in names)) != len(names):
         raise InputError(f"segment names must be non-empty and distinct, got {names}.")
@@ -718,7 +721,7 @@ def write_seg_nrrd(masks, path):
 
     Parameters
     ----------
-    masks : dict of str -> SimpleITK.Image
+    masks : dict of str -> SimpleITK.Image or Mask
         Segment name -> binary mask; all on one grid.
     path : str or os.PathLike
     """
@@ -729,7 +732,7 @@ def write_seg_nrrd(masks, path):
     names = [str(n).strip() for n in masks]
     if any(not n for n in names) or len({n.lower() for n in names}) != len(names):
         raise InputError(f"segment names must be non-empty and distinct, got {names}.")
-    images = list(masks.values())
+    images = [as_image(m, f"mask {n!r}") for n, m in zip(names, masks.values())]
     ref = images[0]
     if ref.GetDimension() != 3:
         raise InputError("write_seg_nrrd needs 3-D masks.")

@@ -24,7 +24,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..errors import GeometryError, InputError
-from ..io import grid_description, same_grid
+from ..io import as_image, grid_description, same_grid
 from ..volumetry import voxel_volume_ml
 from ._landmarks import (
     LANDMARK_NAMES,
@@ -89,12 +89,12 @@ def flr_from_plan(plan, liver, segments=None, tumor=None, *, return_segments=Fal
     Parameters
     ----------
     plan : RemnantPlan
-    liver : SimpleITK.Image
+    liver : SimpleITK.Image or Mask
         Liver mask of this scan.
-    segments : SimpleITK.Image, optional
+    segments : SimpleITK.Image or Mask, optional
         Couinaud label map on the liver's grid. Segment plans need it, or
         landmarks in the plan (used only when no map is given).
-    tumor : SimpleITK.Image, optional
+    tumor : SimpleITK.Image or Mask, optional
         Tumour mask. The plan divides liver and tumour together (the liver
         mask may hold the parenchyma only); the FLR mask keeps the tumour
         voxels of the remnant (the volume computation,
@@ -115,7 +115,11 @@ def flr_from_plan(plan, liver, segments=None, tumor=None, *, return_segments=Fal
         Only with ``return_segments``.
     """
     if not isinstance(plan, RemnantPlan):
-        raise InputError("flr_from_plan needs a RemnantPlan.")
+        raise InputError("flr_from_plan needs a RemnantPlan (RemnantPlan.from_dict reads a "
+                         "dict, RemnantPlan.load a file).")
+    liver = as_image(liver, "liver mask")
+    segments = None if segments is None else as_image(segments, "segment map")
+    tumor = None if tumor is None else as_image(tumor, "tumour mask")
     liver = sitk.Cast(liver != 0, sitk.sitkUInt8) if liver.GetPixelID() != sitk.sitkUInt8 \
         else liver
     if not np.any(sitk.GetArrayViewFromImage(liver)):

@@ -42,6 +42,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..errors import InputError
+from ..io import as_image
 from ._surface import physical_points, point_in_mask
 
 __all__ = ["LANDMARK_NAMES", "REQUIRED_LANDMARKS", "segments_from_landmarks",
@@ -147,7 +148,15 @@ def segments_from_landmarks(liver, landmarks, *, tolerance_mm=20.0):
     liver : SimpleITK.Image
         Liver mask.
     landmarks : dict
-        Named points (physical LPS mm); see the module documentation.
+        Named points ``{name: [x, y, z]}`` or ``{name: [[x, y, z], ...]}`` in
+        physical LPS mm (also wrapped as ``{"landmarks": {...}}``, as in a plan).
+        Required: ``ivc`` (at the hepatic-vein confluence),
+        ``right_hepatic_vein``, ``middle_hepatic_vein``, ``portal_bifurcation``,
+        and ``left_hepatic_vein`` and/or ``umbilical_fissure``. Optional:
+        ``right_portal_vein``, ``left_portal_vein`` (tilt the portal plane of
+        their side), ``ligamentum_venosum`` (left border of the caudate),
+        ``ivc_inferior`` (IVC axis and lower end of segment 1). How each plane
+        is built: ``flr_volumetry.remnant._landmarks`` (module docstring).
     tolerance_mm : float
         Landmarks may lie this far outside the liver mask (the vena cava and
         portal vein are often left out of it); farther ones are refused.
@@ -169,6 +178,7 @@ def segments_from_landmarks(liver, landmarks, *, tolerance_mm=20.0):
     >>> sorted(np.unique(sitk.GetArrayViewFromImage(seg)).tolist())
     [1, 2, 3, 4, 5, 6, 7, 8]
     """
+    liver = as_image(liver, "liver mask")
     lm = read_landmarks(landmarks)
     _check_landmarks(lm, liver, tolerance_mm)
     ivc = lm["ivc"].mean(axis=0)

@@ -6,7 +6,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..errors import GeometryError, InputError
-from ..io import grid_description, same_grid
+from ..io import as_image, grid_description, same_grid
 from ..volumetry import segment_map_warnings, voxel_volume_ml
 from ._plan import RESECTIONS, remnant_segments_of, resection_key
 
@@ -44,9 +44,9 @@ def flr_from_segments(segments, liver, *, resection=None, remnant_segments=None,
 
     Parameters
     ----------
-    segments : SimpleITK.Image
+    segments : SimpleITK.Image or Mask
         Couinaud label map (1-8) on the liver mask's grid.
-    liver : SimpleITK.Image
+    liver : SimpleITK.Image or Mask
         Liver mask; segment voxels outside it are not counted.
     resection : str, optional
         A name from :data:`RESECTIONS`.
@@ -75,6 +75,12 @@ def flr_from_segments(segments, liver, *, resection=None, remnant_segments=None,
     >>> sitk.GetArrayFromImage(flr).ravel().tolist()
     [1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0]
     """
+    segments, liver = as_image(segments, "segment map"), as_image(liver, "liver mask")
+    if missing not in ("error", "warn"):
+        raise InputError(f"missing must be 'error' or 'warn', not {missing!r}.")
+    if resection is None and remnant_segments is None:
+        raise InputError("say which segments remain: give a resection (e.g. "
+                         "'right_hepatectomy') or remnant_segments (e.g. [2, 3]).")
     if not same_grid(segments, liver):
         raise GeometryError(
             f"the segment map ({grid_description(segments)}) is not on the liver mask's grid "

@@ -16,6 +16,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..errors import InputError
+from ..io import as_image
 
 __all__ = ["CutSurface", "cut_surface", "split_liver", "physical_points", "index_of_point",
            "point_in_mask"]
@@ -151,6 +152,7 @@ def split_liver(liver, points_mm, keep_point):
     >>> int(sitk.GetArrayViewFromImage(rem).sum())   # x = 0, 1, 2 of 10 columns
     48
     """
+    liver = as_image(liver, "liver mask")
     surface = cut_surface(points_mm)
     keep_point = np.asarray(keep_point, dtype=np.float64)
     if not point_in_mask(liver, keep_point):

@@ -18,6 +18,8 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..errors import InputError
+from .._options import as_options
+from ..io import as_image
 from ..volumetry import field_of_view_warnings, mask_volume_ml
 from ._classic import check_ct_intensities
 from ._common import (ADULT_LIVER_ML, SegmentationOptions, SegmentationResult, check_modality,
@@ -34,8 +36,6 @@ __all__ = [
 
 
 def _check_image(image):
-    if not isinstance(image, sitk.Image):
-        raise InputError("segment_liver needs a SimpleITK.Image (see flr_volumetry.load_image).")
     if image.GetDimension() != 3 or image.GetNumberOfComponentsPerPixel() != 1:
         raise InputError(
             f"the image must be a 3D scalar volume; it is {image.GetDimension()}D with "
@@ -51,7 +51,7 @@ def segment_liver(image, modality="ct", seeds=None, exclude=None, options=None, 
 
     Parameters
     ----------
-    image : SimpleITK.Image
+    image : SimpleITK.Image or Scan
         The scan (CT in Hounsfield units, or MR), any orientation.
     modality : {'ct', 'mr'}
         MR needs ``seeds`` with the classic backend.
@@ -93,8 +93,9 @@ def segment_liver(image, modality="ct", seeds=None, exclude=None, options=None, 
     >>> r.methods["backend"]
     'classic'
     """
-    options = options or SegmentationOptions()
+    options = as_options(options, SegmentationOptions, "segmentation options")
     modality = check_modality(modality)
+    image = as_image(image, "scan")
     _check_image(image)
     seeds = check_points(seeds, image, "seed")
     exclude = check_points(exclude, image, "exclude point")
