@@ -23,6 +23,8 @@ __all__ = [
     "find_patients",
     "patient_key",
     "check_same_scan",
+    "placed_on",
+    "check_placed_on",
     "PatientSettings",
     "settings_for",
     "BoundingBox",
@@ -377,6 +379,46 @@ def check_same_scan(layer, liver, what):
                          f"({meta.get('flr_label') or tp}) than the liver layer '{liver.name}' "
                          f"({liver_meta.get('flr_label') or liver_tp}); choose layers of one "
                          f"timepoint.")
+
+
+def placed_on(points, scan):
+    """Whether a Points layer was placed on ``scan`` (its timepoint): points are positions in
+    one scan's body, and on another scan they would mark another place, or none.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace as L
+    >>> scan = L(name="a scan", metadata={"flr_timepoint": "/study/P001/baseline"})
+    >>> placed_on(L(metadata={"flr_timepoint": "/study/P001/baseline"}), scan)
+    True
+    >>> placed_on(L(metadata={"flr_timepoint": "/study/P001/post_pve"}), scan)
+    False
+    """
+    return points.metadata.get("flr_timepoint") == scan.metadata.get("flr_timepoint")
+
+
+def check_placed_on(points, scan, what):
+    """Refuse, in one sentence, a Points layer (``what``: 'seed points', ...) placed on
+    another scan than ``scan``: its voxel indices would be taken on the wrong image.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace as L
+    >>> scan = L(name="P001 post_pve scan", metadata={"flr_timepoint": "/P001/post_pve"})
+    >>> seeds = L(name="P001 baseline liver seeds",
+    ...           metadata={"flr_timepoint": "/P001/baseline", "flr_label": "P001 baseline"})
+    >>> check_placed_on(seeds, scan, "seed points")
+    Traceback (most recent call last):
+    ...
+    flr_volumetry.errors.InputError: the seed points 'P001 baseline liver seeds' were placed on another scan (P001 baseline) than 'P001 post_pve scan'; add seed points on this scan.
+    """
+    if points is None or placed_on(points, scan):
+        return
+    meta = points.metadata
+    where = meta.get("flr_label") or meta.get("flr_timepoint")
+    raise InputError(f"the {what} '{points.name}' were placed on another scan"
+                     f"{f' ({where})' if where else ''} than '{scan.name}'; add {what} on "
+                     f"this scan.")
 
 
 def _fmt(value, digits=1, unit=""):

@@ -126,6 +126,36 @@ def test_points_belong_to_the_scan_they_were_placed_on(make_napari_viewer, qtbot
     assert len(w._landmarks()["ivc"]) == 1 and w.add_points_layer("landmark", "ivc") is not ivc
 
 
+def test_liver_widget_seeds_belong_to_the_scan_they_were_placed_on(make_napari_viewer, qtbot,
+                                                                  study_dir):
+    viewer = make_napari_viewer()
+    add_layers(viewer, read_path(str(study_dir / "P001")))
+    w = LiverWidget(viewer)
+    qtbot.addWidget(w)
+    base, post = (by_name(viewer, f"P001 {t} scan") for t in ("baseline", "post_pve"))
+    w.scan.set_layer(base)
+    seeds = w.add_points_layer("seeds")
+    seeds.add(base.data_to_world((10, 16, 20)))
+    exclude = w.add_points_layer("exclude")
+    assert seeds.metadata["flr_timepoint"] == base.metadata["flr_timepoint"]
+    assert seeds.name.startswith("P001 baseline")
+    # Another scan chosen: the baseline's points are no longer offered, nor used.
+    w.scan.set_layer(post)
+    assert (w.seeds.layer(), w.exclude.layer(), w.tumor_seeds.layer()) == (None, None, None)
+    w.modality.setCurrentText("mr")
+    assert w.segment() is None and "needs at least one seed" in w.status.text()
+    own = w.add_points_layer("seeds")
+    assert own is not seeds and own.metadata["flr_timepoint"] == post.metadata["flr_timepoint"]
+    # Back on the baseline, its own points are chosen again.
+    w.scan.set_layer(base)
+    assert (w.seeds.layer(), w.exclude.layer()) == (seeds, exclude)
+    # The baseline's seeds picked by hand for the follow-up: refused in words, nothing run.
+    w.scan.set_layer(post)
+    w.seeds.set_layer(seeds)
+    assert w.segment() is None and w.worker is None
+    assert "placed on another scan" in w.status.text()
+
+
 def test_another_patients_scan_does_not_inherit_the_size(make_napari_viewer, qtbot, study_dir,
                                                          case_files):
     paths, _ = case_files

@@ -20,9 +20,10 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from .._model import check_placed_on, placed_on
 from ._common import (
-    LayerCombo, add_mask_layer, core_module, disabled_note, note, report_error,
-    scan_image,
+    LayerCombo, add_mask_layer, core_module, disabled_note, follow_timepoint, note,
+    report_error, scan_image,
 )
 
 __all__ = ["LiverWidget", "points_to_indices"]
@@ -75,6 +76,10 @@ class LiverWidget(QWidget):
         form.addRow("Exclude points", self.exclude)
         form.addRow("Tumour seeds (one per lesion)", self.tumor_seeds)
         layout.addLayout(form)
+        # After the combos' own refresh (connected first), which may have picked another
+        # scan's points.
+        for ev in (napari_viewer.layers.events.inserted, napari_viewer.layers.events.removed):
+            ev.connect(self._keep_to_scan)
         row = QHBoxLayout()
         self.add_seeds_button = QPushButton("Add seed points")
         self.add_seeds_button.clicked.connect(lambda: self.add_points_layer("seeds"))
@@ -132,6 +137,11 @@ class LiverWidget(QWidget):
         self._scan_changed()
 
     # --- helpers ----------------------------------------------------------
+    def _points_combos(self):
+        """The points combos, by the words that name their points to the user."""
+        return {"seed points": self.seeds, "exclude points": self.exclude,
+                "tumour seeds": self.tumor_seeds}
+
     def _scan_changed(self, *_):
         scan = self.scan.layer()
         # The scan combo says 'changed' on every layer added or removed: the modality is
@@ -141,6 +151,29 @@ class LiverWidget(QWidget):
         self._scan_shown = scan
         modality = (scan.metadata.get("flr_scan", {}).get("modality") or "").upper()
         self.modality.setCurrentText("mr" if modality in ("MR", "MRI") else "ct")
+        # The points clicked on another scan would mark another place on this one (or lie
+        # outside it): offer this scan's own, or none.
+        follow_timepoint(scan, self._points_combos().values())
+
+    def _keep_to_scan(self, *_):
+        """After a layer is added or removed, a combo left on (or fallen to) another scan's
+        points takes the chosen scan's again."""
+        scan = self.scan.layer()
+        if scan is None:
+            return
+        for combo in self._points_combos().values():
+            layer = combo.layer()
+            if layer is not None and not placed_on(layer, scan):
+                follow_timepoint(scan, (combo,))
+
+    def _points(self, scan):
+        """The chosen seed, exclude and tumour-seed layers, refused in words when placed on
+        another scan."""
+        out = []
+        for what, combo in self._points_combos().items():
+            check_placed_on(combo.layer(), scan, what)
+            out.append(combo.layer())
+        return out
 
     def _require_scan(self):
         scan = self.scan.layer()
@@ -155,18 +188,25 @@ class LiverWidget(QWidget):
     }
 
     def add_points_layer(self, kind):
-        """Add an empty Points layer for seeds, exclude points or tumour seeds, ready to click."""
-        scan = self.scan.layer()
+        """Add an empty Points layer of the chosen scan for seeds, exclude points or tumour
+        seeds, ready to click (None, with a message, before a scan is open)."""
+        try:
+            scan = self._require_scan()
+        except InputError as exc:
+            report_error("Add points", exc)
+            self.status.setText(str(exc))
+            return None
         name, color = self._POINTS[kind]
-        layer = self.viewer.add_points(ndim=3, name=name, face_color=color, size=
-                                       3 * max(scan.scale) if scan is not None else 10)
-        layer.metadata["flr_role"] = kind
+        label = scan.metadata.get("flr_label", scan.name)
+        # Given at creation, so that the combos see the layer's role and scan when it is
+        # inserted.
+        metadata = {"flr_role": kind, **{k: scan.metadata[k] for k in (
+            "flr_timepoint", "flr_label", "flr_patient") if k in scan.metadata}}
+        layer = self.viewer.add_points(ndim=3, name=f"{label} {name}", face_color=color,
+                                       size=3 * max(scan.scale), metadata=metadata)
         layer.mode = "add"
-        combos = {"seeds": self.seeds, "exclude": self.exclude,
-                  "tumor_seeds": self.tumor_seeds}
-        for combo in combos.values():
-            combo.refresh()
-        combos[kind].set_layer(layer)
+        {"seeds": self.seeds, "exclude": self.exclude,
+         "tumor_seeds": self.tumor_seeds}[kind].set_layer(layer)
         return layer
 
     # --- segmentation -----------------------------------------------------
@@ -178,9 +218,8 @@ class LiverWidget(QWidget):
                 raise InputError("automatic segmentation is not available in this installation.")
             scan = self._require_scan()
             image = scan_image(scan)
-            seeds = points_to_indices(self.seeds.layer(), image)
-            exclude = points_to_indices(self.exclude.layer(), image)
-            tumor_seeds = points_to_indices(self.tumor_seeds.layer(), image)
+            seeds, exclude, tumor_seeds = (points_to_indices(points, image)
+                                           for points in self._points(scan))
             modality = self.modality.currentText()
             if modality == "mr" and not seeds:
                 raise InputError("MR needs at least one seed: click 'Add seed points' and click "
