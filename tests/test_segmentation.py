@@ -914,3 +914,50 @@ def test_intensity_model_does_not_depend_on_the_intensity_scale():
                / s for s in (1.0, 100.0, 0.01)]
     np.testing.assert_allclose(windows[1], windows[0], rtol=1e-6)
     np.testing.assert_allclose(windows[2], windows[0], rtol=1e-6)
+
+
+def test_a_seed_in_another_organ_is_said(ct):
+    # A seed in the spleen had written the spleen as "liver", exit 0, without a word when
+    # the mask was cut by the field of view; a second seed left out was dropped silently.
+    img, liver, tumor, spleen = ct
+    r = segment_liver(img, seeds=[(60, 46, 30)])
+    assert dice(_arr(r.liver), spleen) > 0.8
+    assert any("on the patient's left of the body's centre" in w for w in r.warnings)
+    r = segment_liver(img, seeds=[(27, 40, 27), (60, 46, 30)])
+    outside = [s for s in ((27, 40, 27), (60, 46, 30))
+               if not sitk.GetArrayViewFromImage(r.liver)[s[2], s[1], s[0]]]
+    assert outside and all(any(f"seed {','.join(map(str, s))} lies outside the mask" in w
+                               for w in r.warnings) for s in outside)
+    assert not segment_liver(img, seeds=[(27, 40, 27)]).warnings
+
+
+def test_a_huge_mask_is_said_even_when_cut_by_the_field_of_view():
+    from flr_volumetry.segmentation import _plausibility_warnings
+
+    # 18.8 L from a CT read as MR had been written with "its volume may be too small" only.
+    img = sitk.Image([10, 10, 10], sitk.sitkInt16)
+    mask = sitk.Image([10, 10, 10], sitk.sitkUInt8) + 1
+    cut = ["the liver touches the superior end of the field of view"]
+    said = _plausibility_warnings(img, mask, 18834.0, [(5, 5, 5)], "ct", cut)
+    assert any("18834 mL is outside the adult range" in w for w in said)
+    # Small and cut: the cut is the reason, said by its own warning.
+    assert not any("adult range" in w
+                   for w in _plausibility_warnings(img, mask, 300.0, [(5, 5, 5)], "ct", cut))
+
+
+def test_ct_without_its_rescale_intercept_is_named_and_refusals_name_exclude_points(ct):
+    from flr_volumetry.segmentation._classic import check_ct_intensities
+
+    with pytest.raises(InputError, match="stored without its rescale intercept"):
+        check_ct_intensities(np.array([0.0, 1064.0, 2500.0]))
+    with pytest.raises(InputError) as info:
+        check_ct_intensities(np.array([0.0, 40.0, 855.0]))
+    assert "rescale intercept" not in str(info.value)
+    img, liver, tumor, spleen = ct
+    a = sitk.GetArrayFromImage(img)
+    blob = _ellipsoid((30, 64, 40), (3, 3, 3))
+    a[blob] = 100
+    small = sitk.GetImageFromArray(a)
+    small.CopyInformation(img)
+    with pytest.raises(InputError, match="that no exclude point lies in the liver near them"):
+        segment_liver(small, seeds=[(40, 64, 30)], exclude=[(40, 64, 32)])

@@ -35,6 +35,69 @@ __all__ = [
 ]
 
 
+# A mask whose centre lies this far (mm) on the patient's left of the body's centre is not
+# where a liver lies (its centre is some 50 mm right of the midline).
+LEFT_OF_MIDLINE_WARN_MM = 20.0
+
+
+def _plausibility_warnings(image, liver, volume_ml, seeds, modality, cut_by_fov):
+    """What says that a mask may not be the liver: its volume, seeds it left out, its side.
+
+    A seed in the spleen, a kidney or a muscle grows that organ; nothing in the growth
+    knows. These checks cannot prove a mask is the liver, only catch what it cannot be.
+    """
+    warnings = []
+    # Cut by the field of view, a seeded mask is small for a reason its own warning gives;
+    # it is never too large for that reason.
+    too_small = volume_ml < ADULT_LIVER_ML[0] and not (seeds and cut_by_fov)
+    if too_small or volume_ml > ADULT_LIVER_ML[1]:
+        warnings.append(
+            f"the {'seeded' if seeds else 'automatic'} liver volume {volume_ml:.0f} mL is "
+            f"outside the adult range {ADULT_LIVER_ML[0]:.0f}-{ADULT_LIVER_ML[1]:.0f} mL: check "
+            + ("that the seeds lie in the liver, and the mask, " if seeds else "the mask ")
+            + "before using it."
+        )
+    arr = sitk.GetArrayViewFromImage(liver)
+    for seed in seeds:
+        if not arr[seed[2], seed[1], seed[0]]:
+            warnings.append(
+                f"seed {','.join(map(str, seed))} lies outside the mask: the tissue there did "
+                f"not join the liver grown from the other seeds (another organ, or a vessel or "
+                f"lesion); check it."
+            )
+    left_mm = _left_of_body_centre_mm(image, liver, arr, modality)
+    if left_mm is not None and left_mm > LEFT_OF_MIDLINE_WARN_MM:
+        warnings.append(
+            f"the mask's centre lies {left_mm:.0f} mm on the patient's left of the body's "
+            f"centre, where the spleen and stomach lie, not the liver (unless situs inversus, "
+            f"or a left remnant after a right hepatectomy): check "
+            + ("the seeds, and " if seeds else "")
+            + "that the scan's left-right orientation is right."
+        )
+    return warnings
+
+
+def _left_of_body_centre_mm(image, liver, liver_arr, modality):
+    """How far (mm) the mask's centre lies on the patient's left (+) of the body's centre,
+    along the patient's left-right axis; None when the body cannot be told from air."""
+    # A coarse copy is enough for a centre, and 16x cheaper on a thin-slice CT.
+    small = sitk.Shrink(image, [max(1, s // 128) for s in image.GetSize()[:2]] + [1])
+    values = sitk.GetArrayViewFromImage(small)
+    if modality == "ct":
+        body = values > -500.0
+    else:
+        body = values > 0.08 * float(np.percentile(values, 99))
+    if not body.any() or not liver_arr.any():
+        return None
+
+    def centre_x_mm(ref, mask):
+        zyx = np.argwhere(mask).mean(axis=0)
+        return ref.TransformContinuousIndexToPhysicalPoint(zyx[::-1].tolist())[0]
+
+    # LPS physical x runs to the patient's left, however the scan is stored.
+    return centre_x_mm(liver, liver_arr) - centre_x_mm(small, body)
+
+
 def _check_image(image):
     if image.GetDimension() != 3 or image.GetNumberOfComponentsPerPixel() != 1:
         raise InputError(
@@ -126,15 +189,7 @@ def segment_liver(image, modality="ct", seeds=None, exclude=None, options=None, 
                          "liver or check the modality.")
     warnings = list(warnings)
     cut_by_fov = field_of_view_warnings(liver, "liver")
-    # A seeded mask cut by the field of view is small for a reason its own warning gives;
-    # one that is whole and small (or huge) may have grown from a seed in another organ.
-    if not (ADULT_LIVER_ML[0] <= volume_ml <= ADULT_LIVER_ML[1]) and not (seeds and cut_by_fov):
-        warnings.append(
-            f"the {'seeded' if seeds else 'automatic'} liver volume {volume_ml:.0f} mL is "
-            f"outside the adult range {ADULT_LIVER_ML[0]:.0f}-{ADULT_LIVER_ML[1]:.0f} mL: check "
-            + ("that the seeds lie in the liver, and the mask, " if seeds else "the mask ")
-            + "before using it."
-        )
+    warnings += _plausibility_warnings(image, liver, volume_ml, seeds, modality, cut_by_fov)
     warnings += cut_by_fov
     if tumor is not None and not np.any(sitk.GetArrayViewFromImage(tumor)):
         tumor = sitk.Image(tumor)  # empty but present: searched and none found

@@ -181,11 +181,19 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
     region = growth.region
     region_ml = region.sum() * float(np.prod(sp)) / 1000.0
     if region_ml < 50.0:
+        if seeds_c:
+            advice = ("check the seeds (inside the liver parenchyma, not a vessel or lesion)"
+                      + (", that no exclude point lies in the liver near them" if excl_c else "")
+                      + ", the modality and the voxel size")
+        else:
+            advice = ("check the modality and the voxel size, or give a --seed point inside "
+                      "the liver")
         raise InputError(
             "no liver found: the region grown from "
             + ("the seeds" if seeds_c else "under the right lung")
-            + " is smaller than 50 mL; check the seeds (inside the liver parenchyma, not a "
-              "vessel or lesion) and the modality."
+            + f" is smaller than 50 mL ({region_ml:.0f} mL; the scan's voxels "
+              f"{_spacing_text(image)}); "
+            + advice + "."
         )
     if (not seeds_c and not lungs.any() and region_ml < ADULT_LIVER_ML[0]
             and not _reaches_top(region, coarse)):
@@ -251,6 +259,10 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
     methods = _methods_record(method, growth, options, modality, coarse, band_mm, seeds,
                               exclude, tumor_seeds)
     return liver_out, tumor_img, warnings, methods
+
+
+def _spacing_text(image):
+    return "x".join(f"{v:g}" for v in image.GetSpacing()) + " mm"
 
 
 def _reaches_top(region, coarse, within_mm=30.0):
