@@ -38,7 +38,7 @@ def test_dates_from_options_override_files():
 def test_missing_procedure_date_is_an_error_unless_asked():
     with pytest.raises(ClinicalInputError, match="procedure date"):
         hypertrophy(PRE, POST)
-    h = hypertrophy(PRE, POST, allow_baseline_date=True)
+    h = hypertrophy(PRE, POST, from_baseline_date=True)
     assert h.interval_days == 35
     assert any("baseline scan date" in w for w in h.warnings)
 
@@ -85,7 +85,7 @@ def test_missing_pandas_date_is_a_missing_date():
     pd = pytest.importorskip("pandas")
     with pytest.raises(ClinicalInputError, match="follow-up scan date"):
         hypertrophy(PRE, dict(POST, scan_date=pd.NaT), procedure_date="2024-01-09")
-    h = hypertrophy(PRE, POST, procedure_date=pd.NaT, allow_baseline_date=True)
+    h = hypertrophy(PRE, POST, procedure_date=pd.NaT, from_baseline_date=True)
     assert h.interval_days == 35
 
 
@@ -164,3 +164,11 @@ def test_nan_from_a_csv_row_is_a_missing_figure():
     assert h.gr_pct_per_week == pytest.approx(2.0)
     with pytest.raises(InputError, match="not a number"):
         hypertrophy(dict(PRE, sflr_pct=float("inf")), POST, procedure_date="2024-01-09")
+
+
+def test_the_baseline_date_option_has_the_batch_and_command_line_name():
+    # hypertrophy(allow_baseline_date=) beside BatchOptions(from_baseline_date=) and
+    # --from-baseline-date: one name now, the former still read.
+    h = hypertrophy(PRE, POST, from_baseline_date=True)
+    assert h.interval_days == 35
+    assert hypertrophy(PRE, POST, allow_baseline_date=True).interval_days == 35

@@ -621,7 +621,7 @@ def analyse_patient(patient, records, *, from_baseline_date=False):
             try:
                 h = hypertrophy(baseline["measurement"], r["measurement"],
                                 procedure_date=patient.procedure_date,
-                                allow_baseline_date=from_baseline_date)
+                                from_baseline_date=from_baseline_date)
                 f.update(status="ok", hypertrophy=h.to_dict())
             except InputError as exc:
                 msg = str(exc)

@@ -126,7 +126,7 @@ SAME_TELV_ML = 0.5
 
 
 def hypertrophy(pre, post, *, procedure_date=None, pre_date=None, post_date=None,
-                allow_baseline_date=False):
+                from_baseline_date=False, allow_baseline_date=None):
     """Degree of hypertrophy, KGR and GR between two measurements.
 
     Parameters
@@ -138,9 +138,12 @@ def hypertrophy(pre, post, *, procedure_date=None, pre_date=None, post_date=None
         PVE / PVL / ALPPS stage-1 date; the interval starts here.
     pre_date, post_date : date or str, optional
         Scan dates; override those stored in the measurements.
-    allow_baseline_date : bool
+    from_baseline_date : bool
         Without a procedure date, count the interval from the baseline scan
-        instead (only when the user asks for it; the result says so).
+        instead (only when the user asks for it; the result says so). The
+        name of ``BatchOptions`` and of the command line's option.
+    allow_baseline_date : bool, optional
+        The former name of ``from_baseline_date``, still read.
 
     Returns
     -------
@@ -169,7 +172,7 @@ def hypertrophy(pre, post, *, procedure_date=None, pre_date=None, post_date=None
             "the follow-up scan date is unknown; give it with --post-date YYYY-MM-DD."
         )
     if procedure is None:
-        if not allow_baseline_date:
+        if not (from_baseline_date or allow_baseline_date):
             raise ClinicalInputError(
                 "the procedure date is unknown; give it (--procedure-date: PVE or ALPPS "
                 "stage 1), or ask explicitly to count from the baseline scan date "

@@ -47,7 +47,7 @@ def run(args):
     check_outputs({"--json": args.json}, [args.pre, args.post])
     h = hypertrophy(_read(args.pre), _read(args.post), procedure_date=args.procedure_date,
                     pre_date=args.pre_date, post_date=args.post_date,
-                    allow_baseline_date=args.from_baseline_date)
+                    from_baseline_date=args.from_baseline_date)
     emit_json(h.to_dict(), args.json)
     if args.json:
         print(f"{h.interval_days} days; DH {fmt(h.dh_pct_points, ' points')}, "

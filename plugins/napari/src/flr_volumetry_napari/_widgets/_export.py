@@ -55,7 +55,7 @@ def _remove_stale(folder, written):
 
 
 def export_review(viewer_layers, out_dir, patient, options, procedure_date=None,
-                  allow_baseline_date=False, live=None, patient_key=None):
+                  from_baseline_date=False, live=None, patient_key=None):
     """Write the masks, plans, measurements, results.json and report.html of one patient.
 
     ``patient_key``: the patient to export (see ``_model.patient_key``); may be left out
@@ -133,7 +133,7 @@ def export_review(viewer_layers, out_dir, patient, options, procedure_date=None,
         patient_id=patient_id, folder=out_dir, height_cm=patient.height_cm,
         weight_kg=patient.weight_kg, liver_condition=patient.liver_condition,
         procedure=facts.get("procedure"), procedure_date=procedure_date or None)
-    entry = analyse_patient(sp, records, from_baseline_date=allow_baseline_date)
+    entry = analyse_patient(sp, records, from_baseline_date=from_baseline_date)
     n_ok = sum(r["status"] == "ok" for r in entry["timepoints"])
     results = {
         "schema": RESULTS_SCHEMA, "schema_version": RESULTS_SCHEMA_VERSION,
@@ -141,7 +141,7 @@ def export_review(viewer_layers, out_dir, patient, options, procedure_date=None,
         "created_utc": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "study": "napari review",
         "options": {"bsa_formula": options.bsa_formula, "telv_formula": options.telv_formula,
-                    "from_baseline_date": allow_baseline_date},
+                    "from_baseline_date": from_baseline_date},
         "summary": {"patients": 1, "patients_ok": int(entry["status"] == "ok"),
                     "patients_failed": int(entry["status"] != "ok"),
                     "timepoints": len(records), "timepoints_ok": n_ok,

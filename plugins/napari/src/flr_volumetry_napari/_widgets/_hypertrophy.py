@@ -130,7 +130,7 @@ class HypertrophyWidget(QWidget):
                                  "baseline scan'.")
             h = hypertrophy(measured[pre.key], measured[post.key],
                             procedure_date=procedure_date,
-                            allow_baseline_date=self.from_baseline.isChecked())
+                            from_baseline_date=self.from_baseline.isChecked())
         except InputError as exc:
             report_error("Hypertrophy", exc)
             self.status.setText(str(exc))
