@@ -500,3 +500,40 @@ def test_dicom_seg_is_refused_as_a_segment_map(tmp_path):
     write_dicom_seg(liver, tmp_path / "ct", tmp_path / "s.dcm", segment_names="liver")
     with pytest.raises(InputError, match="is a DICOM SEG, which is not read as a segment map"):
         flr.load_label_map(tmp_path / "s.dcm", scan)
+
+
+def test_seg_without_slice_spacing_whose_empty_frames_are_omitted_keeps_its_step(tmp_path):
+    # Lesions on slices 1 and 4-5: without SpacingBetweenSlices the step had been taken from
+    # the first two frames (7.5 mm), and the file refused as unevenly spaced.
+    write_dicom_series(_grid(size=(12, 10, 8)), tmp_path / "ct")
+    scan = read_dicom_series(tmp_path / "ct")
+    a = np.zeros(_arr(scan.image).shape, np.uint8)
+    a[1, 3:6, 3:6] = 1
+    a[4:6, 3:6, 3:6] = 1
+    lesions = sitk.GetImageFromArray(a)
+    lesions.CopyInformation(scan.image)
+    write_dicom_seg(lesions, tmp_path / "ct", tmp_path / "t.dcm", segment_names="lesions")
+    ds = pydicom.dcmread(tmp_path / "t.dcm")
+    del ds.SharedFunctionalGroupsSequence[0].PixelMeasuresSequence[0].SpacingBetweenSlices
+    ds.save_as(tmp_path / "nosbs.dcm")
+    own = read_dicom_seg(tmp_path / "nosbs.dcm", None).image
+    assert own.GetSpacing()[2] == pytest.approx(2.5)
+    assert flr.mask_volume_ml(own) == pytest.approx(flr.mask_volume_ml(lesions))
+
+
+def test_a_single_layer_seg_nrrd_stored_4d_is_a_segment_map(tmp_path):
+    ref = _grid(size=(16, 10, 7))
+    a = np.zeros(_arr(ref).shape, np.uint8)
+    for k in range(1, 9):
+        a[:, :, 2 * k - 2:2 * k] = k
+    header = {"type": "unsigned char", "dimension": 4, "space": "left-posterior-superior",
+              "space origin": np.array(ref.GetOrigin()), "kinds": ["list", "domain", "domain",
+                                                                   "domain"],
+              "space directions": np.vstack([[np.nan] * 3, np.diag(ref.GetSpacing())])}
+    for i in range(8):
+        header.update({f"Segment{i}_ID": f"Segment_{i + 1}", f"Segment{i}_Name":
+                       f"Segment_{i + 1}", f"Segment{i}_LabelValue": str(i + 1),
+                       f"Segment{i}_Layer": "0"})
+    nrrd.write(str(tmp_path / "one_layer.seg.nrrd"), np.transpose(a, (2, 1, 0))[None], header)
+    labels, _ = flr.load_label_map(tmp_path / "one_layer.seg.nrrd", ref)
+    np.testing.assert_array_equal(_arr(labels), a)

@@ -237,10 +237,17 @@ def _native_volume(ds, frames, masks, path):
 
     declared = _declared_spacing(ds, "SpacingBetweenSlices")
     thickness = _declared_spacing(ds, "SliceThickness")
+    # Smallest distance between neighbouring frames (gaps: offsets from the lowest, sorted).
+    nearest = float(np.min(np.diff(gaps))) if gaps.size > 1 else None
     if declared is not None and fits(declared):
         step = declared
-    elif gaps.size > 1 and fits(float(np.min(gaps[1:]))):
-        step = float(np.min(gaps[1:]))
+    elif nearest is not None and fits(nearest):
+        step = nearest
+    elif thickness is not None and nearest is not None and fits(thickness) \
+            and nearest <= 2.0 * thickness + 1e-6:
+        # Frames of empty slices omitted so that no two neighbours remain: slices as thick
+        # as declared, and gapless, when no neighbours lie further apart than two of them.
+        step = thickness
     elif gaps.size == 1 and (declared or thickness):
         step = declared or thickness
     else:
@@ -553,7 +560,11 @@ def check_seg_nrrd_label_map(path):
         header = nrrd.read_header(path)
     except Exception as exc:  # noqa: BLE001 - pynrrd raises several types
         raise InputError(f"cannot read {path} as NRRD ({exc}).") from exc
-    if int(header.get("dimension", 3)) == 4:
+    sizes = [int(v) for v in header.get("sizes", [])]
+    kinds = [str(k).lower() for k in header.get("kinds", ["domain"] * len(sizes))]
+    layers = next((n for n, k in zip(sizes, kinds) if k != "domain"), 1) if len(sizes) == 4 \
+        else 1
+    if layers > 1:
         raise InputError(
             f"{path} holds overlapping segments (several layers), so a voxel may belong to two "
             f"segments; save the Couinaud segments without overlap (one layer) or as a label map."
