@@ -903,3 +903,26 @@ def test_resect_caudate_in_patient_json_beside_a_plan_file_is_refused(tmp_path):
     assert tps[("P001", "pre")]["error"] == (
         "the remnant is defined twice: by plan.json in pre and by resect_caudate in "
         "patient.json; keep one.")
+
+
+def test_a_dicom_timepoint_that_cannot_be_read_keeps_its_header_date(tmp_path):
+    import SimpleITK as sitk
+    from flr_volumetry.io import write_dicom_series
+
+    # A follow-up missing a slice (its StudyDate in every header, no timepoint.json) had been
+    # called undated, and the growth between the two good scans dropped with it.
+    study = tmp_path / "study"
+    tiny.write_patient(str(study), "P001", PVE, {
+        **two_scans(), "late": dict(scan_date=None, flr_width=8, write_date=False)})
+    folder = study / "P001" / "late"
+    ct = sitk.ReadImage(str(folder / "image.nii.gz"))
+    os.remove(folder / "image.nii.gz")
+    files = write_dicom_series(ct, folder / "image", study_date="2024-03-01")
+    os.remove(sorted(files)[len(files) // 2])
+    r = run_batch(str(study), str(tmp_path / "out"), FAST)
+    (p,) = r.results["patients"]
+    late = next(t for t in p["timepoints"] if t["timepoint"] == "late")
+    assert late["status"] == "failed" and "missing" in late["error"]
+    assert (late["scan_date"], late["date_source"]) == ("2024-03-01", "dicom")
+    assert "no scan date" not in p["error"]
+    assert p["summary"]["kgr_pct_per_week"] is not None

@@ -314,6 +314,15 @@ def _plan_source(patient):
         return source, False
 
 
+def _header_date(tp):
+    from .io._dicom import series_study_date
+
+    try:
+        return series_study_date(tp.image, tp.series_uid)
+    except Exception:  # noqa: BLE001 - a folder unreadable even for headers: no date
+        return None
+
+
 def _scan_date(scan, tp, warnings):
     header = scan.study_date.isoformat() if scan.study_date else None
     if header and tp.scan_date and header != tp.scan_date:
@@ -464,6 +473,12 @@ def run_timepoint(task):
         # A failed row carries no volumes: whatever was measured before the failure is not
         # a result.
         rec.update(measurement=None, masks={}, overlay=None)
+        if rec["scan_date"] is None and tp.image and os.path.isdir(tp.image):
+            # Its date still places it among the patient's scans (an undated one stops the
+            # growth analysis): the headers hold it even when the volume cannot be read.
+            date = _header_date(tp)
+            if date is not None:
+                rec["scan_date"], rec["date_source"] = date.isoformat(), "dicom"
     rec["seconds"] = time.perf_counter() - t0
     if rec["status"] == "ok":
         try:

@@ -461,12 +461,31 @@ def _positive_float(value):
     return v if np.isfinite(v) and v > 0 else None
 
 
-def _header_facts(ds, warnings):
-    date = None
+def series_study_date(folder, series_uid=None):
+    """The study date of a DICOM folder's headers (of ``series_uid``'s slices when given),
+    or None: read without the pixels, so a series that cannot be read as a volume (a slice
+    missing) is still placed in time."""
+    for path in _iter_files(os.fspath(folder)):
+        ds = _read_header(path)
+        if ds is None or (series_uid and str(ds.get("SeriesInstanceUID", "")) != series_uid):
+            continue
+        date = _header_date(ds)
+        if date is not None:
+            return date
+    return None
+
+
+def _header_date(ds):
+    """StudyDate, else SeriesDate, else AcquisitionDate, or None."""
     for key in ("StudyDate", "SeriesDate", "AcquisitionDate"):
         date = _parse_date(ds.get(key))
         if date is not None:
-            break
+            return date
+    return None
+
+
+def _header_facts(ds, warnings):
+    date = _header_date(ds)
     height_cm = None
     size_m = _positive_float(ds.get("PatientSize"))
     if size_m is not None:

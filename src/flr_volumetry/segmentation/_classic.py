@@ -83,8 +83,8 @@ def check_ct_intensities(arr):
     if lo > -800.0:
         # Air stored near 0 and bone above 1500: HU + 1024, a CT whose rescale intercept was
         # dropped on export. (An MR may look alike: both are said.)
-        offset = (f" Or is it a CT stored without its rescale intercept (air near 0 instead "
-                  f"of -1000 HU)? Then subtract 1024 from its values." if -50.0 <= lo <= 50.0
+        offset = (" Or is it a CT stored without its rescale intercept (air near 0 instead "
+                  "of -1000 HU)? Then subtract 1024 from its values." if -50.0 <= lo <= 50.0
                   and hi >= 1500.0 else "")
         raise InputError(
             f"the intensities range from {lo:.0f} to {hi:.0f}, not like a CT in Hounsfield "
