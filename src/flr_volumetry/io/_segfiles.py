@@ -214,9 +214,11 @@ def _native_volume(ds, frames, masks, path):
     The slice step is the declared SpacingBetweenSlices when the frames sit
     on multiples of it: frames of empty slices are usually omitted, so the
     smallest distance between frames can be several slices. Without it, the
-    smallest distance between frames: SliceThickness is the thickness of a
-    slice, not the step (thin slices 2.5 mm apart would be stacked 1.25 mm
-    apart, every other slice empty); it is used for a single frame only.
+    smallest distance between neighbouring frames when every frame sits on a
+    multiple of it. SliceThickness is the thickness of a slice, not the step
+    (thin slices 2.5 mm apart would be stacked 1.25 mm apart, every other
+    slice empty): it is used only for a single frame, or when the frames sit
+    on its multiples and no neighbours lie more than two of it apart.
     """
     ref = frames[masks[0][0]]
     ori, spc = ref[2], ref[3]
