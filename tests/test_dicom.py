@@ -408,13 +408,21 @@ def test_cli_refuses_a_folder_with_a_gap_in_one_line(tmp_path, capsys):
     assert "missing between z=7.5 and z=12.5 mm" in err
 
 
-def test_pixel_type_is_int16_only_when_every_value_provably_fits(tmp_path):
+def test_pixel_type_is_int16_exactly_when_every_value_fits(tmp_path):
     img = _phantom()
     write_dicom_series(img, tmp_path / "a", rescale_intercept=0)
-    write_dicom_series(img, tmp_path / "b", rescale_intercept=-1024)  # 16-bit + intercept
+    # 16-bit signed with intercept -1024 (GE's encoding, and ours): the headers cannot prove
+    # the values fit int16, the values do. It had been held as int32: twice the memory.
+    write_dicom_series(img, tmp_path / "b", rescale_intercept=-1024)
     a, b = read_dicom_series(tmp_path / "a").image, read_dicom_series(tmp_path / "b").image
-    assert a.GetPixelID() == sitk.sitkInt16 and b.GetPixelID() == sitk.sitkInt32
+    assert a.GetPixelID() == sitk.sitkInt16 and b.GetPixelID() == sitk.sitkInt16
     np.testing.assert_array_equal(sitk.GetArrayFromImage(a), sitk.GetArrayFromImage(b))
+    # Values beyond int16 stay exact in int32.
+    high = sitk.Cast(img, sitk.sitkInt32) + 32000  # up to 33500: beyond int16
+    write_dicom_series(high, tmp_path / "c", rescale_intercept=1024)
+    c = read_dicom_series(tmp_path / "c").image
+    assert c.GetPixelID() == sitk.sitkInt32
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(c), sitk.GetArrayFromImage(high))
 
 
 # ----------------------------------------------------------------- messy exports (audit)
