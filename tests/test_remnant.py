@@ -1,6 +1,7 @@
 """Remnant plans: named resections, segment maps, landmarks, cut surfaces, CLI."""
 
 import json
+import os
 import re
 
 import numpy as np
@@ -600,3 +601,32 @@ def test_a_plan_baseline_other_than_the_plans_scan_is_warned_about(case):
     follow = (str(tmp / "follow_ct.nii.gz"), str(tmp / "follow_liver.nii.gz"))
     m = measure_files(follow[0], liver=follow[1], plan=str(plan_out), plan_baseline=follow)
     assert any("placed on another scan than the plan baseline given" in w for w in m.warnings)
+
+
+def test_a_plan_baseline_without_a_liver_mask_is_segmented_once_while_unchanged(case,
+                                                                                monkeypatch):
+    # Each follow-up of a batch had read and segmented the plan's baseline again (26 s each
+    # at 518 slices): kept while its files are unchanged, segmented again when they change.
+    from flr_volumetry import workflow
+
+    paths, tmp = case
+    plan_out = _save_cut_plan(paths, tmp)
+    calls = []
+
+    def auto_liver(scan, modality):
+        calls.append(scan.source)
+        return sitk.ReadImage(paths["liver"]), [], {}
+    monkeypatch.setattr(workflow, "_auto_liver", auto_liver)
+    workflow._SEGMENTED_BASELINE.clear()
+    given = measure_files(paths["ct"], liver=paths["liver"], plan=str(plan_out),
+                          plan_baseline=(paths["ct"], paths["liver"]))
+    for _ in range(2):
+        m = measure_files(paths["ct"], liver=paths["liver"], plan=str(plan_out),
+                          plan_baseline=(paths["ct"], None))
+        assert m.flr_ml == given.flr_ml
+    assert len(calls) == 1
+    sitk.WriteImage(sitk.ReadImage(paths["ct"]) + 0, paths["ct"] + ".tmp.nii.gz")
+    os.replace(paths["ct"] + ".tmp.nii.gz", paths["ct"])  # rewritten: another file
+    measure_files(paths["ct"], liver=paths["liver"], plan=str(plan_out),
+                  plan_baseline=(paths["ct"], None))
+    assert len(calls) == 2

@@ -172,13 +172,13 @@ def _flr_from_plan(plan, liver_img, seg_img, tumor_img, image, plan_baseline, re
         except (TypeError, ValueError):
             raise InputError("plan_baseline must be the pair (baseline scan, baseline liver "
                              "mask).") from None
-        base_scan = base_image if isinstance(base_image, Scan) else load_image(base_image)
         if base_liver is None:
             # The plan's scan has no liver mask: segment it as measure does.
-            base_liver_img, seg_warnings, _ = _auto_liver(base_scan, None)
+            base_scan, base_liver_img, seg_warnings = _segmented_plan_baseline(base_image)
             warnings += [f"plan baseline: {w}" for w in seg_warnings]
             base_liver_source = "automatic segmentation"
         else:
+            base_scan = base_image if isinstance(base_image, Scan) else load_image(base_image)
             base_mask = load_mask(base_liver, base_scan, what="baseline liver mask")
             warnings += [f"plan baseline: {w}" for w in base_mask.warnings]
             base_liver_img, base_liver_source = base_mask.image, base_mask.source
@@ -229,6 +229,43 @@ def _describe_scan(scan):
     if scan.series_description:
         d["series_description"] = scan.series_description
     return d
+
+
+# The last plan baseline segmented (its files' identity -> scan, liver, warnings): every
+# follow-up of a patient carries the plan from the same baseline, which had been read and
+# segmented again for each (26 s a time at 518 slices).
+_SEGMENTED_BASELINE = {}
+
+
+def _file_identity(path):
+    """What changes when a file or a DICOM folder's files change: paths, sizes, mtimes."""
+    path = os.path.abspath(os.fspath(path))
+    if os.path.isdir(path):
+        stats = []
+        for root, _, files in os.walk(path):
+            for name in sorted(files):
+                st = os.stat(os.path.join(root, name))
+                stats.append((os.path.join(root, name), st.st_size, st.st_mtime_ns))
+        return path, tuple(stats)
+    st = os.stat(path)
+    return path, st.st_size, st.st_mtime_ns
+
+
+def _segmented_plan_baseline(base_image):
+    """(scan, automatic liver, warnings) of a plan's baseline scan, reused while its files
+    are unchanged."""
+    from .io import Scan
+
+    if isinstance(base_image, Scan):
+        return (base_image, *_auto_liver(base_image, None)[:2])
+    key = _file_identity(base_image)
+    if key not in _SEGMENTED_BASELINE:
+        scan = load_image(base_image)
+        liver, seg_warnings, _ = _auto_liver(scan, None)
+        _SEGMENTED_BASELINE.clear()  # one baseline kept: a scan and its mask, not a study's
+        _SEGMENTED_BASELINE[key] = (scan, liver, tuple(seg_warnings))
+    scan, liver, seg_warnings = _SEGMENTED_BASELINE[key]
+    return scan, liver, list(seg_warnings)
 
 
 def _auto_liver(scan, modality):
