@@ -536,4 +536,5 @@ def test_a_single_layer_seg_nrrd_stored_4d_is_a_segment_map(tmp_path):
                        f"Segment{i}_Layer": "0"})
     nrrd.write(str(tmp_path / "one_layer.seg.nrrd"), np.transpose(a, (2, 1, 0))[None], header)
     labels, _ = flr.load_label_map(tmp_path / "one_layer.seg.nrrd", ref)
+    assert labels.GetNumberOfComponentsPerPixel() == 1 and _arr(labels).shape == a.shape
     np.testing.assert_array_equal(_arr(labels), a)
