@@ -6,8 +6,10 @@ this module only finds the layers, crops them and formats the results.
 
 from __future__ import annotations
 
+import hashlib
+import re
 import weakref
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import SimpleITK as sitk
@@ -22,6 +24,9 @@ __all__ = [
     "find_timepoints",
     "find_patients",
     "patient_key",
+    "patient_id",
+    "patient_name",
+    "patient_of",
     "check_same_scan",
     "placed_on",
     "check_placed_on",
@@ -38,7 +43,11 @@ MASK_ROLES = ("liver", "tumor", "flr", "segments")
 
 @dataclass
 class Timepoint:
-    """A scan and the masks opened with it (napari layers, any may be None)."""
+    """A scan and the masks opened with it (napari layers, any may be None).
+
+    ``layers``: every layer of the timepoint, in the order opened (a role may have several);
+    ``chosen``: the roles whose layer the user chose in the Volumetry table.
+    """
 
     key: str
     label: str
@@ -47,6 +56,8 @@ class Timepoint:
     tumor: object = None
     flr: object = None
     segments: object = None
+    layers: list = field(default_factory=list)
+    chosen: frozenset = frozenset()
 
     @property
     def scan_date(self):
@@ -60,23 +71,48 @@ class Timepoint:
 
     @property
     def patient(self):
-        """The patient's key: see :func:`patient_key`."""
-        return patient_key(*(x for x in (self.scan, self.liver) if x is not None))
+        """The patient's key (see :func:`patient_key`), from every layer of the timepoint: a
+        layer opened later without the patient's ID does not take the timepoint from it."""
+        return patient_key(*(self.layers or [x for x in (self.scan, self.liver)
+                                              if x is not None]))
 
     @property
     def patient_facts(self):
-        for layer in (self.scan, self.liver):
+        for layer in (self.scan, self.liver, *self.layers):
             if layer is not None and layer.metadata.get("flr_patient_facts"):
                 return dict(layer.metadata["flr_patient_facts"])
         return {}
 
+    def unsure_roles(self):
+        """Sentences naming each role with several layers here that the user did not choose
+        in the Volumetry table, and the layer used (the most recent).
 
-def find_timepoints(layers):
+        Examples
+        --------
+        >>> from types import SimpleNamespace as L
+        >>> a, b = (L(name=n, metadata={"flr_role": "flr"}) for n in ("plan flr", "painted"))
+        >>> Timepoint("k", "P001 baseline", flr=b, layers=[a, b]).unsure_roles()
+        ["P001 baseline holds 2 flr layers; 'painted' is used (the most recent): choose another in the Volumetry table to use it instead."]
+        """
+        out = []
+        for role in MASK_ROLES:
+            same = [x for x in self.layers if x.metadata.get("flr_role") == role]
+            if len(same) > 1 and role not in self.chosen and getattr(self, role) is not None:
+                out.append(f"{self.label} holds {len(same)} {role} layers; "
+                           f"'{getattr(self, role).name}' is used (the most recent): choose "
+                           f"another in the Volumetry table to use it instead.")
+        return out
+
+
+def find_timepoints(layers, chosen=None):
     """Group layers by their ``flr_timepoint`` metadata, in the order opened.
 
     The last layer of a role wins, so a newly created FLR layer replaces the
-    one opened from file.
+    one opened from file; unless ``chosen`` (:meth:`PatientSettings.chosen_layers`) holds the
+    layers the Volumetry table measures for a timepoint: the export and the growth must be
+    figures of the layers the user read (a timepoint may hold two FLR layers).
     """
+    layers = list(layers)
     out = {}
     for layer in layers:
         meta = getattr(layer, "metadata", None) or {}
@@ -86,29 +122,106 @@ def find_timepoints(layers):
             continue
         tp = out.setdefault(key, Timepoint(key=key, label=meta.get("flr_label", key)))
         setattr(tp, role, layer)
+        tp.layers.append(layer)
+    for key, choice in (chosen or {}).items():
+        tp = out.get(key)
+        if tp is None:
+            continue
+        roles = set()
+        for role, layer in choice.items():
+            # A layer closed since, or moved to another timepoint, is no choice any more.
+            if layer is None or any(layer is x for x in tp.layers):
+                setattr(tp, role, layer)
+                roles.add(role)
+        tp.chosen = frozenset(roles)
     return list(out.values())
 
 
+NO_ID = "no patient ID: "
+DICOM_ID = "DICOM PatientID "
+
+
 def patient_key(*layers):
-    """The patient a layer belongs to: its ``flr_patient`` ID (a patient folder of a study),
-    else '' for the scans opened on their own, which the plugin treats as one unnamed
-    patient (their files say nothing of who they are)."""
-    for layer in layers:
-        pid = (getattr(layer, "metadata", None) or {}).get("flr_patient")
+    """The patient layers belong to, as a key.
+
+    Its ``flr_patient`` ID (a patient folder of a study), else the DICOM PatientID of its
+    scan's header (a pseudonymous ID: two scans naming one ID are one patient's), else the
+    scan's own timepoint: a scan opened on its own, whose files say nothing of who it is, is
+    a patient of its own (two such scans may be two people: one's size, growth or export
+    must never be the other's).
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace as L
+    >>> patient_key(L(metadata={"flr_timepoint": "/a", "flr_patient": "P001"}))
+    'P001'
+    >>> patient_key(L(metadata={"flr_timepoint": "/a", "flr_scan": {"patient_id": "4711"}}))
+    'DICOM PatientID 4711'
+    >>> patient_key(L(metadata={"flr_timepoint": "/data/ct"}))
+    'no patient ID: /data/ct'
+    """
+    metas = [getattr(layer, "metadata", None) or {} for layer in layers]
+    for meta in metas:
+        if meta.get("flr_patient"):
+            return str(meta["flr_patient"])
+    for meta in metas:
+        pid = (meta.get("flr_scan") or {}).get("patient_id")
         if pid:
-            return str(pid)
+            return DICOM_ID + str(pid)
+    for meta in metas:
+        if meta.get("flr_timepoint"):
+            return NO_ID + str(meta["flr_timepoint"])
     return ""
 
 
+def patient_id(key):
+    """The patient's ID to write in files: its study ID; for a DICOM PatientID (often the
+    hospital's record number, which no output should carry) a pseudonym made from it;
+    else 'patient'.
+
+    Examples
+    --------
+    >>> patient_id("P001"), patient_id("no patient ID: /data/ct")
+    ('P001', 'patient')
+    >>> patient_id("DICOM PatientID 4711")
+    'dicom-de650d61f5'
+    """
+    if not key or key.startswith(NO_ID):
+        return "patient"
+    if key.startswith(DICOM_ID):
+        digest = hashlib.sha256(key[len(DICOM_ID):].encode("utf-8")).hexdigest()
+        return f"dicom-{digest[:10]}"
+    return key
+
+
 def patient_name(key):
-    """How a patient key is shown to the user."""
-    return key or "(no patient ID)"
+    """How a patient key is shown to the user.
+
+    Examples
+    --------
+    >>> patient_name("P001"), patient_name("no patient ID: /data/P7/baseline/image")
+    ('P001', '(no patient ID: baseline/image)')
+    """
+    if not key:
+        return "(no patient ID)"
+    if key.startswith(NO_ID):
+        parts = [p for p in re.split(r"[/\\]", key[len(NO_ID):]) if p]
+        return f"(no patient ID: {'/'.join(parts[-2:])})"
+    return key
 
 
-def find_patients(layers):
+def patient_of(layers, layer, chosen=None):
+    """The patient key of ``layer``'s timepoint among ``layers`` (a mask made in napari
+    carries no header of its own: its scan's says whose it is)."""
+    key = (getattr(layer, "metadata", None) or {}).get("flr_timepoint")
+    tp = next((t for t in find_timepoints(layers, chosen) if t.key == key), None)
+    return patient_key(layer) if tp is None else tp.patient
+
+
+def find_patients(layers, chosen=None):
     """Timepoints with a liver, grouped by patient (in the order opened)."""
     out = {}
-    for tp in find_timepoints(layers):
+    for tp in find_timepoints(layers, chosen):
         if tp.liver is not None:
             out.setdefault(tp.patient, []).append(tp)
     return out
@@ -116,12 +229,16 @@ def find_patients(layers):
 
 @dataclass(frozen=True)
 class PatientValues:
-    """One patient's size (0 = unknown), liver condition and where the size came from."""
+    """One patient's size (0 = unknown), liver condition and where the size came from, and
+    the date of the procedure that grows the remnant (PVE, ALPPS stage 1: as typed, checked
+    when used) or the choice to count the growth from the baseline scan without it."""
 
     height_cm: float = 0.0
     weight_kg: float = 0.0
     liver_condition: str = "normal"
     source: str = ""
+    procedure_date: str = ""
+    from_baseline_date: bool = False
 
     @classmethod
     def from_facts(cls, scan_facts, patient_facts):
@@ -142,8 +259,10 @@ class PatientValues:
                 size = (float(h), float(w), f"size from {where}")
                 break
         cond = patient_facts.get("liver_condition")
+        date = patient_facts.get("procedure_date")
         return cls(height_cm=size[0], weight_kg=size[1], source=size[2],
-                   liver_condition=cond if cond in clinical.LIVER_CONDITIONS else "normal")
+                   liver_condition=cond if cond in clinical.LIVER_CONDITIONS else "normal",
+                   procedure_date="" if date is None else str(date))
 
     def patient(self):
         h, w = self.height_cm, self.weight_kg
@@ -155,7 +274,8 @@ class PatientValues:
 
 
 class PatientSettings:
-    """Each open patient's size and liver condition, and the formula choices.
+    """Each open patient's size, liver condition and procedure date, the formula choices, and
+    the layers measured in the Volumetry table.
 
     One object per viewer (see :func:`settings_for`), shared by every widget: the export
     and the growth figures must be those of the table the user read and corrected. A
@@ -165,6 +285,7 @@ class PatientSettings:
 
     def __init__(self):
         self._values = {}
+        self._chosen = {}
         self._listeners = []
         defaults = VolumetryOptions()
         self.bsa_formula, self.telv_formula = defaults.bsa_formula, defaults.telv_formula
@@ -182,6 +303,21 @@ class PatientSettings:
     def set_values(self, key, **changes):
         self._values[key] = replace(self.peek(key), **changes)
         self._changed(key)
+
+    def choose_layers(self, timepoint, layers):
+        """Record the layers (by role; None: none) the Volumetry table measures for a
+        timepoint, so that the export and the growth measure the same ones. Held weakly: a
+        closed layer is no choice."""
+        self._chosen[timepoint] = {role: None if layer is None else weakref.ref(layer)
+                                   for role, layer in layers.items()}
+
+    def chosen_layers(self):
+        """{timepoint key: {role: layer or None}} of the layers still open."""
+        out = {}
+        for key, refs in self._chosen.items():
+            out[key] = {role: None if ref is None else ref() for role, ref in refs.items()
+                        if ref is None or ref() is not None}
+        return out
 
     def set_formulas(self, bsa_formula=None, telv_formula=None):
         self.bsa_formula = bsa_formula or self.bsa_formula

@@ -11,8 +11,9 @@ Layer metadata keys (read by the widgets and the writer):
 ``flr_timepoint`` key grouping a scan with its masks (folder path, or the scan's file when
                   its folder holds several scans)
 ``flr_label``     short name of the timepoint shown to the user
-``flr_patient``   pseudonymous patient ID (study folders only)
-``flr_scan``      header facts of a scan (date, height, weight, modality)
+``flr_patient``   pseudonymous patient ID (study folders, and their timepoint folders opened
+                  on their own)
+``flr_scan``      header facts of a scan (date, height, weight, modality, DICOM PatientID)
 ``flr_patient_facts``  patient.json facts (study folders only)
 ``flr_source``    the path read
 ``flr_scan_source`` the scan (file or DICOM folder) a mask belongs to, when known
@@ -169,7 +170,32 @@ def _scan_facts(scan):
         "weight_kg": scan.patient_weight_kg,
         "modality": scan.modality,
         "series_description": scan.series_description,
+        "patient_id": _dicom_patient_id(scan),
     }
+
+
+def _dicom_patient_id(scan):
+    """The DICOM PatientID of a series read from a folder (None for other files or when
+    empty): it tells whether two scans opened on their own are one patient's. Only that tag
+    and the series UID are read, from the first file of the series found; the patient's
+    name never is."""
+    if scan.series_instance_uid is None or not os.path.isdir(scan.source):
+        return None
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    for root, dirs, files in os.walk(scan.source):
+        dirs.sort()
+        for name in sorted(files):
+            try:
+                ds = pydicom.dcmread(os.path.join(root, name), stop_before_pixels=True,
+                                     specific_tags=["SeriesInstanceUID", "PatientID"])
+            except (InvalidDicomError, OSError, ValueError, EOFError):
+                continue  # not DICOM, or unreadable: the series' files are elsewhere
+            if str(ds.get("SeriesInstanceUID", "")) == scan.series_instance_uid:
+                pid = str(ds.get("PatientID", "") or "").strip()
+                return pid or None
+    return None
 
 
 def _base_metadata(role, geometry, source, timepoint, label):
@@ -345,20 +371,48 @@ def read_patient(patient_folder):
     if patient.error:
         raise InputError(f"patient {patient.patient_id}: {patient.error}")
     layers = []
-    facts = patient.facts()
     # In scan-date order, as the batch reads them (folder names need not sort by date).
     for tp in patient.timepoints_by_date():
-        if tp.error:
-            raise InputError(f"patient {patient.patient_id}, timepoint {tp.name}: {tp.error}")
-        files = {k: getattr(tp, k) for k in ("image", "liver", "tumor", "flr", "segments")}
-        tp_layers = read_timepoint_folder(
-            tp.folder, label=f"{patient.patient_id} {tp.name}", patient_id=patient.patient_id,
-            scan_date=tp.scan_date, files=files, extra={"flr_patient_facts": facts})
-        if files["flr"] is None and patient.remnant_spec():
-            tp_layers += _flr_from_patient_plan(tp_layers, patient.remnant_spec())
-        layers += tp_layers
+        layers += _read_study_timepoint(patient, tp)
     # Show the last timepoint on top; hide the other scans so overlays stay readable.
     return layers
+
+
+def _read_study_timepoint(patient, tp):
+    """Layers of one timepoint of a study patient, labelled ``<patient> <timepoint>``."""
+    if tp.error:
+        raise InputError(f"patient {patient.patient_id}, timepoint {tp.name}: {tp.error}")
+    files = {k: getattr(tp, k) for k in ("image", "liver", "tumor", "flr", "segments")}
+    layers = read_timepoint_folder(
+        tp.folder, label=f"{patient.patient_id} {tp.name}", patient_id=patient.patient_id,
+        scan_date=tp.scan_date, files=files, extra={"flr_patient_facts": patient.facts()})
+    if files["flr"] is None and patient.remnant_spec():
+        layers += _flr_from_patient_plan(layers, patient.remnant_spec())
+    return layers
+
+
+def _study_timepoint(folder):
+    """(patient, timepoint) of the study when ``folder`` is a timepoint folder of a patient
+    folder with patient.json or of a study with study.csv, else None: such a folder opened
+    on its own is still that patient's scan (its masks, size and growth are the patient's)."""
+    from flr_volumetry import study as _study
+
+    folder = Path(folder).resolve()
+    patient_folder = folder.parent
+    if not ((patient_folder / "patient.json").is_file()
+            or (patient_folder.parent / "study.csv").is_file()):
+        return None
+    try:
+        found = _study.discover_study(patient_folder.parent)
+    except InputError:
+        return None
+    for patient in found.patients:
+        if patient.patient_id != patient_folder.name or patient.error:
+            continue
+        for tp in patient.timepoints:
+            if Path(tp.folder).resolve() == folder:
+                return patient, tp
+    return None
 
 
 def _flr_from_patient_plan(tp_layers, spec):
@@ -416,6 +470,9 @@ def read_path(path):
                         f"{ids[0]}. Open a patient's folder to see another one.")
             return read_patient(first)
         if kind == "timepoint":
+            in_study = _study_timepoint(path)
+            if in_study is not None:
+                return _read_study_timepoint(*in_study)
             files = _timepoint_files(path)
             return read_timepoint_folder(path, scan_date=files.get("scan_date"), files=files)
         scan = load_image(path)

@@ -298,3 +298,219 @@ def test_growth_between_two_patients_is_refused(make_napari_viewer, qtbot, study
         next(t.key for t in hyp._timepoints() if t.label == "P002 baseline")))
     assert (hyp.patient_form.height_cm.value(), hyp.procedure_date.text()) == (160, "2024-03-11")
     assert hyp.compute() is not None, hyp.status.text()
+
+
+# --- scans on their own, procedure dates, chosen layers and export folders ------------------
+
+def _dicom_scan_with_masks(viewer, folder, patient_id, size, date):
+    """A DICOM series written with ``patient_id`` and ``size`` (cm, kg) in its header, opened
+    on its own as from PACS, with its liver and FLR masks added: (scan, liver) layers."""
+    from flr_volumetry.io import write_dicom_series
+
+    from .conftest import _image, make_case
+
+    arrays = make_case()
+    ct = _image(arrays["ct"])
+    write_dicom_series(ct, folder, study_date=date, patient_id=patient_id,
+                       patient_height_cm=size[0], patient_weight_kg=size[1])
+    (scan,) = add_layers(viewer, read_path(str(folder)))
+    layers = []
+    for role in ("liver", "flr"):
+        mask = _image(arrays[role])
+        layers.append(add_mask_layer(viewer, scan, mask, role, f"{scan.name} {role}", "test"))
+    return scan, layers[0]
+
+
+def test_scans_opened_on_their_own_are_each_their_own_patient(make_napari_viewer, qtbot,
+                                                              tmp_path):
+    from flr_volumetry_napari._model import find_patients, patient_of
+
+    viewer = make_napari_viewer()
+    vol, hyp = VolumetryWidget(viewer), HypertrophyWidget(viewer)
+    for widget in (vol, hyp):
+        qtbot.addWidget(widget)
+    # Two people's series, each in a folder named 'image', and a follow-up of the first.
+    _, liver_a = _dicom_scan_with_masks(viewer, tmp_path / "a" / "image", "PA", (181, 90),
+                                        "2024-01-02")
+    _, liver_b = _dicom_scan_with_masks(viewer, tmp_path / "b" / "image", "PB", (158, 52),
+                                        "2024-01-03")
+    _, liver_a2 = _dicom_scan_with_masks(viewer, tmp_path / "a2" / "image", "PA", (181, 92),
+                                         "2024-02-20")
+    patients = find_patients(viewer.layers)
+    pa, pb = "DICOM PatientID PA", "DICOM PatientID PB"
+    assert sorted(patients) == [pa, pb] and len(patients[pa]) == 2
+    assert patient_of(viewer.layers, liver_b) == pb
+    # Each patient's own header size, never the other's.
+    vol.liver.set_layer(liver_b)
+    assert (vol.patient_form.height_cm.value(), vol.patient_form.weight_kg.value()) == (158, 52)
+    vol.liver.set_layer(liver_a)
+    assert (vol.patient_form.height_cm.value(), vol.patient_form.weight_kg.value()) == (181, 90)
+    # Growth from one person to another: refused in words.
+    assert len(hyp._timepoints()) == 3
+    b_key = liver_b.metadata["flr_timepoint"]
+    hyp.baseline.setCurrentIndex(hyp.baseline.findData(liver_a.metadata["flr_timepoint"]))
+    hyp.followup.setCurrentIndex(hyp.followup.findData(b_key))
+    hyp.from_baseline.setChecked(True)
+    assert hyp.compute() is None and "two timepoints of one patient" in hyp.status.text()
+    hyp.followup.setCurrentIndex(hyp.followup.findData(liver_a2.metadata["flr_timepoint"]))
+    assert hyp.compute() is not None, hyp.status.text()
+    # Two scans without any patient ID (NIfTI files in two folders) are two patients.
+    for name in ("x", "y"):
+        (tmp_path / name).mkdir()
+        _write_scan(tmp_path / name, "ct", (20, 40, 40), (2.0, 2.0, 5.0), (0.0, 0.0, 0.0))
+        add_layers(viewer, read_path(str(tmp_path / name / "ct.nii.gz")))
+    scans = [lay for lay in viewer.layers if lay.name.startswith("ct")]
+    assert len({patient_of(viewer.layers, s) for s in scans}) == 2
+
+
+def test_export_gives_timepoints_of_one_label_their_own_folders(make_napari_viewer, tmp_path):
+    viewer = make_napari_viewer()
+    for name, date in (("a", "2024-01-02"), ("a2", "2024-02-20")):
+        _dicom_scan_with_masks(viewer, tmp_path / name / "image", "PA", (181, 90), date)
+    out = tmp_path / "export"
+    results = export_review(list(viewer.layers), out, flr.Patient(181, 90),
+                            flr.VolumetryOptions(), from_baseline_date=True)
+    (entry,) = results["patients"]
+    folders = [t["timepoint"] for t in entry["timepoints"]]
+    assert folders == ["image", "image_2"]
+    # The DICOM PatientID (often a hospital record number) is written as a pseudonym.
+    pid = entry["patient_id"]
+    assert pid.startswith("dicom-") and "PA" not in pid
+    assert "PA" not in (out / "results.json").read_text().replace("PATIENT", "")
+    for t in entry["timepoints"]:
+        saved = json.loads((out / "masks" / pid / t["timepoint"] / "measurement.json")
+                           .read_text())
+        assert saved["scan_date"] == t["scan_date"]
+        assert t["masks"]["liver"] == f"masks/{pid}/{t['timepoint']}/liver.nii.gz"
+
+
+def test_procedure_date_belongs_to_its_patient_in_every_widget(make_napari_viewer, qtbot,
+                                                               study_dir, tmp_path):
+    two_patient_study(study_dir)
+    viewer = make_napari_viewer()
+    for pid in ("P001", "P002"):
+        add_layers(viewer, read_path(str(study_dir / pid)))
+    hyp, exp = HypertrophyWidget(viewer), ExportWidget(viewer)
+    for widget in (hyp, exp):
+        qtbot.addWidget(widget)
+    keys = {t.label: t.key for t in hyp._timepoints()}
+    hyp.baseline.setCurrentIndex(hyp.baseline.findData(keys["P001 baseline"]))
+    assert hyp.procedure_date.text() == "2024-03-04"
+    hyp.procedure_date.setText("2024-03-06")  # P001's date corrected
+    hyp.baseline.setCurrentIndex(hyp.baseline.findData(keys["P002 baseline"]))
+    assert hyp.procedure_date.text() == "2024-03-11"  # P002's own, not P001's
+    exp.patient_pick.setCurrentIndex(exp.patient_pick.findData("P001"))
+    assert exp.procedure_date.text() == "2024-03-06"  # the date corrected in the other widget
+    # P002 exported without a procedure date, counting from the baseline scan as asked.
+    exp.patient_pick.setCurrentIndex(exp.patient_pick.findData("P002"))
+    exp.procedure_date.setText("")
+    exp.from_baseline.setChecked(True)
+    assert hyp.procedure_date.text() == "" and hyp.from_baseline.isChecked()
+    exp.folder.setText(str(tmp_path / "export"))
+    assert exp.export() is not None
+    qtbot.waitUntil(lambda: exp.export_button.isEnabled() and exp.results is not None,
+                    timeout=30000)
+    (entry,) = exp.results["patients"]
+    assert entry["patient_id"] == "P002" and exp.results["options"]["from_baseline_date"]
+    (followup,) = entry["followups"]
+    assert followup["status"] == "ok", followup
+    assert followup["hypertrophy"]["interval_start"] == "2024-02-26"
+    # P001 keeps its date.
+    hyp.baseline.setCurrentIndex(hyp.baseline.findData(keys["P001 baseline"]))
+    assert hyp.procedure_date.text() == "2024-03-06" and not hyp.from_baseline.isChecked()
+
+
+def test_a_study_timepoint_opened_again_stays_its_patients(make_napari_viewer, qtbot, study_dir):
+    from flr_volumetry_napari._model import find_patients
+
+    viewer = make_napari_viewer()
+    add_layers(viewer, read_path(str(study_dir / "P001")))
+    again = add_layers(viewer, read_path(str(study_dir / "P001" / "baseline")))
+    assert {lay.metadata.get("flr_patient") for lay in again} == {"P001"}
+    assert again[0].metadata["flr_label"] == "P001 baseline"
+    # A layer of the timepoint made later without the patient's ID (a mask opened from a
+    # file) does not take the timepoint from its patient.
+    meta = {k: v for k, v in again[1].metadata.items() if k != "flr_patient"}
+    viewer.add_labels(np.asarray(again[1].data).copy(), name="a liver", metadata=meta)
+    scan_meta = {k: v for k, v in again[0].metadata.items() if k != "flr_patient"}
+    viewer.add_image(np.asarray(again[0].data), name="a scan", metadata=scan_meta)
+    patients = find_patients(viewer.layers)
+    assert list(patients) == ["P001"] and len(patients["P001"]) == 2
+    hyp = HypertrophyWidget(viewer)
+    qtbot.addWidget(hyp)
+    assert hyp.compute() is not None, hyp.status.text()
+
+
+def test_closing_a_mask_keeps_the_volumetry_table_on_the_livers_timepoint(
+        make_napari_viewer, qtbot, study_dir):
+    two_patient_study(study_dir)
+    viewer = make_napari_viewer()
+    for pid in ("P001", "P002"):
+        add_layers(viewer, read_path(str(study_dir / pid)))
+    vol = VolumetryWidget(viewer)
+    qtbot.addWidget(vol)
+    vol.liver.set_layer(by_name(viewer, "P001 baseline liver"))
+    assert vol.recompute() is not None
+    viewer.layers.remove(by_name(viewer, "P001 baseline tumor"))
+    assert vol.tumor.layer() is None
+    assert vol.flr.layer() is by_name(viewer, "P001 baseline flr")
+    assert vol.segments.layer() is by_name(viewer, "P001 baseline segments")
+    assert vol.recompute() is not None, vol.status.text()
+    # Another patient opened later does not take the table's masks either.
+    viewer.layers.remove(by_name(viewer, "P001 baseline flr"))
+    assert vol.flr.layer() is None
+    add_layers(viewer, read_path(str(study_dir / "P002")))
+    assert (vol.tumor.layer(), vol.flr.layer()) == (None, None)
+
+
+def test_export_and_growth_measure_the_layers_of_the_volumetry_table(
+        make_napari_viewer, qtbot, study_dir, tmp_path):
+    viewer = make_napari_viewer()
+    add_layers(viewer, read_path(str(study_dir / "P001")))
+    vol, rem, exp, hyp = (VolumetryWidget(viewer), RemnantWidget(viewer), ExportWidget(viewer),
+                          HypertrophyWidget(viewer))
+    for widget in (vol, rem, exp, hyp):
+        qtbot.addWidget(widget)
+    plan_flr = by_name(viewer, "P001 baseline flr")
+    for w in (vol, rem):
+        w.liver.set_layer(by_name(viewer, "P001 baseline liver"))
+    painted = rem.new_flr_layer(copy_liver=True)  # "FLR = liver, then erase"
+    painted.data[:, :, 10:] = 0
+    painted.refresh()
+    # Without a choice in the table, the most recent is used and said so in one sentence.
+    results = export_review(list(viewer.layers), tmp_path / "plain", flr.Patient(172, 80),
+                            flr.VolumetryOptions(), "2024-03-04")
+    (warning,) = results["warnings"]
+    assert "2 flr layers" in warning and f"'{painted.name}' is used" in warning
+    # The user goes back to the plan's FLR in the table: the export and the growth use it.
+    vol.flr.set_layer(plan_flr)
+    table = vol.recompute()
+    exp.folder.setText(str(tmp_path / "export"))
+    assert exp.export() is not None
+    qtbot.waitUntil(lambda: exp.export_button.isEnabled() and exp.results is not None,
+                    timeout=30000)
+    base = exp.results["patients"][0]["timepoints"][0]
+    assert base["measurement"]["flr_ml"] == pytest.approx(table.flr_ml)
+    assert exp.results["warnings"] == []
+    h = hyp.compute()
+    assert h is not None and h.flr_pre_ml == pytest.approx(table.flr_ml)
+
+
+def test_export_refuses_a_folder_holding_another_patients_export(make_napari_viewer,
+                                                                 study_dir, tmp_path):
+    two_patient_study(study_dir)
+    viewer = make_napari_viewer()
+    for pid in ("P001", "P002"):
+        add_layers(viewer, read_path(str(study_dir / pid)))
+    out = tmp_path / "export"
+    args = (list(viewer.layers), out, flr.Patient(172, 80), flr.VolumetryOptions(),
+            "2024-03-04")
+    export_review(*args, patient_key="P001")
+    with pytest.raises(flr.InputError, match="holds the export of patient P001; choose "
+                                             "another folder for patient P002"):
+        export_review(*args, patient_key="P002")
+    assert not (out / "masks" / "P002").exists()
+    saved = json.loads((out / "results.json").read_text())
+    assert [p["patient_id"] for p in saved["patients"]] == ["P001"]
+    # The same patient again: allowed (a corrected export replaces the last one).
+    export_review(*args, patient_key="P001")

@@ -2,7 +2,8 @@
 
 Output layout (the batch's, so the same tools read both)::
 
-    OUT/masks/<patient>/<timepoint>/{liver,tumor,flr,segments}.nii.gz
+    OUT/masks/<patient>/<timepoint>/{liver,tumor,flr,segments}.nii.gz   (<timepoint>_2 ...
+                                                                          for a label twice)
     OUT/masks/<patient>/<timepoint>/{measurement,plan}.json, overlay.png
     OUT/results.json, OUT/report.html
 """
@@ -10,6 +11,7 @@ Output layout (the batch's, so the same tools read both)::
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import os
 import re
 
@@ -28,10 +30,11 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from .._model import LiveMeasure, find_patients, patient_key, patient_name, settings_for
+from .._model import LiveMeasure, find_patients, patient_name, patient_of, settings_for
+from .._model import patient_id as patient_id_of
 from .._writer import labels_image
 from ._common import report_error, scan_image
-from ._volumetry import PatientForm
+from ._volumetry import PatientForm, ProcedureDateForm
 
 __all__ = ["ExportWidget", "export_review"]
 
@@ -54,13 +57,56 @@ def _remove_stale(folder, written):
             os.remove(path)
 
 
+def _timepoint_folders(tps, patient_id):
+    """A folder name per timepoint: its label without the patient ID, made unique with a
+    suffix ('image', 'image_2'): two scans of one patient may share a label (two DICOM
+    series in folders named 'image'), and one's files must not replace the other's.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace as T
+    >>> _timepoint_folders([T(label="P1 baseline"), T(label="image"), T(label="image")], "P1")
+    ['baseline', 'image', 'image_2']
+    """
+    names = []
+    for t in tps:
+        base = _safe(t.label.split(" ", 1)[1] if t.label.startswith(patient_id + " ")
+                     else t.label)
+        name, n = base, 1
+        while name.lower() in (x.lower() for x in names):  # case-blind file systems too
+            n += 1
+            name = f"{base}_{n}"
+        names.append(name)
+    return names
+
+
+def _check_folder_is_this_patients(out_dir, patient_id):
+    """Refuse a folder holding another patient's export: its results.json and report.html
+    would be replaced by this patient's, and its masks left without them."""
+    path = os.path.join(out_dir, "results.json")
+    if not os.path.isfile(path):
+        return
+    try:
+        with open(path, encoding="utf-8") as f:
+            ids = {str(p.get("patient_id")) for p in json.load(f).get("patients", [])}
+    except (OSError, ValueError, AttributeError, TypeError):
+        raise InputError(f"{out_dir} holds a results.json that is not a readable export; "
+                         f"choose another folder for patient {patient_id}.") from None
+    others = sorted(ids - {patient_id})
+    if others:
+        raise InputError(f"{out_dir} holds the export of patient{'s' * (len(others) > 1)} "
+                         f"{', '.join(others)}; choose another folder for patient "
+                         f"{patient_id}.")
+
+
 def export_review(viewer_layers, out_dir, patient, options, procedure_date=None,
-                  from_baseline_date=False, live=None, patient_key=None):
+                  from_baseline_date=False, live=None, patient_key=None, chosen=None):
     """Write the masks, plans, measurements, results.json and report.html of one patient.
 
     ``patient_key``: the patient to export (see ``_model.patient_key``); may be left out
-    when only one patient is open. Returns the results dict (``flr_volumetry.batch``
-    schema) written to ``results.json``.
+    when only one patient is open. ``chosen``: the layers the Volumetry table measures
+    (``PatientSettings.chosen_layers``), exported instead of a timepoint's most recent ones.
+    Returns the results dict (``flr_volumetry.batch`` schema) written to ``results.json``.
     """
     from flr_volumetry import __version__, report
     from flr_volumetry.batch import RESULTS_SCHEMA, RESULTS_SCHEMA_VERSION, analyse_patient
@@ -68,7 +114,7 @@ def export_review(viewer_layers, out_dir, patient, options, procedure_date=None,
     from flr_volumetry.study import StudyPatient
 
     live = live or LiveMeasure()
-    patients = find_patients(viewer_layers)
+    patients = find_patients(viewer_layers, chosen)
     if not patients:
         raise InputError("nothing to export: open or segment a liver mask first.")
     if patient_key is None and len(patients) > 1:
@@ -83,18 +129,18 @@ def export_review(viewer_layers, out_dir, patient, options, procedure_date=None,
     tps = patients[patient_key]
     out_dir = os.fspath(out_dir)
     facts = tps[0].patient_facts
-    patient_id = patient_key or "patient"
+    patient_id = patient_id_of(patient_key)
     # Everything that can be refused is checked before the first file is written: an
     # export stopped half-way would leave one timepoint's files beside the last run's.
+    _check_folder_is_this_patients(out_dir, patient_id)
     date = parse_date(procedure_date, "procedure date")
     procedure_date = None if date is None else date.isoformat()
     measured = [live.measure(t.liver, tumor=t.tumor, flr=t.flr, segments=t.segments,
                              patient=patient, options=options, scan_date=t.scan_date)
                 for t in tps]
+    warnings = [w for t in tps for w in t.unsure_roles()]
     records = []
-    for t, m in zip(tps, measured):
-        name = _safe(t.label.split(" ", 1)[1] if t.label.startswith(patient_id + " ")
-                     else t.label)
+    for t, m, name in zip(tps, measured, _timepoint_folders(tps, patient_id)):
         rel_dir = os.path.join("masks", _safe(patient_id), name)
         folder = os.path.join(out_dir, rel_dir)
         masks, images = {}, {}
@@ -146,7 +192,7 @@ def export_review(viewer_layers, out_dir, patient, options, procedure_date=None,
                     "patients_failed": int(entry["status"] != "ok"),
                     "timepoints": len(records), "timepoints_ok": n_ok,
                     "timepoints_failed": len(records) - n_ok, "timepoints_resumed": 0},
-        "warnings": [], "patients": [entry],
+        "warnings": warnings, "patients": [entry],
     }
     write_json_atomic(results, os.path.join(out_dir, "results.json"))
     report.write_text_atomic(report.render_report_html(results, out_dir),
@@ -175,11 +221,14 @@ class ExportWidget(QWidget):
         self.patient_pick = QComboBox()
         pick.addRow("Patient", self.patient_pick)
         layout.addLayout(pick)
-        self.procedure_date = QLineEdit()
-        self.procedure_date.setPlaceholderText("procedure date YYYY-MM-DD (for growth)")
-        layout.addWidget(self.procedure_date)
-        # The same patient settings as the Volumetry and Hypertrophy widgets.
-        self.patient_form = PatientForm(settings_for(napari_viewer))
+        # The same patient settings (size, condition, procedure date) as the Volumetry and
+        # Hypertrophy widgets.
+        self.settings = settings_for(napari_viewer)
+        self.date_form = ProcedureDateForm(self.settings)
+        self.procedure_date, self.from_baseline = (self.date_form.procedure_date,
+                                                   self.date_form.from_baseline)
+        layout.addWidget(self.date_form)
+        self.patient_form = PatientForm(self.settings)
         layout.addWidget(self.patient_form)
         self.export_button = QPushButton("Export masks, plan, JSON and report")
         self.export_button.clicked.connect(self.export)
@@ -188,7 +237,6 @@ class ExportWidget(QWidget):
         self.status.setWordWrap(True)
         layout.addWidget(self.status)
         layout.addStretch(1)
-        self._date_filled = None  # the procedure date taken from the patient's file
         self.patient_pick.currentIndexChanged.connect(self._patient_changed)
         for ev in (napari_viewer.layers.events.inserted, napari_viewer.layers.events.removed):
             ev.connect(self._refresh)
@@ -201,7 +249,7 @@ class ExportWidget(QWidget):
         meta = getattr(layer, "metadata", None) or {}
         if meta.get("flr_timepoint") is None:
             return
-        idx = self.patient_pick.findData(patient_key(layer))
+        idx = self.patient_pick.findData(patient_of(self.viewer.layers, layer))
         if idx >= 0:
             self.patient_pick.setCurrentIndex(idx)
 
@@ -223,12 +271,7 @@ class ExportWidget(QWidget):
         if not tps:
             return
         self.patient_form.show_patient(key, tps[0].scan_facts, tps[0].patient_facts)
-        date = tps[0].patient_facts.get("procedure_date")
-        date = None if date is None else str(date)
-        # Replace a date taken from another patient's file, never one the user typed.
-        if not self.procedure_date.text() or self.procedure_date.text() == self._date_filled:
-            self.procedure_date.setText(date or "")
-            self._date_filled = date
+        self.date_form.show_patient(key)
 
     def _browse(self):
         path = QFileDialog.getExistingDirectory(self, "Export folder")
@@ -244,9 +287,12 @@ class ExportWidget(QWidget):
             key = self.patient_pick.currentData()
             if key is None:
                 raise InputError("nothing to export: open or segment a liver mask first.")
-            patient, options = self.patient_form.patient(), self.patient_form.options()
-            date = self.procedure_date.text().strip() or None
-            layers = list(self.viewer.layers)
+            tps = find_patients(self.viewer.layers).get(key) or [None]
+            values = self.settings.values(key, *(({}, {}) if tps[0] is None else
+                                                 (tps[0].scan_facts, tps[0].patient_facts)))
+            patient, options = values.patient(), self.settings.options()
+            date, from_baseline = values.procedure_date.strip() or None, values.from_baseline_date
+            layers, chosen = list(self.viewer.layers), self.settings.chosen_layers()
         except InputError as exc:
             report_error("Export", exc)
             self.status.setText(str(exc))
@@ -254,7 +300,9 @@ class ExportWidget(QWidget):
 
         def run():
             try:
-                return export_review(layers, out, patient, options, date, patient_key=key)
+                return export_review(layers, out, patient, options, date,
+                                     from_baseline_date=from_baseline, patient_key=key,
+                                     chosen=chosen)
             except OSError as exc:
                 raise InputError(f"cannot write into {out} ({exc}).") from exc
 
@@ -273,6 +321,7 @@ class ExportWidget(QWidget):
         text = f"Written to {out}: masks, measurement JSON, results.json and report.html."
         if entry.get("error"):
             text += f"\n⚠ {entry['error']}"
+        text += "".join(f"\n⚠ {w}" for w in results.get("warnings", []))
         self.status.setText(text)
 
     def _failed(self, exc):

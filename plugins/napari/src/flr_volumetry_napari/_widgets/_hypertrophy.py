@@ -5,11 +5,9 @@ from __future__ import annotations
 from flr_volumetry import InputError, hypertrophy
 from qtpy.QtGui import QPixmap
 from qtpy.QtWidgets import (
-    QCheckBox,
     QComboBox,
     QFormLayout,
     QLabel,
-    QLineEdit,
     QPushButton,
     QVBoxLayout,
     QWidget,
@@ -17,7 +15,7 @@ from qtpy.QtWidgets import (
 
 from .._model import LiveMeasure, find_timepoints, hypertrophy_rows, patient_name, settings_for
 from ._common import ResultTable, report_error
-from ._volumetry import PatientForm
+from ._volumetry import PatientForm, ProcedureDateForm
 
 __all__ = ["HypertrophyWidget"]
 
@@ -34,16 +32,17 @@ class HypertrophyWidget(QWidget):
         form = QFormLayout()
         self.baseline = QComboBox()
         self.followup = QComboBox()
-        self.procedure_date = QLineEdit()
-        self.procedure_date.setPlaceholderText("YYYY-MM-DD (PVE or ALPPS stage 1)")
-        self.from_baseline = QCheckBox("No procedure date: count from the baseline scan")
         form.addRow("Baseline", self.baseline)
         form.addRow("Follow-up", self.followup)
-        form.addRow("Procedure date", self.procedure_date)
         layout.addLayout(form)
-        layout.addWidget(self.from_baseline)
-        # The same patient settings as the Volumetry and Export widgets.
-        self.patient_form = PatientForm(settings_for(napari_viewer))
+        # The same patient settings (size, condition, procedure date) as the Volumetry and
+        # Export widgets.
+        self.settings = settings_for(napari_viewer)
+        self.date_form = ProcedureDateForm(self.settings)
+        self.procedure_date, self.from_baseline = (self.date_form.procedure_date,
+                                                   self.date_form.from_baseline)
+        layout.addWidget(self.date_form)
+        self.patient_form = PatientForm(self.settings)
         layout.addWidget(self.patient_form)
         self.compute_button = QPushButton("Compute growth")
         self.compute_button.clicked.connect(self.compute)
@@ -59,13 +58,13 @@ class HypertrophyWidget(QWidget):
         layout.addStretch(1)
         for ev in (napari_viewer.layers.events.inserted, napari_viewer.layers.events.removed):
             ev.connect(self.refresh)
-        self._date_filled = None  # the procedure date taken from the patient's file
         self.baseline.currentIndexChanged.connect(self._baseline_changed)
         self.refresh()
 
     def _timepoints(self):
-        """Timepoints with a liver and an FLR layer, ordered by scan date (undated last)."""
-        tps = [t for t in find_timepoints(self.viewer.layers)
+        """Timepoints with a liver and an FLR layer, ordered by scan date (undated last); with
+        the layers the Volumetry table measures, when it chose them."""
+        tps = [t for t in find_timepoints(self.viewer.layers, self.settings.chosen_layers())
                if t.liver is not None and t.flr is not None]
         return sorted(tps, key=lambda t: (t.scan_date is None, t.scan_date or ""))
 
@@ -87,17 +86,12 @@ class HypertrophyWidget(QWidget):
         self._baseline_changed()
 
     def _baseline_changed(self, *_):
-        """Show the baseline's patient in the form (and its procedure date when untyped)."""
+        """Show the baseline's patient in the form, with its own procedure date."""
         tp = next((t for t in self._timepoints() if t.key == self.baseline.currentData()), None)
         if tp is None:
             return
-        facts = tp.patient_facts
-        date = None if facts.get("procedure_date") is None else str(facts["procedure_date"])
-        # Replace a date taken from another patient's file, never one the user typed.
-        if not self.procedure_date.text() or self.procedure_date.text() == self._date_filled:
-            self.procedure_date.setText(date or "")
-            self._date_filled = date
-        self.patient_form.show_patient(tp.patient, tp.scan_facts, facts)
+        self.patient_form.show_patient(tp.patient, tp.scan_facts, tp.patient_facts)
+        self.date_form.show_patient(tp.patient)
 
     def compute(self):
         """Measure both timepoints and compute DH, KGR and GR."""
@@ -113,7 +107,11 @@ class HypertrophyWidget(QWidget):
                 raise InputError(f"the baseline is patient {patient_name(pre.patient)}'s and "
                                  f"the follow-up patient {patient_name(post.patient)}'s; choose "
                                  f"two timepoints of one patient.")
-            patient, options = self.patient_form.patient(), self.patient_form.options()
+            # The patient's own values, whichever patient the form shows.
+            patient = self.settings.values(pre.patient, pre.scan_facts,
+                                           pre.patient_facts).patient()
+            options = self.settings.options()
+            warnings = pre.unsure_roles() + post.unsure_roles()
             measured = {}
             # Boxes found afresh on every click: this widget is not told of later paint,
             # and a box kept from the last click would leave new paint uncounted.
@@ -122,15 +120,17 @@ class HypertrophyWidget(QWidget):
                 measured[t.key] = live.measure(
                     t.liver, tumor=t.tumor, flr=t.flr, patient=patient, options=options,
                     scan_date=t.scan_date)
-            procedure_date = self.procedure_date.text().strip() or None
-            if procedure_date is None and not self.from_baseline.isChecked():
+            # The patient's own date (the form shows the baseline's patient: the same one).
+            v = self.settings.peek(pre.patient)
+            procedure_date = v.procedure_date.strip() or None
+            if procedure_date is None and not v.from_baseline_date:
                 # (The library's sentence names command-line options.)
                 raise InputError("the procedure date is unknown: type the PVE or ALPPS stage-1 "
                                  "date above, or tick 'No procedure date: count from the "
                                  "baseline scan'.")
             h = hypertrophy(measured[pre.key], measured[post.key],
                             procedure_date=procedure_date,
-                            from_baseline_date=self.from_baseline.isChecked())
+                            from_baseline_date=v.from_baseline_date)
         except InputError as exc:
             report_error("Hypertrophy", exc)
             self.status.setText(str(exc))
@@ -140,7 +140,7 @@ class HypertrophyWidget(QWidget):
         self.result = h
         self.measurements = {pre.label: measured[pre.key], post.label: measured[post.key]}
         self.table.set_rows(hypertrophy_rows(h))
-        self.status.setText("\n".join(f"⚠ {w}" for w in h.warnings))
+        self.status.setText("\n".join(f"⚠ {w}" for w in warnings + list(h.warnings)))
         self._draw_chart([measured[pre.key], measured[post.key]], h,
                          measured[pre.key].sflr_threshold_pct)
         return h

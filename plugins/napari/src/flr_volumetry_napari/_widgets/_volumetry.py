@@ -7,11 +7,13 @@ import time
 from flr_volumetry import InputError, clinical
 from qtpy.QtCore import QTimer, Signal
 from qtpy.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
     QGridLayout,
     QLabel,
+    QLineEdit,
     QPushButton,
     QVBoxLayout,
     QWidget,
@@ -23,7 +25,7 @@ from .._model import (
 )
 from ._common import LayerCombo, ResultTable, follow_timepoint
 
-__all__ = ["VolumetryWidget", "PatientForm"]
+__all__ = ["VolumetryWidget", "PatientForm", "ProcedureDateForm"]
 
 DEBOUNCE_MS = 150
 
@@ -127,6 +129,65 @@ class PatientForm(QWidget):
             self.changed.emit()
 
 
+class ProcedureDateForm(QWidget):
+    """The procedure date (PVE, ALPPS stage 1) of one patient, or the choice to count the
+    growth from the baseline scan without it.
+
+    A view of the patient's :class:`PatientSettings` values, as :class:`PatientForm`: the
+    growth and export widgets show and use the same date for a patient, and a date typed for
+    one patient is never another's.
+    """
+
+    def __init__(self, settings, parent=None):
+        super().__init__(parent)
+        self.settings = settings
+        self.key = None  # the patient shown (see _model.patient_key)
+        self._showing = False
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        row = QFormLayout()
+        self.procedure_date = QLineEdit()
+        self.procedure_date.setPlaceholderText("YYYY-MM-DD (PVE or ALPPS stage 1)")
+        row.addRow("Procedure date", self.procedure_date)
+        layout.addLayout(row)
+        self.from_baseline = QCheckBox("No procedure date: count from the baseline scan")
+        layout.addWidget(self.from_baseline)
+        self.procedure_date.textChanged.connect(self._edited)
+        self.from_baseline.toggled.connect(self._edited)
+        settings, ref = self.settings, self.settings.connect(self._settings_changed)
+        self.destroyed.connect(lambda *_: settings.disconnect(ref))
+
+    def show_patient(self, key):
+        """Show (and from now on edit) the date of patient ``key`` (shown first by a
+        :class:`PatientForm`, which takes its values from its files)."""
+        self.key = key
+        self._show()
+
+    def values(self):
+        """(procedure date or None, count from the baseline scan) of the patient shown."""
+        v = self.settings.peek(self.key)
+        return (v.procedure_date.strip() or None), v.from_baseline_date
+
+    def _show(self):
+        v = self.settings.peek(self.key)
+        self._showing = True
+        try:
+            if self.procedure_date.text() != v.procedure_date:  # keeps the cursor in place
+                self.procedure_date.setText(v.procedure_date)
+            self.from_baseline.setChecked(v.from_baseline_date)
+        finally:
+            self._showing = False
+
+    def _edited(self, *_):
+        if not self._showing and self.key is not None:
+            self.settings.set_values(self.key, procedure_date=self.procedure_date.text(),
+                                     from_baseline_date=self.from_baseline.isChecked())
+
+    def _settings_changed(self, key):
+        if key is not None and key == self.key:
+            self._show()
+
+
 class VolumetryWidget(QWidget):
     """Live table of TLV, tumour, FLR, sFLR, measured ratio, FLR/BW and adequacy.
 
@@ -175,6 +236,7 @@ class VolumetryWidget(QWidget):
         # After the combos' own refresh (connected first): a new mask of the liver's
         # timepoint ("FLR = liver, then erase", an import) is the one being worked on.
         napari_viewer.layers.events.inserted.connect(self._layer_added)
+        napari_viewer.layers.events.removed.connect(self._keep_to_liver)
         self.patient_form.connect(self.schedule)
         self._follow_liver()
         self._layers_changed()
@@ -198,6 +260,22 @@ class VolumetryWidget(QWidget):
         if combo is not None and liver is not None and (
                 layer.metadata.get("flr_timepoint") == liver.metadata.get("flr_timepoint")):
             combo.set_layer(layer)
+        self._keep_to_liver()
+
+    def _keep_to_liver(self, *_):
+        """After the combos' own refresh (a layer opened or closed), which prefers the most
+        recent layer of a role, whatever its patient: bring each mask back to the chosen
+        liver's timepoint (its most recent layer of the role, else none)."""
+        self._follow_liver()
+        liver = self.liver.layer()
+        key = None if liver is None else liver.metadata.get("flr_timepoint")
+        for combo in self._masks().values():
+            layer = combo.layer()
+            if layer is not None and layer.metadata.get("flr_timepoint") != key:
+                if liver is None:
+                    combo.setCurrentIndex(0)
+                else:
+                    follow_timepoint(liver, (combo,))
 
     def _chosen(self):
         return [c.layer() for c in (self.liver, self.tumor, self.flr, self.segments)]
@@ -223,6 +301,13 @@ class VolumetryWidget(QWidget):
         if liver is not None:
             # The form shows the liver's patient: its size, never the last patient's.
             key = liver.metadata.get("flr_timepoint")
+            if key is not None:
+                # The export and the growth measure the layers of this table.
+                self.patient_form.settings.choose_layers(key, {
+                    role: combo.layer() for role, combo in
+                    (("liver", self.liver), *self._masks().items())
+                    if combo.layer() is None or
+                    combo.layer().metadata.get("flr_timepoint") == key})
             tp = next((t for t in find_timepoints(self.viewer.layers) if t.key == key), None)
             self.patient_form.show_patient(
                 patient_key(liver) if tp is None else tp.patient,
