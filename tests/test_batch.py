@@ -926,3 +926,16 @@ def test_a_dicom_timepoint_that_cannot_be_read_keeps_its_header_date(tmp_path):
     assert (late["scan_date"], late["date_source"]) == ("2024-03-01", "dicom")
     assert "no scan date" not in p["error"]
     assert p["summary"]["kgr_pct_per_week"] is not None
+
+
+def test_resume_hash_covers_resect_caudate(tmp_path):
+    # resect_caudate added to patient.json beside a plan.json: a fresh run refuses the
+    # patient, --resume had reused its cached results as ok.
+    from dataclasses import replace
+
+    from flr_volumetry.batch import _hash_inputs, _tasks
+    from flr_volumetry.study import discover_study
+
+    study = tiny.good_study(str(tmp_path / "study"))
+    task = _tasks(discover_study(study), str(tmp_path / "out"), FAST)[0]
+    assert _hash_inputs(task) != _hash_inputs(replace(task, resect_caudate=not task.resect_caudate))

@@ -176,6 +176,9 @@ def _hash_inputs(task):
         "patient": [task.patient.height_cm, task.patient.weight_kg, task.patient.liver_condition],
         "remnant": task.remnant, "options": [task.options.bsa_formula, task.options.telv_formula],
         "figures": task.figures,
+        # patient.json's resect_caudate beside a plan.json is refused by the measurement:
+        # a cached result must not stand in for that refusal.
+        "resect_caudate": task.resect_caudate,
     }
     h.update(json.dumps(facts, sort_keys=True, default=str).encode())
     files = list(tp.input_files())
