@@ -11,7 +11,8 @@ import flr_volumetry
 from flr_volumetry import BatchOptions, hypertrophy, measure_files, run_batch
 from flr_volumetry.cli import main
 from flr_volumetry.study import StudyLayoutError
-from flr_volumetry.volumetry import Patient
+from flr_volumetry.errors import InputError
+from flr_volumetry.volumetry import Patient, VolumetryOptions
 
 import _tiny_study as tiny
 
@@ -939,3 +940,26 @@ def test_resume_hash_covers_resect_caudate(tmp_path):
     study = tiny.good_study(str(tmp_path / "study"))
     task = _tasks(discover_study(study), str(tmp_path / "out"), FAST)[0]
     assert _hash_inputs(task) != _hash_inputs(replace(task, resect_caudate=not task.resect_caudate))
+
+
+def test_the_four_outputs_are_replaced_together_or_not_at_all(tmp_path, monkeypatch):
+    import flr_volumetry.batch as batch_module
+
+    study = tiny.good_study(str(tmp_path / "study"))
+    out = str(tmp_path / "out")
+    run_batch(study, out, FAST)
+    names = ("timepoints.csv", "patients.csv", "results.json", "report.html")
+    before = {n: open(os.path.join(out, n), "rb").read() for n in names}
+    write = batch_module.write_text_atomic
+
+    def disk_full_on_the_report(text, path, **kw):
+        if path.endswith("report.html"):
+            raise OSError(28, "No space left on device")
+        return write(text, path, **kw)
+    monkeypatch.setattr(batch_module, "write_text_atomic", disk_full_on_the_report)
+    with pytest.raises(InputError, match="No space left on device"):
+        run_batch(study, out, BatchOptions(progress=False, figures=False,
+                                           volumetry=VolumetryOptions(telv_formula="urata")))
+    # The tables had been replaced with urata figures beside the previous report.
+    assert {n: open(os.path.join(out, n), "rb").read() for n in names} == before
+    assert not [f for f in os.listdir(out) if f.startswith(".tmp")]

@@ -36,6 +36,7 @@ from .clinical import sflr_adequate, sflr_threshold_pct
 from .errors import InputError
 from .hypertrophy import hypertrophy
 from .io import load_image, write_json_atomic, write_mask
+from .io._writers import all_or_none
 from .report import (
     PATIENT_COLUMNS,
     RESULTS_SCHEMA,
@@ -941,14 +942,18 @@ def _run(study, out_dir, options, log_file):
     }
     paths = {name: os.path.join(out_dir, name) for name in
              ("timepoints.csv", "patients.csv", "results.json", "report.html")}
+    report_html = render_report_html(results, out_dir, figures=options.figures)
     try:
-        write_csv_atomic([_timepoint_row(r) for r in all_recs], TIMEPOINT_COLUMNS,
-                         paths["timepoints.csv"])
-        write_csv_atomic([p["summary"] for p in patients], PATIENT_COLUMNS,
-                         paths["patients.csv"])
-        write_json_atomic(results, paths["results.json"])
-        write_text_atomic(render_report_html(results, out_dir, figures=options.figures),
-                          paths["report.html"])
+        # All four or none: a disk filling up on the report (the largest, written last) had
+        # left new tables beside the previous run's report.
+        with all_or_none(list(paths.values())) as staged:
+            tmp = dict(zip(paths, staged))
+            write_csv_atomic([_timepoint_row(r) for r in all_recs], TIMEPOINT_COLUMNS,
+                             tmp["timepoints.csv"])
+            write_csv_atomic([p["summary"] for p in patients], PATIENT_COLUMNS,
+                             tmp["patients.csv"])
+            write_json_atomic(results, tmp["results.json"])
+            write_text_atomic(report_html, tmp["report.html"])
     except OSError as exc:
         raise InputError(f"cannot write the outputs in {out_dir} ({exc}); check the folder's "
                          f"permissions and free space.") from exc
