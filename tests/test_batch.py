@@ -963,3 +963,25 @@ def test_the_four_outputs_are_replaced_together_or_not_at_all(tmp_path, monkeypa
     # The tables had been replaced with urata figures beside the previous report.
     assert {n: open(os.path.join(out, n), "rb").read() for n in names} == before
     assert not [f for f in os.listdir(out) if f.startswith(".tmp")]
+
+
+def test_masks_folder_holds_only_what_this_run_made(tmp_path):
+    # A failed timepoint, a run without figures and a removed timepoint had left the earlier
+    # run's masks and overlays in OUT/masks.
+    import shutil
+
+    study = tiny.good_study(str(tmp_path / "study"))
+    out = tmp_path / "out"
+    run_batch(study, str(out), BatchOptions(progress=False, figures=True))
+    made = sorted(str(p.relative_to(out)) for p in (out / "masks").rglob("*") if p.is_file())
+    assert "masks/P001/baseline/overlay.png" in made
+    (out / "masks" / "P001" / "notes.txt").write_text("mine")
+    with open(os.path.join(study, "P001", "baseline", "image.nii.gz"), "wb") as fh:
+        fh.write(b"not an image")
+    shutil.rmtree(os.path.join(study, "P002", "a_late"))
+    run_batch(study, str(out), FAST)  # no figures
+    left = sorted(str(p.relative_to(out)) for p in (out / "masks").rglob("*") if p.is_file())
+    assert not any(f.startswith("masks/P001/baseline/") for f in left)
+    assert not any(f.startswith("masks/P002/a_late/") for f in left)
+    assert not any(f.endswith("overlay.png") for f in left)
+    assert "masks/P001/notes.txt" in left

@@ -341,6 +341,39 @@ def _scan_date(scan, tp, warnings):
         f"none; add timepoint.json with {{\"scan_date\": \"YYYY-MM-DD\"}}.")
 
 
+# Every file the batch writes into OUT/masks/<patient>/<timepoint>/.
+_OUTPUT_FILES = tuple(f"{name}.nii.gz" for name in _MASK_FILES) + ("overlay.png",)
+
+
+def _remove_outputs(out_dir, patient_id, timepoint, keep=()):
+    """Delete the batch's own files of a timepoint in OUT/masks but ``keep`` (never another
+    file), and the folder when that leaves it empty: masks/ holds what this run made."""
+    folder = os.path.join(out_dir, "masks", patient_id, timepoint)
+    for name in _OUTPUT_FILES:
+        path = os.path.join(folder, name)
+        if name not in keep and os.path.isfile(path):
+            os.unlink(path)
+    for path in (folder, os.path.dirname(folder)):
+        try:
+            os.rmdir(path)  # only when empty
+        except OSError:
+            break
+
+
+def _prune_removed_timepoints(out_dir, records):
+    """Remove the outputs of timepoints an earlier run measured and this study no longer has."""
+    masks = os.path.join(out_dir, "masks")
+    if not os.path.isdir(masks):
+        return
+    current = {(r["patient_id"], r["timepoint"]) for r in records}
+    for pid in os.listdir(masks):
+        if not os.path.isdir(os.path.join(masks, pid)):
+            continue
+        for tp in os.listdir(os.path.join(masks, pid)):
+            if (pid, tp) not in current and os.path.isdir(os.path.join(masks, pid, tp)):
+                _remove_outputs(out_dir, pid, tp)
+
+
 def _save_masks(masks, out_dir, tp):
     """Write the masks this run made; refer to the input files for the others.
 
@@ -466,6 +499,9 @@ def run_timepoint(task):
                     f"the overlay figure could not be drawn ({type(exc).__name__}: "
                     f"{_one_line(exc)}).")
             rec["figure_seconds"] = time.perf_counter() - t_fig
+        if rec["overlay"] is None:  # no figure this run (--no-figures, or it failed)
+            _remove_outputs(task.out_dir, tp.patient_id, tp.name,
+                            keep=[f for f in _OUTPUT_FILES if f != "overlay.png"])
         rec["status"] = "ok"
     except InputError as exc:
         rec["error"] = str(exc)
@@ -475,8 +511,12 @@ def run_timepoint(task):
         rec["error"] = f"unexpected failure ({type(exc).__name__}: {_one_line(exc)})."
     if rec["status"] != "ok":
         # A failed row carries no volumes: whatever was measured before the failure is not
-        # a result.
+        # a result, nor are an earlier run's masks and figure of this timepoint.
         rec.update(measurement=None, masks={}, overlay=None)
+        try:
+            _remove_outputs(task.out_dir, tp.patient_id, tp.name)
+        except OSError:
+            pass  # its own failure is what the row says; the cleanup is not a result
         if rec["scan_date"] is None and tp.image and os.path.isdir(tp.image):
             # Its date still places it among the patient's scans (an undated one stops the
             # growth analysis): the headers hold it even when the volume cannot be read.
@@ -918,6 +958,7 @@ def _run(study, out_dir, options, log_file):
         if entry["status"] != "ok":
             log.error("%s: failed: %s", p.patient_id, entry["error"])
     all_recs = [r for p in patients for r in p["timepoints"]]
+    _prune_removed_timepoints(out_dir, all_recs)
     summary = {
         "patients": len(patients),
         "patients_ok": sum(p["status"] == "ok" for p in patients),
