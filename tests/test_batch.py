@@ -985,3 +985,50 @@ def test_masks_folder_holds_only_what_this_run_made(tmp_path):
     assert not any(f.startswith("masks/P002/a_late/") for f in left)
     assert not any(f.endswith("overlay.png") for f in left)
     assert "masks/P001/notes.txt" in left
+
+
+def _sleep(seconds):
+    import time
+    time.sleep(seconds)
+    return seconds
+
+
+def test_interrupted_workers_are_stopped_not_left_measuring():
+    # Ctrl-C had let each worker go on to the next queued timepoint (exit 7-29 s later, more
+    # timepoints written), and the pool's processes had been looked up after shutdown.
+    import multiprocessing
+    import time
+    from concurrent.futures import ProcessPoolExecutor
+
+    from flr_volumetry.batch import _stop_workers
+
+    pool = ProcessPoolExecutor(max_workers=2, mp_context=multiprocessing.get_context("spawn"))
+    futures = [pool.submit(_sleep, 60) for _ in range(4)]
+    time.sleep(2.0)  # the workers are running
+    processes = list(pool._processes.values())
+    _stop_workers(pool)
+    for p in processes:
+        p.join(timeout=20)
+        assert not p.is_alive()
+    assert futures[-1].cancelled()  # the queued timepoints are dropped
+
+
+def test_a_worker_ends_with_its_main_process(tmp_path):
+    # A killed main process had left its workers (children of the fork server) measuring
+    # and writing into OUT for minutes.
+    import subprocess
+    import sys
+    import time
+
+    main_proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    marker = tmp_path / "still_alive"
+    worker = subprocess.Popen([sys.executable, "-c", (
+        "import time, pathlib; from flr_volumetry.batch import _exit_with; "
+        f"_exit_with({main_proc.pid}, poll_s=0.1); time.sleep(30); "
+        f"pathlib.Path({str(marker)!r}).write_text('x')")])
+    time.sleep(1.0)
+    assert worker.poll() is None  # watching, alive while its main process is
+    main_proc.kill()
+    main_proc.wait()
+    assert worker.wait(timeout=20) == 1
+    assert not marker.exists()

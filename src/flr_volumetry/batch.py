@@ -544,12 +544,48 @@ def _run_serial(tasks):
         yield run_timepoint(task)
 
 
-def _init_worker(itk_threads):
+def _init_worker(itk_threads, main_pid):
+    import signal
+
     import SimpleITK as sitk
 
     # N processes on C cores: each ITK filter gets C / N threads, not C, so the
     # processes do not fight over the cores.
     sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(itk_threads)
+    # Ctrl-C reaches the whole process group: the main process stops the workers itself
+    # (a worker that caught it had gone on to the next queued timepoint).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _exit_with(main_pid)
+
+
+def _exit_with(main_pid, poll_s=1.0):
+    """End this worker within ``poll_s`` of the main process's end (killed, say): a worker
+    is the fork server's child, which outlives the main process, and had gone on writing
+    the queued timepoints into OUT."""
+    import threading
+
+    def watch():
+        while True:
+            time.sleep(poll_s)
+            try:
+                os.kill(main_pid, 0)
+            except ProcessLookupError:
+                os._exit(1)
+            except PermissionError:
+                pass  # alive, another user's: cannot be ours, but do not end on a guess
+
+    threading.Thread(target=watch, name="flr-main-watch", daemon=True).start()
+
+
+def _stop_workers(pool):
+    """Stop a process pool now: queued timepoints dropped, running ones ended (their
+    outputs are written atomically, so at most a temporary file is left, which the next
+    run removes)."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())  # gone at shutdown
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
 
 
 def _run_processes(tasks, workers):
@@ -568,7 +604,7 @@ def _run_processes(tasks, workers):
     n = min(workers, len(tasks))
     threads = max(1, (os.cpu_count() or 1) // n)
     pool = ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=_init_worker,
-                               initargs=(threads,))
+                               initargs=(threads, os.getpid()))
     try:
         futures = {pool.submit(run_timepoint, t): t for t in tasks}
         for fut in as_completed(futures):
@@ -580,9 +616,9 @@ def _run_processes(tasks, workers):
                                                    f"fewer workers if memory is short.")
             yield rec
     except BaseException:
-        # Interrupted (Ctrl-C, or the caller stopped reading): drop the queued
-        # timepoints instead of measuring them all before returning.
-        pool.shutdown(wait=False, cancel_futures=True)
+        # Interrupted (Ctrl-C, SIGTERM, or the caller stopped reading): stop now instead
+        # of measuring the queued timepoints before returning.
+        _stop_workers(pool)
         raise
     pool.shutdown(wait=True)
 

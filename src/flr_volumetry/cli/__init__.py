@@ -11,7 +11,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import signal
 import sys
+import threading
 
 from ..errors import InputError
 
@@ -45,7 +47,23 @@ def build_parser():
     return parser
 
 
+def _terminate_as_interrupt(signum, frame):
+    # SIGTERM (a scheduler or `kill`) stops a run as Ctrl-C does: workers stopped, one line.
+    raise KeyboardInterrupt
+
+
 def main(argv=None):
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate_as_interrupt) if on_main_thread \
+        else None
+    try:
+        return _main(argv)
+    finally:
+        if on_main_thread:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv):
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
