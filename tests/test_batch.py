@@ -1032,3 +1032,30 @@ def test_a_worker_ends_with_its_main_process(tmp_path):
     main_proc.wait()
     assert worker.wait(timeout=20) == 1
     assert not marker.exists()
+
+
+def test_a_second_run_into_a_held_output_folder_is_refused_and_the_log_kept(tmp_path):
+    # Two runs into one OUT had both gone ahead: the second replaced the first's log and
+    # removed its temporary files mid-write. A killed run's lock is taken over.
+    import subprocess
+    import sys
+
+    from flr_volumetry.batch import _LOCK_FILE
+
+    study = tiny.good_study(str(tmp_path / "study"))
+    out = tmp_path / "out"
+    run_batch(study, str(out), FAST)
+    assert not (out / _LOCK_FILE).exists()  # released
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        import socket
+        (out / _LOCK_FILE).write_text(f"{holder.pid} {socket.gethostname()}\n")
+        with pytest.raises(StudyLayoutError, match=f"another batch run \\(process "
+                                                   f"{holder.pid}\\) is writing into"):
+            run_batch(study, str(out), FAST)
+    finally:
+        holder.kill()
+        holder.wait()
+    run_batch(study, str(out), FAST)  # its holder is gone: taken over
+    log = (out / "batch.log").read_text()
+    assert log.count("run started") == 2  # appended, the first run's lines kept

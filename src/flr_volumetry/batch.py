@@ -27,8 +27,10 @@ import hashlib
 import json
 import logging
 import os
+import socket
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from ._options import as_options
@@ -586,6 +588,10 @@ def _stop_workers(pool):
     for process in processes:
         if process.is_alive():
             process.terminate()
+    for process in processes:
+        process.join(timeout=5)
+        if process.is_alive():  # SIGTERM not acted on (busy in native code): no choice left
+            process.kill()
 
 
 def _run_processes(tasks, workers):
@@ -835,7 +841,8 @@ def _remove_stale_temp_files(out_dir):
 
 
 def _log_to(path):
-    handler = logging.FileHandler(path, mode="w", encoding="utf-8")
+    # Appended: a run stopped early must not erase the log of the run whose tables remain.
+    handler = logging.FileHandler(path, mode="a", encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     log.addHandler(handler)
     # The file gets every line; the terminal gets the progress bar and the
@@ -918,15 +925,80 @@ def run_batch(study_dir, out_dir, options=None):
     except OSError as exc:
         raise StudyLayoutError(f"cannot create the output folder {out_dir} "
                                f"({exc.strerror}).") from exc
-    _remove_stale_temp_files(out_dir)
-    log_file = os.path.join(out_dir, "batch.log")
-    handler = _log_to(log_file)
+    with _output_lock(out_dir):
+        _remove_stale_temp_files(out_dir)
+        log_file = os.path.join(out_dir, "batch.log")
+        handler = _log_to(log_file)
+        try:
+            log.info("run started: flr-volumetry %s, study %s", _software_version(),
+                     os.path.abspath(os.fspath(study_dir)))
+            return _run(study, out_dir, options, log_file)
+        except BaseException as exc:
+            # The tables are still the last finished run's: the log says this one did not end.
+            log.warning("run stopped before writing its tables (%s); the tables in %s are "
+                        "those of the last finished run.", type(exc).__name__, out_dir)
+            raise
+        finally:
+            log.removeHandler(handler)
+            log.propagate = True
+            handler.close()
+
+
+_LOCK_FILE = ".flr-batch.lock"
+
+
+@contextmanager
+def _output_lock(out_dir):
+    """Hold OUT for this run: a second run into it (which had replaced the first's log, and
+    removed its temporary files mid-write) is refused while the first is alive."""
+    path = os.path.join(out_dir, _LOCK_FILE)
+    me = f"{os.getpid()} {socket.gethostname()}"
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            owner = _lock_owner(path)
+            if owner is not None:
+                raise StudyLayoutError(
+                    f"another batch run ({owner}) is writing into {out_dir}; wait for it to "
+                    f"end or choose another output folder (if it was stopped on another "
+                    f"computer, delete {path}).")
+            try:
+                os.unlink(path)  # a killed run's lock
+            except FileNotFoundError:
+                pass
+            continue
+        with os.fdopen(fd, "w") as fh:
+            fh.write(me + "\n")
+        break
     try:
-        return _run(study, out_dir, options, log_file)
+        yield
     finally:
-        log.removeHandler(handler)
-        log.propagate = True
-        handler.close()
+        try:
+            with open(path) as fh:
+                if fh.read().strip() == me:
+                    os.unlink(path)
+        except OSError:
+            pass
+
+
+def _lock_owner(path):
+    """'process N on HOST' of a live lock, or None when the run that held it is gone."""
+    try:
+        with open(path) as fh:
+            pid_text, _, host = fh.read().strip().partition(" ")
+        pid = int(pid_text)
+    except (OSError, ValueError):
+        return None  # unreadable or half-written: a run killed while taking it
+    if host != socket.gethostname():
+        return f"process {pid} on {host}"  # cannot be checked from here
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass
+    return f"process {pid}"
 
 
 def _check_out_dir(study_dir, out_dir):
