@@ -465,11 +465,17 @@ def test_seg_slice_thickness_is_not_taken_for_its_slice_step(tmp_path):
     assert flr.mask_volume_ml(own) == pytest.approx(flr.mask_volume_ml(liver))
 
 
-def test_seg_nrrd_as_a_couinaud_map_is_read_by_label_value_or_refused(tmp_path):
+def _couinaud_slabs():
+    """A grid and a label map of eight slabs along x, segments I-VIII."""
     ref = _grid(size=(16, 10, 7))
     a = np.zeros(_arr(ref).shape, np.uint8)
     for k in range(1, 9):
-        a[:, :, 2 * k - 2:2 * k] = k  # eight slabs, segments I-VIII
+        a[:, :, 2 * k - 2:2 * k] = k
+    return ref, a
+
+
+def test_seg_nrrd_as_a_couinaud_map_is_read_by_label_value_or_refused(tmp_path):
+    ref, a = _couinaud_slabs()
     segs = {k: sitk.Cast(sitk.GetImageFromArray((a == k).astype(np.uint8)), sitk.sitkUInt8)
             for k in range(1, 9)}
     for m in segs.values():
@@ -522,10 +528,7 @@ def test_seg_without_slice_spacing_whose_empty_frames_are_omitted_keeps_its_step
 
 
 def test_a_single_layer_seg_nrrd_stored_4d_is_a_segment_map(tmp_path):
-    ref = _grid(size=(16, 10, 7))
-    a = np.zeros(_arr(ref).shape, np.uint8)
-    for k in range(1, 9):
-        a[:, :, 2 * k - 2:2 * k] = k
+    ref, a = _couinaud_slabs()
     header = {"type": "unsigned char", "dimension": 4, "space": "left-posterior-superior",
               "space origin": np.array(ref.GetOrigin()), "kinds": ["list", "domain", "domain",
                                                                    "domain"],

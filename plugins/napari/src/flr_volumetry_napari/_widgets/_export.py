@@ -30,11 +30,11 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from .._model import LiveMeasure, find_patients, patient_name, patient_of, settings_for
+from .._model import LiveMeasure, find_patients, patient_name, patient_of
 from .._model import patient_id as patient_id_of
 from .._writer import labels_image
 from ._common import report_error, scan_image
-from ._volumetry import PatientForm, ProcedureDateForm
+from ._volumetry import add_patient_forms
 
 __all__ = ["ExportWidget", "export_review"]
 
@@ -221,15 +221,7 @@ class ExportWidget(QWidget):
         self.patient_pick = QComboBox()
         pick.addRow("Patient", self.patient_pick)
         layout.addLayout(pick)
-        # The same patient settings (size, condition, procedure date) as the Volumetry and
-        # Hypertrophy widgets.
-        self.settings = settings_for(napari_viewer)
-        self.date_form = ProcedureDateForm(self.settings)
-        self.procedure_date, self.from_baseline = (self.date_form.procedure_date,
-                                                   self.date_form.from_baseline)
-        layout.addWidget(self.date_form)
-        self.patient_form = PatientForm(self.settings)
-        layout.addWidget(self.patient_form)
+        add_patient_forms(self, layout, napari_viewer)
         self.export_button = QPushButton("Export masks, plan, JSON and report")
         self.export_button.clicked.connect(self.export)
         layout.addWidget(self.export_button)

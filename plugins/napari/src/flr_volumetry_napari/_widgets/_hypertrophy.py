@@ -13,9 +13,9 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from .._model import LiveMeasure, find_timepoints, hypertrophy_rows, patient_name, settings_for
+from .._model import LiveMeasure, find_timepoints, hypertrophy_rows, patient_name
 from ._common import ResultTable, report_error
-from ._volumetry import PatientForm, ProcedureDateForm
+from ._volumetry import add_patient_forms
 
 __all__ = ["HypertrophyWidget"]
 
@@ -35,15 +35,7 @@ class HypertrophyWidget(QWidget):
         form.addRow("Baseline", self.baseline)
         form.addRow("Follow-up", self.followup)
         layout.addLayout(form)
-        # The same patient settings (size, condition, procedure date) as the Volumetry and
-        # Export widgets.
-        self.settings = settings_for(napari_viewer)
-        self.date_form = ProcedureDateForm(self.settings)
-        self.procedure_date, self.from_baseline = (self.date_form.procedure_date,
-                                                   self.date_form.from_baseline)
-        layout.addWidget(self.date_form)
-        self.patient_form = PatientForm(self.settings)
-        layout.addWidget(self.patient_form)
+        add_patient_forms(self, layout, napari_viewer)
         self.compute_button = QPushButton("Compute growth")
         self.compute_button.clicked.connect(self.compute)
         layout.addWidget(self.compute_button)

@@ -367,3 +367,16 @@ class VolumetryWidget(QWidget):
         text += [f"⚠ {w}" for w in m.warnings]
         self.status.setText("\n".join(text))
         return m
+
+
+def add_patient_forms(widget, layout, viewer):
+    """Give ``widget`` the viewer's shared patient settings and the forms that show them
+    (procedure date and from-baseline choice, then size and condition), added to ``layout``:
+    the growth and export widgets must use the figures of the table the user read."""
+    widget.settings = settings_for(viewer)
+    widget.date_form = ProcedureDateForm(widget.settings)
+    widget.procedure_date = widget.date_form.procedure_date
+    widget.from_baseline = widget.date_form.from_baseline
+    layout.addWidget(widget.date_form)
+    widget.patient_form = PatientForm(widget.settings)
+    layout.addWidget(widget.patient_form)
