@@ -1091,7 +1091,8 @@ def _run(study, out_dir, options, log_file):
     }
     paths = {name: os.path.join(out_dir, name) for name in
              ("timepoints.csv", "patients.csv", "results.json", "report.html")}
-    report_html = render_report_html(results, out_dir, figures=options.figures)
+    report_html = render_report_html(results, out_dir, figures=options.figures,
+                                     chart_cache=os.path.join(out_dir, "cache", "charts"))
     try:
         # All four or none: a disk filling up on the report (the largest, written last) had
         # left new tables beside the previous run's report.

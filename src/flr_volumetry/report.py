@@ -62,8 +62,10 @@ from __future__ import annotations
 import base64
 import csv
 import datetime as _dt
+import hashlib
 import html
 import io as _io
+import json
 import math
 import os
 
@@ -505,7 +507,35 @@ def _followup_table(p, threshold, sflr_by_tp):
     return f"<table><tr>{ths}</tr>{''.join(rows)}</table>"
 
 
-def _patient_section(p, out_dir, figures=True):
+class _ChartCache:
+    """Growth-chart PNGs kept by the hash of their inputs (see render_report_html)."""
+
+    def __init__(self, folder, version):
+        self.folder, self.version, self.used = folder, version, set()
+
+    def png(self, points, **kwargs):
+        if self.folder is None:
+            return growth_chart_png(points, **kwargs)
+        key = hashlib.sha256(json.dumps([self.version, points, kwargs], sort_keys=True,
+                                        default=str).encode()).hexdigest()
+        path = os.path.join(self.folder, f"{key}.png")
+        self.used.add(os.path.basename(path))
+        if os.path.isfile(path):
+            with open(path, "rb") as fh:
+                return fh.read()
+        png = growth_chart_png(points, **kwargs)
+        write_text_atomic(png, path, mode="wb")
+        return png
+
+    def prune(self):
+        if self.folder is None or not os.path.isdir(self.folder):
+            return
+        for name in os.listdir(self.folder):
+            if name.endswith(".png") and name not in self.used:
+                os.unlink(os.path.join(self.folder, name))
+
+
+def _patient_section(p, out_dir, figures=True, charts=None):
     pid = html.escape(p["patient_id"])
     facts = p.get("facts") or {}
     threshold = p.get("sflr_threshold_pct") or clinical.sflr_threshold_pct(
@@ -531,9 +561,9 @@ def _patient_section(p, out_dir, figures=True):
             "measured_flr_pct": (t.get("measurement") or {}).get("measured_flr_pct")}
            for t in compared if t["status"] == "ok" and t.get("scan_date")]
     if pts and figures:
-        png = growth_chart_png(pts, procedure_date=facts.get("procedure_date"),
-                               sflr_threshold_pct=threshold, title=f"{p['patient_id']}: growth",
-                               rate_lines=p.get("baseline") in names)
+        png = (charts or _ChartCache(None, None)).png(
+            pts, procedure_date=facts.get("procedure_date"), sflr_threshold_pct=threshold,
+            title=f"{p['patient_id']}: growth", rate_lines=p.get("baseline") in names)
         parts.append(_img_tag(png, f"{p['patient_id']} growth chart"))
     overlays = []
     for t in p["timepoints"]:
@@ -560,7 +590,7 @@ def _patient_section(p, out_dir, figures=True):
     return "\n".join(parts)
 
 
-def render_report_html(results, out_dir, *, figures=True):
+def render_report_html(results, out_dir, *, figures=True, chart_cache=None):
     """The self-contained HTML report of a batch run (``results.json`` content).
 
     Parameters
@@ -571,6 +601,10 @@ def render_report_html(results, out_dir, *, figures=True):
         Output folder; overlay PNGs are read from there and embedded.
     figures : bool
         Draw the growth charts (overlays are embedded when their files exist).
+    chart_cache : str, optional
+        A folder where each growth chart is kept under the hash of what it
+        draws, so that a re-run (``--resume``) draws only the charts whose
+        figures changed (0.2 s each); charts no longer drawn are removed.
 
     Returns
     -------
@@ -592,7 +626,9 @@ def render_report_html(results, out_dir, *, figures=True):
     if results.get("warnings"):
         body.append('<ul class="warn">' + "".join(f"<li>{html.escape(w)}</li>"
                                                   for w in results["warnings"]) + "</ul>")
-    body += [_patient_section(p, out_dir, figures) for p in results["patients"]]
+    charts = _ChartCache(chart_cache, results.get("software_version"))
+    body += [_patient_section(p, out_dir, figures, charts) for p in results["patients"]]
+    charts.prune()
     body.append("<p class=na>Research tool; not a certified medical device.</p>")
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<title>FLR volumetry report</title><style>" + _CSS + "</style></head><body>\n"
