@@ -976,6 +976,9 @@ def test_masks_folder_holds_only_what_this_run_made(tmp_path):
     made = sorted(str(p.relative_to(out)) for p in (out / "masks").rglob("*") if p.is_file())
     assert "masks/P001/baseline/overlay.png" in made
     (out / "masks" / "P001" / "notes.txt").write_text("mine")
+    # A folder of the user's in masks/, holding a file named as the batch names its own.
+    (out / "masks" / "P001" / "baseline_edited").mkdir()
+    (out / "masks" / "P001" / "baseline_edited" / "flr.nii.gz").write_bytes(b"mine")
     with open(os.path.join(study, "P001", "baseline", "image.nii.gz"), "wb") as fh:
         fh.write(b"not an image")
     shutil.rmtree(os.path.join(study, "P002", "a_late"))
@@ -985,6 +988,7 @@ def test_masks_folder_holds_only_what_this_run_made(tmp_path):
     assert not any(f.startswith("masks/P002/a_late/") for f in left)
     assert not any(f.endswith("overlay.png") for f in left)
     assert "masks/P001/notes.txt" in left
+    assert "masks/P001/baseline_edited/flr.nii.gz" in left  # no run recorded it
 
 
 def _sleep(seconds):
@@ -1065,5 +1069,9 @@ def test_a_second_run_into_a_held_output_folder_is_refused_and_the_log_kept(tmp_
         holder.kill()
         holder.wait()
     run_batch(study, str(out), FAST)  # its holder is gone: taken over
+    # A killed run's lock naming this very process (a restarted container gives the same
+    # number again) had refused the run as "another batch run".
+    (out / _LOCK_FILE).write_text(f"{os.getpid()} {socket.gethostname()}\n")
+    run_batch(study, str(out), FAST)
     log = (out / "batch.log").read_text()
-    assert log.count("run started") == 2  # appended, the first run's lines kept
+    assert log.count("run started") == 3  # appended, the first run's lines kept

@@ -232,3 +232,33 @@ def test_negative_seed_gets_the_seed_message_not_a_usage_error(case, capsys):
     assert main(["segment", str(folder / "ct.nii.gz"), "-o", str(folder / "o.nii.gz"),
                  "--seed", "-1,10,10"]) == 1
     assert "seed -1,10,10 lies outside the image" in capsys.readouterr().err
+
+
+def test_main_leaves_a_programs_own_sigterm_handler_alone(case, monkeypatch):
+    # An embedding program's SIGTERM handler had been replaced while main ran, and then
+    # "restored" to the default (or to None, a TypeError, when it was set in C).
+    import signal
+
+    from flr_volumetry import cli
+
+    folder, _, _ = case
+
+    def own(signum, frame):
+        pass
+    during = []
+    real_main = cli._main
+    monkeypatch.setattr(cli, "_main", lambda argv: during.append(
+        signal.getsignal(signal.SIGTERM)) or real_main(argv))
+    previous = signal.signal(signal.SIGTERM, own)
+    try:
+        assert main(["measure", str(folder / "missing.nii.gz"), "--liver", "x"]) == 1
+        assert during == [own] and signal.getsignal(signal.SIGTERM) is own
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        assert main(["measure", str(folder / "missing.nii.gz"), "--liver", "x"]) == 1
+        assert during[-1] is cli._terminate_as_interrupt  # its own, where none was set
+        assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+    finally:
+        signal.signal(signal.SIGTERM, previous)

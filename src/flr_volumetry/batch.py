@@ -363,17 +363,20 @@ def _remove_outputs(out_dir, patient_id, timepoint, keep=()):
 
 
 def _prune_removed_timepoints(out_dir, records):
-    """Remove the outputs of timepoints an earlier run measured and this study no longer has."""
-    masks = os.path.join(out_dir, "masks")
-    if not os.path.isdir(masks):
-        return
+    """Remove the outputs of timepoints the previous run (its results.json) measured and
+    this study no longer has; folders no run recorded are the user's, and stay."""
+    try:
+        with open(os.path.join(out_dir, "results.json"), encoding="utf-8") as fh:
+            previous = json.load(fh)
+        earlier = {(str(t.get("patient_id")), str(t.get("timepoint")))
+                   for p in previous.get("patients", []) for t in p.get("timepoints", [])}
+    except (OSError, ValueError, AttributeError, TypeError):
+        return  # no earlier run, or not ours to read: nothing known to prune
     current = {(r["patient_id"], r["timepoint"]) for r in records}
-    for pid in os.listdir(masks):
-        if not os.path.isdir(os.path.join(masks, pid)):
-            continue
-        for tp in os.listdir(os.path.join(masks, pid)):
-            if (pid, tp) not in current and os.path.isdir(os.path.join(masks, pid, tp)):
-                _remove_outputs(out_dir, pid, tp)
+    for pid, tp in sorted(earlier - current):
+        if "/" in pid + tp or "\\" in pid + tp or ".." in (pid, tp):
+            continue  # not a folder name a run could have made
+        _remove_outputs(out_dir, pid, tp)
 
 
 def _save_masks(masks, out_dir, tp):
@@ -992,6 +995,8 @@ def _lock_owner(path):
         return None  # unreadable or half-written: a run killed while taking it
     if host != socket.gethostname():
         return f"process {pid} on {host}"  # cannot be checked from here
+    if pid == os.getpid():
+        return None  # a killed run's, its number given again (a restarted container)
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

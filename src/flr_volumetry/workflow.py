@@ -238,17 +238,18 @@ _SEGMENTED_BASELINE = {}
 
 
 def _file_identity(path):
-    """What changes when a file or a DICOM folder's files change: paths, sizes, mtimes."""
+    """What changes when a file or a DICOM folder's files change: paths, inodes, sizes,
+    modification and change times (the change time cannot be set back, as `cp -p` sets
+    the modification time)."""
+    def stat_of(p):
+        st = os.stat(p)
+        return p, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
+
     path = os.path.abspath(os.fspath(path))
     if os.path.isdir(path):
-        stats = []
-        for root, _, files in os.walk(path):
-            for name in sorted(files):
-                st = os.stat(os.path.join(root, name))
-                stats.append((os.path.join(root, name), st.st_size, st.st_mtime_ns))
-        return path, tuple(stats)
-    st = os.stat(path)
-    return path, st.st_size, st.st_mtime_ns
+        return path, tuple(stat_of(os.path.join(root, name))
+                           for root, _, files in os.walk(path) for name in sorted(files))
+    return stat_of(path)
 
 
 def _segmented_plan_baseline(base_image):

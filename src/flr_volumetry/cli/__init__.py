@@ -53,14 +53,17 @@ def _terminate_as_interrupt(signum, frame):
 
 
 def main(argv=None):
-    on_main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _terminate_as_interrupt) if on_main_thread \
-        else None
+    # Only where SIGTERM has its default action: a program embedding main() that handles
+    # SIGTERM itself (in Python or in C) keeps its handler.
+    ours = (threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL)
+    if ours:
+        signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     try:
         return _main(argv)
     finally:
-        if on_main_thread:
-            signal.signal(signal.SIGTERM, previous)
+        if ours:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _main(argv):
