@@ -1096,9 +1096,10 @@ def _run(study, out_dir, options, log_file):
     }
     paths = {name: os.path.join(out_dir, name) for name in
              ("timepoints.csv", "patients.csv", "results.json", "report.html")}
-    report_html = render_report_html(results, out_dir, figures=options.figures,
-                                     chart_cache=os.path.join(out_dir, "cache", "charts"))
     try:
+        # Its chart cache is written too: a full disk or a permission is said as for the rest.
+        report_html = render_report_html(results, out_dir, figures=options.figures,
+                                         chart_cache=os.path.join(out_dir, "cache", "charts"))
         # All four or none: a disk filling up on the report (the largest, written last) had
         # left new tables beside the previous run's report.
         with all_or_none(list(paths.values())) as staged:
