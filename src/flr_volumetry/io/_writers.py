@@ -50,7 +50,8 @@ def atomic_file(path, suffix=""):
     """Yield a temporary path beside ``path``; it replaces ``path`` only when complete.
 
     A run killed half-way leaves the previous file (or none), never half a
-    file; the temporary file is removed on any error.
+    file; the temporary file is removed on any error. (:func:`all_or_none`
+    for one file, its temporary name ending in ``suffix``.)
 
     Examples
     --------
@@ -61,32 +62,19 @@ def atomic_file(path, suffix=""):
     >>> open(p).read(), sorted(os.listdir(os.path.dirname(p)))
     ('done', ['a.txt'])
     """
-    try:
-        path, folder = _atomic_target(path)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=suffix)
-    except OSError as exc:  # a file where a folder should be, no permission, disk full
-        raise InputError(f"cannot write {path}: {exc.strerror or exc}.") from None
-    os.close(fd)
-    try:
+    with all_or_none([path], suffixes=[suffix]) as (tmp,):
         yield tmp
-        # mkstemp creates owner-only files; results are ordinary files, so give
-        # them the permissions any other new file would get.
-        os.chmod(tmp, 0o666 & ~_current_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 @contextmanager
-def all_or_none(paths):
-    """Yield a temporary path beside each of ``paths`` (same file name ending, so a
-    writer that goes by suffix writes the same format); they replace ``paths`` only
-    when the block completes, else all are removed.
+def all_or_none(paths, suffixes=None):
+    """Yield a temporary path beside each of ``paths``; they replace ``paths`` only when
+    the block completes, else all are removed.
 
     For commands that write several files: a failure writing the second must not
-    leave the first, from this run, beside the previous run's second.
+    leave the first, from this run, beside the previous run's second. A temporary
+    name ends in its ``suffixes`` entry, by default ``-`` and the file's own name
+    (so a writer that goes by suffix writes the same format).
 
     Examples
     --------
@@ -102,21 +90,24 @@ def all_or_none(paths):
     >>> os.listdir(d)
     []
     """
+    paths = [os.fspath(p) for p in paths]
+    suffixes = suffixes or ["-" + os.path.basename(p) for p in paths]
     staged = []
     try:
-        for path in paths:
+        for path, suffix in zip(paths, suffixes):
             path, folder = _atomic_target(path)
-            fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-",
-                                       suffix="-" + os.path.basename(path))
+            fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=suffix)
             os.close(fd)
             staged.append((tmp, path))
-    except OSError as exc:
+    except OSError as exc:  # a file where a folder should be, no permission, disk full
         for tmp, _ in staged:
             os.unlink(tmp)
         raise InputError(f"cannot write {path}: {exc.strerror or exc}.") from None
     try:
         yield [tmp for tmp, _ in staged]
         for tmp, path in staged:
+            # mkstemp creates owner-only files; results are ordinary files, so give
+            # them the permissions any other new file would get.
             os.chmod(tmp, 0o666 & ~_current_umask())
             os.replace(tmp, path)
     except BaseException:
