@@ -21,7 +21,7 @@ from ..errors import InputError
 from .._options import as_options
 from ..io import as_image
 from ..volumetry import field_of_view_warnings, mask_volume_ml
-from ._classic import check_ct_intensities
+from ._classic import AIR_HU, MR_BODY_FRACTION, check_ct_intensities
 from ._common import (ADULT_LIVER_ML, SegmentationOptions, SegmentationResult, check_modality,
                       check_points)
 from ._totalseg import liver_from_totalsegmentator_output
@@ -83,10 +83,11 @@ def _left_of_body_centre_mm(image, liver, liver_arr, modality):
     # A coarse copy is enough for a centre, and 16x cheaper on a thin-slice CT.
     small = sitk.Shrink(image, [max(1, s // 128) for s in image.GetSize()[:2]] + [1])
     values = sitk.GetArrayViewFromImage(small)
+    # The thresholds of the pipeline's own body masks (without their clean-up: a centre).
     if modality == "ct":
-        body = values > -500.0
+        body = values > AIR_HU
     else:
-        body = values > 0.08 * float(np.percentile(values, 99))
+        body = values > MR_BODY_FRACTION * float(np.percentile(values, 99))
     if not body.any() or not liver_arr.any():
         return None
 

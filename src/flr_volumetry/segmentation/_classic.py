@@ -52,6 +52,8 @@ from ._common import (
 )
 
 AIR_HU = -500.0
+# MR body: voxels above this fraction of the bright tissue level (the 99th percentile).
+MR_BODY_FRACTION = 0.08
 SOFT_TISSUE_HU = (-50.0, 250.0)
 # Gaussian width (mm) of the full-resolution image on which the boundary is decided.
 REFINE_SIGMA_MM = 1.0

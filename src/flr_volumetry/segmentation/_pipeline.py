@@ -11,6 +11,7 @@ from scipy import ndimage as ndi
 from ..errors import InputError
 from ._classic import (
     AIR_HU,
+    MR_BODY_FRACTION,
     REFINE_SIGMA_MM,
     SOFT_TISSUE_HU,
     adaptive_candidates,
@@ -120,7 +121,7 @@ def _touches_crop_edge(mask, lo, hi, image):
 def _mr_body(arr):
     """MR body: above a low fraction of the bright tissue level, largest part, holes filled."""
     hi = np.percentile(arr, 99)
-    return fill_holes_2d(largest_component(arr > 0.08 * hi))
+    return fill_holes_2d(largest_component(arr > MR_BODY_FRACTION * hi))
 
 
 @dataclass
