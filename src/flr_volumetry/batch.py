@@ -321,7 +321,7 @@ def _plan_source(patient):
 
 
 def _header_date(tp):
-    from .io._dicom import series_study_date
+    from .io import series_study_date
 
     try:
         return series_study_date(tp.image, tp.series_uid)

@@ -170,8 +170,9 @@ def holds_dicom(folder, *, recursive=True, max_files=50, exclude=()):
     return False
 
 
-def _read_header(path):
-    """The header of a DICOM file (selected tags only), or None when it is not DICOM."""
+def _read_header(path, extra_tags=()):
+    """The header of a DICOM file (selected tags, and ``extra_tags``), or None when it is
+    not DICOM."""
     if not os.path.isfile(path):
         return None
     # Files without the 128-byte preamble (stripped exports, old ACR-NEMA style) are
@@ -179,7 +180,7 @@ def _read_header(path):
     force = not _has_preamble(_head(path))
     try:
         ds = pydicom.dcmread(path, stop_before_pixels=True, force=force,
-                             specific_tags=list(_HEADER_TAGS))
+                             specific_tags=list(_HEADER_TAGS) + list(extra_tags))
     except InvalidDicomError:
         return None
     except Exception:  # noqa: BLE001 - junk forced through the parser fails in many ways
@@ -461,17 +462,29 @@ def _positive_float(value):
     return v if np.isfinite(v) and v > 0 else None
 
 
+def _series_headers(folder, series_uid=None, extra_tags=()):
+    """The headers of a DICOM folder's files (of ``series_uid``'s when given), read
+    without the pixels."""
+    for path in _iter_files(os.fspath(folder)):
+        ds = _read_header(path, extra_tags)
+        if ds is not None and (not series_uid
+                               or str(ds.get("SeriesInstanceUID", "")) == series_uid):
+            yield ds
+
+
 def series_study_date(folder, series_uid=None):
     """The study date of a DICOM folder's headers (of ``series_uid``'s slices when given),
     or None: read without the pixels, so a series that cannot be read as a volume (a slice
     missing) is still placed in time."""
-    for path in _iter_files(os.fspath(folder)):
-        ds = _read_header(path)
-        if ds is None or (series_uid and str(ds.get("SeriesInstanceUID", "")) != series_uid):
-            continue
-        date = _header_date(ds)
-        if date is not None:
-            return date
+    return next((d for d in map(_header_date, _series_headers(folder, series_uid))
+                 if d is not None), None)
+
+
+def series_patient_id(folder, series_uid=None):
+    """The DICOM PatientID of a series (None when absent or empty). Only this tag is read
+    besides the image tags; never the patient's name."""
+    for ds in _series_headers(folder, series_uid, extra_tags=("PatientID",)):
+        return str(ds.get("PatientID", "") or "").strip() or None
     return None
 
 

@@ -176,26 +176,12 @@ def _scan_facts(scan):
 
 def _dicom_patient_id(scan):
     """The DICOM PatientID of a series read from a folder (None for other files or when
-    empty): it tells whether two scans opened on their own are one patient's. Only that tag
-    and the series UID are read, from the first file of the series found; the patient's
-    name never is."""
+    empty): it tells whether two scans opened on their own are one patient's."""
     if scan.series_instance_uid is None or not os.path.isdir(scan.source):
         return None
-    import pydicom
-    from pydicom.errors import InvalidDicomError
+    from flr_volumetry.io import series_patient_id
 
-    for root, dirs, files in os.walk(scan.source):
-        dirs.sort()
-        for name in sorted(files):
-            try:
-                ds = pydicom.dcmread(os.path.join(root, name), stop_before_pixels=True,
-                                     specific_tags=["SeriesInstanceUID", "PatientID"])
-            except (InvalidDicomError, OSError, ValueError, EOFError):
-                continue  # not DICOM, or unreadable: the series' files are elsewhere
-            if str(ds.get("SeriesInstanceUID", "")) == scan.series_instance_uid:
-                pid = str(ds.get("PatientID", "") or "").strip()
-                return pid or None
-    return None
+    return series_patient_id(scan.source, scan.series_instance_uid)
 
 
 def _base_metadata(role, geometry, source, timepoint, label):
