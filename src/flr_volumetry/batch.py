@@ -549,6 +549,17 @@ def _run_serial(tasks):
         yield run_timepoint(task)
 
 
+def _process_alive(pid):
+    """Whether process ``pid`` exists on this computer (another user's counts: alive)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
+
+
 def _init_worker(itk_threads, main_pid):
     import signal
 
@@ -572,12 +583,8 @@ def _exit_with(main_pid, poll_s=1.0):
     def watch():
         while True:
             time.sleep(poll_s)
-            try:
-                os.kill(main_pid, 0)
-            except ProcessLookupError:
+            if not _process_alive(main_pid):
                 os._exit(1)
-            except PermissionError:
-                pass  # alive, another user's: cannot be ours, but do not end on a guess
 
     threading.Thread(target=watch, name="flr-main-watch", daemon=True).start()
 
@@ -997,13 +1004,7 @@ def _lock_owner(path):
         return f"process {pid} on {host}"  # cannot be checked from here
     if pid == os.getpid():
         return None  # a killed run's, its number given again (a restarted container)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return None
-    except PermissionError:
-        pass
-    return f"process {pid}"
+    return f"process {pid}" if _process_alive(pid) else None
 
 
 def _check_out_dir(study_dir, out_dir):
