@@ -45,6 +45,12 @@ def _masks(ref):
     return out
 
 
+def _liver_on(scan):
+    """The test liver of :func:`_masks`, resampled onto a scan read back from DICOM."""
+    return sitk.Resample(_masks(_grid())["liver"], scan.image, sitk.Transform(),
+                         sitk.sitkNearestNeighbor)
+
+
 def _arr(image):
     return sitk.GetArrayFromImage(image)
 
@@ -421,8 +427,7 @@ def test_dicom_seg_from_messy_sources_carries_no_person_and_reads_back(tmp_path)
         else:
             src.save_as(f)
     scan = read_dicom_series(tmp_path / "ct")
-    liver = sitk.Resample(_masks(ref)["liver"], scan.image, sitk.Transform(),
-                          sitk.sitkNearestNeighbor)
+    liver = _liver_on(scan)
     out = write_dicom_seg(liver, tmp_path / "ct", tmp_path / "seg.dcm", segment_names="liver")
     raw = open(out, "rb").read()
     for text in (b"DOE", b"Doe", b"ROE", b"transferred"):
@@ -440,8 +445,7 @@ def test_dicom_seg_needs_the_frame_of_reference(tmp_path):
         del src.FrameOfReferenceUID
         src.save_as(f)
     scan = read_dicom_series(tmp_path / "ct")
-    liver = sitk.Resample(_masks(ref)["liver"], scan.image, sitk.Transform(),
-                          sitk.sitkNearestNeighbor)
+    liver = _liver_on(scan)
     with pytest.raises(InputError, match="no FrameOfReferenceUID"):
         write_dicom_seg(liver, tmp_path / "ct", tmp_path / "seg.dcm", segment_names="liver")
     assert not os.path.exists(tmp_path / "seg.dcm")
@@ -452,8 +456,7 @@ def test_seg_slice_thickness_is_not_taken_for_its_slice_step(tmp_path):
     # stacked 1.25 mm apart, every other slice empty (1275.6 of 2128.9 mL on a 1 mm scan).
     write_dicom_series(_grid(), tmp_path / "ct")
     scan = read_dicom_series(tmp_path / "ct")
-    liver = sitk.Resample(_masks(_grid())["liver"], scan.image, sitk.Transform(),
-                          sitk.sitkNearestNeighbor)
+    liver = _liver_on(scan)
     write_dicom_seg(liver, tmp_path / "ct", tmp_path / "s.dcm", segment_names="liver")
     ds = pydicom.dcmread(tmp_path / "s.dcm")
     measures = ds.SharedFunctionalGroupsSequence[0].PixelMeasuresSequence[0]
@@ -501,8 +504,7 @@ def test_seg_nrrd_as_a_couinaud_map_is_read_by_label_value_or_refused(tmp_path):
 def test_dicom_seg_is_refused_as_a_segment_map(tmp_path):
     write_dicom_series(_grid(), tmp_path / "ct")
     scan = read_dicom_series(tmp_path / "ct")
-    liver = sitk.Resample(_masks(_grid())["liver"], scan.image, sitk.Transform(),
-                          sitk.sitkNearestNeighbor)
+    liver = _liver_on(scan)
     write_dicom_seg(liver, tmp_path / "ct", tmp_path / "s.dcm", segment_names="liver")
     with pytest.raises(InputError, match="is a DICOM SEG, which is not read as a segment map"):
         flr.load_label_map(tmp_path / "s.dcm", scan)
