@@ -11,6 +11,11 @@ ORIGIN = (-40.0, 60.0, -100.0)
 FLIP_Y = (1.0, 0.0, 0.0, 0.0, -1.0, 0.0, 0.0, 0.0, 1.0)  # as in CHAOS MRI
 
 
+def add_layers(viewer, tuples):
+    """Add the reader's (data, kwargs, kind) layer tuples to ``viewer``, as napari would."""
+    return [getattr(viewer, f"add_{kind}")(data, **kwargs) for data, kwargs, kind in tuples]
+
+
 def _image(arr, direction=FLIP_Y):
     img = sitk.GetImageFromArray(arr)
     img.SetSpacing(SPACING)

@@ -19,9 +19,7 @@ from flr_volumetry_napari._widgets import (
 from flr_volumetry_napari._widgets._common import add_mask_layer, labels_like, scan_image
 from flr_volumetry_napari._widgets._export import export_review
 
-
-def add_layers(viewer, tuples):
-    return [getattr(viewer, f"add_{kind}")(data, **kwargs) for data, kwargs, kind in tuples]
+from .conftest import add_layers
 
 
 def by_name(viewer, name):

@@ -18,9 +18,7 @@ from flr_volumetry_napari._widgets import (
 )
 from flr_volumetry_napari._widgets._remnant import _remnant_module
 
-
-def add_layers(viewer, tuples):
-    return [getattr(viewer, f"add_{kind}")(data, **kwargs) for data, kwargs, kind in tuples]
+from .conftest import add_layers
 
 
 def open_case(viewer, paths, roles=("ct", "liver", "tumor", "flr", "segments")):
