@@ -36,8 +36,10 @@ def test_dates_from_options_override_files():
 
 
 def test_missing_procedure_date_is_an_error_unless_asked():
-    with pytest.raises(ClinicalInputError, match="procedure date"):
+    with pytest.raises(ClinicalInputError, match="procedure date") as err:
         hypertrophy(PRE, POST)
+    # A Python caller is told the keyword arguments, not only the command line's flags.
+    assert "procedure_date" in str(err.value) and "from_baseline_date=True" in str(err.value)
     h = hypertrophy(PRE, POST, from_baseline_date=True)
     assert h.interval_days == 35
     assert any("baseline scan date" in w for w in h.warnings)
@@ -54,7 +56,7 @@ def test_followup_before_baseline_is_an_error():
 
 
 def test_missing_followup_date():
-    with pytest.raises(ClinicalInputError, match="follow-up scan date"):
+    with pytest.raises(ClinicalInputError, match="follow-up scan date.*post_date"):
         hypertrophy(PRE, dict(POST, scan_date=None), procedure_date="2024-01-09")
 
 

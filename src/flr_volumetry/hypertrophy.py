@@ -169,14 +169,15 @@ def hypertrophy(pre, post, *, procedure_date=None, pre_date=None, post_date=None
     procedure = parse_date(procedure_date, "procedure date")
     if post_scan is None:
         raise ClinicalInputError(
-            "the follow-up scan date is unknown; give it with --post-date YYYY-MM-DD."
+            "the follow-up scan date is unknown; give it with --post-date YYYY-MM-DD "
+            "(post_date in Python)."
         )
     if procedure is None:
         if not (from_baseline_date or allow_baseline_date):
             raise ClinicalInputError(
-                "the procedure date is unknown; give it (--procedure-date: PVE or ALPPS "
-                "stage 1), or ask explicitly to count from the baseline scan date "
-                "(--from-baseline-date)."
+                "the procedure date is unknown; give it (--procedure-date, procedure_date in "
+                "Python: PVE or ALPPS stage 1), or ask explicitly to count from the baseline "
+                "scan date (--from-baseline-date, from_baseline_date=True)."
             )
         if pre_scan is None:
             raise ClinicalInputError(

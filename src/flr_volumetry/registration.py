@@ -105,7 +105,7 @@ class RegistrationOptions:
             raise InputError(f"registration method must be 'rigid' or 'deformable', not "
                              f"{self.method!r}.")
         if not 0 < self.min_dice <= 1:
-            raise InputError(f"the minimum registration Dice (--min-registration-dice) must be in "
+            raise InputError(f"the minimum registration Dice (min_dice, --min-registration-dice) must be in "
                              f"(0, 1], got {self.min_dice}.")
         if self.working_spacing_mm <= 0 or self.clip_mm <= 0 or self.iterations < 1:
             raise InputError("working spacing, clip distance and iterations must be positive.")
