@@ -321,18 +321,36 @@ def test_gantry_tilt_is_refused(tmp_path):
         read_dicom_series(tmp_path / "ct")
 
 
-def test_undecodable_compressed_pixels_give_a_clear_error(tmp_path):
+@pytest.mark.parametrize("syntax", ["1.2.840.10008.1.2.4.201",  # HTJ2K
+                                    "1.2.840.10008.1.2.4.90"])  # JPEG 2000 lossless
+def test_undecodable_compressed_pixels_give_a_clear_error(tmp_path, capfd, syntax):
     from pydicom.encaps import encapsulate
 
     files = write_dicom_series(_phantom(size=(5, 5, 3)), tmp_path / "ct")
     for f in files:
         ds = pydicom.dcmread(f)
-        ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.4.201"  # HTJ2K
+        ds.file_meta.TransferSyntaxUID = syntax
         ds.PixelData = encapsulate([b"\xff\x4f\xff\x51 not a codestream"])
         ds["PixelData"].VR = "OB"
         ds.save_as(f, enforce_file_format=True)
+    capfd.readouterr()
     with pytest.raises(InputError, match="cannot read the pixel data.*decompress"):
         read_dicom_series(tmp_path / "ct")
+    # The one sentence only: OpenJPEG's raw 'Expected a SOC marker' lines are dropped.
+    assert capfd.readouterr().err == ""
+
+
+def test_what_c_code_prints_while_reading_is_kept_unless_the_read_fails(capfd):
+    from flr_volumetry.io._images import itk_warnings_hidden
+
+    capfd.readouterr()
+    with itk_warnings_hidden():
+        os.write(2, b"said by C during a good read\n")
+    assert capfd.readouterr().err == "said by C during a good read\n"
+    with pytest.raises(RuntimeError), itk_warnings_hidden():
+        os.write(2, b"noise before a failure\n")
+        raise RuntimeError("the read failed")
+    assert capfd.readouterr().err == ""
 
 
 def test_header_facts_and_no_patient_name(tmp_path, caplog):

@@ -114,13 +114,55 @@ def is_image_file(path):
 @contextlib.contextmanager
 def itk_warnings_hidden():
     """ITK's own warnings off while reading: they reach stderr as raw C++ blocks, past
-    the one-line messages of the checks that say what matters."""
+    the one-line messages of the checks that say what matters.
+
+    The C libraries under ITK (GDCM, OpenJPEG) print on the process's stderr
+    directly, past Python and ITK's switch: a dozen 'Expected a SOC marker'
+    lines before the one-sentence error of an undecodable JPEG 2000 series.
+    What they print is held, written out when the read succeeds and dropped
+    when it fails (the error says what went wrong).
+    """
     shown = sitk.ProcessObject.GetGlobalWarningDisplay()
     sitk.ProcessObject.SetGlobalWarningDisplay(False)
     try:
-        yield
+        with _c_stderr_held():
+            yield
     finally:
         sitk.ProcessObject.SetGlobalWarningDisplay(shown)
+
+
+@contextlib.contextmanager
+def _c_stderr_held():
+    """File descriptor 2 goes to a temporary file; its text is written back unless the
+    block raises. Where fd 2 cannot be redirected, nothing is held."""
+    import sys
+    import tempfile
+
+    try:
+        sys.stderr.flush()
+        held = tempfile.TemporaryFile()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):
+        yield
+        return
+    failed = True
+    try:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+            failed = False
+        finally:
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                sys.stderr.flush()
+            os.dup2(saved, 2)
+        if not failed:
+            held.seek(0)
+            text = held.read()
+            if text:
+                os.write(2, text)
+    finally:
+        os.close(saved)
+        held.close()
 
 
 def read_image_file(path):
