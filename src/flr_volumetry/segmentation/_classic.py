@@ -2,8 +2,9 @@
 
 Outline (all distances in mm, so the same parameters hold on any grid):
 
-1. Reorient to LPS and average down to a coarse grid (~3 mm) for speed
-   (MR: median in-plane only, never across thick slices).
+1. Reorient to LPS and average down to a coarse grid (~3 mm) for speed,
+   then a median against noise (in-plane only when the slices are kept as
+   they are: thick MR, 2-3 mm CT).
 2. CT: find the body (> -500 HU), the lungs (air inside the body with lung
    density that reaches the top of the scan or is large; colon gas is not
    lung) and the diaphragm (no liver above the lungs' under-surface).
@@ -158,20 +159,38 @@ def correct_bias(img, shrink_mm=6.0, iterations=(50, 40, 30)):
     return sitk.Cast(img / sitk.Exp(log_field), sitk.sitkFloat32)
 
 
+def _bin_factors(img, spacing_mm):
+    """Whole factors (x, y, z) by which :func:`_bin_shrink` averages ``img``."""
+    return [max(1, int(round(spacing_mm / s))) for s in img.GetSpacing()]
+
+
 def _bin_shrink(img, spacing_mm):
     """Average down (BinShrink) to about ``spacing_mm``; anti-aliased and fast (float32)."""
     img = as_float32(img)  # an integer BinShrink would round the averages
-    factors = [max(1, int(round(spacing_mm / s))) for s in img.GetSpacing()]
+    factors = _bin_factors(img, spacing_mm)
     return sitk.BinShrink(img, factors) if any(f > 1 for f in factors) else img
 
 
 def coarse_grid(img, spacing_mm):
-    """Average down to about ``spacing_mm``, then a median against noise."""
+    """Average down to about ``spacing_mm``, then a median against noise.
+
+    The median is 3 voxels wide along every axis but the slice axis of an
+    anisotropic scan (its largest spacing, more than 1.5x the smallest), and
+    along that one only when several slices were averaged into each coarse
+    voxel. Across the scanner's own slices -- thick MR slices, or the
+    2-3 mm slices of a CT kept as they are -- a median spans three slices
+    that show other anatomy, and carries tissue across a surface lying
+    nearly in the slice plane: on the shared CT (2.5 mm slices) it bridged
+    the faint interface between the liver and the heart above it.
+    """
     small = _bin_shrink(img, spacing_mm)
-    # A 3x3x3 median removes the remaining noise and speckle without blurring edges;
-    # not across thick slices, whose neighbours show other anatomy.
-    radius = [1 if s <= 1.5 * spacing_mm else 0 for s in small.GetSpacing()]
-    return sitk.Median(small, radius)
+    # The median removes the remaining noise and speckle without blurring edges.
+    sp = img.GetSpacing()
+    slice_axis = int(np.argmax(sp)) if max(sp) > 1.5 * min(sp) else None
+    radius = [1 if f > 1 or (axis != slice_axis and s <= 1.5 * spacing_mm) else 0
+              for axis, (f, s) in enumerate(zip(_bin_factors(img, spacing_mm),
+                                                small.GetSpacing()))]
+    return sitk.Median(small, radius) if any(radius) else small
 
 
 def local_sd(img, coarse, sigma_mm=1.5):
