@@ -961,3 +961,20 @@ def test_ct_without_its_rescale_intercept_is_named_and_refusals_name_exclude_poi
     small.CopyInformation(img)
     with pytest.raises(InputError, match="that no exclude point lies in the liver near them"):
         segment_liver(small, seeds=[(40, 64, 30)], exclude=[(40, 64, 32)])
+
+
+@pytest.mark.parametrize("slice_mm, kept", [(2.5, True), (1.0, False)])
+def test_coarse_median_spans_slices_only_where_slices_were_averaged(slice_mm, kept):
+    from flr_volumetry.segmentation._classic import coarse_grid
+
+    # A sheet one coarse voxel thick along z: a median across 2.5 mm slices (each kept
+    # as one coarse voxel) would erase it, as it had carried liver over the faint
+    # liver-heart interface; 1 mm slices are averaged three to one first, as in-plane.
+    n_z = 30
+    arr = np.zeros((n_z, 24, 24), np.float32)
+    sheet = slice(n_z // 2, n_z // 2 + (1 if slice_mm == 2.5 else 3))
+    arr[sheet] = 100.0
+    img = sitk.GetImageFromArray(arr)
+    img.SetSpacing((1.0, 1.0, slice_mm))
+    coarse = sitk.GetArrayFromImage(coarse_grid(img, 3.0))
+    assert bool(coarse.max() == 100.0) is kept
