@@ -635,3 +635,52 @@ def test_a_plan_baseline_without_a_liver_mask_is_segmented_once_while_unchanged(
     measure_files(paths["ct"], liver=paths["liver"], plan=str(plan_out),
                   plan_baseline=(paths["ct"], None))
     assert len(calls) == 2
+
+
+def test_a_plan_placed_on_a_scan_resampled_onto_the_same_grid_is_warned_about(case):
+    paths, tmp = case
+    plan_out = _save_cut_plan(paths, tmp)
+    assert len(json.loads(plan_out.read_text())["placed_on"]["voxel_sha256"]) == 64
+    # Another scan on the very same grid (a follow-up resampled onto the baseline's, as
+    # pipelines do): the grid alone had called it the plan's own scan.
+    ct = sitk.ReadImage(paths["ct"])
+    moved = sitk.GetImageFromArray(np.roll(sitk.GetArrayFromImage(ct), 2, axis=2))
+    moved.CopyInformation(ct)
+    sitk.WriteImage(moved, str(tmp / "resampled_ct.nii.gz"))
+    m = measure_files(tmp / "resampled_ct.nii.gz", liver=paths["liver"], plan=str(plan_out))
+    assert any("placed on another scan" in w for w in m.warnings)
+    # The plan's own scan read again (int32 instead of int16): the same voxels, no warning.
+    sitk.WriteImage(sitk.Cast(ct, sitk.sitkInt32), str(tmp / "ct32.nii.gz"))
+    m = measure_files(tmp / "ct32.nii.gz", liver=paths["liver"], plan=str(plan_out))
+    assert not any("placed on another scan" in w for w in m.warnings)
+
+
+def test_a_plan_used_uncarried_on_another_scan_is_saved_as_the_first_scans(case):
+    paths, tmp = case
+    plan_out = _save_cut_plan(paths, tmp)
+    first = json.loads(plan_out.read_text())["placed_on"]
+    for name in ("ct", "liver"):
+        img = sitk.ReadImage(paths[name])
+        img.SetOrigin((img.GetOrigin()[0] + 6.0,) + img.GetOrigin()[1:])
+        sitk.WriteImage(img, str(tmp / f"follow_{name}.nii.gz"))
+    again = tmp / "again.json"
+    assert main(["measure", str(tmp / "follow_ct.nii.gz"), "--liver",
+                 str(tmp / "follow_liver.nii.gz"), "--plan", str(plan_out),
+                 "--save-plan", str(again), "--json", str(tmp / "f.json")]) == 0
+    # The points are still the first scan's: the copy says so (it had recorded the
+    # follow-up's grid, and its next use on the follow-up went unwarned).
+    assert json.loads(again.read_text())["placed_on"] == first
+    m = measure_files(tmp / "follow_ct.nii.gz", liver=str(tmp / "follow_liver.nii.gz"),
+                      plan=str(again))
+    assert any("placed on another scan" in w for w in m.warnings)
+
+
+def test_a_saved_plan_given_as_landmarks_is_refused(case, capsys):
+    paths, tmp = case
+    plan_out = _save_cut_plan(paths, tmp)
+    capsys.readouterr()
+    # Read as landmarks it would lose the scan it was placed on and its own resection.
+    assert main(["measure", paths["ct"], "--liver", paths["liver"], "--landmarks",
+                 str(plan_out), "--resection", "right_hepatectomy"]) == 1
+    assert "is a saved remnant plan, not a landmarks file; give it with --plan" in \
+        capsys.readouterr().err

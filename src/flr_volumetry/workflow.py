@@ -154,8 +154,9 @@ def measure_files(image, *, liver=None, tumor=None, flr=None, segments=None, pat
 
 
 def _flr_from_plan(plan, liver_img, seg_img, tumor_img, image, plan_baseline, registration):
-    from .io import Scan, same_grid
+    from .io import Scan
     from .remnant import RemnantPlan, flr_from_plan
+    from .remnant._plan import placed_on_scan
 
     methods = {}
     warnings = []
@@ -182,7 +183,7 @@ def _flr_from_plan(plan, liver_img, seg_img, tumor_img, image, plan_baseline, re
             base_mask = load_mask(base_liver, base_scan, what="baseline liver mask")
             warnings += [f"plan baseline: {w}" for w in base_mask.warnings]
             base_liver_img, base_liver_source = base_mask.image, base_mask.source
-        if plan.placed_on is not None and not same_grid(plan.placed_on_grid, base_scan.image):
+        if plan.placed_on_another_scan(base_scan.image):
             warnings.append("the plan's points were placed on another scan than the plan "
                             "baseline given: check that it is the scan the plan was made on.")
         plan, report = carry_plan(plan, base_scan.image, base_liver_img, image, liver_img,
@@ -191,16 +192,20 @@ def _flr_from_plan(plan, liver_img, seg_img, tumor_img, image, plan_baseline, re
         methods["registration"] = {**report.to_dict(), "baseline_scan": base_scan.source,
                                    "baseline_liver_mask": base_liver_source}
         methods["plan_carried"] = plan.to_dict()
-    elif plan.in_scan_coordinates and plan.placed_on is not None \
-            and not same_grid(plan.placed_on_grid, image):
+    other_scans_points = (plan_baseline is None and plan.in_scan_coordinates
+                          and plan.placed_on_another_scan(image))
+    if other_scans_points:
         # Points of another scan used as they are: right only if the patient lay exactly
         # as then, which a follow-up scan never does.
         warnings.append("the plan's points were placed on another scan and are used here "
                         "as they are, not carried by registration: give the scan they were "
                         "placed on as the plan baseline (--plan-baseline) to carry them.")
     if plan.in_scan_coordinates:
-        # The plan as applied, its points those of this scan (saved by --save-plan).
-        plan = replace(plan, placed_on=image)
+        # The plan as applied, its points those of this scan (saved by --save-plan). Not
+        # when they are another scan's, used as they are: saved again, they stay that
+        # scan's, or the next use of the copy would not be warned about.
+        if not other_scans_points:
+            plan = replace(plan, placed_on=placed_on_scan(image))
         methods["plan_applied"] = plan.to_dict()
     had_map = seg_img is not None
     flr_img, plan_warnings, plan_methods, used_segments = flr_from_plan(

@@ -89,6 +89,11 @@ def _read_surface(path):
     return data, None if keep is None else parse_point(keep, "keep point")
 
 
+# Keys of a saved RemnantPlan that a landmarks file ({"landmarks": {...}}) never holds.
+_PLAN_ONLY_KEYS = {"schema_version", "placed_on", "resection", "remnant_segments",
+                   "resect_caudate", "surface_points", "keep_point"}
+
+
 def plan_from_args(args):
     """The RemnantPlan the options describe, or None (no plan options given)."""
     from ..remnant import RemnantPlan, parse_point, parse_points
@@ -131,6 +136,11 @@ def plan_from_args(args):
     landmarks = None
     if args.landmarks is not None:
         data = read_json(args.landmarks, "landmarks file")
+        if isinstance(data, dict) and set(data) & _PLAN_ONLY_KEYS:
+            # Read as landmarks, a saved plan would lose the scan its points were placed
+            # on (and so the warning on another scan) and its own resection.
+            raise InputError(f"{args.landmarks} is a saved remnant plan, not a landmarks "
+                             f"file; give it with --plan.")
         landmarks = data.get("landmarks", data) if isinstance(data, dict) else data
         if not isinstance(landmarks, dict):
             raise InputError(f"the landmarks file {args.landmarks} must hold an object of "

@@ -210,9 +210,12 @@ class RemnantPlan:
         Free text (no patient name).
     placed_on : dict, optional
         The grid (``size``, ``spacing``, ``origin``, ``direction``) of the
-        scan whose coordinates the landmarks or cut points are in, recorded
-        when the plan is applied to a scan and saved: applied as it is to
-        another scan (not carried by registration), it is warned about.
+        scan whose coordinates the landmarks or cut points are in, and, when
+        the scan itself was at hand, a digest of its voxels
+        (``voxel_sha256``, see :func:`placed_on_scan`): recorded when the
+        plan is applied to a scan and saved; applied as it is to another
+        scan (not carried by registration), it is warned about -- also when
+        that scan was resampled onto the same grid.
 
     Examples
     --------
@@ -333,10 +336,24 @@ class RemnantPlan:
     @property
     def placed_on_grid(self):
         """``placed_on`` as a dict of lists (``size``, ``spacing``, ``origin``,
-        ``direction``), or None."""
+        ``direction``; and ``voxel_sha256`` when recorded), or None."""
         if self.placed_on is None:
             return None
-        return {k: list(v) for k, v in zip(_GRID_KEYS, self.placed_on)}
+        d = {k: list(v) for k, v in zip(_GRID_KEYS, self.placed_on)}
+        if self.placed_on[4] is not None:
+            d["voxel_sha256"] = self.placed_on[4]
+        return d
+
+    def placed_on_another_scan(self, scan_image):
+        """Whether the plan records a scan other than ``scan_image`` (another grid, or
+        other voxels on the same grid); False when it records none."""
+        from ..io import same_grid
+
+        if self.placed_on is None:
+            return False
+        if not same_grid(self.placed_on_grid, scan_image):
+            return True
+        return self.placed_on[4] is not None and self.placed_on[4] != voxel_digest(scan_image)
 
     @classmethod
     def from_dict(cls, d):
@@ -379,13 +396,51 @@ class RemnantPlan:
 _GRID_KEYS = ("size", "spacing", "origin", "direction")
 
 
+def voxel_digest(image):
+    """SHA-256 of a scan's voxel values (every second slice, third row and column, as
+    float32, so the same scan read as int16 or int32 gives the same digest)."""
+    import hashlib
+
+    import numpy as np
+    import SimpleITK as sitk
+
+    arr = sitk.GetArrayViewFromImage(image)
+    sample = np.ascontiguousarray(arr[::2, ::3, ::3], dtype=np.float32)
+    return hashlib.sha256(sample.tobytes()).hexdigest()
+
+
+def placed_on_scan(scan_image):
+    """``placed_on`` of a plan whose points are in this scan's coordinates: its grid and
+    the digest of its voxels (a scan resampled onto the grid of another is told apart).
+
+    Examples
+    --------
+    >>> import SimpleITK as sitk
+    >>> scan = sitk.Image([4, 4, 4], sitk.sitkInt16)
+    >>> d = placed_on_scan(scan)
+    >>> d["size"], len(d["voxel_sha256"])
+    ([4, 4, 4], 64)
+    """
+    return {"size": list(scan_image.GetSize()), "spacing": list(scan_image.GetSpacing()),
+            "origin": list(scan_image.GetOrigin()),
+            "direction": list(scan_image.GetDirection()),
+            "voxel_sha256": voxel_digest(scan_image)}
+
+
 def _grid_tuple(grid):
-    """A grid (dict with _GRID_KEYS, or a SimpleITK image) as a tuple of number tuples."""
+    """A grid (dict with _GRID_KEYS and an optional voxel_sha256, or a SimpleITK image:
+    its grid only) as a tuple of number tuples and the digest or None."""
+    digest = None
     if hasattr(grid, "GetSize"):
         grid = {"size": grid.GetSize(), "spacing": grid.GetSpacing(),
                 "origin": grid.GetOrigin(), "direction": grid.GetDirection()}
     if isinstance(grid, dict):
+        digest = grid.get("voxel_sha256")
+        if digest is not None and not (isinstance(digest, str) and len(digest) == 64):
+            raise InputError("the plan's placed_on voxel_sha256 must be a SHA-256 hex digest.")
         grid = tuple(grid.get(k) for k in _GRID_KEYS)
+    elif isinstance(grid, tuple) and len(grid) == 5:
+        grid, digest = grid[:4], grid[4]
     try:
         size, spacing, origin, direction = (tuple(float(v) for v in part) for part in grid)
     except (TypeError, ValueError):
@@ -393,7 +448,7 @@ def _grid_tuple(grid):
                          "direction of a scan.") from None
     if not (len(size) == len(spacing) == len(origin) == 3 and len(direction) == 9):
         raise InputError("the plan's placed_on must describe a 3-D scan grid.")
-    return tuple(int(v) for v in size), spacing, origin, direction
+    return tuple(int(v) for v in size), spacing, origin, direction, digest
 
 
 def read_json(path, what):
