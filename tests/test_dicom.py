@@ -537,3 +537,59 @@ def test_a_stripped_non_image_object_is_not_called_damaged(tmp_path):
     open(tmp_path / "ct" / "KO0001", "wb").write(data[132:])  # preamble stripped
     scan = read_dicom_series(tmp_path / "ct")
     assert not any("could not be read" in w for w in scan.warnings)
+
+
+def _cut_pixels(path, keep):
+    """Truncate ``path`` to ``keep`` bytes (its header intact: the pixels are cut)."""
+    with open(path, "r+b") as fh:
+        fh.truncate(keep)
+
+
+@pytest.mark.parametrize("cut", [20, 5000])
+def test_a_slice_with_its_pixel_data_cut_short_is_named(tmp_path, capfd, cut):
+    # A header intact but pixels cut short had given "cannot read the pixel data of the
+    # series ...; check that the files are complete", naming no file among hundreds.
+    files = sorted(write_dicom_series(_phantom(size=(64, 64, 6)), tmp_path / "ct"), key=_z_of)
+    _cut_pixels(files[3], os.path.getsize(files[3]) - cut)
+    capfd.readouterr()
+    with pytest.raises(InputError, match=r"cannot read the pixel data") as info:
+        read_dicom_series(tmp_path / "ct")
+    message = str(info.value)
+    assert os.path.basename(files[3]) in message
+    assert not any(os.path.basename(f) in message for f in files if f != files[3])
+    assert "cut short or damaged" in message
+    assert capfd.readouterr().err == ""  # the one sentence only, not GDCM's lines
+
+
+def _garbage_after_the_marker(path):
+    """A valid 128-byte preamble and 'DICM', then junk."""
+    junk = np.random.default_rng(7).integers(0, 256, 600, dtype=np.uint8).tobytes()
+    with open(path, "rb") as fh:
+        head = fh.read(132)
+    with open(path, "wb") as fh:
+        fh.write(head + junk)
+
+
+@pytest.mark.parametrize("junk", ["random", "zeros"])
+def test_a_slice_of_junk_after_its_dicm_marker_is_named_not_called_missing(tmp_path, junk):
+    files = sorted(write_dicom_series(_phantom(size=(5, 5, 6)), tmp_path / "ct"), key=_z_of)
+    if junk == "random":
+        _garbage_after_the_marker(files[2])
+    else:
+        with open(files[2], "r+b") as fh:
+            fh.seek(132)
+            fh.write(b"\x00" * 600)
+            fh.truncate(132 + 600)
+    with pytest.raises(InputError, match=rf"{os.path.basename(files[2])} in .* could not be "
+                                         rf"read \(cut short or damaged\): 1 slice is missing"):
+        read_dicom_series(tmp_path / "ct")
+
+
+def test_an_extra_file_of_junk_after_a_dicm_marker_is_said(tmp_path):
+    img = _phantom(size=(5, 5, 6))
+    files = write_dicom_series(img, tmp_path / "ct")
+    shutil.copy(files[0], tmp_path / "ct" / "EXTRA0001")
+    _garbage_after_the_marker(tmp_path / "ct" / "EXTRA0001")
+    scan = read_dicom_series(tmp_path / "ct")
+    assert scan.image.GetSize() == img.GetSize()
+    assert any("could not be read" in w and "EXTRA0001" in w for w in scan.warnings)

@@ -187,6 +187,11 @@ def _read_header(path, extra_tags=()):
         return None
     if force and not ("SOPInstanceUID" in ds and "Rows" in ds):
         return None
+    if not force and not _sop_class(ds) and not ("SOPInstanceUID" in ds and "Rows" in ds):
+        # A Part 10 file names its SOP class in its file meta: one that yields neither that
+        # nor an image's tags is junk after the 'DICM' marker, parsed into an empty
+        # dataset; None lets the caller call it damaged rather than drop it unsaid.
+        return None
     return ds
 
 
@@ -537,11 +542,49 @@ def _read_pixels(paths, variable_rescale, series_label, transfer_syntax, int16=F
     except RuntimeError as exc:
         name = getattr(transfer_syntax, "name", str(transfer_syntax))
         compressed = transfer_syntax is not None and getattr(transfer_syntax, "is_compressed", False)
+        bad = _unreadable_pixels(paths)
+        if bad and not (compressed and len(bad) == len(paths)):
+            # Some files fail on their own: name them (one cut short among hundreds
+            # is otherwise not to be found). Every compressed file failing is the codec.
+            raise InputError(
+                f"cannot read the pixel data of {len(bad)} slice file{'s' if len(bad) > 1 else ''} "
+                f"of the series {series_label} ({_names(bad)}): cut short or damaged; export "
+                f"the complete series again."
+            ) from exc
         hint = _TRANSFER_SYNTAX_HINT if compressed else "check that the files are complete"
         raise InputError(
             f"cannot read the pixel data of the series {series_label} (transfer syntax "
             f"{name}); {hint}."
         ) from exc
+
+
+def _unreadable_pixels(paths):
+    """The files whose pixels GDCM cannot read on their own (cut short, damaged).
+
+    Looked for only after the series read failed: a good read costs nothing
+    more, and reading each file is exact where a size check against the
+    header would miss padding, odd lengths and encapsulated pixels.
+    """
+    bad = []
+    for path in paths:
+        reader = sitk.ImageSeriesReader()
+        reader.SetFileNames([path])
+        reader.MetaDataDictionaryArrayUpdateOff()  # (the patient's name)
+        reader.LoadPrivateTagsOff()
+        reader.SetImageIO("GDCMImageIO")
+        try:
+            # Per file: what GDCM prints about a failing file is dropped with it.
+            with itk_warnings_hidden():
+                reader.Execute()
+        except RuntimeError:
+            bad.append(path)
+    return bad
+
+
+def _names(paths):
+    """Up to three file names, then '...'."""
+    names = [os.path.basename(p) for p in paths]
+    return ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
 
 
 def _narrowed_to_int16(image):
@@ -706,7 +749,8 @@ def read_dicom_series(folder, series_uid=None):
     InputError
         No image series, missing slices or non-uniform spacing (the message
         names the gap), two different slices at one position, a tilted
-        gantry, a single slice, or pixel data that cannot be decoded.
+        gantry, a single slice, or pixel data that cannot be decoded (the
+        files cut short or damaged are named).
 
     Examples
     --------
