@@ -684,3 +684,17 @@ def test_a_saved_plan_given_as_landmarks_is_refused(case, capsys):
                  str(plan_out), "--resection", "right_hepatectomy"]) == 1
     assert "is a saved remnant plan, not a landmarks file; give it with --plan" in \
         capsys.readouterr().err
+
+
+def test_api_refuses_a_segment_map_with_fractional_labels():
+    seg, liver = _segment_liver()
+    # A map resampled with linear interpolation: measure refused it, the API rounded it
+    # (x.5 to even, so odd segments shrank) and gave another FLR without a word.
+    arr = sitk.GetArrayFromImage(seg).astype(np.float32)
+    arr[arr == 3] = 2.5
+    blurred = sitk.GetImageFromArray(arr)
+    blurred.CopyInformation(seg)
+    with pytest.raises(InputError, match="segment map holds fractional values"):
+        flr_from_segments(blurred, liver, resection="right_hepatectomy")
+    with pytest.raises(InputError, match="segment map holds fractional values"):
+        flr_from_plan(RemnantPlan(resection="right_hepatectomy"), liver, segments=blurred)

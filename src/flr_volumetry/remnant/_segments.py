@@ -7,7 +7,7 @@ import SimpleITK as sitk
 
 from ..errors import GeometryError, InputError
 from ..io import as_image, grid_description, same_grid
-from ..volumetry import segment_map_warnings, voxel_volume_ml
+from ..volumetry import check_mask, segment_map_warnings, voxel_volume_ml
 from ._plan import RESECTIONS, remnant_segments_of, resection_key
 
 __all__ = ["flr_from_segments", "needed_segments"]
@@ -76,6 +76,9 @@ def flr_from_segments(segments, liver, *, resection=None, remnant_segments=None,
     [1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0]
     """
     segments, liver = as_image(segments, "segment map"), as_image(liver, "liver mask")
+    # As measure and load_label_map: a map resampled with linear interpolation holds
+    # x.5 values that rounding would give to other segments, without a word.
+    check_mask(segments, "segment map")
     if missing not in ("error", "warn"):
         raise InputError(f"missing must be 'error' or 'warn', not {missing!r}.")
     if resection is None and remnant_segments is None:
