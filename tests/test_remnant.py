@@ -698,3 +698,22 @@ def test_api_refuses_a_segment_map_with_fractional_labels():
         flr_from_segments(blurred, liver, resection="right_hepatectomy")
     with pytest.raises(InputError, match="segment map holds fractional values"):
         flr_from_plan(RemnantPlan(resection="right_hepatectomy"), liver, segments=blurred)
+
+
+@pytest.mark.parametrize("change, message", [
+    ("mirror_front_back", "vena cava .* in front of the portal bifurcation"),
+    ("swap_right_left_veins", "right hepatic vein lies on the patient's left"),
+    ("left_vein_on_the_right", "left hepatic vein lies on the patient's right"),
+])
+def test_landmarks_in_an_order_no_liver_has_are_refused(change, message):
+    liver, lm, _ = _sphere_liver()
+    lm = {k: np.asarray(v, float) for k, v in lm.items()}
+    if change == "mirror_front_back":
+        lm = {k: v * np.array([1.0, -1.0, 1.0]) for k, v in lm.items()}
+    elif change == "swap_right_left_veins":
+        lm["right_hepatic_vein"], lm["left_hepatic_vein"] = (lm["left_hepatic_vein"],
+                                                             lm["right_hepatic_vein"])
+    else:
+        lm["left_hepatic_vein"] = lm["left_hepatic_vein"] * np.array([-1.0, 1.0, 1.0])
+    with pytest.raises(InputError, match=message):
+        segments_from_landmarks(liver, {k: v.tolist() for k, v in lm.items()})

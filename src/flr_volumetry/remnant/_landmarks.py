@@ -140,6 +140,26 @@ def _check_landmarks(lm, liver, tolerance_mm):
                 )
 
 
+def _check_anatomical_order(lm, ivc, bif):
+    """Refuse landmarks in an order no liver has: the planes would still cut it, into
+    segments of the wrong sizes (points mirrored front to back: FLR -9 %; left and right
+    hepatic veins swapped: +18 to +58 %), with no other sign."""
+    if (ivc - bif) @ _ANTERIOR >= 0:
+        raise InputError("the vena cava (ivc) lies in front of the portal bifurcation, "
+                         "where it never does: are the points mirrored front to back (RAS "
+                         "instead of LPS, or a flipped scan)?")
+    middle_x = lm["middle_hepatic_vein"].mean(axis=0) @ _LEFT
+    if lm["right_hepatic_vein"].mean(axis=0) @ _LEFT >= middle_x:
+        raise InputError("the right hepatic vein lies on the patient's left of the middle "
+                         "hepatic vein: are the two swapped, or the points mirrored left to "
+                         "right (RAS instead of LPS)?")
+    for name in ("left_hepatic_vein", "umbilical_fissure"):
+        if name in lm and lm[name].mean(axis=0) @ _LEFT <= middle_x:
+            raise InputError(f"the {name.replace('_', ' ')} lies on the patient's right of "
+                             f"the middle hepatic vein: are the veins swapped, or the points "
+                             f"mirrored left to right (RAS instead of LPS)?")
+
+
 def segments_from_landmarks(liver, landmarks, *, tolerance_mm=20.0):
     """Label the liver mask with Couinaud segments 1-8 from landmarks.
 
@@ -183,6 +203,7 @@ def segments_from_landmarks(liver, landmarks, *, tolerance_mm=20.0):
     _check_landmarks(lm, liver, tolerance_mm)
     ivc = lm["ivc"].mean(axis=0)
     bif = lm["portal_bifurcation"].mean(axis=0)
+    _check_anatomical_order(lm, ivc, bif)
     axis = _SUPERIOR
     if "ivc_inferior" in lm:
         axis = _unit(ivc - lm["ivc_inferior"].mean(axis=0))
