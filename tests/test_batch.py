@@ -133,7 +133,7 @@ def test_results_json_has_every_measurement_and_followup(good):
     _, out, _ = good
     with open(os.path.join(out, "results.json")) as fh:
         res = json.load(fh)
-    assert res["schema"] == "flr-volumetry/batch-results" and res["schema_version"] == "1.0"
+    assert res["schema"] == "flr-volumetry/batch-results" and res["schema_version"] == "1.1"
     p2 = next(p for p in res["patients"] if p["patient_id"] == "P002")
     assert [f["timepoint"] for f in p2["followups"]] == ["c_middle", "a_late"]
     assert all(f["status"] == "ok" and f["hypertrophy"]["kgr_pct_per_week"] is not None
@@ -1075,3 +1075,46 @@ def test_a_second_run_into_a_held_output_folder_is_refused_and_the_log_kept(tmp_
     run_batch(study, str(out), FAST)
     log = (out / "batch.log").read_text()
     assert log.count("run started") == 3  # appended, the first run's lines kept
+
+
+def test_a_refused_weight_keeps_the_facts_that_could_be_read(tmp_path):
+    # A weight in grams is refused; the condition, procedure and date had been lost with it
+    # (normal, threshold 20, "Procedure n/a on n/a", "No follow-up scan").
+    study, out = str(tmp_path / "study"), str(tmp_path / "out")
+    tiny.write_patient(study, "P001", {**PVE, "weight_kg": 61400,
+                                       "liver_condition": "chemotherapy"}, two_scans())
+    r = run_batch(study, out, FAST)
+    (p,) = r.results["patients"]
+    assert p["status"] == "failed" and "weight" in p["error"]
+    assert (p["facts"]["liver_condition"], p["facts"]["procedure"],
+            p["facts"]["procedure_date"]) == ("chemotherapy", "PVE", "2024-01-08")
+    # Refused body size: neither measured anything, so neither is reported as used.
+    assert p["facts"]["weight_kg"] is None and p["facts"]["height_cm"] is None
+    assert p["sflr_threshold_pct"] == 30.0
+    (row,) = _rows(r.patients_csv)
+    assert (row["liver_condition"], row["sflr_threshold_pct"], row["procedure"],
+            row["procedure_date"]) == ("chemotherapy", "30.0", "PVE", "2024-01-08")
+    with open(r.report_html, encoding="utf-8") as fh:
+        page = fh.read()
+    assert "Procedure PVE on 2024-01-08; liver chemotherapy (sFLR threshold 30 %)" in page
+    assert "No follow-up scan" not in page
+    assert "No growth computed: pre, post failed" in page
+
+
+def test_patients_csv_and_report_give_daily_rates(good):
+    _, out, _ = good
+    with open(os.path.join(out, "results.json")) as fh:
+        results = json.load(fh)
+    patients = _by(_rows(os.path.join(out, "patients.csv")), "patient_id")
+    for p in results["patients"]:
+        h = p["followups"][-1]["hypertrophy"]
+        row = patients[p["patient_id"]]
+        assert _num(row["kgr_pct_per_day"]) == h["kgr_pct_per_day"]
+        assert _num(row["gr_pct_per_day"]) == h["gr_pct_per_day"]
+        assert p["summary"]["kgr_pct_per_day"] == pytest.approx(
+            p["summary"]["kgr_pct_per_week"] / 7)
+    with open(os.path.join(out, "report.html"), encoding="utf-8") as fh:
+        page = fh.read()
+    assert "KGR %/day" in page and "GR %/day" in page
+    p3 = next(p for p in results["patients"] if p["patient_id"] == "P003")  # the ALPPS one
+    assert f"{p3['summary']['kgr_pct_per_day']:.3f}" in page

@@ -206,3 +206,69 @@ def test_growth_charts_are_drawn_again_only_when_their_figures_change(tmp_path, 
     render_report_html(results, str(tmp_path), chart_cache=str(cache))
     assert drawn == ["P1: growth"] * 2
     assert len(list(cache.glob("*.png"))) == 1  # the chart no longer drawn is removed
+
+
+def _timepoint_table_of(page):
+    start = page.index("<th class=l>timepoint</th>")
+    return page[start:page.index("</table>", start)]
+
+
+def test_timepoint_sflr_never_seems_to_cross_the_verdicts_threshold(tmp_path):
+    # 29.960000000000004 had been shown as "30.0" beside "sFLR vs 30 %: inadequate".
+    results = _results("P1")
+    patient = results["patients"][0]
+    patient["timepoints"][1]["measurement"]["sflr_pct"] = 29.960000000000004
+    page = render_report_html(results, str(tmp_path), figures=False)
+    assert ">inadequate<" in page
+    table = _timepoint_table_of(page)
+    assert "<td>29.96</td>" in table and "<td>30.0</td>" not in table
+    assert "<td>25.0</td>" in table  # far from the threshold: one decimal, as before
+
+
+def test_height_and_weight_from_the_dicom_header_are_shown(tmp_path):
+    # patient.json without them: the header's were used, yet the report said "n/a".
+    results = _results("P1")
+    patient = results["patients"][0]
+    for t in patient["timepoints"]:
+        t["measurement"].update(height_cm=181.7, weight_kg=88.3)
+    page = render_report_html(results, str(tmp_path), figures=False)
+    assert "height 181.7 cm, weight 88.3 kg (from the DICOM header)" in page
+    assert "height <span" not in page
+    # Given in patient.json: shown as given, no source named.
+    patient["facts"].update(height_cm=170.0, weight_kg=70.0)
+    page = render_report_html(results, str(tmp_path), figures=False)
+    assert "height 170 cm, weight 70 kg." in page and "DICOM header" not in page
+
+
+def test_header_names_the_bsa_formula_the_telv_formula_forced(tmp_path):
+    results = _results("P1")
+    results["options"].update(bsa_formula="dubois", telv_formula="korean_mosteller")
+    page = render_report_html(results, str(tmp_path), figures=False)
+    assert ("Formulas: BSA mosteller (required by korean_mosteller; dubois asked), TELV "
+            "korean_mosteller.") in page
+    results["options"].update(bsa_formula="dubois", telv_formula="vauthey")
+    page = render_report_html(results, str(tmp_path), figures=False)
+    assert "Formulas: BSA dubois, TELV vauthey." in page
+
+
+def test_a_failed_follow_up_is_not_called_missing(tmp_path):
+    results = _results("P1", error="post: cannot read image.nii.gz.")
+    patient = results["patients"][0]
+    patient["timepoints"][1].update(status="failed", error="cannot read image.nii.gz.",
+                                    measurement=None)
+    patient["followups"] = []
+    page = render_report_html(results, str(tmp_path), figures=False)
+    assert "No follow-up scan" not in page
+    assert "No growth computed: post failed" in page
+    patient["timepoints"] = patient["timepoints"][:1]
+    page = render_report_html(results, str(tmp_path), figures=False)
+    assert "No follow-up scan: no growth computed." in page
+
+
+def test_follow_up_table_gives_daily_rates(tmp_path):
+    results = _results("P1")
+    h = results["patients"][0]["followups"][0]["hypertrophy"]
+    h.update(kgr_pct_per_day=2.5 / 7, gr_pct_per_day=1.0 / 7)
+    page = render_report_html(results, str(tmp_path), figures=False)
+    assert "KGR %/day" in page and "GR %/day" in page
+    assert "<td>0.357</td>" in page and "<td>0.143</td>" in page

@@ -6,13 +6,13 @@ never half a table. Figures are drawn with matplotlib's Agg canvas (no
 display, no pyplot state) and embedded in ``report.html`` as base64 PNG, so
 the report is one self-contained file.
 
-``results.json`` schema (``schema_version`` "1.0")
+``results.json`` schema (``schema_version`` "1.1")
 ----------------------------------------------------
 ::
 
     {
       "schema": "flr-volumetry/batch-results",
-      "schema_version": "1.0",
+      "schema_version": "1.1",
       "software_version": "0.1.0",
       "created_utc": "2026-01-31T12:00:00Z",
       "study": "/abs/path/STUDY",
@@ -87,7 +87,7 @@ __all__ = [
 ]
 
 RESULTS_SCHEMA = "flr-volumetry/batch-results"
-RESULTS_SCHEMA_VERSION = "1.0"
+RESULTS_SCHEMA_VERSION = "1.1"  # 1.1: daily KGR and GR in the summary
 
 #: Columns of ``timepoints.csv``: the issue's names first, then the methods used.
 TIMEPOINT_COLUMNS = (
@@ -105,6 +105,8 @@ PATIENT_COLUMNS = (
     "patient_id", "status", "error", "procedure", "procedure_date", "interval_days",
     "sflr_baseline_pct", "sflr_followup_pct", "dh_pct_points", "kgr_pct_per_week",
     "kgr_meets_2pct", "gr_pct_per_week", "gr_meets_2_66pct", "sflr_adequate",
+    # Daily rates (the ALPPS series give them) after the issue's weekly ones.
+    "kgr_pct_per_day", "gr_pct_per_day",
     "liver_condition", "sflr_threshold_pct", "baseline_timepoint", "followup_timepoint",
     "n_timepoints", "measured_dh_pct_points", "flr_baseline_ml", "flr_followup_ml",
     "flr_growth_ml", "flr_growth_pct", "interval_start", "warnings",
@@ -450,7 +452,7 @@ def _cohort_table(patients):
     return f'<table id="cohort"><tr>{ths}</tr>{"".join(rows)}</table>'
 
 
-def _timepoint_table(p):
+def _timepoint_table(p, threshold):
     head = ("timepoint", "scan date", "status", "total liver mL", "tumour mL", "FLR mL",
             "sFLR %", "FLR/FLV %", "liver from", "FLR from")
     rows = []
@@ -463,7 +465,8 @@ def _timepoint_table(p):
             _verdict(t["status"] == "ok", "ok", "failed") + (
                 f' <span class="err">{html.escape(t["error"])}</span>' if t.get("error") else ""),
             _num(m.get("total_liver_ml")), _num(m.get("tumor_ml")), _num(m.get("flr_ml")),
-            _num(m.get("sflr_pct")), _num(m.get("measured_flr_pct")),
+            # Beside the follow-up's sFLR verdict: never rounded across its threshold.
+            _num_vs(m.get("sflr_pct"), threshold), _num(m.get("measured_flr_pct")),
             _num(t.get("liver_method")), _num(t.get("flr_method")),
         ))) + "</tr>")
     ths = "".join(f"<th{' class=l' if i in (0, 1, 2, 8, 9) else ''}>{h}</th>"
@@ -484,7 +487,8 @@ def _sflr_by_timepoint(p):
 
 def _followup_table(p, threshold, sflr_by_tp):
     head = ("follow-up", "interval (days)", "DH (points)", "KGR %/week", "vs 2 %/week",
-            "GR %/week", "vs 2.66 %/week", "FLR growth %", f"sFLR vs {threshold:g} %")
+            "KGR %/day", "GR %/week", "vs 2.66 %/week", "GR %/day", "FLR growth %",
+            f"sFLR vs {threshold:g} %")
     rows = []
     for f in p["followups"]:
         h = f.get("hypertrophy") or {}
@@ -495,16 +499,31 @@ def _followup_table(p, threshold, sflr_by_tp):
             _num(h.get("interval_days"), 0), _num(h.get("dh_pct_points")),
             _num_vs(h.get("kgr_pct_per_week"), clinical.KGR_THRESHOLD_PCT_PER_WEEK, 2),
             _verdict(h.get("kgr_meets_2pct")),
+            # Daily rates, as the ALPPS series report them (judged weekly, beside).
+            _num(h.get("kgr_pct_per_day"), 3),
             _num_vs(h.get("gr_pct_per_week"), clinical.GR_THRESHOLD_PCT_PER_WEEK, 2,
                     strictly=True),
-            _verdict(h.get("gr_meets_2_66pct")),
+            _verdict(h.get("gr_meets_2_66pct")), _num(h.get("gr_pct_per_day"), 3),
             _num(h.get("flr_growth_pct")), _verdict(adequate, "adequate", "inadequate"))
         rows.append("<tr>" + "".join(f"<td{' class=l' if i == 0 else ''}>{c}</td>"
                                      for i, c in enumerate(cells)) + "</tr>")
     if not rows:
-        return "<p>No follow-up scan: no growth computed.</p>"
+        return f"<p>{html.escape(_no_growth_sentence(p))}</p>"
     ths = "".join(f"<th{' class=l' if i == 0 else ''}>{h}</th>" for i, h in enumerate(head))
     return f"<table><tr>{ths}</tr>{''.join(rows)}</table>"
+
+
+def _no_growth_sentence(p):
+    """Why a patient has no growth row: no scan after the baseline, or scans that failed
+    (a failed follow-up had been reported as none)."""
+    names = [t["timepoint"] for t in p["timepoints"]]
+    first = names.index(p["baseline"]) if p.get("baseline") in names else 0
+    if len(names) <= first + 1:
+        return "No follow-up scan: no growth computed."
+    failed = [t["timepoint"] for t in p["timepoints"] if t["status"] != "ok"]
+    if failed:
+        return f"No growth computed: {', '.join(failed)} failed (errors above)."
+    return "No growth computed (see the error above)."
 
 
 class _ChartCache:
@@ -535,6 +554,36 @@ class _ChartCache:
                 os.unlink(os.path.join(self.folder, name))
 
 
+def _kilos_or_cm(value):
+    """170 and 181.7, as given: the height and weight used, not rounded to other ones."""
+    return f"{value:.1f}".rstrip("0").rstrip(".")
+
+
+def _body_size_text(p):
+    """The height and weight the measurements used: patient.json's or study.csv's, else
+    the DICOM header's (which the facts lack: the report had said "n/a" beside them)."""
+    facts = p.get("facts") or {}
+    if facts.get("height_cm") is not None or facts.get("weight_kg") is not None:
+        sizes, source = [(facts.get("height_cm"), facts.get("weight_kg"), None)], ""
+    else:
+        sizes = [(m.get("height_cm"), m.get("weight_kg"), t["timepoint"])
+                 for t in p["timepoints"] for m in [t.get("measurement") or {}]
+                 if m.get("height_cm") is not None]
+        source = " (from the DICOM header)" if sizes else ""
+    if not sizes:
+        return f"height {_num(None)}, weight {_num(None)}"
+    distinct = list(dict.fromkeys((h, w) for h, w, _ in sizes))
+
+    def text(h, w):
+        return (f"height {_num(h) if h is None else _kilos_or_cm(h) + ' cm'}, weight "
+                f"{_num(w) if w is None else _kilos_or_cm(w) + ' kg'}")
+
+    if len(distinct) == 1:
+        return text(*distinct[0]) + source
+    # Headers of different scans may disagree: each timepoint's, as its sFLR used them.
+    return "; ".join(f"{text(h, w)} ({html.escape(tp)})" for h, w, tp in sizes) + source
+
+
 def _patient_section(p, out_dir, figures=True, charts=None):
     pid = html.escape(p["patient_id"])
     facts = p.get("facts") or {}
@@ -544,11 +593,10 @@ def _patient_section(p, out_dir, figures=True, charts=None):
     parts.append(
         f"<p>Procedure {_num(facts.get('procedure'))} on {_num(facts.get('procedure_date'))}; "
         f"liver {_num(facts.get('liver_condition') or 'normal')} (sFLR threshold "
-        f"{threshold:g} %); height {_num(facts.get('height_cm'), 0, ' cm')}, weight "
-        f"{_num(facts.get('weight_kg'), 0, ' kg')}.</p>")
+        f"{threshold:g} %); {_body_size_text(p)}.</p>")
     if p.get("error"):
         parts.append(f'<p class="err">Failed: {html.escape(p["error"])}</p>')
-    parts.append(_timepoint_table(p))
+    parts.append(_timepoint_table(p, threshold))
     sflr_by_tp = _sflr_by_timepoint(p)
     parts.append(_followup_table(p, threshold, sflr_by_tp))
     # The baseline and its follow-ups: the rate lines start at the baseline, so scans before
@@ -590,6 +638,19 @@ def _patient_section(p, out_dir, figures=True, charts=None):
     return "\n".join(parts)
 
 
+def _formulas_text(options):
+    """The BSA and TELV formulas used: a TELV formula derived with its own BSA formula
+    replaces the one asked (the header had named the one asked, not the one used)."""
+    bsa, telv = options.get("bsa_formula"), options.get("telv_formula")
+    try:
+        used = clinical.telv_bsa_formula(telv, bsa)
+    except Exception:  # noqa: BLE001 - an older or hand-made results.json: say what it says
+        used = bsa
+    if used is None or bsa is None or used == str(bsa).lower().replace("-", "_"):
+        return f"BSA {bsa}, TELV {telv}"
+    return f"BSA {used} (required by {telv}; {bsa} asked), TELV {telv}"
+
+
 def render_report_html(results, out_dir, *, figures=True, chart_cache=None):
     """The self-contained HTML report of a batch run (``results.json`` content).
 
@@ -616,9 +677,8 @@ def render_report_html(results, out_dir, *, figures=True, chart_cache=None):
         f"<p>{s['patients']} patients ({s['patients_ok']} ok, {s['patients_failed']} failed), "
         f"{s['timepoints']} timepoints ({s['timepoints_ok']} ok, {s['timepoints_failed']} "
         f"failed). flr-volumetry {html.escape(results['software_version'])}, "
-        f"{html.escape(results['created_utc'])}. Formulas: BSA "
-        f"{html.escape(str(results['options'].get('bsa_formula')))}, TELV "
-        f"{html.escape(str(results['options'].get('telv_formula')))}. KGR (Shindoh) passes at "
+        f"{html.escape(results['created_utc'])}. Formulas: "
+        f"{html.escape(_formulas_text(results['options']))}. KGR (Shindoh) passes at "
         f">= 2 %/week, GR on measured volumes (Leung) at > 2.66 %/week; the sFLR threshold is "
         f"20 / 30 / 40 % for a normal / post-chemotherapy / cirrhotic liver.</p>",
         "<h2>Cohort</h2>", _cohort_table(results["patients"]),
