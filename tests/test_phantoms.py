@@ -1,5 +1,6 @@
 """Synthetic phantoms: truth consistency, growth model, determinism, DICOM, CLI, cache."""
 
+import csv
 import json
 import os
 
@@ -356,7 +357,12 @@ def test_writing_again_replaces_the_previous_inputs(tmp_path):
     phantoms.write_study(tmp_path, n_patients=1, size="small")
     phantoms.write_study(tmp_path, n_patients=1, size="small", fmt="dicom", input_masks=())
     tp = tmp_path / "P001" / "baseline"
-    assert sorted(e.name for e in tp.iterdir()) == ["image", "timepoint.json", "truth"]
+    # Without a segment map the remnant comes as a landmark plan (see the batch test below).
+    assert sorted(e.name for e in tp.iterdir()) == ["image", "plan.json", "timepoint.json",
+                                                    "truth"]
+    # ... which must not linger beside the masks and patient.json's resection of a new run.
+    phantoms.write_study(tmp_path, n_patients=1, size="small")
+    assert not (tp / "plan.json").exists() and (tp / "segments.nii.gz").is_file()
 
 
 def test_a_grid_too_small_for_the_liver_is_refused(tmp_path):
@@ -413,3 +419,41 @@ def test_a_study_is_written_into_the_current_folder_in_place(tmp_path, monkeypat
     assert os.getcwd() == str(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["P001", "study.csv",
                                                            "truth_study.json"]
+
+
+def test_a_study_without_masks_is_measured_by_batch_with_automatic_segmentation(tmp_path,
+                                                                                capsys):
+    # `phantom --no-masks` had shipped no segment map but kept "resection" in patient.json:
+    # batch then failed every timepoint ("the plan selects Couinaud segments, but there is
+    # neither a segment map ... nor landmarks").
+    from flr_volumetry.batch import BatchOptions, run_batch
+
+    study = tmp_path / "s"
+    assert main(["phantom", str(study), "--patients", "1", "--size", "small",
+                 "--no-masks", "--seed", "1"]) == 0
+    tp = study / "P001" / "baseline"
+    assert not any((tp / f"{k}.nii.gz").exists() for k in phantoms.INPUT_MASKS)
+    capsys.readouterr()
+    result = run_batch(study, tmp_path / "out", BatchOptions(figures=False, progress=False))
+    rows = list(csv.DictReader((tmp_path / "out" / "timepoints.csv").open()))
+    assert len(rows) == 2, rows
+    assert all(r["status"] == "ok" for r in rows), [r.get("error") for r in rows]
+    assert all(r["liver_method"] == "automatic segmentation" for r in rows), rows
+    assert result.ok
+    # The plan is the truth's own: the FLR measured on the automatic liver is close.
+    truth = json.loads((study / "P001" / "truth.json").read_text())
+    for row, t in zip(sorted(rows, key=lambda r: r["scan_date"]), truth["timepoints"]):
+        assert float(row["flr_ml"]) == pytest.approx(t["flr_ml"], rel=0.15)
+
+
+def test_mr_without_masks_is_refused_in_one_sentence(tmp_path, capsys):
+    # batch segments an MR liver only from seeds, which a study folder cannot give.
+    with pytest.raises(InputError, match="MR"):
+        phantoms.write_study(tmp_path / "a", n_patients=1, size="small", modality="mr",
+                             input_masks=())
+    assert main(["phantom", str(tmp_path / "b"), "--patients", "1", "--size", "small",
+                 "--modality", "mr", "--no-masks"]) == 2
+    err = capsys.readouterr().err
+    assert "--no-masks" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()

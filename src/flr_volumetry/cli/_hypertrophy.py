@@ -20,10 +20,15 @@ def add_parser(sub):
     )
     p.add_argument("--pre", required=True, help="baseline measure JSON")
     p.add_argument("--post", required=True, help="follow-up measure JSON")
-    p.add_argument("--procedure-date", help="PVE / PVL / ALPPS stage-1 date, YYYY-MM-DD "
-                                            "(needed unless --from-baseline-date)")
-    p.add_argument("--from-baseline-date", action="store_true",
-                   help="without a procedure date, count the interval from the baseline scan")
+    # One of the two, never both (both had been accepted, the procedure date silently
+    # winning) and never neither: either is then a usage error (exit 2) from argparse,
+    # before any file is read. The Python API keeps its own check and message.
+    when = p.add_mutually_exclusive_group(required=True)
+    when.add_argument("--procedure-date", help="PVE / PVL / ALPPS stage-1 date, YYYY-MM-DD "
+                                               "(or --from-baseline-date)")
+    when.add_argument("--from-baseline-date", action="store_true",
+                      help="without a procedure date, count the interval from the baseline "
+                           "scan (KGR is then not Shindoh's KGR)")
     p.add_argument("--pre-date", help="baseline scan date (default: from the JSON)")
     p.add_argument("--post-date", help="follow-up scan date (default: from the JSON)")
     p.add_argument("--json", metavar="OUT.json", help="write the result as JSON")

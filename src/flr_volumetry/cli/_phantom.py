@@ -5,6 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..errors import InputError
+
+
+class _UsageError(InputError):
+    usage = True  # exit 2, as for any other option that cannot be used
+
 
 def _whole_number(minimum):
     """An argparse type: a whole number of at least ``minimum`` (else a usage error, exit 2,
@@ -44,13 +50,19 @@ def add_parser(sub):
                    help="grid: small (128x128, fast), sample (256x256, default) or full "
                         "(512x512x300 for CT)")
     p.add_argument("--no-masks", action="store_true",
-                   help="ship only the images as inputs (the truth masks are still written "
-                        "under truth/), so that automatic segmentation has to do the work")
+                   help="ship only the images as inputs, with the planned resection and "
+                        "each scan's Couinaud landmarks in <timepoint>/plan.json (the truth "
+                        "masks are still written under truth/), so that automatic "
+                        "segmentation has to do the work; CT only")
     p.set_defaults(func=run)
 
 
 def run(args):
     from ..phantoms import INPUT_MASKS, write_study
+
+    if args.no_masks and args.modality == "mr":
+        raise _UsageError("--no-masks works with --modality ct only: batch segments an MR "
+                          "liver only from seed points, which a study folder cannot give.")
 
     def progress(patient_id):
         print(f"wrote {patient_id}", file=sys.stderr)

@@ -183,12 +183,55 @@ def _check_liver_fits(liver, grid, patient, timepoint):
 def _remove_stale_inputs(tp_dir):
     # Writing again into a study folder (another format, no masks) must not
     # leave the inputs of the previous run next to the new ones.
-    for name in ("image.nii.gz",) + tuple(f"{k}.nii.gz" for k in INPUT_MASKS):
+    for name in ("image.nii.gz", "plan.json") + tuple(f"{k}.nii.gz" for k in INPUT_MASKS):
         path = os.path.join(tp_dir, name)
         if os.path.isfile(path):
             os.remove(path)
     if os.path.isdir(os.path.join(tp_dir, "image")):
         shutil.rmtree(os.path.join(tp_dir, "image"))
+
+
+def _patient_facts(patient, input_masks):
+    """``patient.json`` (and the ``study.csv`` row) of a patient.
+
+    Without a segment map among the inputs, the remnant is not given as
+    ``resection`` here (batch would find no segments to select) but by a
+    ``plan.json`` in each timepoint folder: see :func:`_landmark_plan`.
+    """
+    facts = patient.patient_json()
+    if "segments" not in input_masks:
+        del facts["resection"]
+    return facts
+
+
+def _landmark_plan(patient, state):
+    """The remnant plan of a timepoint without a segment map: the resection, and the
+    Couinaud landmarks of this scan (those of ``truth/landmarks.json``).
+
+    A study without masks is there to exercise automatic segmentation, so it ships only
+    what a clinic would have besides the images: the planned resection and the landmarks
+    a radiologist clicks on each scan (hepatic veins, IVC, portal bifurcation). A segment
+    map would not do: its labels cover exactly the liver, and would hand over the very
+    mask the segmentation is to find. The landmarks define the phantom's segment planes
+    exactly, so the FLR measured differs from the truth only by the segmented liver.
+    Each scan carries its own landmarks (no registration between timepoints).
+    """
+    from ..remnant import RemnantPlan
+
+    return RemnantPlan(
+        resection=patient.resection, landmarks=landmarks_mm(patient.anatomy, state),
+        note="phantom: the Couinaud landmarks of this scan (no segment map shipped)",
+    ).to_dict()
+
+
+def _check_masks_for_modality(modality, input_masks):
+    if modality == "mr" and "liver" not in input_masks:
+        # Automatic MR segmentation needs seed points inside the liver, which a study
+        # folder cannot give: every timepoint of such a study would fail in batch.
+        raise InputError("an MR phantom study needs its liver masks (input_masks with "
+                         "'liver'): batch segments MR only from seed points, which a study "
+                         "folder cannot give; use modality 'ct' to exercise automatic "
+                         "segmentation.")
 
 
 def write_patient(patient, folder, grid, *, modality="ct", fmt="nifti",
@@ -207,15 +250,20 @@ def write_patient(patient, folder, grid, *, modality="ct", fmt="nifti",
     input_masks : sequence of str
         Masks shipped next to the image as inputs (subset of ``INPUT_MASKS``).
         The truth masks are always written, under ``<timepoint>/truth/``.
+        Without ``segments``, each timepoint gets a ``plan.json`` (the resection
+        and that scan's Couinaud landmarks) instead of ``resection`` in
+        ``patient.json``. MR needs ``liver`` (batch segments MR only from seeds).
 
     Returns
     -------
     dict
         The patient's truth (also written to ``truth.json``).
     """
+    _check_masks_for_modality(modality, input_masks)
     folder = os.fspath(folder)
     os.makedirs(folder, exist_ok=True)
-    write_json_atomic(patient.patient_json(), os.path.join(folder, "patient.json"))
+    write_json_atomic(_patient_facts(patient, input_masks),
+                      os.path.join(folder, "patient.json"))
     person = Patient(patient.height_cm, patient.weight_kg, patient.liver_condition)
     truths, measurements = [], []
     for t_index, tp in enumerate(patient.timepoints):
@@ -233,6 +281,9 @@ def write_patient(patient, folder, grid, *, modality="ct", fmt="nifti",
             write_mask(masks[k], os.path.join(truth_dir, f"{k}.nii.gz"))
         for k in input_masks:
             write_mask(masks[k], os.path.join(tp_dir, f"{k}.nii.gz"))
+        if "segments" not in input_masks:
+            write_json_atomic(_landmark_plan(patient, tp.state),
+                              os.path.join(tp_dir, "plan.json"))
         write_json_atomic({"scan_date": tp.scan_date.isoformat()},
                           os.path.join(tp_dir, "timepoint.json"))
         m = measure(masks["liver"], tumor=masks["tumor"], flr=masks["flr"],
@@ -384,6 +435,7 @@ def write_study(out_dir, *, n_patients=3, seed=0, modality="ct", fmt="nifti", si
     if unknown:
         raise InputError(f"unknown input mask(s) {sorted(unknown)}; choose from "
                          f"{', '.join(INPUT_MASKS)}.")
+    _check_masks_for_modality(modality, input_masks)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise InputError(f"the seed must be a whole number of at least 0, got {seed!r}.")
     size = "custom" if grid is not None else str(size).lower()
@@ -414,15 +466,16 @@ def write_study(out_dir, *, n_patients=3, seed=0, modality="ct", fmt="nifti", si
 def _write_study_into(out, n_patients, seed, modality, fmt, size, grid, input_masks,
                       progress):
     truths = []
-    rows = ["patient_id,height_cm,weight_kg,liver_condition,procedure,procedure_date,resection"]
+    # Without a segment map the remnant is in each timepoint's plan.json, not a column.
+    columns = ("height_cm", "weight_kg", "liver_condition", "procedure", "procedure_date") \
+        + (("resection",) if "segments" in input_masks else ())
+    rows = [",".join(("patient_id",) + columns)]
     for i in range(n_patients):
         patient = make_patient(i, seed)
         truths.append(write_patient(patient, out / patient.patient_id, grid, modality=modality,
                                     fmt=fmt, input_masks=input_masks, study_seed=seed))
-        pj = patient.patient_json()
-        rows.append(",".join([patient.patient_id] + [str(pj[k]) for k in (
-            "height_cm", "weight_kg", "liver_condition", "procedure", "procedure_date",
-            "resection")]))
+        pj = _patient_facts(patient, input_masks)
+        rows.append(",".join([patient.patient_id] + [str(pj[k]) for k in columns]))
         if progress is not None:
             progress(patient.patient_id)
     with atomic_file(out / "study.csv", ".csv") as tmp:
