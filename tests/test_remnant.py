@@ -717,3 +717,16 @@ def test_landmarks_in_an_order_no_liver_has_are_refused(change, message):
         lm["left_hepatic_vein"] = lm["left_hepatic_vein"] * np.array([-1.0, 1.0, 1.0])
     with pytest.raises(InputError, match=message):
         segments_from_landmarks(liver, {k: v.tolist() for k, v in lm.items()})
+
+
+def test_resecting_the_landmark_models_caudate_is_warned_about():
+    liver, lm, _ = _sphere_liver()
+    seg = sitk.GetArrayFromImage(segments_from_landmarks(liver, lm))
+    _, warnings, _ = flr_from_plan(RemnantPlan(resection="right_hepatectomy", landmarks=lm,
+                                               resect_caudate=True), liver)
+    caudate_ml = (seg == 1).sum() * 6.0 ** 3 / 1000
+    assert any(f"segment 1) built from landmarks holds {caudate_ml:.1f} mL" in w
+               for w in warnings)
+    # Kept, or from a segment map, the coarse wedge decides nothing: no warning.
+    _, kept, _ = flr_from_plan(RemnantPlan(resection="right_hepatectomy", landmarks=lm), liver)
+    assert not any("built from landmarks holds" in w for w in kept)
