@@ -126,6 +126,11 @@ def test_plan_json_round_trip_and_version(tmp_path):
     path.write_text(json.dumps(data))
     with pytest.raises(InputError, match="schema_version 7.0"):
         RemnantPlan.load(path)
+    # A hand-written plan (inline in patient.json) is told the key to add.
+    del data["schema_version"]
+    path.write_text(json.dumps(data))
+    with pytest.raises(InputError, match=f'add "schema_version": "{PLAN_SCHEMA_VERSION}"'):
+        RemnantPlan.load(path)
     path.write_text('{"schema_version": "1.0", "resection": "right_hepatectomy", "cut": 1}')
     with pytest.raises(InputError, match="unknown key"):
         RemnantPlan.load(path)

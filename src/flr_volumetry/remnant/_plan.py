@@ -368,8 +368,13 @@ class RemnantPlan:
         if not isinstance(d, dict):
             raise InputError("a remnant plan must be a JSON object.")
         version = str(d.get("schema_version", ""))
+        if not version:
+            # Hand-written plans (inline in patient.json) miss it most often: say the fix.
+            raise InputError(f'the remnant plan has no schema_version: add "schema_version": '
+                             f'"{PLAN_SCHEMA_VERSION}" (the plan format this version reads, '
+                             f'as --save-plan writes it).')
         if version.split(".")[0] != PLAN_SCHEMA_VERSION.split(".")[0]:
-            raise InputError(f"remnant plan schema_version {version or 'missing'!s} is not "
+            raise InputError(f"remnant plan schema_version {version} is not "
                              f"supported; this version reads {PLAN_SCHEMA_VERSION}.")
         coords = d.get("coordinates", "physical LPS mm")
         if coords != "physical LPS mm":
