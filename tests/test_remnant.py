@@ -735,3 +735,12 @@ def test_resecting_the_landmark_models_caudate_is_warned_about():
     # Kept, or from a segment map, the coarse wedge decides nothing: no warning.
     _, kept, _ = flr_from_plan(RemnantPlan(resection="right_hepatectomy", landmarks=lm), liver)
     assert not any("built from landmarks holds" in w for w in kept)
+
+
+def test_landmark_file_keys_and_tolerance_are_checked_in_their_own_words():
+    liver, lm, _ = _sphere_liver()
+    with pytest.raises(InputError, match="unknown landmark name.*comment"):
+        segments_from_landmarks(liver, {**lm, "comment": "placed by Dr X on the baseline"})
+    for bad in (float("nan"), -5.0):
+        with pytest.raises(InputError, match="tolerance_mm must be a distance >= 0 mm"):
+            segments_from_landmarks(liver, lm, tolerance_mm=bad)

@@ -115,8 +115,10 @@ def read_landmarks(landmarks):
         landmarks = landmarks["landmarks"]
     if not isinstance(landmarks, (dict, tuple, list)):
         raise InputError("landmarks must be an object of named points {name: [x, y, z]}.")
-    parsed = dict(_landmarks_tuple(landmarks))
-    unknown = sorted(set(parsed) - set(LANDMARK_NAMES))
+    # Names before points: a "comment" key had been refused as "not three numbers".
+    names = landmarks if isinstance(landmarks, dict) else {}
+    parsed = None if set(names) - set(LANDMARK_NAMES) else dict(_landmarks_tuple(landmarks))
+    unknown = sorted(set(names or parsed) - set(LANDMARK_NAMES))
     if unknown:
         raise InputError(f"unknown landmark name(s) {', '.join(unknown)}; valid names: "
                          f"{', '.join(LANDMARK_NAMES)}.")
@@ -199,6 +201,8 @@ def segments_from_landmarks(liver, landmarks, *, tolerance_mm=20.0):
     [1, 2, 3, 4, 5, 6, 7, 8]
     """
     liver = as_image(liver, "liver mask")
+    if not tolerance_mm >= 0:  # (NaN too: it had been said as "more than nan mm")
+        raise InputError(f"tolerance_mm must be a distance >= 0 mm, not {tolerance_mm}.")
     lm = read_landmarks(landmarks)
     _check_landmarks(lm, liver, tolerance_mm)
     ivc = lm["ivc"].mean(axis=0)
