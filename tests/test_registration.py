@@ -82,6 +82,18 @@ def test_segment_plans_need_no_registration():
     plan = RemnantPlan(resection="right_hepatectomy")
     carried, report = carry_plan(plan, None, base, None, _ellipsoid(axes=(20, 20, 20)))
     assert carried == plan and report.method.startswith("none")
+    # Nothing was registered: no Dice is reported (1.0 had been), and the plan stands.
+    assert report.to_dict()["dice"] is None and not report.registered and report.accepted
+
+
+def test_a_liver_mask_off_its_scans_grid_is_refused_by_its_grid(phantom_pair):
+    base, follow = phantom_pair
+    shifted = sitk.Image(follow["liver"])
+    shifted.SetOrigin([o + 30.0 for o in shifted.GetOrigin()])
+    plan = RemnantPlan(surface_points=[(0, 0, 0), (1, 0, 0), (0, 1, 0)], keep_point=(0, 0, 5))
+    # The size matched, so it had failed later as 'could not be registered well'.
+    with pytest.raises(InputError, match="follow-up liver mask is not on the follow-up scan's"):
+        carry_plan(plan, base["image"], base["liver"], follow["image"], shifted)
 
 
 def test_dice():

@@ -53,6 +53,7 @@ import SimpleITK as sitk
 
 from ._options import as_options
 from .errors import InputError, itk_reason
+from .io._geometry import same_grid
 from .io._images import as_image, reference_image
 from .remnant import RemnantPlan, cut_surface
 from .remnant._surface import physical_points, point_in_mask
@@ -130,8 +131,13 @@ class RegistrationReport:
     warnings: tuple = field(default_factory=tuple)
 
     @property
+    def registered(self):
+        """False for a plan carried without registration (segment plans)."""
+        return not self.method.startswith("none")
+
+    @property
     def accepted(self):
-        return self.dice >= self.min_dice
+        return not self.registered or self.dice >= self.min_dice
 
     def to_dict(self):
         """JSON-ready (no NaN: a figure that was not computed is None)."""
@@ -499,11 +505,15 @@ def carry_plan(plan, baseline_image, baseline_liver, followup_image, followup_li
     followup_liver = as_image(followup_liver, "follow-up liver mask")
     for img, liver, when in ((baseline_image, baseline_liver, "baseline"),
                              (followup_image, followup_liver, "follow-up")):
-        if img is not None and img.GetSize() != liver.GetSize():
+        if img is not None and not same_grid(img, liver):
+            # The whole grid, not only the size: a mask of the right size at another origin
+            # had failed later as 'could not be registered well (Dice 0.734)'.
             raise InputError(f"the {when} liver mask is not on the {when} scan's grid; load it "
                              f"with load_mask(..., reference=scan).")
     if not plan.in_scan_coordinates:
-        return plan, RegistrationReport(dice=1.0, dice_affine=1.0, dice_before=float("nan"),
+        # Nothing registered, so no Dice (1.0 had been reported, as if measured).
+        return plan, RegistrationReport(dice=float("nan"), dice_affine=float("nan"),
+                                        dice_before=float("nan"),
                                         min_dice=options.min_dice,
                                         method="none: segment plans use each scan's own map")
     warnings = []

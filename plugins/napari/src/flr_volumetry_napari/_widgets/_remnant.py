@@ -436,8 +436,9 @@ class RemnantWidget(QWidget):
         def done(res):
             carried, flr, warnings, methods, report = res
             self._set_flr(target, flr, carried, warnings, methods)
-            self.status.setText(self.status.text() + f"\nregistration Dice {report.dice:.3f} "
-                                f"({report.method})")
+            said = (f"registration Dice {report.dice:.3f} ({report.method})"
+                    if report.registered else f"not registered ({report.method})")
+            self.status.setText(self.status.text() + f"\n{said}")
 
         return self._run("Carry plan", run, done)
 
