@@ -744,3 +744,19 @@ def test_landmark_file_keys_and_tolerance_are_checked_in_their_own_words():
     for bad in (float("nan"), -5.0):
         with pytest.raises(InputError, match="tolerance_mm must be a distance >= 0 mm"):
             segments_from_landmarks(liver, lm, tolerance_mm=bad)
+
+
+def test_voxels_on_an_axial_cut_through_their_centres_are_said():
+    arr = np.ones((20, 10, 10), np.uint8)
+    liver = _image(arr, spacing=(1.0, 1.0, 5.0), origin=(0.0, 0.0, 0.0))
+    # Three points on slice 8 (z = 40 mm): its 100 voxels' centres lie on the cut.
+    plane = [(0, 0, 40.0), (9, 0, 40.0), (0, 9, 40.0)]
+    below, warnings = split_liver(liver, plane, (5, 5, 10.0))
+    above, _ = split_liver(liver, plane, (5, 5, 80.0))
+    n_below = int(sitk.GetArrayViewFromImage(below).sum())
+    n_above = int(sitk.GetArrayViewFromImage(above).sum())
+    assert (n_below, n_above) == (800, 1100)  # slice 8 in neither remnant: cautious
+    assert any("0.5 mL of liver has its voxel centres on the cut itself" in w for w in warnings)
+    # Off the voxel centres, nothing to say.
+    _, off = split_liver(liver, [(0, 0, 42.5), (9, 0, 42.5), (0, 9, 42.5)], (5, 5, 10.0))
+    assert not any("on the cut itself" in w for w in off)

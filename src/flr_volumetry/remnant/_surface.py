@@ -126,6 +126,10 @@ def _voxel_tolerance_mm(image):
     return 0.5 * float(np.linalg.norm(image.GetSpacing()))
 
 
+# Voxel centres closer to the cut than this lie on it (rounding of points on a slice).
+_ON_CUT_MM = 1e-3
+
+
 def split_liver(liver, points_mm, keep_point):
     """Remnant = liver voxels on the keep point's side of the cut surface.
 
@@ -176,6 +180,15 @@ def split_liver(liver, points_mm, keep_point):
     if keep.all():
         warnings.append("the cut surface does not cross the liver mask: the whole liver is "
                         "the remnant.")
+    # Points clicked on one displayed slice make a plane through its voxel centres: those
+    # voxels belong to neither side and go with the resection, a whole slice on thick CT.
+    on_cut = np.count_nonzero(np.abs(side) < _ON_CUT_MM)
+    if on_cut:
+        on_ml = on_cut * float(np.prod(liver.GetSpacing())) / 1000.0
+        warnings.append(f"{on_ml:.1f} mL of liver has its voxel centres on the cut itself (points "
+                        f"placed on one slice make a plane through its voxels) and was counted "
+                        f"as resected, not as remnant; to keep those voxels, place the cut half "
+                        f"a voxel further into the resected part.")
     img = sitk.GetImageFromArray(out)
     img.CopyInformation(liver)
     return img, warnings
