@@ -262,3 +262,14 @@ def test_main_leaves_a_programs_own_sigterm_handler_alone(case, monkeypatch):
         assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def test_measure_without_json_file_says_its_warnings_on_stderr(case, capsys):
+    folder, _, _ = case
+    capsys.readouterr()
+    # No height and weight: a warning, which had reached only the JSON on stdout.
+    assert main(["measure", str(folder / "ct.nii.gz"), "--liver", str(folder / "liver.nii.gz"),
+                 "--flr", str(folder / "flr.nii.gz")]) == 0
+    out, err = capsys.readouterr()
+    warnings = json.loads(out)["warnings"]
+    assert warnings and all(f"warning: {w}" in err for w in warnings)

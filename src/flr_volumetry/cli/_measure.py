@@ -198,14 +198,13 @@ def run(args):
             write_json_atomic(m.methods["plan_applied"], args.save_plan)
         else:
             plan.save(args.save_plan)
-    if args.json:
-        emit_json(m.to_dict(), args.json)
-    else:
-        emit_json(m.to_dict(), None)
-        return 0
-    print(f"total liver {fmt(m.total_liver_ml, ' mL')}, tumour {fmt(m.tumor_ml, ' mL')}, "
-          f"FLR {fmt(m.flr_ml, ' mL')}, sFLR {fmt(m.sflr_pct, ' %')} "
-          f"(threshold {m.sflr_threshold_pct:g} %); written to {args.json}")
+    # On stderr with or without --json: JSON on stdout is often piped to a file, and its
+    # warnings had then reached no one.
     for w in m.warnings:
         print(f"warning: {w}", file=sys.stderr)
+    emit_json(m.to_dict(), args.json)
+    if args.json:
+        print(f"total liver {fmt(m.total_liver_ml, ' mL')}, tumour {fmt(m.tumor_ml, ' mL')}, "
+              f"FLR {fmt(m.flr_ml, ' mL')}, sFLR {fmt(m.sflr_pct, ' %')} "
+              f"(threshold {m.sflr_threshold_pct:g} %); written to {args.json}")
     return 0
