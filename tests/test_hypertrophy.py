@@ -174,3 +174,11 @@ def test_the_baseline_date_option_has_the_batch_and_command_line_name():
     h = hypertrophy(PRE, POST, from_baseline_date=True)
     assert h.interval_days == 35
     assert hypertrophy(PRE, POST, allow_baseline_date=True).interval_days == 35
+
+
+def test_an_undated_baseline_is_said_not_checked_against_the_procedure():
+    h = hypertrophy(dict(PRE, scan_date=None), POST, procedure_date="2024-01-09")
+    assert h.interval_days == 28
+    assert any("baseline scan date is unknown" in w for w in h.warnings)
+    assert not any("baseline scan date is unknown" in w
+                   for w in hypertrophy(PRE, POST, procedure_date="2024-01-09").warnings)

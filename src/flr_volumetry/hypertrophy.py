@@ -195,6 +195,11 @@ def hypertrophy(pre, post, *, procedure_date=None, pre_date=None, post_date=None
         )
     if pre_scan is not None and procedure is not None and pre_scan > procedure:
         warnings.append(f"the baseline scan ({pre_scan}) is after the procedure ({procedure}).")
+    if pre_scan is None and procedure is not None:
+        # A baseline taken after the procedure would already hold part of the growth.
+        warnings.append("the baseline scan date is unknown, so whether the baseline precedes "
+                        "the procedure is not checked; give it (--pre-date, pre_date in "
+                        "Python).")
     interval_days = (post_scan - start).days
     if interval_days <= 0:
         raise ClinicalInputError(
