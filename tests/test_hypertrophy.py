@@ -182,3 +182,10 @@ def test_an_undated_baseline_is_said_not_checked_against_the_procedure():
     assert any("baseline scan date is unknown" in w for w in h.warnings)
     assert not any("baseline scan date is unknown" in w
                    for w in hypertrophy(PRE, POST, procedure_date="2024-01-09").warnings)
+
+
+def test_methods_say_how_each_threshold_is_compared():
+    h = hypertrophy(PRE, POST, procedure_date="2024-01-09")
+    # As judged: KGR 2.0 and DH 7.5 are met, GR 2.66 is not (test_kgr_threshold_is_inclusive).
+    assert "met at >= 2" in h.methods["kgr"] and "met at >= 7.5" in h.methods["dh"]
+    assert "met above 2.66, > not >=" in h.methods["gr"]

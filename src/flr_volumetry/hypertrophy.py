@@ -250,10 +250,15 @@ def hypertrophy(pre, post, *, procedure_date=None, pre_date=None, post_date=None
 
     methods = {
         "interval_start": start_name,
-        "dh": "sFLR_post - sFLR_pre (percentage points; Shindoh 2013)",
+        # The comparison as judged (>= or >), not only the number: a value exactly at a
+        # threshold is read from here.
+        "dh": f"sFLR_post - sFLR_pre (percentage points; Shindoh 2013, met at >= "
+              f"{clinical.DH_THRESHOLD_PCT_POINTS:g})",
         "telv": telv_method,
-        "kgr": "DH / (interval_days / 7) (%/week; Shindoh 2013, threshold 2.0)",
-        "gr": "(FLR/FLV)_post - (FLR/FLV)_pre per week (Leung 2014, threshold 2.66)",
+        "kgr": f"DH / (interval_days / 7) (%/week; Shindoh 2013, met at >= "
+               f"{clinical.KGR_THRESHOLD_PCT_PER_WEEK:g})",
+        "gr": f"(FLR/FLV)_post - (FLR/FLV)_pre per week (Leung 2014, met above "
+              f"{clinical.GR_THRESHOLD_PCT_PER_WEEK:g}, > not >=)",
     }
     return Hypertrophy(
         procedure_date=None if procedure is None else procedure.isoformat(),
