@@ -593,3 +593,16 @@ def test_an_extra_file_of_junk_after_a_dicm_marker_is_said(tmp_path):
     scan = read_dicom_series(tmp_path / "ct")
     assert scan.image.GetSize() == img.GetSize()
     assert any("could not be read" in w and "EXTRA0001" in w for w in scan.warnings)
+
+
+def test_a_header_weight_without_a_height_is_said_not_dropped(tmp_path):
+    img = _phantom(size=(10, 9, 8), origin=(0, 0, 0))
+    write_dicom_series(img, tmp_path / "ct", patient_weight_kg=70)
+    liver = np.zeros((8, 9, 10), np.uint8)
+    liver[2:6, 2:7, 3:8] = 1
+    lm = sitk.GetImageFromArray(liver)
+    lm.CopyInformation(img)
+    m = flr.measure_files(tmp_path / "ct", liver=lm)
+    assert m.weight_kg is None
+    assert any("gives the patient's weight but no height, so neither was used" in w
+               for w in m.warnings)

@@ -29,6 +29,12 @@ def _patient_with_header(patient, scan, warnings):
         )
         patient = replace(patient, height_cm=scan.patient_height_cm,
                           weight_kg=scan.patient_weight_kg)
+    elif patient.height_cm is None and (scan.patient_height_cm or scan.patient_weight_kg):
+        # Half a body size is not used (BSA needs both); said, not dropped unsaid.
+        have, lack = (("height", "weight") if scan.patient_height_cm else ("weight", "height"))
+        warnings.append(f"the DICOM header gives the patient's {have} but no {lack}, so "
+                        f"neither was used; give both (--height-cm and --weight-kg, or "
+                        f"height_cm and weight_kg in patient.json).")
     return patient
 
 
