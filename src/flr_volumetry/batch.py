@@ -665,54 +665,6 @@ def _run_dask(tasks, address, timeout_s):
 
 
 # --------------------------------------------------------------- longitudinal
-def _with_readable_facts(patient, study_path):
-    """A failed patient with every fact that can be read on its own.
-
-    Discovery keeps no fact of a patient it refuses: one refused value (a
-    weight in grams) had turned a chemotherapy liver into a normal one
-    (threshold 20 %) and dropped the procedure and its date from every
-    output. Each value is read alone here, so one bad value loses only
-    itself; the patient still fails with its error.
-    """
-    from dataclasses import replace
-
-    from .study import PATIENT_KEYS, _clean_facts, read_study_csv
-
-    if not patient.error:
-        return patient
-    sources = []  # (raw facts, where, folder relative paths start from): study.csv first
-    try:
-        row = read_study_csv(os.path.join(study_path, "study.csv")).get(patient.patient_id)
-        if row is not None:
-            sources.append((row, f"study.csv ({patient.patient_id})", study_path))
-    except (StudyLayoutError, OSError):
-        pass  # no study.csv
-    try:
-        with open(os.path.join(patient.folder, "patient.json"), encoding="utf-8") as fh:
-            raw = json.load(fh)
-        if isinstance(raw, dict):
-            sources.append((raw, "patient.json", patient.folder))
-    except (OSError, ValueError):
-        pass  # no patient.json, or not JSON: its error says so
-    facts = {}
-    for raw, where, base in sources:  # patient.json's values replace study.csv's
-        for key, value in raw.items():
-            if key not in PATIENT_KEYS:
-                continue
-            try:
-                facts.update(_clean_facts({key: value}, where, base)[0])
-            except InputError:
-                continue
-    try:
-        replace(patient, **facts).volumetry_patient()
-    except InputError:
-        # A refused body size measured nothing (the error names the bad value): a height
-        # and weight are used together or not at all, so neither is reported.
-        facts.pop("height_cm", None)
-        facts.pop("weight_kg", None)
-    return replace(patient, **facts)
-
-
 def _order(records):
     dated = sorted((r for r in records if r.get("scan_date")),
                    key=lambda r: (r["scan_date"], r["timepoint"]))
@@ -1118,8 +1070,7 @@ def _run(study, out_dir, options, log_file):
     patients = []
     for p in study.patients:
         recs = [records[(p.patient_id, tp.name)] for tp in p.timepoints]
-        entry = analyse_patient(_with_readable_facts(p, study.path), recs,
-                                from_baseline_date=options.from_baseline_date)
+        entry = analyse_patient(p, recs, from_baseline_date=options.from_baseline_date)
         patients.append(entry)
         if entry["status"] != "ok":
             log.error("%s: failed: %s", p.patient_id, entry["error"])

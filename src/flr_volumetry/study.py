@@ -546,11 +546,46 @@ def _find_patient(patient_id, folder, csv_row, study_path):
         patient = StudyPatient(patient_id=patient_id, folder=folder, **facts)
         patient.volumetry_patient()  # refuses implausible height/weight now, per patient
     except InputError as exc:
-        patient = StudyPatient(patient_id=patient_id, folder=folder, error=str(exc))
+        patient = StudyPatient(patient_id=patient_id, folder=folder, error=str(exc),
+                               **_readable_facts(csv_row, pfile if has_file else None,
+                                                 patient_id, study_path, folder))
     if not timepoints and patient.error is None:
         patient = replace(patient, error=f"no timepoint folder with an image in "
                                          f"{patient_id}/.")
     return replace(patient, timepoints=tuple(timepoints), warnings=tuple(warnings))
+
+
+def _readable_facts(csv_row, pfile, patient_id, study_path, folder):
+    """The facts of a refused patient that can be read on their own.
+
+    One refused value (a weight in grams) had cost every fact: a chemotherapy liver
+    became a normal one (threshold 20 %) and the procedure and its date vanished from
+    every output. Each value is read alone here, patient.json's over study.csv's; the
+    patient still fails with its error.
+    """
+    sources = [] if csv_row is None else [(csv_row, f"study.csv ({patient_id})", study_path)]
+    if pfile is not None:
+        try:
+            raw = _read_json(pfile, "patient file")
+            sources.append((raw, pfile, folder))
+        except InputError:
+            pass  # the patient's error already says what is wrong with the file
+    facts = {}
+    for raw, where, base in sources:
+        for key, value in raw.items():
+            if key in PATIENT_KEYS:
+                try:
+                    facts.update(_clean_facts({key: value}, where, base)[0])
+                except InputError:
+                    continue
+    try:
+        StudyPatient(patient_id=patient_id, folder=folder, **facts).volumetry_patient()
+    except InputError:
+        # A height and weight are used together or not at all: a refused pair measured
+        # nothing, so neither is reported.
+        facts.pop("height_cm", None)
+        facts.pop("weight_kg", None)
+    return facts
 
 
 def discover_study(study_dir, *, exclude=()):
