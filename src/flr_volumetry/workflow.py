@@ -198,8 +198,10 @@ def _flr_from_plan(plan, liver_img, seg_img, tumor_img, image, plan_baseline, re
         methods["registration"] = {**report.to_dict(), "baseline_scan": base_scan.source,
                                    "baseline_liver_mask": base_liver_source}
         methods["plan_carried"] = plan.to_dict()
-    other_scans_points = (plan_baseline is None and plan.in_scan_coordinates
-                          and plan.placed_on_another_scan(image))
+    # This scan's grid and voxel digest, computed once for the check and the record.
+    here = placed_on_scan(image) if plan.in_scan_coordinates else None
+    other_scans_points = (plan_baseline is None and here is not None
+                          and plan.placed_on_another_scan(here))
     if other_scans_points:
         # Points of another scan used as they are: right only if the patient lay exactly
         # as then, which a follow-up scan never does.
@@ -211,7 +213,7 @@ def _flr_from_plan(plan, liver_img, seg_img, tumor_img, image, plan_baseline, re
         # when they are another scan's, used as they are: saved again, they stay that
         # scan's, or the next use of the copy would not be warned about.
         if not other_scans_points:
-            plan = replace(plan, placed_on=placed_on_scan(image))
+            plan = replace(plan, placed_on=here)
         methods["plan_applied"] = plan.to_dict()
     had_map = seg_img is not None
     flr_img, plan_warnings, plan_methods, used_segments = flr_from_plan(

@@ -344,16 +344,18 @@ class RemnantPlan:
             d["voxel_sha256"] = self.placed_on[4]
         return d
 
-    def placed_on_another_scan(self, scan_image):
-        """Whether the plan records a scan other than ``scan_image`` (another grid, or
-        other voxels on the same grid); False when it records none."""
+    def placed_on_another_scan(self, scan):
+        """Whether the plan records a scan other than ``scan`` (another grid, or other
+        voxels on the same grid); False when it records none. ``scan`` is a SimpleITK
+        image or its :func:`placed_on_scan` (whose digest is then not computed again)."""
         from ..io import same_grid
 
         if self.placed_on is None:
             return False
-        if not same_grid(self.placed_on_grid, scan_image):
+        here = placed_on_scan(scan) if hasattr(scan, "GetSize") else scan
+        if not same_grid(self.placed_on_grid, here):
             return True
-        return self.placed_on[4] is not None and self.placed_on[4] != voxel_digest(scan_image)
+        return self.placed_on[4] is not None and self.placed_on[4] != here["voxel_sha256"]
 
     @classmethod
     def from_dict(cls, d):
@@ -426,10 +428,12 @@ def placed_on_scan(scan_image):
     >>> d["size"], len(d["voxel_sha256"])
     ([4, 4, 4], 64)
     """
-    return {"size": list(scan_image.GetSize()), "spacing": list(scan_image.GetSpacing()),
-            "origin": list(scan_image.GetOrigin()),
-            "direction": list(scan_image.GetDirection()),
-            "voxel_sha256": voxel_digest(scan_image)}
+    return {**_grid_dict(scan_image), "voxel_sha256": voxel_digest(scan_image)}
+
+
+def _grid_dict(image):
+    return {"size": list(image.GetSize()), "spacing": list(image.GetSpacing()),
+            "origin": list(image.GetOrigin()), "direction": list(image.GetDirection())}
 
 
 def _grid_tuple(grid):
@@ -437,8 +441,7 @@ def _grid_tuple(grid):
     its grid only) as a tuple of number tuples and the digest or None."""
     digest = None
     if hasattr(grid, "GetSize"):
-        grid = {"size": grid.GetSize(), "spacing": grid.GetSpacing(),
-                "origin": grid.GetOrigin(), "direction": grid.GetDirection()}
+        grid = _grid_dict(grid)
     if isinstance(grid, dict):
         digest = grid.get("voxel_sha256")
         if digest is not None and not (isinstance(digest, str) and len(digest) == 64):
