@@ -521,22 +521,28 @@ def _header_facts(ds, warnings):
     return modality, date, height_cm, weight_kg
 
 
-def _read_pixels(paths, variable_rescale, series_label, transfer_syntax, int16=False):
+def _series_reader(paths):
+    """GDCM's series reader for ``paths``, without the header dictionaries (they would
+    hold the patient's name). GDCM by name: left to choose, ITK finds no reader for files
+    without the 128-byte preamble, which pydicom (and GDCM) read."""
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames(list(paths))
-    # Header dictionaries are not loaded: they would hold the patient's name.
     reader.MetaDataDictionaryArrayUpdateOff()
     reader.LoadPrivateTagsOff()
+    reader.SetImageIO("GDCMImageIO")
+    return reader
+
+
+def _read_pixels(paths, variable_rescale, series_label, transfer_syntax, int16=False):
+    reader = _series_reader(paths)
     if variable_rescale:
         # Slices with different rescale slopes/intercepts need a float type.
         reader.SetOutputPixelType(sitk.sitkFloat32)
     elif int16:
         reader.SetOutputPixelType(sitk.sitkInt16)
     try:
-        # GDCM by name: left to choose, ITK finds no reader for files without the
-        # 128-byte preamble, which pydicom (and GDCM) read. ITK's warnings (e.g. spacing
-        # jitter within our tolerance) are hidden: the checks above said what matters.
-        reader.SetImageIO("GDCMImageIO")
+        # ITK's warnings (e.g. spacing jitter within our tolerance) are hidden: the checks
+        # above said what matters.
         with itk_warnings_hidden():
             return reader.Execute()
     except RuntimeError as exc:
@@ -567,15 +573,10 @@ def _unreadable_pixels(paths):
     """
     bad = []
     for path in paths:
-        reader = sitk.ImageSeriesReader()
-        reader.SetFileNames([path])
-        reader.MetaDataDictionaryArrayUpdateOff()  # (the patient's name)
-        reader.LoadPrivateTagsOff()
-        reader.SetImageIO("GDCMImageIO")
         try:
             # Per file: what GDCM prints about a failing file is dropped with it.
             with itk_warnings_hidden():
-                reader.Execute()
+                _series_reader([path]).Execute()
         except RuntimeError:
             bad.append(path)
     return bad
