@@ -489,6 +489,12 @@ def test_broken_slices_are_refused_or_said_never_dropped_silently(tmp_path):
                for w in scan.warnings)
 
 
+def _assert_named_as_the_missing_slice(damaged, folder):
+    with pytest.raises(InputError, match=rf"{os.path.basename(damaged)} in .* could not be "
+                                         rf"read \(cut short or damaged\): 1 slice is missing"):
+        read_dicom_series(folder)
+
+
 def test_a_damaged_slice_in_the_middle_is_named_with_the_gap_it_leaves(tmp_path):
     # A file cut inside its header (its SOP class cut to a prefix) had been skipped without
     # a word: "1 slice is missing ... export the complete series" of a complete folder.
@@ -497,9 +503,7 @@ def test_a_damaged_slice_in_the_middle_is_named_with_the_gap_it_leaves(tmp_path)
         data = fh.read()
         cut = data.index(b"1.2.840.10008.5.1.4.1.1.2", 200) + 10  # inside the SOPClassUID
         fh.truncate(cut)
-    with pytest.raises(InputError, match=rf"{os.path.basename(files[2])} in .* could not be "
-                                         rf"read \(cut short or damaged\): 1 slice is missing"):
-        read_dicom_series(tmp_path / "ct")
+    _assert_named_as_the_missing_slice(files[2], tmp_path / "ct")
 
 
 def test_files_stripped_of_their_preamble_are_read(tmp_path):
@@ -580,9 +584,7 @@ def test_a_slice_of_junk_after_its_dicm_marker_is_named_not_called_missing(tmp_p
             fh.seek(132)
             fh.write(b"\x00" * 600)
             fh.truncate(132 + 600)
-    with pytest.raises(InputError, match=rf"{os.path.basename(files[2])} in .* could not be "
-                                         rf"read \(cut short or damaged\): 1 slice is missing"):
-        read_dicom_series(tmp_path / "ct")
+    _assert_named_as_the_missing_slice(files[2], tmp_path / "ct")
 
 
 def test_an_extra_file_of_junk_after_a_dicm_marker_is_said(tmp_path):
