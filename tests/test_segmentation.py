@@ -838,6 +838,49 @@ def test_tumour_seed_far_from_the_liver_is_refused(ct):
         segment_liver(img, seeds=[(22, 40, 24)], tumor_seeds=[(27, 40, 1)])
 
 
+def _ct_with_kidney_on_the_liver():
+    """The synthetic CT with an enhancing kidney (180 HU, 39 mL) lying on the liver's
+    posterior surface."""
+    img, liver, _, _ = synthetic_ct()
+    a = sitk.GetArrayFromImage(img).astype(np.float32)
+    kidney = _ellipsoid((22, 60, 30), (6, 5, 5)) & ~liver
+    a[kidney] = 180 + np.random.default_rng(1).normal(0, 8, kidney.sum())
+    out = sitk.GetImageFromArray(a.astype(np.int16))
+    out.CopyInformation(img)
+    return out, liver, kidney
+
+
+def test_tumour_seed_in_fat_beside_the_liver_is_refused():
+    # 12 mm lateral of the liver, in the body's fat: the 'lesion' grown there had been the
+    # fat around the liver (2260 mL added to a 700 mL liver, with a warning about its edge).
+    img, _, _ = _ct_with_kidney_on_the_liver()
+    with pytest.raises(InputError, match=r"tumour seed 9,40,27 lies in fat or air \(-\d+ HU"):
+        segment_liver(img, seeds=[(22, 40, 24)], tumor_seeds=[(9, 40, 27)],
+                      options=SegmentationOptions(tumors=False))
+
+
+def test_tumour_seed_in_an_organ_on_the_liver_is_said_with_what_it_adds():
+    # A click in the kidney touching the liver grows the kidney as a lesion 'bulging from the
+    # liver' (as it would a real one): the 37 mL it adds outside the liver found are said.
+    img, liver, kidney = _ct_with_kidney_on_the_liver()
+    r = segment_liver(img, seeds=[(22, 40, 24)], tumor_seeds=[(30, 60, 22)],
+                      options=SegmentationOptions(tumors=False))
+    added = (_arr(r.tumor) & ~liver).sum() * SPACING_MM ** 3 / 1000.0
+    assert added > 30.0
+    said = [w for w in r.warnings if "tumour seed 30,60,22" in w]
+    assert len(said) == 1 and "outside the liver found" in said[0]
+    assert f"{added:.0f} mL" in said[0] or f"{added:.1f} mL" in said[0]
+
+
+def test_tumour_seed_inside_the_liver_is_not_warned_about(ct):
+    img, _, tumor, _ = ct
+    seed = tuple(int(v) for v in np.argwhere(tumor).mean(axis=0)[::-1].round())
+    r = segment_liver(img, seeds=[(22, 40, 24)], tumor_seeds=[seed],
+                      options=SegmentationOptions(tumors=False))
+    assert dice(_arr(r.tumor), tumor) >= 0.5
+    assert not [w for w in r.warnings if "tumour seed" in w]
+
+
 @pytest.mark.parametrize("offset", [4, 5])
 def test_snap_to_edges_on_a_fine_grid_keeps_every_slice_and_row(offset):
     # 0.75 mm pixels, 1 mm slices, odd sizes: the contour runs on a 2x2-binned grid. The

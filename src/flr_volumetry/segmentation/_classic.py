@@ -728,6 +728,15 @@ def find_tumors(smooth_crop, liver_crop, model, ref_crop, min_ml):
     return keep[lab]
 
 
+def lesion_level(smooth_crop, ref_crop, seed_zyx, radius_mm=3.0):
+    """(median intensity within ``radius_mm`` of a click, that ball as a mask): the
+    level a lesion is grown from."""
+    ball = np.zeros(smooth_crop.shape, bool)
+    ball[seed_zyx] = True
+    ball = dilate_mm(ball, ref_crop, radius_mm)
+    return float(np.median(smooth_crop[ball])), ball
+
+
 def grow_lesion(smooth_crop, liver_crop, ref_crop, seed_zyx, liver_centre, liver_sigma,
                 margin_mm=20.0, min_half_width=15.0):
     """A lesion grown from a click inside it (CT or MR; darker or brighter than the liver).
@@ -742,10 +751,7 @@ def grow_lesion(smooth_crop, liver_crop, ref_crop, seed_zyx, liver_centre, liver
     result). Holes (necrosis, vessels inside the lesion) are filled, in 3D
     and in each slice.
     """
-    ball = np.zeros(smooth_crop.shape, bool)
-    ball[seed_zyx] = True
-    ball = dilate_mm(ball, ref_crop, 3.0)
-    level = float(np.median(smooth_crop[ball]))
+    level, ball = lesion_level(smooth_crop, ref_crop, seed_zyx)
     half = max(2.5 * liver_sigma, min_half_width)
     lo, hi = level - half, level + half
     mid = 0.5 * (level + liver_centre)

@@ -29,6 +29,7 @@ from ._classic import (
     grow,
     grow_lesion,
     intensity_model,
+    lesion_level,
     local_sd,
     lung_mask,
     refine,
@@ -63,6 +64,9 @@ EXCLUDE_CUT_WARN_ML = 5.0
 TUMOR_SEED_REACH_MM = 50.0
 # Smoothed CT below this is fat: holes and pockets holding fat (hilum, fissures) stay out.
 FAT_HU = -30.0
+# Lesion tissue grown outside the liver found from one tumour seed that is said (mL): a
+# lesion bulging from the surface, or a neighbouring organ clicked by mistake.
+TUMOR_OUTSIDE_WARN_ML = 5.0
 
 
 def _fmt(p):
@@ -70,19 +74,29 @@ def _fmt(p):
 
 
 def _seeded_lesions(tumor_seeds, image, img, crop, bounds, smooth, liver_crop, model, options,
-                    warnings):
+                    warnings, modality):
     """The lesions grown from the tumour seeds, on the full-resolution crop.
 
     ``image`` is the input (the seeds' grid), ``img`` the same scan in LPS
     order, ``bounds`` the crop's (lo, hi) x,y,z indices in ``img``;
     ``model`` is the liver's (lo, hi, centre, sigma) there. Warnings go to
-    ``warnings``.
+    ``warnings``. A CT seed in fat or air is refused (InputError).
     """
     lo, hi = bounds
     lesions = np.zeros(liver_crop.shape, bool)
+    voxel_ml = float(np.prod(crop.GetSpacing())) / 1000.0
     # segment_classic has refused seeds farther than TUMOR_SEED_REACH_MM from the liver,
     # and the crop reaches that far around each seed: every seed lies on it.
     for s, sc in zip(tumor_seeds, to_index(tumor_seeds, image, crop)):
+        if modality == "ct":
+            # The window around a click in fat takes in the fat around the liver, and the
+            # 'lesion' touching it was added to the liver (2 L on a 0.7 L liver).
+            level, _ = lesion_level(smooth, crop, sc)
+            if level < FAT_HU:
+                raise InputError(
+                    f"tumour seed {_fmt(s)} lies in fat or air ({level:.0f} HU within 3 mm "
+                    f"of it), not in a lesion of the liver; place tumour seeds inside lesions."
+                )
         lesion = grow_lesion(smooth, liver_crop, crop, sc, model[2], model[3])
         if lesion.any() and options.edge_iterations > 0:
             # A lesion of low contrast (an arterial-phase HCC a few tens of HU above the
@@ -101,6 +115,15 @@ def _seeded_lesions(tumor_seeds, image, img, crop, bounds, smooth, liver_crop, m
         if not lesion.any():
             warnings.append(f"no lesion in or on the liver could be grown from tumour seed "
                             f"{_fmt(s)}; check that it lies inside a lesion.")
+        outside_ml = float(np.count_nonzero(lesion & ~liver_crop)) * voxel_ml
+        if outside_ml >= TUMOR_OUTSIDE_WARN_ML:
+            # Nothing in the image tells a lesion bulging from the surface from a kidney,
+            # bowel loop or stomach lying on the liver: the reader must look.
+            warnings.append(
+                f"the lesion grown from tumour seed {_fmt(s)} adds {outside_ml:.1f} mL outside "
+                f"the liver found to the liver: check that it is a lesion bulging from the "
+                f"liver's surface, not a neighbouring organ (kidney, bowel, stomach)."
+            )
         lesions |= lesion
     return lesions
 
@@ -240,7 +263,7 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
     tumor_img = None
     crop_ref = sitk.RegionOfInterest(img, (hi - lo + 1).tolist(), lo.tolist())
     lesions = _seeded_lesions(tumor_seeds, image, img, crop_ref, (lo, hi), smooth, liver_crop,
-                              full_window, options, warnings)
+                              full_window, options, warnings, modality)
     if lesions.any():
         # A lesion at the surface may have been left out of the liver: it belongs to it.
         liver_crop = liver_crop | lesions
