@@ -72,6 +72,28 @@ class CutSurface:
     axes: np.ndarray         # rows: u, v, w (w is the normal) unit vectors
     rbf: object = None       # None: the plane w = 0
 
+    def steepest_deg(self, points_mm, samples=48):
+        """The steepest slope (degrees) of the surface to the frame's plane, over the
+        hull of ``points_mm`` seen across it (sampled on a ``samples`` square grid).
+
+        0 for a plane. A surface through points that turn back on themselves
+        (a V deeper than wide, a fold) is no height over any plane: the
+        spline then rises near 90 degrees between close points.
+        """
+        if self.rbf is None:
+            return 0.0
+        from scipy.spatial import Delaunay
+
+        uv = ((np.asarray(points_mm, float) - self.origin) @ self.axes.T)[:, :2]
+        lo, hi = uv.min(axis=0), uv.max(axis=0)
+        grid = np.stack(np.meshgrid(np.linspace(lo[0], hi[0], samples),
+                                    np.linspace(lo[1], hi[1], samples)), -1).reshape(-1, 2)
+        grid = grid[Delaunay(uv).find_simplex(grid) >= 0]
+        h = 1e-3 * float(np.linalg.norm(hi - lo))
+        du = (self.rbf(grid + [h, 0.0]) - self.rbf(grid - [h, 0.0])) / (2 * h)
+        dv = (self.rbf(grid + [0.0, h]) - self.rbf(grid - [0.0, h])) / (2 * h)
+        return float(np.degrees(np.arctan(np.hypot(du, dv).max())))
+
     def signed_distance(self, points_mm):
         """``w - f(u, v)`` in mm: positive on one side, negative on the other.
 
@@ -128,6 +150,11 @@ def _voxel_tolerance_mm(image):
 
 # Voxel centres closer to the cut than this lie on it (rounding of points on a slice).
 _ON_CUT_MM = 1e-3
+# Less liver than this on the cut is below any volume reported (0.1 mL): not said.
+_ON_CUT_SAID_ML = 0.05
+# A cut surface steeper than this to its points' best-fit plane folds back on itself. A cut
+# curving through 150 degrees stays under 65; a V deeper than wide rises to 88.
+FOLDED_CUT_DEG = 80.0
 
 
 def split_liver(liver, points_mm, keep_point):
@@ -182,13 +209,22 @@ def split_liver(liver, points_mm, keep_point):
                         "the remnant.")
     # Points clicked on one displayed slice make a plane through its voxel centres: those
     # voxels belong to neither side and go with the resection, a whole slice on thick CT.
-    on_cut = np.count_nonzero(np.abs(side) < _ON_CUT_MM)
-    if on_cut:
-        on_ml = on_cut * float(np.prod(liver.GetSpacing())) / 1000.0
+    voxel_ml = float(np.prod(liver.GetSpacing())) / 1000.0
+    on_ml = np.count_nonzero(np.abs(side) < _ON_CUT_MM) * voxel_ml
+    if on_ml >= _ON_CUT_SAID_ML:
         warnings.append(f"{on_ml:.1f} mL of liver has its voxel centres on the cut itself (points "
                         f"placed on one slice make a plane through its voxels) and was counted "
                         f"as resected, not as remnant; to keep those voxels, place the cut half "
                         f"a voxel further into the resected part.")
+    steepest = surface.steepest_deg(points_mm)
+    if steepest > FOLDED_CUT_DEG:
+        # The remnant of a folded height field matches neither side of the cut drawn.
+        warnings.append(
+            f"the cut surface folds back on itself (steepest {steepest:.0f} degrees to the "
+            f"best-fit plane of its points): it is modelled as one height over that plane, so a "
+            f"V-shaped or folded cut is not measured as drawn; check the remnant, and place "
+            f"the points of a cut that faces one way."
+        )
     img = sitk.GetImageFromArray(out)
     img.CopyInformation(liver)
     return img, warnings
