@@ -78,6 +78,14 @@ def test_hypertrophy_summary_judges_only_figures_it_has_and_prints_warnings(case
     assert warnings and all(f"warning: {w}" in err for w in warnings)
 
 
+def test_measure_with_a_weight_alone_gives_flr_per_body_weight(case, capsys):
+    folder, _, _ = case
+    assert _measure(folder, folder / "m.json", "--weight-kg", "70") == 0
+    m = json.loads((folder / "m.json").read_text())
+    assert m["flr_bw_ratio_pct"] == pytest.approx(100 * m["flr_ml"] / 70000)
+    assert m["sflr_pct"] is None and m["weight_kg"] == 70 and m["height_cm"] is None
+
+
 @pytest.mark.parametrize("argv_tail, message", [
     (["--height-cm", "1.7", "--weight-kg", "70"], "implausible"),
     (["--height-cm", "170"], "both height and weight"),

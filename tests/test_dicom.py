@@ -597,14 +597,33 @@ def test_an_extra_file_of_junk_after_a_dicm_marker_is_said(tmp_path):
     assert any("could not be read" in w and "EXTRA0001" in w for w in scan.warnings)
 
 
-def test_a_header_weight_without_a_height_is_said_not_dropped(tmp_path):
+def test_a_weight_given_alone_is_kept_and_completed_by_the_header_height(tmp_path):
+    img = _phantom(size=(10, 9, 8), origin=(0, 0, 0))
+    write_dicom_series(img, tmp_path / "ct", patient_height_cm=172, patient_weight_kg=90)
+    liver = np.zeros((8, 9, 10), np.uint8)
+    liver[2:6, 2:7, 3:8] = 1
+    lm = sitk.GetImageFromArray(liver)
+    lm.CopyInformation(img)
+    m = flr.measure_files(tmp_path / "ct", liver=lm, patient=flr.Patient(weight_kg=70))
+    assert (m.height_cm, m.weight_kg) == (172, 70)  # the given weight, not the header's 90
+    assert any("height 172 cm was taken from the DICOM header (with the weight given, 70 kg)"
+               in w for w in m.warnings)
+
+
+def test_a_header_weight_without_a_height_is_used_for_flr_per_body_weight(tmp_path):
     img = _phantom(size=(10, 9, 8), origin=(0, 0, 0))
     write_dicom_series(img, tmp_path / "ct", patient_weight_kg=70)
     liver = np.zeros((8, 9, 10), np.uint8)
     liver[2:6, 2:7, 3:8] = 1
     lm = sitk.GetImageFromArray(liver)
     lm.CopyInformation(img)
-    m = flr.measure_files(tmp_path / "ct", liver=lm)
-    assert m.weight_kg is None
-    assert any("gives the patient's weight but no height, so neither was used" in w
+    half = np.zeros_like(liver)
+    half[:, :, :6] = 1
+    fm = sitk.GetImageFromArray(half)
+    fm.CopyInformation(img)
+    m = flr.measure_files(tmp_path / "ct", liver=lm, flr=fm)
+    assert m.weight_kg == 70 and m.height_cm is None
+    assert m.flr_bw_ratio_pct == pytest.approx(100 * m.flr_ml / 70000)
+    assert m.sflr_pct is None
+    assert any("weight 70 kg was taken from the DICOM header, which gives no height" in w
                for w in m.warnings)

@@ -52,6 +52,29 @@ def test_without_body_size_ratios_are_null_and_said():
         assert key in d
 
 
+def test_a_weight_alone_gives_flr_per_body_weight_and_says_what_it_cannot():
+    # FLR/body weight needs no height (the weight is on many CT headers, the height on
+    # fewer): it had been dropped with the sFLR.
+    im, n, v = box_case()
+    m = flr.measure(im["liver"], tumor=im["tumor"], flr=im["flr"],
+                    patient=flr.Patient(weight_kg=70))
+    assert m.flr_bw_ratio_pct == pytest.approx(100 * m.flr_ml / 70000)
+    assert m.flr_bw_adequate is (m.flr_bw_ratio_pct > 0.5)
+    assert m.sflr_pct is None and m.telv_ml is None and m.bsa_m2 is None
+    assert m.weight_kg == 70 and m.height_cm is None
+    assert any("no height: BSA, TELV and sFLR are not computed" in w for w in m.warnings)
+    assert m.methods["bsa_formula"] is None and m.methods["telv_formula"] is None
+
+
+@pytest.mark.parametrize("height, weight, message", [
+    (170, None, "give the weight with the height"),
+    (None, 2.5, "implausible for an adult"),
+])
+def test_a_height_alone_or_an_implausible_weight_alone_is_refused(height, weight, message):
+    with pytest.raises(InputError, match=message):
+        flr.Patient(height_cm=height, weight_kg=weight)
+
+
 def test_flr_outside_liver_is_reported_not_counted():
     im, n, v = box_case()
     a = sitk.GetArrayFromImage(im["flr"])

@@ -83,16 +83,32 @@ def check_body_size(height_cm, weight_kg):
     ...
     flr_volumetry.errors.ClinicalInputError: height 1.7 cm is implausible for an adult (expected 100-250 cm); give the height in centimetres.
     """
-    for value, (low, high), what, unit in (
-        (height_cm, _HEIGHT_CM_RANGE, "height", "cm"),
-        (weight_kg, _WEIGHT_KG_RANGE, "weight", "kg"),
-    ):
-        if value is None or not math.isfinite(float(value)) or not low <= float(value) <= high:
-            hint = "centimetres" if what == "height" else "kilograms"
-            raise ClinicalInputError(
-                f"{what} {value} {unit} is implausible for an adult "
-                f"(expected {low:g}-{high:g} {unit}); give the {what} in {hint}."
-            )
+    _check_in_range(height_cm, _HEIGHT_CM_RANGE, "height", "cm", "centimetres")
+    check_weight(weight_kg)
+
+
+def check_weight(weight_kg):
+    """Refuse a weight that is implausible for an adult (as :func:`check_body_size`), for a
+    patient whose height is not known (FLR/body weight needs no height).
+
+    Examples
+    --------
+    >>> check_weight(70)
+    >>> check_weight(70000)
+    Traceback (most recent call last):
+    ...
+    flr_volumetry.errors.ClinicalInputError: weight 70000 kg is implausible for an adult (expected 25-350 kg); give the weight in kilograms.
+    """
+    _check_in_range(weight_kg, _WEIGHT_KG_RANGE, "weight", "kg", "kilograms")
+
+
+def _check_in_range(value, low_high, what, unit, unit_words):
+    low, high = low_high
+    if value is None or not math.isfinite(float(value)) or not low <= float(value) <= high:
+        raise ClinicalInputError(
+            f"{what} {value} {unit} is implausible for an adult "
+            f"(expected {low:g}-{high:g} {unit}); give the {what} in {unit_words}."
+        )
 
 
 def _mosteller(h, w):

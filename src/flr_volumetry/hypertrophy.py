@@ -236,7 +236,7 @@ def hypertrophy(pre, post, *, procedure_date=None, pre_date=None, post_date=None
         )
     dh = kgr = None
     if sflr_pre is None or sflr_post is None:
-        warnings.append("sFLR is missing from a measurement (no height and weight): "
+        warnings.append("sFLR is missing from a measurement (no height, or no weight): "
                         "DH and KGR are not computed.")
     else:
         dh = sflr_post - sflr_pre

@@ -62,10 +62,15 @@ class Patient:
             if number is None:
                 raise InputError(f"{name} must be a number, got {value!r}.")
             object.__setattr__(self, name, number)
-        if (self.height_cm is None) != (self.weight_kg is None):
-            raise InputError("give both height and weight, or neither.")
+        if self.height_cm is not None and self.weight_kg is None:
+            # No formula takes a height alone; a weight alone still gives FLR/body weight.
+            raise InputError("give the weight with the height: both height and weight for "
+                             "BSA, TELV and sFLR, the weight alone for FLR/body weight, or "
+                             "neither.")
         if self.height_cm is not None:
             clinical.check_body_size(self.height_cm, self.weight_kg)
+        elif self.weight_kg is not None:
+            clinical.check_weight(self.weight_kg)
         clinical.sflr_threshold_pct(self.liver_condition)
 
 
@@ -447,9 +452,13 @@ def measure(liver, *, tumor=None, flr=None, segments=None, patient=None, options
                                 options.bsa_formula)
         if flr_ml is not None:
             sflr = clinical.sflr_pct(flr_ml, telv)
-            bw = clinical.flr_bw_ratio_pct(flr_ml, patient.weight_kg)
+    elif flr_ml is not None and patient.weight_kg is not None:
+        warnings.append("no height: BSA, TELV and sFLR are not computed (FLR/body weight is, "
+                        "from the weight).")
     elif flr_ml is not None:
         warnings.append("no height and weight: BSA, TELV, sFLR and FLR/body weight are not computed.")
+    if flr_ml is not None and patient.weight_kg is not None:
+        bw = clinical.flr_bw_ratio_pct(flr_ml, patient.weight_kg)
     measured = None
     if flr_ml is not None and functional_ml > 0:
         measured = clinical.measured_flr_pct(flr_ml, functional_ml)

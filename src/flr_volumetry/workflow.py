@@ -21,20 +21,33 @@ __all__ = ["measure_files"]
 
 
 def _patient_with_header(patient, scan, warnings):
+    """``patient`` completed from the DICOM header's height and weight, as said in
+    ``warnings``; values given by the user are never replaced."""
     patient = as_options(patient, Patient, "patient")
-    if patient.height_cm is None and scan.patient_height_cm and scan.patient_weight_kg:
-        warnings.append(
-            f"height {scan.patient_height_cm:g} cm and weight {scan.patient_weight_kg:g} kg "
-            f"were taken from the DICOM header."
-        )
-        patient = replace(patient, height_cm=scan.patient_height_cm,
-                          weight_kg=scan.patient_weight_kg)
-    elif patient.height_cm is None and (scan.patient_height_cm or scan.patient_weight_kg):
-        # Half a body size is not used (BSA needs both); said, not dropped unsaid.
-        have, lack = (("height", "weight") if scan.patient_height_cm else ("weight", "height"))
-        warnings.append(f"the DICOM header gives the patient's {have} but no {lack}, so "
-                        f"neither was used; give both (--height-cm and --weight-kg, or "
-                        f"height_cm and weight_kg in patient.json).")
+    header_cm, header_kg = scan.patient_height_cm, scan.patient_weight_kg
+    if patient.height_cm is not None:
+        return patient
+    if patient.weight_kg is not None:
+        if header_cm:
+            warnings.append(f"height {header_cm:g} cm was taken from the DICOM header (with "
+                            f"the weight given, {patient.weight_kg:g} kg).")
+            patient = replace(patient, height_cm=header_cm)
+        return patient
+    if header_cm and header_kg:
+        warnings.append(f"height {header_cm:g} cm and weight {header_kg:g} kg were taken from "
+                        f"the DICOM header.")
+        patient = replace(patient, height_cm=header_cm, weight_kg=header_kg)
+    elif header_kg:
+        # A weight alone gives FLR/body weight; BSA (TELV, sFLR) needs the height too.
+        warnings.append(f"weight {header_kg:g} kg was taken from the DICOM header, which gives "
+                        f"no height; give the height (--height-cm, or height_cm in "
+                        f"patient.json) for BSA, TELV and sFLR.")
+        patient = replace(patient, weight_kg=header_kg)
+    elif header_cm:
+        # No formula takes a height alone; said, not dropped unsaid.
+        warnings.append("the DICOM header gives the patient's height but no weight, so it was "
+                        "not used; give both (--height-cm and --weight-kg, or height_cm and "
+                        "weight_kg in patient.json).")
     return patient
 
 

@@ -253,11 +253,19 @@ class PatientValues:
         0.0
         """
         size = (0.0, 0.0, "size unknown: type it for the sFLR and FLR/BW")
-        for facts, where in ((patient_facts, "patient.json"), (scan_facts, "the DICOM header")):
+        sources = ((patient_facts, "patient.json"), (scan_facts, "the DICOM header"))
+        for facts, where in sources:
             h, w = facts.get("height_cm"), facts.get("weight_kg")
             if h and w:
                 size = (float(h), float(w), f"size from {where}")
                 break
+        else:
+            # A weight alone still gives FLR/body weight.
+            for facts, where in sources:
+                if facts.get("weight_kg") and not facts.get("height_cm"):
+                    size = (0.0, float(facts["weight_kg"]),
+                            f"weight from {where}; height unknown: type it for the sFLR")
+                    break
         cond = patient_facts.get("liver_condition")
         date = patient_facts.get("procedure_date")
         return cls(height_cm=size[0], weight_kg=size[1], source=size[2],
@@ -268,9 +276,10 @@ class PatientValues:
         h, w = self.height_cm, self.weight_kg
         if h == 0 and w == 0:
             return Patient(liver_condition=self.liver_condition)
-        if h == 0 or w == 0:
-            raise InputError("give both height and weight (or set both to unknown).")
-        return Patient(height_cm=h, weight_kg=w, liver_condition=self.liver_condition)
+        if w == 0:
+            raise InputError("give both height and weight, or the weight alone for FLR/body "
+                             "weight (or set both to unknown).")
+        return Patient(height_cm=h or None, weight_kg=w, liver_condition=self.liver_condition)
 
 
 class PatientSettings:

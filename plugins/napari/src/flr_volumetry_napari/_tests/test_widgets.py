@@ -410,6 +410,11 @@ def test_patient_size_prefilled_from_patient_file_then_dicom_header(qtbot):
     form.weight_kg.setValue(0)
     with pytest.raises(flr.InputError, match="both height and weight"):
         form.patient()
+    # A weight alone (many CT headers give no height) gives FLR/body weight.
+    form.prefill({"weight_kg": 77.5}, {})
+    assert (form.height_cm.value(), form.weight_kg.value()) == (0.0, 77.5)
+    assert "height unknown" in form.source.text()
+    assert form.patient() == flr.Patient(weight_kg=77.5)
 
 
 def test_plan_carried_from_baseline_to_follow_up(make_napari_viewer, qtbot, study_dir):
