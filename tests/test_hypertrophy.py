@@ -119,6 +119,30 @@ def test_different_telv_estimates_are_not_counted_as_growth():
     assert same.sflr_post_pct == 36.4 and not same.warnings
 
 
+@pytest.mark.parametrize("missing", ["baseline", "follow-up"])
+def test_a_measurement_without_body_size_takes_the_others_telv(missing):
+    # The follow-up scan's header had no height (or the weight was not typed again): DH
+    # and KGR had been refused although the baseline's TELV gives its sFLR.
+    telv = 400.0 / 0.26
+    pre, post = dict(PRE, telv_ml=telv), dict(POST, telv_ml=telv)
+    if missing == "baseline":
+        pre.update(sflr_pct=None, telv_ml=None)
+    else:
+        post.update(sflr_pct=None, telv_ml=None)
+    h = hypertrophy(pre, post, procedure_date="2024-01-09")
+    assert h.sflr_pre_pct == pytest.approx(26.0) and h.sflr_post_pct == pytest.approx(36.4)
+    assert h.dh_pct_points == pytest.approx(10.4)
+    assert h.kgr_pct_per_week == pytest.approx(10.4 / 4)
+    other = "follow-up" if missing == "baseline" else "baseline"
+    assert any(f"the {missing} has no sFLR (no height or weight)" in w
+               and f"the {other}'s TELV ({telv:.1f} mL)" in w for w in h.warnings)
+    assert other in h.methods["telv"]
+    # Neither has a TELV: nothing to borrow.
+    bare = hypertrophy(dict(PRE, sflr_pct=None), dict(POST, sflr_pct=None),
+                       procedure_date="2024-01-09")
+    assert bare.dh_pct_points is None
+
+
 @pytest.mark.parametrize("key", ["flr_ml", "sflr_pct", "measured_flr_pct", "telv_ml"])
 @pytest.mark.parametrize("bad", ["abc", True, float("inf")])  # NaN: missing, tested below
 def test_non_numbers_in_a_measurement_are_refused(key, bad):

@@ -125,6 +125,14 @@ def _number(m, key, which):
 SAME_TELV_ML = 0.5
 
 
+def _borrowed_telv(missing, other, telv_ml, sflr_pct, warnings):
+    """Say that the ``missing`` measurement's sFLR was computed with the ``other``'s TELV;
+    returns the methods' TELV entry."""
+    warnings.append(f"the {missing} has no sFLR (no height or weight): it is computed with the "
+                    f"{other}'s TELV ({telv_ml:.1f} mL), {sflr_pct:.1f} %.")
+    return f"the {other}'s ({telv_ml:.1f} mL) for both scans"
+
+
 def hypertrophy(pre, post, *, procedure_date=None, pre_date=None, post_date=None,
                 from_baseline_date=False, allow_baseline_date=None):
     """Degree of hypertrophy, KGR and GR between two measurements.
@@ -234,6 +242,15 @@ def hypertrophy(pre, post, *, procedure_date=None, pre_date=None, post_date=None
             f"height or weight); the follow-up sFLR is recomputed with the baseline TELV "
             f"({sflr_post:.1f} %), so that DH and KGR measure growth only."
         )
+    if (sflr_pre is None) != (sflr_post is None):
+        # Body size was not given at one scan (a header without height, a weight not typed
+        # again): the other scan's TELV gives its sFLR, as when the estimates differ.
+        if sflr_pre is None and telv_post is not None:
+            sflr_pre = clinical.sflr_pct(flr_pre, telv_post)
+            telv_method = _borrowed_telv("baseline", "follow-up", telv_post, sflr_pre, warnings)
+        elif sflr_post is None and telv_pre is not None:
+            sflr_post = clinical.sflr_pct(flr_post, telv_pre)
+            telv_method = _borrowed_telv("follow-up", "baseline", telv_pre, sflr_post, warnings)
     dh = kgr = None
     if sflr_pre is None or sflr_post is None:
         warnings.append("sFLR is missing from a measurement (no height, or no weight): "
