@@ -281,3 +281,17 @@ def test_measure_without_json_file_says_its_warnings_on_stderr(case, capsys):
     out, err = capsys.readouterr()
     warnings = json.loads(out)["warnings"]
     assert warnings and all(f"warning: {w}" in err for w in warnings)
+
+
+@pytest.mark.parametrize("command, required", [
+    ("measure", ["x"]), ("segment", ["x", "-o", "y"]), ("batch", ["x", "-o", "y"]),
+    ("phantom", ["x"]), ("demo", []),
+    ("hypertrophy", ["--pre", "a", "--post", "b", "--procedure-date", "2024-01-02"])])
+def test_an_unknown_option_is_said_with_the_subcommands_usage(command, required, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main([command, *required, "--bogus"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    # It had printed the top-level usage ('flr-volumetry [-h] [--debug] COMMAND ...').
+    assert f"usage: flr-volumetry {command}" in err and "--bogus" in err
+    assert "COMMAND ..." not in err

@@ -44,6 +44,7 @@ def build_parser():
         # Also accepted after the subcommand, where the error messages' advice puts it.
         command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                              help="show tracebacks on errors")
+        command.set_defaults(_parser=command)
     return parser
 
 
@@ -68,7 +69,10 @@ def main(argv=None):
 
 def _main(argv):
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        # Said by the subcommand, with its usage: the top-level usage lists no option of it.
+        args._parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
                         format="%(levelname)s: %(message)s")
     try:
