@@ -543,3 +543,34 @@ def test_a_single_layer_seg_nrrd_stored_4d_is_a_segment_map(tmp_path):
     labels, _ = flr.load_label_map(tmp_path / "one_layer.seg.nrrd", ref)
     assert labels.GetNumberOfComponentsPerPixel() == 1 and _arr(labels).shape == a.shape
     np.testing.assert_array_equal(_arr(labels), a)
+
+
+def _small_ct_with_a_liver_block():
+    """A small CT: air, a body and a liver-bright block on the patient's right."""
+    a = np.full((20, 40, 40), -1000, np.int16)
+    a[2:18, 5:35, 5:35] = 40
+    a[5:15, 10:30, 6:20] = 110
+    img = sitk.GetImageFromArray(a)
+    img.SetSpacing((3.0, 3.0, 3.0))
+    return img
+
+
+def test_dicom_seg_of_a_series_without_slice_thickness(tmp_path, capsys):
+    # SliceThickness is type 2 in the CT image module but left out by some exports; the
+    # series reads and segments, and its SEG had failed with "unexpected failure
+    # (AttributeError: ... 'SliceThickness')" after the whole segmentation.
+    files = write_dicom_series(_small_ct_with_a_liver_block(), tmp_path / "ct", patient_id="P1")
+    for f in files:
+        ds = pydicom.dcmread(f)
+        del ds.SliceThickness
+        ds.save_as(f)
+    out = tmp_path / "liver.dcm"
+    from flr_volumetry.cli import main
+
+    code = main(["segment", str(tmp_path / "ct"), "-o", str(out), "--seed", "12,20,10"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "unexpected failure" not in err
+    scan = read_dicom_series(tmp_path / "ct")
+    liver = load_mask(f"{out}:liver", scan)
+    assert flr.mask_volume_ml(liver.image) > 0

@@ -1021,3 +1021,24 @@ def test_coarse_median_spans_slices_only_where_slices_were_averaged(slice_mm, ke
     img.SetSpacing((1.0, 1.0, slice_mm))
     coarse = sitk.GetArrayFromImage(coarse_grid(img, 3.0))
     assert bool(coarse.max() == 100.0) is kept
+
+
+def test_an_mhd_output_is_refused_before_the_work(tmp_path, capsys, monkeypatch):
+    # .mhd passed the up-front check, so the whole segmentation ran before write_mask
+    # refused it, in a sentence naming a temporary file (".tmp-...-liver.mhd").
+    import os
+
+    import flr_volumetry.segmentation as seg
+
+    src = tmp_path / "ct.nii.gz"
+    sitk.WriteImage(synthetic_ct()[0], str(src))
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("segmented before the output was checked")
+
+    monkeypatch.setattr(seg, "segment_liver", no_work)
+    code = main(["segment", str(src), "-o", str(tmp_path / "liver.mhd")])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "liver.mhd" in err and ".tmp-" not in err
+    assert os.listdir(tmp_path) == ["ct.nii.gz"]

@@ -64,7 +64,7 @@ def _check_output(path, scan):
             "a DICOM SEG output (.dcm) needs a DICOM series folder as input, to reference "
             "it; write .nii.gz or .seg.nrrd instead."
         )
-    if not name.endswith((".nii.gz", ".nii", ".nrrd", ".mha", ".mhd", ".dcm")):
+    if not name.endswith((".nii.gz", ".nii", ".nrrd", ".mha", ".dcm")):
         raise InputError(f"cannot write a mask as {os.path.basename(path)}; use .nii.gz, "
                          f".nrrd, .seg.nrrd, .mha or (for DICOM input) .dcm.")
 

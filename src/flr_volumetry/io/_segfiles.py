@@ -504,6 +504,10 @@ def _seg_source(path, folder):
     for keyword in _TYPE2_KEYWORDS:
         if keyword not in src or src[keyword].value is None:
             setattr(src, keyword, "")
+    if "SliceThickness" not in src:
+        # Type 2 in the CT and MR image modules, yet left out by some exports; highdicom
+        # reads it unguarded. Empty, the SEG's pixel measures give the slice step alone.
+        src.SliceThickness = None
     if str(src.PatientSex).strip().upper() not in ("M", "F", "O"):
         src.PatientSex = ""  # 'U' and other values outside the standard's, refused by highdicom
     birth = str(src.PatientBirthDate).strip()
