@@ -16,7 +16,7 @@ real CT's arterial-phase HCC (brighter than the liver, low contrast, which
 the candidates cannot find) and the phantoms' lesions. The issue sets no
 target for them.
 
-With ``--seeds N`` each seeded real case is run again from N other clicks
+With ``--seeds N`` each seeded case (real and phantom) is run again from N other clicks
 (the parenchyma's centroid when it lies inside, then random voxels at
 least 10 mm inside the parenchyma, fixed random state), and the spread of
 Dice is printed: a method that only works from the ideal click does not
@@ -315,7 +315,8 @@ def main(argv=None):
     p.add_argument("--data", default=os.environ.get("FLR_SHARED_DATA", REPO.parent / "shared" /
                                                     "data"), type=Path)
     p.add_argument("--seeds", type=int, default=6,
-                   help="also run each seeded real case from this many other clicks (0: no)")
+                   help="also run each seeded case (real and phantom) from this many other "
+                        "clicks (0: no)")
     p.add_argument("--corrections", type=int, default=3,
                    help="simulated corrective clicks after the first seed of each seeded real "
                         "case (0: no)")
@@ -345,7 +346,8 @@ def main(argv=None):
         print(f"\nseed sensitivity: Dice from {args.seeds} other clicks inside the parenchyma "
               f"(bar for unknown scans: CT {UNKNOWN_BARS['1 seed CT']:.2f}, "
               f"MR {UNKNOWN_BARS['1 seed MR']:.2f})")
-        for name, mode, image, ref, modality, region in shared_cases(args.data):
+        # The phantoms too: their MR coil bias (+-25 %) makes where one clicks matter.
+        for name, mode, image, ref, modality, region in shared_cases(args.data) + phantom_cases():
             if region is None or mode not in UNKNOWN_BARS:
                 continue
             d = seed_spread(image, ref, modality, region, args.seeds)
