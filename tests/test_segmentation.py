@@ -640,7 +640,9 @@ def test_real_mr_exclude_point_cuts_off_the_leak(shared_data):
     """CHAOS case 2: one exclude click in the bowel that the liver has leaked into cuts
     the leak off. The click goes where a reader would put it: the deepest voxel of the
     largest part the mask holds wrongly (the speckled MR tissue is measured with its
-    one-voxel gaps closed; before, it had no thick core and only the point was cut)."""
+    one-voxel gaps closed; before, it had no thick core and only the point was cut).
+    Since the seed alone keeps the largest leak out (0.822 -> 0.858), the click lands in
+    a smaller one: 0.858 -> 0.866 (it had been 0.822 -> 0.846)."""
     d = shared_data / "mr-chaos-t2"
     img = sitk.ReadImage(str(d / "image_2.nii.gz"))
     ref = sitk.GetArrayFromImage(sitk.ReadImage(str(d / "label_2.nii.gz"))) == 1
@@ -652,14 +654,16 @@ def test_real_mr_exclude_point_cuts_off_the_leak(shared_data):
     r = segment_liver(img, modality="mr", seeds=seeds, exclude=[(x, y, z)])
     assert not _arr(r.liver)[z, y, x]
     assert not any(f"exclude point {x},{y},{z}" in w for w in r.warnings)  # cut, not holed
-    assert dice(_arr(r.liver), ref) >= dice(first, ref) + 0.02
+    assert dice(_arr(r.liver), ref) >= dice(first, ref) + 0.005
+    assert dice(_arr(r.liver), ref) >= 0.86
 
 
 @pytest.mark.parametrize("case", [
     1,
     pytest.param(2, marks=pytest.mark.xfail(
-        strict=True, reason="CHAOS case 2 leaks into the colon below the liver tip through "
-                            "7.7 mm slices (Dice 0.82); target 0.90 not met yet")),
+        strict=True, reason="CHAOS case 2 leaks into the bowel and body wall below the liver "
+                            "tip through 7.7 mm slices and misses its dark dome (Dice 0.86); "
+                            "target 0.90 not met yet")),
 ])
 def test_real_mr_seeded(shared_data, case):
     d = shared_data / "mr-chaos-t2"
@@ -670,6 +674,31 @@ def test_real_mr_seeded(shared_data, case):
     # Not 1.5 x the 7.7 mm slice spacing: that band carries a leak outwards in-plane.
     assert r.methods["parameters"]["refine_band_mm"] == 8.0
     assert dice(_arr(r.liver), ref) >= 0.90
+
+
+def test_speckled_candidates_keep_their_cores_and_necks():
+    """MR candidates (noisy voxels in a narrow window) are cracked by one-voxel gaps into
+    strips too thin for a core: the liver then had no core of its own and its marker
+    flooded every candidate connected to it, bowel behind a narrow neck included (CHAOS
+    case 2, Dice 0.822). Measured with the gaps closed in-plane, the liver and the bowel
+    each keep a core and the watershed cuts the neck between them."""
+    from flr_volumetry.segmentation._classic import split_by_necks
+
+    shape = (12, 60, 100)
+    cand = np.zeros(shape, bool)
+    cand[2:10, 5:55, 5:50] = True  # liver, 112 x 125 x 62 mm
+    cand[2:10, 15:45, 60:95] = True  # bowel
+    cand[5:7, 28:32, 50:60] = True  # a neck 10 mm wide between them
+    z, y, x = np.indices(shape)
+    cand &= ~np.where(z % 2 == 0, x % 4 == 0, y % 4 == 0)  # cracks, alternating per slice
+    ref = sitk.Image(shape[2], shape[1], shape[0], sitk.sitkUInt8)
+    ref.SetSpacing((2.5, 2.5, 7.7))
+    marker = np.zeros(shape, bool)
+    marker[5, 29, 26] = True
+    assert cand[5, 29, 26]
+    region = split_by_necks(cand, ref, marker, np.zeros(shape, bool), 6.0, 0.2, speckled=True)
+    assert region[:, :, :50].sum() == cand[:, :, :50].sum()
+    assert not region[:, :, 60:].any()
 
 
 def test_real_mr_two_pass_runs_from_a_speckled_first_region(shared_data):

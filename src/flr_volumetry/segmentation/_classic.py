@@ -373,15 +373,25 @@ def split_by_necks(cand, ref, liver_marker, exclude_marker, neck_radius_mm, merg
     either, however broad the contact: bowel, stomach wall or muscle lying
     flat against the liver with the liver's mean intensity. ``speckled``
     candidates (MR grown in a narrow window on noisy voxels) are pitted with
-    one-voxel gaps that leave almost no thick core: the thinnest section
-    towards an exclude point is then found with those gaps closed in-plane.
+    one-voxel gaps that leave almost no thick core: their thickness -- which
+    decides the cores and the thinnest section towards an exclude point -- is
+    then measured with those gaps closed in-plane.
     """
     from skimage.segmentation import watershed
 
     # Thickness is measured with the holes of each slice filled, so that vessels
     # crossing the parenchyma do not cut it into thin pieces.
     dist = distance_inside_mm(cand, ref)
-    thick = distance_inside_mm(fill_holes_2d(cand), ref) if cand.ndim == 3 else dist
+    solid = cand
+    if speckled:
+        # One-voxel gaps of noisy MR candidates split the liver into crumbs a few voxels
+        # thick: its cores were then scattered islands that bowel lying on the liver
+        # flooded into (CHAOS case 2), while the liver's own thick parts had no core.
+        solid = ndi.binary_closing(cand, _IN_PLANE_CROSS) | cand
+    if cand.ndim == 3:
+        thick = np.where(cand, distance_inside_mm(fill_holes_2d(solid), ref), 0.0)
+    else:
+        thick = dist
     core = (thick > neck_radius_mm) & cand
     lab, n = ndi.label(core)
     markers = lab.copy()
@@ -392,14 +402,9 @@ def split_by_necks(cand, ref, liver_marker, exclude_marker, neck_radius_mm, merg
         # Everything thick on the exclude points' side of the thinnest section
         # between them and the seeds is excluded, whichever cores it belongs to:
         # an organ the liver touches broadly is cut off where the contact is thinnest.
-        thick_x, core_x = thick, core
-        if speckled:
-            closed = ndi.binary_closing(cand, _IN_PLANE_CROSS) | cand
-            thick_x = np.where(cand, distance_inside_mm(fill_holes_2d(closed), ref), 0.0)
-            core_x = (thick_x > neck_radius_mm) & cand
-        to_liver = _closer_through_thick(cand, thick_x, liver_marker & cand,
+        to_liver = _closer_through_thick(cand, thick, liver_marker & cand,
                                          exclude_marker & cand, ref)
-        markers[core_x & ~to_liver] = excl_label
+        markers[core & ~to_liver] = excl_label
         if notes is not None:
             cut = np.count_nonzero(np.isin(lab, liver_ids) & ~to_liver)
             notes["cut_from_seed_cores_ml"] = cut * float(np.prod(spacing_zyx(ref))) / 1000.0
