@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from ._options import as_options
 from .clinical import sflr_adequate, sflr_threshold_pct
 from .errors import InputError
-from .hypertrophy import hypertrophy
+from .hypertrophy import baseline_index, hypertrophy
 from .io import load_image, write_json_atomic, write_mask
 from .io._writers import all_or_none
 from .report import (
@@ -705,14 +705,13 @@ def analyse_patient(patient, records, *, from_baseline_date=False):
         dated = []
     before = [r for r in dated
               if patient.procedure_date and r["scan_date"] <= patient.procedure_date]
-    # (When no scan follows the procedure, the date is likely wrong: the follow-ups
-    # then fail with "dated on or before the procedure", as they should.)
-    if len(before) > 1 and len(before) < len(dated):
+    first = baseline_index([r["scan_date"] for r in dated], patient.procedure_date)
+    if first > 0:
         warnings.append(
-            f"{len(before)} scans precede the procedure ({patient.procedure_date}): the last, "
-            f"{before[-1]['timepoint']}, is the baseline; "
-            f"{', '.join(r['timepoint'] for r in before[:-1])} measured, not compared.")
-        dated = dated[len(before) - 1:]
+            f"{first + 1} scans precede the procedure ({patient.procedure_date}): the last, "
+            f"{dated[first]['timepoint']}, is the baseline; "
+            f"{', '.join(r['timepoint'] for r in dated[:first])} measured, not compared.")
+        dated = dated[first:]
     if patient.procedure_date and dated and not before and len(dated) > 1:
         # A follow-up taken for the baseline: its growth since the procedure is not counted,
         # yet the interval would start at the procedure (a KGR too low, a false "below").

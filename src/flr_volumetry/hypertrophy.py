@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from . import clinical
 from .errors import ClinicalInputError, InputError
 
-__all__ = ["Hypertrophy", "hypertrophy", "parse_date"]
+__all__ = ["Hypertrophy", "baseline_index", "hypertrophy", "parse_date"]
 
 
 _ISO_DATE = re.compile(r"\d{4}-\d{1,2}-\d{1,2}")
@@ -123,6 +123,29 @@ def _number(m, key, which):
 
 # TELVs differing by less than this (mL) are the same estimate (JSON rounding).
 SAME_TELV_ML = 0.5
+
+
+def baseline_index(scan_dates, procedure_date):
+    """Index of the baseline among scans in date order (ISO dates), for growth since
+    ``procedure_date`` (ISO, or None).
+
+    The last scan on or before the procedure when several precede it (a diagnostic
+    and a planning scan) and one follows it; otherwise the first. The batch, its
+    report and the napari growth widget take the same one.
+
+    Examples
+    --------
+    >>> baseline_index(["2024-02-26", "2024-03-01", "2024-04-01"], "2024-03-04")
+    1
+    >>> baseline_index(["2024-02-26", "2024-04-01"], None)
+    0
+    """
+    before = [d for d in scan_dates if procedure_date and d <= procedure_date]
+    # (When no scan follows the procedure, the date is likely wrong: the follow-ups then
+    # fail with "dated on or before the procedure", as they should.)
+    if 1 < len(before) < len(scan_dates):
+        return len(before) - 1
+    return 0
 
 
 def _borrowed_telv(missing, other, telv_ml, sflr_pct, warnings):

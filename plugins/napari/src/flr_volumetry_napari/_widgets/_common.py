@@ -210,6 +210,10 @@ def add_mask_layer(viewer, reference, image, role, name, source):
         for key in ("scale", "translate"):
             setattr(old, key, placement[key])
         old.data = data
+        # What made the old mask (a remnant plan, its methods and warnings) did not make
+        # this one: an imported FLR must not be exported, or carried, as the old plan's.
+        for key in ("flr_plan", "flr_methods", "flr_warnings"):
+            old.metadata.pop(key, None)
         old.metadata.update(meta)
         return old
     colors = {None: "transparent", 0: "transparent", 1: ROLE_COLORS.get(role, "#3a8fd9")}

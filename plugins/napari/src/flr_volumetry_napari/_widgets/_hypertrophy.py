@@ -50,7 +50,11 @@ class HypertrophyWidget(QWidget):
         layout.addStretch(1)
         for ev in (napari_viewer.layers.events.inserted, napari_viewer.layers.events.removed):
             ev.connect(self.refresh)
+        self._computed = None  # (baseline key, follow-up key, patient) of the table shown
         self.baseline.currentIndexChanged.connect(self._baseline_changed)
+        self.followup.currentIndexChanged.connect(self._check_current)
+        settings, ref = self.settings, self.settings.connect(self._settings_changed)
+        self.destroyed.connect(lambda *_: settings.disconnect(ref))
         self.refresh()
 
     def _timepoints(self):
@@ -73,12 +77,54 @@ class HypertrophyWidget(QWidget):
             for t in tps:
                 combo.addItem(f"{t.label} ({t.scan_date or 'no date'})", t.key)
             idx = combo.findData(current)
+            if idx < 0 and combo is self.baseline and tps:
+                # As the batch and the export: the last scan on or before the procedure
+                # date of the latest timepoint's patient (a diagnostic and a planning scan).
+                default = tps.index(self._baseline_of(tps[-1], tps))
             combo.setCurrentIndex(idx if idx >= 0 else max(default, 0))
             combo.blockSignals(False)
         self._baseline_changed()
 
+    def _baseline_of(self, post, tps):
+        """The timepoint the batch and the export take as the baseline of ``post``'s
+        patient (:func:`flr_volumetry.hypertrophy.baseline_index`)."""
+        from flr_volumetry.hypertrophy import baseline_index, parse_date
+
+        same = [t for t in tps if t.patient == post.patient and t.scan_date]
+        if not same:
+            return post
+        try:
+            # (First shown with the earliest scan's facts, as the form would show them.)
+            date = parse_date(self.settings.values(post.patient, same[0].scan_facts,
+                                                   same[0].patient_facts).procedure_date.strip())
+        except InputError:  # said when the growth is computed
+            date = None
+        return same[baseline_index([t.scan_date for t in same],
+                                   None if date is None else date.isoformat())]
+
+    def _clear(self, why):
+        self.result = None
+        self._computed = None
+        self.measurements = {}
+        self.table.set_rows([])
+        self.chart.clear()
+        self.status.setText(why)
+
+    def _check_current(self, *_):
+        """A table of another pair of timepoints than the one chosen is not shown."""
+        if self._computed is not None and self._computed[:2] != (
+                self.baseline.currentData(), self.followup.currentData()):
+            self._clear("Baseline or follow-up changed: click 'Compute growth'.")
+
+    def _settings_changed(self, key):
+        """The patient's size, condition, procedure date or the formulas changed."""
+        if self._computed is not None and (key is None or key == self._computed[2]):
+            self._clear("The patient's values or the formulas changed: click 'Compute "
+                        "growth'.")
+
     def _baseline_changed(self, *_):
         """Show the baseline's patient in the form, with its own procedure date."""
+        self._check_current()
         tp = next((t for t in self._timepoints() if t.key == self.baseline.currentData()), None)
         if tp is None:
             return
@@ -104,6 +150,13 @@ class HypertrophyWidget(QWidget):
                                            pre.patient_facts).patient()
             options = self.settings.options()
             warnings = pre.unsure_roles() + post.unsure_roles()
+            usual = self._baseline_of(post, list(tps.values()))
+            if usual.key != pre.key and pre.scan_date and usual.scan_date and \
+                    usual.scan_date > pre.scan_date:
+                warnings.append(
+                    f"{usual.label} ({usual.scan_date}) is a later scan before the procedure: "
+                    f"the batch and the export take it as the baseline; choose it here for "
+                    f"the same figures.")
             measured = {}
             # Boxes found afresh on every click: this widget is not told of later paint,
             # and a box kept from the last click would leave new paint uncounted.
@@ -127,9 +180,12 @@ class HypertrophyWidget(QWidget):
             report_error("Hypertrophy", exc)
             self.status.setText(str(exc))
             self.table.set_rows([])
+            self.chart.clear()
             self.result = None
+            self._computed = None
             return None
         self.result = h
+        self._computed = (pre.key, post.key, pre.patient)
         self.measurements = {pre.label: measured[pre.key], post.label: measured[post.key]}
         self.table.set_rows(hypertrophy_rows(h))
         self.status.setText("\n".join(f"⚠ {w}" for w in warnings + list(h.warnings)))

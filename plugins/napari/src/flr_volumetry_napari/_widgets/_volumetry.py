@@ -281,13 +281,19 @@ class VolumetryWidget(QWidget):
         return [c.layer() for c in (self.liver, self.tumor, self.flr, self.segments)]
 
     def _layers_changed(self, *_):
+        chosen = self._chosen()
         for layer, cbs in self._watched:
             layer.events.paint.disconnect(cbs[0])
             layer.events.data.disconnect(cbs[1])
             layer.events.set_data.disconnect(cbs[2])
+            if not any(layer is x for x in chosen):
+                # No longer watched: paint or new data from now on would not grow its box,
+                # and a box kept for it would leave them uncounted when it is chosen again
+                # (or be taken by a new layer given the same id).
+                self.live.forget(layer)
         self._watched = []
         self._last_point = None
-        for layer in self._chosen():
+        for layer in chosen:
             if layer is None:
                 continue
             on_paint = (lambda ev, lay=layer: self._painted(lay, ev))

@@ -1,0 +1,139 @@
+"""Figures shown must be those of the masks, timepoints and plan the user has now."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+import flr_volumetry as flr
+
+from flr_volumetry_napari._reader import read_path
+from flr_volumetry_napari._widgets import (
+    ExportWidget,
+    HypertrophyWidget,
+    LiverWidget,
+    RemnantWidget,
+    VolumetryWidget,
+)
+
+from .conftest import add_layers
+
+
+def _layer(viewer, tp, role):
+    return next(lay for lay in viewer.layers if lay.metadata.get("flr_role") == role
+                and lay.metadata.get("flr_timepoint", "").endswith(tp))
+
+
+def _whole(data, layer):
+    img = sitk.GetImageFromArray(np.ascontiguousarray(data))
+    img.SetSpacing(layer.metadata["flr_geometry"]["display"]["spacing"])
+    return img
+
+
+def test_table_counts_paint_made_while_another_timepoint_was_shown(make_napari_viewer, qtbot,
+                                                                   study_dir):
+    viewer = make_napari_viewer()
+    add_layers(viewer, read_path(str(study_dir / "P001")))
+    w = VolumetryWidget(viewer)
+    qtbot.addWidget(w)
+    liver, tumor, flr_layer = (_layer(viewer, "baseline", r) for r in ("liver", "tumor", "flr"))
+    w.liver.set_layer(liver)
+    assert w.recompute() is not None, w.status.text()
+    w.liver.set_layer(_layer(viewer, "post_pve", "liver"))
+    assert w.recompute() is not None, w.status.text()
+    # The baseline is corrected with the brush, beyond its extent, while the table shows the
+    # follow-up; then the user goes back to the baseline.
+    for layer in (liver, flr_layer):
+        layer.brush_size = 3
+        layer.paint((1, 3, 3), 1)
+    w.liver.set_layer(liver)
+    assert w.flr.layer() is flr_layer
+    m = w.recompute()
+    ref = flr.measure(_whole(liver.data, liver), tumor=_whole(tumor.data, liver),
+                      flr=_whole(flr_layer.data, liver))
+    assert m.total_liver_ml == pytest.approx(ref.total_liver_ml)
+    assert m.flr_ml == pytest.approx(ref.flr_ml)
+
+
+def test_growth_table_of_another_pair_or_date_is_not_shown(make_napari_viewer, qtbot,
+                                                           study_dir):
+    viewer = make_napari_viewer()
+    add_layers(viewer, read_path(str(study_dir / "P001")))
+    w = HypertrophyWidget(viewer)
+    qtbot.addWidget(w)
+    assert w.compute() is not None, w.status.text()
+    assert w.table.rowCount()
+    w.followup.setCurrentIndex(0)  # another pair: the KGR shown was the last pair's
+    assert w.table.rowCount() == 0 and w.result is None
+    assert "Compute growth" in w.status.text()
+    w.followup.setCurrentIndex(1)
+    assert w.compute() is not None
+    w.procedure_date.setText("2024-02-28")  # another interval
+    assert w.table.rowCount() == 0 and w.result is None
+
+
+def test_growth_baseline_is_the_last_scan_before_the_procedure_as_in_the_export(
+        make_napari_viewer, qtbot, study_dir, tmp_path):
+    p = study_dir / "P001"
+    # A diagnostic scan (baseline, 2024-02-26) and a planning scan (pre2, 2024-03-01)
+    # before the PVE (2024-03-04), with another FLR.
+    shutil.copytree(p / "baseline", p / "pre2")
+    (p / "pre2" / "timepoint.json").write_text(json.dumps({"scan_date": "2024-03-01"}))
+    img = sitk.ReadImage(str(p / "pre2" / "flr.nii.gz"))
+    liver = sitk.GetArrayFromImage(sitk.ReadImage(str(p / "pre2" / "liver.nii.gz")))
+    arr = np.zeros_like(liver)
+    arr[:, :, :18] = liver[:, :, :18]
+    out = sitk.GetImageFromArray(arr)
+    out.CopyInformation(img)
+    sitk.WriteImage(out, str(p / "pre2" / "flr.nii.gz"))
+    viewer = make_napari_viewer()
+    add_layers(viewer, read_path(str(p)))
+    w = HypertrophyWidget(viewer)
+    qtbot.addWidget(w)
+    assert w.baseline.currentText().startswith("P001 pre2")
+    h = w.compute()
+    e = ExportWidget(viewer)
+    qtbot.addWidget(e)
+    e.folder.setText(str(tmp_path / "out"))
+    worker = e.export()
+    with qtbot.waitSignal(worker.finished, timeout=60000):
+        pass
+    summary = e.results["patients"][0]["summary"]
+    assert summary["baseline_timepoint"] == "pre2"
+    assert h.gr_pct_per_week == pytest.approx(summary["gr_pct_per_week"])
+    assert h.kgr_pct_per_week == pytest.approx(summary["kgr_pct_per_week"])
+    # The earlier scan chosen by hand: said, since the export's figures differ.
+    w.baseline.setCurrentIndex(0)
+    assert w.compute() is not None
+    assert "pre2 (2024-03-01) is a later scan before the procedure" in w.status.text()
+
+
+def test_an_imported_flr_is_not_exported_as_the_plan_it_replaced(make_napari_viewer, qtbot,
+                                                                 study_dir, tmp_path):
+    viewer = make_napari_viewer()
+    add_layers(viewer, read_path(str(study_dir / "P001")))
+    rw = RemnantWidget(viewer)
+    qtbot.addWidget(rw)
+    rw.liver.set_layer(_layer(viewer, "baseline", "liver"))
+    rw.segments.set_layer(_layer(viewer, "baseline", "segments"))
+    rw.resection.setCurrentText("right_hepatectomy")
+    rw.flr_from_segments()
+    qtbot.waitUntil(lambda: "updated" in rw.status.text(), timeout=10000)
+    assert _layer(viewer, "baseline", "flr").metadata["flr_plan"]["resection"]
+    lw = LiverWidget(viewer)
+    qtbot.addWidget(lw)
+    lw.scan.set_layer(_layer(viewer, "baseline", "scan"))
+    lw.import_role.setCurrentText("flr")
+    imported = lw.import_mask(str(study_dir / "P001" / "baseline" / "flr.nii.gz"))
+    assert imported is _layer(viewer, "baseline", "flr")  # the plan's layer, replaced
+    assert imported.metadata.get("flr_plan") is None
+    e = ExportWidget(viewer)
+    qtbot.addWidget(e)
+    e.folder.setText(str(tmp_path / "out"))
+    worker = e.export()
+    with qtbot.waitSignal(worker.finished, timeout=60000):
+        pass
+    tp = next(t for t in e.results["patients"][0]["timepoints"] if t["timepoint"] == "baseline")
+    assert tp["flr_method"] != "plan"
+    assert not (tmp_path / "out" / "masks" / "P001" / "baseline" / "plan.json").exists()
