@@ -104,6 +104,33 @@ class Timepoint:
         return out
 
 
+def data_digest(data):
+    """SHA-256 of a mask's voxels (with its shape and type): whether a layer still holds
+    the mask it was given (a file, a segmentation, a remnant plan) or was corrected since.
+
+    Examples
+    --------
+    >>> a = np.zeros((2, 3, 4), np.uint8)
+    >>> before = data_digest(a)
+    >>> a[1, 1, 1] = 1
+    >>> data_digest(a) == before
+    False
+    """
+    arr = np.ascontiguousarray(data)
+    h = hashlib.sha256(f"{arr.shape}{arr.dtype.str}".encode("ascii"))
+    h.update(memoryview(arr).cast("B"))
+    return h.hexdigest()
+
+
+def method_with_edits(layer, method):
+    """``method`` (how the layer's mask was made), with ", edited in napari" when its
+    voxels are no longer those it was made with."""
+    made = layer.metadata.get("flr_data_sha256")
+    if method and made is not None and data_digest(layer.data) != made:
+        return f"{method}, edited in napari"
+    return method
+
+
 def find_timepoints(layers, chosen=None):
     """Group layers by their ``flr_timepoint`` metadata, in the order opened.
 

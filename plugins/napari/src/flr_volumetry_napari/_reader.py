@@ -33,6 +33,7 @@ from flr_volumetry import InputError, load_image, load_label_map, load_mask
 from flr_volumetry.io import IMAGE_SUFFIXES, holds_dicom, is_dicom_file, is_image_file
 
 from ._geometry import display_kwargs, to_display
+from ._model import data_digest
 
 __all__ = [
     "napari_get_reader",
@@ -217,6 +218,7 @@ def mask_layer(image, role, *, timepoint, label, source, name=None, extra=None):
     arr = arr.astype(np.uint8 if top < 256 else np.uint16, copy=False)
     meta = _base_metadata(role, geo, source, timepoint, label)
     meta.update(extra or {})
+    meta["flr_data_sha256"] = data_digest(arr)  # corrections are recorded at export
     kwargs = {"name": name or f"{label} {role}", "metadata": meta, "opacity": 0.45,
               **display_kwargs(geo)}
     if role in ROLE_COLORS:
@@ -425,12 +427,14 @@ def _flr_from_patient_plan(tp_layers, spec):
                                                    segments=images["segments"],
                                                    tumor=images["tumor"])
     liver_kw = by_role["liver"][1]
+    data = sitk.GetArrayFromImage(flr)
     meta = {**liver_kw["metadata"], "flr_role": "flr", "flr_plan": plan.to_dict(),
             "flr_methods": dict(methods), "flr_warnings": list(warnings),
-            "flr_source": f"plan: {plan.resection or plan.segments}"}
+            "flr_source": f"plan: {plan.resection or plan.segments}",
+            "flr_data_sha256": data_digest(data)}
     kwargs = {**liver_kw, "metadata": meta, "name": f"{meta['flr_label']} flr",
               "colormap": {None: "transparent", 0: "transparent", 1: ROLE_COLORS["flr"]}}
-    return [(sitk.GetArrayFromImage(flr), kwargs, "labels")]
+    return [(data, kwargs, "labels")]
 
 
 def _first_patient(study_folder):

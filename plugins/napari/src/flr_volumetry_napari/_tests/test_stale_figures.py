@@ -137,3 +137,35 @@ def test_an_imported_flr_is_not_exported_as_the_plan_it_replaced(make_napari_vie
     tp = next(t for t in e.results["patients"][0]["timepoints"] if t["timepoint"] == "baseline")
     assert tp["flr_method"] != "plan"
     assert not (tmp_path / "out" / "masks" / "P001" / "baseline" / "plan.json").exists()
+
+
+def test_masks_corrected_with_the_brush_are_exported_as_edited(make_napari_viewer, qtbot,
+                                                               study_dir, tmp_path):
+    # An FLR made from a plan (or a liver read from a file) and then corrected with the brush
+    # had been recorded as made by the plan (or the file) alone.
+    viewer = make_napari_viewer()
+    add_layers(viewer, read_path(str(study_dir / "P001")))
+    rw = RemnantWidget(viewer)
+    qtbot.addWidget(rw)
+    rw.liver.set_layer(_layer(viewer, "baseline", "liver"))
+    rw.segments.set_layer(_layer(viewer, "baseline", "segments"))
+    rw.resection.setCurrentText("right_hepatectomy")
+    rw.flr_from_segments()
+    qtbot.waitUntil(lambda: "updated" in rw.status.text(), timeout=10000)
+    for role in ("flr", "liver"):
+        layer = _layer(viewer, "baseline", role)
+        layer.brush_size = 3
+        layer.paint((1, 3, 3), 1)
+    e = ExportWidget(viewer)
+    qtbot.addWidget(e)
+    e.folder.setText(str(tmp_path / "out"))
+    worker = e.export()
+    with qtbot.waitSignal(worker.finished, timeout=60000):
+        pass
+    tps = {t["timepoint"]: t for t in e.results["patients"][0]["timepoints"]}
+    assert tps["baseline"]["flr_method"] == "plan, edited in napari"
+    assert tps["baseline"]["liver_method"].endswith(", edited in napari")
+    # The plan the correction started from is kept beside the mask.
+    assert (tmp_path / "out" / "masks" / "P001" / "baseline" / "plan.json").exists()
+    # Untouched masks are recorded as they were made.
+    assert not tps["post_pve"]["liver_method"].endswith("edited in napari")

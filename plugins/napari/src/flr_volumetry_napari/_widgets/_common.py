@@ -17,6 +17,7 @@ from qtpy.QtWidgets import (
 )
 
 from .._geometry import display_kwargs, metadata_geometry, to_display, to_original
+from .._model import data_digest
 
 # napari hands plugins a proxy of the viewer that warns on private attributes:
 # layer kinds are told apart by class, never by private names.
@@ -197,6 +198,7 @@ def add_mask_layer(viewer, reference, image, role, name, source):
     arr = arr.astype(np.uint8 if int(arr.max(initial=0)) < 256 else np.uint16, copy=False)
     data, kwargs = labels_like(reference, role, name, arr)
     kwargs["metadata"]["flr_source"] = source
+    kwargs["metadata"]["flr_data_sha256"] = data_digest(data)  # corrections: see the export
     old = viewer.layers[name] if name in viewer.layers else None
     meta = kwargs["metadata"]
     # Replace only this timepoint's own mask of this role: two patients' timepoints may
