@@ -801,3 +801,29 @@ def test_a_few_voxel_centres_on_a_tilted_cut_are_not_said_as_0_0_ml():
     # any volume reported (0.1 mL), and not the 'points placed on one slice' case.
     _, warnings = split_liver(_cube_liver_2mm(), _v_cut_points(1.0), (5.0, 50.0, 50.0))
     assert not [w for w in warnings if "0.0 mL" in w]
+
+
+def test_a_plan_baseline_of_another_patient_is_refused(case):
+    # Dice of liver outlines cannot tell patients apart (another patient's baseline had
+    # registered at 0.848, above the warning band): the DICOM PatientIDs can.
+    from flr_volumetry.io import write_dicom_series
+
+    paths, tmp = case
+    plan_out = _save_cut_plan(paths, tmp)
+    ct = sitk.ReadImage(paths["ct"])
+    shifted = sitk.Image(ct)
+    shifted.SetOrigin((ct.GetOrigin()[0] + 6.0,) + ct.GetOrigin()[1:])
+    liver = sitk.ReadImage(paths["liver"])
+    liver.SetOrigin(shifted.GetOrigin())
+    sitk.WriteImage(liver, str(tmp / "follow_liver.nii.gz"))
+    write_dicom_series(ct, tmp / "base", patient_id="PSEUDO-A")
+    for pid in ("PSEUDO-A", "PSEUDO-B"):
+        write_dicom_series(shifted, tmp / f"follow_{pid}", patient_id=pid)
+    base = (str(tmp / "base"), paths["liver"])
+    same = measure_files(tmp / "follow_PSEUDO-A", liver=str(tmp / "follow_liver.nii.gz"),
+                         plan=str(plan_out), plan_baseline=base)
+    assert same.flr_ml > 0
+    with pytest.raises(InputError, match="another patient") as exc:
+        measure_files(tmp / "follow_PSEUDO-B", liver=str(tmp / "follow_liver.nii.gz"),
+                      plan=str(plan_out), plan_baseline=base)
+    assert "PSEUDO" not in str(exc.value)

@@ -159,7 +159,7 @@ def measure_files(image, *, liver=None, tumor=None, flr=None, segments=None, pat
             methods["segment_map"] = "image given"
     if plan is not None:
         flr_img, seg_img, plan_warnings, plan_methods = _flr_from_plan(
-            plan, liver_img, seg_img, tumor_img, ref, plan_baseline, registration)
+            plan, liver_img, seg_img, tumor_img, scan, plan_baseline, registration)
         warnings += plan_warnings
         methods.update(plan_methods)
     if masks_out is not None:
@@ -172,11 +172,26 @@ def measure_files(image, *, liver=None, tumor=None, flr=None, segments=None, pat
                    extra_warnings=warnings, extra_methods=methods)
 
 
-def _flr_from_plan(plan, liver_img, seg_img, tumor_img, image, plan_baseline, registration):
+def _check_one_patient(base_scan, scan):
+    """Refuse a plan baseline of another patient, when both scans' DICOM headers say so.
+
+    The registration cannot: another patient's liver outlines had matched at Dice 0.848.
+    """
+    from .io import scan_patient_id
+
+    base_id, here_id = scan_patient_id(base_scan), scan_patient_id(scan)
+    if base_id is not None and here_id is not None and base_id != here_id:
+        raise InputError("the plan baseline is another patient's scan (its DICOM PatientID "
+                         "differs from this scan's): a plan is carried only between scans "
+                         "of one patient.")
+
+
+def _flr_from_plan(plan, liver_img, seg_img, tumor_img, scan, plan_baseline, registration):
     from .io import Scan
     from .remnant import RemnantPlan, flr_from_plan
     from .remnant._plan import placed_on_scan
 
+    image = scan.image
     methods = {}
     warnings = []
     if isinstance(plan, dict):
@@ -202,6 +217,7 @@ def _flr_from_plan(plan, liver_img, seg_img, tumor_img, image, plan_baseline, re
             base_mask = load_mask(base_liver, base_scan, what="baseline liver mask")
             warnings += [f"plan baseline: {w}" for w in base_mask.warnings]
             base_liver_img, base_liver_source = base_mask.image, base_mask.source
+        _check_one_patient(base_scan, scan)
         if plan.placed_on_another_scan(base_scan.image):
             warnings.append("the plan's points were placed on another scan than the plan "
                             "baseline given: check that it is the scan the plan was made on.")

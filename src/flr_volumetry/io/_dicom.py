@@ -493,6 +493,14 @@ def series_patient_id(folder, series_uid=None):
     return None
 
 
+def scan_patient_id(scan):
+    """The DICOM PatientID of a :class:`Scan` read from a DICOM folder; None for other
+    files or when empty. It tells whether two scans are one patient's."""
+    if scan.series_instance_uid is None or not os.path.isdir(scan.source):
+        return None
+    return series_patient_id(scan.source, scan.series_instance_uid)
+
+
 def _header_date(ds):
     """StudyDate, else SeriesDate, else AcquisitionDate, or None."""
     for key in ("StudyDate", "SeriesDate", "AcquisitionDate"):

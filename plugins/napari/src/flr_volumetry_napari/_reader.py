@@ -30,7 +30,8 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 from flr_volumetry import InputError, load_image, load_label_map, load_mask
-from flr_volumetry.io import IMAGE_SUFFIXES, holds_dicom, is_dicom_file, is_image_file
+from flr_volumetry.io import (IMAGE_SUFFIXES, holds_dicom, is_dicom_file, is_image_file,
+                              scan_patient_id)
 
 from ._geometry import display_kwargs, to_display
 from ._model import data_digest
@@ -171,18 +172,8 @@ def _scan_facts(scan):
         "weight_kg": scan.patient_weight_kg,
         "modality": scan.modality,
         "series_description": scan.series_description,
-        "patient_id": _dicom_patient_id(scan),
+        "patient_id": scan_patient_id(scan),
     }
-
-
-def _dicom_patient_id(scan):
-    """The DICOM PatientID of a series read from a folder (None for other files or when
-    empty): it tells whether two scans opened on their own are one patient's."""
-    if scan.series_instance_uid is None or not os.path.isdir(scan.source):
-        return None
-    from flr_volumetry.io import series_patient_id
-
-    return series_patient_id(scan.source, scan.series_instance_uid)
 
 
 def _base_metadata(role, geometry, source, timepoint, label):
