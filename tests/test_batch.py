@@ -195,7 +195,7 @@ def test_broken_patients_are_recorded_and_never_stop_the_others(broken, capsys):
     assert float(tps[("P002", "pre")]["flr_ml"]) == tiny.flr_voxels(4)
     assert "cannot read" in tps[("P002", "post")]["error"]
     assert tps[("P006", "pre")]["status"] == "failed"
-    assert tps[("P006", "pre")]["error"].startswith("patient facts unusable: unknown liver")
+    assert tps[("P006", "pre")]["error"].startswith("patient not measured: unknown liver")
     # P005's volumes are measured although its growth cannot be dated.
     assert float(tps[("P005", "post")]["flr_ml"]) == tiny.flr_voxels(7)
     assert patients["P005"]["sflr_followup_pct"] != ""
@@ -606,6 +606,36 @@ def test_dicom_timepoints_give_date_height_weight_and_no_name(tmp_path):
     liver = sitk.ReadImage(os.path.join(r.out_dir, post["masks"]["liver"]))
     assert int(np.count_nonzero(sitk.GetArrayFromImage(liver))) == tiny.LIVER_VOXELS
     _assert_no_name(r.out_dir)
+
+
+def test_a_patient_folder_mixing_two_patients_scans_is_refused(tmp_path):
+    # A follow-up exported into the wrong patient's folder: the growth between two
+    # patients' livers had been computed and judged as if it were one patient's.
+    import SimpleITK as sitk
+    from flr_volumetry.io import write_dicom_series
+
+    study = tmp_path / "study"
+    tiny.write_patient(str(study), "P001", {"procedure": "PVE",
+                                            "procedure_date": "2024-01-08"},
+                       {"pre": dict(scan_date="2024-01-01", flr_width=4),
+                        "post": dict(scan_date="2024-02-05", flr_width=7)})
+    for tp, dicom_id in (("pre", "MRN-123456"), ("post", "MRN-654321")):
+        folder = study / "P001" / tp
+        ct = sitk.ReadImage(str(folder / "image.nii.gz"))
+        os.remove(folder / "image.nii.gz")
+        write_dicom_series(ct, folder / "image", study_date=None, patient_id=dicom_id)
+    r = run_batch(str(study), str(tmp_path / "out"), FAST)
+    assert not r.ok
+    (p,) = r.results["patients"]
+    assert p["status"] == "failed"
+    assert "different patients" in p["error"] and "pre" in p["error"] and "post" in p["error"]
+    assert all(t["status"] == "failed" for t in p["timepoints"])
+    assert not p["followups"]
+    # The DICOM PatientIDs themselves appear nowhere in the outputs.
+    for root, _, files in os.walk(r.out_dir):
+        for f in files:
+            with open(os.path.join(root, f), "rb") as fh:
+                assert b"MRN-" not in fh.read()
 
 
 def test_demo_prints_the_report_path(tmp_path, capsys, sample_run):

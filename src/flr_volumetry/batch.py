@@ -31,13 +31,13 @@ import socket
 import sys
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ._options import as_options
 from .clinical import sflr_adequate, sflr_threshold_pct
 from .errors import InputError
 from .hypertrophy import baseline_index, hypertrophy
-from .io import load_image, write_json_atomic, write_mask
+from .io import load_image, series_patient_id, write_json_atomic, write_mask
 from .io._writers import all_or_none
 from .report import (
     PATIENT_COLUMNS,
@@ -454,7 +454,7 @@ def run_timepoint(task):
     rec = _new_record(tp)
     try:
         if task.patient_error:
-            raise InputError(f"patient facts unusable: {task.patient_error}")
+            raise InputError(f"patient not measured: {task.patient_error}")
         if tp.error:
             raise InputError(tp.error)
         t_hash = time.perf_counter()
@@ -816,6 +816,27 @@ def _timepoint_row(rec):
 
 
 # ------------------------------------------------------------------ the run
+def _one_patients_scans(patient):
+    """``patient``, failed when its DICOM timepoints carry different PatientIDs.
+
+    A scan exported into the wrong patient's folder would otherwise be measured as
+    this patient's and its growth judged. The IDs (often hospital numbers) are read
+    from one header per timepoint and kept nowhere: the error names the timepoints.
+    """
+    ids = {}
+    for tp in patient.timepoints:
+        if tp.image and os.path.isdir(tp.image):
+            dicom_id = series_patient_id(tp.image, tp.series_uid)
+            if dicom_id is not None:
+                ids.setdefault(dicom_id, []).append(tp.name)
+    if len(ids) < 2 or patient.error:
+        return patient
+    groups = " / ".join(", ".join(names) for names in ids.values())
+    return replace(patient, error=f"its timepoints hold scans of different patients (their "
+                                  f"DICOM PatientIDs differ: {groups}); put each patient's "
+                                  f"scans in a folder of their own.")
+
+
 def _tasks(study, out_dir, options):
     tasks = []
     for p in study.patients:
@@ -932,6 +953,7 @@ def run_batch(study_dir, out_dir, options=None):
     _check_out_dir(study_dir, out_dir)
     out_dir = os.path.abspath(os.fspath(out_dir))
     study = discover_study(study_dir, exclude=(out_dir,))
+    study = replace(study, patients=tuple(map(_one_patients_scans, study.patients)))
     try:
         os.makedirs(out_dir, exist_ok=True)
     except OSError as exc:
