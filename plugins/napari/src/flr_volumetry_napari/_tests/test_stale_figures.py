@@ -93,13 +93,8 @@ def test_growth_baseline_is_the_last_scan_before_the_procedure_as_in_the_export(
     qtbot.addWidget(w)
     assert w.baseline.currentText().startswith("P001 pre2")
     h = w.compute()
-    e = ExportWidget(viewer)
-    qtbot.addWidget(e)
-    e.folder.setText(str(tmp_path / "out"))
-    worker = e.export()
-    with qtbot.waitSignal(worker.finished, timeout=60000):
-        pass
-    summary = e.results["patients"][0]["summary"]
+    results = _exported(viewer, qtbot, tmp_path / "out")
+    summary = results["patients"][0]["summary"]
     assert summary["baseline_timepoint"] == "pre2"
     assert h.gr_pct_per_week == pytest.approx(summary["gr_pct_per_week"])
     assert h.kgr_pct_per_week == pytest.approx(summary["kgr_pct_per_week"])
@@ -109,8 +104,8 @@ def test_growth_baseline_is_the_last_scan_before_the_procedure_as_in_the_export(
     assert "pre2 (2024-03-01) is a later scan before the procedure" in w.status.text()
 
 
-def test_an_imported_flr_is_not_exported_as_the_plan_it_replaced(make_napari_viewer, qtbot,
-                                                                 study_dir, tmp_path):
+def _viewer_with_a_planned_flr(make_napari_viewer, qtbot, study_dir):
+    """P001 opened, its baseline FLR made by the Remnant widget (right hepatectomy)."""
     viewer = make_napari_viewer()
     add_layers(viewer, read_path(str(study_dir / "P001")))
     rw = RemnantWidget(viewer)
@@ -120,6 +115,23 @@ def test_an_imported_flr_is_not_exported_as_the_plan_it_replaced(make_napari_vie
     rw.resection.setCurrentText("right_hepatectomy")
     rw.flr_from_segments()
     qtbot.waitUntil(lambda: "updated" in rw.status.text(), timeout=10000)
+    return viewer
+
+
+def _exported(viewer, qtbot, out_dir):
+    """The results.json of an export of the open patient to ``out_dir``."""
+    e = ExportWidget(viewer)
+    qtbot.addWidget(e)
+    e.folder.setText(str(out_dir))
+    worker = e.export()
+    with qtbot.waitSignal(worker.finished, timeout=60000):
+        pass
+    return e.results
+
+
+def test_an_imported_flr_is_not_exported_as_the_plan_it_replaced(make_napari_viewer, qtbot,
+                                                                 study_dir, tmp_path):
+    viewer = _viewer_with_a_planned_flr(make_napari_viewer, qtbot, study_dir)
     assert _layer(viewer, "baseline", "flr").metadata["flr_plan"]["resection"]
     lw = LiverWidget(viewer)
     qtbot.addWidget(lw)
@@ -128,13 +140,8 @@ def test_an_imported_flr_is_not_exported_as_the_plan_it_replaced(make_napari_vie
     imported = lw.import_mask(str(study_dir / "P001" / "baseline" / "flr.nii.gz"))
     assert imported is _layer(viewer, "baseline", "flr")  # the plan's layer, replaced
     assert imported.metadata.get("flr_plan") is None
-    e = ExportWidget(viewer)
-    qtbot.addWidget(e)
-    e.folder.setText(str(tmp_path / "out"))
-    worker = e.export()
-    with qtbot.waitSignal(worker.finished, timeout=60000):
-        pass
-    tp = next(t for t in e.results["patients"][0]["timepoints"] if t["timepoint"] == "baseline")
+    results = _exported(viewer, qtbot, tmp_path / "out")
+    tp = next(t for t in results["patients"][0]["timepoints"] if t["timepoint"] == "baseline")
     assert tp["flr_method"] != "plan"
     assert not (tmp_path / "out" / "masks" / "P001" / "baseline" / "plan.json").exists()
 
@@ -143,26 +150,13 @@ def test_masks_corrected_with_the_brush_are_exported_as_edited(make_napari_viewe
                                                                study_dir, tmp_path):
     # An FLR made from a plan (or a liver read from a file) and then corrected with the brush
     # had been recorded as made by the plan (or the file) alone.
-    viewer = make_napari_viewer()
-    add_layers(viewer, read_path(str(study_dir / "P001")))
-    rw = RemnantWidget(viewer)
-    qtbot.addWidget(rw)
-    rw.liver.set_layer(_layer(viewer, "baseline", "liver"))
-    rw.segments.set_layer(_layer(viewer, "baseline", "segments"))
-    rw.resection.setCurrentText("right_hepatectomy")
-    rw.flr_from_segments()
-    qtbot.waitUntil(lambda: "updated" in rw.status.text(), timeout=10000)
+    viewer = _viewer_with_a_planned_flr(make_napari_viewer, qtbot, study_dir)
     for role in ("flr", "liver"):
         layer = _layer(viewer, "baseline", role)
         layer.brush_size = 3
         layer.paint((1, 3, 3), 1)
-    e = ExportWidget(viewer)
-    qtbot.addWidget(e)
-    e.folder.setText(str(tmp_path / "out"))
-    worker = e.export()
-    with qtbot.waitSignal(worker.finished, timeout=60000):
-        pass
-    tps = {t["timepoint"]: t for t in e.results["patients"][0]["timepoints"]}
+    results = _exported(viewer, qtbot, tmp_path / "out")
+    tps = {t["timepoint"]: t for t in results["patients"][0]["timepoints"]}
     assert tps["baseline"]["flr_method"] == "plan, edited in napari"
     assert tps["baseline"]["liver_method"].endswith(", edited in napari")
     # The plan the correction started from is kept beside the mask.
