@@ -1156,3 +1156,15 @@ def test_patients_csv_and_report_give_daily_rates(good):
     assert "KGR %/day" in page and "GR %/day" in page
     p3 = next(p for p in results["patients"] if p["patient_id"] == "P003")  # the ALPPS one
     assert f"{p3['summary']['kgr_pct_per_day']:.3f}" in page
+
+
+@pytest.mark.parametrize("field, value", [("resume", "false"), ("figures", "no"),
+                                          ("from_baseline_date", "yes"), ("progress", None),
+                                          ("scheduler_timeout_s", "30"),
+                                          ("scheduler_timeout_s", -1.0)])
+def test_batch_options_refuse_text_for_switches_and_numbers(field, value):
+    # From a JSON or YAML file: resume="false" had resumed (a string is true).
+    with pytest.raises(StudyLayoutError, match=field):
+        BatchOptions(**{field: value})
+    with pytest.raises(StudyLayoutError, match=field):
+        run_batch("nowhere", "out", {field: value})

@@ -100,3 +100,19 @@ def test_missing_values_from_a_csv_give_no_verdict_and_no_figure():
     with pytest.raises(ClinicalInputError, match="FLR volume"):
         clinical.sflr_pct(-5.0, 1500.0)  # had returned -0.33 %
     assert clinical.sflr_pct(0.0, 1500.0) == 0.0
+
+
+def test_flr_body_weight_ratio_refuses_a_weight_in_grams():
+    # Patient and bsa_m2 refuse 70000 kg; the ratio had given 0.0005 % ("inadequate").
+    with pytest.raises(ClinicalInputError, match="kilograms"):
+        clinical.flr_bw_ratio_pct(350.0, 70000)
+
+
+def test_ratio_formulas_take_numbers_written_as_text_as_bsa_does():
+    # From a CSV read without dtypes; these had raised raw TypeErrors, bsa_m2 took them.
+    assert clinical.sflr_pct("400", "1600") == pytest.approx(25.0)
+    assert clinical.measured_flr_pct("500", 2000) == pytest.approx(25.0)
+    assert clinical.flr_bw_ratio_pct("350", "70") == pytest.approx(0.5)
+    assert clinical.kgr_pct_per_week("8", "28") == pytest.approx(2.0)
+    with pytest.raises(ClinicalInputError, match="TELV"):
+        clinical.sflr_pct(400, "n/a")

@@ -477,3 +477,39 @@ def test_options_as_dicts_and_segment_selection_refusals(tmp_path):
         flr.BatchOptions(volumetry={"telv": "urata"})
     assert flr.BatchOptions(volumetry={"telv_formula": "urata"}).volumetry == \
         flr.VolumetryOptions(telv_formula="urata")
+
+
+def test_reads_in_threads_leave_stderr_and_itk_warnings_as_they_were():
+    # Two reads overlapping in threads: the first to finish had restored stderr, the
+    # second then "restored" the first's temporary file, so that everything the process
+    # wrote to stderr afterwards (tracebacks, logs) went to a deleted file.
+    import threading
+
+    from flr_volumetry.io._images import itk_warnings_hidden
+
+    def fd2():
+        st = os.fstat(2)
+        return st.st_dev, st.st_ino
+
+    before, shown = fd2(), sitk.ProcessObject.GetGlobalWarningDisplay()
+    a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
+
+    def first():
+        with itk_warnings_hidden():
+            a_in.set()
+            b_in.wait(5)
+        a_out.set()
+
+    def second():
+        a_in.wait(5)
+        with itk_warnings_hidden():
+            b_in.set()
+            a_out.wait(5)
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert fd2() == before
+    assert sitk.ProcessObject.GetGlobalWarningDisplay() == shown

@@ -232,3 +232,12 @@ def test_a_registration_that_only_just_passes_is_warned_about():
     near = RegistrationOptions(method="deformable", min_dice=round(report.dice - 0.01, 3))
     _, report = carry_plan(plan, None, base, None, follow, options=near)
     assert any("only just passed" in w for w in report.warnings)
+
+
+@pytest.mark.parametrize("field, value", [("min_dice", "0.9"), ("iterations", "100"),
+                                          ("iterations", 10.5), ("sampling", "0.1"),
+                                          ("working_spacing_mm", "3"), ("min_dice", True)])
+def test_registration_options_refuse_wrong_kinds_in_a_sentence(field, value):
+    # "0.9" (from a YAML file) had raised a raw TypeError; 10.5 iterations were accepted.
+    with pytest.raises(InputError, match=field):
+        RegistrationOptions(**{field: value})

@@ -1071,3 +1071,12 @@ def test_an_mhd_output_is_refused_before_the_work(tmp_path, capsys, monkeypatch)
     assert code == 1
     assert "liver.mhd" in err and ".tmp-" not in err
     assert os.listdir(tmp_path) == ["ct.nii.gz"]
+
+
+@pytest.mark.parametrize("field, value", [("tumors", "false"), ("fast", "no"),
+                                          ("coarse_spacing_mm", "3"), ("window_k", "2.5"),
+                                          ("smooth_mm", float("nan"))])
+def test_segmentation_options_refuse_wrong_kinds_in_a_sentence(field, value):
+    # tumors="false" had segmented tumours; "3" had raised a raw TypeError.
+    with pytest.raises(InputError, match=field):
+        SegmentationOptions(**{field: value})

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
 
 from .errors import InputError
 
@@ -38,3 +40,50 @@ def as_options(value, cls, what="options"):
         return cls(**value)
     raise InputError(f"{what} must be a {cls.__name__} (or a dict of its fields), not "
                      f"{type(value).__name__}.")
+
+
+def check_field_types(options, what="options"):
+    """Refuse, in one sentence, a field of the dataclass ``options`` whose value is not
+    of its declared kind (``bool``, ``int``, ``float``, ``str``, optionally ``| None``).
+
+    Options read from a JSON, YAML or CSV file arrive as text: ``"false"`` is a true
+    value and ``"3"`` no number, so they are refused rather than used as they are.
+    Numbers must be finite; ``float`` fields take whole numbers too.
+
+    Examples
+    --------
+    >>> @dataclasses.dataclass
+    ... class Options:
+    ...     fast: bool = False
+    ...     k: float = 2.0
+    >>> check_field_types(Options(k=3))
+    >>> check_field_types(Options(fast="false"))
+    Traceback (most recent call last):
+    ...
+    flr_volumetry.errors.InputError: options field fast must be True or False, not 'false'.
+    >>> check_field_types(Options(k="3"))
+    Traceback (most recent call last):
+    ...
+    flr_volumetry.errors.InputError: options field k must be a finite number, not '3'.
+    """
+    import numpy as np
+
+    for f in dataclasses.fields(options):
+        kinds = {k.strip() for k in str(f.type).split("|")}
+        value = getattr(options, f.name)
+        if value is None and "None" in kinds:
+            continue
+        if "bool" in kinds:
+            if not isinstance(value, (bool, np.bool_)):
+                raise InputError(f"{what} field {f.name} must be True or False, not {value!r}.")
+        elif "int" in kinds:
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+                raise InputError(f"{what} field {f.name} must be a whole number, not "
+                                 f"{value!r}.")
+        elif "float" in kinds:
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) \
+                    or not math.isfinite(value):
+                raise InputError(f"{what} field {f.name} must be a finite number, not "
+                                 f"{value!r}.")
+        elif "str" in kinds and not isinstance(value, str):
+            raise InputError(f"{what} field {f.name} must be text, not {value!r}.")

@@ -33,7 +33,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
-from ._options import as_options
+from ._options import as_options, check_field_types
 from .clinical import sflr_adequate, sflr_threshold_pct
 from .errors import InputError
 from .hypertrophy import baseline_index, hypertrophy
@@ -113,6 +113,11 @@ class BatchOptions:
             # Frozen: set once, as the dataclass itself would.
             object.__setattr__(self, "volumetry", as_options(self.volumetry, VolumetryOptions,
                                                              "volumetry options"))
+            # resume="false" (from a JSON or YAML file) had resumed: a string is true.
+            check_field_types(self, "batch options")
+            if not self.scheduler_timeout_s > 0:
+                raise InputError(f"scheduler_timeout_s must be positive, got "
+                                 f"{self.scheduler_timeout_s!r}.")
         except InputError as exc:
             raise StudyLayoutError(str(exc)) from None
 

@@ -240,15 +240,30 @@ def telv_ml(height_cm, weight_kg, formula="vauthey", bsa_formula="mosteller"):
     return TELV_FORMULAS[key][0](bsa, float(height_cm), float(weight_kg))
 
 
+def _number(value):
+    """``value`` as a float (text from a CSV as the number it spells, as ``bsa_m2`` and
+    ``Patient`` take it), or None when it is no number (None, True/False, other text)."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
 def _positive(value, name):
-    if value is None or not math.isfinite(value) or value <= 0:
+    number = _number(value)
+    if number is None or not math.isfinite(number) or number <= 0:
         raise ClinicalInputError(f"{name} must be a positive number of mL, got {value}.")
+    return number
 
 
 def _volume(value, name):
     """A measured volume: finite and not negative (0 is an empty FLR, a real answer)."""
-    if value is None or isinstance(value, bool) or not math.isfinite(value) or value < 0:
+    number = _number(value)
+    if number is None or not math.isfinite(number) or number < 0:
         raise ClinicalInputError(f"{name} must be a number of mL (0 or more), got {value}.")
+    return number
 
 
 def sflr_pct(flr_ml, telv_ml):
@@ -259,8 +274,8 @@ def sflr_pct(flr_ml, telv_ml):
     >>> sflr_pct(400, 1600)
     25.0
     """
-    _positive(telv_ml, "TELV")
-    _volume(flr_ml, "the FLR volume")
+    telv_ml = _positive(telv_ml, "TELV")
+    flr_ml = _volume(flr_ml, "the FLR volume")
     return 100.0 * flr_ml / telv_ml
 
 
@@ -272,8 +287,8 @@ def measured_flr_pct(flr_ml, functional_liver_ml):
     >>> measured_flr_pct(500, 2000)
     25.0
     """
-    _positive(functional_liver_ml, "functional liver volume")
-    _volume(flr_ml, "the FLR volume")
+    functional_liver_ml = _positive(functional_liver_ml, "functional liver volume")
+    flr_ml = _volume(flr_ml, "the FLR volume")
     return 100.0 * flr_ml / functional_liver_ml
 
 
@@ -285,10 +300,13 @@ def flr_bw_ratio_pct(flr_ml, weight_kg):
     >>> flr_bw_ratio_pct(350, 70)
     0.5
     """
-    if weight_kg is None or not weight_kg > 0 or not math.isfinite(weight_kg):  # NaN too
+    weight = _number(weight_kg)
+    if weight is None or not weight > 0 or not math.isfinite(weight):  # NaN too
         raise ClinicalInputError(f"weight must be positive, got {weight_kg} kg.")
-    _volume(flr_ml, "the FLR volume")
-    return 100.0 * flr_ml / (weight_kg * 1000.0)
+    # As Patient and bsa_m2 refuse it: a weight in grams had given 0.0005 %.
+    check_weight(weight)
+    flr_ml = _volume(flr_ml, "the FLR volume")
+    return 100.0 * flr_ml / (weight * 1000.0)
 
 
 def sflr_threshold_pct(liver_condition="normal"):
@@ -375,12 +393,16 @@ def kgr_pct_per_week(dh_pct_points, interval_days):
     >>> kgr_pct_per_week(8.0, 28)
     2.0
     """
-    if interval_days is None or interval_days <= 0:
+    days, dh = _number(interval_days), _number(dh_pct_points)
+    if dh is None:
+        raise ClinicalInputError(f"the change must be a number of % points, got "
+                                 f"{dh_pct_points!r}.")
+    if days is None or not days > 0:
         raise ClinicalInputError(
             f"the interval from the procedure to the follow-up scan must be positive, "
             f"got {interval_days} days."
         )
-    return dh_pct_points / (interval_days / 7.0)
+    return dh / (days / 7.0)
 
 
 def pct_per_week_to_pct_per_day(rate_pct_per_week):

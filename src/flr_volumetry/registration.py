@@ -51,7 +51,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import SimpleITK as sitk
 
-from ._options import as_options
+from ._options import as_options, check_field_types
 from .errors import InputError, itk_reason
 from .io._geometry import same_grid
 from .io._images import as_image, reference_image
@@ -102,6 +102,7 @@ class RegistrationOptions:
     sampling: float = 0.15
 
     def __post_init__(self):
+        check_field_types(self, "registration options")
         if self.method not in ("rigid", "deformable"):
             raise InputError(f"registration method must be 'rigid' or 'deformable', not "
                              f"{self.method!r}.")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import os
+import threading
 from dataclasses import dataclass, field
 
 import SimpleITK as sitk
@@ -111,6 +112,14 @@ def is_image_file(path):
     return str(path).lower().endswith(IMAGE_SUFFIXES)
 
 
+# Standard error (file descriptor 2) and ITK's warning switch belong to the whole process:
+# reads in several threads share one window in which they are held, opened by the first
+# read and closed by the last (each thread saving and restoring them on its own had left
+# the process's stderr pointing at a deleted temporary file, and ITK's warnings off).
+_HELD_LOCK = threading.Lock()
+_held = {"depth": 0, "shown": None, "file": None, "saved": None, "succeeded": False}
+
+
 @contextlib.contextmanager
 def itk_warnings_hidden():
     """ITK's own warnings off while reading: they reach stderr as raw C++ blocks, past
@@ -120,49 +129,66 @@ def itk_warnings_hidden():
     directly, past Python and ITK's switch: a dozen 'Expected a SOC marker'
     lines before the one-sentence error of an undecodable JPEG 2000 series.
     What they print is held, written out when the read succeeds and dropped
-    when it fails (the error says what went wrong).
+    when it fails (the error says what went wrong). Safe in threads: reads
+    running at once share one holding window, whose text is written out
+    when any of them succeeded.
     """
-    shown = sitk.ProcessObject.GetGlobalWarningDisplay()
-    sitk.ProcessObject.SetGlobalWarningDisplay(False)
+    _hold()
+    ok = False
     try:
-        with _c_stderr_held():
-            yield
+        yield
+        ok = True
     finally:
-        sitk.ProcessObject.SetGlobalWarningDisplay(shown)
+        _release(ok)
 
 
-@contextlib.contextmanager
-def _c_stderr_held():
-    """File descriptor 2 goes to a temporary file; its text is written back unless the
-    block raises. Where fd 2 cannot be redirected, nothing is held."""
+def _hold():
     import sys
     import tempfile
 
-    try:
-        sys.stderr.flush()
-        held = tempfile.TemporaryFile()
-        saved = os.dup(2)
-    except (OSError, ValueError, AttributeError):
-        yield
-        return
-    failed = True
-    try:
-        os.dup2(held.fileno(), 2)
-        try:
-            yield
-            failed = False
-        finally:
-            with contextlib.suppress(OSError, ValueError, AttributeError):
+    with _HELD_LOCK:
+        if _held["depth"] == 0:
+            _held["shown"] = sitk.ProcessObject.GetGlobalWarningDisplay()
+            sitk.ProcessObject.SetGlobalWarningDisplay(False)
+            _held["succeeded"] = False
+            _held["file"] = _held["saved"] = None
+            try:
                 sys.stderr.flush()
-            os.dup2(saved, 2)
-        if not failed:
-            held.seek(0)
-            text = held.read()
-            if text:
-                os.write(2, text)
-    finally:
-        os.close(saved)
-        held.close()
+                held = tempfile.TemporaryFile()
+                saved = os.dup(2)
+            except (OSError, ValueError, AttributeError):
+                pass  # where fd 2 cannot be redirected, nothing is held
+            else:
+                os.dup2(held.fileno(), 2)
+                _held["file"], _held["saved"] = held, saved
+        _held["depth"] += 1
+
+
+def _release(ok):
+    import sys
+
+    with _HELD_LOCK:
+        _held["depth"] -= 1
+        _held["succeeded"] = _held["succeeded"] or ok
+        if _held["depth"] > 0:
+            return
+        held, saved = _held["file"], _held["saved"]
+        _held["file"] = _held["saved"] = None
+        try:
+            if held is not None:
+                with contextlib.suppress(OSError, ValueError, AttributeError):
+                    sys.stderr.flush()
+                os.dup2(saved, 2)
+                if _held["succeeded"]:
+                    held.seek(0)
+                    text = held.read()
+                    if text:
+                        os.write(2, text)
+        finally:
+            if held is not None:
+                os.close(saved)
+                held.close()
+            sitk.ProcessObject.SetGlobalWarningDisplay(_held["shown"])
 
 
 def read_image_file(path):

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import SimpleITK as sitk
 
+from .._options import check_field_types
 from ..errors import InputError
 
 __all__ = ["SegmentationOptions", "SegmentationResult"]
@@ -122,6 +123,8 @@ class SegmentationOptions:
     fast: bool = False
 
     def __post_init__(self):
+        # tumors="false" (from a JSON or YAML file) had segmented tumours: a string is true.
+        check_field_types(self, "segmentation options")
         if self.backend not in BACKENDS:
             raise InputError(
                 f"unknown segmentation backend {self.backend!r}; choose "
