@@ -249,3 +249,16 @@ def test_field_of_view_warnings_on_an_oblique_scan_name_each_side_once():
     assert warnings == [
         "the liver touches the anterior and posterior edges of the field of view: part of it "
         "may lie outside the scan, so its volume may be too small."]
+
+
+def test_names_are_recorded_in_their_canonical_form():
+    # 'Cirrhosis' and 'Vauthey' were accepted and recorded as typed: a cohort grouped by
+    # these fields split into 'cirrhosis' and 'Cirrhosis'.
+    im, _, _ = box_case()
+    m = flr.measure(im["liver"], flr=im["flr"],
+                    patient=flr.Patient(170, 70, liver_condition=" Cirrhosis"),
+                    options=flr.VolumetryOptions("Mosteller", "Korean-Dubois"))
+    assert m.liver_condition == "cirrhosis" and m.sflr_threshold_pct == 40.0
+    assert m.methods["telv_formula"] == "korean_dubois"
+    assert m.methods["bsa_formula"] == "dubois"
+    assert flr.VolumetryOptions("Mosteller", "Vauthey") == flr.VolumetryOptions()

@@ -30,6 +30,8 @@ __all__ = [
     "DH_THRESHOLD_PCT_POINTS",
     "FLR_BW_RATIO_THRESHOLD_PCT",
     "check_body_size",
+    "check_weight",
+    "formula_key",
     "bsa_m2",
     "telv_ml",
     "sflr_pct",
@@ -146,8 +148,14 @@ BSA_FORMULAS = {
 }
 
 
+def formula_key(name):
+    """The canonical name of a BSA or TELV formula as typed (``"Korean-Dubois"`` ->
+    ``"korean_dubois"``); whether it exists is checked where it is used."""
+    return str(name).strip().lower().replace("-", "_")
+
+
 def _choose(table, name, what):
-    key = str(name).lower().replace("-", "_")
+    key = formula_key(name)
     if key not in table:
         raise ClinicalInputError(
             f"unknown {what} formula {name!r}; choose one of: {', '.join(sorted(table))}."

@@ -71,6 +71,7 @@ class Patient:
             clinical.check_body_size(self.height_cm, self.weight_kg)
         elif self.weight_kg is not None:
             clinical.check_weight(self.weight_kg)
+        object.__setattr__(self, "liver_condition", str(self.liver_condition).strip().lower())
         clinical.sflr_threshold_pct(self.liver_condition)
 
 
@@ -87,6 +88,9 @@ class VolumetryOptions:
 
     def __post_init__(self):
         clinical.telv_bsa_formula(self.telv_formula, self.bsa_formula)
+        # Recorded as the canonical names: a cohort grouped by them must not split.
+        for name in ("bsa_formula", "telv_formula"):
+            object.__setattr__(self, name, clinical.formula_key(getattr(self, name)))
 
 
 @dataclass(frozen=True)
