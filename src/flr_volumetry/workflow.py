@@ -302,12 +302,16 @@ def _segmented_plan_baseline(base_image):
     if isinstance(base_image, Scan):
         return (base_image, *_auto_liver(base_image, None)[:2])
     key = _file_identity(base_image)
-    if key not in _SEGMENTED_BASELINE:
+    # The entry is used as found or made, not read back: a script measuring in threads may
+    # replace the one kept baseline between this thread's store and a read (a KeyError).
+    entry = _SEGMENTED_BASELINE.get(key)
+    if entry is None:
         scan = load_image(base_image)
         liver, seg_warnings, _ = _auto_liver(scan, None)
+        entry = (scan, liver, tuple(seg_warnings))
         _SEGMENTED_BASELINE.clear()  # one baseline kept: a scan and its mask, not a study's
-        _SEGMENTED_BASELINE[key] = (scan, liver, tuple(seg_warnings))
-    scan, liver, seg_warnings = _SEGMENTED_BASELINE[key]
+        _SEGMENTED_BASELINE[key] = entry
+    scan, liver, seg_warnings = entry
     return scan, liver, list(seg_warnings)
 
 
