@@ -163,3 +163,21 @@ def test_masks_corrected_with_the_brush_are_exported_as_edited(make_napari_viewe
     assert (tmp_path / "out" / "masks" / "P001" / "baseline" / "plan.json").exists()
     # Untouched masks are recorded as they were made.
     assert not tps["post_pve"]["liver_method"].endswith("edited in napari")
+
+
+def test_a_remnant_run_finished_after_a_later_one_is_not_applied(make_napari_viewer, qtbot):
+    # The buttons stay enabled while a run works (a registration takes seconds): a slow
+    # first run finishing last had overwritten the FLR of the run clicked after it.
+    import threading
+
+    w = RemnantWidget(make_napari_viewer())
+    qtbot.addWidget(w)
+    release, applied = threading.Event(), []
+    first = w._run("carry plan", lambda: release.wait(10) and "first", applied.append)
+    second = w._run("FLR from segments", lambda: "second", applied.append)
+    qtbot.waitUntil(lambda: applied == ["second"], timeout=10000)
+    assert second is not first
+    with qtbot.waitSignal(first.finished, timeout=10000):
+        release.set()
+    qtbot.wait(50)
+    assert applied == ["second"]

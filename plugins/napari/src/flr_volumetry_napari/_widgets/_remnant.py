@@ -287,16 +287,24 @@ class RemnantWidget(QWidget):
         return layer
 
     def _run(self, action, func, done):
+        # The buttons stay usable while a run works (a registration takes seconds): a run
+        # finishing after one clicked later must not overwrite its FLR, nor its status.
         def failed(exc):
-            report_error(action, exc)
-            self.status.setText(str(exc))
+            if worker is self.worker:
+                report_error(action, exc)
+                self.status.setText(str(exc))
+
+        def done_if_latest(result):
+            if worker is self.worker:
+                done(result)
 
         self.status.setText(f"{action}…")
-        self.worker = create_worker(func, _progress={"desc": action}, _ignore_errors=True)
-        self.worker.returned.connect(done)
-        self.worker.errored.connect(failed)
-        self.worker.start()
-        return self.worker
+        worker = self.worker = create_worker(func, _progress={"desc": action},
+                                             _ignore_errors=True)
+        worker.returned.connect(done_if_latest)
+        worker.errored.connect(failed)
+        worker.start()
+        return worker
 
     # --- actions ------------------------------------------------------------
     def flr_from_segments(self):
