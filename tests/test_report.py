@@ -225,6 +225,19 @@ def test_timepoint_sflr_never_seems_to_cross_the_verdicts_threshold(tmp_path):
     assert "<td>25.0</td>" in table  # far from the threshold: one decimal, as before
 
 
+def test_flr_per_body_weight_is_in_the_timepoint_table(tmp_path):
+    # With a weight but no height FLR/body weight is the only ratio against a cut-off
+    # (above 0.5 %), and the report had not shown it; 0.5004 (a pass) must not read as 0.50.
+    results = _results("P1")
+    patient = results["patients"][0]
+    patient["timepoints"][0]["measurement"]["flr_bw_ratio_pct"] = 0.5004
+    patient["timepoints"][1]["measurement"]["flr_bw_ratio_pct"] = 0.8
+    page = render_report_html(results, str(tmp_path), figures=False)
+    table = _timepoint_table_of(page)
+    assert "FLR/BW %" in table
+    assert "<td>0.5004</td>" in table and "<td>0.80</td>" in table
+
+
 def test_height_and_weight_from_the_dicom_header_are_shown(tmp_path):
     # patient.json without them: the header's were used, yet the report said "n/a".
     results = _results("P1")

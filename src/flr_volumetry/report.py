@@ -454,12 +454,13 @@ def _cohort_table(patients):
 
 def _timepoint_table(p, threshold):
     head = ("timepoint", "scan date", "status", "total liver mL", "tumour mL", "FLR mL",
-            "sFLR %", "FLR/FLV %", "liver from", "FLR from")
+            "sFLR %", "FLR/FLV %", "FLR/BW %", "liver from", "FLR from")
+    left = (0, 1, 2, 9, 10)
     rows = []
     for t in p["timepoints"]:
         m = t.get("measurement") or {}
         name = html.escape(t["timepoint"]) + (" (baseline)" if t.get("is_baseline") else "")
-        rows.append("<tr>" + "".join(f"<td{' class=l' if i in (0, 1, 2, 8, 9) else ''}>{c}</td>"
+        rows.append("<tr>" + "".join(f"<td{' class=l' if i in left else ''}>{c}</td>"
                                      for i, c in enumerate((
             name, _num(t.get("scan_date")),
             _verdict(t["status"] == "ok", "ok", "failed") + (
@@ -467,9 +468,12 @@ def _timepoint_table(p, threshold):
             _num(m.get("total_liver_ml")), _num(m.get("tumor_ml")), _num(m.get("flr_ml")),
             # Beside the follow-up's sFLR verdict: never rounded across its threshold.
             _num_vs(m.get("sflr_pct"), threshold), _num(m.get("measured_flr_pct")),
+            # The one ratio with a cut-off when only the weight is known (above 0.5 %).
+            _num_vs(m.get("flr_bw_ratio_pct"), clinical.FLR_BW_RATIO_THRESHOLD_PCT, 2,
+                    strictly=True),
             _num(t.get("liver_method")), _num(t.get("flr_method")),
         ))) + "</tr>")
-    ths = "".join(f"<th{' class=l' if i in (0, 1, 2, 8, 9) else ''}>{h}</th>"
+    ths = "".join(f"<th{' class=l' if i in left else ''}>{h}</th>"
                   for i, h in enumerate(head))
     return f"<table><tr>{ths}</tr>{''.join(rows)}</table>"
 
