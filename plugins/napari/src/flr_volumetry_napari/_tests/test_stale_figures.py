@@ -181,3 +181,20 @@ def test_a_remnant_run_finished_after_a_later_one_is_not_applied(make_napari_vie
         release.set()
     qtbot.wait(50)
     assert applied == ["second"]
+
+
+def test_masks_cannot_be_painted_while_they_are_exported(make_napari_viewer, qtbot, study_dir,
+                                                         tmp_path):
+    # The export measures and writes the layers in a worker thread: a stroke made meanwhile
+    # could land in the written mask and not in the measured one (or the reverse).
+    viewer = make_napari_viewer()
+    add_layers(viewer, read_path(str(study_dir / "P001")))
+    masks = [lay for lay in viewer.layers if lay.metadata.get("flr_role") in
+             ("liver", "tumor", "flr", "segments")]
+    assert masks and all(lay.editable for lay in masks)
+    e = ExportWidget(viewer)
+    qtbot.addWidget(e)
+    e.folder.setText(str(tmp_path / "out"))
+    with qtbot.waitSignal(e.export().finished, timeout=60000):
+        assert not any(lay.editable for lay in masks)
+    qtbot.waitUntil(lambda: all(lay.editable for lay in masks), timeout=5000)

@@ -298,12 +298,24 @@ class ExportWidget(QWidget):
             except OSError as exc:
                 raise InputError(f"cannot write into {out} ({exc}).") from exc
 
+        # The worker measures and writes the masks: a stroke made meanwhile could land in
+        # the written mask and not in the measured one. Painting waits for the export.
+        locked = [(lay, lay.editable) for lay in layers
+                  if lay.metadata.get("flr_role") in ("liver", "tumor", "flr", "segments")]
+        for lay, _ in locked:
+            lay.editable = False
+
+        def finished():
+            for lay, editable in locked:
+                lay.editable = editable
+            self.export_button.setEnabled(True)
+
         self.export_button.setEnabled(False)
-        self.status.setText(f"Exporting to {out}…")
+        self.status.setText(f"Exporting to {out}… (masks locked until it is written)")
         self.worker = create_worker(run, _progress={"desc": "Exporting"}, _ignore_errors=True)
         self.worker.returned.connect(lambda results: self._exported(out, results))
         self.worker.errored.connect(self._failed)
-        self.worker.finished.connect(lambda: self.export_button.setEnabled(True))
+        self.worker.finished.connect(finished)
         self.worker.start()
         return self.worker
 
