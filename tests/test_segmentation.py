@@ -810,6 +810,53 @@ def test_mr_with_strong_coil_bias_keeps_the_bright_lobe():
     assert image_dice(r.liver, ref) >= 0.95
 
 
+@pytest.mark.parametrize("click", [(122, 114, 27), (48, 136, 20)])
+def test_mr_with_strong_coil_bias_from_other_clicks(click):
+    """Clicks 10 mm or more inside the MR phantom's parenchyma, away from its deepest voxel.
+
+    (122, 114, 27), in the bright lobe: the region grown against the local level was good,
+    but the full-resolution window was the seeds' (bright) one scaled again by the bias
+    field, and the band threw most of the liver away (Dice 0.444). (48, 136, 20): the
+    global window's region (814 mL, just over the switch to the adaptive one) was cut by
+    the window through continuous tissue (Dice 0.460)."""
+    from flr_volumetry import phantoms
+    from flr_volumetry.registration import dice as image_dice
+
+    patient = phantoms.make_patient(0)
+    grid = phantoms.grid_preset("sample", "mr")
+    arrays = phantoms.render_timepoint(patient, 0, grid, modality="mr")
+    img = sitk.GetImageFromArray(arrays["image"])
+    img.SetSpacing(tuple(float(s) for s in grid.spacing_mm))
+    img.SetOrigin(tuple(float(o) for o in grid.origin_mm))
+    ref = sitk.GetImageFromArray(arrays["liver"].astype(np.uint8))
+    ref.CopyInformation(img)
+    r = segment_liver(img, modality="mr", seeds=[click])
+    assert "local liver level" in r.methods["algorithm"]
+    assert image_dice(r.liver, ref) >= 0.93
+
+
+def test_window_cut_is_told_from_an_edge():
+    from flr_volumetry.segmentation._pipeline import _cut_by_window
+
+    rng = np.random.default_rng(0)
+    shape = (20, 30, 80)
+    x = np.arange(80, dtype=np.float32)[None, None, :]
+    texture = np.full(shape, 10.0, np.float32)  # the full-resolution local SD
+    region = np.zeros(shape, bool)
+    region[4:16, 5:25, 5:35] = True
+    adaptive = np.zeros(shape, bool)
+    adaptive[4:16, 5:25, 5:70] = True
+    noise = rng.normal(0.0, 5.0, shape).astype(np.float32)  # averaged on the coarse grid
+    # Tissue whose level drifts by 0.6 % a voxel: the window stopped, the tissue goes on.
+    ramp = 500.0 * (1.0 + 0.006 * x) + noise
+    assert _cut_by_window(region, adaptive, ramp, texture)
+    # The same added tissue 12 % brighter than the region beside it: an edge.
+    step = np.where(x >= 35, 560.0, 500.0) + noise
+    assert not _cut_by_window(region, adaptive, step, texture)
+    # Nothing added: nothing to judge.
+    assert not _cut_by_window(region, region, ramp, texture)
+
+
 def test_bias_field_follows_a_ramp():
     from flr_volumetry.segmentation._classic import bias_field
 

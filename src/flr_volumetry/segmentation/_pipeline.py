@@ -58,6 +58,13 @@ CT_REACH_EXTRA_MM = 8.0
 # MR: a two-pass region smaller than nearly every adult liver (about the 1st
 # percentile) is regrown bias-adaptively.
 MR_ADAPTIVE_BELOW_ML = 800.0
+# A region below this (about the median adult liver) is regrown bias-adaptively too when
+# at least MR_SMOOTH_CONTACT_FRACTION of what that adds meets it without an edge.
+MR_ADAPTIVE_CHECK_BELOW_ML = 1500.0
+MR_SMOOTH_CONTACT_FRACTION = 0.6
+# With a bias field, the full-resolution window's half width is at least this many times
+# the coarse window's (the field, estimated from the interior, is least sure at the edge).
+MR_BIAS_MIN_HALF = 1.5
 # Tissue of the seeds' own cores that exclude points may cut off before the user is told.
 EXCLUDE_CUT_WARN_ML = 5.0
 # How far (mm) from the liver found a tumour seed may lie, and the lesion around it reach.
@@ -243,17 +250,17 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
     band_mm = 1.5 * float(max(sp))
     if modality == "mr" and options.mr_refine_band_mm is not None:
         band_mm = float(options.mr_refine_band_mm)
-    full_window = _full_window(img, liver_c, coarse, growth.model, options, modality)
-    # Tumour seeds: a lesion may bulge out of the liver (or have been left out of it), so
-    # the full-resolution crop reaches TUMOR_SEED_REACH_MM around each.
-    tumor_points = [image.TransformIndexToPhysicalPoint([int(v) for v in s])
-                    for s in tumor_seeds]
     bias = None
     if growth.adaptive:
         # The region was grown against the local liver level: the boundary band is
         # decided against it too, or a bright lobe thinner than the band is cut off again.
         interior = _interior(region, coarse)
         bias = bias_field(arr, region if interior is None else interior, coarse)
+    full_window = _full_window(img, liver_c, coarse, growth.model, options, modality, bias)
+    # Tumour seeds: a lesion may bulge out of the liver (or have been left out of it), so
+    # the full-resolution crop reaches TUMOR_SEED_REACH_MM around each.
+    tumor_points = [image.TransformIndexToPhysicalPoint([int(v) for v in s])
+                    for s in tumor_seeds]
     liver_full, (lo, hi), smooth, liver_crop = refine(
         img, liver_c, coarse, full_window[:2], allowed_full, band_mm,
         fat_level=FAT_HU if modality == "ct" else None,
@@ -519,7 +526,9 @@ def _mr_passes(growth, arr, allowed, coarse, liver_marker, excl_mark, texture, o
     may sit in a darker or brighter part. A first, conservative region gives a
     larger sample of the liver; the model is re-estimated from it and the liver
     regrown from that region, against one global window or, when that gives a
-    region smaller than nearly any adult liver, against the local liver level.
+    region smaller than nearly any adult liver, against the local liver level;
+    below MR_ADAPTIVE_CHECK_BELOW_ML also when the local-level region goes on
+    from the window's across a boundary without an edge (:func:`_cut_by_window`).
     """
     mr_k, min_half, max_half = mr_limits
     reach = growth.reach_mm
@@ -543,19 +552,50 @@ def _mr_passes(growth, arr, allowed, coarse, liver_marker, excl_mark, texture, o
     growth.region = grow(arr, (w_lo, w_hi), allowed, coarse, liver_marker | core, excl_mark,
                          options, reach, texture, growth.notes, speckled=True)
     growth.method += ", two-pass intensity model"
-    if options.mr_adaptive and growth.region.sum() * voxel_ml < MR_ADAPTIVE_BELOW_ML:
+    region_ml = growth.region.sum() * voxel_ml
+    small = region_ml < MR_ADAPTIVE_BELOW_ML
+    check = region_ml < MR_ADAPTIVE_CHECK_BELOW_ML and texture is not None
+    if options.mr_adaptive and (small or check):
         # Smaller than nearly any adult liver: one window cannot span the liver's
-        # intensities (strong coil bias); grow against the local level instead.
+        # intensities (strong coil bias); grow against the local level instead. A
+        # smaller-than-usual liver is regrown so too when the window was seen to cut it.
         cand = adaptive_candidates(arr, first, allowed, coarse,
                                    (w_hi - w_lo) / 2.0 / max(centre, 1e-6), sigma_mm=15.0)
         cand = ndi.binary_opening(cand) | first
-        growth.region = split_by_necks(
+        notes = growth.notes if small else dict(growth.notes)
+        adaptive = split_by_necks(
             cand, coarse, (liver_marker | core) & cand, excl_mark & cand,
             options.neck_radius_mm, options.merge_ratio,
             None if reach is None else options.neck_radius_mm + reach,
-            texture, options.merge_texture_ratio, growth.notes, speckled=True)
-        growth.method += ", bias-adaptive region growing"
-        growth.adaptive = True
+            texture, options.merge_texture_ratio, notes, speckled=True)
+        if small or _cut_by_window(growth.region, adaptive, arr, texture):
+            growth.region = adaptive
+            growth.notes = notes
+            growth.method += ", bias-adaptive region growing"
+            growth.adaptive = True
+
+
+def _cut_by_window(region, adaptive, arr, texture):
+    """Whether the adaptive ``region`` continues ``region`` (the global window's) across
+    a boundary without an edge, i.e. the window, not the anatomy, stopped ``region``.
+
+    Where a window cuts through tissue whose level drifts (coil bias), the
+    voxels the adaptive region adds next to the global one differ from their
+    neighbours inside it by no more than the noise (``texture``, the local SD):
+    the tissue goes on. Where the global region stopped at an organ boundary
+    and the adaptive one crosses it anyway (partial volume, a neighbour of
+    near-liver intensity), most of these contacts are edges.
+    """
+    added = adaptive & ~region
+    contact = added & ndi.binary_dilation(region)
+    if not contact.any():
+        return False
+    cross = ndi.generate_binary_structure(3, 1).astype(np.float32)
+    total = ndi.convolve(np.where(region, arr, 0).astype(np.float32), cross, mode="constant")
+    count = ndi.convolve(region.astype(np.float32), cross, mode="constant")
+    step = np.abs(arr - total / np.maximum(count, 1.0))[contact]
+    noise = float(np.median(texture[region]))
+    return float(np.mean(step <= noise)) >= MR_SMOOTH_CONTACT_FRACTION
 
 
 def _check_tumor_seeds(tumor_seeds, image, coarse, liver_c):
@@ -613,11 +653,15 @@ def _core_of(sample, arr, lo, hi):
     return sample & (arr >= lo) & (arr <= hi)
 
 
-def _full_window(img, liver_c, coarse, model, options, modality):
+def _full_window(img, liver_c, coarse, model, options, modality, bias=None):
     """Intensity window on the lightly smoothed full-resolution image.
 
     Noise is higher on the full grid than on the averaged coarse one, so
     the model is re-estimated from the liver's interior at full resolution.
+    With ``bias`` (the liver's drift as a factor around 1, see
+    :func:`bias_field`) the window is that of the bias-divided image, the
+    one :func:`refine` scales back by the factor at each voxel: the model
+    of the seeds (where the factor may be far from 1) would be scaled twice.
     """
     inner = erode_mm(liver_c, coarse, 2.0 * float(max(spacing_zyx(coarse))))
     if inner.sum() < 50:
@@ -626,17 +670,27 @@ def _full_window(img, liver_c, coarse, model, options, modality):
                                              REFINE_SIGMA_MM)
     inner_full = sitk.Resample(like(inner, coarse), smooth, sitk.Transform(),
                                sitk.sitkNearestNeighbor, 0)
-    vals = array(smooth)[array(inner_full).astype(bool)]
-    vals = np.asarray(vals, np.float32)
+    inner_full = array(inner_full).astype(bool)
+    vals = array(smooth)[inner_full]
     w_lo, w_hi, centre, sigma = model
+    if bias is not None:
+        f = array(sitk.Resample(bias, smooth, sitk.Transform(), sitk.sitkLinear, 1.0,
+                                sitk.sitkFloat32))[inner_full]
+        vals = vals / np.maximum(f, 1e-3)
+        if vals.size >= 50:
+            # The seeds' model, moved to the level where the factor is 1 (same relative width).
+            scale = float(np.median(vals)) / max(centre, 1e-6)
+            w_lo, w_hi, centre, sigma = w_lo * scale, w_hi * scale, centre * scale, sigma * scale
+    vals = np.asarray(vals, np.float32)
     if vals.size < 50:
         return w_lo, w_hi, centre, sigma
     span = w_hi - w_lo
     if modality == "ct":
         m = intensity_model(vals, centre - span, centre + span, options.window_k, 15.0, 70.0)
     else:
-        m = intensity_model(vals, centre - span, centre + span, options.window_k + 0.5, span / 3,
-                            span)
+        min_half = span / 3 if bias is None else MR_BIAS_MIN_HALF * span / 2
+        m = intensity_model(vals, centre - span, centre + span, options.window_k + 0.5, min_half,
+                            max(span, min_half))
     return m if m is not None else (w_lo, w_hi, centre, sigma)
 
 
