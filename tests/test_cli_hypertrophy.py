@@ -51,3 +51,17 @@ def test_python_api_still_explains_a_missing_procedure_date():
     with pytest.raises(Exception, match="procedure date is unknown"):
         hypertrophy(pre, post)
     assert hypertrophy(pre, post, from_baseline_date=True).interval_days == 35
+
+
+def test_a_key_given_twice_or_a_byte_order_mark(tmp_path, capsys):
+    args = _jsons(tmp_path)
+    pre = tmp_path / "pre.json"
+    text = pre.read_text()
+    # A byte-order mark (Windows editors) is read, as in a study folder.
+    pre.write_text("\ufeff" + text, encoding="utf-8")
+    assert main(["hypertrophy", *args, "--procedure-date", "2024-01-09"]) == 0
+    # sflr_pct given twice had been read as the last one, without a word.
+    pre.write_text(text[:-1] + ', "sflr_pct": 5.0}')
+    assert main(["hypertrophy", *args, "--procedure-date", "2024-01-09"]) == 1
+    err = capsys.readouterr().err
+    assert "'sflr_pct' is given twice" in err and len(err.strip().splitlines()) == 1

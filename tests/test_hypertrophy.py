@@ -213,3 +213,18 @@ def test_methods_say_how_each_threshold_is_compared():
     # As judged: KGR 2.0 and DH 7.5 are met, GR 2.66 is not (test_kgr_threshold_is_inclusive).
     assert "met at >= 2" in h.methods["kgr"] and "met at >= 7.5" in h.methods["dh"]
     assert "met above 2.66, > not >=" in h.methods["gr"]
+
+
+@pytest.mark.parametrize("key", ["flr_ml", "sflr_pct", "telv_ml", "measured_flr_pct"])
+def test_a_400_digit_integer_is_refused_in_a_sentence(key):
+    # JSON reads 1e400 written out as an integer; float() of it had escaped as an
+    # OverflowError ("unexpected failure").
+    with pytest.raises(InputError, match=f"{key} is 1000.*not a number"):
+        hypertrophy(dict(PRE, **{key: 10 ** 400}), POST, procedure_date="2024-01-09")
+
+
+@pytest.mark.parametrize("key", ["sflr_pct", "measured_flr_pct"])
+def test_a_negative_percentage_is_refused(key):
+    # sflr_pct -5 had given a DH of 41.4 points and a KGR that "met" 2 %/week.
+    with pytest.raises(InputError, match=f"{key} is -5.*negative"):
+        hypertrophy(dict(PRE, **{key: -5.0}), POST, procedure_date="2024-01-09")

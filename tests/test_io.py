@@ -513,3 +513,15 @@ def test_reads_in_threads_leave_stderr_and_itk_warnings_as_they_were():
         t.join(10)
     assert fd2() == before
     assert sitk.ProcessObject.GetGlobalWarningDisplay() == shown
+
+
+def test_a_file_name_not_in_utf8_is_refused_not_an_abort(tmp_path):
+    # SimpleITK aborted the whole process (exit 134, no message) on such a name.
+    name = os.fsdecode(os.path.join(os.fsencode(tmp_path), b"\xff\xfe.nii.gz"))
+    img = sitk.Image([4, 4, 3], sitk.sitkInt16)
+    with open(name, "wb") as fh:  # any bytes: the name is refused before they are read
+        fh.write(b"\x00")
+    with pytest.raises(InputError, match="not valid UTF-8"):
+        flr.load_image(name)
+    with pytest.raises(InputError, match="not valid UTF-8"):
+        flr.write_mask(img, name[:-7] + "out.nii.gz")

@@ -827,3 +827,19 @@ def test_a_plan_baseline_of_another_patient_is_refused(case):
         measure_files(tmp / "follow_PSEUDO-B", liver=str(tmp / "follow_liver.nii.gz"),
                       plan=str(plan_out), plan_baseline=base)
     assert "PSEUDO" not in str(exc.value)
+
+
+def test_plan_files_refused_in_a_sentence(tmp_path):
+    from flr_volumetry.remnant._plan import parse_point
+
+    # A folder (or an unreadable file) had escaped as IsADirectoryError.
+    with pytest.raises(InputError, match="cannot read the remnant plan"):
+        RemnantPlan.load(tmp_path)
+    path = tmp_path / "plan.json"
+    path.write_text('{"schema_version": "1.1", "resection": "right_hepatectomy", '
+                    '"resection": "left_hepatectomy"}')
+    with pytest.raises(InputError, match="'resection' is given twice"):
+        RemnantPlan.load(path)
+    # A 400-digit coordinate had escaped as OverflowError.
+    with pytest.raises(InputError, match="not three numbers"):
+        parse_point([10 ** 400, 0, 0], "keep point")

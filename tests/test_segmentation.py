@@ -1127,3 +1127,12 @@ def test_segmentation_options_refuse_wrong_kinds_in_a_sentence(field, value):
     # tumors="false" had segmented tumours; "3" had raised a raw TypeError.
     with pytest.raises(InputError, match=field):
         SegmentationOptions(**{field: value})
+
+
+@pytest.mark.parametrize("seed", [(10 ** 400, 0, 0), (float("inf"), 0, 0)])
+def test_a_seed_too_large_for_a_number_is_refused_in_a_sentence(seed):
+    # Had escaped as OverflowError ("unexpected failure") from `segment --seed 1000...0,0,0`.
+    from flr_volumetry.segmentation._common import check_points
+
+    with pytest.raises(InputError, match="is not three voxel indices"):
+        check_points([seed], sitk.Image([4, 4, 3], sitk.sitkInt16))

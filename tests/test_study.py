@@ -5,6 +5,7 @@ import os
 
 import pytest
 
+from flr_volumetry.errors import InputError
 from flr_volumetry.study import StudyLayoutError, discover_study, read_patient_file
 
 import _tiny_study as tiny
@@ -268,3 +269,42 @@ def test_implicit_vr_files_without_preamble_are_found_in_a_subfolder(tmp_path):
     path.write_bytes(fp.getvalue())  # ACR-NEMA style: no preamble, no file meta
     (p,) = discover_study(str(tmp_path)).patients
     assert p.timepoints[0].image == str(path.parent)
+
+
+@pytest.mark.parametrize("text, message", [
+    ('{"height_cm": 170, "weight_kg": 70, "height_cm": 100}', "'height_cm' is given twice"),
+    ('{"height_cm": 1' + "0" * 400 + '}', "height_cm in .* must be a number"),
+    ('{"procedure_date": NaN}', "procedure_date in .* is not a date"),
+])
+def test_patient_file_refused_in_a_sentence(tmp_path, text, message):
+    # The duplicate had been read as the last value (height 100 cm: another sFLR); the
+    # other two had escaped as OverflowError / AttributeError and stopped the whole batch.
+    path = tmp_path / "patient.json"
+    path.write_text(text)
+    with pytest.raises(InputError, match=message):
+        read_patient_file(str(path))
+
+
+@pytest.mark.parametrize("text, message", [
+    ("patient_id,height_cm,height_cm\nP1,170,100\n", "column height_cm twice"),
+    ("patient_id,height_cm\nP1,170,5\n", "line 2 has more values than the header"),
+])
+def test_study_csv_column_twice_or_row_too_long_is_refused(tmp_path, text, message):
+    # Both had been read without a word: the second height_cm (100), and 170 with the ,5
+    # of a decimal comma dropped.
+    from flr_volumetry.study import read_study_csv
+
+    path = tmp_path / "study.csv"
+    path.write_text(text)
+    with pytest.raises(StudyLayoutError, match=message):
+        read_study_csv(str(path))
+
+
+def test_a_patient_folder_name_not_in_utf8_is_refused(tmp_path):
+    # ITK aborted the whole batch on its scan (exit 134, no message); the name cannot be
+    # written to patients.csv or batch.log either.
+    tiny.write_patient(str(tmp_path), "P001", {}, {"pre": dict(scan_date="2024-01-01",
+                                                               flr_width=4)})
+    os.rename(tmp_path / "P001", os.path.join(os.fsencode(tmp_path), b"P\xff"))
+    with pytest.raises(StudyLayoutError, match="not valid UTF-8"):
+        discover_study(str(tmp_path))

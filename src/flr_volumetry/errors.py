@@ -36,3 +36,24 @@ def itk_reason(exc):
         if "ITK ERROR" in ln:
             return ln.split(":", 2)[-1].strip().rstrip(".")
     return lines[-1].rstrip(".") if lines else "no reason given"
+
+
+def json_object(pairs):
+    """``object_pairs_hook`` for ``json.load``: a JSON object as a dict, refusing a key
+    given twice (``json`` would keep the last silently: a height typed twice, 170 then
+    100, must not pass as 100).
+
+    Examples
+    --------
+    >>> import json
+    >>> json.loads('{"height_cm": 170, "height_cm": 100}', object_pairs_hook=json_object)
+    Traceback (most recent call last):
+    ...
+    ValueError: the key 'height_cm' is given twice
+    """
+    obj = {}
+    for key, value in pairs:
+        if key in obj:
+            raise ValueError(f"the key {key!r} is given twice")
+        obj[key] = value
+    return obj

@@ -115,10 +115,23 @@ def _number(m, key, which):
     if value is None or (isinstance(value, numbers.Real) and value != value):
         return None
     # numbers.Real: numpy numbers too (pandas rows); bool is a Real, but no volume.
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise InputError(f"the {which} measurement's {key} is {value!r}, not a number; "
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):  # OverflowError: a 400-digit integer
+        number = math.nan
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(number):
+        raise InputError(f"the {which} measurement's {key} is {_shown(value)}, not a number; "
                          f"measure the scan again.")
-    return float(value)
+    if number < 0 and key.endswith("_pct"):  # (volumes: refused by the caller)
+        # a negative sFLR or FLR/FLV would give a DH and KGR all the same
+        raise InputError(f"the {which} measurement's {key} is {value!r}, a negative number; "
+                         f"measure the scan again.")
+    return number
+
+
+def _shown(value, limit=40):
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 # TELVs differing by less than this (mL) are the same estimate (JSON rounding).

@@ -40,7 +40,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from . import clinical
-from .errors import InputError
+from .errors import InputError, json_object
 from .hypertrophy import parse_date
 from .io import IMAGE_SUFFIXES, holds_dicom
 from .remnant._plan import PLAN_KEYS, as_flag, segment_number
@@ -207,6 +207,17 @@ def _ignored(name):
     return name.startswith(_IGNORED_PREFIXES)
 
 
+def _check_folder_name(name, parent):
+    """Refuse a patient or timepoint folder whose name is not UTF-8 text (bytes Python
+    carries as surrogates): it names every output row and log line, which cannot hold
+    it, and ITK aborts the whole process on such a path."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        raise StudyLayoutError(f"the folder {ascii(name)} in {ascii(str(parent))} has a name "
+                               f"that is not valid UTF-8 text; rename it.") from None
+
+
 def _image_suffix(name):
     low = name.lower()
     for s in _SUFFIXES:
@@ -238,7 +249,7 @@ def _read_json(path, what):
     try:
         # utf-8-sig: editors on Windows save JSON with a byte-order mark (study.csv too).
         with open(path, encoding="utf-8-sig") as fh:
-            data = json.load(fh)
+            data = json.load(fh, object_pairs_hook=json_object)
     except (OSError, ValueError) as exc:
         raise InputError(f"{what} {path} is not readable JSON ({exc}); fix or remove it.") \
             from exc
@@ -273,7 +284,7 @@ def _number(value, key, where):
         return None
     try:
         return float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: a 400-digit integer
         raise InputError(f"{key} in {where} must be a number, got {value!r}.") from None
 
 
@@ -302,7 +313,11 @@ def _clean_facts(raw, where, base_dir):
                                  f"{', '.join(PROCEDURES)}.")
             facts[key] = proc
         elif key == "procedure_date":
-            facts[key] = parse_date(value, f"procedure_date in {where}").isoformat()
+            date = parse_date(value, f"procedure_date in {where}")
+            if date is None:  # NaN (a JSON NaN literal) is no date, and no missing cell either
+                raise InputError(f"procedure_date in {where} {value!r} is not a date; write it "
+                                 f"as YYYY-MM-DD.")
+            facts[key] = date.isoformat()
         elif key == "remnant_segments":
             facts[key] = _segments_tuple(value, where)
         elif key == "plan":
@@ -365,15 +380,27 @@ def read_study_csv(path):
             # Spreadsheets in many locales save CSV with ';' (or tabs); the header holds
             # names only, so its separator is unambiguous.
             delimiter = next((d for d in (",", ";", "\t") if d in header), ",")
-            rows = list(csv.DictReader(fh, delimiter=delimiter))
+            reader = csv.DictReader(fh, delimiter=delimiter)
+            rows = list(reader)
+            names = [(n or "").strip() for n in reader.fieldnames or ()]
         if delimiter != ",":
             # The same locales write 72,5 for 72.5.
             rows = [{k: _DECIMAL_COMMA.sub(r"\1.\2", v) if isinstance(v, str) else v
                      for k, v in row.items()} for row in rows]
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise StudyLayoutError(f"{path} is not a readable CSV file ({exc}).") from exc
+    twice = sorted({n for n in names if n and names.count(n) > 1})
+    if twice:
+        # DictReader keeps the last column of a name: a height typed twice would pass as
+        # the second.
+        raise StudyLayoutError(f"{path} has the column {', '.join(twice)} twice; keep one.")
     out = {}
     for i, row in enumerate(rows, start=2):
+        if row.get(None):
+            # Values beyond the header were dropped without a word; often a decimal comma
+            # in a comma-separated file (170,5) that shifted every later column.
+            raise StudyLayoutError(f"{path} line {i} has more values than the header has "
+                                   f"columns; quote values that hold the separator.")
         pid = (row.get("patient_id") or "").strip()
         if not pid:
             raise StudyLayoutError(f"{path} line {i} has no patient_id; every row needs one "
@@ -505,6 +532,7 @@ def _find_patient(patient_id, folder, csv_row, study_path):
         full = os.path.join(folder, e)
         if _ignored(e) or not os.path.isdir(full):
             continue
+        _check_folder_name(e, folder)
         tp = _find_timepoint(patient_id, full)
         if tp is not None:
             timepoints.append(tp)
@@ -636,6 +664,7 @@ def discover_study(study_dir, *, exclude=()):
         full = path / e
         if _ignored(e) or not full.is_dir() or os.path.realpath(full) in skip:
             continue
+        _check_folder_name(e, path)
         p = _find_patient(e, str(full.resolve()), rows.get(e), study_path)
         if p is not None:
             patients.append(p)

@@ -6,7 +6,7 @@ import json
 import os
 import sys
 
-from ..errors import InputError
+from ..errors import InputError, json_object
 from ..hypertrophy import hypertrophy
 from ._common import check_outputs, emit_json, fmt
 
@@ -39,8 +39,9 @@ def _read(path):
     if not os.path.exists(path):
         raise InputError(f"{path} does not exist.")
     try:
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
+        # utf-8-sig: a byte-order mark (Windows editors) is read, as in a study folder.
+        with open(path, encoding="utf-8-sig") as fh:
+            data = json.load(fh, object_pairs_hook=json_object)
     except (OSError, ValueError) as exc:
         raise InputError(f"{path} is not a readable JSON file ({exc}).") from exc
     if not isinstance(data, dict) or "flr_ml" not in data:

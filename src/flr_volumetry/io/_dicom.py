@@ -41,6 +41,7 @@ from pydicom.errors import InvalidDicomError
 
 from ..errors import InputError
 from ..hypertrophy import parse_date
+from ._filechecks import check_itk_path
 from ._images import Scan, itk_warnings_hidden
 
 __all__ = ["read_dicom_series"]
@@ -533,8 +534,11 @@ def _series_reader(paths):
     """GDCM's series reader for ``paths``, without the header dictionaries (they would
     hold the patient's name). GDCM by name: left to choose, ITK finds no reader for files
     without the 128-byte preamble, which pydicom (and GDCM) read."""
+    paths = list(paths)
+    for path in paths:
+        check_itk_path(path)
     reader = sitk.ImageSeriesReader()
-    reader.SetFileNames(list(paths))
+    reader.SetFileNames(paths)
     reader.MetaDataDictionaryArrayUpdateOff()
     reader.LoadPrivateTagsOff()
     reader.SetImageIO("GDCMImageIO")

@@ -36,6 +36,16 @@ def check_image_file(path, image):
     _check_finite(image, path)
 
 
+def check_itk_path(path):
+    """Refuse a path ITK cannot be given: a file name that is not UTF-8 (bytes Python
+    carries as surrogates) makes SimpleITK abort the whole process, with no message."""
+    try:
+        os.fspath(path).encode("utf-8")
+    except UnicodeEncodeError:
+        raise InputError(f"the path {os.fspath(path)!r} is not valid UTF-8 text, which the "
+                         f"image library cannot open; rename the file or folder.") from None
+
+
 def check_before_reading(path):
     """Refuse a MetaImage or NRRD file whose header ITK would misread or whose data it
     could not read whole, before ITK prints its own lines to the terminal."""

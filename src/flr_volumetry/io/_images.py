@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import SimpleITK as sitk
 
 from ..errors import InputError, itk_reason
-from ._filechecks import check_before_reading, check_image_file
+from ._filechecks import check_before_reading, check_image_file, check_itk_path
 
 IMAGE_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
 
@@ -202,6 +202,7 @@ def read_image_file(path):
     path = os.fspath(path)
     if not os.path.exists(path):
         raise InputError(f"{path} does not exist.")
+    check_itk_path(path)
     check_before_reading(path)
     try:
         with itk_warnings_hidden():

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 import SimpleITK as sitk
 
 from ..errors import InputError
+from ._filechecks import check_itk_path
 
 
 def check_writable(path, name=None):
@@ -20,6 +21,7 @@ def check_writable(path, name=None):
     """
     path = os.fspath(path)
     name = name or path
+    check_itk_path(path)  # masks are written by ITK, which aborts on a name not in UTF-8
     if os.path.isdir(path) or path.endswith(("/", os.sep)):
         raise InputError(f"cannot write {name}: it is a folder; give a file name.")
     existing = os.path.dirname(os.path.abspath(path))

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, json_object
 from ..io import write_json_atomic
 
 PLAN_SCHEMA_VERSION = "1.1"  # 1.1: placed_on
@@ -59,7 +59,7 @@ def parse_point(value, what="point"):
             parts = [value]
     try:
         point = tuple(float(p) for p in parts)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: a 400-digit integer
         raise InputError(f"the {what} {value!r} is not three numbers x,y,z in mm.") from None
     if len(point) != 3 or not all(math.isfinite(c) for c in point):
         raise InputError(f"the {what} {value!r} is not three finite numbers x,y,z in mm.")
@@ -464,7 +464,9 @@ def read_json(path, what):
     if not os.path.exists(path):
         raise InputError(f"the {what} {path} does not exist.")
     try:
-        with open(path, encoding="utf-8") as fh:
-            return json.load(fh)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        with open(path, encoding="utf-8-sig") as fh:
+            return json.load(fh, object_pairs_hook=json_object)
+    except OSError as exc:  # a folder, no permission to read
+        raise InputError(f"cannot read the {what} {path} ({exc.strerror}).") from None
+    except ValueError as exc:  # not JSON, not UTF-8, a key given twice
         raise InputError(f"the {what} {path} is not valid JSON ({exc}).") from None

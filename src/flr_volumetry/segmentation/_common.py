@@ -185,7 +185,7 @@ def check_points(points, image, what="seed"):
     for p in points:
         try:
             idx = tuple(int(round(float(v))) for v in p)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # OverflowError: 1e400, infinity
             raise InputError(f"{what} {p!r} is not three voxel indices I,J,K.") from None
         if len(idx) != 3:
             raise InputError(f"{what} {p!r} is not three voxel indices I,J,K.")
