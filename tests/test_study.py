@@ -81,6 +81,11 @@ def test_study_csv_merges_with_patient_json(tmp_path):
     ({"resect_caudate": "maybe"}, "true or false"),
     ({"resection": "right_hepatectomy", "remnant_segments": [2, 3]},
      "defines the remnant 2 ways (resection, remnant_segments)"),
+    # Unused while every timepoint has its flr.* mask, these had passed without a word.
+    ({"resection": "abc"}, "unknown resection 'abc'"),
+    ({"resection": 5}, "unknown resection 5"),
+    ({"plan": {"a": 1}}, "no schema_version"),
+    ({"plan": {"schema_version": "1.1", "a": 1}}, "unknown key(s) in the remnant plan: a"),
 ])
 def test_bad_patient_facts_fail_that_patient_only(tmp_path, facts, phrase):
     tiny.write_patient(str(tmp_path), "P001", facts,

@@ -43,7 +43,7 @@ from . import clinical
 from .errors import InputError, json_object
 from .hypertrophy import parse_date
 from .io import IMAGE_SUFFIXES, holds_dicom
-from .remnant._plan import PLAN_KEYS, as_flag, segment_number
+from .remnant._plan import PLAN_KEYS, RemnantPlan, as_flag, resection_key, segment_number
 from .volumetry import Patient
 
 __all__ = [
@@ -321,9 +321,14 @@ def _clean_facts(raw, where, base_dir):
         elif key == "remnant_segments":
             facts[key] = _segments_tuple(value, where)
         elif key == "plan":
-            # A plan file (relative to the file that names it) or the plan itself, inline.
+            # A plan file (relative to the file that names it) or the plan itself, inline:
+            # checked now, as a resection is, even when every timepoint has its FLR mask.
+            if isinstance(value, dict):
+                RemnantPlan.from_dict(value)
             facts[key] = dict(value) if isinstance(value, dict) else \
                 os.path.abspath(os.path.join(base_dir, str(value)))
+        elif key == "resection":
+            facts[key] = resection_key(value)
         elif key == "resect_caudate":
             facts[key] = as_flag(value, f"resect_caudate in {where}")
         else:
