@@ -295,3 +295,10 @@ def test_an_unknown_option_is_said_with_the_subcommands_usage(command, required,
     # It had printed the top-level usage ('flr-volumetry [-h] [--debug] COMMAND ...').
     assert f"usage: flr-volumetry {command}" in err and "--bogus" in err
     assert "COMMAND ..." not in err
+
+
+def test_python_dash_m_runs_the_command():
+    # Where the console script is not on PATH (a venv not activated), `python -m` is the way.
+    done = subprocess.run([sys.executable, "-m", "flr_volumetry", "measure", "--help"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "usage: flr-volumetry measure" in done.stdout
