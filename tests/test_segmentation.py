@@ -788,12 +788,10 @@ def test_seeded_low_contrast_lesion_is_snapped_to_its_edge():
     assert dice(_arr(r.tumor), lesion) >= 0.91
 
 
-def test_mr_with_strong_coil_bias_keeps_the_bright_lobe():
-    """The MR phantom's smooth bias (about +-25 %) makes its left lobe brighter than the
-    window of the seed's side. The region grown against the local liver level keeps it, and
-    so must the full-resolution band (it was decided against one window: Dice 0.887)."""
+def _mr_phantom():
+    """(image, arrays) of phantom P001's baseline MR (coil bias about +-25 %), as the
+    benchmark renders it."""
     from flr_volumetry import phantoms
-    from flr_volumetry.registration import dice as image_dice
 
     patient = phantoms.make_patient(0)
     grid = phantoms.grid_preset("sample", "mr")
@@ -801,6 +799,16 @@ def test_mr_with_strong_coil_bias_keeps_the_bright_lobe():
     img = sitk.GetImageFromArray(arrays["image"])
     img.SetSpacing(tuple(float(s) for s in grid.spacing_mm))
     img.SetOrigin(tuple(float(o) for o in grid.origin_mm))
+    return img, arrays
+
+
+def test_mr_with_strong_coil_bias_keeps_the_bright_lobe():
+    """The MR phantom's smooth bias (about +-25 %) makes its left lobe brighter than the
+    window of the seed's side. The region grown against the local liver level keeps it, and
+    so must the full-resolution band (it was decided against one window: Dice 0.887)."""
+    from flr_volumetry.registration import dice as image_dice
+
+    img, arrays = _mr_phantom()
     ref = sitk.GetImageFromArray(arrays["liver"].astype(np.uint8))
     ref.CopyInformation(img)
     tissue = arrays["liver"].astype(bool) & ~arrays["tumor"].astype(bool) & ~arrays[
@@ -819,15 +827,9 @@ def test_mr_with_strong_coil_bias_from_other_clicks(click):
     field, and the band threw most of the liver away (Dice 0.444). (48, 136, 20): the
     global window's region (814 mL, just over the switch to the adaptive one) was cut by
     the window through continuous tissue (Dice 0.460)."""
-    from flr_volumetry import phantoms
     from flr_volumetry.registration import dice as image_dice
 
-    patient = phantoms.make_patient(0)
-    grid = phantoms.grid_preset("sample", "mr")
-    arrays = phantoms.render_timepoint(patient, 0, grid, modality="mr")
-    img = sitk.GetImageFromArray(arrays["image"])
-    img.SetSpacing(tuple(float(s) for s in grid.spacing_mm))
-    img.SetOrigin(tuple(float(o) for o in grid.origin_mm))
+    img, arrays = _mr_phantom()
     ref = sitk.GetImageFromArray(arrays["liver"].astype(np.uint8))
     ref.CopyInformation(img)
     r = segment_liver(img, modality="mr", seeds=[click])
@@ -839,15 +841,9 @@ def test_mr_lesions_keep_their_window_on_the_bias_adaptive_path():
     """MR phantom P001 (coil bias +-25 %): one click per lesion. Grown against the liver's
     window of the bias-divided image (narrow: the drift taken out), each lesion's own window
     missed its tails (tumour Dice 0.979 -> 0.860)."""
-    from flr_volumetry import phantoms
     from flr_volumetry.registration import dice as image_dice
 
-    patient = phantoms.make_patient(0)
-    grid = phantoms.grid_preset("sample", "mr")
-    arrays = phantoms.render_timepoint(patient, 0, grid, modality="mr")
-    img = sitk.GetImageFromArray(arrays["image"])
-    img.SetSpacing(tuple(float(s) for s in grid.spacing_mm))
-    img.SetOrigin(tuple(float(o) for o in grid.origin_mm))
+    img, arrays = _mr_phantom()
     tumor = arrays["tumor"].astype(bool)
     tissue = arrays["liver"].astype(bool) & ~tumor & ~arrays["vessels"].astype(bool)
     lab, n = ndi.label(tumor)
