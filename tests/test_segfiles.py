@@ -574,3 +574,47 @@ def test_dicom_seg_of_a_series_without_slice_thickness(tmp_path, capsys):
     scan = read_dicom_series(tmp_path / "ct")
     liver = load_mask(f"{out}:liver", scan)
     assert flr.mask_volume_ml(liver.image) > 0
+
+
+def _axial(n_slices, step):
+    img = sitk.GetImageFromArray(np.zeros((n_slices, 20, 20), np.int16))
+    img.SetSpacing((1.0, 1.0, step))
+    return img
+
+
+def test_a_seg_of_thicker_slices_is_not_placed_on_every_other_slice_of_a_thin_scan(tmp_path):
+    # A SEG drawn on 2 mm slices, measured on a 1 mm scan of the same region: each frame
+    # lands on a slice of the scan, and had been placed there silently, every other slice
+    # left empty (0.6 of 1.2 mL). Its declared SpacingBetweenSlices says it is another grid.
+    write_dicom_series(_axial(10, 2.0), tmp_path / "ct2")
+    thick = read_dicom_series(tmp_path / "ct2")
+    a = np.zeros((10, 20, 20), np.uint8)
+    a[2:8, 5:15, 5:15] = 1
+    liver = sitk.GetImageFromArray(a)
+    liver.CopyInformation(thick.image)
+    write_dicom_seg(liver, tmp_path / "ct2", tmp_path / "seg.dcm", segment_names="liver")
+    m = load_mask(tmp_path / "seg.dcm", _axial(19, 1.0))
+    assert flr.mask_volume_ml(m.image) == pytest.approx(1.2)
+    assert len(m.warnings) == 1 and "1.2 mL before, 1.2 mL after" in m.warnings[0]
+
+
+def test_a_label_map_on_another_grid_is_resampled_with_its_volumes_said(tmp_path):
+    a = np.zeros((5, 10, 10), np.uint8)
+    a[1:4, 1:5, 1:5] = 1
+    a[1:4, 5:9, 1:5] = 2  # 96 voxels of 8 mm3: 0.768 mL
+    coarse = sitk.GetImageFromArray(a)
+    coarse.SetSpacing((2.0, 2.0, 2.0))
+    sitk.WriteImage(coarse, str(tmp_path / "map.nii.gz"))
+    labels, warnings = flr.load_label_map(tmp_path / "map.nii.gz", _axial(10, 1.0))
+    assert np.count_nonzero(_arr(labels)) * 1e-3 == pytest.approx(0.768, abs=0.1)
+    assert len(warnings) == 1 and "0.8 mL before" in warnings[0] and "mL after" in warnings[0]
+
+
+def test_a_scan_given_as_a_mask_with_a_label_selection_is_refused(tmp_path):
+    # 'ct.nii.gz:liver' (label 5): the voxels of 5 HU had been measured as the liver.
+    ct = sitk.GetImageFromArray(
+        np.random.default_rng(0).integers(-1000, 1000, (6, 20, 20)).astype(np.int16))
+    sitk.WriteImage(ct, str(tmp_path / "ct.nii.gz"))
+    for spec in ("ct.nii.gz:liver", "ct.nii.gz:5"):
+        with pytest.raises(InputError, match="not a mask or label map"):
+            load_mask(tmp_path / spec, ct)

@@ -10,7 +10,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..errors import GeometryError, InputError
-from ._geometry import grid_description, resample_mask_to, same_grid
+from ._geometry import resample_mask_to, same_grid
 from ._images import is_image_file, read_image_file, reference_image
 
 # TotalSegmentator label numbers (../shared/CLINICAL.md), by task.
@@ -138,6 +138,9 @@ def _select(image, labels, source, what="mask"):
                     f"{source} holds non-integer values; a label selection needs a label map."
                 )
             arr = rounded
+        # A scan is no label map with a selection either: 'ct.nii.gz:5' had measured the
+        # voxels of 5 HU as a liver (27.1 mL of a CT, exit 0).
+        _labels_present(arr, source, what)
         sel = np.isin(arr, np.asarray(labels))
     out = sitk.GetImageFromArray(sel.astype(np.uint8))
     out.CopyInformation(image)
@@ -219,13 +222,12 @@ def load_label_map(path, reference=None, *, what="label map"):
     if reference is not None and not same_grid(labels, reference):
         if not np.any(arr):
             raise GeometryError(f"the {what} {path} is empty: it has no non-zero voxel.")
-        _, _ = resample_mask_to(sitk.Cast(labels > 0, sitk.sitkUInt8), reference, what=what)
+        # The labelled voxels' volume before and after, as for masks: never a silent change.
+        _, warning = resample_mask_to(sitk.Cast(labels > 0, sitk.sitkUInt8), reference,
+                                      what=f"{what} {path}")
         resampled = sitk.Resample(labels, reference, sitk.Transform(),
                                   sitk.sitkNearestNeighbor, 0, sitk.sitkUInt16)
-        warnings.append(
-            f"the {what} {path} was on another grid ({grid_description(labels)}) and was "
-            f"resampled by nearest neighbour onto the image grid."
-        )
+        warnings.append(warning)
         labels = resampled
     return labels, warnings
 

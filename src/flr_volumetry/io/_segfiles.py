@@ -175,11 +175,18 @@ def _frame_masks(ds, frames, numbers):
     return out
 
 
-def _place_on_reference(frames, masks, reference):
-    """Frames into the reference array when each lands exactly on a reference slice."""
+def _place_on_reference(frames, masks, reference, step=None):
+    """Frames into the reference array when each lands exactly on a reference slice.
+
+    ``step``: the SEG's declared SpacingBetweenSlices. When it differs from the
+    reference's slice spacing, the frames are slabs of another thickness (a SEG drawn on
+    2 mm slices lands on every other slice of a 1 mm scan, half its volume): not placed.
+    """
     size = reference.GetSize()
     direction = np.asarray(reference.GetDirection()).reshape(3, 3)
     spacing = np.asarray(reference.GetSpacing())
+    if step is not None and not np.isclose(step, spacing[2], rtol=1e-3):
+        return None
     out = np.zeros(size[::-1], dtype=np.uint8)
     for i, m in masks:
         _, pos, ori, spc = frames[i]
@@ -357,7 +364,8 @@ def read_dicom_seg(path, reference_scan_or_image=None, segment=None, *, what="ma
             )
         reference = reference.image
     if reference is not None:
-        arr = _place_on_reference(frames, masks, reference)
+        arr = _place_on_reference(frames, masks, reference,
+                                  _declared_spacing(ds, "SpacingBetweenSlices"))
         if arr is not None:
             image = sitk.GetImageFromArray(arr)
             image.CopyInformation(reference)
