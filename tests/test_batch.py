@@ -898,6 +898,7 @@ def test_followup_verdict_uses_the_sflr_its_row_and_growth_show(tmp_path):
     # Another TELV at baseline (a header weight): the follow-up sFLR is recomputed with it,
     # to 15 % (inadequate), while the follow-up's own sFLR is adequate.
     pre["telv_ml"] = post["flr_ml"] / 0.15
+    pre["sflr_pct"] = 100.0 * pre["flr_ml"] / pre["telv_ml"]
     assert post["sflr_adequate"]
     patient = discover_study(study).patients[0]
     entry = analyse_patient(patient, records)

@@ -119,6 +119,19 @@ def test_different_telv_estimates_are_not_counted_as_growth():
     assert same.sflr_post_pct == 36.4 and not same.warnings
 
 
+@pytest.mark.parametrize("sflr", [0.0, 1e308, 52.0])
+def test_an_sflr_that_its_own_flr_and_telv_contradict_is_refused(sflr):
+    # Hand-edited measurements: 0 or 1e308 had given a DH of -26 or -1e308 points.
+    telv = 400.0 / 0.26
+    with pytest.raises(InputError, match="baseline measurement's sflr_pct .* does not match"):
+        hypertrophy(dict(PRE, telv_ml=telv, sflr_pct=sflr), dict(POST, telv_ml=telv),
+                    procedure_date="2024-01-09")
+    # As JSON rounds it: accepted.
+    h = hypertrophy(dict(PRE, telv_ml=telv, sflr_pct=26.0004), dict(POST, telv_ml=telv),
+                    procedure_date="2024-01-09")
+    assert h.dh_pct_points == pytest.approx(10.4, abs=1e-3)
+
+
 @pytest.mark.parametrize("missing", ["baseline", "follow-up"])
 def test_a_measurement_without_body_size_takes_the_others_telv(missing):
     # The follow-up scan's header had no height (or the weight was not typed again): DH
@@ -151,7 +164,7 @@ def test_non_numbers_in_a_measurement_are_refused(key, bad):
 
 
 def test_telv_of_one_measurement_only_is_said_and_a_vanished_flr_refused():
-    h = hypertrophy(dict(PRE, telv_ml=1500.0), POST, procedure_date="2024-01-09")
+    h = hypertrophy(dict(PRE, telv_ml=400.0 / 0.26), POST, procedure_date="2024-01-09")
     assert any("only one measurement records its TELV" in w for w in h.warnings)
     for flr_ml in (0.0, -5.0):
         with pytest.raises(InputError, match="follow-up FLR volume must be positive"):

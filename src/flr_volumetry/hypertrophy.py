@@ -262,6 +262,14 @@ def hypertrophy(pre, post, *, procedure_date=None, pre_date=None, post_date=None
                                                                          "follow-up")
     telv_pre, telv_post = _number(pre, "telv_ml", "baseline"), _number(post, "telv_ml",
                                                                        "follow-up")
+    for which, flr, sflr, telv in (("baseline", flr_pre, sflr_pre, telv_pre),
+                                   ("follow-up", flr_post, sflr_post, telv_post)):
+        # A measurement edited by hand: its own FLR and TELV say what its sFLR is.
+        if sflr is not None and telv is not None and telv > 0 and \
+                not math.isclose(sflr, 100.0 * flr / telv, rel_tol=1e-3, abs_tol=0.01):
+            raise InputError(f"the {which} measurement's sflr_pct {_shown(sflr)} does not "
+                             f"match its flr_ml / telv_ml ({100.0 * flr / telv:.1f} %); "
+                             f"measure the scan again.")
     telv_method = "each measurement's own"
     if sflr_pre is not None and sflr_post is not None and (telv_pre is None) != (telv_post is None):
         warnings.append("only one measurement records its TELV (telv_ml), so it cannot be "
