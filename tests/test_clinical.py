@@ -116,3 +116,13 @@ def test_ratio_formulas_take_numbers_written_as_text_as_bsa_does():
     assert clinical.kgr_pct_per_week("8", "28") == pytest.approx(2.0)
     with pytest.raises(ClinicalInputError, match="TELV"):
         clinical.sflr_pct(400, "n/a")
+
+
+def test_verdicts_take_numbers_written_as_text_and_refuse_other_text():
+    # sflr_adequate("25") had raised a raw TypeError; the formulas beside it take "25".
+    assert clinical.sflr_adequate("25") is True
+    assert clinical.flr_bw_adequate("0.4") is False
+    with pytest.raises(ClinicalInputError, match="not a number"):
+        clinical.sflr_adequate("high")
+    with pytest.raises(ClinicalInputError, match="not a number"):
+        clinical.meets(True, 20.0)

@@ -360,9 +360,12 @@ def meets(value, cutoff, *, strictly=False):
     """
     if value is None or value != value:
         return None
+    number = _number(value)  # text from a CSV as the number it spells, as the formulas take it
+    if number is None:
+        raise ClinicalInputError(f"{value!r} is not a number to compare with {cutoff:g}.")
     if strictly:
-        return bool(value > cutoff + CUTOFF_TOLERANCE)
-    return bool(value >= cutoff - CUTOFF_TOLERANCE)
+        return bool(number > cutoff + CUTOFF_TOLERANCE)
+    return bool(number >= cutoff - CUTOFF_TOLERANCE)
 
 
 def sflr_adequate(sflr_pct, liver_condition="normal"):
