@@ -1169,3 +1169,52 @@ def test_batch_options_refuse_text_for_switches_and_numbers(field, value):
         BatchOptions(**{field: value})
     with pytest.raises(StudyLayoutError, match=field):
         run_batch("nowhere", "out", {field: value})
+
+
+def test_masks_of_a_timepoint_measured_by_a_killed_run_go_when_it_is_renamed(
+        tmp_path, monkeypatch):
+    # A run stopped after measuring, before its tables: no results.json names its
+    # timepoints, and a renamed timepoint's overlay (and masks) stayed in OUT/masks.
+    import flr_volumetry.batch as batch_module
+
+    study = tiny.good_study(str(tmp_path / "study"))
+    out = tmp_path / "out"
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(batch_module, "render_report_html", killed)
+        with pytest.raises(KeyboardInterrupt):
+            run_batch(study, str(out), BatchOptions(progress=False, figures=True))
+    assert not (out / "results.json").exists()
+    assert (out / "masks" / "P002" / "a_late" / "overlay.png").is_file()
+    os.rename(os.path.join(study, "P002", "a_late"), os.path.join(study, "P002", "z_late"))
+    run_batch(study, str(out), BatchOptions(progress=False, figures=True, resume=True))
+    assert not (out / "masks" / "P002" / "a_late").exists()
+    assert not (out / "cache" / "P002" / "a_late.json").exists()
+    assert (out / "masks" / "P002" / "z_late" / "overlay.png").is_file()
+
+
+def test_an_output_folder_that_cannot_be_written_is_said_in_a_sentence(
+        tmp_path, monkeypatch, capsys):
+    # A read-only OUT (as root, chmod cannot make one: the lock's os.open is made to fail)
+    # had ended in "unexpected failure (PermissionError ...); report it", exit code 1.
+    import flr_volumetry.batch as batch_module
+
+    study = tiny.good_study(str(tmp_path / "study"))
+    out = tmp_path / "out"
+    out.mkdir()
+    real_open = os.open
+
+    def read_only(path, *args, **kwargs):
+        if str(path).startswith(str(out)):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(batch_module.os, "open", read_only)
+    with pytest.raises(StudyLayoutError, match="cannot write into the output folder"):
+        run_batch(study, str(out), FAST)
+    assert main(["batch", study, "-o", str(out), "--no-figures", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot write into the output folder" in err and "unexpected" not in err

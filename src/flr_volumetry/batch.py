@@ -368,20 +368,39 @@ def _remove_outputs(out_dir, patient_id, timepoint, keep=()):
 
 
 def _prune_removed_timepoints(out_dir, records):
-    """Remove the outputs of timepoints the previous run (its results.json) measured and
-    this study no longer has; folders no run recorded are the user's, and stay."""
+    """Remove the outputs of timepoints an earlier run measured (its results.json, or the
+    cache entries of a run killed before its tables) and this study no longer has; folders
+    no run recorded are the user's, and stay."""
+    earlier = set()
     try:
         with open(os.path.join(out_dir, "results.json"), encoding="utf-8") as fh:
             previous = json.load(fh)
         earlier = {(str(t.get("patient_id")), str(t.get("timepoint")))
                    for p in previous.get("patients", []) for t in p.get("timepoints", [])}
     except (OSError, ValueError, AttributeError, TypeError):
-        return  # no earlier run, or not ours to read: nothing known to prune
+        pass  # no earlier tables, or not ours to read
+    # A run killed before its tables measured (and saved masks of) timepoints that no
+    # results.json lists: its cache entries record them.
+    cache = os.path.join(out_dir, "cache")
+    try:
+        for pid in os.listdir(cache):
+            folder = os.path.join(cache, pid)
+            if pid == "charts" or not os.path.isdir(folder):
+                continue
+            earlier |= {(pid, name[:-5]) for name in os.listdir(folder)
+                        if name.endswith(".json")}
+    except OSError:
+        pass
     current = {(r["patient_id"], r["timepoint"]) for r in records}
     for pid, tp in sorted(earlier - current):
         if "/" in pid + tp or "\\" in pid + tp or ".." in (pid, tp):
             continue  # not a folder name a run could have made
         _remove_outputs(out_dir, pid, tp)
+        try:
+            os.unlink(os.path.join(cache, pid, f"{tp}.json"))
+            os.rmdir(os.path.join(cache, pid))  # only when empty
+        except OSError:
+            pass
 
 
 def _save_masks(masks, out_dir, tp):
@@ -1007,6 +1026,11 @@ def _output_lock(out_dir):
             except FileNotFoundError:
                 pass
             continue
+        except OSError as exc:
+            # A read-only folder (or file system) is said in a sentence, not as a crash.
+            raise StudyLayoutError(f"cannot write into the output folder {out_dir} "
+                                   f"({exc.strerror}); check its permissions, or choose "
+                                   f"another output folder.") from exc
         with os.fdopen(fd, "w") as fh:
             fh.write(me + "\n")
         break
