@@ -257,7 +257,8 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
         # decided against it too, or a bright lobe thinner than the band is cut off again.
         interior = _interior(region, coarse)
         bias = bias_field(arr, region if interior is None else interior, coarse)
-    full_window = _full_window(img, liver_c, coarse, growth.model, options, modality, bias)
+    sample = _interior_sample(img, liver_c, coarse)
+    full_window = _full_window(sample, growth.model, options, modality, bias)
     # Tumour seeds: a lesion may bulge out of the liver (or have been left out of it), so
     # the full-resolution crop reaches TUMOR_SEED_REACH_MM around each.
     tumor_points = [image.TransformIndexToPhysicalPoint([int(v) for v in s])
@@ -274,7 +275,7 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
     # where the liver drifts, is what a lesion's own window (2.5 sigmas, stopping halfway to
     # the liver) was made with (bias-divided, the phantom's MR lesions fell from 0.979 to 0.860).
     lesion_window = full_window if bias is None or not tumor_seeds else _full_window(
-        img, liver_c, coarse, growth.model, options, modality)
+        sample, growth.model, options, modality)
     lesions = _seeded_lesions(tumor_seeds, image, img, crop_ref, (lo, hi), smooth, liver_crop,
                               lesion_window, options, warnings, modality)
     if lesions.any():
@@ -659,8 +660,22 @@ def _core_of(sample, arr, lo, hi):
     return sample & (arr >= lo) & (arr <= hi)
 
 
-def _full_window(img, liver_c, coarse, model, options, modality, bias=None):
-    """Intensity window on the lightly smoothed full-resolution image.
+def _interior_sample(img, liver_c, coarse):
+    """(the lightly smoothed full-resolution crop of the liver, its interior there as a
+    mask): the sample :func:`_full_window` estimates a window from."""
+    inner = erode_mm(liver_c, coarse, 2.0 * float(max(spacing_zyx(coarse))))
+    if inner.sum() < 50:
+        inner = liver_c
+    smooth = sitk.SmoothingRecursiveGaussian(as_float32(_bbox_crop(img, liver_c, coarse)),
+                                             REFINE_SIGMA_MM)
+    inner_full = sitk.Resample(like(inner, coarse), smooth, sitk.Transform(),
+                               sitk.sitkNearestNeighbor, 0)
+    return smooth, array(inner_full).astype(bool)
+
+
+def _full_window(sample, model, options, modality, bias=None):
+    """Intensity window on the lightly smoothed full-resolution image (``sample``, from
+    :func:`_interior_sample`).
 
     Noise is higher on the full grid than on the averaged coarse one, so
     the model is re-estimated from the liver's interior at full resolution.
@@ -669,14 +684,7 @@ def _full_window(img, liver_c, coarse, model, options, modality, bias=None):
     one :func:`refine` scales back by the factor at each voxel: the model
     of the seeds (where the factor may be far from 1) would be scaled twice.
     """
-    inner = erode_mm(liver_c, coarse, 2.0 * float(max(spacing_zyx(coarse))))
-    if inner.sum() < 50:
-        inner = liver_c
-    smooth = sitk.SmoothingRecursiveGaussian(as_float32(_bbox_crop(img, liver_c, coarse)),
-                                             REFINE_SIGMA_MM)
-    inner_full = sitk.Resample(like(inner, coarse), smooth, sitk.Transform(),
-                               sitk.sitkNearestNeighbor, 0)
-    inner_full = array(inner_full).astype(bool)
+    smooth, inner_full = sample
     vals = array(smooth)[inner_full]
     w_lo, w_hi, centre, sigma = model
     if bias is not None:
