@@ -650,7 +650,7 @@ def _formulas_text(options):
         used = clinical.telv_bsa_formula(telv, bsa)
     except Exception:  # noqa: BLE001 - an older or hand-made results.json: say what it says
         used = bsa
-    if used is None or bsa is None or used == str(bsa).lower().replace("-", "_"):
+    if used is None or bsa is None or used == clinical.formula_key(bsa):
         return f"BSA {bsa}, TELV {telv}"
     return f"BSA {used} (required by {telv}; {bsa} asked), TELV {telv}"
 

@@ -447,7 +447,7 @@ def measure(liver, *, tumor=None, flr=None, segments=None, patient=None, options
         bsa_formula = clinical.telv_bsa_formula(options.telv_formula, options.bsa_formula)
         # Said whether the BSA formula was chosen or the default: the options name one
         # formula, the numbers use another.
-        if bsa_formula != str(options.bsa_formula).lower().replace("-", "_"):
+        if bsa_formula != options.bsa_formula:  # (VolumetryOptions holds canonical names)
             warnings.append(f"the {options.telv_formula} TELV formula was derived with the "
                             f"{bsa_formula} BSA, which is used instead of "
                             f"{options.bsa_formula}.")
@@ -476,7 +476,7 @@ def measure(liver, *, tumor=None, flr=None, segments=None, patient=None, options
         "bsa_formula": clinical.telv_bsa_formula(options.telv_formula, options.bsa_formula)
         if bsa is not None else None,
         "telv_formula": options.telv_formula if telv is not None else None,
-        "telv_citation": clinical.TELV_FORMULAS[options.telv_formula.lower().replace("-", "_")][2]
+        "telv_citation": clinical.TELV_FORMULAS[options.telv_formula][2]
         if telv is not None else None,
         "sflr_threshold_source": f"{patient.liver_condition} liver: >= {threshold:g} %",
     }
