@@ -213,12 +213,12 @@ def _rel(out_dir, *parts):
     return "/".join(parts), os.path.join(out_dir, *parts)
 
 
-def _cache_path(out_dir, tp):
-    return os.path.join(out_dir, "cache", tp.patient_id, f"{tp.name}.json")
+def _cache_path(out_dir, patient_id, timepoint):
+    return os.path.join(out_dir, "cache", patient_id, f"{timepoint}.json")
 
 
 def _cached(task, input_hash):
-    path = _cache_path(task.out_dir, task.timepoint)
+    path = _cache_path(task.out_dir, task.timepoint.patient_id, task.timepoint.name)
     try:
         with open(path, encoding="utf-8") as fh:
             rec = json.load(fh)
@@ -397,7 +397,7 @@ def _prune_removed_timepoints(out_dir, records):
             continue  # not a folder name a run could have made
         _remove_outputs(out_dir, pid, tp)
         try:
-            os.unlink(os.path.join(cache, pid, f"{tp}.json"))
+            os.unlink(_cache_path(out_dir, pid, tp))
             os.rmdir(os.path.join(cache, pid))  # only when empty
         except OSError:
             pass
@@ -555,7 +555,7 @@ def run_timepoint(task):
     rec["seconds"] = time.perf_counter() - t0
     if rec["status"] == "ok":
         try:
-            write_json_atomic(rec, _cache_path(task.out_dir, tp))
+            write_json_atomic(rec, _cache_path(task.out_dir, tp.patient_id, tp.name))
         except OSError:
             pass  # without its cache entry the timepoint is measured again on --resume
     return rec
