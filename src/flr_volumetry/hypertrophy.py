@@ -265,11 +265,13 @@ def hypertrophy(pre, post, *, procedure_date=None, pre_date=None, post_date=None
     for which, flr, sflr, telv in (("baseline", flr_pre, sflr_pre, telv_pre),
                                    ("follow-up", flr_post, sflr_post, telv_post)):
         # A measurement edited by hand: its own FLR and TELV say what its sFLR is.
-        if sflr is not None and telv is not None and telv > 0 and \
-                not math.isclose(sflr, 100.0 * flr / telv, rel_tol=1e-3, abs_tol=0.01):
+        if sflr is None or telv is None or not telv > 0:
+            continue
+        own = clinical.sflr_pct(flr, telv)
+        if not math.isclose(sflr, own, rel_tol=1e-3, abs_tol=0.01):
             raise InputError(f"the {which} measurement's sflr_pct {_shown(sflr)} does not "
-                             f"match its flr_ml / telv_ml ({100.0 * flr / telv:.1f} %); "
-                             f"measure the scan again.")
+                             f"match its flr_ml / telv_ml ({own:.1f} %); measure the scan "
+                             f"again.")
     telv_method = "each measurement's own"
     if sflr_pre is not None and sflr_post is not None and (telv_pre is None) != (telv_post is None):
         warnings.append("only one measurement records its TELV (telv_ml), so it cannot be "

@@ -172,10 +172,10 @@ def _landmark_caudate_warning(segments, liver):
     0.5-9 mL against 39-79 mL with the required landmarks only): resected, the rest of
     the caudate stays in the FLR (+7 to +95 %)."""
     seg = sitk.GetArrayViewFromImage(segments)
-    caudate_pct = 100.0 * np.count_nonzero(seg == 1) / max(np.count_nonzero(seg), 1)
-    v_ml = voxel_volume_ml(liver)
+    caudate = np.count_nonzero(seg == 1)
+    caudate_pct = 100.0 * caudate / max(np.count_nonzero(seg), 1)
     return (f"the caudate (segment 1) built from landmarks holds "
-            f"{np.count_nonzero(seg == 1) * v_ml:.1f} mL ({caudate_pct:.1f} % of the liver; "
+            f"{caudate * voxel_volume_ml(liver):.1f} mL ({caudate_pct:.1f} % of the liver; "
             f"a caudate is usually 2-5 %): the landmark model's caudate is coarse, so with "
             f"the caudate resected the FLR may hold part of it; check segment 1, or give a "
             f"Couinaud segment map.")

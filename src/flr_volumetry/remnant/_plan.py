@@ -408,7 +408,6 @@ def voxel_digest(image):
     float32, so the same scan read as int16 or int32 gives the same digest)."""
     import hashlib
 
-    import numpy as np
     import SimpleITK as sitk
 
     arr = sitk.GetArrayViewFromImage(image)
