@@ -116,9 +116,10 @@ def read_landmarks(landmarks):
     if not isinstance(landmarks, (dict, tuple, list)):
         raise InputError("landmarks must be an object of named points {name: [x, y, z]}.")
     # Names before points: a "comment" key had been refused as "not three numbers".
-    names = landmarks if isinstance(landmarks, dict) else {}
-    parsed = None if set(names) - set(LANDMARK_NAMES) else dict(_landmarks_tuple(landmarks))
-    unknown = sorted(set(names or parsed) - set(LANDMARK_NAMES))
+    unknown = sorted(set(landmarks) - set(LANDMARK_NAMES)) if isinstance(landmarks, dict) else []
+    if not unknown:
+        parsed = dict(_landmarks_tuple(landmarks))  # (pairs: their names are known here)
+        unknown = sorted(set(parsed) - set(LANDMARK_NAMES))
     if unknown:
         raise InputError(f"unknown landmark name(s) {', '.join(unknown)}; valid names: "
                          f"{', '.join(LANDMARK_NAMES)}.")
