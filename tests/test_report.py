@@ -238,6 +238,16 @@ def test_flr_per_body_weight_is_in_the_timepoint_table(tmp_path):
     assert "<td>0.5004</td>" in table and "<td>0.80</td>" in table
 
 
+def test_a_weight_alone_from_the_dicom_header_is_shown(tmp_path):
+    # The header's weight without a height gives FLR/body weight; the report had said
+    # "height n/a, weight n/a" beside it.
+    results = _results("P1")
+    for t in results["patients"][0]["timepoints"]:
+        t["measurement"].update(height_cm=None, weight_kg=88.3)
+    page = render_report_html(results, str(tmp_path), figures=False)
+    assert "weight 88.3 kg (from the DICOM header)" in page
+
+
 def test_height_and_weight_from_the_dicom_header_are_shown(tmp_path):
     # patient.json without them: the header's were used, yet the report said "n/a".
     results = _results("P1")

@@ -572,7 +572,7 @@ def _body_size_text(p):
     else:
         sizes = [(m.get("height_cm"), m.get("weight_kg"), t["timepoint"])
                  for t in p["timepoints"] for m in [t.get("measurement") or {}]
-                 if m.get("height_cm") is not None]
+                 if m.get("height_cm") is not None or m.get("weight_kg") is not None]
         source = " (from the DICOM header)" if sizes else ""
     if not sizes:
         return f"height {_num(None)}, weight {_num(None)}"
