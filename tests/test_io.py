@@ -138,6 +138,18 @@ def test_truncated_gzip_file_is_refused(tmp_path):
         flr.load_mask(tmp_path / "cut.nii.gz")
 
 
+@pytest.mark.parametrize("loop", [False, True])
+def test_broken_link_is_said_as_a_link(tmp_path, loop):
+    # a link shows in the folder: "does not exist" would send the user looking for a typo
+    link = tmp_path / "scan.nii.gz"
+    os.symlink(link if loop else tmp_path / "moved" / "scan.nii.gz", link)
+    for read in (flr.load_image, flr.load_mask, flr.RemnantPlan.load):
+        with pytest.raises(InputError, match="symbolic link whose target .* cannot be reached"):
+            read(link)
+    with pytest.raises(InputError, match="symbolic link"):
+        flr.load_mask(f"{link}:1")
+
+
 def test_bad_image_inputs(tmp_path):
     with pytest.raises(InputError, match="does not exist"):
         flr.load_image(tmp_path / "nothing.nii.gz")

@@ -57,3 +57,27 @@ def json_object(pairs):
             raise ValueError(f"the key {key!r} is given twice")
         obj[key] = value
     return obj
+
+
+def check_exists(path, what=None):
+    """Raise :class:`InputError` when ``path`` does not exist, saying so of a broken
+    or looping symbolic link too (which ``os.path.exists`` calls missing, although
+    the user can see it in the folder).
+
+    Examples
+    --------
+    >>> check_exists("/no/such/scan.nii.gz", "mask")
+    Traceback (most recent call last):
+    ...
+    flr_volumetry.errors.InputError: the mask /no/such/scan.nii.gz does not exist.
+    """
+    import os
+
+    path = os.fspath(path)
+    if os.path.exists(path):
+        return
+    name = f"the {what} {path}" if what else path
+    if os.path.islink(path):
+        raise InputError(f"{name} is a symbolic link whose target {os.readlink(path)} cannot be "
+                         f"reached (missing, or a loop of links).")
+    raise InputError(f"{name} does not exist.")

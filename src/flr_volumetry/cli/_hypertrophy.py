@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 
-from ..errors import InputError, json_object
+from ..errors import InputError, check_exists, json_object
 from ..hypertrophy import hypertrophy
 from ._common import check_outputs, emit_json, fmt
 
@@ -36,8 +35,7 @@ def add_parser(sub):
 
 
 def _read(path):
-    if not os.path.exists(path):
-        raise InputError(f"{path} does not exist.")
+    check_exists(path)
     try:
         # utf-8-sig: a byte-order mark (Windows editors) is read, as in a study folder.
         with open(path, encoding="utf-8-sig") as fh:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import SimpleITK as sitk
 
-from ..errors import InputError, itk_reason
+from ..errors import InputError, check_exists, itk_reason
 from ._filechecks import check_before_reading, check_image_file, check_itk_path
 
 IMAGE_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
@@ -200,8 +200,7 @@ def read_image_file(path):
     NIfTI whose qform and sform give different voxel sizes, NaN voxels.
     """
     path = os.fspath(path)
-    if not os.path.exists(path):
-        raise InputError(f"{path} does not exist.")
+    check_exists(path)
     check_itk_path(path)
     check_before_reading(path)
     try:
@@ -250,8 +249,7 @@ def load_image(path, *, series_uid=None):
         from ._dicom import read_dicom_series
 
         return read_dicom_series(path, series_uid=series_uid)
-    if not os.path.exists(path):
-        raise InputError(f"{path} does not exist.")
+    check_exists(path)
     from ._dicom import is_dicom_file
 
     if path.lower().endswith(".dcm") or (not is_image_file(path) and is_dicom_file(path)):

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import SimpleITK as sitk
 
-from ..errors import GeometryError, InputError
+from ..errors import GeometryError, InputError, check_exists
 from ._geometry import resample_mask_to, same_grid
 from ._images import is_image_file, read_image_file, reference_image
 
@@ -290,7 +290,7 @@ def load_mask(spec, reference=None, *, structure="liver", task="total", what="ma
         head, _, selection = path.rpartition(":")
         if head and os.path.exists(head):
             raise _not_a_selection(selection, f" of the {what} {head}")
-        raise InputError(f"the {what} {path} does not exist.")
+        check_exists(path, what)
     from ._segfiles import is_dicom_seg, is_seg_nrrd, read_dicom_seg, read_seg_nrrd
 
     if not is_image_file(path) and is_dicom_seg(path):

@@ -17,7 +17,7 @@ import numpy as np
 import pydicom
 import SimpleITK as sitk
 
-from ..errors import GeometryError, InputError
+from ..errors import GeometryError, InputError, check_exists
 from ._geometry import resample_mask_to, same_grid
 from ._images import as_image
 from ._writers import atomic_file
@@ -317,8 +317,7 @@ def read_dicom_seg(path, reference_scan_or_image=None, segment=None, *, what="ma
     from ._masks import Mask
 
     path = os.fspath(path)
-    if not os.path.exists(path):
-        raise InputError(f"the {what} {path} does not exist.")
+    check_exists(path, what)
     try:
         ds = pydicom.dcmread(path)
     except Exception as exc:  # noqa: BLE001 - any parse failure is the user's file
@@ -661,8 +660,7 @@ def read_seg_nrrd(path, segment=None):
     import nrrd
 
     path = os.fspath(path)
-    if not os.path.exists(path):
-        raise InputError(f"{path} does not exist.")
+    check_exists(path)
     try:
         data, header = nrrd.read(path)
     except Exception as exc:  # noqa: BLE001 - pynrrd raises several types

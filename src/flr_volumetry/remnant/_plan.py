@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import InputError, json_object
+from ..errors import InputError, check_exists, json_object
 from ..io import write_json_atomic
 
 PLAN_SCHEMA_VERSION = "1.1"  # 1.1: placed_on
@@ -460,8 +460,7 @@ def _grid_tuple(grid):
 
 def read_json(path, what):
     path = os.fspath(path)
-    if not os.path.exists(path):
-        raise InputError(f"the {what} {path} does not exist.")
+    check_exists(path, what)
     try:
         with open(path, encoding="utf-8-sig") as fh:
             return json.load(fh, object_pairs_hook=json_object)
