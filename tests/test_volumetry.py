@@ -262,3 +262,16 @@ def test_names_are_recorded_in_their_canonical_form():
     assert m.methods["telv_formula"] == "korean_dubois"
     assert m.methods["bsa_formula"] == "dubois"
     assert flr.VolumetryOptions("Mosteller", "Vauthey") == flr.VolumetryOptions()
+
+
+def test_extra_warnings_text_is_one_warning_and_other_items_are_refused():
+    # measure(extra_warnings="resampled") had split the sentence into letters
+    liver = sitk.Image([4, 4, 4], sitk.sitkUInt8) + 1
+    m = flr.measure(liver, extra_warnings="the liver mask was resampled.")
+    assert m.warnings[0] == "the liver mask was resampled."
+    assert "t" not in m.warnings
+    assert list(flr.measure(liver, extra_warnings=("a.", "b.")).warnings[:2]) == ["a.", "b."]
+    with pytest.raises(InputError, match="extra_warnings must be text or a list of text"):
+        flr.measure(liver, extra_warnings=[3])
+    with pytest.raises(InputError, match="extra_methods must be a dict"):
+        flr.measure(liver, extra_methods=["segmented"])

@@ -327,6 +327,16 @@ def _check_grid(mask, reference, what):
         )
 
 
+def _warning_list(extra_warnings):
+    # a lone sentence is one warning: list("abc") would split it into letters
+    if isinstance(extra_warnings, str):
+        return [extra_warnings]
+    warnings = list(extra_warnings or ())
+    if not all(isinstance(w, str) for w in warnings):
+        raise InputError("extra_warnings must be text or a list of text.")
+    return warnings
+
+
 def measure(liver, *, tumor=None, flr=None, segments=None, patient=None, options=None,
             scan_date=None, extra_warnings=(), extra_methods=None):
     """Measure liver, tumour and FLR volumes and the clinical ratios.
@@ -349,8 +359,9 @@ def measure(liver, *, tumor=None, flr=None, segments=None, patient=None, options
         Height and weight (for BSA, TELV, sFLR) and liver condition.
     options : VolumetryOptions, optional
     scan_date : datetime.date or str, optional
-    extra_warnings : sequence of str
-        Warnings from earlier steps (loading, resampling), carried into the result.
+    extra_warnings : str or sequence of str
+        Warnings from earlier steps (loading, resampling), carried into the result
+        (one text is one warning).
     extra_methods : dict, optional
         Method facts from earlier steps (e.g. how the liver was segmented).
 
@@ -379,7 +390,10 @@ def measure(liver, *, tumor=None, flr=None, segments=None, patient=None, options
                         (segments, "segment map")):
         if image is not None:
             check_mask(image, what)
-    warnings = list(extra_warnings)
+    warnings = _warning_list(extra_warnings)
+    if extra_methods is not None and not isinstance(extra_methods, dict):
+        raise InputError(f"extra_methods must be a dict of method facts, not "
+                         f"{type(extra_methods).__name__}.")
     liver_arr = np.asarray(_array(liver)) != 0
     if not liver_arr.any():
         raise InputError("the liver mask is empty: it has no non-zero voxel.")
