@@ -25,6 +25,16 @@ def test_formats_keep_geometry_and_volume(tmp_path, suffix, direction):
     assert flr.mask_volume_ml(liver.image) == pytest.approx(n["liver"] * v, rel=1e-6)
 
 
+@pytest.mark.parametrize("selection", ["0", "0,1"])
+def test_label_zero_is_refused_as_the_background(tmp_path, selection):
+    # FILE:0 had measured everything outside the liver as the liver (14 L on a real CT)
+    im, _, _ = box_case()
+    path = tmp_path / "labels.nii.gz"
+    sitk.WriteImage(im["liver"], str(path))
+    with pytest.raises(InputError, match="label 0 is the background"):
+        flr.load_mask(f"{path}:{selection}", im["ct"])
+
+
 def test_label_selection_and_float_labels(tmp_path):
     im, n, v = box_case()
     lab = sitk.GetArrayFromImage(im["liver"]).astype(np.float32)

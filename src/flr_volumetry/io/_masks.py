@@ -275,6 +275,10 @@ def load_mask(spec, reference=None, *, structure="liver", task="total", what="ma
     [[[0, 0, 0, 1]]]
     """
     path, labels = parse_mask_spec(spec)
+    if labels is not None and 0 in labels:
+        raise InputError(f"label 0 is the background (every voxel outside the labelled "
+                         f"structures), not a mask: select the structure's label in {spec}, "
+                         f"e.g. FILE:1.")
     scan = reference
     reference = reference_image(reference)
     if os.path.isdir(path):
