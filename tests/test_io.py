@@ -160,6 +160,21 @@ def test_broken_link_is_said_as_a_link(tmp_path, loop):
         flr.load_mask(f"{link}:1")
 
 
+@pytest.mark.parametrize("units, shown", [("meter", "2000 x 2000 x 2000 mm"),
+                                          ("micron", "0.002 x 0.002 x 0.002 mm")])
+def test_voxel_size_no_patient_scan_has_is_refused(tmp_path, units, shown):
+    # ITK scales a NIfTI's spacing by its xyzt_units: a 2 mm scan labelled in metres had
+    # measured a liver of 8e9 mL, with field-of-view warnings only
+    nib = pytest.importorskip("nibabel")
+    img = nib.Nifti1Image(np.ones((6, 6, 6), np.uint8), np.diag([2.0, 2.0, 2.0, 1.0]))
+    img.header.set_xyzt_units(xyz=units)
+    path = tmp_path / "scan.nii.gz"
+    nib.save(img, path)
+    for read in (flr.load_image, flr.load_mask):
+        with pytest.raises(InputError, match=f"voxel size of {shown}, which no patient scan"):
+            read(path)
+
+
 def test_bad_image_inputs(tmp_path):
     with pytest.raises(InputError, match="does not exist"):
         flr.load_image(tmp_path / "nothing.nii.gz")

@@ -22,6 +22,9 @@ _GZIP_MAGIC = b"\x1f\x8b"
 # Relative difference between a NIfTI's two voxel volumes (qform, sform) that is
 # rounding, not a second geometry.
 _VOXEL_VOLUME_RTOL = 1e-3
+# Voxel sizes of CT and MR scans of a patient, with room on both sides: outside them the
+# header's units are wrong, not the scan.
+PATIENT_VOXEL_MM = (0.05, 50.0)
 
 
 def check_image_file(path, image):
@@ -65,6 +68,14 @@ def check_geometry(image, path):
         shown = " x ".join(f"{s:g}" for s in spacing)
         raise InputError(f"{path} has a voxel size of {shown} mm, not a finite positive size; "
                          f"its volume cannot be measured.")
+    if spacing.max() > PATIENT_VOXEL_MM[1] or spacing.min() < PATIENT_VOXEL_MM[0]:
+        # ITK scales a NIfTI's spacing by its xyzt_units: a header in metres or microns
+        # would give litres a thousand-million times off, silently
+        shown = " x ".join(f"{s:g}" for s in spacing)
+        raise InputError(f"{path} has a voxel size of {shown} mm, which no patient scan has "
+                         f"({PATIENT_VOXEL_MM[0]:g}-{PATIENT_VOXEL_MM[1]:g} mm): the units in "
+                         f"its header are probably wrong (a NIfTI's xyzt_units in metres or "
+                         f"microns); correct the header.")
     if not (np.all(np.isfinite(image.GetOrigin()))
             and np.all(np.isfinite(image.GetDirection()))):
         raise InputError(f"{path} has a position or orientation that is not a number in its "
