@@ -241,3 +241,29 @@ def test_a_negative_percentage_is_refused(key):
     # sflr_pct -5 had given a DH of 41.4 points and a KGR that "met" 2 %/week.
     with pytest.raises(InputError, match=f"{key} is -5.*negative"):
         hypertrophy(dict(PRE, **{key: -5.0}), POST, procedure_date="2024-01-09")
+
+
+def test_a_baseline_scanned_after_the_procedure_is_refused():
+    # It already holds part of the growth: KGR since the procedure comes out too low (the
+    # command line had computed it with a warning, while the batch refuses such a patient).
+    with pytest.raises(ClinicalInputError, match=r"baseline scan \(2024-01-02\) is after the "
+                                                  r"procedure \(2024-01-01\)"):
+        hypertrophy(PRE, POST, procedure_date="2024-01-01")
+    assert hypertrophy(PRE, POST, procedure_date="2024-01-02").interval_days == 35
+
+
+@pytest.mark.parametrize("without", ["baseline", "follow-up"])
+def test_tumour_subtracted_at_one_scan_only_is_said(without):
+    # FLV = TLV - tumour at one scan and TLV at the other: GR compared two different ratios
+    # unsaid (P001's GR 2.86 "above 2.66" became 2.55 "not above").
+    pre, post = dict(PRE, tumor_ml=80.0), dict(POST, tumor_ml=60.0)
+    (pre if without == "baseline" else post)["tumor_ml"] = None
+    h = hypertrophy(pre, post, procedure_date="2024-01-09")
+    said = [w for w in h.warnings if "tumour" in w]
+    assert len(said) == 1 and f"the {without} has no tumour mask" in said[0]
+    assert "GR" in said[0]
+    both = hypertrophy(dict(PRE, tumor_ml=80.0), dict(POST, tumor_ml=60.0),
+                       procedure_date="2024-01-09")
+    assert not [w for w in both.warnings if "tumour" in w]
+    assert not [w for w in hypertrophy(PRE, POST, procedure_date="2024-01-09").warnings
+                if "tumour" in w]

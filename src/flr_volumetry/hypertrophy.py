@@ -169,6 +169,21 @@ def _borrowed_telv(missing, other, telv_ml, sflr_pct, warnings):
     return f"the {other}'s ({telv_ml:.1f} mL) for both scans"
 
 
+def _tumour_at_one_scan(pre, post, warnings):
+    """Say when one scan's FLV subtracts a tumour and the other's is the whole liver: GR
+    then compares FLR/(TLV - tumour) with FLR/TLV, not growth alone."""
+    tumour_pre = _number(pre, "tumor_ml", "baseline")
+    tumour_post = _number(post, "tumor_ml", "follow-up")
+    if (tumour_pre is None) == (tumour_post is None):
+        return
+    without, other, tumour_ml = (("baseline", "follow-up", tumour_post) if tumour_pre is None
+                                 else ("follow-up", "baseline", tumour_pre))
+    warnings.append(f"the {without} has no tumour mask, so its FLV is the whole liver, while "
+                    f"the {other}'s subtracts its tumour ({tumour_ml:.1f} mL): the measured "
+                    f"ratios (FLR/FLV) and GR compare two definitions; give both scans a "
+                    f"tumour mask, or neither.")
+
+
 def hypertrophy(pre, post, *, procedure_date=None, pre_date=None, post_date=None,
                 from_baseline_date=False, allow_baseline_date=None):
     """Degree of hypertrophy, KGR and GR between two measurements.
@@ -238,7 +253,12 @@ def hypertrophy(pre, post, *, procedure_date=None, pre_date=None, post_date=None
             f"check the dates or the order of the files."
         )
     if pre_scan is not None and procedure is not None and pre_scan > procedure:
-        warnings.append(f"the baseline scan ({pre_scan}) is after the procedure ({procedure}).")
+        # (the batch refuses such a patient alike: "no scan precedes the procedure")
+        raise ClinicalInputError(
+            f"the baseline scan ({pre_scan}) is after the procedure ({procedure}): it already "
+            f"holds part of the growth, so DH and KGR since the procedure would be too low; "
+            f"compare with a scan taken before the procedure."
+        )
     if pre_scan is None and procedure is not None:
         # A baseline taken after the procedure would already hold part of the growth.
         warnings.append("the baseline scan date is unknown, so whether the baseline precedes "
@@ -310,6 +330,7 @@ def hypertrophy(pre, post, *, procedure_date=None, pre_date=None, post_date=None
     if m_pre is not None and m_post is not None:
         mdh = m_post - m_pre
         gr = clinical.kgr_pct_per_week(mdh, interval_days)
+        _tumour_at_one_scan(pre, post, warnings)
 
     methods = {
         "interval_start": start_name,
