@@ -65,3 +65,48 @@ def test_a_key_given_twice_or_a_byte_order_mark(tmp_path, capsys):
     assert main(["hypertrophy", *args, "--procedure-date", "2024-01-09"]) == 1
     err = capsys.readouterr().err
     assert "'sflr_pct' is given twice" in err and len(err.strip().splitlines()) == 1
+
+
+def test_summary_lines_never_round_a_figure_across_its_cut_off(tmp_path, capsys):
+    # KGR 1.996 had been printed "KGR 2.00 %/week (below 2 %/week)", GR 2.6649
+    # "GR 2.66 %/week (above 2.66 %/week)"
+    pre = {"flr_ml": 400.0, "telv_ml": 2000.0, "sflr_pct": 20.0, "measured_flr_pct": 20.0,
+           "scan_date": "2024-01-01"}
+    post = {"flr_ml": 400.0 + 20 * 7.984, "telv_ml": 2000.0, "sflr_pct": 20.0 + 7.984,
+            "measured_flr_pct": 20.0 + 4 * 2.6649, "scan_date": "2024-01-29"}
+    for name, d in (("pre", pre), ("post", post)):
+        (tmp_path / f"{name}.json").write_text(json.dumps(d))
+    assert main(["hypertrophy", "--pre", str(tmp_path / "pre.json"), "--post",
+                 str(tmp_path / "post.json"), "--procedure-date", "2024-01-01",
+                 "--json", str(tmp_path / "h.json")]) == 0
+    out = capsys.readouterr().out
+    assert "KGR 1.996 %/week (below 2 %/week)" in out
+    assert "GR 2.665 %/week (above 2.66 %/week)" in out
+
+
+def test_measure_summary_shows_an_sflr_just_under_its_threshold_as_under(tmp_path, capsys):
+    import numpy as np
+    import SimpleITK as sitk
+
+    from flr_volumetry import clinical
+
+    # sFLR 19.96 % had been printed "sFLR 20.0 % (threshold 20 %)" beside sflr_adequate false
+    liver = np.zeros((20, 50, 50), np.uint8)
+    liver[:, :, :] = 1
+    img = sitk.GetImageFromArray(liver)
+    img.SetSpacing((2.0, 2.0, 2.0))  # 400 mL
+    telv = clinical.telv_ml(height_cm=170, weight_kg=70)
+    flr = liver.copy()
+    keep = int(round(0.1996 * telv / 0.008))  # voxels of 8 uL
+    flat = flr.reshape(-1)
+    flat[keep:] = 0
+    flr_img = sitk.GetImageFromArray(flr)
+    flr_img.CopyInformation(img)
+    sitk.WriteImage(img, str(tmp_path / "liver.nii.gz"))
+    sitk.WriteImage(flr_img, str(tmp_path / "flr.nii.gz"))
+    assert main(["measure", str(tmp_path / "liver.nii.gz"), "--liver", str(tmp_path / "liver.nii.gz"),
+                 "--flr", str(tmp_path / "flr.nii.gz"), "--height-cm", "170", "--weight-kg", "70",
+                 "--json", str(tmp_path / "m.json")]) == 0
+    d = json.loads((tmp_path / "m.json").read_text())
+    assert d["sflr_adequate"] is False and 19.9 < d["sflr_pct"] < 20.0
+    assert f"sFLR {d['sflr_pct']:.2f} % (threshold 20 %)" in capsys.readouterr().out

@@ -368,6 +368,26 @@ def meets(value, cutoff, *, strictly=False):
     return bool(number >= cutoff - CUTOFF_TOLERANCE)
 
 
+def shown_against(value, cutoff, digits=1, *, strictly=False):
+    """``value`` as text with enough decimals that it does not seem to cross ``cutoff``
+    when it does not (29.97 shown as "30.0" beside "inadequate" contradicts itself); a
+    value within rounding of the cut-off counts as the cut-off (``meets``).
+
+    Examples
+    --------
+    >>> shown_against(1.996, 2.0, 2), shown_against(2.6649, 2.66, 2, strictly=True)
+    ('1.996', '2.665')
+    >>> shown_against(25.04, 20.0)
+    '25.0'
+    """
+    ok = meets(value, cutoff, strictly=strictly)
+    while digits < 9 and meets(round(value, digits), cutoff, strictly=strictly) != ok:
+        digits += 1
+    if meets(round(value, digits), cutoff, strictly=strictly) != ok:
+        return f"{cutoff:.{digits}f}" if ok else f"<{cutoff:.{digits}f}"
+    return f"{value:.{digits}f}"
+
+
 def sflr_adequate(sflr_pct, liver_condition="normal"):
     """Whether an sFLR meets the threshold for the liver condition (None without an sFLR).
 

@@ -401,17 +401,11 @@ def _num(value, digits=1, unit=""):
 
 def _num_vs(value, cutoff, digits=1, *, strictly=False):
     """``value`` shown with enough decimals that it does not seem to cross ``cutoff``
-    when it does not (29.97 shown as 30.0 beside "inadequate" contradicts itself)."""
+    when it does not (``clinical.shown_against``)."""
     if value is None or cutoff is None or isinstance(value, bool) \
             or not isinstance(value, (int, float)) or math.isnan(value):
         return _num(value, digits)
-    ok = clinical.meets(value, cutoff, strictly=strictly)
-    while digits < 9 and clinical.meets(round(value, digits), cutoff, strictly=strictly) != ok:
-        digits += 1
-    if clinical.meets(round(value, digits), cutoff, strictly=strictly) != ok:
-        # Within the comparison's tolerance of the cut-off: it counts as the cut-off itself.
-        return _num(cutoff, digits) if ok else f"&lt;{_num(cutoff, digits)}"
-    return _num(value, digits)
+    return html.escape(clinical.shown_against(value, cutoff, digits, strictly=strictly))
 
 
 def _verdict(ok, text_pass="pass", text_fail="fail"):

@@ -10,7 +10,7 @@ import sys
 from ..errors import InputError
 from ..io import check_writable, write_json_atomic
 from ..volumetry import Patient, VolumetryOptions
-from ..clinical import BSA_FORMULAS, LIVER_CONDITIONS, TELV_FORMULAS
+from ..clinical import BSA_FORMULAS, LIVER_CONDITIONS, TELV_FORMULAS, shown_against
 
 # Coordinates in LPS are often negative ("-35,12,80;..."), and a mistyped voxel index
 # may be: let argparse take such values as arguments, not as unknown options (no option
@@ -50,6 +50,13 @@ def emit_json(data, path):
 
 def fmt(value, unit="", digits=1):
     return "n/a" if value is None else f"{value:.{digits}f}{unit}"
+
+
+def fmt_vs(value, cutoff, unit="", digits=1, strictly=False):
+    """``fmt`` for a figure judged against ``cutoff``: never rounded across it."""
+    if value is None:
+        return "n/a"
+    return f"{shown_against(value, cutoff, digits, strictly=strictly)}{unit}"
 
 
 def check_outputs(outputs, inputs=()):

@@ -7,7 +7,8 @@ import sys
 
 from ..errors import InputError, check_exists, json_object
 from ..hypertrophy import hypertrophy
-from ._common import check_outputs, emit_json, fmt
+from ..clinical import GR_THRESHOLD_PCT_PER_WEEK, KGR_THRESHOLD_PCT_PER_WEEK
+from ._common import check_outputs, emit_json, fmt, fmt_vs
 
 
 def add_parser(sub):
@@ -55,9 +56,9 @@ def run(args):
     emit_json(h.to_dict(), args.json)
     if args.json:
         print(f"{h.interval_days} days; DH {fmt(h.dh_pct_points, ' points')}, "
-              f"KGR {fmt(h.kgr_pct_per_week, ' %/week', 2)}"
+              f"KGR {fmt_vs(h.kgr_pct_per_week, KGR_THRESHOLD_PCT_PER_WEEK, ' %/week', 2)}"
               f"{_verdict(h.kgr_meets_2pct, '2 %/week')}, "
-              f"GR {fmt(h.gr_pct_per_week, ' %/week', 2)}"
+              f"GR {fmt_vs(h.gr_pct_per_week, GR_THRESHOLD_PCT_PER_WEEK, ' %/week', 2, True)}"
               f"{_verdict(h.gr_meets_2_66pct, '2.66 %/week', 'above', 'not above')}; "
               f"written to {args.json}")
     # On stderr whether or not the JSON goes to stdout: a procedure date a year off is

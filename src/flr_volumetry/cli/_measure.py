@@ -7,7 +7,7 @@ import sys
 from ..errors import InputError
 from ..io import write_json_atomic, write_mask
 from ..workflow import measure_files
-from ._common import (NUMBERS, add_patient_arguments, check_outputs, emit_json, fmt,
+from ._common import (NUMBERS, add_patient_arguments, check_outputs, emit_json, fmt, fmt_vs,
                       options_from_args, patient_from_args)
 
 
@@ -205,6 +205,6 @@ def run(args):
     emit_json(m.to_dict(), args.json)
     if args.json:
         print(f"total liver {fmt(m.total_liver_ml, ' mL')}, tumour {fmt(m.tumor_ml, ' mL')}, "
-              f"FLR {fmt(m.flr_ml, ' mL')}, sFLR {fmt(m.sflr_pct, ' %')} "
+              f"FLR {fmt(m.flr_ml, ' mL')}, sFLR {fmt_vs(m.sflr_pct, m.sflr_threshold_pct, ' %')} "
               f"(threshold {m.sflr_threshold_pct:g} %); written to {args.json}")
     return 0

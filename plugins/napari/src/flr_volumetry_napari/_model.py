@@ -599,6 +599,13 @@ def _fmt(value, digits=1, unit=""):
     return f"{value:.{digits}f}{unit}"
 
 
+def _fmt_vs(value, cutoff, digits=1, unit="", strictly=False):
+    """``_fmt`` for a figure shown beside its verdict: never rounded across ``cutoff``."""
+    if value is None or cutoff is None:
+        return _fmt(value, digits, unit)
+    return f"{clinical.shown_against(value, cutoff, digits, strictly=strictly)}{unit}"
+
+
 def _verdict(ok):
     return "" if ok is None else ("pass" if ok else "FAIL")
 
@@ -623,11 +630,12 @@ def measurement_rows(m):
         ("Tumour", _fmt(m.tumor_ml, 1, " mL"), ""),
         ("FLV (TLV − tumour)", _fmt(m.functional_liver_ml, 1, " mL"), ""),
         ("FLR", _fmt(m.flr_ml, 1, " mL"), ""),
-        ("sFLR", _fmt(m.sflr_pct, 2, " %"),
+        ("sFLR", _fmt_vs(m.sflr_pct, thr, 2, " %"),
          "" if m.sflr_adequate is None else
          (f"pass (≥ {thr:g} %)" if m.sflr_adequate else f"FAIL (< {thr:g} %)")),
         ("Measured FLR / FLV", _fmt(m.measured_flr_pct, 2, " %"), ""),
-        ("FLR / body weight", _fmt(m.flr_bw_ratio_pct, 2, " %"),
+        ("FLR / body weight", _fmt_vs(m.flr_bw_ratio_pct, clinical.FLR_BW_RATIO_THRESHOLD_PCT, 2,
+                                       " %", strictly=True),
          "" if m.flr_bw_ratio_pct is None else
          ("pass (> 0.5 %)" if m.flr_bw_adequate else "FAIL (≤ 0.5 %)")),
         ("TELV", _fmt(m.telv_ml, 1, " mL"), m.methods.get("telv_formula") or ""),
@@ -659,15 +667,15 @@ def hypertrophy_rows(h):
          f"{_fmt(h.flr_pre_ml)} → {_fmt(h.flr_post_ml)} mL", ""),
         ("FLR growth", f"{_fmt(h.flr_growth_ml, 1, ' mL')} ({_fmt(h.flr_growth_pct, 1, ' %')})",
          ""),
-        ("DH (sFLR)", _fmt(h.dh_pct_points, 2, " points"),
+        ("DH (sFLR)", _fmt_vs(h.dh_pct_points, clinical.DH_THRESHOLD_PCT_POINTS, 2, " points"),
          "" if h.dh_meets_7_5_pct_points is None else
          ("pass (≥ 7.5 points)" if h.dh_meets_7_5_pct_points else "FAIL (< 7.5 points)")),
-        ("KGR (Shindoh)", _fmt(h.kgr_pct_per_week, 2, " %/week"),
+        ("KGR (Shindoh)", _fmt_vs(h.kgr_pct_per_week, kgr_t, 2, " %/week"),
          "" if h.kgr_meets_2pct is None else
          (f"pass (≥ {kgr_t:g} %/week)" if h.kgr_meets_2pct else f"FAIL (< {kgr_t:g} %/week)")),
         ("KGR per day", _fmt(h.kgr_pct_per_day, 3, " %/day"), ""),
         ("DH (measured FLR / FLV)", _fmt(h.measured_dh_pct_points, 2, " points"), ""),
-        ("GR (Leung)", _fmt(h.gr_pct_per_week, 2, " %/week"),
+        ("GR (Leung)", _fmt_vs(h.gr_pct_per_week, gr_t, 2, " %/week", strictly=True),
          "" if h.gr_meets_2_66pct is None else
          (f"pass (> {gr_t:g} %/week)" if h.gr_meets_2_66pct else f"FAIL (≤ {gr_t:g} %/week)")),
     ]

@@ -198,3 +198,29 @@ def test_masks_cannot_be_painted_while_they_are_exported(make_napari_viewer, qtb
     with qtbot.waitSignal(e.export().finished, timeout=60000):
         assert not any(lay.editable for lay in masks)
     qtbot.waitUntil(lambda: all(lay.editable for lay in masks), timeout=5000)
+
+
+def test_table_figures_are_never_rounded_across_their_cut_off():
+    # sFLR 19.996 % had been shown "20.00 %" beside "FAIL (< 20 %)", KGR 1.9996 "2.00 %/week"
+    # beside "FAIL (< 2 %/week)", GR 2.6649 "2.66 %/week" beside "pass (> 2.66 %/week)"
+    from flr_volumetry_napari._model import hypertrophy_rows, measurement_rows
+
+    a = np.ones((20, 200, 100), np.uint8)
+    liver = sitk.GetImageFromArray(a)  # 400 mL
+    telv = flr.clinical.telv_ml(height_cm=170, weight_kg=70)
+    f = a.reshape(-1).copy()
+    f[int(round(0.19996 * telv * 1000)):] = 0
+    flr_img = sitk.GetImageFromArray(f.reshape(a.shape))
+    flr_img.CopyInformation(liver)
+    liver.SetSpacing((1.0, 1.0, 1.0))
+    flr_img.SetSpacing((1.0, 1.0, 1.0))
+    m = flr.measure(liver, flr=flr_img, patient=flr.Patient(170, 70))
+    assert m.sflr_adequate is False and 19.99 < m.sflr_pct < 20.0
+    sflr_row = [r for r in measurement_rows(m) if r[0] == "sFLR"][0]
+    assert sflr_row[1] == f"{m.sflr_pct:.3f} %" and sflr_row[2].startswith("FAIL")
+    h = flr.hypertrophy({"flr_ml": 400.0, "sflr_pct": 20.0, "measured_flr_pct": 20.0},
+                        {"flr_ml": 500.0, "sflr_pct": 27.9984, "measured_flr_pct": 30.6596},
+                        procedure_date="2024-01-01", post_date="2024-01-29")
+    rows = {r[0]: r for r in hypertrophy_rows(h)}
+    assert rows["KGR (Shindoh)"][1] == "1.9996 %/week" and rows["KGR (Shindoh)"][2].startswith("FAIL")
+    assert rows["GR (Leung)"][1] == "2.665 %/week" and rows["GR (Leung)"][2].startswith("pass")
