@@ -712,6 +712,32 @@ def test_patients_csv_follow_up_sflr_is_the_one_dh_used():
     assert "estimate the total liver volume differently" in s["warnings"]
 
 
+def test_a_borrowed_baseline_sflr_is_the_one_shown_and_charted():
+    from flr_volumetry.batch import analyse_patient
+    from flr_volumetry.report import _sflr_by_timepoint, _timepoint_table
+    from flr_volumetry.study import StudyPatient
+
+    # No height or weight at baseline: DH used the baseline sFLR from the follow-up's TELV,
+    # but the row had shown it empty beside DH 12.9, and the chart had started the
+    # 2 %/week line at the follow-up's point.
+    pre = {"flr_ml": 300.0, "telv_ml": None, "sflr_pct": None, "measured_flr_pct": 20.0,
+           "scan_date": "2024-01-01"}
+    post = {"flr_ml": 400.0, "telv_ml": 1400.0, "sflr_pct": 100 * 400.0 / 1400.0,
+            "measured_flr_pct": 25.0, "scan_date": "2024-02-05"}
+    records = [{"timepoint": tp, "scan_date": m["scan_date"], "status": "ok", "error": None,
+                "measurement": m} for tp, m in (("pre", pre), ("post", post))]
+    patient = StudyPatient(patient_id="P001", folder=".", procedure="PVE",
+                           procedure_date="2024-01-08")
+    entry = analyse_patient(patient, records)
+    s = entry["summary"]
+    assert s["sflr_baseline_pct"] == pytest.approx(100 * 300.0 / 1400.0)
+    assert s["dh_pct_points"] == pytest.approx(s["sflr_followup_pct"] - s["sflr_baseline_pct"])
+    assert _sflr_by_timepoint(entry)["pre"] == pytest.approx(s["sflr_baseline_pct"])
+    table = _timepoint_table(entry, 20.0)
+    assert "n/a</span> (21.4 in the growth analysis, with the other scan's TELV)" in table
+    assert table.count("in the growth analysis") == 1  # the follow-up's own sFLR was used
+
+
 def _growth_record(tp, date, flr_ml, status="ok"):
     m = {"flr_ml": flr_ml, "telv_ml": 1600.0, "sflr_pct": 100 * flr_ml / 1600.0,
          "measured_flr_pct": 20.0, "scan_date": date}

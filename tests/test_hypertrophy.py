@@ -267,3 +267,20 @@ def test_tumour_subtracted_at_one_scan_only_is_said(without):
     assert not [w for w in both.warnings if "tumour" in w]
     assert not [w for w in hypertrophy(PRE, POST, procedure_date="2024-01-09").warnings
                 if "tumour" in w]
+
+
+def test_a_follow_up_verdict_that_the_common_telv_turns_is_said():
+    # Weight 90 kg at baseline, 70 kg at follow-up: its own sFLR (35.3 %) is adequate for a
+    # chemotherapy liver, the one with the baseline's TELV (29.4 %) is not; the tables
+    # showed both verdicts with nothing saying which scan size judged.
+    pre = {"flr_ml": 400.0, "telv_ml": 1700.0, "sflr_pct": 100 * 400 / 1700,
+           "scan_date": "2024-01-02", "sflr_threshold_pct": 30.0}
+    post = {"flr_ml": 500.0, "telv_ml": 1416.0, "sflr_pct": 100 * 500 / 1416,
+            "scan_date": "2024-02-06", "sflr_threshold_pct": 30.0}
+    h = hypertrophy(pre, post, procedure_date="2024-01-09")
+    (said,) = [w for w in h.warnings if "estimate the total liver volume differently" in w]
+    assert "below the 30 % threshold" in said and "its own sFLR (35.3 %) is not" in said
+    same = hypertrophy(pre, dict(post, flr_ml=600.0, sflr_pct=100 * 600 / 1416),
+                       procedure_date="2024-01-09")
+    (said,) = [w for w in same.warnings if "estimate the total liver volume differently" in w]
+    assert "threshold" not in said

@@ -787,9 +787,10 @@ def analyse_patient(patient, records, *, from_baseline_date=False):
         else None,
         "procedure": patient.procedure, "procedure_date": patient.procedure_date,
         "interval_days": h.get("interval_days"),
-        "sflr_baseline_pct": base_m.get("sflr_pct"),
-        # The follow-up sFLR that DH used (recomputed with the baseline TELV if the two
-        # estimates differ), so that the row's DH is its own difference.
+        # The sFLRs that DH used (a follow-up's recomputed with the baseline TELV if the two
+        # estimates differ, a baseline's from the follow-up's TELV if it had none), so that
+        # the row's DH is its own difference.
+        "sflr_baseline_pct": h["sflr_pre_pct"] if h else base_m.get("sflr_pct"),
         "sflr_followup_pct": h["sflr_post_pct"] if h else last_m.get("sflr_pct"),
         "dh_pct_points": h.get("dh_pct_points"),
         "kgr_pct_per_week": h.get("kgr_pct_per_week"),

@@ -169,6 +169,20 @@ def _borrowed_telv(missing, other, telv_ml, sflr_pct, warnings):
     return f"the {other}'s ({telv_ml:.1f} mL) for both scans"
 
 
+def _turned_verdict(own_sflr, common_sflr, post):
+    """'; judged on it, ...' when the follow-up's adequacy verdict turns with the TELV (its
+    own sFLR on one side of its threshold, the one with the baseline's TELV on the other)."""
+    threshold = _number(post, "sflr_threshold_pct", "follow-up")
+    if threshold is None:
+        return ""
+    common_ok = clinical.meets(common_sflr, threshold)
+    if common_ok == clinical.meets(own_sflr, threshold):
+        return ""
+    side = "at or above" if common_ok else "below"
+    return (f"; judged on it, the follow-up is {side} the {threshold:g} % threshold while its "
+            f"own sFLR ({clinical.shown_against(own_sflr, threshold)} %) is not: decide which body size holds")
+
+
 def _tumour_at_one_scan(pre, post, warnings):
     """Say when one scan's FLV subtracts a tumour and the other's is the whole liver: GR
     then compares FLR/(TLV - tumour) with FLR/TLV, not growth alone."""
@@ -300,13 +314,14 @@ def hypertrophy(pre, post, *, procedure_date=None, pre_date=None, post_date=None
             and abs(telv_post - telv_pre) > SAME_TELV_ML):
         # DH subtracts two ratios: with different denominators (another TELV formula,
         # height or weight) part of the "growth" would be the change of estimate.
-        sflr_post = clinical.sflr_pct(flr_post, telv_pre)
+        own_sflr_post, sflr_post = sflr_post, clinical.sflr_pct(flr_post, telv_pre)
         telv_method = f"the baseline's ({telv_pre:.1f} mL) for both scans"
         warnings.append(
             f"the measurements estimate the total liver volume differently (TELV "
             f"{telv_pre:.1f} mL at baseline, {telv_post:.1f} mL at follow-up: another formula, "
             f"height or weight); the follow-up sFLR is recomputed with the baseline TELV "
-            f"({sflr_post:.1f} %), so that DH and KGR measure growth only."
+            f"({sflr_post:.1f} %), so that DH and KGR measure growth only"
+            f"{_turned_verdict(own_sflr_post, sflr_post, post)}."
         )
     if (sflr_pre is None) != (sflr_post is None):
         # Body size was not given at one scan (a header without height, a weight not typed

@@ -446,7 +446,18 @@ def _cohort_table(patients):
     return f'<table id="cohort"><tr>{ths}</tr>{"".join(rows)}</table>'
 
 
-def _timepoint_table(p, threshold):
+def _sflr_cell(own, used, threshold):
+    """A scan's sFLR, and beside it the one the growth analysis used when that differs
+    (another scan's TELV): one scan must not show two sFLRs unexplained."""
+    cell = _num_vs(own, threshold)
+    if used is None or (own is not None and abs(used - own) < 0.05):
+        return cell
+    return f"{cell} ({_num_vs(used, threshold)} in the growth analysis, with the other " \
+           f"scan's TELV)"
+
+
+def _timepoint_table(p, threshold, sflr_by_tp=None):
+    sflr_by_tp = _sflr_by_timepoint(p) if sflr_by_tp is None else sflr_by_tp
     head = ("timepoint", "scan date", "status", "total liver mL", "tumour mL", "FLR mL",
             "sFLR %", "FLR/FLV %", "FLR/BW %", "liver from", "FLR from")
     left = (0, 1, 2, 9, 10)
@@ -461,7 +472,8 @@ def _timepoint_table(p, threshold):
                 f' <span class="err">{html.escape(t["error"])}</span>' if t.get("error") else ""),
             _num(m.get("total_liver_ml")), _num(m.get("tumor_ml")), _num(m.get("flr_ml")),
             # Beside the follow-up's sFLR verdict: never rounded across its threshold.
-            _num_vs(m.get("sflr_pct"), threshold), _num(m.get("measured_flr_pct")),
+            _sflr_cell(m.get("sflr_pct"), sflr_by_tp.get(t["timepoint"]), threshold),
+            _num(m.get("measured_flr_pct")),
             # The one ratio with a cut-off when only the weight is known (above 0.5 %).
             _num_vs(m.get("flr_bw_ratio_pct"), clinical.FLR_BW_RATIO_THRESHOLD_PCT, 2,
                     strictly=True),
@@ -474,12 +486,18 @@ def _timepoint_table(p, threshold):
 
 def _sflr_by_timepoint(p):
     """Each timepoint's sFLR as the growth analysis used it: a follow-up's recomputed with
-    the baseline's TELV when the two estimates differ (so DH is the difference shown)."""
+    the baseline's TELV when the two estimates differ (so DH is the difference shown), a
+    baseline's without a TELV of its own from the latest follow-up's (the summary row's)."""
     sflr = {t["timepoint"]: (t.get("measurement") or {}).get("sflr_pct") for t in p["timepoints"]}
     for f in p["followups"]:
         h = f.get("hypertrophy") or {}
         if h.get("sflr_post_pct") is not None:
             sflr[f["timepoint"]] = h["sflr_post_pct"]
+    baseline = p.get("baseline")
+    s = p.get("summary") or {}
+    if baseline is not None and sflr.get(baseline) is None \
+            and s.get("sflr_baseline_pct") is not None:
+        sflr[baseline] = s["sflr_baseline_pct"]
     return sflr
 
 
@@ -594,8 +612,8 @@ def _patient_section(p, out_dir, figures=True, charts=None):
         f"{threshold:g} %); {_body_size_text(p)}.</p>")
     if p.get("error"):
         parts.append(f'<p class="err">Failed: {html.escape(p["error"])}</p>')
-    parts.append(_timepoint_table(p, threshold))
     sflr_by_tp = _sflr_by_timepoint(p)
+    parts.append(_timepoint_table(p, threshold, sflr_by_tp))
     parts.append(_followup_table(p, threshold, sflr_by_tp))
     # The baseline and its follow-ups: the rate lines start at the baseline, so scans before
     # it (measured, not compared) stay off the chart. Without a baseline, no rate lines.
