@@ -738,6 +738,31 @@ def test_a_borrowed_baseline_sflr_is_the_one_shown_and_charted():
     assert table.count("in the growth analysis") == 1  # the follow-up's own sFLR was used
 
 
+def test_the_summary_row_compares_the_last_scan_before_the_resection():
+    from flr_volumetry.batch import analyse_patient
+    from flr_volumetry.study import StudyPatient
+
+    # Baseline, 3 and 5 weeks after PVE, then a CT after the hepatectomy (FLR = liver):
+    # the row had judged growth on the last scan (KGR "fail" beside GR "pass").
+    def record(tp, date, flr_ml, flv_ml):
+        m = {"flr_ml": flr_ml, "telv_ml": 1600.0, "sflr_pct": 100 * flr_ml / 1600.0,
+             "functional_liver_ml": flv_ml, "measured_flr_pct": 100 * flr_ml / flv_ml,
+             "scan_date": date}
+        return {"timepoint": tp, "scan_date": date, "status": "ok", "error": None,
+                "measurement": m}
+    patient = StudyPatient(patient_id="P001", folder=".", procedure="PVE",
+                           procedure_date="2024-01-08")
+    entry = analyse_patient(patient, [record("pre", "2024-01-01", 400.0, 1800.0),
+                                      record("w3", "2024-01-29", 500.0, 1850.0),
+                                      record("w5", "2024-02-12", 560.0, 1900.0),
+                                      record("resected", "2024-03-11", 700.0, 700.0)])
+    s = entry["summary"]
+    assert s["followup_timepoint"] == "w5" and s["status"] == "ok"
+    assert s["sflr_followup_pct"] == pytest.approx(35.0)
+    assert "resected" in s["warnings"] and "after the resection" in s["warnings"]
+    assert [f["timepoint"] for f in entry["followups"]] == ["w3", "w5", "resected"]
+
+
 def _growth_record(tp, date, flr_ml, status="ok"):
     m = {"flr_ml": flr_ml, "telv_ml": 1600.0, "sflr_pct": 100 * flr_ml / 1600.0,
          "measured_flr_pct": 20.0, "scan_date": date}

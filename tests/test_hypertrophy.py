@@ -284,3 +284,14 @@ def test_a_follow_up_verdict_that_the_common_telv_turns_is_said():
                        procedure_date="2024-01-09")
     (said,) = [w for w in same.warnings if "estimate the total liver volume differently" in w]
     assert "threshold" not in said
+
+
+def test_a_follow_up_whose_flr_is_the_whole_liver_is_said_to_be_after_the_resection():
+    # A CT after the right hepatectomy (liver = remnant) had been compared as a post-PVE
+    # scan: KGR 1.44 "below 2 %/week" beside GR 9.22, unsaid.
+    post = dict(POST, measured_flr_pct=100.0)
+    (said,) = [w for w in hypertrophy(PRE, post, procedure_date="2024-01-09").warnings
+               if "resection" in w]
+    assert "FLR is 100 % of its functional liver" in said
+    assert not [w for w in hypertrophy(PRE, POST, procedure_date="2024-01-09").warnings
+                if "resection" in w]

@@ -34,7 +34,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
 from ._options import as_options, check_field_types
-from .clinical import sflr_adequate, sflr_threshold_pct
+from .clinical import AFTER_RESECTION_FLR_PCT, sflr_adequate, sflr_threshold_pct
 from .errors import InputError
 from .hypertrophy import baseline_index, hypertrophy
 from .io import load_image, series_patient_id, write_json_atomic, write_mask
@@ -706,7 +706,8 @@ def analyse_patient(patient, records, *, from_baseline_date=False):
     listed, not compared. Every later timepoint that was measured is a
     follow-up, compared with the baseline by
     :func:`~flr_volumetry.hypertrophy.hypertrophy`. The summary (a row of
-    ``patients.csv``) is the latest follow-up against the baseline.
+    ``patients.csv``) is the latest follow-up against the baseline, leaving out scans
+    whose FLR is the whole liver (taken after the resection; said).
 
     No baseline is chosen, and the patient fails, when a timepoint has no
     scan date or no scan precedes a known procedure date.
@@ -772,7 +773,17 @@ def analyse_patient(patient, records, *, from_baseline_date=False):
     if baseline is not None and len(dated) == 1 and not errors:
         warnings.append("only one dated timepoint: no growth computed.")
 
-    latest = next((r for r in reversed(dated[1:]) if r["status"] == "ok"), None)
+    measured = [r for r in dated[1:] if r["status"] == "ok"]
+    before_resection = [r for r in measured if not _after_resection(r)]
+    if measured and before_resection and before_resection[-1] is not measured[-1]:
+        # A CT after the hepatectomy (the liver is the remnant) is no post-PVE scan: its
+        # "growth" since the procedure is the resection's.
+        later = measured[measured.index(before_resection[-1]) + 1:]
+        warnings.append(f"{', '.join(r['timepoint'] for r in later)}: the FLR is the whole "
+                        f"liver, as after the resection; the row compares "
+                        f"{before_resection[-1]['timepoint']}, the last scan before it")
+        measured = before_resection
+    latest = measured[-1] if measured else None
     latest_f = next((f for f in followups if latest and f["timepoint"] == latest["timepoint"]),
                     None)
     h = (latest_f or {}).get("hypertrophy") or {}
@@ -825,6 +836,12 @@ def analyse_patient(patient, records, *, from_baseline_date=False):
         "baseline": summary["baseline_timepoint"], "timepoints": ordered,
         "followups": followups, "summary": summary,
     }
+
+
+def _after_resection(record):
+    """Whether a measured timepoint shows no liver left to resect (its FLR is the liver)."""
+    ratio = (record.get("measurement") or {}).get("measured_flr_pct")
+    return ratio is not None and ratio >= AFTER_RESECTION_FLR_PCT
 
 
 def _timepoint_row(rec):

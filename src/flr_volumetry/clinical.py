@@ -52,6 +52,10 @@ GR_THRESHOLD_PCT_PER_WEEK = 2.66
 DH_THRESHOLD_PCT_POINTS = 7.5
 #: FLR to body-weight ratio target common in ALPPS series (assumes 1 g/mL).
 FLR_BW_RATIO_THRESHOLD_PCT = 0.5
+#: Measured FLR/FLV (%) from which a scan shows no liver left to resect: taken after the
+#: resection (or given an FLR mask that is the whole liver). Not a clinical cut-off: the
+#: smallest standard resection (left lateral sectionectomy) leaves about 75-85 %.
+AFTER_RESECTION_FLR_PCT = 95.0
 
 #: sFLR adequacy thresholds (%) by the state of the liver parenchyma.
 LIVER_CONDITIONS = {"normal": 20.0, "chemotherapy": 30.0, "cirrhosis": 40.0}
