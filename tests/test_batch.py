@@ -1269,3 +1269,17 @@ def test_an_output_folder_that_cannot_be_written_is_said_in_a_sentence(
     assert main(["batch", study, "-o", str(out), "--no-figures", "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert "cannot write into the output folder" in err and "unexpected" not in err
+
+
+def test_a_timepoint_without_its_image_keeps_the_date_of_its_timepoint_json(tmp_path):
+    # Its date had been dropped with the error: the patient was said to have a scan "with no
+    # scan date, so the scans cannot be put in order", and the baseline lost its place.
+    study, out = str(tmp_path / "study"), str(tmp_path / "out")
+    tiny.write_patient(study, "P001", PVE, two_scans())
+    os.remove(os.path.join(study, "P001", "post", "image.nii.gz"))
+    r = run_batch(study, out, FAST)
+    (p,) = r.results["patients"]
+    post = next(t for t in p["timepoints"] if t["timepoint"] == "post")
+    assert post["scan_date"] == "2024-02-05" and "no image in post/" in post["error"]
+    assert "no scan date" not in p["error"] and "no image in post/" in p["error"]
+    assert p["baseline"] == "pre"

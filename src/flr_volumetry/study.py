@@ -507,11 +507,13 @@ def _find_timepoint(patient_id, folder):
     elif problems:
         error = problems[0]
     extra = {}
-    if tp_json is not None and error is None:
+    if tp_json is not None:
+        # Read beside another error too: a timepoint without its scan still has its date,
+        # which orders the others (the baseline among them).
         try:
             extra = read_timepoint_file(tp_json)
         except InputError as exc:
-            error = str(exc)
+            error = error or str(exc)
     return StudyTimepoint(
         patient_id=patient_id, name=name, folder=folder,
         image=images[0] if len(images) == 1 else None,
