@@ -18,16 +18,17 @@ the report is one self-contained file.
       "study": "/abs/path/STUDY",
       "options": {"workers": 1, "scheduler": null, "resume": false,
                   "bsa_formula": "mosteller", "telv_formula": "vauthey",
-                  "from_baseline_date": false},
+                  "from_baseline_date": false, "figures": true},
       "summary": {"patients": 3, "patients_ok": 2, "patients_failed": 1,
                   "timepoints": 7, "timepoints_ok": 6, "timepoints_failed": 1,
-                  "timepoints_resumed": 0},
+                  "timepoints_resumed": 0, "wall_seconds": 12.3},
       "warnings": ["study-level warnings"],
       "patients": [{
         "patient_id": "P001", "status": "ok" | "failed", "error": null | "sentence",
         "warnings": [...],
         "facts": {"height_cm", "weight_kg", "liver_condition", "procedure",
-                  "procedure_date", "resection", "remnant_segments", "plan"},
+                  "procedure_date", "resection", "remnant_segments", "resect_caudate",
+                  "plan"},
         "sflr_threshold_pct": 20.0,
         "baseline": "baseline",             # timepoint name, first by scan date
         "timepoints": [{                    # ordered by scan date (undated last)
