@@ -46,3 +46,11 @@ def test_readme_command_lines_name_only_options_that_exist():
                 assert option in known, f"README names {option} for {match.group(1)}"
                 checked += 1
     assert checked > 30
+
+
+def test_readme_gives_the_results_schema_version_written():
+    # It had said 1.0 for two versions after the writer moved to 1.1.
+    from flr_volumetry.report import RESULTS_SCHEMA_VERSION
+
+    versions = re.findall(r"batch-results` version (\d+\.\d+)", README.read_text())
+    assert versions == [RESULTS_SCHEMA_VERSION]
