@@ -331,7 +331,7 @@ def test_report_has_cohort_table_and_embedded_figures(good):
     assert page.count("data:image/png;base64,") == 3 + 7  # growth charts + overlays
     assert "src=\"http" not in page and "<link" not in page  # self-contained
     for pid in ("P001", "P002", "P003"):
-        assert f'id="{pid}"' in page
+        assert f'id="patient-{pid}"' in page
     assert "2 %/week" in page and "2.66 %/week" in page
 
 

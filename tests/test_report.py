@@ -295,3 +295,37 @@ def test_follow_up_table_gives_daily_rates(tmp_path):
     page = render_report_html(results, str(tmp_path), figures=False)
     assert "KGR %/day" in page and "GR %/day" in page
     assert "<td>0.357</td>" in page and "<td>0.143</td>" in page
+
+
+@pytest.mark.parametrize("pid", ["P 01", "cohort"])
+def test_patient_anchors_are_valid_ids_of_their_own(tmp_path, pid):
+    # "P 01" had given id="P 01" (no HTML id holds a space); a patient named "cohort" took
+    # the cohort table's id, so its link jumped to the table.
+    import re
+
+    page = render_report_html(_results(pid), str(tmp_path), figures=False)
+    ids = re.findall(r' id="([^"]*)"', page)
+    assert len(ids) == len(set(ids)) and not any(re.search(r"\s", i) for i in ids)
+    (href,) = re.findall(r'<a href="#([^"]*)">' + re.escape(pid) + "</a>", page)
+    assert href in ids and href != "cohort"
+
+
+def test_cohort_row_names_its_follow_up_and_counts_the_patients_warnings(tmp_path):
+    # The row's figures had not said which follow-up they compare, and a patient's
+    # warnings (a liver cut by the field of view) showed only at the end of its section.
+    results = _results("P1")
+    results["patients"][0]["summary"]["followup_timepoint"] = "post"
+    page = render_report_html(results, str(tmp_path), figures=False)
+    cohort = page[page.index('id="cohort"'):page.index("</table>")]
+    assert "<th class=l>follow-up</th>" in cohort and "<td class=l>post</td>" in cohort
+    assert 'href="#patient-P1-warnings">2</a>' in cohort  # one per scan in _results
+    assert 'id="patient-P1-warnings"' in page
+
+
+def test_flr_per_body_weight_has_its_verdict(tmp_path):
+    results = _results("P1")
+    for t, ratio, ok in zip(results["patients"][0]["timepoints"], (0.45, 0.8), (False, True)):
+        t["measurement"].update(flr_bw_ratio_pct=ratio, flr_bw_adequate=ok)
+    table = _timepoint_table_of(render_report_html(results, str(tmp_path), figures=False))
+    assert "FLR/BW &gt; 0.5 %" in table
+    assert table.count('class="fail">no<') == 1 and table.count('class="pass">yes<') == 1

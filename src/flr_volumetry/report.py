@@ -69,6 +69,7 @@ import io as _io
 import json
 import math
 import os
+import urllib.parse
 
 import numpy as np
 
@@ -421,18 +422,41 @@ def _img_tag(png_bytes, alt):
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 
 
+def _anchor(patient_id):
+    """The id of a patient's section: its ID percent-encoded (an HTML id holds no space),
+    after a prefix no table id has (a patient named "cohort")."""
+    return "patient-" + urllib.parse.quote(patient_id, safe="")
+
+
+def _patient_warnings(p):
+    """Every warning of a patient, its scans' and its follow-ups', each named by its scan."""
+    warnings = list(p.get("warnings") or [])
+    for t in p["timepoints"]:
+        warnings += [f"{t['timepoint']}: {w}" for w in (t.get("measurement") or {}).get(
+            "warnings", [])]
+    for f in p["followups"]:
+        warnings += [f"{f['timepoint']}: {w}" for w in (f.get("hypertrophy") or {}).get(
+            "warnings", [])]
+    return warnings
+
+
 def _cohort_table(patients):
-    head = ("patient", "status", "procedure", "interval (days)", "sFLR baseline %",
+    head = ("patient", "status", "procedure", "follow-up", "interval (days)", "sFLR baseline %",
             "sFLR follow-up %", "DH (points)", "KGR %/week", ">= 2 %/week", "GR %/week",
-            "> 2.66 %/week", "sFLR adequate", "error")
+            "> 2.66 %/week", "sFLR adequate", "warnings", "error")
     rows = []
     for p in patients:
         s = p["summary"]
         status = _verdict(p["status"] == "ok", "ok", "failed")
+        anchor = _anchor(p["patient_id"])
+        n_warnings = len(_patient_warnings(p))
         rows.append(
-            "<tr>" + "".join(f"<td{' class=l' if i < 3 else ''}>{c}</td>" for i, c in enumerate((
-                f'<a href="#{html.escape(p["patient_id"])}">{html.escape(p["patient_id"])}</a>',
-                status, _num(s.get("procedure")), _num(s.get("interval_days"), 0),
+            "<tr>" + "".join(f"<td{' class=l' if i < 4 else ''}>{c}</td>" for i, c in enumerate((
+                f'<a href="#{anchor}">{html.escape(p["patient_id"])}</a>',
+                status, _num(s.get("procedure")),
+                # Which scan the row's figures compare (the latest measured before any
+                # resection; not always the latest folder).
+                _num(s.get("followup_timepoint")), _num(s.get("interval_days"), 0),
                 _num(s.get("sflr_baseline_pct")),
                 _num_vs(s.get("sflr_followup_pct"), s.get("sflr_threshold_pct")),
                 _num(s.get("dh_pct_points")),
@@ -441,8 +465,9 @@ def _cohort_table(patients):
                 _num_vs(s.get("gr_pct_per_week"), clinical.GR_THRESHOLD_PCT_PER_WEEK, 2,
                         strictly=True),
                 _verdict(s.get("gr_meets_2_66pct")), _verdict(s.get("sflr_adequate"), "yes", "no"),
+                f'<a href="#{anchor}-warnings">{n_warnings}</a>' if n_warnings else "0",
             ))) + f'<td class="l err">{html.escape(p.get("error") or "")}</td></tr>')
-    ths = "".join(f"<th{' class=l' if i < 3 or i == len(head) - 1 else ''}>{h}</th>"
+    ths = "".join(f"<th{' class=l' if i < 4 or i == len(head) - 1 else ''}>{h}</th>"
                   for i, h in enumerate(head))
     return f'<table id="cohort"><tr>{ths}</tr>{"".join(rows)}</table>'
 
@@ -460,8 +485,8 @@ def _sflr_cell(own, used, threshold):
 def _timepoint_table(p, threshold, sflr_by_tp=None):
     sflr_by_tp = _sflr_by_timepoint(p) if sflr_by_tp is None else sflr_by_tp
     head = ("timepoint", "scan date", "status", "total liver mL", "tumour mL", "FLR mL",
-            "sFLR %", "FLR/FLV %", "FLR/BW %", "liver from", "FLR from")
-    left = (0, 1, 2, 9, 10)
+            "sFLR %", "FLR/FLV %", "FLR/BW %", "FLR/BW &gt; 0.5 %", "liver from", "FLR from")
+    left = (0, 1, 2, 10, 11)
     rows = []
     for t in p["timepoints"]:
         m = t.get("measurement") or {}
@@ -477,7 +502,7 @@ def _timepoint_table(p, threshold, sflr_by_tp=None):
             _num(m.get("measured_flr_pct")),
             # The one ratio with a cut-off when only the weight is known (above 0.5 %).
             _num_vs(m.get("flr_bw_ratio_pct"), clinical.FLR_BW_RATIO_THRESHOLD_PCT, 2,
-                    strictly=True),
+                    strictly=True), _verdict(m.get("flr_bw_adequate"), "yes", "no"),
             _num(t.get("liver_method")), _num(t.get("flr_method")),
         ))) + "</tr>")
     ths = "".join(f"<th{' class=l' if i in left else ''}>{h}</th>"
@@ -606,7 +631,7 @@ def _patient_section(p, out_dir, figures=True, charts=None):
     facts = p.get("facts") or {}
     threshold = p.get("sflr_threshold_pct") or clinical.sflr_threshold_pct(
         facts.get("liver_condition") or "normal")
-    parts = [f'<section id="{pid}"><h2>{pid}</h2>']
+    parts = [f'<section id="{_anchor(p["patient_id"])}"><h2>{pid}</h2>']
     parts.append(
         f"<p>Procedure {_num(facts.get('procedure'))} on {_num(facts.get('procedure_date'))}; "
         f"liver {_num(facts.get('liver_condition') or 'normal')} (sFLR threshold "
@@ -641,15 +666,9 @@ def _patient_section(p, out_dir, figures=True, charts=None):
     if overlays:
         parts.append('<div class="overlays">' + "".join(f"<div>{o}</div>" for o in overlays)
                      + "</div>")
-    warnings = list(p.get("warnings") or [])
-    for t in p["timepoints"]:
-        warnings += [f"{t['timepoint']}: {w}" for w in (t.get("measurement") or {}).get(
-            "warnings", [])]
-    for f in p["followups"]:
-        warnings += [f"{f['timepoint']}: {w}" for w in (f.get("hypertrophy") or {}).get(
-            "warnings", [])]
+    warnings = _patient_warnings(p)
     if warnings:
-        parts.append('<ul class="warn">' + "".join(f"<li>{html.escape(w)}</li>"
+        parts.append(f'<ul class="warn" id="{_anchor(p["patient_id"])}-warnings">' + "".join(f"<li>{html.escape(w)}</li>"
                                                    for w in warnings) + "</ul>")
     parts.append("</section>")
     return "\n".join(parts)
