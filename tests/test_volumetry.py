@@ -275,3 +275,26 @@ def test_extra_warnings_text_is_one_warning_and_other_items_are_refused():
         flr.measure(liver, extra_warnings=[3])
     with pytest.raises(InputError, match="extra_methods must be a dict"):
         flr.measure(liver, extra_methods=["segmented"])
+
+
+@pytest.mark.parametrize("height_cm, weight_kg, said", [  # said: whether a warning is due
+    (100, 25, True),      # a child's size typed for an adult's liver: sFLR 122 %
+    (178, 84, False),
+])
+def test_a_liver_far_from_the_estimate_of_body_size_is_said(height_cm, weight_kg, said):
+    a = np.zeros((30, 130, 130), np.uint8)
+    a[1:-1, 1:-1, 1:-1] = 1                          # 1835 mL at 1 x 1 x 4 mm, inside the scan
+    f = a.copy()
+    f[:, :, 60:] = 0
+    liver = sitk.GetImageFromArray(a)
+    liver.SetSpacing((1.0, 1.0, 4.0))
+    flr_img = sitk.GetImageFromArray(f)
+    flr_img.CopyInformation(liver)
+    m = flr.measure(liver, flr=flr_img, patient=flr.Patient(height_cm, weight_kg))
+    found = [w for w in m.warnings if "estimated from height and weight" in w]
+    if not said:
+        assert not found
+    else:
+        (w,) = found
+        assert f"{m.functional_liver_ml / m.telv_ml:.1f} times" in w
+        assert "check the height and weight" in w

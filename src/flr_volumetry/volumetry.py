@@ -327,6 +327,25 @@ def _check_grid(mask, reference, what):
         )
 
 
+# Measured functional liver / TELV beyond which the body size given is doubted: TELV
+# formulas err by about 15-25 % on a normal liver, a liver full of tumour (without a
+# tumour mask) or a regenerating one lies further off, but not 2.5 times (a child's
+# height and weight typed for an adult's liver: sFLR over 100 %). A liver far below its
+# TELV is not said here: cut by the field of view, cirrhotic or a test's box, it is small
+# for reasons said elsewhere or none of the body size's.
+TELV_RATIO_MAX = 2.5
+
+
+def _telv_plausibility(functional_ml, telv_ml):
+    """A warning when the liver measured is far larger than the TELV of the body size."""
+    if not telv_ml or telv_ml <= 0 or functional_ml / telv_ml <= TELV_RATIO_MAX:
+        return []
+    return [f"the liver measured (FLV {functional_ml:.0f} mL) is {functional_ml / telv_ml:.1f} "
+            f"times the total liver volume estimated from height and weight (TELV "
+            f"{telv_ml:.0f} mL): check the height and weight (cm, kg) and the liver mask; "
+            f"sFLR rests on them."]
+
+
 def _warning_list(extra_warnings):
     # a lone sentence is one warning: list("abc") would split it into letters
     if isinstance(extra_warnings, str):
@@ -470,6 +489,7 @@ def measure(liver, *, tumor=None, flr=None, segments=None, patient=None, options
                                 options.bsa_formula)
         if flr_ml is not None:
             sflr = clinical.sflr_pct(flr_ml, telv)
+        warnings += _telv_plausibility(functional_ml, telv)
     elif flr_ml is not None and patient.weight_kg is not None:
         warnings.append("no height: BSA, TELV and sFLR are not computed (FLR/body weight is, "
                         "from the weight).")
