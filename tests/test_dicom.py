@@ -627,3 +627,82 @@ def test_a_header_weight_without_a_height_is_used_for_flr_per_body_weight(tmp_pa
     assert m.sflr_pct is None
     assert any("weight 70 kg was taken from the DICOM header, which gives no height" in w
                for w in m.warnings)
+
+
+# ------------------------------------------------ pixel values a reader would get wrong
+
+
+def test_monochrome1_is_refused_not_read_inverted(tmp_path):
+    # GDCM inverts MONOCHROME1 for display: a CT had read as -2976..-1025 "HU", unsaid.
+    files = write_dicom_series(_phantom(), tmp_path / "ct", rescale_intercept=-1024)
+    _edit(files, PhotometricInterpretation="MONOCHROME1")
+    with pytest.raises(InputError, match="MONOCHROME1"):
+        read_dicom_series(tmp_path / "ct")
+
+
+def test_a_palette_colour_series_is_left_out_like_rgb(tmp_path):
+    # It has one sample per pixel, so it had passed as greyscale and, with more images,
+    # been chosen over the CT, then refused as "not a scalar 3-D image".
+    write_dicom_series(_phantom(size=(9, 7, 6)), tmp_path / "f" / "ct")
+    colour = write_dicom_series(_phantom(size=(9, 7, 8), seed=1), tmp_path / "f" / "sc")
+    _edit(colour, PhotometricInterpretation="PALETTE COLOR")
+    scan = read_dicom_series(tmp_path / "f")
+    assert scan.image.GetSize()[2] == 6
+
+
+@pytest.mark.parametrize("slope, intercept", [("0,5", "-1024"), ("1", "-1024,0")])
+def test_a_rescale_value_that_is_no_number_is_refused(tmp_path, slope, intercept):
+    # GDCM took "0,5" (a decimal comma) as slope 1: HU up to 2878, unsaid.
+    files = write_dicom_series(_phantom(), tmp_path / "ct", rescale_intercept=-1024)
+    for f in files:
+        ds = pydicom.dcmread(f)
+        for keyword, text in (("RescaleSlope", slope), ("RescaleIntercept", intercept)):
+            raw = (text + " " * (len(text) % 2)).encode()  # pydicom would refuse it as DS
+            tag = pydicom.tag.Tag(pydicom.datadict.tag_for_keyword(keyword))
+            del ds[tag]
+            ds.add(pydicom.dataelem.RawDataElement(tag, "DS", len(raw), raw, 0, False, True))
+        ds.save_as(f)
+    with pytest.raises(InputError, match="not a number"):
+        read_dicom_series(tmp_path / "ct")
+
+
+def test_one_slice_without_the_rescale_of_the_others_is_refused(tmp_path):
+    # That slice had been read 1024 HU too bright.
+    files = write_dicom_series(_phantom(), tmp_path / "ct", rescale_intercept=-1024)
+    ds = pydicom.dcmread(files[2])
+    del ds.RescaleSlope
+    del ds.RescaleIntercept
+    ds.save_as(files[2])
+    with pytest.raises(InputError, match=f"{os.path.basename(files[2])}.*no Rescale(Slope|Intercept)"):
+        read_dicom_series(tmp_path / "ct")
+
+
+@pytest.mark.parametrize("tag, value, fact", [("PatientWeight", "84000", "weight"),
+                                              ("PatientSize", "0.5", "height")])
+def test_an_implausible_header_body_size_is_ignored_with_a_warning(tmp_path, tag, value, fact):
+    # A weight in grams in the header had refused the whole measurement ("weight 84000 kg
+    # is implausible ... give the weight in kilograms"), though the user had given none.
+    files = write_dicom_series(_phantom(), tmp_path / "ct", patient_height_cm=172,
+                               patient_weight_kg=81.5)
+    _edit(files, **{tag: value})
+    scan = read_dicom_series(tmp_path / "ct")
+    assert getattr(scan, f"patient_{fact}_{'kg' if fact == 'weight' else 'cm'}") is None
+    (said,) = [w for w in scan.warnings if f"DICOM {tag}" in w]
+    assert "ignored" in said
+
+
+def test_a_chosen_series_that_cannot_be_read_names_the_others_and_series_uid(tmp_path):
+    # A 3-phase dynamic in one series (three images per position) beside a T2: the error
+    # had named only the dynamic, not that --series-uid chooses the other.
+    write_dicom_series(_phantom(size=(9, 7, 6)), tmp_path / "f" / "t2")
+    dyn = write_dicom_series(_phantom(size=(9, 7, 4), seed=1), tmp_path / "f" / "dyn")
+    uid = pydicom.dcmread(dyn[0]).SeriesInstanceUID
+    for phase in (1, 2):
+        for f in dyn:
+            ds = pydicom.dcmread(f)
+            ds.SOPInstanceUID = f"{ds.SOPInstanceUID}.{phase}"
+            ds.SeriesInstanceUID = uid
+            ds.save_as(f"{f}.{phase}.dcm")
+    with pytest.raises(InputError) as err:
+        read_dicom_series(tmp_path / "f")
+    assert "holds 2 series" in str(err.value) and "--series-uid" in str(err.value)

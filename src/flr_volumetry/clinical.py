@@ -30,6 +30,7 @@ __all__ = [
     "DH_THRESHOLD_PCT_POINTS",
     "FLR_BW_RATIO_THRESHOLD_PCT",
     "check_body_size",
+    "check_height",
     "check_weight",
     "formula_key",
     "bsa_m2",
@@ -89,8 +90,18 @@ def check_body_size(height_cm, weight_kg):
     ...
     flr_volumetry.errors.ClinicalInputError: height 1.7 cm is implausible for an adult (expected 100-250 cm); give the height in centimetres.
     """
-    _check_in_range(height_cm, _HEIGHT_CM_RANGE, "height", "cm", "centimetres")
+    check_height(height_cm)
     check_weight(weight_kg)
+
+
+def check_height(height_cm):
+    """Refuse a height that is implausible for an adult (as :func:`check_body_size`).
+
+    Examples
+    --------
+    >>> check_height(172)
+    """
+    _check_in_range(height_cm, _HEIGHT_CM_RANGE, "height", "cm", "centimetres")
 
 
 def check_weight(weight_kg):

@@ -29,6 +29,7 @@ Decisions, documented here because they change volumes:
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections import Counter
 from typing import NamedTuple
@@ -39,6 +40,7 @@ import pydicom
 import SimpleITK as sitk
 from pydicom.errors import InvalidDicomError
 
+from .. import clinical
 from ..errors import InputError
 from ..hypertrophy import parse_date
 from ._filechecks import check_itk_path
@@ -54,7 +56,7 @@ _HEADER_TAGS = (
     "SOPClassUID", "SOPInstanceUID", "SeriesInstanceUID", "SeriesDescription", "SeriesNumber",
     "Modality", "ImageType", "ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing",
     "Rows", "Columns", "NumberOfFrames", "SamplesPerPixel", "RescaleSlope", "RescaleIntercept",
-    "BitsStored", "PixelRepresentation",
+    "BitsStored", "PixelRepresentation", "PhotometricInterpretation",
     "StudyDate", "SeriesDate", "AcquisitionDate", "PatientSize", "PatientWeight",
     "FrameOfReferenceUID",
 )
@@ -217,7 +219,10 @@ def _sop_class(ds):
 
 
 def _greyscale(ds):
-    return int(ds.get("SamplesPerPixel", 1) or 1) == 1  # (colour: screenshots)
+    # (colour: screenshots; a palette colour image has one sample per pixel too)
+    photometric = str(ds.get("PhotometricInterpretation", "") or "").strip().upper()
+    return (int(ds.get("SamplesPerPixel", 1) or 1) == 1
+            and (not photometric or photometric.startswith("MONOCHROME")))
 
 
 def _claims_image(ds):
@@ -526,6 +531,20 @@ def _header_facts(ds, warnings):
                 f"study's patient.json)."
             )
     weight_kg = _positive_float(ds.get("PatientWeight"))
+    # A header's size that no adult has (a weight in grams, a height of 0.5 m) is ignored,
+    # said: the user gave no value to correct, and the scan is measured without it.
+    for tag, value, check in (("PatientSize", height_cm, clinical.check_height),
+                              ("PatientWeight", weight_kg, clinical.check_weight)):
+        if value is None:
+            continue
+        try:
+            check(value)
+        except InputError as exc:
+            warnings.append(f"the DICOM {tag} ({ds.get(tag)}) was ignored: {exc}")
+            if tag == "PatientSize":
+                height_cm = None
+            else:
+                weight_kg = None
     modality = str(ds.get("Modality", "") or "").strip().upper() or None
     return modality, date, height_cm, weight_kg
 
@@ -672,7 +691,25 @@ def _collect(folder, series_uid):
             f"{folder} holds no DICOM image slices with position and orientation; pass the "
             f"folder of an exported CT or MR series."
         )
-    uid, (stack, dropped, tied), warnings = _choose_series(folder, by_series, series_uid)
+    uid, chosen, warnings = _choose_series(folder, by_series, series_uid)
+    try:
+        return _check_chosen(folder, uid, chosen, warnings, broken, multiframe)
+    except InputError as exc:
+        if series_uid is not None or len(by_series) < 2:
+            raise
+        # A series chosen by its count of images (a dynamic series holds several per
+        # position) may be the one that cannot be read: say that another can be chosen.
+        others = "; ".join(_describe(u, slices) for u, slices in sorted(by_series.items())
+                           if u != uid)
+        raise InputError(f"{str(exc).rstrip('.')}. {folder} holds {len(by_series)} series: "
+                         f"choose another with --series-uid (series_uid in timepoint.json, "
+                         f"in Python): {others}.") from exc
+
+
+def _check_chosen(folder, uid, chosen, warnings, broken, multiframe):
+    """The chosen series' slices, sorted along the normal and checked for gaps and for
+    pixel values the reader would get wrong."""
+    stack, dropped, tied = chosen
     label = _describe(uid, stack)
     if tied:
         raise InputError(
@@ -708,6 +745,7 @@ def _collect(folder, series_uid):
         )
     if not stack:
         raise InputError(f"the series {uid} in {folder} holds only scout/localizer images.")
+    _check_pixel_encoding(stack, label)
     normal = stack[0].normal
     slices, pos, dup_warnings = _unique_positions(stack, normal, folder)
     warnings += dup_warnings
@@ -732,6 +770,36 @@ def _collect(folder, series_uid):
         ) from exc
 
     return uid, label, slices, normal, spacing_z, warnings
+
+
+def _check_pixel_encoding(stack, label):
+    """Refuse slices whose values GDCM would turn into other numbers without a word:
+    MONOCHROME1 (inverted for display), a rescale that is no number (GDCM takes slope 1
+    for "0,5"), one slice without the rescale of the others (read 1024 HU too bright)."""
+    inverted = [s for s in stack if str(s.header.get("PhotometricInterpretation", "") or "")
+                .strip().upper() == "MONOCHROME1"]
+    if inverted:
+        raise InputError(f"the series {label} stores its pixels as MONOCHROME1 (inverted grey "
+                         f"scale), which the DICOM reader would invert; convert it (e.g. with "
+                         f"dcm2niix) or export it as MONOCHROME2.")
+    for key in ("RescaleSlope", "RescaleIntercept"):
+        given = [s for s in stack if s.header.get(key) not in (None, "")]
+        for s in given:
+            try:
+                ok = math.isfinite(float(str(s.header.get(key)).strip()))
+            except ValueError:
+                ok = False
+            if not ok:
+                raise InputError(f"the {key} {str(s.header.get(key)).strip()!r} of "
+                                 f"{os.path.basename(s.path)} in the series {label} is not a "
+                                 f"number (a decimal comma?), so its values cannot be "
+                                 f"rescaled; correct the export.")
+        if given and len(given) < len(stack):
+            lacking = [os.path.basename(s.path) for s in stack if s not in given]
+            raise InputError(f"{', '.join(lacking[:3])}{', ...' if len(lacking) > 3 else ''} "
+                             f"of the series {label} {'have' if len(lacking) > 1 else 'has'} "
+                             f"no {key} while the other slices have one, so its values "
+                             f"cannot be put on their scale; export the series again.")
 
 
 def read_dicom_series(folder, series_uid=None):
