@@ -706,3 +706,17 @@ def test_a_chosen_series_that_cannot_be_read_names_the_others_and_series_uid(tmp
     with pytest.raises(InputError) as err:
         read_dicom_series(tmp_path / "f")
     assert "holds 2 series" in str(err.value) and "--series-uid" in str(err.value)
+
+
+@pytest.mark.parametrize("which", [0, 3, 5])
+def test_slices_sharing_one_sop_uid_at_different_places_are_all_read(tmp_path, which):
+    # A broken anonymiser gave two slices one SOPInstanceUID: one had been dropped as "a
+    # slice already read" (the last: 5 of 6 slices, exit 0; a middle one: "1 slice is
+    # missing" though its file was there).
+    img = _phantom()
+    files = write_dicom_series(img, tmp_path / "ct")
+    other = files[which - 1] if which else files[1]
+    _edit([files[which]], SOPInstanceUID=pydicom.dcmread(other).SOPInstanceUID)
+    scan = read_dicom_series(tmp_path / "ct")
+    _same_physical_volume(scan.image, img)
+    assert not any("repeat" in w for w in scan.warnings)

@@ -377,7 +377,10 @@ def _unique_positions(stack, normal, folder):
     warnings = []
     by_sop = {}
     for s in stack:
-        by_sop.setdefault(s.sop_uid, s)
+        # A copy is one instance at one place: a broken anonymiser gives distinct slices one
+        # SOPInstanceUID (and files without one share the empty UID).
+        place = tuple(np.round(np.asarray(s.position, float), 2))
+        by_sop.setdefault((s.sop_uid, place), s)
     copies = len(stack) - len(by_sop)
     if copies:
         warnings.append(
