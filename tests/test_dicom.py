@@ -720,3 +720,16 @@ def test_slices_sharing_one_sop_uid_at_different_places_are_all_read(tmp_path, w
     scan = read_dicom_series(tmp_path / "ct")
     _same_physical_volume(scan.image, img)
     assert not any("repeat" in w for w in scan.warnings)
+
+
+def test_a_gap_left_by_a_slice_of_another_matrix_names_that_slice(tmp_path):
+    # It had been dropped as "reformatted" and the error then said "1 slice is missing"
+    # of a folder that held it.
+    files = write_dicom_series(_phantom(), tmp_path / "ct")
+    ds = pydicom.dcmread(files[3])
+    ds.PixelSpacing = [1.5, 1.5]
+    ds.save_as(files[3])
+    with pytest.raises(InputError, match=f"missing.*{os.path.basename(files[3])} of this "
+                                         f"series was left out for another orientation, pixel "
+                                         f"spacing or matrix size"):
+        read_dicom_series(tmp_path / "ct")

@@ -696,7 +696,8 @@ def _collect(folder, series_uid):
         )
     uid, chosen, warnings = _choose_series(folder, by_series, series_uid)
     try:
-        return _check_chosen(folder, uid, chosen, warnings, broken, multiframe)
+        return _check_chosen(folder, uid, chosen, warnings, broken, multiframe,
+                             by_series[uid])
     except InputError as exc:
         if series_uid is not None or len(by_series) < 2:
             raise
@@ -709,9 +710,9 @@ def _collect(folder, series_uid):
                          f"in Python): {others}.") from exc
 
 
-def _check_chosen(folder, uid, chosen, warnings, broken, multiframe):
-    """The chosen series' slices, sorted along the normal and checked for gaps and for
-    pixel values the reader would get wrong."""
+def _check_chosen(folder, uid, chosen, warnings, broken, multiframe, series):
+    """The chosen series' slices (of all the ``series``' files), sorted along the normal
+    and checked for gaps and for pixel values the reader would get wrong."""
     stack, dropped, tied = chosen
     label = _describe(uid, stack)
     if tied:
@@ -763,6 +764,19 @@ def _check_chosen(folder, uid, chosen, warnings, broken, multiframe):
     try:
         spacing_z = _check_spacing(slices, pos, normal, label)
     except InputError as exc:
+        in_stack = {id(s) for s in stack}
+        left_out = [os.path.basename(s.path) for s in series
+                    if id(s) not in in_stack and "LOCALIZER" not in s.image_type]
+        if left_out and not unknown:
+            # The slices dropped for another matrix or orientation are likely the gap: the
+            # user would look for files missing from a folder that holds them all.
+            n = len(left_out)
+            raise InputError(
+                f"{str(exc).rstrip('.')}; {', '.join(left_out[:3])}{', ...' if n > 3 else ''} "
+                f"of this series {'were' if n > 1 else 'was'} left out for another "
+                f"orientation, pixel spacing or matrix size than the rest and may be the "
+                f"missing slice{'s' if n > 1 else ''}: export the series again."
+            ) from exc
         if not unknown:
             raise
         # The damaged files are likely the gap: name them, or the user looks for files
