@@ -733,3 +733,14 @@ def test_a_gap_left_by_a_slice_of_another_matrix_names_that_slice(tmp_path):
                                          f"series was left out for another orientation, pixel "
                                          f"spacing or matrix size"):
         read_dicom_series(tmp_path / "ct")
+
+
+def test_a_series_of_localizers_only_is_listed_by_its_description(tmp_path):
+    # It had been listed as "(no description), 0 slices" beside the scan read.
+    write_dicom_series(_phantom(), tmp_path / "f" / "ct")
+    _edit(write_dicom_series(_phantom(size=(5, 5, 3), seed=2), tmp_path / "f" / "topo",
+                             series_description="Topogram"),
+          ImageType=["ORIGINAL", "PRIMARY", "LOCALIZER"])
+    scan = read_dicom_series(tmp_path / "f")
+    (said,) = [w for w in scan.warnings if "holds 2 series" in w]
+    assert "'Topogram', 0 slices" in said

@@ -323,8 +323,11 @@ def _is_axial(s):
     return abs(s.normal[2]) >= _AXIAL_MIN_COS
 
 
-def _describe(uid, stack):
-    desc = stack[0].description if stack else ""
+def _describe(uid, stack, series=()):
+    """'DESCRIPTION', N slices, SeriesInstanceUID UID; the description of any of the
+    ``series``' files when its stack is empty (a series of localizers only)."""
+    first = stack[0] if stack else next(iter(series), None)
+    desc = first.description if first is not None else ""
     label = f"'{desc}'" if desc else "(no description)"
     return f"{label}, {len(stack)} slice{'s' if len(stack) != 1 else ''}, SeriesInstanceUID {uid}"
 
@@ -335,7 +338,8 @@ def _choose_series(folder, by_series, series_uid):
     if series_uid is not None:
         series_uid = str(series_uid).strip()
         if series_uid not in stacks:
-            listing = "; ".join(_describe(u, st.slices) for u, st in stacks.items())
+            listing = "; ".join(_describe(u, st.slices, by_series[u])
+                                for u, st in stacks.items())
             raise InputError(
                 f"{folder} holds no series with SeriesInstanceUID {series_uid}; available: "
                 f"{listing}."
@@ -359,8 +363,8 @@ def _choose_series(folder, by_series, series_uid):
     stack = chosen.slices
     warnings = []
     if len(stacks) > 1:
-        others = "; ".join(_describe(u, st.slices) for u, st in sorted(stacks.items())
-                           if u != uid)
+        others = "; ".join(_describe(u, st.slices, by_series[u])
+                           for u, st in sorted(stacks.items()) if u != uid)
         kind = "axial series" if axial else "series (none is axial)"
         warnings.append(
             f"{folder} holds {len(stacks)} series; read the {kind} with the most slices, "
