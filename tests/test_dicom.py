@@ -744,3 +744,30 @@ def test_a_series_of_localizers_only_is_listed_by_its_description(tmp_path):
     scan = read_dicom_series(tmp_path / "f")
     (said,) = [w for w in scan.warnings if "holds 2 series" in w]
     assert "'Topogram', 0 slices" in said
+
+
+def test_a_study_date_with_dashes_is_read_and_a_malformed_one_said(tmp_path):
+    files = write_dicom_series(_phantom(), tmp_path / "ct", study_date="2024-03-01")
+    _edit(files, StudyDate="2024-01-08")     # not DA, but unambiguous: it had been dropped
+    assert str(read_dicom_series(tmp_path / "ct").study_date) == "2024-01-08"
+    _edit(files, StudyDate="20241308", SeriesDate="")
+    scan = read_dicom_series(tmp_path / "ct")
+    assert scan.study_date is None
+    assert any("StudyDate '20241308'" in w and "not a date" in w for w in scan.warnings)
+
+
+def test_slices_whose_geometry_cannot_be_read_are_named(tmp_path):
+    # Every file with PixelSpacing "0.7mm": the error had said the folder "holds no DICOM
+    # image slices with position and orientation", naming no file and no tag.
+    files = write_dicom_series(_phantom(), tmp_path / "ct")
+    for f in files:
+        ds = pydicom.dcmread(f)
+        raw = b"0.7mm\\0.7mm "
+        tag = pydicom.tag.Tag(0x00280030)
+        del ds[tag]
+        ds.add(pydicom.dataelem.RawDataElement(tag, "DS", len(raw), raw, 0, False, True))
+        ds.save_as(f)
+    with pytest.raises(InputError, match=rf"{os.path.basename(sorted(files)[0])}.*"
+                                         r"ImagePositionPatient, ImageOrientationPatient or "
+                                         r"PixelSpacing"):
+        read_dicom_series(tmp_path / "ct")

@@ -465,11 +465,15 @@ def _check_spacing(slices, pos, normal, series_label):
 
 def _parse_date(value):
     """A header's DA value as a date, or None when it is missing or malformed (the
-    study's own files may then give the date)."""
-    try:
-        return parse_date(str(value or "").strip()[:8] or None)
-    except InputError:
-        return None
+    study's own files may then give the date). YYYY-MM-DD, which some exports write
+    though DA has no dashes, is read too; a DT value gives its day."""
+    text = str(value or "").strip()
+    for candidate in (text, text[:8]):
+        try:
+            return parse_date(candidate or None)
+        except InputError:
+            continue
+    return None
 
 
 def _positive_float(value):
@@ -514,17 +518,22 @@ def scan_patient_id(scan):
     return series_patient_id(scan.source, scan.series_instance_uid)
 
 
-def _header_date(ds):
-    """StudyDate, else SeriesDate, else AcquisitionDate, or None."""
+def _header_date(ds, warnings=None):
+    """StudyDate, else SeriesDate, else AcquisitionDate, or None; a value that is no date
+    is said in ``warnings`` (when given) as it is passed over."""
     for key in ("StudyDate", "SeriesDate", "AcquisitionDate"):
         date = _parse_date(ds.get(key))
         if date is not None:
             return date
+        text = str(ds.get(key) or "").strip()
+        if text and warnings is not None:
+            warnings.append(f"the DICOM {key} {text!r} is not a date (YYYYMMDD); it was "
+                            f"ignored.")
     return None
 
 
 def _header_facts(ds, warnings):
-    date = _header_date(ds)
+    date = _header_date(ds, warnings)
     height_cm = None
     size_m = _positive_float(ds.get("PatientSize"))
     if size_m is not None:
@@ -670,7 +679,7 @@ def _collect(folder, series_uid):
     if not os.path.isdir(folder):
         raise InputError(f"{folder} is not a folder of DICOM files.")
     by_series = {}
-    multiframe, broken = [], []
+    multiframe, broken, no_geometry = [], [], []
     for path in _iter_files(folder):
         ds = _read_header(path)
         if ds is None:
@@ -686,6 +695,7 @@ def _collect(folder, series_uid):
         if s is None:
             if _claims_image(ds):
                 broken.append((path, str(ds.get("SeriesInstanceUID", "")) or None))
+                no_geometry.append(path)
             continue
         by_series.setdefault(s.series_uid, []).append(s)
     if not by_series:
@@ -693,6 +703,17 @@ def _collect(folder, series_uid):
             raise InputError(
                 f"{folder} holds only multi-frame (enhanced) DICOM images, which are not "
                 f"supported; convert them to NIfTI first (e.g. with dcm2niix)."
+            )
+        if no_geometry:
+            # Image files whose geometry could not be read (malformed values, "0.7mm"):
+            # named with the tags, or the user looks for a missing series.
+            names = [os.path.basename(p) for p in sorted(no_geometry)]
+            raise InputError(
+                f"{len(names)} DICOM image file{'s' if len(names) > 1 else ''} in {folder} "
+                f"({', '.join(names[:3])}{', ...' if len(names) > 3 else ''}) "
+                f"{'have' if len(names) > 1 else 'has'} no readable ImagePositionPatient, "
+                f"ImageOrientationPatient or PixelSpacing (missing, or not numbers); export "
+                f"the series again."
             )
         raise InputError(
             f"{folder} holds no DICOM image slices with position and orientation; pass the "
