@@ -133,7 +133,7 @@ def test_results_json_has_every_measurement_and_followup(good):
     _, out, _ = good
     with open(os.path.join(out, "results.json")) as fh:
         res = json.load(fh)
-    assert res["schema"] == "flr-volumetry/batch-results" and res["schema_version"] == "1.1"
+    assert res["schema"] == "flr-volumetry/batch-results" and res["schema_version"] == "1.2"
     p2 = next(p for p in res["patients"] if p["patient_id"] == "P002")
     assert [f["timepoint"] for f in p2["followups"]] == ["c_middle", "a_late"]
     assert all(f["status"] == "ok" and f["hypertrophy"]["kgr_pct_per_week"] is not None

@@ -295,3 +295,14 @@ def test_a_follow_up_whose_flr_is_the_whole_liver_is_said_to_be_after_the_resect
     assert "FLR is 100 % of its functional liver" in said
     assert not [w for w in hypertrophy(PRE, POST, procedure_date="2024-01-09").warnings
                 if "resection" in w]
+
+
+def test_relative_flr_growth_per_day_is_given_for_alpps_series():
+    # ALPPS series report growth per day; kgr_pct_per_day is sFLR points per day, which
+    # must not be read as the FLR's own relative growth (84.6 % in 10 days: 8.46 %/day).
+    pre = dict(PRE, flr_ml=400.0)
+    post = dict(POST, flr_ml=400.0 * 1.846, scan_date="2024-01-19")
+    h = hypertrophy(pre, post, procedure_date="2024-01-09")
+    assert h.interval_days == 10
+    assert h.flr_growth_pct_per_day == pytest.approx(8.46)
+    assert h.to_dict()["flr_growth_pct_per_day"] == pytest.approx(8.46)

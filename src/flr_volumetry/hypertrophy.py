@@ -81,6 +81,7 @@ class Hypertrophy:
     flr_post_ml: float
     flr_growth_ml: float
     flr_growth_pct: float
+    flr_growth_pct_per_day: float
     sflr_pre_pct: float | None
     sflr_post_pct: float | None
     dh_pct_points: float | None
@@ -371,6 +372,8 @@ def hypertrophy(pre, post, *, procedure_date=None, pre_date=None, post_date=None
         interval_days=interval_days,
         flr_pre_ml=flr_pre, flr_post_ml=flr_post, flr_growth_ml=(flr_post - flr_pre),
         flr_growth_pct=(100.0 * (flr_post - flr_pre) / flr_pre),
+        # The FLR's own growth per day (ALPPS series); kgr_pct_per_day is sFLR points.
+        flr_growth_pct_per_day=(100.0 * (flr_post - flr_pre) / flr_pre / interval_days),
         sflr_pre_pct=sflr_pre, sflr_post_pct=sflr_post, dh_pct_points=(dh),
         kgr_pct_per_week=(kgr),
         kgr_pct_per_day=(None if kgr is None else clinical.pct_per_week_to_pct_per_day(kgr)),

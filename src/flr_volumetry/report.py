@@ -6,13 +6,13 @@ never half a table. Figures are drawn with matplotlib's Agg canvas (no
 display, no pyplot state) and embedded in ``report.html`` as base64 PNG, so
 the report is one self-contained file.
 
-``results.json`` schema (``schema_version`` "1.1")
+``results.json`` schema (``schema_version`` "1.2")
 ----------------------------------------------------
 ::
 
     {
       "schema": "flr-volumetry/batch-results",
-      "schema_version": "1.1",
+      "schema_version": "1.2",
       "software_version": "0.1.0",
       "created_utc": "2026-01-31T12:00:00Z",
       "study": "/abs/path/STUDY",
@@ -89,7 +89,7 @@ __all__ = [
 ]
 
 RESULTS_SCHEMA = "flr-volumetry/batch-results"
-RESULTS_SCHEMA_VERSION = "1.1"  # 1.1: daily KGR and GR in the summary
+RESULTS_SCHEMA_VERSION = "1.2"  # 1.1: daily KGR and GR in the summary; 1.2: FLR growth/day
 
 #: Columns of ``timepoints.csv``: the issue's names first, then the methods used.
 TIMEPOINT_COLUMNS = (
@@ -530,7 +530,7 @@ def _sflr_by_timepoint(p):
 def _followup_table(p, threshold, sflr_by_tp):
     head = ("follow-up", "interval (days)", "DH (points)", "KGR %/week", "vs 2 %/week",
             "KGR %/day", "GR %/week", "vs 2.66 %/week", "GR %/day", "FLR growth %",
-            f"sFLR vs {threshold:g} %")
+            "FLR growth %/day", f"sFLR vs {threshold:g} %")
     rows = []
     for f in p["followups"]:
         h = f.get("hypertrophy") or {}
@@ -546,7 +546,8 @@ def _followup_table(p, threshold, sflr_by_tp):
             _num_vs(h.get("gr_pct_per_week"), clinical.GR_THRESHOLD_PCT_PER_WEEK, 2,
                     strictly=True),
             _verdict(h.get("gr_meets_2_66pct")), _num(h.get("gr_pct_per_day"), 3),
-            _num(h.get("flr_growth_pct")), _verdict(adequate, "adequate", "inadequate"))
+            _num(h.get("flr_growth_pct")), _num(h.get("flr_growth_pct_per_day"), 2),
+            _verdict(adequate, "adequate", "inadequate"))
         rows.append("<tr>" + "".join(f"<td{' class=l' if i == 0 else ''}>{c}</td>"
                                      for i, c in enumerate(cells)) + "</tr>")
     if not rows:

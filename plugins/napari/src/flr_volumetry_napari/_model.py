@@ -674,6 +674,8 @@ def hypertrophy_rows(h):
          "" if h.kgr_meets_2pct is None else
          (f"pass (≥ {kgr_t:g} %/week)" if h.kgr_meets_2pct else f"FAIL (< {kgr_t:g} %/week)")),
         ("KGR per day", _fmt(h.kgr_pct_per_day, 3, " %/day"), ""),
+        ("FLR growth per day", _fmt(h.flr_growth_pct_per_day, 2, " %/day"),
+         "the FLR's own growth (ALPPS series)"),
         ("DH (measured FLR / FLV)", _fmt(h.measured_dh_pct_points, 2, " points"), ""),
         ("GR (Leung)", _fmt_vs(h.gr_pct_per_week, gr_t, 2, " %/week", strictly=True),
          "" if h.gr_meets_2_66pct is None else
