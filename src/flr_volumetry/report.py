@@ -241,6 +241,19 @@ def _compose(slice_, lo, hi, liver, flr=None, tumor=None):
     return rgb
 
 
+def _overlay_legend(has_flr, has_tumour):
+    """The colours of the masks drawn, and only those: "red: tumour" under a scan given no
+    tumour mask reads as "no tumour found".
+
+    Examples
+    --------
+    >>> _overlay_legend(True, False)
+    'yellow: liver   green: FLR   (no tumour mask)'
+    """
+    return "   ".join(["yellow: liver", "green: FLR" if has_flr else "(no FLR)",
+                       "red: tumour" if has_tumour else "(no tumour mask)"])
+
+
 def overlay_png(image, liver, flr=None, tumor=None, *, modality=None, title=None):
     """Axial and coronal slices of a scan with the liver and FLR outlined, as PNG bytes.
 
@@ -298,7 +311,8 @@ def overlay_png(image, liver, flr=None, tumor=None, *, modality=None, title=None
         ax.set_axis_off()
     if title:
         fig.suptitle(title, fontsize=9, parse_math=False)  # '$' in an ID is text
-    fig.text(0.5, 0.02, "yellow: liver   green: FLR   red: tumour", ha="center", fontsize=7)
+    fig.text(0.5, 0.02, _overlay_legend(fl is not None, tu is not None), ha="center",
+             fontsize=7)
     fig.subplots_adjust(left=0.01, right=0.99, bottom=0.08, top=0.86, wspace=0.04)
     return _png(fig)
 
