@@ -175,6 +175,25 @@ def test_voxel_size_no_patient_scan_has_is_refused(tmp_path, units, shown):
             read(path)
 
 
+@pytest.mark.parametrize("suffix", [".nrrd", ".mha", ".seg.nrrd"])
+def test_voxel_size_no_patient_scan_has_is_refused_in_every_format(tmp_path, suffix):
+    # A .seg.nrrd (read without ITK) had measured a 2000 mm grid as a 512000000 mL liver.
+    path = tmp_path / f"liver{suffix}"
+    if suffix == ".seg.nrrd":
+        nrrd = pytest.importorskip("nrrd")
+        nrrd.write(str(path), np.ones((6, 6, 6), np.uint8), {
+            "space": "left-posterior-superior", "space directions": np.eye(3) * 2000.0,
+            "space origin": [0.0, 0.0, 0.0], "Segment0_Name": "liver",
+            "Segment0_LabelValue": "1", "Segment0_Layer": "0"})
+    else:
+        img = sitk.GetImageFromArray(np.ones((6, 6, 6), np.uint8))
+        img.SetSpacing((2000.0, 2000.0, 2000.0))
+        sitk.WriteImage(img, str(path))
+    with pytest.raises(InputError, match="voxel size of 2000 x 2000 x 2000 mm, which no "
+                                         "patient scan has .*spacing written in metres"):
+        flr.load_mask(path)
+
+
 def test_bad_image_inputs(tmp_path):
     with pytest.raises(InputError, match="does not exist"):
         flr.load_image(tmp_path / "nothing.nii.gz")

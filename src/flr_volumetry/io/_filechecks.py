@@ -68,18 +68,27 @@ def check_geometry(image, path):
         shown = " x ".join(f"{s:g}" for s in spacing)
         raise InputError(f"{path} has a voxel size of {shown} mm, not a finite positive size; "
                          f"its volume cannot be measured.")
-    if spacing.max() > PATIENT_VOXEL_MM[1] or spacing.min() < PATIENT_VOXEL_MM[0]:
-        # ITK scales a NIfTI's spacing by its xyzt_units: a header in metres or microns
-        # would give litres a thousand-million times off, silently
-        shown = " x ".join(f"{s:g}" for s in spacing)
-        raise InputError(f"{path} has a voxel size of {shown} mm, which no patient scan has "
-                         f"({PATIENT_VOXEL_MM[0]:g}-{PATIENT_VOXEL_MM[1]:g} mm): the units in "
-                         f"its header are probably wrong (a NIfTI's xyzt_units in metres or "
-                         f"microns); correct the header.")
+    check_voxel_size(spacing, path)
     if not (np.all(np.isfinite(image.GetOrigin()))
             and np.all(np.isfinite(image.GetDirection()))):
         raise InputError(f"{path} has a position or orientation that is not a number in its "
                          f"header; its geometry cannot be trusted.")
+
+
+def check_voxel_size(spacing, path):
+    """Refuse a voxel size no patient scan has (outside ``PATIENT_VOXEL_MM``): the units of
+    the file's header are wrong, and every volume would be off by powers of a thousand."""
+    spacing = np.asarray(spacing, float)
+    if spacing.max() <= PATIENT_VOXEL_MM[1] and spacing.min() >= PATIENT_VOXEL_MM[0]:
+        return
+    # ITK scales a NIfTI's spacing by its xyzt_units: a header in metres or microns would
+    # give litres a thousand-million times off, silently.
+    where = ("a NIfTI's xyzt_units in metres or microns" if path.lower().endswith(
+        NIFTI_SUFFIXES) else "spacing written in metres or microns")
+    shown = " x ".join(f"{s:g}" for s in spacing)
+    raise InputError(f"{path} has a voxel size of {shown} mm, which no patient scan has "
+                     f"({PATIENT_VOXEL_MM[0]:g}-{PATIENT_VOXEL_MM[1]:g} mm): the units in its "
+                     f"header are probably wrong ({where}); correct the header.")
 
 
 # --------------------------------------------------------------------- NIfTI

@@ -18,6 +18,7 @@ import pydicom
 import SimpleITK as sitk
 
 from ..errors import GeometryError, InputError, check_exists
+from ._filechecks import check_voxel_size
 from ._geometry import resample_mask_to, same_grid
 from ._images import as_image
 from ._writers import atomic_file
@@ -623,6 +624,7 @@ def _nrrd_geometry(header, path):
     if dirs.shape != (3, 3):
         raise InputError(f"{path} has no 3-D space directions.")
     spacing = np.linalg.norm(dirs, axis=1)
+    check_voxel_size(spacing, path)
     direction = (dirs / spacing[:, None]).T  # columns are the axes
     origin = np.asarray(header.get("space origin", [0, 0, 0]), dtype=float) * flip
     return spacing, direction, origin
