@@ -761,6 +761,13 @@ def test_the_summary_row_compares_the_last_scan_before_the_resection():
     assert s["sflr_followup_pct"] == pytest.approx(35.0)
     assert "resected" in s["warnings"] and "after the resection" in s["warnings"]
     assert [f["timepoint"] for f in entry["followups"]] == ["w3", "w5", "resected"]
+    # The only follow-up after the resection: no row figures at all (KGR 2.08 and GR 8.64
+    # had both read "pass").
+    only = analyse_patient(patient, [record("pre", "2024-01-01", 400.0, 1800.0),
+                                     record("resected", "2024-03-11", 700.0, 700.0)])
+    s = only["summary"]
+    assert s["followup_timepoint"] is None and s["kgr_pct_per_week"] is None
+    assert s["gr_pct_per_week"] is None and "resected" in s["warnings"]
 
 
 def _growth_record(tp, date, flr_ml, status="ok"):

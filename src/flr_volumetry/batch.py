@@ -34,7 +34,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
 from ._options import as_options, check_field_types
-from .clinical import AFTER_RESECTION_FLR_PCT, sflr_adequate, sflr_threshold_pct
+from . import clinical
+from .clinical import sflr_adequate, sflr_threshold_pct
 from .errors import InputError
 from .hypertrophy import baseline_index, hypertrophy
 from .io import load_image, series_patient_id, write_json_atomic, write_mask
@@ -774,15 +775,16 @@ def analyse_patient(patient, records, *, from_baseline_date=False):
         warnings.append("only one dated timepoint: no growth computed.")
 
     measured = [r for r in dated[1:] if r["status"] == "ok"]
-    before_resection = [r for r in measured if not _after_resection(r)]
-    if measured and before_resection and before_resection[-1] is not measured[-1]:
+    after = [r for r in measured if clinical.after_resection(
+        (r.get("measurement") or {}).get("measured_flr_pct"))]
+    if after:
         # A CT after the hepatectomy (the liver is the remnant) is no post-PVE scan: its
         # "growth" since the procedure is the resection's.
-        later = measured[measured.index(before_resection[-1]) + 1:]
-        warnings.append(f"{', '.join(r['timepoint'] for r in later)}: the FLR is the whole "
-                        f"liver, as after the resection; the row compares "
-                        f"{before_resection[-1]['timepoint']}, the last scan before it")
-        measured = before_resection
+        measured = [r for r in measured if r not in after]
+        compared = (f"the row compares {measured[-1]['timepoint']}, the last scan before it"
+                    if measured else "the row compares no follow-up")
+        warnings.append(f"{', '.join(r['timepoint'] for r in after)}: the FLR is the whole "
+                        f"liver, as after the resection; {compared}")
     latest = measured[-1] if measured else None
     latest_f = next((f for f in followups if latest and f["timepoint"] == latest["timepoint"]),
                     None)
@@ -836,12 +838,6 @@ def analyse_patient(patient, records, *, from_baseline_date=False):
         "baseline": summary["baseline_timepoint"], "timepoints": ordered,
         "followups": followups, "summary": summary,
     }
-
-
-def _after_resection(record):
-    """Whether a measured timepoint shows no liver left to resect (its FLR is the liver)."""
-    ratio = (record.get("measurement") or {}).get("measured_flr_pct")
-    return ratio is not None and ratio >= AFTER_RESECTION_FLR_PCT
 
 
 def _timepoint_row(rec):

@@ -32,6 +32,7 @@ __all__ = [
     "check_body_size",
     "check_height",
     "check_weight",
+    "after_resection",
     "formula_key",
     "bsa_m2",
     "telv_ml",
@@ -381,6 +382,18 @@ def meets(value, cutoff, *, strictly=False):
     if strictly:
         return bool(number > cutoff + CUTOFF_TOLERANCE)
     return bool(number >= cutoff - CUTOFF_TOLERANCE)
+
+
+def after_resection(measured_flr_pct):
+    """Whether a scan's measured FLR/FLV (%) leaves no liver to resect: the scan was taken
+    after the resection (or given an FLR mask that is the whole liver). False without one.
+
+    Examples
+    --------
+    >>> after_resection(100.0), after_resection(62.0), after_resection(None)
+    (True, False, False)
+    """
+    return measured_flr_pct is not None and measured_flr_pct >= AFTER_RESECTION_FLR_PCT
 
 
 def shown_against(value, cutoff, digits=1, *, strictly=False):

@@ -347,7 +347,7 @@ def hypertrophy(pre, post, *, procedure_date=None, pre_date=None, post_date=None
         mdh = m_post - m_pre
         gr = clinical.kgr_pct_per_week(mdh, interval_days)
         _tumour_at_one_scan(pre, post, warnings)
-    if m_post is not None and m_post >= clinical.AFTER_RESECTION_FLR_PCT:
+    if clinical.after_resection(m_post):
         warnings.append(f"the follow-up's FLR is {m_post:.0f} % of its functional liver: a "
                         f"scan after the resection (or an FLR mask that is the whole liver)? "
                         f"Growth since the procedure is measured on scans before the "
