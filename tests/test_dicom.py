@@ -705,7 +705,17 @@ def test_a_chosen_series_that_cannot_be_read_names_the_others_and_series_uid(tmp
             ds.save_as(f"{f}.{phase}.dcm")
     with pytest.raises(InputError) as err:
         read_dicom_series(tmp_path / "f")
-    assert "holds 2 series" in str(err.value) and "--series-uid" in str(err.value)
+    assert "holds other series" in str(err.value) and "--series-uid" in str(err.value)
+    assert "6 slices" in str(err.value)  # the T2, offered
+    # A localizer beside a series with a gap is no series to offer.
+    gap = write_dicom_series(_phantom(), tmp_path / "g" / "ct")
+    os.remove(sorted(gap, key=_z_of)[2])
+    _edit(write_dicom_series(_phantom(size=(5, 5, 3), seed=2), tmp_path / "g" / "topo",
+                             series_description="Topogram"),
+          ImageType=["ORIGINAL", "PRIMARY", "LOCALIZER"])
+    with pytest.raises(InputError, match="missing") as err:
+        read_dicom_series(tmp_path / "g")
+    assert "Topogram" not in str(err.value) and "--series-uid" not in str(err.value)
 
 
 @pytest.mark.parametrize("which", [0, 3, 5])
@@ -733,6 +743,14 @@ def test_a_gap_left_by_a_slice_of_another_matrix_names_that_slice(tmp_path):
                                          f"series was left out for another orientation, pixel "
                                          f"spacing or matrix size"):
         read_dicom_series(tmp_path / "ct")
+    # A tilt beside such a slice is no gap: the slice is not offered as a missing one.
+    tilted = write_dicom_series(_phantom(size=(5, 5, 6), origin=(0, 0, 0)), tmp_path / "tilt")
+    for k, f in enumerate(sorted(tilted)):
+        _edit([f], ImagePositionPatient=[0, 0.5 * k, 2.5 * k])
+    _edit([sorted(tilted)[0]], PixelSpacing=[1.5, 1.5], ImagePositionPatient=[0, 0, -2.5])
+    with pytest.raises(InputError, match="gantry tilt") as err:
+        read_dicom_series(tmp_path / "tilt")
+    assert "missing" not in str(err.value)
 
 
 def test_a_series_of_localizers_only_is_listed_by_its_description(tmp_path):

@@ -401,6 +401,10 @@ def _where(s, axial):
         "position (" + ", ".join(f"{v:.1f}" for v in s.position) + ")")
 
 
+class _SliceGap(InputError):
+    """Slices missing from a series (a gap of whole steps)."""
+
+
 def _check_spacing(slices, pos, normal, series_label):
     """Uniform spacing along the normal, no in-plane shift; returns the spacing in mm."""
     axial = abs(normal[2]) >= _AXIAL_MIN_COS
@@ -427,7 +431,7 @@ def _check_spacing(slices, pos, normal, series_label):
         ratio = step / expected
         if ratio > 1.5 and abs(ratio - round(ratio)) * expected <= tol:
             missing = int(round(ratio)) - 1
-            raise InputError(
+            raise _SliceGap(
                 f"{missing} slice{'s are' if missing > 1 else ' is'} missing between {a} and "
                 f"{b} mm (gap {step:.1f} mm, expected {expected:.2f} mm) in the series "
                 f"{series_label}; export the complete series."
@@ -724,15 +728,17 @@ def _collect(folder, series_uid):
         return _check_chosen(folder, uid, chosen, warnings, broken, multiframe,
                              by_series[uid])
     except InputError as exc:
-        if series_uid is not None or len(by_series) < 2:
-            raise
         # A series chosen by its count of images (a dynamic series holds several per
-        # position) may be the one that cannot be read: say that another can be chosen.
-        others = "; ".join(_describe(u, slices) for u, slices in sorted(by_series.items())
-                           if u != uid)
-        raise InputError(f"{str(exc).rstrip('.')}. {folder} holds {len(by_series)} series: "
-                         f"choose another with --series-uid (series_uid in timepoint.json, "
-                         f"in Python): {others}.") from exc
+        # position) may be the one that cannot be read: say which others can be chosen
+        # (not a localizer or a dose report, which hold no volume).
+        others = {u: _stack_of(slices).slices for u, slices in by_series.items() if u != uid}
+        readable = "; ".join(_describe(u, stack, by_series[u])
+                             for u, stack in sorted(others.items()) if len(stack) >= 2)
+        if series_uid is not None or not readable:
+            raise
+        raise InputError(f"{str(exc).rstrip('.')}. The folder holds other series; choose one "
+                         f"with --series-uid (series_uid in timepoint.json or in Python): "
+                         f"{readable}.") from exc
 
 
 def _check_chosen(folder, uid, chosen, warnings, broken, multiframe, series):
@@ -790,14 +796,14 @@ def _check_chosen(folder, uid, chosen, warnings, broken, multiframe, series):
         spacing_z = _check_spacing(slices, pos, normal, label)
     except InputError as exc:
         in_stack = {id(s) for s in stack}
-        left_out = [os.path.basename(s.path) for s in series
+        left_out = [s.path for s in series
                     if id(s) not in in_stack and "LOCALIZER" not in s.image_type]
-        if left_out and not unknown:
+        if left_out and not unknown and isinstance(exc, _SliceGap):
             # The slices dropped for another matrix or orientation are likely the gap: the
             # user would look for files missing from a folder that holds them all.
             n = len(left_out)
             raise InputError(
-                f"{str(exc).rstrip('.')}; {', '.join(left_out[:3])}{', ...' if n > 3 else ''} "
+                f"{str(exc).rstrip('.')}; {_names(left_out)} "
                 f"of this series {'were' if n > 1 else 'was'} left out for another "
                 f"orientation, pixel spacing or matrix size than the rest and may be the "
                 f"missing slice{'s' if n > 1 else ''}: export the series again."
