@@ -313,3 +313,15 @@ def test_a_patient_folder_name_not_in_utf8_is_refused(tmp_path):
     os.rename(tmp_path / "P001", os.path.join(os.fsencode(tmp_path), b"P\xff"))
     with pytest.raises(StudyLayoutError, match="not valid UTF-8"):
         discover_study(str(tmp_path))
+
+
+@pytest.mark.parametrize("name", ["liver.nii.gz", "image.nii.gz"])
+def test_a_broken_link_in_a_timepoint_is_its_error(tmp_path, name):
+    # A dangling liver link had been passed over (the liver then segmented instead of the
+    # user's mask, unsaid); a dangling image link was "no image in post/".
+    tiny.write_timepoint(str(tmp_path / "P001" / "post"), scan_date="2024-01-01", flr_width=4)
+    link = tmp_path / "P001" / "post" / name
+    link.unlink()
+    os.symlink(tmp_path / "moved" / name, link)
+    (tp,) = discover_study(str(tmp_path)).patients[0].timepoints
+    assert f"post/{name} is a symbolic link whose target" in tp.error

@@ -475,9 +475,17 @@ def _find_timepoint(patient_id, folder):
     name = os.path.basename(folder)
     entries = sorted(e for e in os.listdir(folder) if not _ignored(e))
     images, masks, problems = [], {}, []
-    plan = tp_json = None
+    plan = tp_json = broken_link = None
     for e in entries:
         full = os.path.join(folder, e)
+        if os.path.islink(full) and not os.path.exists(full) and (
+                _stem(e) == "image" or e == "image" or _mask_stem(e) in MASK_NAMES
+                or e in ("plan.json", "timepoint.json")):
+            # Passed over, a link to a moved mask would have the liver segmented instead.
+            broken_link = broken_link or (f"{name}/{e} is a symbolic link whose target "
+                                          f"{os.readlink(full)} cannot be reached; restore "
+                                          f"it or remove the link.")
+            continue
         if e == "image" and os.path.isdir(full):
             images.append(full)
         elif _stem(e) == "image" and os.path.isfile(full):
@@ -494,10 +502,12 @@ def _find_timepoint(patient_id, folder):
             tp_json = full
     if not images:
         images = _dicom_images(folder, entries)
-    if not images and not masks and tp_json is None and plan is None:
+    if not images and not masks and tp_json is None and plan is None and not broken_link:
         return None
     error = None
-    if not images:
+    if broken_link:
+        error = broken_link
+    elif not images:
         error = (f"no image in {name}/: put the scan there as image.nii.gz (or .nii, .nrrd, "
                  f".mha) or as DICOM files (in the folder itself or a subfolder such as "
                  f"image/).")
