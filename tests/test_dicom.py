@@ -785,7 +785,33 @@ def test_slices_whose_geometry_cannot_be_read_are_named(tmp_path):
         del ds[tag]
         ds.add(pydicom.dataelem.RawDataElement(tag, "DS", len(raw), raw, 0, False, True))
         ds.save_as(f)
-    with pytest.raises(InputError, match=rf"{os.path.basename(sorted(files)[0])}.*"
-                                         r"ImagePositionPatient, ImageOrientationPatient or "
-                                         r"PixelSpacing"):
+    with pytest.raises(InputError, match=rf"{os.path.basename(sorted(files)[0])}.*no readable "
+                                         r"PixelSpacing \(missing, or not 2 numbers\)"):
         read_dicom_series(tmp_path / "ct")
+    # Files without a SeriesInstanceUID are said so, not blamed on their geometry.
+    files = write_dicom_series(_phantom(), tmp_path / "nouid")
+    for f in files:
+        ds = pydicom.dcmread(f)
+        del ds.SeriesInstanceUID
+        ds.save_as(f)
+    with pytest.raises(InputError, match="no SeriesInstanceUID"):
+        read_dicom_series(tmp_path / "nouid")
+
+
+def test_an_identity_rescale_on_all_slices_but_one_is_read(tmp_path):
+    # GDCM reads a slice without the tags as slope 1, intercept 0: the same values.
+    img = _phantom()
+    files = write_dicom_series(img, tmp_path / "ct", rescale_intercept=0)
+    ds = pydicom.dcmread(files[2])
+    del ds.RescaleSlope
+    del ds.RescaleIntercept
+    ds.save_as(files[2])
+    _same_physical_volume(read_dicom_series(tmp_path / "ct").image, img)
+
+
+def test_a_header_size_no_adult_has_says_how_to_give_it(tmp_path):
+    files = write_dicom_series(_phantom(), tmp_path / "ct", patient_height_cm=172)
+    _edit(files, PatientSize="0.5")
+    (said,) = [w for w in read_dicom_series(tmp_path / "ct").warnings if "PatientSize" in w]
+    assert "0.5 gives a height no adult has (50 cm)" in said and "--height-cm" in said
+    assert "centimetres" not in said  # DICOM's height is in metres: no advice on its units

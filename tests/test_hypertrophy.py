@@ -267,6 +267,9 @@ def test_tumour_subtracted_at_one_scan_only_is_said(without):
     assert not [w for w in both.warnings if "tumour" in w]
     assert not [w for w in hypertrophy(PRE, POST, procedure_date="2024-01-09").warnings
                 if "tumour" in w]
+    # An empty tumour mask subtracts nothing: the two FLVs are one definition.
+    empty = hypertrophy(dict(PRE, tumor_ml=0.0), POST, procedure_date="2024-01-09")
+    assert not [w for w in empty.warnings if "tumour" in w]
 
 
 def test_a_follow_up_verdict_that_the_common_telv_turns_is_said():

@@ -189,9 +189,10 @@ def _tumour_at_one_scan(pre, post, warnings):
     then compares FLR/(TLV - tumour) with FLR/TLV, not growth alone."""
     tumour_pre = _number(pre, "tumor_ml", "baseline")
     tumour_post = _number(post, "tumor_ml", "follow-up")
-    if (tumour_pre is None) == (tumour_post is None):
+    # (an empty tumour mask subtracts nothing: as none)
+    if bool(tumour_pre) == bool(tumour_post):
         return
-    without, other, tumour_ml = (("baseline", "follow-up", tumour_post) if tumour_pre is None
+    without, other, tumour_ml = (("baseline", "follow-up", tumour_post) if not tumour_pre
                                  else ("follow-up", "baseline", tumour_pre))
     warnings.append(f"the {without} has no tumour mask, so its FLV is the whole liver, while "
                     f"the {other}'s subtracts its tumour ({tumour_ml:.1f} mL): the measured "
@@ -272,7 +273,8 @@ def hypertrophy(pre, post, *, procedure_date=None, pre_date=None, post_date=None
         raise ClinicalInputError(
             f"the baseline scan ({pre_scan}) is after the procedure ({procedure}): it already "
             f"holds part of the growth, so DH and KGR since the procedure would be too low; "
-            f"compare with a scan taken before the procedure."
+            f"compare with a scan taken before the procedure (or, to compare two later scans, "
+            f"give no procedure date and count from the baseline scan: --from-baseline-date)."
         )
     if pre_scan is None and procedure is not None:
         # A baseline taken after the procedure would already hold part of the growth.

@@ -245,6 +245,17 @@ def _is_image_slice(ds):
             and _greyscale(ds))
 
 
+def _why_no_slice(ds):
+    """Why an image file with rows is no slice of a volume (for the error naming it)."""
+    if "SeriesInstanceUID" not in ds:
+        return "no SeriesInstanceUID"
+    for key, n in (("ImagePositionPatient", 3), ("ImageOrientationPatient", 6),
+                   ("PixelSpacing", 2)):
+        if _float_tuple(ds.get(key), n) is None:
+            return f"no readable {key} (missing, or not {n} numbers)"
+    return "an ImageOrientationPatient whose two directions are parallel"
+
+
 def _as_slice(path, ds):
     """A :class:`_Slice` for an image with geometry, else None (non-image objects,
     colour screenshots, slices without geometry)."""
@@ -389,7 +400,8 @@ def _unique_positions(stack, normal, folder):
     if copies:
         warnings.append(
             f"{copies} file{'s' if copies > 1 else ''} in {folder} repeat{'s' if copies == 1 else ''} "
-            f"a slice already read (same SOPInstanceUID); each slice was read once."
+            f"a slice already read (same SOPInstanceUID at the same place); each slice was read "
+            f"once."
         )
     slices = sorted(by_sop.values(), key=lambda s: float(np.dot(s.position, normal)))
     pos = np.array([float(np.dot(s.position, normal)) for s in slices])
@@ -559,8 +571,13 @@ def _header_facts(ds, warnings):
             continue
         try:
             check(value)
-        except InputError as exc:
-            warnings.append(f"the DICOM {tag} ({ds.get(tag)}) was ignored: {exc}")
+        except InputError:
+            what, option = (("height", "--height-cm; height_cm") if tag == "PatientSize"
+                            else ("weight", "--weight-kg; weight_kg"))
+            warnings.append(f"the DICOM {tag} {str(ds.get(tag)).strip()} gives a {what} no "
+                            f"adult has ({value:g} {'cm' if tag == 'PatientSize' else 'kg'}); it "
+                            f"was ignored: give the {what} ({option} in a study's "
+                            f"patient.json).")
             if tag == "PatientSize":
                 height_cm = None
             else:
@@ -699,7 +716,7 @@ def _collect(folder, series_uid):
         if s is None:
             if _claims_image(ds):
                 broken.append((path, str(ds.get("SeriesInstanceUID", "")) or None))
-                no_geometry.append(path)
+                no_geometry.append((path, _why_no_slice(ds)))
             continue
         by_series.setdefault(s.series_uid, []).append(s)
     if not by_series:
@@ -711,13 +728,13 @@ def _collect(folder, series_uid):
         if no_geometry:
             # Image files whose geometry could not be read (malformed values, "0.7mm"):
             # named with the tags, or the user looks for a missing series.
-            names = [os.path.basename(p) for p in sorted(no_geometry)]
+            no_geometry.sort()
+            n = len(no_geometry)
             raise InputError(
-                f"{len(names)} DICOM image file{'s' if len(names) > 1 else ''} in {folder} "
-                f"({', '.join(names[:3])}{', ...' if len(names) > 3 else ''}) "
-                f"{'have' if len(names) > 1 else 'has'} no readable ImagePositionPatient, "
-                f"ImageOrientationPatient or PixelSpacing (missing, or not numbers); export "
-                f"the series again."
+                f"{n} DICOM image file{'s' if n > 1 else ''} in {folder} "
+                f"({_names([p for p, _ in no_geometry])}) cannot be placed in a volume: "
+                f"{no_geometry[0][1]}{' in the first' if n > 1 else ''}; export the series "
+                f"again."
             )
         raise InputError(
             f"{folder} holds no DICOM image slices with position and orientation; pass the "
@@ -830,24 +847,27 @@ def _check_pixel_encoding(stack, label):
         raise InputError(f"the series {label} stores its pixels as MONOCHROME1 (inverted grey "
                          f"scale), which the DICOM reader would invert; convert it (e.g. with "
                          f"dcm2niix) or export it as MONOCHROME2.")
-    for key in ("RescaleSlope", "RescaleIntercept"):
-        given = [s for s in stack if s.header.get(key) not in (None, "")]
-        for s in given:
+    for key, identity in (("RescaleSlope", 1.0), ("RescaleIntercept", 0.0)):
+        values = {}
+        for s in stack:
+            if s.header.get(key) in (None, ""):
+                continue
+            text = str(s.header.get(key)).strip()
             try:
-                ok = math.isfinite(float(str(s.header.get(key)).strip()))
+                values[id(s)] = float(text)
             except ValueError:
-                ok = False
-            if not ok:
-                raise InputError(f"the {key} {str(s.header.get(key)).strip()!r} of "
-                                 f"{os.path.basename(s.path)} in the series {label} is not a "
-                                 f"number (a decimal comma?), so its values cannot be "
-                                 f"rescaled; correct the export.")
-        if given and len(given) < len(stack):
-            lacking = [os.path.basename(s.path) for s in stack if s not in given]
-            raise InputError(f"{', '.join(lacking[:3])}{', ...' if len(lacking) > 3 else ''} "
-                             f"of the series {label} {'have' if len(lacking) > 1 else 'has'} "
-                             f"no {key} while the other slices have one, so its values "
-                             f"cannot be put on their scale; export the series again.")
+                values[id(s)] = math.nan
+            if not math.isfinite(values[id(s)]):
+                raise InputError(f"the {key} {text!r} of {os.path.basename(s.path)} in the "
+                                 f"series {label} is not a number (a decimal comma?), so its "
+                                 f"values cannot be rescaled; correct the export.")
+        lacking = [s.path for s in stack if id(s) not in values]
+        # A slice without the tag is read as the identity: wrong only beside other values.
+        if lacking and any(v != identity for v in values.values()):
+            raise InputError(f"{_names(lacking)} of the series {label} "
+                             f"{'have' if len(lacking) > 1 else 'has'} no {key} while the "
+                             f"other slices have one, so {'their' if len(lacking) > 1 else 'its'}"
+                             f" values cannot be put on their scale; export the series again.")
 
 
 def read_dicom_series(folder, series_uid=None):
