@@ -318,8 +318,8 @@ def test_cohort_row_names_its_follow_up_and_counts_the_patients_warnings(tmp_pat
     page = render_report_html(results, str(tmp_path), figures=False)
     cohort = page[page.index('id="cohort"'):page.index("</table>")]
     assert "<th class=l>follow-up</th>" in cohort and "<td class=l>post</td>" in cohort
-    assert 'href="#patient-P1-warnings">2</a>' in cohort  # one per scan in _results
-    assert 'id="patient-P1-warnings"' in page
+    assert 'href="#warnings-P1">2</a>' in cohort  # one per scan in _results
+    assert 'id="warnings-P1"' in page
 
 
 def test_flr_per_body_weight_has_its_verdict(tmp_path):
@@ -329,3 +329,13 @@ def test_flr_per_body_weight_has_its_verdict(tmp_path):
     table = _timepoint_table_of(render_report_html(results, str(tmp_path), figures=False))
     assert "FLR/BW &gt; 0.5 %" in table
     assert table.count('class="fail">no<') == 1 and table.count('class="pass">yes<') == 1
+
+
+def test_a_patients_warnings_list_never_takes_another_patients_id(tmp_path):
+    # "patient-P1-warnings" had been both P1's warnings list and patient P1-warnings' section.
+    import re
+
+    results = _results("P1")
+    results["patients"] += _results("P1-warnings")["patients"]
+    ids = re.findall(r' id="([^"]*)"', render_report_html(results, str(tmp_path), figures=False))
+    assert len(ids) == len(set(ids)) == 5  # cohort, two sections, two warning lists

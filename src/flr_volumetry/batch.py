@@ -826,7 +826,7 @@ def analyse_patient(patient, records, *, from_baseline_date=False):
         "flr_baseline_ml": base_m.get("flr_ml"), "flr_followup_ml": last_m.get("flr_ml"),
         "flr_growth_ml": h.get("flr_growth_ml"), "flr_growth_pct": h.get("flr_growth_pct"),
         "interval_start": h.get("interval_start"),
-        # What the row's figures rest on (a baseline after the procedure, another TELV at
+        # What the row's figures rest on (a scan left out after the resection, another TELV at
         # follow-up), so that a CSV reader sees it beside them.
         "warnings": "; ".join(w.rstrip(".") for w in dict.fromkeys(
             warnings + list(h.get("warnings") or []))) or None,

@@ -436,10 +436,11 @@ def _img_tag(png_bytes, alt):
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 
 
-def _anchor(patient_id):
-    """The id of a patient's section: its ID percent-encoded (an HTML id holds no space),
-    after a prefix no table id has (a patient named "cohort")."""
-    return "patient-" + urllib.parse.quote(patient_id, safe="")
+def _anchor(patient_id, part="patient"):
+    """The id of a patient's section (or of its list of warnings): its ID percent-encoded
+    (an HTML id holds no space), after a prefix no table id has (a patient named "cohort")
+    and one per part (a patient named "P1-warnings")."""
+    return f"{part}-" + urllib.parse.quote(patient_id, safe="")
 
 
 def _patient_warnings(p):
@@ -479,7 +480,8 @@ def _cohort_table(patients):
                 _num_vs(s.get("gr_pct_per_week"), clinical.GR_THRESHOLD_PCT_PER_WEEK, 2,
                         strictly=True),
                 _verdict(s.get("gr_meets_2_66pct")), _verdict(s.get("sflr_adequate"), "yes", "no"),
-                f'<a href="#{anchor}-warnings">{n_warnings}</a>' if n_warnings else "0",
+                f'<a href="#{_anchor(p["patient_id"], "warnings")}">{n_warnings}</a>'
+                if n_warnings else "0",
             ))) + f'<td class="l err">{html.escape(p.get("error") or "")}</td></tr>')
     ths = "".join(f"<th{' class=l' if i < 4 or i == len(head) - 1 else ''}>{h}</th>"
                   for i, h in enumerate(head))
@@ -683,7 +685,7 @@ def _patient_section(p, out_dir, figures=True, charts=None):
                      + "</div>")
     warnings = _patient_warnings(p)
     if warnings:
-        parts.append(f'<ul class="warn" id="{_anchor(p["patient_id"])}-warnings">' + "".join(f"<li>{html.escape(w)}</li>"
+        parts.append(f'<ul class="warn" id="{_anchor(p["patient_id"], "warnings")}">' + "".join(f"<li>{html.escape(w)}</li>"
                                                    for w in warnings) + "</ul>")
     parts.append("</section>")
     return "\n".join(parts)
