@@ -815,3 +815,20 @@ def test_a_header_size_no_adult_has_says_how_to_give_it(tmp_path):
     (said,) = [w for w in read_dicom_series(tmp_path / "ct").warnings if "PatientSize" in w]
     assert "0.5 gives a height no adult has (50 cm)" in said and "--height-cm" in said
     assert "centimetres" not in said  # DICOM's height is in metres: no advice on its units
+
+
+def test_a_height_given_is_completed_by_the_headers_weight(tmp_path):
+    # "measure DICOM --height-cm 170" had been refused although the header gives the weight
+    # (a weight given alone is completed by the header's height).
+    from flr_volumetry.workflow import measure_files
+
+    img = _phantom()
+    write_dicom_series(img, tmp_path / "ct", patient_height_cm=178, patient_weight_kg=84)
+    liver = sitk.GetImageFromArray(np.ones(img.GetSize()[::-1], np.uint8))
+    liver.CopyInformation(img)
+    sitk.WriteImage(liver, str(tmp_path / "liver.nii.gz"))
+    m = measure_files(tmp_path / "ct", liver=tmp_path / "liver.nii.gz", flr=tmp_path /
+                      "liver.nii.gz", patient=flr.Patient(height_cm=170))
+    assert (m.height_cm, m.weight_kg) == (170, 84) and m.telv_ml is not None
+    assert any("weight 84 kg was taken from the DICOM header (with the height given, 170 cm)"
+               in w for w in m.warnings)

@@ -74,7 +74,7 @@ def test_study_csv_merges_with_patient_json(tmp_path):
     ({"procedure": "TACE"}, "procedure 'TACE'"),
     ({"procedure_date": "01/03/2024"}, "YYYY-MM-DD"),
     ({"height_cm": 1.7, "weight_kg": 70}, "centimetres"),
-    ({"height_cm": 170}, "both height and weight"),
+    ({"height_cm": 1.7}, "centimetres"),  # (a height alone is kept: a header may complete it)
     ({"remnant_segments": [2, 9]}, "Couinaud"),
     ({"remnant_segments": [2.7, 3]}, "Couinaud"),
     ({"height_cm": "tall", "weight_kg": 70}, "must be a number"),

@@ -67,12 +67,23 @@ def test_a_weight_alone_gives_flr_per_body_weight_and_says_what_it_cannot():
 
 
 @pytest.mark.parametrize("height, weight, message", [
-    (170, None, "give the weight with the height"),
+    (1.70, None, "implausible for an adult"),
     (None, 2.5, "implausible for an adult"),
 ])
-def test_a_height_alone_or_an_implausible_weight_alone_is_refused(height, weight, message):
+def test_an_implausible_height_or_weight_alone_is_refused(height, weight, message):
     with pytest.raises(InputError, match=message):
         flr.Patient(height_cm=height, weight_kg=weight)
+
+
+def test_a_height_alone_is_kept_for_a_weight_to_complete_and_computes_nothing_alone():
+    # Refused outright, a height typed for a DICOM scan whose header gives the weight had
+    # stopped the measurement ("give the weight with the height"), though the header's
+    # height completes a weight typed alone.
+    im, _, _ = box_case()
+    m = flr.measure(im["liver"], flr=im["flr"], patient=flr.Patient(height_cm=170))
+    assert m.height_cm == 170 and m.sflr_pct is None and m.flr_bw_ratio_pct is None
+    assert any("no weight: BSA, TELV, sFLR and FLR/body weight are not computed" in w
+               for w in m.warnings)
 
 
 def test_flr_outside_liver_is_reported_not_counted():
@@ -151,9 +162,7 @@ def test_other_formulas_are_used_and_recorded():
                for w in m.warnings)
 
 
-def test_patient_needs_both_height_and_weight():
-    with pytest.raises(InputError):
-        flr.Patient(height_cm=170)
+def test_patient_liver_condition_is_checked():
     with pytest.raises(InputError):
         flr.Patient(170, 70, liver_condition="fatty")
 

@@ -62,14 +62,11 @@ class Patient:
             if number is None:
                 raise InputError(f"{name} must be a number, got {value!r}.")
             object.__setattr__(self, name, number)
-        if self.height_cm is not None and self.weight_kg is None:
-            # No formula takes a height alone; a weight alone still gives FLR/body weight.
-            raise InputError("give the weight with the height: both height and weight for "
-                             "BSA, TELV and sFLR, the weight alone for FLR/body weight, or "
-                             "neither.")
+        # A height alone computes nothing (no formula takes it alone, as measure says), but
+        # is kept: a DICOM header's weight completes it, as its height completes a weight.
         if self.height_cm is not None:
-            clinical.check_body_size(self.height_cm, self.weight_kg)
-        elif self.weight_kg is not None:
+            clinical.check_height(self.height_cm)
+        if self.weight_kg is not None:
             clinical.check_weight(self.weight_kg)
         object.__setattr__(self, "liver_condition", str(self.liver_condition).strip().lower())
         clinical.sflr_threshold_pct(self.liver_condition)
@@ -476,7 +473,7 @@ def measure(liver, *, tumor=None, flr=None, segments=None, patient=None, options
         warnings += segment_map_warnings(segments_ml, unlabelled_ml)
 
     bsa = telv = sflr = bw = None
-    if patient.height_cm is not None:
+    if patient.height_cm is not None and patient.weight_kg is not None:
         bsa_formula = clinical.telv_bsa_formula(options.telv_formula, options.bsa_formula)
         # Said whether the BSA formula was chosen or the default: the options name one
         # formula, the numbers use another.
@@ -493,6 +490,9 @@ def measure(liver, *, tumor=None, flr=None, segments=None, patient=None, options
     elif flr_ml is not None and patient.weight_kg is not None:
         warnings.append("no height: BSA, TELV and sFLR are not computed (FLR/body weight is, "
                         "from the weight).")
+    elif flr_ml is not None and patient.height_cm is not None:
+        warnings.append("no weight: BSA, TELV, sFLR and FLR/body weight are not computed (no "
+                        "formula takes a height alone).")
     elif flr_ml is not None:
         warnings.append("no height and weight: BSA, TELV, sFLR and FLR/body weight are not computed.")
     if flr_ml is not None and patient.weight_kg is not None:

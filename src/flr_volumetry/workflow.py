@@ -26,6 +26,10 @@ def _patient_with_header(patient, scan, warnings):
     patient = as_options(patient, Patient, "patient")
     header_cm, header_kg = scan.patient_height_cm, scan.patient_weight_kg
     if patient.height_cm is not None:
+        if patient.weight_kg is None and header_kg:
+            warnings.append(f"weight {header_kg:g} kg was taken from the DICOM header (with "
+                            f"the height given, {patient.height_cm:g} cm).")
+            patient = replace(patient, weight_kg=header_kg)
         return patient
     if patient.weight_kg is not None:
         if header_cm:
