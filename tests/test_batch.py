@@ -1290,3 +1290,27 @@ def test_a_timepoint_without_its_image_keeps_the_date_of_its_timepoint_json(tmp_
     assert post["scan_date"] == "2024-02-05" and "no image in post/" in post["error"]
     assert "no scan date" not in p["error"] and "no image in post/" in p["error"]
     assert p["baseline"] == "pre"
+
+
+def test_a_segmented_liver_is_kept_for_review_when_its_timepoint_fails_later(tmp_path,
+                                                                            monkeypatch):
+    # The plan failed after the liver was segmented (a landmark outside a poor mask): the
+    # mask had been deleted with the failure, so the cause could not be looked at in napari.
+    import SimpleITK as sitk
+
+    import flr_volumetry.workflow as workflow
+
+    study, out = str(tmp_path / "study"), str(tmp_path / "out")
+    tiny.write_patient(study, "P001", {**PVE, "resection": "right_hepatectomy"},
+                       {"pre": dict(scan_date="2024-01-01", flr_width=4)})
+    tp = os.path.join(study, "P001", "pre")
+    liver = sitk.ReadImage(os.path.join(tp, "liver.nii.gz"))
+    for name in ("liver.nii.gz", "flr.nii.gz"):
+        os.remove(os.path.join(tp, name))
+    monkeypatch.setattr(workflow, "_auto_liver", lambda scan, modality: (liver, [], {}))
+    r = run_batch(study, out, FAST)
+    (rec,) = r.results["patients"][0]["timepoints"]
+    assert rec["status"] == "failed" and rec["measurement"] is None
+    saved = os.path.join(out, "masks", "P001", "pre", "liver.nii.gz")
+    assert os.path.isfile(saved) and rec["masks"] == {"liver": "masks/P001/pre/liver.nii.gz"}
+    assert "the segmented liver is saved for review" in rec["error"]

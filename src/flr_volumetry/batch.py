@@ -477,6 +477,7 @@ def run_timepoint(task):
     t0 = time.perf_counter()
     tp = task.timepoint
     rec = _new_record(tp)
+    masks = {}
     try:
         if task.patient_error:
             raise InputError(f"patient not measured: {task.patient_error}")
@@ -503,7 +504,6 @@ def run_timepoint(task):
         scan = load_image(tp.image, series_uid=tp.series_uid)
         warnings = []
         rec["scan_date"], rec["date_source"] = _scan_date(scan, tp, warnings)
-        masks = {}
         m = measure_files(scan, liver=tp.liver, tumor=tp.tumor, segments=tp.segments,
                           patient=task.patient, options=task.options,
                           scan_date=rec["scan_date"], modality=tp.modality, masks_out=masks,
@@ -545,6 +545,12 @@ def run_timepoint(task):
         rec.update(measurement=None, masks={}, overlay=None)
         try:
             _remove_outputs(task.out_dir, tp.patient_id, tp.name)
+            if tp.liver is None and "liver" in masks:
+                # Segmented before a later step failed: kept for review, since it may be
+                # the cause (a plan's landmark outside a poor mask).
+                rec["masks"] = _save_masks({"liver": masks["liver"]}, task.out_dir, tp)
+                rec["error"] = (f"{rec['error'].rstrip('.')} (the segmented liver is saved "
+                                f"for review: {rec['masks']['liver']}).")
         except OSError:
             pass  # its own failure is what the row says; the cleanup is not a result
         if rec["scan_date"] is None and tp.image and os.path.isdir(tp.image):

@@ -139,6 +139,10 @@ def measure_files(image, *, liver=None, tumor=None, flr=None, segments=None, pat
         warnings += seg_warnings
         methods["liver_mask"] = "automatic segmentation"
         methods["segmentation"] = seg_methods
+        if masks_out is not None:
+            # At once: a later step may fail (a plan's landmark outside a poor mask), and
+            # the mask that made it fail is what the user must see.
+            masks_out["liver"] = liver_img
     else:
         m = _load_mask(liver, scan, what="liver mask")
         liver_img = m.image
