@@ -1159,3 +1159,22 @@ def test_a_seed_too_large_for_a_number_is_refused_in_a_sentence(seed):
 
     with pytest.raises(InputError, match="is not three voxel indices"):
         check_points([seed], sitk.Image([4, 4, 3], sitk.sitkInt16))
+
+
+def test_seeds_in_the_two_sides_of_a_transection_grow_both():
+    # After ALPPS stage 1 the remnant lies a few mm from the rest, with nothing of the
+    # liver's intensity between: one growth kept one side, and a seed in the other was
+    # only said to lie outside the mask (the phantom's post-ALPPS FLR, 457 mL, was lost).
+    img, liver, _, spleen = synthetic_ct()
+    a = sitk.GetArrayFromImage(img)
+    a[:, :, 26:28] = -90  # an 8 mm cut through the liver, filled with fat
+    cut = sitk.GetImageFromArray(a)
+    cut.CopyInformation(img)
+    truth = liver & ~np.isin(np.arange(SHAPE[2]), [26, 27])[None, None, :]
+    one = segment_liver(cut, seeds=[(20, 40, 27)])
+    assert dice(_arr(one.liver), truth) < 0.85
+    both = segment_liver(cut, seeds=[(20, 40, 27), (34, 40, 27)])
+    assert dice(_arr(both.liver), truth) > 0.9
+    assert any("the seeds grew 2 separate parts of liver" in w for w in both.warnings)
+    assert both.methods["separate_parts"] == 2
+    assert not (_arr(both.liver) & spleen).any()

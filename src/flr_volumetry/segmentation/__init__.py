@@ -77,6 +77,56 @@ def _plausibility_warnings(image, liver, volume_ml, seeds, modality, cut_by_fov)
     return warnings
 
 
+# A transection (ALPPS stage 1) leaves its two sides a few mm apart; an organ a seed was
+# put in by mistake (the spleen) lies farther from the liver, as a rule.
+SEPARATE_PART_MAX_GAP_MM = 15.0
+
+
+def _gap_mm(whole, part, reference):
+    """The shortest distance (mm) from the mask ``whole`` to the mask ``part``."""
+    from scipy import ndimage as ndi
+
+    spacing = np.asarray(reference.GetSpacing()[::-1], float)
+    return float(ndi.distance_transform_edt(~whole, sampling=spacing)[part].min())
+
+
+def _separate_parts(image, modality, seeds, exclude, options, liver, warnings, methods):
+    """The liver united with the parts grown from seeds the first growth left out.
+
+    After ALPPS stage 1 (or a resection) the transection separates the remnant from the
+    rest: no tissue of the liver's intensity joins them, so one growth keeps one part.
+    A user who clicks in each part means both; each left-out seed group is grown on its
+    own and added when it lies within ``SEPARATE_PART_MAX_GAP_MM`` of the rest (a seed in
+    the spleen, farther off, is left out and said, as before).
+    """
+    from ._pipeline import segment_classic
+
+    whole = sitk.GetArrayFromImage(liver) > 0
+    outside = [s for s in seeds if not whole[s[2], s[1], s[0]]]
+    parts = 1
+    while outside:
+        try:
+            part_img, _, _, _ = segment_classic(image, modality, outside, exclude, options)
+        except InputError:
+            break  # the seeds left out are said below, as before
+        part = sitk.GetArrayFromImage(part_img) > 0
+        grown = [s for s in outside if part[s[2], s[1], s[0]]]
+        if not grown or _gap_mm(whole, part, liver) > SEPARATE_PART_MAX_GAP_MM:
+            break  # a seed in an organ apart from the liver (the spleen): not united
+        whole |= part
+        parts += 1
+        outside = [s for s in outside if not whole[s[2], s[1], s[0]]]
+    if parts == 1:
+        return liver, warnings
+    united = sitk.GetImageFromArray(whole.astype(np.uint8))
+    united.CopyInformation(liver)
+    methods["separate_parts"] = parts
+    return united, list(warnings) + [
+        f"the seeds grew {parts} separate parts of liver, each from its own seeds (no tissue "
+        f"of the liver's intensity joins them: a transection, as after ALPPS stage 1?); "
+        f"check that each part is liver."]
+
+
 def _left_of_body_centre_mm(image, liver, liver_arr, modality):
     """How far (mm) the mask's centre lies on the patient's left (+) of the body's centre,
     along the patient's left-right axis; None when the body cannot be told from air."""
@@ -188,6 +238,8 @@ def segment_liver(image, modality="ct", seeds=None, exclude=None, options=None, 
 
         liver, tumor, warnings, methods = segment_classic(image, modality, seeds, exclude,
                                                           options, tumor_seeds)
+        liver, warnings = _separate_parts(image, modality, seeds, exclude, options, liver,
+                                          warnings, methods)
     methods = {**methods, "backend": options.backend}
     volume_ml = mask_volume_ml(liver)
     if volume_ml <= 0:
