@@ -81,6 +81,16 @@ def test_totalsegmentator_multilabel_and_folder(tmp_path):
         n["liver"] * v)
     with pytest.raises(InputError, match="spleen.nii.gz"):
         flr.load_mask(folder, im["ct"], structure="spleen")
+    # The folder with a structure name reads that structure's file whole (it had selected
+    # label 5 of the binary liver file: "has no voxel with label 5 ... it is empty").
+    sitk.WriteImage(im["tumor"], str(folder / "liver_tumor.nii.gz"))
+    assert flr.mask_volume_ml(flr.load_mask(f"{folder}:liver", im["ct"]).image) == \
+        pytest.approx(n["liver"] * v)
+    assert flr.mask_volume_ml(flr.load_mask(f"{folder}:liver_tumor", im["ct"]).image) == \
+        pytest.approx(n["tumor"] * v)
+    with pytest.raises(InputError, match="a folder of per-class files takes one structure "
+                                         "name"):
+        flr.load_mask(f"{folder}:5", im["ct"])
 
 
 def test_mask_on_finer_grid_of_same_region_is_resampled_with_warning():

@@ -282,6 +282,12 @@ def load_mask(spec, reference=None, *, structure="liver", task="total", what="ma
     scan = reference
     reference = reference_image(reference)
     if os.path.isdir(path):
+        if labels is not None:
+            # FOLDER:liver names the per-class file, which is binary: read it whole.
+            if len(labels) != 1 or not isinstance(labels[0], str):
+                raise InputError(f"a folder of per-class files takes one structure name "
+                                 f"({path}:liver), not {','.join(map(str, labels))}.")
+            structure, labels = labels[0], None
         candidates = [os.path.join(path, structure + ext) for ext in (".nii.gz", ".nii")]
         found = [c for c in candidates if os.path.exists(c)]
         if not found:
