@@ -508,6 +508,32 @@ def test_a_plan_placed_on_the_baseline_is_carried_to_the_follow_up(tmp_path):
     assert recs["post"]["measurement"]["flr_ml"] == tiny.flr_voxels(5)
 
 
+def test_a_plan_in_patient_json_is_applied_on_the_scan_its_placed_on_names(tmp_path):
+    # Placed on the follow-up, it had been taken as the earliest scan's: used as it is on
+    # the baseline, then moved a second time onto the follow-up (FLR +102 % and +52 % on
+    # a real-size phantom, status ok).
+    import SimpleITK as sitk
+
+    from flr_volumetry.remnant._plan import placed_on_scan
+
+    study = str(tmp_path / "study")
+    _moved_follow_up_study(study, shift_voxels=2)
+    post_image = sitk.ReadImage(os.path.join(study, "P001", "post", "image.nii.gz"))
+    x = 75.0  # keeps the moved liver's first 4 columns (x = 40..70 mm) on the follow-up
+    plan = {"schema_version": "1.1", "surface_points": [[x, 0, 0], [x, 100, 0], [x, 0, 100]],
+            "keep_point": [50.0, 100.0, 50.0], "placed_on": placed_on_scan(post_image)}
+    with open(os.path.join(study, "P001", "patient.json"), "w") as fh:
+        json.dump({**PVE, "plan": plan}, fh)
+    r = run_batch(study, str(tmp_path / "out"), FAST)
+    recs = {t["timepoint"]: t for t in r.results["patients"][0]["timepoints"]}
+    assert recs["post"]["flr_method"] == "plan in patient.json"
+    assert recs["baseline"]["flr_method"] == ("plan in patient.json, carried from post by "
+                                              "registration")
+    for tp in ("baseline", "post"):
+        assert recs[tp]["measurement"]["flr_ml"] == tiny.flr_voxels(4), tp
+        assert not [w for w in recs[tp]["measurement"]["warnings"] if "another scan" in w]
+
+
 def test_a_segment_plan_in_the_baseline_folder_applies_to_every_timepoint(tmp_path):
     study = str(tmp_path / "study")
     tiny.write_patient(study, "P001", PVE, two_scans())

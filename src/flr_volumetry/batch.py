@@ -321,9 +321,27 @@ def _plan_source(patient):
     else:
         return None, False
     try:
-        return source, _load_plan(plan).in_scan_coordinates
+        loaded = _load_plan(plan)
     except Exception:  # noqa: BLE001 - one patient's bad plan must not stop the batch
         return source, False
+    if not with_plan and loaded.in_scan_coordinates and loaded.placed_on is not None:
+        # A plan saved with its scan's record: that scan, not the earliest, is its own
+        # (points used as they are on another scan, then carried again, are garbage).
+        source = _timepoint_placed_on(loaded, tps) or source
+    return source, loaded.in_scan_coordinates
+
+
+def _timepoint_placed_on(plan, timepoints):
+    """The timepoint whose scan the plan's ``placed_on`` records (grid and voxel digest),
+    or None; scans that cannot be read are passed over (their timepoints say why)."""
+    for tp in timepoints:
+        try:
+            image = load_image(tp.image, series_uid=tp.series_uid).image
+        except Exception:  # noqa: BLE001
+            continue
+        if not plan.placed_on_another_scan(image):
+            return tp
+    return None
 
 
 def _header_date(tp):
