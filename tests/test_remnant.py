@@ -268,9 +268,15 @@ def test_segments_from_landmarks_follow_the_planes():
 
 def test_landmark_bad_inputs():
     liver, lm, _ = _sphere_liver()
-    far = dict(lm, portal_bifurcation=[0.0, 0.0, 400.0])
-    with pytest.raises(InputError, match="portal_bifurcation .* outside the liver"):
+    far = dict(lm, portal_bifurcation=[95.0, 95.0, 95.0])  # in the scan's corner
+    with pytest.raises(InputError, match="portal_bifurcation .* outside the liver mask; check"):
         segments_from_landmarks(liver, far)
+    # Beyond the scan (a follow-up scanned over a shorter length): said so, not "check its
+    # coordinates" (which are right).
+    beyond = dict(lm, portal_bifurcation=[0.0, 0.0, 400.0])
+    with pytest.raises(InputError, match="portal_bifurcation .* lies outside this scan, whose "
+                                         "field of view does not reach it"):
+        segments_from_landmarks(liver, beyond)
     missing = {k: v for k, v in lm.items() if k != "right_hepatic_vein"}
     with pytest.raises(InputError, match="missing landmark.*right_hepatic_vein"):
         segments_from_landmarks(liver, missing)

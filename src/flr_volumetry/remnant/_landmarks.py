@@ -136,11 +136,28 @@ def _check_landmarks(lm, liver, tolerance_mm):
     for name, pts in lm.items():
         for p in pts:
             if not point_in_mask(liver, p, tolerance_mm=tolerance_mm):
+                where = tuple(round(float(c), 1) for c in p)
+                if _beyond_scan_mm(liver, p) > tolerance_mm:
+                    # A follow-up scanned over a shorter length: no coordinates to correct.
+                    raise InputError(
+                        f"the landmark {name} at {where} (LPS mm) lies outside this scan, "
+                        f"whose field of view does not reach it; segments need the whole "
+                        f"liver: use a scan that covers it, or an FLR mask.")
                 raise InputError(
-                    f"the landmark {name} at {tuple(round(float(c), 1) for c in p)} (LPS mm) is "
+                    f"the landmark {name} at {where} (LPS mm) is "
                     f"more than {tolerance_mm:g} mm outside the liver mask; check its "
                     f"coordinates (physical LPS mm, not voxel indices or RAS)."
                 )
+
+
+def _beyond_scan_mm(image, point):
+    """How far (mm) a physical point lies outside the image's extent (0 inside it)."""
+    d = np.asarray(image.GetDirection(), dtype=np.float64).reshape(3, 3)
+    spacing = np.asarray(image.GetSpacing(), float)
+    ijk = d.T @ (np.asarray(point, float) - np.asarray(image.GetOrigin())) / spacing
+    size = np.asarray(image.GetSize(), float)
+    below, above = np.maximum(-0.5 - ijk, 0.0), np.maximum(ijk - (size - 0.5), 0.0)
+    return float(np.linalg.norm((below + above) * spacing))
 
 
 def _check_anatomical_order(lm, ivc, bif):
