@@ -796,6 +796,26 @@ def test_the_summary_row_compares_the_last_scan_before_the_resection():
     assert s["gr_pct_per_week"] is None and "resected" in s["warnings"]
 
 
+def test_a_remnant_defined_two_ways_at_the_compared_scans_is_said():
+    from flr_volumetry.batch import analyse_patient
+    from flr_volumetry.study import StudyPatient
+
+    # A plan at baseline (segments 1-4), a hand-drawn flr.nii.gz at follow-up (2-4): GR
+    # 2.33 instead of 2.85 had flipped its verdict, unsaid.
+    records = [dict(_growth_record("pre", "2024-01-01", 400.0),
+                    flr_method="plan plan.json (pre)"),
+               dict(_growth_record("post", "2024-02-05", 500.0), flr_method="file flr.nii.gz")]
+    patient = StudyPatient(patient_id="P001", folder=".", procedure="PVE",
+                           procedure_date="2024-01-08")
+    s = analyse_patient(patient, records)["summary"]
+    assert "the FLR of pre comes from plan plan.json (pre) and that of post from file " \
+           "flr.nii.gz" in s["warnings"]
+    for r in records:
+        r["flr_method"] = "file flr.nii.gz"
+    s = analyse_patient(patient, records)["summary"]
+    assert "comes from" not in (s["warnings"] or "")
+
+
 def _growth_record(tp, date, flr_ml, status="ok"):
     m = {"flr_ml": flr_ml, "telv_ml": 1600.0, "sflr_pct": 100 * flr_ml / 1600.0,
          "measured_flr_pct": 20.0, "scan_date": date}

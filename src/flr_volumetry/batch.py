@@ -810,6 +810,15 @@ def analyse_patient(patient, records, *, from_baseline_date=False):
         warnings.append(f"{', '.join(r['timepoint'] for r in after)}: the FLR is the whole "
                         f"liver, as after the resection; {compared}")
     latest = measured[-1] if measured else None
+    if baseline is not None and latest is not None and baseline["status"] == "ok":
+        methods = [r.get("flr_method") or "" for r in (baseline, latest)]
+        if len({m.startswith("file ") for m in methods}) > 1:
+            # A mask drawn by hand at one scan and a plan at the other may keep other
+            # segments (1-4 and 2-4): their difference is not growth.
+            warnings.append(f"the FLR of {baseline['timepoint']} comes from {methods[0]} and "
+                            f"that of {latest['timepoint']} from {methods[1]}: growth "
+                            f"compares two definitions of the remnant; check that they keep "
+                            f"the same segments")
     latest_f = next((f for f in followups if latest and f["timepoint"] == latest["timepoint"]),
                     None)
     h = (latest_f or {}).get("hypertrophy") or {}
