@@ -302,3 +302,14 @@ def test_python_dash_m_runs_the_command():
     done = subprocess.run([sys.executable, "-m", "flr_volumetry", "measure", "--help"],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and "usage: flr-volumetry measure" in done.stdout
+
+
+@pytest.mark.parametrize("argv_tail, message", [
+    (["--plan-baseline", "base.nii.gz"], "give both --plan-baseline and --plan-baseline-liver"),
+    (["--save-plan", "p.json"], "--save-plan needs a plan"),
+])
+def test_options_that_cannot_be_used_together_are_usage_errors(case, capsys, argv_tail, message):
+    # They had exited 1, as bad input does; the README gives 2 for usage errors.
+    folder, _, _ = case
+    assert _measure(folder, folder / "m.json", *argv_tail) == 2
+    assert message in capsys.readouterr().err

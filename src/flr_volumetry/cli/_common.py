@@ -48,6 +48,13 @@ def emit_json(data, path):
         sys.stdout.write("\n")
 
 
+class OptionError(InputError):
+    """Options that cannot be used together (or one without another): a usage error,
+    exit code 2, as argparse's own."""
+
+    usage = True
+
+
 def fmt(value, unit="", digits=1):
     return "n/a" if value is None else f"{value:.{digits}f}{unit}"
 

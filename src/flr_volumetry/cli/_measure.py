@@ -7,8 +7,8 @@ import sys
 from ..errors import InputError
 from ..io import write_json_atomic, write_mask
 from ..workflow import measure_files
-from ._common import (NUMBERS, add_patient_arguments, check_outputs, emit_json, fmt, fmt_vs,
-                      options_from_args, patient_from_args)
+from ._common import (NUMBERS, OptionError, add_patient_arguments, check_outputs, emit_json,
+                      fmt, fmt_vs, options_from_args, patient_from_args)
 
 
 def add_parser(sub):
@@ -164,19 +164,19 @@ def run(args):
                    args.plan_baseline_liver])
     plan = plan_from_args(args)
     if plan is not None and args.flr is not None:
-        raise InputError("give either --flr or a remnant plan, not both: the plan defines "
+        raise OptionError("give either --flr or a remnant plan, not both: the plan defines "
                          "the FLR.")
     if args.save_plan and plan is None:
-        raise InputError("--save-plan needs a plan (--resection, --remnant-segments, "
+        raise OptionError("--save-plan needs a plan (--resection, --remnant-segments, "
                          "--resection-plane, --resection-surface or --landmarks).")
     if args.flr_out and plan is None and args.flr is None:
-        raise InputError("--flr-out needs an FLR: give --flr or a remnant plan.")
+        raise OptionError("--flr-out needs an FLR: give --flr or a remnant plan.")
     baseline = None
     if args.plan_baseline or args.plan_baseline_liver:
         if not (args.plan_baseline and args.plan_baseline_liver):
-            raise InputError("give both --plan-baseline and --plan-baseline-liver.")
+            raise OptionError("give both --plan-baseline and --plan-baseline-liver.")
         if plan is None:
-            raise InputError("--plan-baseline needs a plan to carry (--plan, --landmarks, "
+            raise OptionError("--plan-baseline needs a plan to carry (--plan, --landmarks, "
                              "--resection-plane or --resection-surface).")
         baseline = (args.plan_baseline, args.plan_baseline_liver)
     from ..registration import RegistrationOptions

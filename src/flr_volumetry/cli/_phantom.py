@@ -5,11 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..errors import InputError
-
-
-class _UsageError(InputError):
-    usage = True  # exit 2, as for any other option that cannot be used
+from ._common import OptionError
 
 
 def _whole_number(minimum):
@@ -61,7 +57,7 @@ def run(args):
     from ..phantoms import INPUT_MASKS, write_study
 
     if args.no_masks and args.modality == "mr":
-        raise _UsageError("--no-masks works with --modality ct only: batch segments an MR "
+        raise OptionError("--no-masks works with --modality ct only: batch segments an MR "
                           "liver only from seed points, which a study folder cannot give.")
 
     def progress(patient_id):
