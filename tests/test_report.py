@@ -339,3 +339,13 @@ def test_a_patients_warnings_list_never_takes_another_patients_id(tmp_path):
     results["patients"] += _results("P1-warnings")["patients"]
     ids = re.findall(r' id="([^"]*)"', render_report_html(results, str(tmp_path), figures=False))
     assert len(ids) == len(set(ids)) == 5  # cohort, two sections, two warning lists
+
+
+def test_a_carried_plan_shows_its_registration_dice(tmp_path):
+    results = _results("P1")
+    post = results["patients"][0]["timepoints"][1]
+    post["flr_method"] = "plan plan.json (pre), carried from pre by registration"
+    post["measurement"]["methods"] = {"registration": {"dice": 0.8912}}
+    table = _timepoint_table_of(render_report_html(results, str(tmp_path), figures=False))
+    assert "carried from pre by registration (registration Dice 0.891)" in table
+    assert table.count("registration Dice") == 1

@@ -488,6 +488,17 @@ def _cohort_table(patients):
     return f'<table id="cohort"><tr>{ths}</tr>{"".join(rows)}</table>'
 
 
+def _flr_method_cell(t):
+    """Where the FLR came from, with the registration's Dice when the plan was carried (a
+    reviewer of the report had seen 'carried by registration' with no quality figure)."""
+    reg = ((t.get("measurement") or {}).get("methods") or {}).get("registration") or {}
+    dice = reg.get("dice") if isinstance(reg, dict) else None
+    cell = _num(t.get("flr_method"))
+    if isinstance(dice, (int, float)) and not isinstance(dice, bool) and math.isfinite(dice):
+        cell += f" (registration Dice {dice:.3f})"
+    return cell
+
+
 def _sflr_cell(own, used, threshold):
     """A scan's sFLR, and beside it the one the growth analysis used when that differs
     (another scan's TELV): one scan must not show two sFLRs unexplained."""
@@ -519,7 +530,7 @@ def _timepoint_table(p, threshold, sflr_by_tp=None):
             # The one ratio with a cut-off when only the weight is known (above 0.5 %).
             _num_vs(m.get("flr_bw_ratio_pct"), clinical.FLR_BW_RATIO_THRESHOLD_PCT, 2,
                     strictly=True), _verdict(m.get("flr_bw_adequate"), "yes", "no"),
-            _num(t.get("liver_method")), _num(t.get("flr_method")),
+            _num(t.get("liver_method")), _flr_method_cell(t),
         ))) + "</tr>")
     ths = "".join(f"<th{' class=l' if i in left else ''}>{h}</th>"
                   for i, h in enumerate(head))
