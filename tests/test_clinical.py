@@ -126,3 +126,15 @@ def test_verdicts_take_numbers_written_as_text_and_refuse_other_text():
         clinical.sflr_adequate("high")
     with pytest.raises(ClinicalInputError, match="not a number"):
         clinical.meets(True, 20.0)
+
+
+@pytest.mark.parametrize("condition, threshold", [("steatosis", 30.0), ("fibrosis", 40.0),
+                                                  ("Steatosis", 30.0)])
+def test_steatosis_and_fibrosis_have_the_thresholds_clinical_md_gives_them(condition, threshold):
+    # CLINICAL.md: >= 30 % after chemotherapy or steatosis, >= 40 % cirrhosis/fibrosis; the
+    # two had been refused, the user left to pick "chemotherapy" or "cirrhosis" for them.
+    from flr_volumetry import clinical
+
+    assert clinical.sflr_threshold_pct(condition) == threshold
+    import flr_volumetry as flr
+    assert flr.Patient(170, 70, liver_condition=condition).liver_condition == condition.lower()

@@ -60,7 +60,8 @@ FLR_BW_RATIO_THRESHOLD_PCT = 0.5
 AFTER_RESECTION_FLR_PCT = 95.0
 
 #: sFLR adequacy thresholds (%) by the state of the liver parenchyma.
-LIVER_CONDITIONS = {"normal": 20.0, "chemotherapy": 30.0, "cirrhosis": 40.0}
+LIVER_CONDITIONS = {"normal": 20.0, "chemotherapy": 30.0, "steatosis": 30.0, "cirrhosis": 40.0,
+                    "fibrosis": 40.0}
 
 # Plausible adult ranges; outside them a typo (metres for cm, lb for kg) is
 # far more likely than a real patient, so we refuse rather than compute.

@@ -744,7 +744,8 @@ def render_report_html(results, out_dir, *, figures=True, chart_cache=None):
         f"{html.escape(results['created_utc'])}. Formulas: "
         f"{html.escape(_formulas_text(results['options']))}. KGR (Shindoh) passes at "
         f">= 2 %/week, GR on measured volumes (Leung) at > 2.66 %/week; the sFLR threshold is "
-        f"20 / 30 / 40 % for a normal / post-chemotherapy / cirrhotic liver.</p>",
+        f"20 / 30 / 40 % for a normal / post-chemotherapy or steatotic / cirrhotic or fibrotic "
+        f"liver.</p>",
         "<h2>Cohort</h2>", _cohort_table(results["patients"]),
     ]
     if results.get("warnings"):
