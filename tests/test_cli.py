@@ -307,6 +307,7 @@ def test_python_dash_m_runs_the_command():
 @pytest.mark.parametrize("argv_tail, message", [
     (["--plan-baseline", "base.nii.gz"], "give both --plan-baseline and --plan-baseline-liver"),
     (["--save-plan", "p.json"], "--save-plan needs a plan"),
+    (["--resection", "right_hepatectomy"], "give either --flr or a remnant plan, not both"),
 ])
 def test_options_that_cannot_be_used_together_are_usage_errors(case, capsys, argv_tail, message):
     # They had exited 1, as bad input does; the README gives 2 for usage errors.

@@ -398,7 +398,6 @@ def test_cli_resection_segments_and_surface_file(case, capsys):
     (["--resection-plane", "0,0,0;1,0,0"], "exactly three points"),
     (["--resection-plane", "-5,0,0;-5,10,0;-20.5,0,nan", "--keep-point", "0,0,0"],
      "resection plane point"),
-    (["--flr", "LIVER", "--resection", "right_hepatectomy"], "not both"),
     (["--plan", "PLAN", "--resection", "right_hepatectomy"], "--plan already defines"),
 ])
 def test_cli_bad_plans_fail_with_one_line(case, capsys, extra, message):
