@@ -64,6 +64,8 @@ LESION_TOUCH_MM = 5.0
 EDGE_GRID_MM = 1.5
 # Smallest edge contrast K of the active contour, as a fraction of the 1-99 % intensity range.
 EDGE_K_FLOOR = 0.002
+# Scale (mm) of the fine texture (:func:`local_sd`): the grid it is measured on, and its window.
+TEXTURE_MM = 1.5
 
 
 # --------------------------------------------------------------------- input checks
@@ -164,6 +166,13 @@ def _bin_factors(img, spacing_mm):
     return [max(1, int(round(spacing_mm / s))) for s in img.GetSpacing()]
 
 
+def voxels_averaged(img, spacing_mm):
+    """How many voxels of ``img`` one voxel of its average down to about ``spacing_mm``
+    holds (:func:`coarse_grid`, :func:`local_sd`): the noise of that average is the
+    voxels' own over the square root of this number."""
+    return int(np.prod(_bin_factors(img, spacing_mm)))
+
+
 def _bin_shrink(img, spacing_mm):
     """Average down (BinShrink) to about ``spacing_mm``; anti-aliased and fast (float32)."""
     img = as_float32(img)  # an integer BinShrink would round the averages
@@ -193,7 +202,7 @@ def coarse_grid(img, spacing_mm):
     return sitk.Median(small, radius) if any(radius) else small
 
 
-def local_sd(img, coarse, sigma_mm=1.5):
+def local_sd(img, coarse, sigma_mm=TEXTURE_MM):
     """Fine-scale texture: the local standard deviation of the full-resolution image.
 
     Measured within the slices (Gaussian window of ``sigma_mm``; thick
