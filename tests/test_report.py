@@ -349,3 +349,13 @@ def test_a_carried_plan_shows_its_registration_dice(tmp_path):
     table = _timepoint_table_of(render_report_html(results, str(tmp_path), figures=False))
     assert "carried from pre by registration (registration Dice 0.891)" in table
     assert table.count("registration Dice") == 1
+
+
+def test_a_baseline_folder_is_not_called_baseline_twice(tmp_path):
+    results = _results("P1")
+    results["patients"][0]["timepoints"][0]["timepoint"] = "baseline"
+    table = _timepoint_table_of(render_report_html(results, str(tmp_path), figures=False))
+    assert "baseline (baseline)" not in table and "<td class=l>baseline</td>" in table
+    results["patients"][0]["timepoints"][0]["timepoint"] = "pre"
+    table = _timepoint_table_of(render_report_html(results, str(tmp_path), figures=False))
+    assert "pre (baseline)" in table

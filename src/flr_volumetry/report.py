@@ -517,7 +517,10 @@ def _timepoint_table(p, threshold, sflr_by_tp=None):
     rows = []
     for t in p["timepoints"]:
         m = t.get("measurement") or {}
-        name = html.escape(t["timepoint"]) + (" (baseline)" if t.get("is_baseline") else "")
+        # (a folder named "baseline" needs no "(baseline)" after it)
+        name = html.escape(t["timepoint"]) + (
+            " (baseline)" if t.get("is_baseline") and t["timepoint"].lower() != "baseline"
+            else "")
         rows.append("<tr>" + "".join(f"<td{' class=l' if i in left else ''}>{c}</td>"
                                      for i, c in enumerate((
             name, _num(t.get("scan_date")),
