@@ -359,3 +359,13 @@ def test_a_baseline_folder_is_not_called_baseline_twice(tmp_path):
     results["patients"][0]["timepoints"][0]["timepoint"] = "pre"
     table = _timepoint_table_of(render_report_html(results, str(tmp_path), figures=False))
     assert "pre (baseline)" in table
+
+
+def test_a_header_size_of_one_scan_is_not_shown_as_every_scans(tmp_path):
+    # "height 178 cm, weight 84 kg (from the DICOM header)" had stood for a patient whose
+    # baseline header held neither.
+    results = _results("P1")
+    pre, post = results["patients"][0]["timepoints"]
+    post["measurement"].update(height_cm=178.0, weight_kg=84.0)
+    page = render_report_html(results, str(tmp_path), figures=False)
+    assert "height 178 cm, weight 84 kg (from the DICOM header); none at pre" in page

@@ -651,10 +651,18 @@ def _body_size_text(p):
         return (f"height {_num(h) if h is None else _kilos_or_cm(h) + ' cm'}, weight "
                 f"{_num(w) if w is None else _kilos_or_cm(w) + ' kg'}")
 
+    # Scans measured without them (a header without height or weight): named, or the one
+    # size shown would read as every scan's.
+    from_headers = sizes[0][2] is not None
+    without = [t["timepoint"] for t in p["timepoints"] if from_headers and t.get("measurement")
+               and t["measurement"].get("height_cm") is None
+               and t["measurement"].get("weight_kg") is None]
+    none_at = f"; none at {html.escape(', '.join(without))}" if without else ""
     if len(distinct) == 1:
-        return text(*distinct[0]) + source
+        return text(*distinct[0]) + source + none_at
     # Headers of different scans may disagree: each timepoint's, as its sFLR used them.
-    return "; ".join(f"{text(h, w)} ({html.escape(tp)})" for h, w, tp in sizes) + source
+    return ("; ".join(f"{text(h, w)} ({html.escape(tp)})" for h, w, tp in sizes) + source
+            + none_at)
 
 
 def _patient_section(p, out_dir, figures=True, charts=None):
