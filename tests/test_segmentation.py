@@ -1202,3 +1202,11 @@ def test_seeds_in_the_two_sides_of_a_transection_grow_both():
     assert any("the seeds grew 2 separate parts of liver" in w for w in both.warnings)
     assert both.methods["separate_parts"] == 2
     assert not (_arr(both.liver) & spleen).any()
+    # A seed in soft tissue of another level a few mm from the liver (stomach wall, muscle)
+    # is no side of a transection: left out and said, as before.
+    a[20:34, 30:50, 8:12] = 40
+    beside = sitk.GetImageFromArray(a)
+    beside.CopyInformation(img)
+    r = segment_liver(beside, seeds=[(20, 40, 27), (18, 44, 27), (22, 36, 27), (10, 40, 27)])
+    assert not _arr(r.liver)[27, 40, 10] and "separate_parts" not in r.methods
+    assert any("seed 10,40,27 lies outside the mask" in w for w in r.warnings)

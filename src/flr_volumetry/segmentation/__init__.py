@@ -90,6 +90,18 @@ def _gap_mm(whole, part, reference):
     return float(ndi.distance_transform_edt(~whole, sampling=spacing)[part].min())
 
 
+def _same_tissue(methods, part_methods, modality):
+    """Whether a part grown on its own has the liver's CT level (its intensity mode inside
+    the liver's window): both sides of a transection are one organ, enhanced alike; a
+    seed put in the stomach wall or a muscle beside the liver is not. (MR levels drift with
+    the coil's field across one liver: not compared.)"""
+    if modality != "ct":
+        return True
+    window = (methods.get("parameters") or {}).get("intensity_window")
+    mode = (part_methods.get("parameters") or {}).get("liver_intensity_mode")
+    return window is None or mode is None or window[0] <= mode <= window[1]
+
+
 def _separate_parts(image, modality, seeds, exclude, options, liver, warnings, methods):
     """The liver united with the parts grown from seeds the first growth left out.
 
@@ -106,13 +118,15 @@ def _separate_parts(image, modality, seeds, exclude, options, liver, warnings, m
     parts = 1
     while outside:
         try:
-            part_img, _, _, _ = segment_classic(image, modality, outside, exclude, options)
+            part_img, _, _, part_methods = segment_classic(image, modality, outside, exclude,
+                                                           options)
         except InputError:
             break  # the seeds left out are said below, as before
         part = sitk.GetArrayFromImage(part_img) > 0
         grown = [s for s in outside if part[s[2], s[1], s[0]]]
-        if not grown or _gap_mm(whole, part, liver) > SEPARATE_PART_MAX_GAP_MM:
-            break  # a seed in an organ apart from the liver (the spleen): not united
+        if (not grown or _gap_mm(whole, part, liver) > SEPARATE_PART_MAX_GAP_MM
+                or not _same_tissue(methods, part_methods, modality)):
+            break  # a seed in another organ (the spleen, the stomach): not united
         whole |= part
         parts += 1
         outside = [s for s in outside if not whole[s[2], s[1], s[0]]]
