@@ -548,6 +548,29 @@ def _header_date(ds, warnings=None):
     return None
 
 
+# A header's body size is checked as a typed one is; what to say of each when it is not.
+_BODY_SIZE_TAGS = {"PatientSize": ("height", "cm", "--height-cm; height_cm", clinical.check_height),
+                   "PatientWeight": ("weight", "kg", "--weight-kg; weight_kg",
+                                     clinical.check_weight)}
+
+
+def _plausible(ds, tag, value, warnings):
+    """``value`` (the header's ``tag`` in cm or kg), or None, said, when no adult has it
+    (a weight in grams, a height of 0.5 m): the user gave no value to correct, and the
+    scan is measured without it."""
+    if value is None:
+        return None
+    what, unit, option, check = _BODY_SIZE_TAGS[tag]
+    try:
+        check(value)
+    except InputError:
+        warnings.append(f"the DICOM {tag} {str(ds.get(tag)).strip()} gives a {what} no adult "
+                        f"has ({value:g} {unit}); it was ignored: give the {what} ({option} in "
+                        f"a study's patient.json).")
+        return None
+    return value
+
+
 def _header_facts(ds, warnings):
     date = _header_date(ds, warnings)
     height_cm = None
@@ -562,26 +585,9 @@ def _header_facts(ds, warnings):
                 f"it was ignored: give the height in cm (measure --height-cm; height_cm in a "
                 f"study's patient.json)."
             )
-    weight_kg = _positive_float(ds.get("PatientWeight"))
-    # A header's size that no adult has (a weight in grams, a height of 0.5 m) is ignored,
-    # said: the user gave no value to correct, and the scan is measured without it.
-    for tag, value, check in (("PatientSize", height_cm, clinical.check_height),
-                              ("PatientWeight", weight_kg, clinical.check_weight)):
-        if value is None:
-            continue
-        try:
-            check(value)
-        except InputError:
-            what, option = (("height", "--height-cm; height_cm") if tag == "PatientSize"
-                            else ("weight", "--weight-kg; weight_kg"))
-            warnings.append(f"the DICOM {tag} {str(ds.get(tag)).strip()} gives a {what} no "
-                            f"adult has ({value:g} {'cm' if tag == 'PatientSize' else 'kg'}); it "
-                            f"was ignored: give the {what} ({option} in a study's "
-                            f"patient.json).")
-            if tag == "PatientSize":
-                height_cm = None
-            else:
-                weight_kg = None
+    weight_kg = _plausible(ds, "PatientWeight", _positive_float(ds.get("PatientWeight")),
+                           warnings)
+    height_cm = _plausible(ds, "PatientSize", height_cm, warnings)
     modality = str(ds.get("Modality", "") or "").strip().upper() or None
     return modality, date, height_cm, weight_kg
 
@@ -700,12 +706,14 @@ def _collect(folder, series_uid):
     if not os.path.isdir(folder):
         raise InputError(f"{folder} is not a folder of DICOM files.")
     by_series = {}
-    multiframe, broken, no_geometry = [], [], []
+    # broken: (path, its SeriesInstanceUID or None, why it is no slice; None for a file
+    # that could not be read at all)
+    multiframe, broken = [], []
     for path in _iter_files(folder):
         ds = _read_header(path)
         if ds is None:
             if _has_preamble(_head(path)):
-                broken.append((path, None))  # a Part 10 file, yet unreadable: cut short?
+                broken.append((path, None, None))  # a Part 10 file, yet unreadable: cut short?
             continue
         if _frames(ds) > 1 and _claims_image(ds):
             # Enhanced multi-frame images keep their geometry per frame, in sequences.
@@ -715,8 +723,8 @@ def _collect(folder, series_uid):
         s = _as_slice(path, ds)
         if s is None:
             if _claims_image(ds):
-                broken.append((path, str(ds.get("SeriesInstanceUID", "")) or None))
-                no_geometry.append((path, _why_no_slice(ds)))
+                broken.append((path, str(ds.get("SeriesInstanceUID", "")) or None,
+                               _why_no_slice(ds)))
             continue
         by_series.setdefault(s.series_uid, []).append(s)
     if not by_series:
@@ -725,10 +733,10 @@ def _collect(folder, series_uid):
                 f"{folder} holds only multi-frame (enhanced) DICOM images, which are not "
                 f"supported; convert them to NIfTI first (e.g. with dcm2niix)."
             )
+        no_geometry = sorted((p, why) for p, _, why in broken if why)
         if no_geometry:
             # Image files whose geometry could not be read (malformed values, "0.7mm"):
             # named with the tags, or the user looks for a missing series.
-            no_geometry.sort()
             n = len(no_geometry)
             raise InputError(
                 f"{n} DICOM image file{'s' if n > 1 else ''} in {folder} "
@@ -768,7 +776,7 @@ def _check_chosen(folder, uid, chosen, warnings, broken, multiframe, series):
             f"the series {label} mixes stacks of {len(stack)} slices each with different "
             f"orientation, pixel spacing or matrix size; export them as separate series."
         )
-    own = [os.path.basename(p) for p, u in broken if u == uid]
+    own = [os.path.basename(p) for p, u, _ in broken if u == uid]
     if own:
         # A slice of this very series without geometry or pixels: the volume would lack it.
         raise InputError(
@@ -776,7 +784,7 @@ def _check_chosen(folder, uid, chosen, warnings, broken, multiframe, series):
             f"({', '.join(own[:3])}{', ...' if len(own) > 3 else ''}) lack position, orientation "
             f"or pixel spacing; export the complete series."
         )
-    unknown = [os.path.basename(p) for p, u in broken if u is None]
+    unknown = [os.path.basename(p) for p, u, _ in broken if u is None]
     if unknown:
         warnings.append(
             f"{len(unknown)} DICOM file{'s' if len(unknown) > 1 else ''} in {folder} could not "
@@ -841,9 +849,8 @@ def _check_pixel_encoding(stack, label):
     """Refuse slices whose values GDCM would turn into other numbers without a word:
     MONOCHROME1 (inverted for display), a rescale that is no number (GDCM takes slope 1
     for "0,5"), one slice without the rescale of the others (read 1024 HU too bright)."""
-    inverted = [s for s in stack if str(s.header.get("PhotometricInterpretation", "") or "")
-                .strip().upper() == "MONOCHROME1"]
-    if inverted:
+    if any(str(s.header.get("PhotometricInterpretation", "") or "").strip().upper()
+           == "MONOCHROME1" for s in stack):
         raise InputError(f"the series {label} stores its pixels as MONOCHROME1 (inverted grey "
                          f"scale), which the DICOM reader would invert; convert it (e.g. with "
                          f"dcm2niix) or export it as MONOCHROME2.")
