@@ -334,8 +334,21 @@ def _plan_source(patient):
 def _timepoint_placed_on(plan, timepoints):
     """The timepoint whose scan the plan's ``placed_on`` records (grid and voxel digest),
     or None; scans that cannot be read are passed over (their timepoints say why)."""
+    import SimpleITK as sitk
+
+    from .io import same_grid
+
     for tp in timepoints:
         try:
+            if os.path.isfile(tp.image):
+                # The header's grid first: a scan on another grid is not the plan's, and
+                # reading every scan's voxels at the start of each run (--resume too) costs
+                # seconds a scan.
+                header = sitk.ImageFileReader()
+                header.SetFileName(tp.image)
+                header.ReadImageInformation()
+                if not same_grid(plan.placed_on_grid, header):
+                    continue
             image = load_image(tp.image, series_uid=tp.series_uid).image
         except Exception:  # noqa: BLE001
             continue
