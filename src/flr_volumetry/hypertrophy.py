@@ -181,7 +181,8 @@ def _turned_verdict(own_sflr, common_sflr, post):
         return ""
     side = "at or above" if common_ok else "below"
     return (f"; judged on it, the follow-up is {side} the {threshold:g} % threshold while its "
-            f"own sFLR ({clinical.shown_against(own_sflr, threshold)} %) is not: decide which body size holds")
+            f"own sFLR ({clinical.shown_against(own_sflr, threshold)} %) is not: decide which "
+            f"body size holds")
 
 
 def _tumour_at_one_scan(pre, post, warnings):
@@ -355,6 +356,7 @@ def hypertrophy(pre, post, *, procedure_date=None, pre_date=None, post_date=None
                         f"Growth since the procedure is measured on scans before the "
                         f"resection.")
 
+    growth_pct = 100.0 * (flr_post - flr_pre) / flr_pre
     methods = {
         "interval_start": start_name,
         # The comparison as judged (>= or >), not only the number: a value exactly at a
@@ -373,9 +375,9 @@ def hypertrophy(pre, post, *, procedure_date=None, pre_date=None, post_date=None
         post_scan_date=post_scan.isoformat(), interval_start=start.isoformat(),
         interval_days=interval_days,
         flr_pre_ml=flr_pre, flr_post_ml=flr_post, flr_growth_ml=(flr_post - flr_pre),
-        flr_growth_pct=(100.0 * (flr_post - flr_pre) / flr_pre),
+        flr_growth_pct=growth_pct,
         # The FLR's own growth per day (ALPPS series); kgr_pct_per_day is sFLR points.
-        flr_growth_pct_per_day=(100.0 * (flr_post - flr_pre) / flr_pre / interval_days),
+        flr_growth_pct_per_day=growth_pct / interval_days,
         sflr_pre_pct=sflr_pre, sflr_post_pct=sflr_post, dh_pct_points=(dh),
         kgr_pct_per_week=(kgr),
         kgr_pct_per_day=(None if kgr is None else clinical.pct_per_week_to_pct_per_day(kgr)),
