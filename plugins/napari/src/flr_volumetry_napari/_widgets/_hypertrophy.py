@@ -178,11 +178,7 @@ class HypertrophyWidget(QWidget):
                             from_baseline_date=v.from_baseline_date)
         except InputError as exc:
             report_error("Hypertrophy", exc)
-            self.status.setText(str(exc))
-            self.table.set_rows([])
-            self.chart.clear()
-            self.result = None
-            self._computed = None
+            self._clear(str(exc))
             return None
         self.result = h
         self._computed = (pre.key, post.key, pre.patient)
