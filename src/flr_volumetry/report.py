@@ -707,8 +707,8 @@ def _patient_section(p, out_dir, figures=True, charts=None):
                      + "</div>")
     warnings = _patient_warnings(p)
     if warnings:
-        parts.append(f'<ul class="warn" id="{_anchor(p["patient_id"], "warnings")}">' + "".join(f"<li>{html.escape(w)}</li>"
-                                                   for w in warnings) + "</ul>")
+        items = "".join(f"<li>{html.escape(w)}</li>" for w in warnings)
+        parts.append(f'<ul class="warn" id="{_anchor(p["patient_id"], "warnings")}">{items}</ul>')
     parts.append("</section>")
     return "\n".join(parts)
 

@@ -58,7 +58,8 @@ def run(args):
         print(f"{h.interval_days} days; DH {fmt(h.dh_pct_points, ' points')}, "
               f"KGR {fmt_vs(h.kgr_pct_per_week, KGR_THRESHOLD_PCT_PER_WEEK, ' %/week', 2)}"
               f"{_verdict(h.kgr_meets_2pct, '2 %/week')}, "
-              f"GR {fmt_vs(h.gr_pct_per_week, GR_THRESHOLD_PCT_PER_WEEK, ' %/week', 2, strictly=True)}"
+              f"GR "
+              f"{fmt_vs(h.gr_pct_per_week, GR_THRESHOLD_PCT_PER_WEEK, ' %/week', 2, strictly=True)}"
               f"{_verdict(h.gr_meets_2_66pct, '2.66 %/week', 'above', 'not above')}; "
               f"written to {args.json}")
     # On stderr whether or not the JSON goes to stdout: a procedure date a year off is

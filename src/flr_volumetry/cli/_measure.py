@@ -165,10 +165,10 @@ def run(args):
     plan = plan_from_args(args)
     if plan is not None and args.flr is not None:
         raise OptionError("give either --flr or a remnant plan, not both: the plan defines "
-                         "the FLR.")
+                          "the FLR.")
     if args.save_plan and plan is None:
         raise OptionError("--save-plan needs a plan (--resection, --remnant-segments, "
-                         "--resection-plane, --resection-surface or --landmarks).")
+                          "--resection-plane, --resection-surface or --landmarks).")
     if args.flr_out and plan is None and args.flr is None:
         raise OptionError("--flr-out needs an FLR: give --flr or a remnant plan.")
     baseline = None
@@ -177,7 +177,7 @@ def run(args):
             raise OptionError("give both --plan-baseline and --plan-baseline-liver.")
         if plan is None:
             raise OptionError("--plan-baseline needs a plan to carry (--plan, --landmarks, "
-                             "--resection-plane or --resection-surface).")
+                              "--resection-plane or --resection-surface).")
         baseline = (args.plan_baseline, args.plan_baseline_liver)
     from ..registration import RegistrationOptions
 
@@ -205,6 +205,7 @@ def run(args):
     emit_json(m.to_dict(), args.json)
     if args.json:
         print(f"total liver {fmt(m.total_liver_ml, ' mL')}, tumour {fmt(m.tumor_ml, ' mL')}, "
-              f"FLR {fmt(m.flr_ml, ' mL')}, sFLR {fmt_vs(m.sflr_pct, m.sflr_threshold_pct, ' %')} "
+              f"FLR {fmt(m.flr_ml, ' mL')}, "
+              f"sFLR {fmt_vs(m.sflr_pct, m.sflr_threshold_pct, ' %')} "
               f"(threshold {m.sflr_threshold_pct:g} %); written to {args.json}")
     return 0
