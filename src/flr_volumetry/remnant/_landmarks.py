@@ -151,13 +151,12 @@ def _check_landmarks(lm, liver, tolerance_mm):
 
 
 def _beyond_scan_mm(image, point):
-    """How far (mm) a physical point lies outside the image's extent (0 inside it)."""
-    d = np.asarray(image.GetDirection(), dtype=np.float64).reshape(3, 3)
-    spacing = np.asarray(image.GetSpacing(), float)
-    ijk = d.T @ (np.asarray(point, float) - np.asarray(image.GetOrigin())) / spacing
+    """How far (mm) a physical point lies outside the image's extent (0 inside it): the
+    extent io.points_inside bounds, half a voxel beyond the outer voxels' centres."""
+    ijk = np.asarray(image.TransformPhysicalPointToContinuousIndex([float(c) for c in point]))
     size = np.asarray(image.GetSize(), float)
-    below, above = np.maximum(-0.5 - ijk, 0.0), np.maximum(ijk - (size - 0.5), 0.0)
-    return float(np.linalg.norm((below + above) * spacing))
+    outside = np.maximum(-0.5 - ijk, 0.0) + np.maximum(ijk - (size - 0.5), 0.0)
+    return float(np.linalg.norm(outside * np.asarray(image.GetSpacing(), float)))
 
 
 def _check_anatomical_order(lm, ivc, bif):
