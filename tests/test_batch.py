@@ -1360,3 +1360,21 @@ def test_a_segmented_liver_is_kept_for_review_when_its_timepoint_fails_later(tmp
     saved = os.path.join(out, "masks", "P001", "pre", "liver.nii.gz")
     assert os.path.isfile(saved) and rec["masks"] == {"liver": "masks/P001/pre/liver.nii.gz"}
     assert "the segmented liver is saved for review" in rec["error"]
+
+
+def test_a_refused_liver_condition_is_not_reported_as_normal(tmp_path):
+    # A condition the tool does not know (a typo of cirrhosis) fails the patient; its facts
+    # had then shown the default, "normal" with the 20 % threshold, in every output.
+    study, out = str(tmp_path / "study"), str(tmp_path / "out")
+    tiny.write_patient(study, "P001", {**PVE, "liver_condition": "cirhosis"}, two_scans())
+    r = run_batch(study, out, FAST)
+    (p,) = r.results["patients"]
+    assert p["status"] == "failed" and "cirhosis" in p["error"]
+    assert p["facts"]["liver_condition"] is None and p["sflr_threshold_pct"] is None
+    assert (p["facts"]["procedure"], p["facts"]["height_cm"]) == ("PVE", PVE["height_cm"])
+    (row,) = _rows(r.patients_csv)
+    assert (row["liver_condition"], row["sflr_threshold_pct"]) == ("", "")
+    with open(r.report_html, encoding="utf-8") as fh:
+        page = fh.read()
+    assert "liver <span class=\"na\">n/a</span> (sFLR threshold <span class=\"na\">n/a" in page
+    assert "liver normal" not in page and "threshold 20 %" not in page

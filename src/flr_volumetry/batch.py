@@ -864,7 +864,8 @@ def analyse_patient(patient, records, *, from_baseline_date=False):
                           if h.get("sflr_post_pct") is not None
                           else adequate_m.get("sflr_adequate")),
         "liver_condition": patient.liver_condition,
-        "sflr_threshold_pct": sflr_threshold_pct(patient.liver_condition),
+        "sflr_threshold_pct": (None if patient.liver_condition is None  # refused: unknown
+                               else sflr_threshold_pct(patient.liver_condition)),
         "baseline_timepoint": baseline["timepoint"] if baseline else None,
         "followup_timepoint": latest["timepoint"] if latest else None,
         "n_timepoints": len(records),

@@ -28,8 +28,8 @@ the report is one self-contained file.
         "warnings": [...],
         "facts": {"height_cm", "weight_kg", "liver_condition", "procedure",
                   "procedure_date", "resection", "remnant_segments", "resect_caudate",
-                  "plan"},
-        "sflr_threshold_pct": 20.0,
+                  "plan"},                 # liver_condition null: given but refused
+        "sflr_threshold_pct": 20.0,         # null when the liver condition is unknown
         "baseline": "baseline",             # timepoint name, first by scan date
         "timepoints": [{                    # ordered by scan date (undated last)
           "patient_id", "timepoint", "scan_date", "date_source": "dicom" | "timepoint.json",
@@ -560,12 +560,13 @@ def _sflr_by_timepoint(p):
 def _followup_table(p, threshold, sflr_by_tp):
     head = ("follow-up", "interval (days)", "DH (points)", "KGR %/week", "vs 2 %/week",
             "KGR %/day", "GR %/week", "vs 2.66 %/week", "GR %/day", "FLR growth %",
-            "FLR growth %/day", f"sFLR vs {threshold:g} %")
+            "FLR growth %/day",
+            "sFLR vs threshold" if threshold is None else f"sFLR vs {threshold:g} %")
     rows = []
     for f in p["followups"]:
         h = f.get("hypertrophy") or {}
         sflr = sflr_by_tp.get(f["timepoint"])
-        adequate = None if sflr is None else clinical.meets(sflr, threshold)
+        adequate = None if sflr is None or threshold is None else clinical.meets(sflr, threshold)
         cells = (html.escape(f["timepoint"]) + (
             f' <span class="err">{html.escape(f["error"])}</span>' if f.get("error") else ""),
             _num(h.get("interval_days"), 0), _num(h.get("dh_pct_points")),
@@ -668,13 +669,16 @@ def _body_size_text(p):
 def _patient_section(p, out_dir, figures=True, charts=None):
     pid = html.escape(p["patient_id"])
     facts = p.get("facts") or {}
-    threshold = p.get("sflr_threshold_pct") or clinical.sflr_threshold_pct(
-        facts.get("liver_condition") or "normal")
+    # None: a condition the patient's files gave and the tool refused (unknown, not normal).
+    condition = facts.get("liver_condition", "normal")
+    threshold = p.get("sflr_threshold_pct")
+    if threshold is None and condition is not None:
+        threshold = clinical.sflr_threshold_pct(condition)
     parts = [f'<section id="{_anchor(p["patient_id"])}"><h2>{pid}</h2>']
     parts.append(
         f"<p>Procedure {_num(facts.get('procedure'))} on {_num(facts.get('procedure_date'))}; "
-        f"liver {_num(facts.get('liver_condition') or 'normal')} (sFLR threshold "
-        f"{threshold:g} %); {_body_size_text(p)}.</p>")
+        f"liver {_num(condition)} (sFLR threshold {_num(threshold, 0, ' %')}); "
+        f"{_body_size_text(p)}.</p>")
     if p.get("error"):
         parts.append(f'<p class="err">Failed: {html.escape(p["error"])}</p>')
     sflr_by_tp = _sflr_by_timepoint(p)

@@ -137,7 +137,7 @@ class StudyPatient:
     folder: str
     height_cm: float | None = None
     weight_kg: float | None = None
-    liver_condition: str = "normal"
+    liver_condition: str | None = "normal"  # None: given, refused (the patient has an error)
     procedure: str | None = None
     procedure_date: str | None = None
     resection: str | None = None
@@ -615,14 +615,15 @@ def _readable_facts(csv_row, pfile, patient_id, study_path, folder):
             sources.append((raw, pfile, folder))
         except InputError:
             pass  # the patient's error already says what is wrong with the file
-    facts = {}
+    facts, refused = {}, set()
     for raw, where, base in sources:
         for key, value in raw.items():
             if key in PATIENT_KEYS:
                 try:
                     facts.update(_clean_facts({key: value}, where, base)[0])
+                    refused.discard(key)
                 except InputError:
-                    continue
+                    refused.add(key)
     try:
         StudyPatient(patient_id=patient_id, folder=folder, **facts).volumetry_patient()
     except InputError:
@@ -630,6 +631,10 @@ def _readable_facts(csv_row, pfile, patient_id, study_path, folder):
         # nothing, so neither is reported.
         facts.pop("height_cm", None)
         facts.pop("weight_kg", None)
+    if "liver_condition" in refused:
+        # Not the default: a refused "cirhosis" had been reported as a normal liver with
+        # the 20 % threshold. None says the condition, and so the threshold, is unknown.
+        facts["liver_condition"] = None
     return facts
 
 
