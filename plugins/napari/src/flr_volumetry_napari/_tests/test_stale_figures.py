@@ -224,3 +224,44 @@ def test_table_figures_are_never_rounded_across_their_cut_off():
     rows = {r[0]: r for r in hypertrophy_rows(h)}
     assert rows["KGR (Shindoh)"][1] == "1.9996 %/week" and rows["KGR (Shindoh)"][2].startswith("FAIL")
     assert rows["GR (Leung)"][1] == "2.665 %/week" and rows["GR (Leung)"][2].startswith("pass")
+
+
+def test_growth_table_is_cleared_when_a_measured_mask_changes(make_napari_viewer, qtbot,
+                                                              study_dir):
+    # The growth was computed, then the follow-up's FLR was changed (a plan run again
+    # replaces the layer's data, a brush stroke, its undo) or closed: the DH and KGR of the
+    # old FLR stayed on screen as if they were the new one's.
+    viewer = make_napari_viewer()
+    add_layers(viewer, read_path(str(study_dir / "P001")))
+    w = HypertrophyWidget(viewer)
+    qtbot.addWidget(w)
+    post_flr = _layer(viewer, "post_pve", "flr")
+
+    def computed():
+        assert w.compute() is not None, w.status.text()
+        assert w.table.rowCount()
+
+    def cleared():
+        return w.table.rowCount() == 0 and w.result is None and "Compute growth" in \
+            w.status.text()
+
+    computed()
+    new = np.zeros_like(post_flr.data)
+    new[:, :, :8] = _layer(viewer, "post_pve", "liver").data[:, :, :8]
+    post_flr.data = new
+    assert cleared()
+    computed()
+    post_flr.brush_size = 3
+    post_flr.paint((10, 16, 20), 1)
+    assert cleared()
+    computed()
+    post_flr.undo()
+    assert cleared()
+    computed()
+    viewer.layers.remove(_layer(viewer, "baseline", "tumor"))
+    assert cleared()
+    # Other layers' changes leave it shown.
+    computed()
+    other = viewer.add_labels(np.zeros((2, 2, 2), np.uint8))
+    other.data = np.ones((2, 2, 2), np.uint8)
+    assert w.table.rowCount() and w.result is not None, w.status.text()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 from flr_volumetry import InputError, hypertrophy
 from qtpy.QtGui import QPixmap
 from qtpy.QtWidgets import (
@@ -18,6 +19,10 @@ from ._common import ResultTable, report_error
 from ._volumetry import add_patient_forms
 
 __all__ = ["HypertrophyWidget"]
+
+
+def _voxels(layer):
+    return int(np.count_nonzero(layer.data))
 
 
 class HypertrophyWidget(QWidget):
@@ -51,6 +56,7 @@ class HypertrophyWidget(QWidget):
         for ev in (napari_viewer.layers.events.inserted, napari_viewer.layers.events.removed):
             ev.connect(self.refresh)
         self._computed = None  # (baseline key, follow-up key, patient) of the table shown
+        self._watched = []  # (layer, callbacks) of the masks the table shown was measured on
         self.baseline.currentIndexChanged.connect(self._baseline_changed)
         self.followup.currentIndexChanged.connect(self._check_current)
         settings, ref = self.settings, self.settings.connect(self._settings_changed)
@@ -65,6 +71,8 @@ class HypertrophyWidget(QWidget):
         return sorted(tps, key=lambda t: (t.scan_date is None, t.scan_date or ""))
 
     def refresh(self, *_):
+        if any(layer not in self.viewer.layers for layer, *_ in self._watched):
+            self._clear("A mask of the growth shown was closed: click 'Compute growth'.")
         tps = self._timepoints()
         for combo, default in ((self.baseline, 0), (self.followup, len(tps) - 1)):
             current = combo.currentData()
@@ -102,7 +110,35 @@ class HypertrophyWidget(QWidget):
         return same[baseline_index([t.scan_date for t in same],
                                    None if date is None else date.isoformat())]
 
+    def _watch(self, layers):
+        """Clear the table when a mask it was measured on changes: a brush stroke, undo or
+        redo, or new data (a remnant plan run again replaces the FLR layer's data)."""
+        self._unwatch()
+        for layer in layers:
+            on_change = (lambda *_: self._clear("A mask of the growth shown changed: click "
+                                                "'Compute growth'."))
+            on_refresh = (lambda *_, lay=layer: self._refreshed(lay))
+            layer.events.paint.connect(on_change)
+            layer.events.data.connect(on_change)
+            layer.events.set_data.connect(on_refresh)
+            self._watched.append((layer, (on_change, on_refresh), _voxels(layer)))
+
+    def _unwatch(self):
+        for layer, (on_change, on_refresh), _ in self._watched:
+            layer.events.paint.disconnect(on_change)
+            layer.events.data.disconnect(on_change)
+            layer.events.set_data.disconnect(on_refresh)
+        self._watched = []
+
+    def _refreshed(self, layer):
+        # napari's undo/redo changes the data without a paint event, then refreshes the
+        # layer; so do a move to another slice and a layer added to the viewer, which change
+        # nothing: an undo or redo step of one stroke changes the mask's voxel count.
+        if any(lay is layer and _voxels(layer) != n for lay, _, n in self._watched):
+            self._clear("A mask of the growth shown changed: click 'Compute growth'.")
+
     def _clear(self, why):
+        self._unwatch()
         self.result = None
         self._computed = None
         self.measurements = {}
@@ -182,6 +218,7 @@ class HypertrophyWidget(QWidget):
             return None
         self.result = h
         self._computed = (pre.key, post.key, pre.patient)
+        self._watch([x for t in (pre, post) for x in (t.liver, t.tumor, t.flr) if x is not None])
         self.measurements = {pre.label: measured[pre.key], post.label: measured[post.key]}
         self.table.set_rows(hypertrophy_rows(h))
         self.status.setText("\n".join(f"⚠ {w}" for w in warnings + list(h.warnings)))
