@@ -131,6 +131,22 @@ def method_with_edits(layer, method):
     return method
 
 
+def source_method(source):
+    """How a mask was made, as results.json says it: a file by its name alone, as the batch
+    writes it ('file liver.nii.gz'); its folders may name the patient (hospital exports are
+    often foldered by name), and no output may carry them. Other sources unchanged.
+
+    Examples
+    --------
+    >>> source_method("/data/DOE_JOHN/ct/liver.nii.gz"), source_method("segmentation")
+    ('file liver.nii.gz', 'segmentation')
+    >>> source_method(r"C:\\exports\\DOE_JOHN\\seg.nrrd:Liver")
+    'file seg.nrrd:Liver'
+    """
+    parts = [p for p in re.split(r"[/\\]", str(source or "")) if p]
+    return f"file {parts[-1]}" if len(parts) > 1 else source
+
+
 def find_timepoints(layers, chosen=None):
     """Group layers by their ``flr_timepoint`` metadata, in the order opened.
 

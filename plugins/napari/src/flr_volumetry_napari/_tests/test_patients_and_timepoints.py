@@ -512,3 +512,22 @@ def test_export_refuses_a_folder_holding_another_patients_export(make_napari_vie
     assert [p["patient_id"] for p in saved["patients"]] == ["P001"]
     # The same patient again: allowed (a corrected export replaces the last one).
     export_review(*args, patient_key="P001")
+
+
+def test_export_names_mask_files_without_their_folders(make_napari_viewer, tmp_path, study_dir):
+    # Hospital exports are often foldered by the patient's name: results.json and the report
+    # said where each mask was read from by its whole path ("liver_method":
+    # "/data/DOE^JOHN/.../liver.nii.gz"), where the batch writes "file liver.nii.gz".
+    named = tmp_path / "DOE^JOHN 1957"
+    shutil.copytree(study_dir, named)
+    viewer = make_napari_viewer()
+    add_layers(viewer, read_path(str(named / "P001")))
+    out = tmp_path / "out"
+    results = export_review(list(viewer.layers), out, flr.Patient(172, 80),
+                            flr.VolumetryOptions(), "2024-03-04")
+    tps = {t["timepoint"]: t for t in results["patients"][0]["timepoints"]}
+    assert tps["baseline"]["liver_method"] == "file liver.nii.gz"
+    assert tps["baseline"]["flr_method"] == "file flr.nii.gz"
+    for path in out.rglob("*"):
+        if path.suffix in (".json", ".html"):
+            assert "DOE" not in path.read_text(), path

@@ -30,7 +30,8 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from .._model import LiveMeasure, find_patients, method_with_edits, patient_name, patient_of
+from .._model import (LiveMeasure, find_patients, method_with_edits, patient_name, patient_of,
+                      source_method)
 from .._model import patient_id as patient_id_of
 from .._writer import labels_image
 from ._common import report_error, scan_image
@@ -171,9 +172,11 @@ def export_review(viewer_layers, out_dir, patient, options, procedure_date=None,
             "patient_id": patient_id, "timepoint": name, "scan_date": t.scan_date,
             "date_source": "napari review", "status": "ok", "error": None,
             "measurement": m.to_dict(), "masks": masks, "overlay": overlay,
-            "liver_method": method_with_edits(t.liver, t.liver.metadata.get("flr_source")),
+            "liver_method": method_with_edits(
+                t.liver, source_method(t.liver.metadata.get("flr_source"))),
             "flr_method": None if t.flr is None else method_with_edits(t.flr, (
-                "plan" if plan else t.flr.metadata.get("flr_source", "painted in napari"))),
+                "plan" if plan else
+                source_method(t.flr.metadata.get("flr_source", "painted in napari")))),
         })
     sp = StudyPatient(
         patient_id=patient_id, folder=out_dir, height_cm=patient.height_cm,
