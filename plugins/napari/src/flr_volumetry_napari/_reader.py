@@ -228,7 +228,8 @@ def _scans_beside(path):
 
 
 def _single_timepoint(path, role):
-    """Timepoint key and label of a file opened on its own.
+    """Timepoint key and label of a file opened on its own, and the scan file of that
+    timepoint (None when unknown).
 
     A folder holding one scan is that scan's timepoint, so a mask opened from the same
     folder joins it. A folder holding several scans gives each scan its own timepoint
@@ -238,23 +239,62 @@ def _single_timepoint(path, role):
     """
     folder = Path(path).resolve().parent
     if str(path).lower().endswith(".dcm"):
-        return str(folder), folder.name
+        return str(folder), folder.name, None
     scans = _scans_beside(path)
     if len(scans) <= 1:
-        return str(folder), folder.name
+        return str(folder), folder.name, (scans[0] if scans else None)
     if role is None:
-        return str(Path(path).resolve()), _stem(path)
+        return str(Path(path).resolve()), _stem(path), Path(path).resolve()
     stem = _stem(path).lower()
     owners = [s for s in scans if stem.startswith(_stem(s.name).lower())]
     if owners:
         owner = max(owners, key=lambda s: len(_stem(s.name)))
-        return str(owner.resolve()), _stem(owner.name)
-    return str(folder), folder.name
+        return str(owner.resolve()), _stem(owner.name), owner
+    return str(folder), folder.name, None
+
+
+def _scan_grid(scan_path):
+    """An empty image on the grid of the scan file (read from its header), or None when the
+    header cannot be read or is not 3-D."""
+    header = sitk.ImageFileReader()
+    header.SetFileName(str(scan_path))
+    try:
+        header.ReadImageInformation()
+    except RuntimeError:
+        return None
+    if header.GetDimension() != 3:
+        return None
+    grid = sitk.Image([int(n) for n in header.GetSize()], sitk.sitkUInt8)
+    grid.SetSpacing(header.GetSpacing())
+    grid.SetOrigin(header.GetOrigin())
+    grid.SetDirection(header.GetDirection())
+    return grid
+
+
+def _onto_scan_grid(image, scan_path, path, what):
+    """``image`` on the grid of its timepoint's scan, and the warnings saying so.
+
+    A mask opened on its own joins the timepoint of the scan beside it; on another grid (a
+    Slicer .seg.nrrd cropped to the segment) it was counted on its own grid, whose edges
+    the table took for the scan's field of view ('the liver touches the superior end...'),
+    and the other masks of that scan were refused as 'not on the liver's grid'. It is
+    resampled by nearest neighbour with a warning (volumes before and after), as when its
+    timepoint folder is opened, or refused when it lies elsewhere than the scan.
+    """
+    from flr_volumetry.io import resample_mask_to, same_grid
+
+    grid = None if scan_path is None else _scan_grid(scan_path)
+    if grid is None or same_grid(image, grid):
+        return image, []
+    _, warning = resample_mask_to(sitk.Cast(image > 0, sitk.sitkUInt8), grid,
+                                  what=f"{what} {path}")
+    return sitk.Resample(image, grid, sitk.Transform(), sitk.sitkNearestNeighbor, 0,
+                         image.GetPixelID()), [warning]
 
 
 def _read_single(path):
     role = mask_role(path)
-    timepoint, label = _single_timepoint(path, role)
+    timepoint, label, scan_path = _single_timepoint(path, role)
     if str(path).lower().endswith(".seg.nrrd"):
         from flr_volumetry.io import read_seg_nrrd
 
@@ -263,14 +303,21 @@ def _read_single(path):
         except InputError as exc:
             raise InputError(f"{exc} In napari, import one segment with the Liver widget "
                              f"(Labels: the segment name).") from exc
-        return [mask_layer(image, role or "mask", timepoint=timepoint, label=label, source=path,
-                           name=_stem(path))]
+        return [_single_mask_layer(image, role or "mask", path, timepoint, label, scan_path)]
     if role is None:
         scan = load_image(path)
         return [scan_layer(scan, timepoint=timepoint, label=label, name=_stem(path))]
     image, _ = load_label_map(path, what=f"{role} mask")
-    return [mask_layer(image, role, timepoint=timepoint, label=label, source=path,
-                       name=_stem(path))]
+    return [_single_mask_layer(image, role, path, timepoint, label, scan_path)]
+
+
+def _single_mask_layer(image, role, path, timepoint, label, scan_path):
+    """The layer of a mask file opened on its own, on its timepoint's scan grid."""
+    image, warnings = _onto_scan_grid(image, scan_path, path, f"{role} mask")
+    for w in warnings:
+        _notify(w, warning=True)
+    return mask_layer(image, role, timepoint=timepoint, label=label, source=path,
+                      name=_stem(path), extra={"flr_warnings": warnings} if warnings else None)
 
 
 def read_timepoint_folder(folder, *, label=None, patient_id=None, scan_date=None, extra=None,
@@ -461,12 +508,12 @@ def read_path(path):
     return _read_single(path)
 
 
-def _notify(message):
+def _notify(message, warning=False):
     try:
-        from napari.utils.notifications import show_info
+        from napari.utils.notifications import show_info, show_warning
     except ImportError:  # pragma: no cover - napari is a dependency
         return
-    show_info(message)
+    (show_warning if warning else show_info)(message)
 
 
 def sitk_from_layer_tuple(layer_tuple):

@@ -251,3 +251,35 @@ def test_study_timepoints_open_in_scan_date_order_as_the_batch_reads_them(study_
     assert [s["name"] for s in scans] == ["P001 zz_pre scan", "P001 aa_post scan"]
     assert [s["metadata"]["flr_scan"]["study_date"] for s in scans] == ["2024-02-26",
                                                                           "2024-04-01"]
+
+
+def test_a_mask_opened_on_its_own_is_put_on_its_scans_grid(make_napari_viewer, case_files):
+    # A liver mask cropped to the liver (as 3D Slicer saves a .seg.nrrd) beside its scan,
+    # opened on its own: it was counted on its own grid, whose edges the table took for
+    # the scan's field of view (a liver "cut" at every end), and the FLR of the same scan
+    # was refused as lying on another grid.
+    import flr_volumetry as flr
+    from flr_volumetry_napari._widgets import VolumetryWidget
+    from .conftest import _image, add_layers
+
+    paths, arrays = case_files
+    cropped = _image(arrays["liver"])[3:37, 5:27, 3:17]
+    sitk.WriteImage(cropped, str(paths["liver"]))
+    viewer = make_napari_viewer()
+    layers = {role: add_layers(viewer, read_path(str(paths[role])))[0]
+              for role in ("ct", "liver", "flr")}
+    assert layers["liver"].data.shape == layers["ct"].data.shape
+    assert "resampled" in layers["liver"].metadata["flr_warnings"][0]
+    w = VolumetryWidget(viewer)
+    m = w.recompute()
+    assert m is not None, w.status.text()
+    ref = flr.measure_files(str(paths["ct"]), liver=str(paths["liver"]), flr=str(paths["flr"]))
+    assert m.total_liver_ml == pytest.approx(ref.total_liver_ml)
+    assert m.flr_ml == pytest.approx(ref.flr_ml)
+    assert not [x for x in m.warnings if "field of view" in x]
+    # A mask lying elsewhere than the scan beside it is refused in words.
+    far = _image(arrays["liver"])
+    far.SetOrigin((900.0, 900.0, 900.0))
+    sitk.WriteImage(far, str(paths["tumor"]))
+    with pytest.raises(flr.InputError, match="same physical region"):
+        read_path(str(paths["tumor"]))
