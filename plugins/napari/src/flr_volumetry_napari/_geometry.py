@@ -80,6 +80,13 @@ def to_display(image):
     """
     if image.GetDimension() != 3:
         raise InputError(f"only 3-D images can be shown; this one is {image.GetDimension()}-D.")
+    if image.GetNumberOfComponentsPerPixel() != 1:
+        # A mask stored one channel per label (one-hot, X x Y x Z x C) is read by ITK as a
+        # vector image: shown, it became a 4-D layer placed with 3-D geometry, and napari
+        # failed with a bare "operands could not be broadcast".
+        raise InputError(f"only single-channel images can be shown; this one holds "
+                         f"{image.GetNumberOfComponentsPerPixel()} values per voxel (a mask "
+                         f"with one channel per label?); save it as one label map.")
     original = geometry_of(image)
     shown = sitk.DICOMOrient(image, DISPLAY_ORIENTATION)
     return sitk.GetArrayFromImage(shown), {"original": original, "display": geometry_of(shown)}

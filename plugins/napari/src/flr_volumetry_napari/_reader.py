@@ -284,7 +284,8 @@ def _onto_scan_grid(image, scan_path, path, what):
     from flr_volumetry.io import resample_mask_to, same_grid
 
     grid = None if scan_path is None else _scan_grid(scan_path)
-    if grid is None or same_grid(image, grid):
+    if grid is None or image.GetNumberOfComponentsPerPixel() != 1 or same_grid(image, grid):
+        # (A multi-channel image is refused in words by to_display.)
         return image, []
     _, warning = resample_mask_to(sitk.Cast(image > 0, sitk.sitkUInt8), grid,
                                   what=f"{what} {path}")

@@ -283,3 +283,21 @@ def test_a_mask_opened_on_its_own_is_put_on_its_scans_grid(make_napari_viewer, c
     sitk.WriteImage(far, str(paths["tumor"]))
     with pytest.raises(flr.InputError, match="same physical region"):
         read_path(str(paths["tumor"]))
+
+
+@pytest.mark.parametrize("origin", [None, (-41.5, 58.0, -104.0)])
+def test_a_mask_with_one_channel_per_label_is_refused_in_words(case_files, origin):
+    # A one-hot mask (X x Y x Z x 2) opened beside its scan became a 4-D Labels layer with
+    # 3-D placement, and napari failed with "operands could not be broadcast".
+    from .conftest import _image
+
+    paths, arrays = case_files
+    liver = arrays["liver"]
+    onehot = np.stack([1 - liver, liver], axis=-1).astype(np.uint8)
+    img = sitk.GetImageFromArray(onehot, isVector=True)
+    img.CopyInformation(_image(liver))
+    if origin is not None:  # on another grid than the scan's too
+        img.SetOrigin(origin)
+    sitk.WriteImage(img, str(paths["liver"]))
+    with pytest.raises(InputError, match="one channel per label"):
+        read_path(str(paths["liver"]))
