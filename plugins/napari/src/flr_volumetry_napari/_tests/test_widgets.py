@@ -495,3 +495,19 @@ def test_refusals_before_any_work_are_written_in_the_status(make_napari_viewer, 
     assert liver_w.segment() is None and liver_w.status.text()
     assert remnant_w.new_flr_layer(copy_liver=True) is None
     assert remnant_w.status.text() not in ("", "an earlier action's message")
+
+
+def test_layer_pickers_show_a_renamed_layer_by_its_new_name(make_napari_viewer, qtbot,
+                                                            case_files):
+    # Renamed in the layer list ("plan flr" -> "old plan"), a layer kept its old name in
+    # every picker, so the table seemed to measure a layer no longer called so (or one of
+    # two items of the same name after a new layer took the old one).
+    paths, _ = case_files
+    viewer = make_napari_viewer()
+    layers = open_case(viewer, paths)
+    w = VolumetryWidget(viewer)
+    qtbot.addWidget(w)
+    assert w.flr.layer() is layers["flr"]
+    layers["flr"].name = "old plan"
+    assert w.flr.currentText() == "old plan" and w.flr.layer() is layers["flr"]
+    assert "old plan" in [w.flr.itemText(i) for i in range(w.flr.count())]

@@ -71,6 +71,9 @@ class LayerCombo(QComboBox):
         for ev in (viewer.layers.events.inserted, viewer.layers.events.removed,
                    viewer.layers.events.reordered):
             ev.connect(self.refresh)
+        # A layer renamed in the layer list is shown by its new name (the item would keep
+        # the old one, maybe the name of another layer by now).
+        viewer.layers.events.renamed.connect(self._renamed)
         self.refresh()
 
     def _accepts(self, layer):
@@ -99,6 +102,12 @@ class LayerCombo(QComboBox):
             self.setCurrentIndex(self.count() - 1 if not self.allow_none or self.count() > 1
                                  else 0)
         self.currentIndexChanged.emit(self.currentIndex())
+
+    def _renamed(self, *_):
+        for i in range(self.count()):
+            layer = self.itemData(i)
+            if layer is not None and self.itemText(i) != layer.name:
+                self.setItemText(i, layer.name)
 
     def layer(self):
         return self.currentData()
