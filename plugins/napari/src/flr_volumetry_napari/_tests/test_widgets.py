@@ -511,3 +511,33 @@ def test_layer_pickers_show_a_renamed_layer_by_its_new_name(make_napari_viewer, 
     layers["flr"].name = "old plan"
     assert w.flr.currentText() == "old plan" and w.flr.layer() is layers["flr"]
     assert "old plan" in [w.flr.itemText(i) for i in range(w.flr.count())]
+
+
+def test_segmentation_status_speaks_of_its_own_scans_tumours(make_napari_viewer, qtbot,
+                                                            tmp_path):
+    # Two scans in folders of one name ("baseline") share the label: the second scan's
+    # tumour layer is named "baseline tumor [1]", and the status counted the first scan's
+    # "baseline tumor" ("Tumour candidates found." for a scan without any).
+    from types import SimpleNamespace
+
+    from flr_volumetry_napari._widgets._common import scan_image
+
+    from .conftest import _image, make_case
+
+    viewer = make_napari_viewer()
+    w = LiverWidget(viewer)
+    qtbot.addWidget(w)
+    scans = []
+    for who in ("A", "B"):
+        folder = tmp_path / who / "baseline"
+        folder.mkdir(parents=True)
+        sitk.WriteImage(_image(make_case()["ct"]), str(folder / "ct.nii.gz"))
+        scans.append(add_layers(viewer, read_path(str(folder / "ct.nii.gz")))[0])
+    arrays = make_case()
+    for scan, tumor in ((scans[0], arrays["tumor"]), (scans[1], 0 * arrays["tumor"])):
+        ref = scan_image(scan)
+        liver, tum = (sitk.GetImageFromArray(a) for a in (arrays["liver"], tumor))
+        liver.CopyInformation(ref)
+        tum.CopyInformation(ref)
+        w._segmented(scan, SimpleNamespace(liver=liver, tumor=tum, methods={}, warnings=[]))
+    assert "No tumour candidate found." in w.status.text()

@@ -253,9 +253,11 @@ class LiverWidget(QWidget):
         liver.metadata["flr_methods"] = dict(result.methods)
         text = [f"Liver segmented ({result.methods.get('backend', 'classic')})."]
         if result.tumor is not None:
-            add_mask_layer(self.viewer, scan, result.tumor, "tumor", f"{label} tumor",
-                           "segmentation")
-            n = int(np.count_nonzero(self.viewer.layers[f"{label} tumor"].data))
+            # The layer returned, not the one of that name: another timepoint's tumour may
+            # hold the name (two scans in folders named alike), this one then named "... [1]".
+            tumor = add_mask_layer(self.viewer, scan, result.tumor, "tumor", f"{label} tumor",
+                                   "segmentation")
+            n = int(np.count_nonzero(tumor.data))
             n_seeds = len(result.methods.get("parameters", {}).get("tumor_seeds", []))
             if n_seeds:
                 text.append(f"Lesions grown from {n_seeds} tumour seed"
