@@ -260,6 +260,7 @@ def test_a_mask_opened_on_its_own_is_put_on_its_scans_grid(make_napari_viewer, c
     # was refused as lying on another grid.
     import flr_volumetry as flr
     from flr_volumetry_napari._widgets import VolumetryWidget
+
     from .conftest import _image, add_layers
 
     paths, arrays = case_files
