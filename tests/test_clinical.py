@@ -138,3 +138,25 @@ def test_steatosis_and_fibrosis_have_the_thresholds_clinical_md_gives_them(condi
     assert clinical.sflr_threshold_pct(condition) == threshold
     import flr_volumetry as flr
     assert flr.Patient(170, 70, liver_condition=condition).liver_condition == condition.lower()
+
+
+@pytest.mark.parametrize("height_cm, weight_kg", [("abc", 70), (170, "70 kg"), ([170], 70),
+                                                  (True, 70)])
+def test_a_body_size_that_is_no_number_is_refused_in_a_sentence(height_cm, weight_kg):
+    # float() had raised a bare ValueError or TypeError from inside the range check.
+    with pytest.raises(ClinicalInputError, match="must be a number of"):
+        clinical.bsa_m2(height_cm, weight_kg)
+    with pytest.raises(ClinicalInputError, match="must be a number of"):
+        clinical.telv_ml(height_cm, weight_kg)
+
+
+def test_liver_condition_is_read_as_patient_reads_it():
+    # Patient(" Normal") is stored as "normal"; the formula had refused " Normal".
+    assert clinical.sflr_threshold_pct(" Cirrhosis ") == 40.0
+
+
+@pytest.mark.parametrize("dh, days", [(float("nan"), 28), (8.0, float("inf"))])
+def test_kgr_is_no_figure_from_a_missing_change_or_an_endless_interval(dh, days):
+    # Had returned NaN and 0.0 %/week.
+    with pytest.raises(ClinicalInputError):
+        clinical.kgr_pct_per_week(dh, days)

@@ -123,7 +123,12 @@ def check_weight(weight_kg):
 
 def _check_in_range(value, low_high, what, unit, unit_words):
     low, high = low_high
-    if value is None or not math.isfinite(float(value)) or not low <= float(value) <= high:
+    number = _number(value)
+    if number is None and value is not None:
+        # Text that spells no number, a list, True: float() had raised a bare ValueError or
+        # TypeError from here, not the sentence every other wrong value gets.
+        raise ClinicalInputError(f"{what} must be a number of {unit_words}, got {value!r}.")
+    if number is None or not math.isfinite(number) or not low <= number <= high:
         raise ClinicalInputError(
             f"{what} {value} {unit} is implausible for an adult "
             f"(expected {low:g}-{high:g} {unit}); give the {what} in {unit_words}."
@@ -345,7 +350,7 @@ def sflr_threshold_pct(liver_condition="normal"):
     >>> sflr_threshold_pct("chemotherapy")
     30.0
     """
-    key = str(liver_condition).lower()
+    key = str(liver_condition).strip().lower()  # as Patient stores it: " Normal" too
     if key not in LIVER_CONDITIONS:
         raise ClinicalInputError(
             f"unknown liver condition {liver_condition!r}; choose one of: "
@@ -454,10 +459,12 @@ def kgr_pct_per_week(dh_pct_points, interval_days):
     2.0
     """
     days, dh = _number(interval_days), _number(dh_pct_points)
-    if dh is None:
+    # NaN (an empty cell of a CSV read by pandas) had given a NaN rate, and an infinite
+    # interval a rate of 0: neither is a growth rate.
+    if dh is None or not math.isfinite(dh):
         raise ClinicalInputError(f"the change must be a number of % points, got "
                                  f"{dh_pct_points!r}.")
-    if days is None or not days > 0:
+    if days is None or not days > 0 or not math.isfinite(days):
         raise ClinicalInputError(
             f"the interval from the procedure to the follow-up scan must be positive, "
             f"got {interval_days} days."
