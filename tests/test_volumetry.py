@@ -307,3 +307,15 @@ def test_a_liver_far_from_the_estimate_of_body_size_is_said(height_cm, weight_kg
         (w,) = found
         assert f"{m.functional_liver_ml / m.telv_ml:.1f} times" in w
         assert "check the height and weight" in w
+
+
+def test_no_liver_mask_is_refused_in_a_sentence():
+    # measure(None) had failed with an AttributeError inside SimpleITK.
+    with pytest.raises(InputError, match="needs the liver mask"):
+        flr.measure(None)
+
+
+def test_a_patient_size_too_large_for_a_float_is_refused_in_a_sentence():
+    # float(10**400) had raised a bare OverflowError.
+    with pytest.raises(InputError, match="height_cm must be a number"):
+        flr.Patient(10**400, 70)

@@ -57,7 +57,7 @@ class Patient:
             # Values read from a CSV arrive as text: stored as numbers, or refused.
             try:
                 number = float(value) if not isinstance(value, bool) else None
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):  # OverflowError: a 400-digit int
                 number = None
             if number is None:
                 raise InputError(f"{name} must be a number, got {value!r}.")
@@ -398,6 +398,10 @@ def measure(liver, *, tumor=None, flr=None, segments=None, patient=None, options
     """
     patient = as_options(patient, Patient, "patient")
     options = as_options(options, VolumetryOptions, "volumetry options")
+    if liver is None:
+        # The one mask measure needs: None had passed the optional masks' "None: not given"
+        # and failed deep in SimpleITK (an AttributeError).
+        raise InputError("measure needs the liver mask (the first argument), not None.")
     liver, tumor, flr, segments = (
         None if image is None else as_image(image, what)
         for image, what in ((liver, "liver mask"), (tumor, "tumour mask"), (flr, "FLR mask"),
