@@ -591,3 +591,18 @@ def test_a_file_name_not_in_utf8_is_refused_not_an_abort(tmp_path):
         flr.load_image(name)
     with pytest.raises(InputError, match="not valid UTF-8"):
         flr.write_mask(img, name[:-7] + "out.nii.gz")
+
+
+@pytest.mark.parametrize("reader", ["load_mask", "load_label_map", "read_seg_nrrd",
+                                    "read_dicom_seg"])
+@pytest.mark.parametrize("given", [None, np.zeros((2, 2, 2), np.uint8),
+                                   sitk.Image([2, 2, 2], sitk.sitkUInt8)])
+def test_a_reader_given_no_path_says_so_in_a_sentence(reader, given):
+    # An image, an array or None where a file is named had raised os.fspath's bare TypeError.
+    with pytest.raises(InputError, match=rf"{reader} reads .* given by its path"):
+        getattr(flr, reader)(given)
+
+
+def test_write_mask_given_no_path_says_so_in_a_sentence():
+    with pytest.raises(InputError, match="write_mask writes a file given by its path"):
+        flr.write_mask(sitk.Image([2, 2, 2], sitk.sitkUInt8), None)

@@ -81,3 +81,25 @@ def check_exists(path, what=None):
         raise InputError(f"{name} is a symbolic link whose target {os.readlink(path)} cannot be "
                          f"reached (missing, or a loop of links).")
     raise InputError(f"{name} does not exist.")
+
+
+def as_path(value, what):
+    """``value`` (str or os.PathLike) as a path string; anything else refused in one sentence
+    that begins with ``what`` (which function reads or writes which file).
+
+    A SimpleITK image, a numpy array or None passed where a file is named had raised
+    ``os.fspath``'s bare TypeError from inside the reader.
+
+    Examples
+    --------
+    >>> as_path(None, "read_seg_nrrd reads a .seg.nrrd file")
+    Traceback (most recent call last):
+    ...
+    flr_volumetry.errors.InputError: read_seg_nrrd reads a .seg.nrrd file given by its path (str or pathlib.Path), not NoneType.
+    """
+    import os
+
+    if not isinstance(value, (str, os.PathLike)):
+        raise InputError(f"{what} given by its path (str or pathlib.Path), not "
+                         f"{type(value).__name__}.")
+    return os.fspath(value)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import SimpleITK as sitk
 
-from ..errors import GeometryError, InputError, check_exists
+from ..errors import GeometryError, InputError, as_path, check_exists
 from ._geometry import resample_mask_to, same_grid
 from ._images import is_image_file, read_image_file, reference_image
 
@@ -191,7 +191,7 @@ def load_label_map(path, reference=None, *, what="label map"):
     """
     from ._segfiles import check_seg_nrrd_label_map, is_dicom_seg, is_seg_nrrd
 
-    path = os.fspath(path)
+    path = as_path(path, "load_label_map reads a label map file")
     reference = reference_image(reference)
     if is_dicom_seg(path):
         raise InputError(
@@ -274,6 +274,9 @@ def load_mask(spec, reference=None, *, structure="liver", task="total", what="ma
     >>> sitk.GetArrayFromImage(load_mask(os.path.join(d, "seg.nii.gz:liver")).image).tolist()
     [[[0, 0, 0, 1]]]
     """
+    # A mask already in memory (an image, a Mask) needs no loading: said, not a TypeError.
+    as_path(spec, "load_mask reads a mask file (FILE, FILE:1,2; a mask already in memory is "
+                  "passed to measure as it is)")
     path, labels = parse_mask_spec(spec)
     if labels is not None and 0 in labels:
         raise InputError(f"label 0 is the background (every voxel outside the labelled "

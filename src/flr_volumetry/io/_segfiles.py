@@ -17,7 +17,7 @@ import numpy as np
 import pydicom
 import SimpleITK as sitk
 
-from ..errors import GeometryError, InputError, check_exists
+from ..errors import GeometryError, InputError, as_path, check_exists
 from ._filechecks import check_voxel_size
 from ._geometry import resample_mask_to, same_grid
 from ._images import as_image
@@ -317,7 +317,7 @@ def read_dicom_seg(path, reference_scan_or_image=None, segment=None, *, what="ma
     from ._images import Scan
     from ._masks import Mask
 
-    path = os.fspath(path)
+    path = as_path(path, "read_dicom_seg reads a DICOM SEG file")
     check_exists(path, what)
     try:
         ds = pydicom.dcmread(path)
@@ -661,7 +661,7 @@ def read_seg_nrrd(path, segment=None):
     """
     import nrrd
 
-    path = os.fspath(path)
+    path = as_path(path, "read_seg_nrrd reads a .seg.nrrd file")
     check_exists(path)
     try:
         data, header = nrrd.read(path)

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 
 import SimpleITK as sitk
 
-from ..errors import InputError
+from ..errors import InputError, as_path
 from ._filechecks import check_itk_path
 
 
@@ -147,7 +147,7 @@ def write_mask(mask, path, *, segment_name=None):
     if not isinstance(mask, sitk.Image):
         raise InputError(f"write_mask needs a SimpleITK image or a Mask, not "
                          f"{type(mask).__name__}.")
-    name = os.path.basename(os.fspath(path))
+    name = os.path.basename(as_path(path, "write_mask writes a file"))
     lower = name.lower()
     if lower.endswith(".seg.nrrd"):
         from ._segfiles import write_seg_nrrd
