@@ -618,3 +618,19 @@ def test_a_scan_given_as_a_mask_with_a_label_selection_is_refused(tmp_path):
     for spec in ("ct.nii.gz:liver", "ct.nii.gz:5"):
         with pytest.raises(InputError, match="not a mask or label map"):
             load_mask(tmp_path / spec, ct)
+
+
+
+def test_read_dicom_seg_names_its_scan_reference_as_the_other_readers_do(tmp_path):
+    # The same argument was reference in load_mask and load_label_map and
+    # reference_scan_or_image here; both names are read, the old one for old scripts.
+    ref = _grid()
+    write_dicom_series(ref, tmp_path / "ct")
+    scan = read_dicom_series(tmp_path / "ct")
+    liver = sitk.Resample(_masks(ref)["liver"], scan.image, sitk.Transform(),
+                          sitk.sitkNearestNeighbor)
+    out = write_dicom_seg({"liver": liver}, tmp_path / "ct", tmp_path / "seg.dcm")
+    for kwargs in ({"reference": scan}, {"reference_scan_or_image": scan}):
+        np.testing.assert_array_equal(_arr(read_dicom_seg(out, **kwargs).image), _arr(liver))
+    with pytest.raises(InputError, match="give the scan once"):
+        read_dicom_seg(out, scan, reference_scan_or_image=scan)

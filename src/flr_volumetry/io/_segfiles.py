@@ -284,15 +284,17 @@ def _native_volume(ds, frames, masks, path):
     return image
 
 
-def read_dicom_seg(path, reference_scan_or_image=None, segment=None, *, what="mask"):
+def read_dicom_seg(path, reference=None, segment=None, *, what="mask",
+                   reference_scan_or_image=None):
     """Read one or more segments of a DICOM SEG as a binary mask on a scan's grid.
 
     Parameters
     ----------
     path : str or os.PathLike
         A DICOM Segmentation file (BINARY, FRACTIONAL or LABELMAP).
-    reference_scan_or_image : Scan or SimpleITK.Image or None
-        The scan the mask belongs to. Each frame is placed by its
+    reference : Scan or SimpleITK.Image or None
+        The scan the mask belongs to (named as in :func:`load_mask` and
+        :func:`load_label_map`). Each frame is placed by its
         ImagePositionPatient on the slice it lies on; a SEG on another grid
         is resampled by nearest neighbour and ``Mask.warnings`` says so.
         None gives the SEG on its own grid.
@@ -301,6 +303,8 @@ def read_dicom_seg(path, reference_scan_or_image=None, segment=None, *, what="ma
         united. Needed when the file holds several segments.
     what : str
         What the mask is, for messages.
+    reference_scan_or_image : Scan or SimpleITK.Image, optional
+        The former name of ``reference``, still read.
 
     Returns
     -------
@@ -344,7 +348,13 @@ def read_dicom_seg(path, reference_scan_or_image=None, segment=None, *, what="ma
         raise InputError(f"the {what} {source} has no voxel; the segment is empty.")
 
     warnings = []
-    reference = reference_scan_or_image
+    if reference_scan_or_image is not None:
+        # The scan was named reference_scan_or_image here and reference in every other
+        # reader; the old keyword stays readable for scripts that used it.
+        if reference is not None:
+            raise InputError("give the scan once, as reference (reference_scan_or_image is "
+                             "its former name).")
+        reference = reference_scan_or_image
     if isinstance(reference, Scan):
         seg_frame = str(ds.get("FrameOfReferenceUID", "")) or None
         if reference.frame_of_reference_uid and seg_frame \
