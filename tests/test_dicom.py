@@ -832,3 +832,19 @@ def test_a_height_given_is_completed_by_the_headers_weight(tmp_path):
     assert (m.height_cm, m.weight_kg) == (170, 84) and m.telv_ml is not None
     assert any("weight 84 kg was taken from the DICOM header (with the height given, 170 cm)"
                in w for w in m.warnings)
+
+
+def test_write_dicom_series_refuses_a_body_size_no_adult_has_and_reads_arrays_no_more(tmp_path):
+    # A height in metres had been written as PatientSize 0.0178 m (which the reader then
+    # ignores), and a numpy array had failed with an AttributeError.
+    from flr_volumetry.errors import ClinicalInputError
+
+    with pytest.raises(ClinicalInputError, match="centimetres"):
+        write_dicom_series(_phantom(), tmp_path / "a", patient_height_cm=1.78)
+    with pytest.raises(ClinicalInputError, match="kilograms"):
+        write_dicom_series(_phantom(), tmp_path / "b", patient_weight_kg=84000)
+    with pytest.raises(InputError, match="must be a SimpleITK image"):
+        write_dicom_series(np.zeros((3, 4, 5), np.int16), tmp_path / "c")
+    assert not any(p.name in ("a", "b", "c") for p in tmp_path.iterdir())
+    # A Scan is written as its image.
+    assert len(write_dicom_series(flr.Scan(_phantom(), "x"), tmp_path / "d")) == 6

@@ -634,3 +634,12 @@ def test_read_dicom_seg_names_its_scan_reference_as_the_other_readers_do(tmp_pat
         np.testing.assert_array_equal(_arr(read_dicom_seg(out, **kwargs).image), _arr(liver))
     with pytest.raises(InputError, match="give the scan once"):
         read_dicom_seg(out, scan, reference_scan_or_image=scan)
+
+
+@pytest.mark.parametrize("masks", ["one image", "a list"])
+def test_write_seg_nrrd_asks_for_named_masks(tmp_path, masks):
+    # One image had been iterated voxel by voxel ("segment names ... '0', '0'"), a list
+    # had failed with an AttributeError.
+    liver = _masks(_grid())["liver"]
+    with pytest.raises(InputError, match="needs a dict of segment name -> mask"):
+        flr.write_seg_nrrd(liver if masks == "one image" else [liver], tmp_path / "s.seg.nrrd")

@@ -19,8 +19,10 @@ from pydicom.dataset import FileDataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, PYDICOM_IMPLEMENTATION_UID, generate_uid
 from pydicom.valuerep import format_number_as_ds
 
+from .. import clinical
 from ..errors import InputError
 from ..hypertrophy import parse_date
+from ._images import as_image
 
 __all__ = ["write_dicom_series"]
 
@@ -61,7 +63,7 @@ def write_dicom_series(image, folder, *, modality="CT", study_date=None, series_
 
     Parameters
     ----------
-    image : SimpleITK.Image
+    image : SimpleITK.Image or Scan
         3-D scalar image in physical LPS geometry (CT in Hounsfield units).
         Its direction may be oblique or left-handed (a negative slice step):
         each slice's ImagePositionPatient and ImageOrientationPatient are
@@ -86,7 +88,9 @@ def write_dicom_series(image, folder, *, modality="CT", study_date=None, series_
     study_instance_uid, series_instance_uid : str, optional
         Generated when not given.
     patient_height_cm, patient_weight_kg : float, optional
-        Written as PatientSize (in metres, as DICOM requires) and PatientWeight.
+        Written as PatientSize (in metres, as DICOM requires) and PatientWeight;
+        a size no adult has (a height in metres, a weight in grams) is refused
+        (:class:`~flr_volumetry.ClinicalInputError`).
     rescale_intercept : float, optional
         Stored value = value - intercept (slope 1). Default -1024 for CT and
         0 for MR.
@@ -107,6 +111,14 @@ def write_dicom_series(image, folder, *, modality="CT", study_date=None, series_
     modality = str(modality).upper()
     if modality not in _SOP_CLASS:
         raise InputError(f"cannot write a DICOM series of modality {modality!r}; use 'CT' or 'MR'.")
+    # A numpy array had failed with an AttributeError; a Scan is written as its image.
+    image = as_image(image, "image to write as DICOM")
+    # Checked as a typed height and weight are: a height of 1.78 (metres given for cm) had
+    # been written as PatientSize 0.0178 m, which the reader then ignores with a warning.
+    if patient_height_cm is not None:
+        clinical.check_height(patient_height_cm)
+    if patient_weight_kg is not None:
+        clinical.check_weight(patient_weight_kg)
     if image.GetDimension() != 3 or image.GetNumberOfComponentsPerPixel() != 1:
         raise InputError("write_dicom_series needs a 3-D scalar image.")
     if rescale_intercept is None:

@@ -761,7 +761,14 @@ def write_seg_nrrd(masks, path):
     path : str or os.PathLike
     """
     import nrrd
+    from collections.abc import Mapping
 
+    if not isinstance(masks, Mapping):
+        # One image had been iterated voxel by voxel (its "names" all '0'), a list had
+        # failed with an AttributeError: the names are what a .seg.nrrd is for.
+        raise InputError(f"write_seg_nrrd needs a dict of segment name -> mask "
+                         f"({{'liver': mask}}), not {type(masks).__name__}; write_mask(mask, "
+                         f"'name.seg.nrrd') writes one mask.")
     if not masks:
         raise InputError("write_seg_nrrd needs at least one mask.")
     names = [str(n).strip() for n in masks]
