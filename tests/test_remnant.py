@@ -848,3 +848,21 @@ def test_plan_files_refused_in_a_sentence(tmp_path):
     # A 400-digit coordinate had escaped as OverflowError.
     with pytest.raises(InputError, match="not three numbers"):
         parse_point([10 ** 400, 0, 0], "keep point")
+
+
+def test_landmarks_given_as_numpy_arrays_and_numbers_are_read_as_lists_are():
+    # A point as np.array([x, y, z]), points as an (n, 3) array, or a list of np.float32 had
+    # been refused ("not a point [x, y, z]"), though a script computes them so.
+    liver, lm, _ = _sphere_liver()
+    as_lists = segments_from_landmarks(liver, lm)
+    as_arrays = {name: np.asarray(pts, dtype=np.float64) for name, pts in lm.items()}
+    as_np_numbers = {name: [np.float32(c) for c in pts] if np.ndim(pts) == 1
+                     else [[np.float32(c) for c in p] for p in pts] for name, pts in lm.items()}
+    for given in (as_arrays, as_np_numbers):
+        np.testing.assert_array_equal(sitk.GetArrayFromImage(
+            segments_from_landmarks(liver, given, tolerance_mm=np.float32(20))),
+            sitk.GetArrayFromImage(as_lists))
+    plan = RemnantPlan(resection="right_hepatectomy", landmarks=as_arrays)
+    assert plan == RemnantPlan(resection="right_hepatectomy", landmarks=lm)
+    with pytest.raises(InputError, match="tolerance_mm must be a distance >= 0 mm, not '5'"):
+        segments_from_landmarks(liver, lm, tolerance_mm="5")

@@ -38,6 +38,8 @@ way around ``portal_bifurcation``, most horizontal.
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 import SimpleITK as sitk
 
@@ -218,8 +220,10 @@ def segments_from_landmarks(liver, landmarks, *, tolerance_mm=20.0):
     [1, 2, 3, 4, 5, 6, 7, 8]
     """
     liver = as_image(liver, "liver mask")
-    if not tolerance_mm >= 0:  # (NaN too: it had been said as "more than nan mm")
-        raise InputError(f"tolerance_mm must be a distance >= 0 mm, not {tolerance_mm}.")
+    # (text such as "5" had raised a bare TypeError at the comparison)
+    if isinstance(tolerance_mm, (bool, np.bool_)) or not isinstance(tolerance_mm, numbers.Real) \
+            or not tolerance_mm >= 0:  # (NaN too: it had been said as "more than nan mm")
+        raise InputError(f"tolerance_mm must be a distance >= 0 mm, not {tolerance_mm!r}.")
     lm = read_landmarks(landmarks)
     _check_landmarks(lm, liver, tolerance_mm)
     ivc = lm["ivc"].mean(axis=0)

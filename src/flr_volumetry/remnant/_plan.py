@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 import os
 from dataclasses import dataclass
 
@@ -166,10 +167,15 @@ def _landmarks_tuple(landmarks):
                          f"not {type(landmarks).__name__}.")
     out = {}
     for name, pts in landmarks.items():
-        # One point ([x, y, z] or "x,y,z") or a list of points.
+        if isinstance(pts, np.ndarray):
+            # Points computed in a script are numpy arrays (a point of shape (3,), points
+            # of shape (n, 3)); they had been refused as "not a point [x, y, z]".
+            pts = pts.tolist()
+        # One point ([x, y, z] or "x,y,z") or a list of points; numpy numbers are numbers.
         one = isinstance(pts, str) or (
             isinstance(pts, (list, tuple)) and len(pts) == 3
-            and all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in pts))
+            and all(isinstance(c, numbers.Real) and not isinstance(c, (bool, np.bool_))
+                    for c in pts))
         if one:
             out[str(name)] = (parse_point(pts, what=f"landmark {name!r}"),)
         elif isinstance(pts, (list, tuple)):
