@@ -1378,3 +1378,14 @@ def test_a_refused_liver_condition_is_not_reported_as_normal(tmp_path):
         page = fh.read()
     assert "liver <span class=\"na\">n/a</span> (sFLR threshold <span class=\"na\">n/a" in page
     assert "liver normal" not in page and "threshold 20 %" not in page
+
+
+def test_workers_given_as_a_numpy_integer_are_a_whole_number():
+    # np.int64(2) (a count from a DataFrame) had been refused as "not a whole number".
+    import numpy as np
+
+    options = BatchOptions(workers=np.int64(2))
+    assert options.workers == 2 and type(options.workers) is int
+    for bad in (2.0, "2", np.bool_(True), 0):
+        with pytest.raises(StudyLayoutError, match="workers must be a whole number"):
+            BatchOptions(workers=bad)

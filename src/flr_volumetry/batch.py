@@ -26,12 +26,15 @@ import datetime as _dt
 import hashlib
 import json
 import logging
+import numbers
 import os
 import socket
 import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+
+import numpy as np
 
 from ._options import as_options, check_field_types
 from . import clinical
@@ -107,9 +110,12 @@ class BatchOptions:
     progress: bool = True
 
     def __post_init__(self):
-        if isinstance(self.workers, bool) or not isinstance(self.workers, int) \
-                or self.workers < 1:
+        # numbers.Integral: a numpy integer (a count from a DataFrame, os.cpu_count() // 2 in
+        # numpy) is a whole number too; it had been refused. Stored as an int.
+        if isinstance(self.workers, (bool, np.bool_)) \
+                or not isinstance(self.workers, numbers.Integral) or self.workers < 1:
             raise StudyLayoutError(f"workers must be a whole number >= 1, got {self.workers!r}.")
+        object.__setattr__(self, "workers", int(self.workers))
         try:
             # Frozen: set once, as the dataclass itself would.
             object.__setattr__(self, "volumetry", as_options(self.volumetry, VolumetryOptions,
