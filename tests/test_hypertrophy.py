@@ -309,3 +309,19 @@ def test_relative_flr_growth_per_day_is_given_for_alpps_series():
     assert h.interval_days == 10
     assert h.flr_growth_pct_per_day == pytest.approx(8.46)
     assert h.to_dict()["flr_growth_pct_per_day"] == pytest.approx(8.46)
+
+
+@pytest.mark.parametrize("given", ["pre.json", None])
+def test_a_path_or_nothing_for_a_measurement_is_said_to_be_one(given):
+    # A path had been read as a measurement without fields: "the follow-up scan date is
+    # unknown", which sent the user looking for a date.
+    with pytest.raises(InputError, match="must be a Measurement or its to_dict"):
+        hypertrophy(given, POST, procedure_date="2024-01-08")
+    with pytest.raises(InputError, match="post .*must be a Measurement"):
+        hypertrophy(PRE, given, procedure_date="2024-01-08")
+
+
+def test_from_baseline_date_as_text_is_refused_not_taken_as_true():
+    # "false" (from a JSON or YAML file) is a true value: it had counted from the baseline.
+    with pytest.raises(InputError, match="from_baseline_date must be True or False"):
+        hypertrophy(PRE, POST, from_baseline_date="false")

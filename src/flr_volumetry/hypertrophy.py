@@ -11,8 +11,11 @@ from __future__ import annotations
 import datetime as _dt
 import math
 import numbers
+import os
 import re
 from dataclasses import asdict, dataclass
+
+import numpy as np
 
 from . import clinical
 from .errors import ClinicalInputError, InputError
@@ -237,6 +240,19 @@ def hypertrophy(pre, post, *, procedure_date=None, pre_date=None, post_date=None
     >>> h.gr_pct_per_week, h.gr_meets_2_66pct
     (2.0, False)
     """
+    for m, which in ((pre, "pre (the baseline)"), (post, "post (the follow-up)")):
+        # A path (the command line takes files) or None had been read as a measurement
+        # with no field: "the follow-up scan date is unknown", not what was wrong.
+        if m is None or isinstance(m, (str, bytes, os.PathLike)):
+            raise InputError(f"{which} must be a Measurement or its to_dict() form (a "
+                             f"measure --json file read with json.load), not "
+                             f"{type(m).__name__}.")
+    for flag, name in ((from_baseline_date, "from_baseline_date"),
+                       (allow_baseline_date, "allow_baseline_date")):
+        # "false" from a JSON or YAML file is a true value: it had counted KGR from the
+        # baseline scan date.
+        if flag is not None and not isinstance(flag, (bool, np.bool_)):
+            raise InputError(f"{name} must be True or False, not {flag!r}.")
     warnings = []
     pre_scan = parse_date(pre_date if pre_date is not None else _get(pre, "scan_date"),
                           "baseline scan date")
