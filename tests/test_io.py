@@ -606,3 +606,19 @@ def test_a_reader_given_no_path_says_so_in_a_sentence(reader, given):
 def test_write_mask_given_no_path_says_so_in_a_sentence():
     with pytest.raises(InputError, match="write_mask writes a file given by its path"):
         flr.write_mask(sitk.Image([2, 2, 2], sitk.sitkUInt8), None)
+
+
+def test_measure_files_says_what_masks_out_and_modality_must_be(tmp_path):
+    # masks_out given a folder had failed with an AttributeError after the whole measurement;
+    # modality="xray" had passed unsaid when a liver mask was given.
+    im, n, v = box_case()
+    sitk.WriteImage(im["ct"], str(tmp_path / "ct.nii.gz"))
+    sitk.WriteImage(im["liver"], str(tmp_path / "liver.nii.gz"))
+    liver = str(tmp_path / "liver.nii.gz")
+    with pytest.raises(InputError, match="masks_out must be a dict"):
+        flr.measure_files(tmp_path / "ct.nii.gz", liver=liver, masks_out=tmp_path / "masks")
+    with pytest.raises(InputError, match="unknown modality 'xray'"):
+        flr.measure_files(tmp_path / "ct.nii.gz", liver=liver, modality="xray")
+    masks = {}
+    flr.measure_files(tmp_path / "ct.nii.gz", liver=liver, modality="MR", masks_out=masks)
+    assert list(masks) == ["liver"]

@@ -8,6 +8,7 @@ height, weight), segments the liver when no mask is given, and measures
 from __future__ import annotations
 
 import os
+from collections.abc import MutableMapping
 from dataclasses import replace
 
 import SimpleITK as sitk
@@ -99,7 +100,7 @@ def measure_files(image, *, liver=None, tumor=None, flr=None, segments=None, pat
     modality : {'ct', 'mr'}, optional
         For automatic segmentation; defaults to the header's modality, else CT.
     masks_out : dict, optional
-        Filled with the masks the measurement used, as SimpleITK images on
+        A dict (not a folder) filled with the masks the measurement used, as SimpleITK images on
         the scan's grid: ``"liver"``, and ``"tumor"``, ``"flr"``,
         ``"segments"`` when present (e.g. for the batch to save the masks it
         made for review).
@@ -128,6 +129,16 @@ def measure_files(image, *, liver=None, tumor=None, flr=None, segments=None, pat
                          "defines the FLR.")
     if plan_baseline is not None and plan is None:
         raise InputError("a plan baseline scan was given without a plan to carry from it.")
+    if masks_out is not None and not isinstance(masks_out, MutableMapping):
+        # A folder (as batch's masks/ is) had failed with an AttributeError after the whole
+        # measurement: masks_out is a dict the caller reads the images from.
+        raise InputError(f"masks_out must be a dict, filled with the masks used (write them "
+                         f"with write_mask), not {type(masks_out).__name__}.")
+    if modality is not None:
+        from .segmentation._common import check_modality
+
+        # Checked whether or not the liver is segmented: 'xray' had passed unsaid.
+        modality = check_modality(str(modality))
     scan = image if isinstance(image, Scan) else load_image(image, series_uid=series_uid)
     options = as_options(options, VolumetryOptions, "volumetry options")
     warnings = list(scan.warnings)
