@@ -319,3 +319,18 @@ def test_a_patient_size_too_large_for_a_float_is_refused_in_a_sentence():
     # float(10**400) had raised a bare OverflowError.
     with pytest.raises(InputError, match="height_cm must be a number"):
         flr.Patient(10**400, 70)
+
+
+def test_a_grid_refused_for_its_direction_alone_is_described_with_it():
+    # A flipped segment map had been refused as "(20x20x20 voxels at 5,5,5 mm, origin ...)
+    # is not on the liver mask's grid (20x20x20 voxels at 5,5,5 mm, origin ...)": two grids
+    # told alike. label_volumes_ml's reference is the label map, not a liver mask.
+    a = np.zeros((6, 6, 6), np.uint8); a[1:5, 1:5, 1:5] = 1
+    liver = sitk.GetImageFromArray(a)
+    flipped = sitk.GetImageFromArray(a)
+    flipped.SetDirection((-1, 0, 0, 0, 1, 0, 0, 0, 1))
+    with pytest.raises(GeometryError, match=r"direction \(-1,0,0,0,1,0,0,0,1\)\) is not on the "
+                                            r"liver mask's grid"):
+        flr.measure(liver, segments=flipped)
+    with pytest.raises(GeometryError, match="is not on the label map's grid"):
+        flr.label_volumes_ml(liver, within=flipped)

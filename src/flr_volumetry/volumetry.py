@@ -223,7 +223,7 @@ def label_volumes_ml(label_map, within=None):
     if within is not None:
         within = as_image(within, "mask")
         check_mask(within, "mask")
-        _check_grid(within, label_map, "mask")
+        _check_grid(within, label_map, "mask", "the label map")
         arr = arr[np.asarray(_array(within)).ravel() != 0]
     arr = arr[arr != 0]
     if arr.dtype.kind == "f":
@@ -315,10 +315,11 @@ def field_of_view_warnings(mask, what="liver"):
     return out
 
 
-def _check_grid(mask, reference, what):
+def _check_grid(mask, reference, what, reference_what="the liver mask"):
     if not same_grid(mask, reference):
+        # (reference_what: label_volumes_ml's reference is a label map, not a liver mask)
         raise GeometryError(
-            f"the {what} ({grid_description(mask)}) is not on the liver mask's grid "
+            f"the {what} ({grid_description(mask)}) is not on {reference_what}'s grid "
             f"({grid_description(reference)}); load it with load_mask(..., reference=scan) "
             f"to resample it knowingly."
         )

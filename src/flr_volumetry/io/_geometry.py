@@ -18,11 +18,29 @@ _DIRECTION_ATOL = 1e-4
 
 
 def grid_description(image):
-    """Size, spacing, origin and direction of ``image`` in one line."""
+    """Size, spacing, origin and direction of ``image`` in one line.
+
+    The direction is given when it is not the identity: two grids that differ only in
+    it (a flipped axis) had been described alike, so a refusal named two equal grids.
+
+    Examples
+    --------
+    >>> import SimpleITK as sitk
+    >>> img = sitk.Image([3, 3, 3], sitk.sitkUInt8)
+    >>> grid_description(img)
+    '3x3x3 voxels at 1,1,1 mm, origin (0.0,0.0,0.0)'
+    >>> img.SetDirection((-1, 0, 0, 0, 1, 0, 0, 0, 1))
+    >>> grid_description(img)
+    '3x3x3 voxels at 1,1,1 mm, origin (0.0,0.0,0.0), direction (-1,0,0,0,1,0,0,0,1)'
+    """
     sp = ",".join(f"{s:g}" for s in image.GetSpacing())
     org = ",".join(f"{o:.1f}" for o in image.GetOrigin())
     size = "x".join(str(s) for s in image.GetSize())
-    return f"{size} voxels at {sp} mm, origin ({org})"
+    text = f"{size} voxels at {sp} mm, origin ({org})"
+    direction = np.asarray(image.GetDirection(), float)
+    if not np.allclose(direction, np.eye(image.GetDimension()).ravel(), atol=_DIRECTION_ATOL):
+        text += f", direction ({','.join(f'{d:.3g}' for d in direction + 0.0)})"
+    return text
 
 
 def _grid(x):
