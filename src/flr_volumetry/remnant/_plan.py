@@ -207,7 +207,8 @@ class RemnantPlan:
     resect_caudate : bool
         Segment 1 stays in the remnant unless this is true.
     landmarks : dict, optional
-        Named anatomical points (see
+        Named anatomical points, each ``[x, y, z]`` or a list of them (lists,
+        tuples or numpy arrays; see
         :func:`flr_volumetry.remnant.segments_from_landmarks`), used when no
         segment map is given. Stored as a sorted tuple of (name, points).
     surface_points : sequence of (x, y, z), optional
