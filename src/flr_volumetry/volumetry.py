@@ -39,10 +39,28 @@ __all__ = [
 class Patient:
     """Body size and liver state of one patient (no name, ever).
 
+    Parameters
+    ----------
+    height_cm : float, optional
+        Height in centimetres (numbers written as text, numpy numbers too);
+        outside 100-250 cm (a height in metres) a
+        :class:`~flr_volumetry.ClinicalInputError` is raised.
+    weight_kg : float, optional
+        Weight in kilograms; outside 25-350 kg (grams, most pounds) refused
+        alike. BSA, TELV and sFLR need both; FLR/body weight the weight alone.
+    liver_condition : str
+        One of ``clinical.LIVER_CONDITIONS`` ('normal', 'chemotherapy',
+        'steatosis', 'cirrhosis', 'fibrosis'; any case), which sets the sFLR
+        threshold (20, 30 or 40 %).
+
     Examples
     --------
     >>> Patient(height_cm=170, weight_kg=70).liver_condition
     'normal'
+    >>> Patient(height_cm=1.70, weight_kg=70)
+    Traceback (most recent call last):
+    ...
+    flr_volumetry.errors.ClinicalInputError: height 1.7 cm is implausible for an adult (expected 100-250 cm); give the height in centimetres.
     """
 
     height_cm: float | None = None
@@ -78,6 +96,23 @@ class VolumetryOptions:
 
     ``bsa_formula`` defaults to Mosteller because the BSA formula of
     Vauthey's TELV derivation is not confirmed (see ``../shared/CLINICAL.md``).
+
+    Parameters
+    ----------
+    bsa_formula : str
+        One of ``clinical.BSA_FORMULAS`` ('mosteller', 'dubois', 'haycock',
+        'gehan_george', 'boyd'); the TELV formulas derived with a BSA formula
+        of their own (the Korean ones) use theirs, with a warning.
+    telv_formula : str
+        One of ``clinical.TELV_FORMULAS`` ('vauthey', 'urata', 'heinemann',
+        'yu', 'korean_dubois', 'korean_mosteller', 'feng'). Names are stored
+        in this canonical form ('Korean-Dubois' gives 'korean_dubois'); an
+        unknown one raises :class:`~flr_volumetry.ClinicalInputError`.
+
+    Examples
+    --------
+    >>> VolumetryOptions(telv_formula="Korean-Dubois").telv_formula
+    'korean_dubois'
     """
 
     bsa_formula: str = "mosteller"
