@@ -325,3 +325,16 @@ def test_a_broken_link_in_a_timepoint_is_its_error(tmp_path, name):
     os.symlink(tmp_path / "moved" / name, link)
     (tp,) = discover_study(str(tmp_path)).patients[0].timepoints
     assert f"post/{name} is a symbolic link whose target" in tp.error
+
+
+def test_one_folder_to_exclude_may_be_given_alone_and_no_study_folder_is_said(tmp_path):
+    # exclude="OUT" had been taken letter by letter (excluding nothing); discover_study(None)
+    # had raised pathlib's bare TypeError.
+    for name in ("P001", "P002"):
+        os.makedirs(tmp_path / name / "baseline")
+        open(tmp_path / name / "baseline" / "image.nii.gz", "w").close()
+    for exclude in (str(tmp_path / "P002"), tmp_path / "P002", [tmp_path / "P002"]):
+        study = discover_study(tmp_path, exclude=exclude)
+        assert [p.patient_id for p in study.patients] == ["P001"]
+    with pytest.raises(StudyLayoutError, match="must be a path"):
+        discover_study(None)

@@ -645,8 +645,9 @@ def discover_study(study_dir, *, exclude=()):
     ----------
     study_dir : str or os.PathLike
         The study folder (layout in the module docstring and the README).
-    exclude : sequence of str
-        Folders to skip (e.g. an output folder placed inside the study).
+    exclude : str, os.PathLike or sequence of them
+        Paths of folders to skip (e.g. an output folder placed inside the
+        study); one path alone is one folder.
 
     Returns
     -------
@@ -671,10 +672,16 @@ def discover_study(study_dir, *, exclude=()):
     >>> [(p.patient_id, [t.name for t in p.timepoints]) for p in study.patients]
     [('P001', ['baseline'])]
     """
+    if not isinstance(study_dir, (str, os.PathLike)):
+        # None had raised pathlib's bare TypeError.
+        raise StudyLayoutError(f"the study folder must be a path (str or pathlib.Path), not "
+                               f"{type(study_dir).__name__}.")
     path = Path(study_dir)
     if not path.is_dir():
         raise StudyLayoutError(f"the study folder {study_dir} does not exist or is not a "
                                f"folder.")
+    if isinstance(exclude, (str, os.PathLike)):
+        exclude = (exclude,)  # one folder: a string had been taken letter by letter
     study_path = str(path.resolve())
     csv_path = path / "study.csv"
     rows = read_study_csv(csv_path) if csv_path.is_file() else {}
