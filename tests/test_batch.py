@@ -1389,3 +1389,11 @@ def test_workers_given_as_a_numpy_integer_are_a_whole_number():
     for bad in (2.0, "2", np.bool_(True), 0):
         with pytest.raises(StudyLayoutError, match="workers must be a whole number"):
             BatchOptions(workers=bad)
+
+
+def test_run_batch_given_no_folder_says_so(tmp_path):
+    # None for the study or output folder had raised os.fspath's bare TypeError.
+    with pytest.raises(StudyLayoutError, match="the study folder must be a path"):
+        run_batch(None, tmp_path / "out")
+    with pytest.raises(StudyLayoutError, match="the output folder must be a path"):
+        run_batch(tmp_path, None)

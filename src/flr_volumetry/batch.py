@@ -1041,6 +1041,11 @@ def run_batch(study_dir, out_dir, options=None):
         options = as_options(options, BatchOptions, "batch options")
     except InputError as exc:
         raise StudyLayoutError(str(exc)) from None
+    for folder, what in ((study_dir, "study folder"), (out_dir, "output folder")):
+        if not isinstance(folder, (str, os.PathLike)):
+            # None had raised os.fspath's bare TypeError.
+            raise StudyLayoutError(f"the {what} must be a path (str or pathlib.Path), not "
+                                   f"{type(folder).__name__}.")
     _check_out_dir(study_dir, out_dir)
     out_dir = os.path.abspath(os.fspath(out_dir))
     study = discover_study(study_dir, exclude=(out_dir,))
