@@ -866,3 +866,17 @@ def test_landmarks_given_as_numpy_arrays_and_numbers_are_read_as_lists_are():
     assert plan == RemnantPlan(resection="right_hepatectomy", landmarks=lm)
     with pytest.raises(InputError, match="tolerance_mm must be a distance >= 0 mm, not '5'"):
         segments_from_landmarks(liver, lm, tolerance_mm="5")
+
+
+def test_flr_from_segments_reads_resect_caudate_as_remnant_plan_does():
+    # resect_caudate="false" (from a JSON or YAML file) is a true value: it had resected
+    # segment 1 without a word, where RemnantPlan reads it as False.
+    lab = np.repeat(np.arange(1, 9, dtype=np.uint8), 2)[None, None, :]
+    seg = sitk.GetImageFromArray(lab)
+    liver = sitk.GetImageFromArray((lab > 0).astype(np.uint8))
+    kept, _ = flr_from_segments(seg, liver, resection="right_hepatectomy")
+    for flag in ("false", 0, np.bool_(False)):
+        flr, _ = flr_from_segments(seg, liver, resection="right_hepatectomy", resect_caudate=flag)
+        np.testing.assert_array_equal(sitk.GetArrayFromImage(flr), sitk.GetArrayFromImage(kept))
+    with pytest.raises(InputError, match="resect_caudate must be true or false"):
+        flr_from_segments(seg, liver, resection="right_hepatectomy", resect_caudate="maybe")

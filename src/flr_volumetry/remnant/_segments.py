@@ -8,7 +8,7 @@ import SimpleITK as sitk
 from ..errors import GeometryError, InputError
 from ..io import as_image, grid_description, same_grid
 from ..volumetry import check_mask, segment_map_warnings, voxel_volume_ml
-from ._plan import RESECTIONS, remnant_segments_of, resection_key
+from ._plan import RESECTIONS, as_flag, remnant_segments_of, resection_key
 
 __all__ = ["flr_from_segments", "needed_segments"]
 
@@ -53,7 +53,8 @@ def flr_from_segments(segments, liver, *, resection=None, remnant_segments=None,
     remnant_segments : sequence of int, optional
         Explicit remnant segments (instead of ``resection``).
     resect_caudate : bool
-        With a named resection, also remove segment 1.
+        With a named resection, also remove segment 1 (True/False, 1/0 or
+        their text; anything else is refused).
     missing : {'error', 'warn'}
         What to do when the map lacks a segment the selection needs (a
         warning suits maps built from landmarks, whose planes may leave a
@@ -81,6 +82,9 @@ def flr_from_segments(segments, liver, *, resection=None, remnant_segments=None,
     check_mask(segments, "segment map")
     if missing not in ("error", "warn"):
         raise InputError(f"missing must be 'error' or 'warn', not {missing!r}.")
+    # As RemnantPlan reads it: the text "false" (a JSON or YAML file) is a true value, which
+    # had resected the caudate without a word.
+    resect_caudate = as_flag(resect_caudate, "resect_caudate")
     if resection is None and remnant_segments is None:
         raise InputError("say which segments remain: give a resection (e.g. "
                          "'right_hepatectomy') or remnant_segments (e.g. [2, 3]).")
