@@ -334,3 +334,19 @@ def test_a_grid_refused_for_its_direction_alone_is_described_with_it():
         flr.measure(liver, segments=flipped)
     with pytest.raises(GeometryError, match="is not on the label map's grid"):
         flr.label_volumes_ml(liver, within=flipped)
+
+
+def test_a_scan_of_positive_whole_numbers_is_no_liver_mask():
+    # An MR scan (0-850, whole numbers) given to measure had been measured as a 23 L liver;
+    # load_mask refused the same file as "holds 855 different values".
+    rng = np.random.default_rng(0)
+    mr = sitk.GetImageFromArray(rng.integers(0, 850, (20, 20, 20)).astype(np.uint16))
+    with pytest.raises(InputError, match="different values, no mask or label map does"):
+        flr.measure(mr)
+    big = sitk.GetImageFromArray(np.full((4, 4, 4), 70000, np.uint32))
+    with pytest.raises(InputError, match="values up to 70000"):
+        flr.mask_volume_ml(big)
+    # A label map numbered up to 1000 with few labels, and a 0/255 mask, are masks.
+    labels = np.zeros((20, 20, 20), np.uint16); labels[2:8] = 1000; labels[9:12] = 3
+    assert flr.label_volumes_ml(sitk.GetImageFromArray(labels)) == {"3": 1.2, "1000": 2.4}
+    assert flr.mask_volume_ml(sitk.GetImageFromArray((labels > 0).astype(np.uint8) * 255)) == 3.6

@@ -19,6 +19,7 @@ from ._options import as_options
 from .errors import GeometryError, InputError
 from .hypertrophy import parse_date
 from .io import as_image, grid_description, same_grid
+from .io._masks import MAX_LABELS
 
 SCHEMA_VERSION = "1.0"
 
@@ -182,9 +183,11 @@ def check_mask(mask, what="mask"):
 
     Volumes are voxel counts times the voxel volume, so the image must be a
     3-D scalar SimpleITK image on an orthonormal grid whose values are
-    whole numbers of at least 0 (0/1, 0/255, labels 1-8): a scan passed by
-    mistake, a probability map or NaN voxels would otherwise be counted as
-    whole voxels. Cheap (a min/max pass): it runs on every measurement.
+    whole numbers of at least 0 (0/1, 0/255, labels 1-8) and at most 255
+    different ones, as :func:`flr_volumetry.load_mask` requires of a file: a
+    scan passed by mistake, a probability map or NaN voxels would otherwise
+    be counted as whole voxels. Cheap (a min/max pass; values are counted
+    only above 255): it runs on every measurement.
 
     Examples
     --------
@@ -217,6 +220,20 @@ def check_mask(mask, what="mask"):
     if arr.size and arr.min() < 0:
         raise InputError(f"the {what} holds negative values (down to {arr.min():g}): is it a "
                          f"scan?")
+    # An MR scan (whole, positive numbers) passed as a mask had been measured as one huge
+    # liver (23 L); load_mask refuses such a file by counting its values, as done here.
+    # Values up to MAX_LABELS cannot be more labels than that: uint8 masks (most) and 0/255
+    # masks cost nothing more.
+    if arr.size and not (arr.dtype.kind in "ui" and arr.dtype.itemsize == 1):
+        high = float(arr.max())
+        if high > 65535:
+            raise InputError(f"the {what} holds values up to {high:.0f}: is it a scan?")
+        if high > MAX_LABELS:
+            values = arr[arr != 0]
+            n_values = np.count_nonzero(np.bincount(np.rint(values).astype(np.int64)))
+            if n_values > MAX_LABELS:
+                raise InputError(f"the {what} holds {n_values} different values, no mask or "
+                                 f"label map does: is it a scan?")
 
 
 def mask_volume_ml(mask):
