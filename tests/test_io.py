@@ -611,7 +611,7 @@ def test_write_mask_given_no_path_says_so_in_a_sentence():
 def test_measure_files_says_what_masks_out_and_modality_must_be(tmp_path):
     # masks_out given a folder had failed with an AttributeError after the whole measurement;
     # modality="xray" had passed unsaid when a liver mask was given.
-    im, n, v = box_case()
+    im, _, _ = box_case()
     sitk.WriteImage(im["ct"], str(tmp_path / "ct.nii.gz"))
     sitk.WriteImage(im["liver"], str(tmp_path / "liver.nii.gz"))
     liver = str(tmp_path / "liver.nii.gz")

@@ -760,8 +760,9 @@ def write_seg_nrrd(masks, path):
         Segment name -> binary mask; all on one grid.
     path : str or os.PathLike
     """
-    import nrrd
     from collections.abc import Mapping
+
+    import nrrd
 
     if not isinstance(masks, Mapping):
         # One image had been iterated voxel by voxel (its "names" all '0'), a list had

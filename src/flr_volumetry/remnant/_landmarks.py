@@ -190,7 +190,8 @@ def segments_from_landmarks(liver, landmarks, *, tolerance_mm=20.0):
         Liver mask.
     landmarks : dict
         Named points ``{name: [x, y, z]}`` or ``{name: [[x, y, z], ...]}`` in
-        physical LPS mm (lists, tuples or numpy arrays; also wrapped as ``{"landmarks": {...}}``, as in a plan).
+        physical LPS mm (lists, tuples or numpy arrays; also wrapped as
+        ``{"landmarks": {...}}``, as in a plan).
         Required: ``ivc`` (at the hepatic-vein confluence),
         ``right_hepatic_vein``, ``middle_hepatic_vein``, ``portal_bifurcation``,
         and ``left_hepatic_vein`` and/or ``umbilical_fissure``. Optional:
