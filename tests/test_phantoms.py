@@ -457,3 +457,10 @@ def test_mr_without_masks_is_refused_in_one_sentence(tmp_path, capsys):
     assert "--no-masks" in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_sample_study_given_no_folder_path_says_so():
+    # sample_study(3) had raised pathlib's bare TypeError.
+    with pytest.raises(InputError, match="sample_study writes the study into a folder given "
+                                         "by its path"):
+        flr.sample_study(3)

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from ..errors import InputError
+from ..errors import InputError, as_path
 from ..hypertrophy import hypertrophy
 from ..io import atomic_file, write_json_atomic, write_mask
 from ..volumetry import Patient, measure
@@ -551,7 +551,9 @@ def sample_study(path=None, *, force=False):
         another generator version, or ``force`` is given; it appears
         complete or not at all (written aside, then renamed).
     """
-    path = Path(path) if path is not None else _default_sample_path()
+    # (a number or an image had raised pathlib's bare TypeError)
+    path = Path(as_path(path, "sample_study writes the study into a folder")) \
+        if path is not None else _default_sample_path()
     if not force and _is_current(path):
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
