@@ -359,9 +359,13 @@ class PatientSettings:
     def choose_layers(self, timepoint, layers):
         """Record the layers (by role; None: none) the Volumetry table measures for a
         timepoint, so that the export and the growth measure the same ones. Held weakly: a
-        closed layer is no choice."""
+        closed layer is no choice. Another choice than the last is told to the listeners
+        with the timepoint's key (figures measured on the old layers are stale)."""
+        before = self.chosen_layers().get(timepoint)
         self._chosen[timepoint] = {role: None if layer is None else weakref.ref(layer)
                                    for role, layer in layers.items()}
+        if before is not None and self.chosen_layers()[timepoint] != before:
+            self._changed(timepoint)
 
     def chosen_layers(self):
         """{timepoint key: {role: layer or None}} of the layers still open."""
@@ -380,7 +384,8 @@ class PatientSettings:
         return VolumetryOptions(bsa_formula=self.bsa_formula, telv_formula=self.telv_formula)
 
     def connect(self, callback):
-        """Call ``callback(key)`` after a change (key None: the formulas). Held weakly."""
+        """Call ``callback(key)`` after a change (key None: the formulas; a patient's key: its
+        values; a timepoint's key: the layers chosen for it). Held weakly."""
         ref = (weakref.WeakMethod(callback) if hasattr(callback, "__self__")
                else weakref.ref(callback))
         self._listeners.append(ref)

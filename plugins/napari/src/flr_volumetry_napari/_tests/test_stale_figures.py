@@ -265,3 +265,30 @@ def test_growth_table_is_cleared_when_a_measured_mask_changes(make_napari_viewer
     other = viewer.add_labels(np.zeros((2, 2, 2), np.uint8))
     other.data = np.ones((2, 2, 2), np.uint8)
     assert w.table.rowCount() and w.result is not None, w.status.text()
+
+
+def test_growth_table_is_cleared_when_the_volumetry_table_chooses_another_flr(
+        make_napari_viewer, qtbot, study_dir):
+    # The growth measures the layers the Volumetry table chose; choosing another FLR layer
+    # for the follow-up there had left the old FLR's DH and KGR on screen.
+    viewer = make_napari_viewer()
+    add_layers(viewer, read_path(str(study_dir / "P001")))
+    growth, table = HypertrophyWidget(viewer), VolumetryWidget(viewer)
+    qtbot.addWidget(growth)
+    qtbot.addWidget(table)
+    post_flr = _layer(viewer, "post_pve", "flr")
+    table.liver.set_layer(_layer(viewer, "post_pve", "liver"))
+    assert table.recompute() is not None, table.status.text()
+    assert growth.compute() is not None, growth.status.text()
+    assert growth.table.rowCount()
+    smaller = post_flr.data.copy()
+    smaller[:, :, :8] = 0
+    viewer.add_labels(smaller, name="post_pve flr (other plan)", scale=post_flr.scale,
+                      translate=post_flr.translate, metadata=dict(post_flr.metadata))
+    table.flr.set_layer(viewer.layers["post_pve flr (other plan)"])
+    assert table.recompute() is not None, table.status.text()
+    assert growth.table.rowCount() == 0 and growth.result is None
+    assert "Compute growth" in growth.status.text()
+    h = growth.compute()
+    assert h is not None, growth.status.text()
+    assert h.flr_post_ml == pytest.approx(table.recompute().flr_ml)  # the chosen layer's

@@ -153,8 +153,14 @@ class HypertrophyWidget(QWidget):
             self._clear("Baseline or follow-up changed: click 'Compute growth'.")
 
     def _settings_changed(self, key):
-        """The patient's size, condition, procedure date or the formulas changed."""
-        if self._computed is not None and (key is None or key == self._computed[2]):
+        """The patient's size, condition, procedure date, the formulas or the layers the
+        Volumetry table measures for one of the two timepoints changed."""
+        if self._computed is None:
+            return
+        if key in self._computed[:2]:
+            self._clear("Other masks were chosen in the Volumetry table: click 'Compute "
+                        "growth'.")
+        elif key is None or key == self._computed[2]:
             self._clear("The patient's values or the formulas changed: click 'Compute "
                         "growth'.")
 
