@@ -321,7 +321,12 @@ def test_a_path_or_nothing_for_a_measurement_is_said_to_be_one(given):
         hypertrophy(PRE, given, procedure_date="2024-01-08")
 
 
-def test_from_baseline_date_as_text_is_refused_not_taken_as_true():
+def test_from_baseline_date_as_text_is_read_as_the_plans_flags_not_taken_as_true():
     # "false" (from a JSON or YAML file) is a true value: it had counted from the baseline.
-    with pytest.raises(InputError, match="from_baseline_date must be True or False"):
-        hypertrophy(PRE, POST, from_baseline_date="false")
+    dated = hypertrophy(PRE, POST, procedure_date="2024-01-08")
+    assert hypertrophy(PRE, POST, procedure_date="2024-01-08",
+                       from_baseline_date="false") == dated
+    assert hypertrophy(PRE, POST, from_baseline_date="true") == \
+        hypertrophy(PRE, POST, from_baseline_date=True)
+    with pytest.raises(InputError, match="from_baseline_date must be true or false"):
+        hypertrophy(PRE, POST, from_baseline_date="sometimes")

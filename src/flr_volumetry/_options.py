@@ -6,6 +6,8 @@ import dataclasses
 import math
 import numbers
 
+import numpy as np
+
 from .errors import InputError
 
 
@@ -87,3 +89,27 @@ def check_field_types(options, what="options"):
                                  f"{value!r}.")
         elif "str" in kinds and not isinstance(value, str):
             raise InputError(f"{what} field {f.name} must be text, not {value!r}.")
+
+
+def as_flag(value, what):
+    """``value`` as a bool: true/false, 1/0 or their strings ("false" is False, where
+    ``bool("false")`` is True, as read from a JSON, YAML or CSV file); anything else is
+    refused.
+
+    Examples
+    --------
+    >>> as_flag("false", "resect_caudate"), as_flag(1, "resect_caudate")
+    (False, True)
+    >>> as_flag("maybe", "resect_caudate")
+    Traceback (most recent call last):
+    ...
+    flr_volumetry.errors.InputError: resect_caudate must be true or false, got 'maybe'.
+    """
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes"):
+        return True
+    if text in ("false", "0", "no"):
+        return False
+    raise InputError(f"{what} must be true or false, got {value!r}.")

@@ -15,9 +15,9 @@ import os
 import re
 from dataclasses import asdict, dataclass
 
-import numpy as np
 
 from . import clinical
+from ._options import as_flag
 from .errors import ClinicalInputError, InputError
 
 __all__ = ["Hypertrophy", "baseline_index", "hypertrophy", "parse_date"]
@@ -247,12 +247,11 @@ def hypertrophy(pre, post, *, procedure_date=None, pre_date=None, post_date=None
             raise InputError(f"{which} must be a Measurement or its to_dict() form (a "
                              f"measure --json file read with json.load), not "
                              f"{type(m).__name__}.")
-    for flag, name in ((from_baseline_date, "from_baseline_date"),
-                       (allow_baseline_date, "allow_baseline_date")):
-        # "false" from a JSON or YAML file is a true value: it had counted KGR from the
-        # baseline scan date.
-        if flag is not None and not isinstance(flag, (bool, np.bool_)):
-            raise InputError(f"{name} must be True or False, not {flag!r}.")
+    # "false" from a JSON or YAML file is a true value: it had counted KGR from the baseline
+    # scan date. Read as the plan's and the study's flags are.
+    from_baseline_date = as_flag(from_baseline_date, "from_baseline_date")
+    if allow_baseline_date is not None:
+        allow_baseline_date = as_flag(allow_baseline_date, "allow_baseline_date")
     warnings = []
     pre_scan = parse_date(pre_date if pre_date is not None else _get(pre, "scan_date"),
                           "baseline scan date")

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._options import as_flag
 from ..errors import InputError, check_exists, json_object
 from ..io import write_json_atomic
 
@@ -143,19 +144,6 @@ def segment_number(value):
     if number is None or not number.is_integer():
         raise InputError(f"remnant segments must be Couinaud numbers 1-8, not {value!r}.")
     return int(number)
-
-
-def as_flag(value, what):
-    """``value`` as a bool: true/false, 1/0 or their strings ("false" is False, where
-    ``bool("false")`` is True); anything else is refused."""
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    text = str(value).strip().lower()
-    if text in ("true", "1", "yes"):
-        return True
-    if text in ("false", "0", "no"):
-        return False
-    raise InputError(f"{what} must be true or false, got {value!r}.")
 
 
 def _landmarks_tuple(landmarks):
