@@ -15,7 +15,6 @@ import os
 import re
 from dataclasses import asdict, dataclass
 
-
 from . import clinical
 from ._options import as_flag
 from .errors import ClinicalInputError, InputError
