@@ -292,3 +292,53 @@ def test_growth_table_is_cleared_when_the_volumetry_table_chooses_another_flr(
     h = growth.compute()
     assert h is not None, growth.status.text()
     assert h.flr_post_ml == pytest.approx(table.recompute().flr_ml)  # the chosen layer's
+
+
+def test_moving_through_slices_does_not_count_the_growths_masks(make_napari_viewer, qtbot,
+                                                                study_dir, monkeypatch):
+    # Every slice step refreshes every layer; the growth widget had counted the voxels of
+    # each mask it watches (six whole arrays) on each of them, slowing the scroll.
+    from flr_volumetry_napari._widgets import _hypertrophy
+
+    viewer = make_napari_viewer()
+    add_layers(viewer, read_path(str(study_dir / "P001")))
+    w = HypertrophyWidget(viewer)
+    qtbot.addWidget(w)
+    assert w.compute() is not None, w.status.text()
+    counted = []
+    real = _hypertrophy._voxels
+    monkeypatch.setattr(_hypertrophy, "_voxels", lambda layer: counted.append(layer)
+                        or real(layer))
+    for step in range(5, 12):
+        viewer.dims.set_current_step(0, step)
+    assert counted == [] and w.table.rowCount()
+    post_flr = _layer(viewer, "post_pve", "flr")
+    post_flr.brush_size = 3
+    post_flr.paint((10, 16, 20), 1)
+    assert w.compute() is not None, w.status.text()
+    viewer.dims.set_current_step(0, 3)
+    post_flr.undo()  # an undo after a move is still seen
+    assert w.table.rowCount() == 0
+
+
+def test_moving_through_slices_does_not_measure_the_table_again(make_napari_viewer, qtbot,
+                                                                study_dir, monkeypatch):
+    # A slice step refreshes every layer: the first refresh was taken as a move, each
+    # following one (the same point) as an undo, and every step measured the table again.
+    viewer = make_napari_viewer()
+    add_layers(viewer, read_path(str(study_dir / "P001")))
+    w = VolumetryWidget(viewer)
+    qtbot.addWidget(w)
+    w.liver.set_layer(_layer(viewer, "baseline", "liver"))
+    assert w.recompute() is not None, w.status.text()
+    scheduled = []
+    monkeypatch.setattr(w, "schedule", lambda *_: scheduled.append(1))
+    for step in range(5, 12):
+        viewer.dims.set_current_step(0, step)
+    assert scheduled == []
+    flr_layer = _layer(viewer, "baseline", "flr")
+    flr_layer.brush_size = 3
+    flr_layer.paint((10, 16, 20), 1)
+    scheduled.clear()
+    flr_layer.undo()  # an undo is a refresh without a move: measured again
+    assert scheduled

@@ -57,6 +57,7 @@ class HypertrophyWidget(QWidget):
             ev.connect(self.refresh)
         self._computed = None  # (baseline key, follow-up key, patient) of the table shown
         self._watched = []  # (layer, callbacks) of the masks the table shown was measured on
+        self._points = {}  # id(layer): the viewer's point at its last refresh
         self.baseline.currentIndexChanged.connect(self._baseline_changed)
         self.followup.currentIndexChanged.connect(self._check_current)
         settings, ref = self.settings, self.settings.connect(self._settings_changed)
@@ -122,6 +123,7 @@ class HypertrophyWidget(QWidget):
             layer.events.data.connect(on_change)
             layer.events.set_data.connect(on_refresh)
             self._watched.append((layer, (on_change, on_refresh), _voxels(layer)))
+            self._points[id(layer)] = tuple(self.viewer.dims.point)
 
     def _unwatch(self):
         for layer, (on_change, on_refresh), _ in self._watched:
@@ -129,11 +131,19 @@ class HypertrophyWidget(QWidget):
             layer.events.data.disconnect(on_change)
             layer.events.set_data.disconnect(on_refresh)
         self._watched = []
+        self._points = {}  # id(layer): the viewer's point at its last refresh
 
     def _refreshed(self, layer):
         # napari's undo/redo changes the data without a paint event, then refreshes the
-        # layer; so do a move to another slice and a layer added to the viewer, which change
-        # nothing: an undo or redo step of one stroke changes the mask's voxel count.
+        # layer; so do a layer added to the viewer, which changes nothing: an undo or redo
+        # step of one stroke changes the mask's voxel count. A move to another slice
+        # refreshes every layer too: it is passed over uncounted (a whole-array count per
+        # watched mask per step had slowed the scroll), as VolumetryWidget does.
+        point = tuple(self.viewer.dims.point)
+        moved = self._points.get(id(layer)) != point
+        self._points[id(layer)] = point
+        if moved:
+            return
         if any(lay is layer and _voxels(layer) != n for lay, _, n in self._watched):
             self._clear("A mask of the growth shown changed: click 'Compute growth'.")
 

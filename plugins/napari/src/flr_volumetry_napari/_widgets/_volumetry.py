@@ -292,7 +292,7 @@ class VolumetryWidget(QWidget):
                 # (or be taken by a new layer given the same id).
                 self.live.forget(layer)
         self._watched = []
-        self._last_point = None
+        self._points = {}  # id(layer): the viewer's point at its last refresh
         for layer in chosen:
             if layer is None:
                 continue
@@ -303,6 +303,7 @@ class VolumetryWidget(QWidget):
             layer.events.data.connect(on_data)
             layer.events.set_data.connect(on_refresh)
             self._watched.append((layer, (on_paint, on_data, on_refresh)))
+            self._points[id(layer)] = tuple(self.viewer.dims.point)
         liver = self.liver.layer()
         if liver is not None:
             # The form shows the liver's patient: its size, never the last patient's.
@@ -327,11 +328,12 @@ class VolumetryWidget(QWidget):
     def _refreshed(self, layer):
         # napari's undo/redo changes the data without a paint event, then
         # refreshes the layer. A refresh also follows every move to another
-        # slice: recompute only when the slice did not move.
+        # slice, of every layer: recompute only when this layer's slice did not
+        # move (one point for all had taken each layer after the first as undone).
         point = tuple(self.viewer.dims.point)
-        if point == self._last_point:
+        if point == self._points.get(id(layer)):
             self.schedule()
-        self._last_point = point
+        self._points[id(layer)] = point
 
     def _data_changed(self, layer):
         self.live.data_changed(layer)
