@@ -83,6 +83,24 @@ class Timepoint:
                 return dict(layer.metadata["flr_patient_facts"])
         return {}
 
+    def file_warnings(self):
+        """What reading the scan and making the masks used here said (a DICOM header, a mask
+        resampled onto the scan's grid, a plan's warnings, the segmentation's), once each:
+        the batch records them with the measurement, so does the export.
+
+        Examples
+        --------
+        >>> from types import SimpleNamespace as L
+        >>> scan = L(metadata={"flr_warnings": ["liver mask resampled."]})
+        >>> flr = L(metadata={"flr_warnings": ["landmark near the edge.",
+        ...                                    "liver mask resampled."]})
+        >>> Timepoint("k", "P001 baseline", scan=scan, flr=flr).file_warnings()
+        ['liver mask resampled.', 'landmark near the edge.']
+        """
+        layers = (self.scan, self.liver, self.tumor, self.flr, self.segments)
+        said = [w for x in layers if x is not None for w in x.metadata.get("flr_warnings", ())]
+        return list(dict.fromkeys(said))
+
     def unsure_roles(self):
         """Sentences naming each role with several layers here that the user did not choose
         in the Volumetry table, and the layer used (the most recent).
@@ -530,8 +548,9 @@ class LiveMeasure:
         self._boxes.pop(id(layer), None)
 
     def measure(self, liver, *, tumor=None, flr=None, segments=None, patient=None,
-                options=None, scan_date=None):
-        """Measure from Labels layers (``flr_geometry`` metadata required)."""
+                options=None, scan_date=None, extra_warnings=()):
+        """Measure from Labels layers (``flr_geometry`` metadata required); ``extra_warnings``
+        join the measurement's (see :meth:`Timepoint.file_warnings`)."""
         if liver is None:
             raise InputError("choose the liver layer first.")
         geometry = metadata_geometry(liver)
@@ -553,7 +572,7 @@ class LiveMeasure:
         return measure(_crop_image(liver.data, crop, geometry), tumor=images["tumor"],
                        flr=images["flr"], segments=images["segments"],
                        patient=patient or Patient(), options=options or VolumetryOptions(),
-                       scan_date=scan_date)
+                       scan_date=scan_date, extra_warnings=extra_warnings)
 
 
 def check_same_scan(layer, liver, what):

@@ -302,3 +302,31 @@ def test_a_mask_with_one_channel_per_label_is_refused_in_words(case_files, origi
     sitk.WriteImage(img, str(paths["liver"]))
     with pytest.raises(InputError, match="one channel per label"):
         read_path(str(paths["liver"]))
+
+
+def test_reading_and_plan_warnings_reach_the_export(make_napari_viewer, case_files, tmp_path):
+    # A mask resampled onto its scan's grid, or an FLR made by a plan with warnings, said so
+    # in napari only: results.json and the report measured them without a word, where the
+    # batch records the same warnings with the measurement.
+    import json
+
+    import flr_volumetry as flr
+    from flr_volumetry_napari._widgets._export import export_review
+
+    from .conftest import _image, add_layers
+
+    paths, arrays = case_files
+    sitk.WriteImage(_image(arrays["liver"])[3:37, 5:27, 3:17], str(paths["liver"]))
+    viewer = make_napari_viewer()
+    for role in ("ct", "liver", "flr"):
+        add_layers(viewer, read_path(str(paths[role])))
+    flr_layer = next(x for x in viewer.layers if x.metadata.get("flr_role") == "flr")
+    flr_layer.metadata["flr_warnings"] = ["the plan's landmark lies 4 mm outside the liver."]
+    results = export_review(viewer.layers, tmp_path / "out", flr.Patient(170, 70),
+                            flr.VolumetryOptions())
+    (tp,) = results["patients"][0]["timepoints"]
+    said = tp["measurement"]["warnings"]
+    assert any("resampled" in w for w in said), said
+    assert "the plan's landmark lies 4 mm outside the liver." in said
+    with open(tmp_path / "out" / "results.json", encoding="utf-8") as fh:
+        assert json.load(fh)["patients"][0]["timepoints"][0]["measurement"]["warnings"] == said

@@ -137,7 +137,8 @@ def export_review(viewer_layers, out_dir, patient, options, procedure_date=None,
     date = parse_date(procedure_date, "procedure date")
     procedure_date = None if date is None else date.isoformat()
     measured = [live.measure(t.liver, tumor=t.tumor, flr=t.flr, segments=t.segments,
-                             patient=patient, options=options, scan_date=t.scan_date)
+                             patient=patient, options=options, scan_date=t.scan_date,
+                             extra_warnings=t.file_warnings())
                 for t in tps]
     warnings = [w for t in tps for w in t.unsure_roles()]
     records = []

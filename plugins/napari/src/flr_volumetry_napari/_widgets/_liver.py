@@ -251,6 +251,7 @@ class LiverWidget(QWidget):
         liver = add_mask_layer(self.viewer, scan, result.liver, "liver", f"{label} liver",
                                "segmentation")
         liver.metadata["flr_methods"] = dict(result.methods)
+        liver.metadata["flr_warnings"] = list(result.warnings)  # exported with the measurement
         text = [f"Liver segmented ({result.methods.get('backend', 'classic')})."]
         if result.tumor is not None:
             # The layer returned, not the one of that name: another timepoint's tumour may

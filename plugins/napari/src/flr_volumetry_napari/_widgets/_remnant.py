@@ -280,6 +280,7 @@ class RemnantWidget(QWidget):
         layer = add_mask_layer(self.viewer, liver, image, "flr", f"{label} flr", "remnant plan")
         layer.metadata["flr_plan"] = None if plan is None else plan.to_dict()
         layer.metadata["flr_methods"] = dict(methods or {})
+        layer.metadata["flr_warnings"] = list(warnings)  # exported with the measurement
         for w in warnings:
             note(w, warning=True)
         self.status.setText(f"FLR layer '{layer.name}' updated."
