@@ -83,9 +83,10 @@ def check_exists(path, what=None):
     raise InputError(f"{name} does not exist.")
 
 
-def as_path(value, what):
+def as_path(value, what, hint=""):
     """``value`` (str or os.PathLike) as a path string; anything else refused in one sentence
-    that begins with ``what`` (which function reads or writes which file).
+    that begins with ``what`` (which function reads or writes which file) and ends with
+    ``hint`` (what to do instead), if any.
 
     A SimpleITK image, a numpy array or None passed where a file is named had raised
     ``os.fspath``'s bare TypeError from inside the reader.
@@ -101,5 +102,5 @@ def as_path(value, what):
 
     if not isinstance(value, (str, os.PathLike)):
         raise InputError(f"{what} given by its path (str or pathlib.Path), not "
-                         f"{type(value).__name__}.")
+                         f"{type(value).__name__}{'; ' + hint if hint else ''}.")
     return os.fspath(value)

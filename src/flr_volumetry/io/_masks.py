@@ -275,8 +275,8 @@ def load_mask(spec, reference=None, *, structure="liver", task="total", what="ma
     [[[0, 0, 0, 1]]]
     """
     # A mask already in memory (an image, a Mask) needs no loading: said, not a TypeError.
-    as_path(spec, "load_mask reads a mask file (FILE, FILE:1,2; a mask already in memory is "
-                  "passed to measure as it is)")
+    as_path(spec, "load_mask reads a mask file (FILE or FILE:1,2)",
+            hint="pass a mask already in memory to measure as it is")
     path, labels = parse_mask_spec(spec)
     if labels is not None and 0 in labels:
         raise InputError(f"label 0 is the background (every voxel outside the labelled "
