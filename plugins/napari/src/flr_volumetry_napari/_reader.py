@@ -227,6 +227,13 @@ def _scans_beside(path):
             and not e.name.lower().endswith(".dcm")]
 
 
+#: Metadata of a layer opened on its own (a file, a DICOM folder), outside the study layout:
+#: its timepoint's label is a folder's or file's name, which the user did not choose as an
+#: ID (hospital exports are often foldered by the patient's name), so the export does not
+#: write it (see _export._export_label).
+LONE = {"flr_label_from_path": True}
+
+
 def _single_timepoint(path, role):
     """Timepoint key and label of a file opened on its own, and the scan file of that
     timepoint (None when unknown).
@@ -307,7 +314,8 @@ def _read_single(path):
         return [_single_mask_layer(image, role or "mask", path, timepoint, label, scan_path)]
     if role is None:
         scan = load_image(path)
-        return [scan_layer(scan, timepoint=timepoint, label=label, name=_stem(path))]
+        return [scan_layer(scan, timepoint=timepoint, label=label, name=_stem(path),
+                           extra=LONE)]
     image, _ = load_label_map(path, what=f"{role} mask")
     return [_single_mask_layer(image, role, path, timepoint, label, scan_path)]
 
@@ -318,7 +326,7 @@ def _single_mask_layer(image, role, path, timepoint, label, scan_path):
     for w in warnings:
         _notify(w, warning=True)
     return mask_layer(image, role, timepoint=timepoint, label=label, source=path,
-                      name=_stem(path), extra={"flr_warnings": warnings} if warnings else None)
+                      name=_stem(path), extra={**LONE, "flr_warnings": warnings})
 
 
 def read_timepoint_folder(folder, *, label=None, patient_id=None, scan_date=None, extra=None,
@@ -505,7 +513,8 @@ def read_path(path):
             files = _timepoint_files(path)
             return read_timepoint_folder(path, scan_date=files.get("scan_date"), files=files)
         scan = load_image(path)
-        return [scan_layer(scan, timepoint=Path(path).resolve(), label=Path(path).name)]
+        return [scan_layer(scan, timepoint=Path(path).resolve(), label=Path(path).name,
+                           extra=LONE)]
     return _read_single(path)
 
 

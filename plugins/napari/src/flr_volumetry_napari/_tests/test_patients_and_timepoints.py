@@ -370,7 +370,7 @@ def test_export_gives_timepoints_of_one_label_their_own_folders(make_napari_view
                             flr.VolumetryOptions(), from_baseline_date=True)
     (entry,) = results["patients"]
     folders = [t["timepoint"] for t in entry["timepoints"]]
-    assert folders == ["image", "image_2"]
+    assert folders == ["2024-01-02", "2024-02-20"]  # by scan date: folder names are no IDs
     # The DICOM PatientID (often a hospital record number) is written as a pseudonym.
     pid = entry["patient_id"]
     assert pid.startswith("dicom-") and "PA" not in pid

@@ -1,5 +1,7 @@
 """Reader, writer and manifest: geometry kept exactly, bad input refused in plain words."""
 
+import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -330,3 +332,43 @@ def test_reading_and_plan_warnings_reach_the_export(make_napari_viewer, case_fil
     assert "the plan's landmark lies 4 mm outside the liver." in said
     with open(tmp_path / "out" / "results.json", encoding="utf-8") as fh:
         assert json.load(fh)["patients"][0]["timepoints"][0]["measurement"]["warnings"] == said
+
+
+@pytest.mark.parametrize("dicom", [False, True])
+def test_a_scan_opened_on_its_own_is_exported_without_its_folders_name(
+        make_napari_viewer, case_files, tmp_path, dicom):
+    # Hospital exports are often foldered by the patient's name; a scan opened on its own
+    # took its folder's name as its timepoint's, and the export wrote it into results.json,
+    # the report, the overlay's title and a folder name.
+    import flr_volumetry as flr
+    from flr_volumetry_napari._widgets._export import export_review
+
+    from .conftest import add_layers
+
+    paths, _ = case_files
+    named = tmp_path / "DOE^JOHN 1957"
+    named.mkdir()
+    if dicom:
+        scan_path = named / "CT"
+        flr.write_dicom_series(sitk.ReadImage(str(paths["ct"])), scan_path,
+                               study_date="20240226")
+    else:
+        scan_path = named / "ct.nii.gz"
+        shutil.copy(paths["ct"], scan_path)
+    mask_dir = scan_path if dicom else named  # (a DICOM folder's masks: inside it)
+    for role in ("liver", "flr"):
+        shutil.copy(paths[role], mask_dir / f"{role}.nii.gz")
+    viewer = make_napari_viewer()
+    add_layers(viewer, read_path(str(scan_path)))
+    for role in ("liver", "flr"):
+        add_layers(viewer, read_path(str(mask_dir / f"{role}.nii.gz")))
+    out = tmp_path / "out"
+    results = export_review(viewer.layers, out, flr.Patient(170, 70), flr.VolumetryOptions())
+    (tp,) = results["patients"][0]["timepoints"]
+    assert tp["timepoint"] == ("2024-02-26" if dicom else "scan")
+    for f in out.rglob("*"):
+        assert "DOE" not in f.name and "1957" not in str(f.relative_to(out))
+        if f.suffix in (".json", ".html", ".csv"):
+            # (Without the embedded pictures, whose base64 may spell anything.)
+            text = re.sub(r"base64,[A-Za-z0-9+/=]+", "", f.read_text(encoding="utf-8"))
+            assert "DOE" not in text and "1957" not in text, f

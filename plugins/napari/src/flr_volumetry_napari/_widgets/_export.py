@@ -58,6 +58,24 @@ def _remove_stale(folder, written):
             os.remove(path)
 
 
+def _export_label(t):
+    """The timepoint's label as the export writes it: a scan opened on its own (outside the
+    study layout) is named by its scan date, else 'scan', never by the folder or file name
+    its label came from (a folder may bear the patient's name).
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace as T
+    >>> lone = [T(metadata={"flr_label_from_path": True})]
+    >>> [_export_label(T(label=lb, layers=ly, scan_date=d)) for lb, ly, d in
+    ...  [("P1 baseline", [], None), ("DOE^JOHN", lone, "2024-02-26"), ("DOE^JOHN", lone, None)]]
+    ['P1 baseline', '2024-02-26', 'scan']
+    """
+    if any(x.metadata.get("flr_label_from_path") for x in t.layers):
+        return t.scan_date or "scan"
+    return t.label
+
+
 def _timepoint_folders(tps, patient_id):
     """A folder name per timepoint: its label without the patient ID, made unique with a
     suffix ('image', 'image_2'): two scans of one patient may share a label (two DICOM
@@ -66,13 +84,14 @@ def _timepoint_folders(tps, patient_id):
     Examples
     --------
     >>> from types import SimpleNamespace as T
-    >>> _timepoint_folders([T(label="P1 baseline"), T(label="image"), T(label="image")], "P1")
+    >>> _timepoint_folders([T(label="P1 baseline", layers=[]), T(label="image", layers=[]),
+    ...                     T(label="image", layers=[])], "P1")
     ['baseline', 'image', 'image_2']
     """
     names = []
     for t in tps:
-        base = _safe(t.label.split(" ", 1)[1] if t.label.startswith(patient_id + " ")
-                     else t.label)
+        label = _export_label(t)
+        base = _safe(label.split(" ", 1)[1] if label.startswith(patient_id + " ") else label)
         name, n = base, 1
         while name.lower() in (x.lower() for x in names):  # case-blind file systems too
             n += 1
@@ -166,7 +185,8 @@ def export_review(viewer_layers, out_dir, patient, options, procedure_date=None,
         if t.scan is not None:
             png = report.overlay_png(scan_image(t.scan), images["liver"], images.get("flr"),
                                      images.get("tumor"),
-                                     modality=t.scan_facts.get("modality"), title=t.label)
+                                     modality=t.scan_facts.get("modality"),
+                                     title=_export_label(t))
             overlay = os.path.join(rel_dir, "overlay.png")
             report.write_text_atomic(png, os.path.join(out_dir, overlay), mode="wb")
         records.append({
