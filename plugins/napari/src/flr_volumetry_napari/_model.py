@@ -7,7 +7,11 @@ this module only finds the layers, crops them and formats the results.
 from __future__ import annotations
 
 import hashlib
+import hmac
+import os
 import re
+import secrets
+import tempfile
 import weakref
 from dataclasses import dataclass, field, replace
 
@@ -235,22 +239,69 @@ def patient_key(*layers):
     return ""
 
 
+#: The secret key of DICOM PatientID pseudonyms, when set (e.g. one key shared by a research
+#: group's machines); else a key kept in the user's configuration folder.
+PSEUDONYM_KEY_ENV = "FLR_PSEUDONYM_KEY"
+
+
+def pseudonym_key_path():
+    """Where the pseudonym key is kept: ``$XDG_CONFIG_HOME/flr-volumetry/pseudonym.key``
+    (``~/.config`` without it)."""
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"),
+                                                             ".config")
+    return os.path.join(base, "flr-volumetry", "pseudonym.key")
+
+
+def _pseudonym_key():
+    """The secret key of DICOM PatientID pseudonyms, made on first use.
+
+    A plain hash of a record number is no pseudonym: record numbers are few (10^8 for 8
+    digits) and this code is public, so anyone could hash them all and read the number
+    back. Keyed with a secret that never leaves this machine (or the group's
+    ``FLR_PSEUDONYM_KEY``), one patient keeps one pseudonym across exports.
+    """
+    if os.environ.get(PSEUDONYM_KEY_ENV):
+        return os.environ[PSEUDONYM_KEY_ENV].encode("utf-8")
+    path = pseudonym_key_path()
+    try:
+        if not os.path.exists(path):
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".key-")
+            with os.fdopen(fd, "w") as fh:  # mkstemp: readable by this user only
+                fh.write(secrets.token_hex(32) + "\n")
+            try:
+                os.link(tmp, path)  # never replaces a key another process just made
+            except FileExistsError:
+                pass
+            finally:
+                os.remove(tmp)
+        with open(path, encoding="utf-8") as fh:
+            key = fh.read().strip()
+    except OSError as exc:
+        raise InputError(f"cannot keep the key of DICOM PatientID pseudonyms at {path} "
+                         f"({exc.strerror or exc}); set {PSEUDONYM_KEY_ENV} to a secret text "
+                         f"instead.") from None
+    if not key:
+        raise InputError(f"the pseudonym key file {path} is empty; remove it (a new key is "
+                         f"made) or set {PSEUDONYM_KEY_ENV}.")
+    return key.encode("utf-8")
+
+
 def patient_id(key):
     """The patient's ID to write in files: its study ID; for a DICOM PatientID (often the
-    hospital's record number, which no output should carry) a pseudonym made from it;
-    else 'patient'.
+    hospital's record number, which no output should carry) a pseudonym made from it with
+    a secret key ('dicom-' and 10 hex digits, see :func:`_pseudonym_key`); else 'patient'.
 
     Examples
     --------
     >>> patient_id("P001"), patient_id("no patient ID: /data/ct")
     ('P001', 'patient')
-    >>> patient_id("DICOM PatientID 4711")
-    'dicom-de650d61f5'
     """
     if not key or key.startswith(NO_ID):
         return "patient"
     if key.startswith(DICOM_ID):
-        digest = hashlib.sha256(key[len(DICOM_ID):].encode("utf-8")).hexdigest()
+        digest = hmac.new(_pseudonym_key(), key[len(DICOM_ID):].encode("utf-8"),
+                          hashlib.sha256).hexdigest()
         return f"dicom-{digest[:10]}"
     return key
 

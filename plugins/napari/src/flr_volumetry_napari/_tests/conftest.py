@@ -11,6 +11,13 @@ ORIGIN = (-40.0, 60.0, -100.0)
 FLIP_Y = (1.0, 0.0, 0.0, 0.0, -1.0, 0.0, 0.0, 0.0, 1.0)  # as in CHAOS MRI
 
 
+@pytest.fixture(autouse=True)
+def _own_pseudonym_key(tmp_path_factory, monkeypatch):
+    """Pseudonym keys made by the tests stay in the tests' folder, not in ~/.config."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.getbasetemp() / "config"))
+    monkeypatch.delenv("FLR_PSEUDONYM_KEY", raising=False)
+
+
 def add_layers(viewer, tuples):
     """Add the reader's (data, kwargs, kind) layer tuples to ``viewer``, as napari would."""
     return [getattr(viewer, f"add_{kind}")(data, **kwargs) for data, kwargs, kind in tuples]

@@ -531,3 +531,33 @@ def test_export_names_mask_files_without_their_folders(make_napari_viewer, tmp_p
     for path in out.rglob("*"):
         if path.suffix in (".json", ".html"):
             assert "DOE" not in path.read_text(), path
+
+
+def test_a_dicom_patient_id_is_written_as_a_keyed_pseudonym(tmp_path, monkeypatch):
+    # The pseudonym had been a plain hash of the record number: the code is public and
+    # record numbers are few, so hashing every number gave it back.
+    import hashlib
+    import os
+    import stat
+
+    from flr_volumetry_napari._model import DICOM_ID, patient_id, pseudonym_key_path
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    mrn = "12345678"
+    first = patient_id(DICOM_ID + mrn)
+    assert first.startswith("dicom-") and mrn not in first
+    assert first[6:] != hashlib.sha256(mrn.encode()).hexdigest()[:10]
+    key_file = pseudonym_key_path()
+    assert key_file.startswith(str(tmp_path / "config"))
+    assert stat.S_IMODE(os.stat(key_file).st_mode) & 0o077 == 0  # the user's own
+    assert patient_id(DICOM_ID + mrn) == first  # one patient, one pseudonym
+    assert patient_id(DICOM_ID + "12345679") != first
+    monkeypatch.setenv("FLR_PSEUDONYM_KEY", "the group's secret")
+    shared = patient_id(DICOM_ID + mrn)
+    assert shared != first and shared == patient_id(DICOM_ID + mrn)
+    monkeypatch.delenv("FLR_PSEUDONYM_KEY")
+    blocked = tmp_path / "file"
+    blocked.write_text("")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(blocked))  # no folder can be made in a file
+    with pytest.raises(flr.InputError, match="cannot keep the key .* set FLR_PSEUDONYM_KEY"):
+        patient_id(DICOM_ID + mrn)
