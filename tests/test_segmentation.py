@@ -458,7 +458,9 @@ def test_automatic_ct_below_the_liver_is_refused():
 
 
 def test_ct_without_body_is_refused():
-    img = sitk.GetImageFromArray(np.full((20, 40, 40), -1000, np.int16))
+    # Air with a scanner's noise (an image of one value is refused as blank, before this).
+    air = -1000 + np.random.default_rng(0).integers(-20, 21, (20, 40, 40))
+    img = sitk.GetImageFromArray(air.astype(np.int16))
     with pytest.raises(InputError, match="holds no body"):
         segment_liver(img)
 
@@ -546,6 +548,21 @@ def test_cli_errors(ct, tmp_path, capsys):
                  "--tumor-out", str(tumour)]) == 1
     assert "--tumor-seed" in capsys.readouterr().err
     assert not out.exists() and not tumour.exists()
+
+
+@pytest.mark.parametrize("value, argv_tail", [(60, ["--modality", "mr", "--seed", "8,8,8"]),
+                                               (60, []), (0, [])])
+def test_cli_refuses_a_uniform_image(tmp_path, capsys, value, argv_tail):
+    # Seeded as MR, a blank image had grown into the whole field of view (written, exit 0);
+    # as CT it was asked whether it was an MR scan.
+    img = sitk.GetImageFromArray(np.full((16, 20, 20), value, np.int16))
+    img.SetSpacing((3.0, 3.0, 3.0))
+    src, out = tmp_path / "blank.nii.gz", tmp_path / "liver.nii.gz"
+    sitk.WriteImage(img, str(src))
+    assert main(["segment", str(src), "-o", str(out), *argv_tail]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"has the same value ({value})" in err
+    assert "MR scan" not in err and not out.exists()
 
 
 # ----------------------------------------------------------------------------- real data

@@ -176,6 +176,15 @@ def _check_image(image):
         )
     if min(image.GetSize()) < 3:
         raise InputError(f"the image ({image.GetSize()}) is too small to segment a liver.")
+    stats = sitk.MinimumMaximumImageFilter()
+    stats.Execute(image)
+    if stats.GetMinimum() == stats.GetMaximum():
+        # A blank image has no liver to find; seeded on MR it had grown into the whole field
+        # of view (4.4 L written, exit 0), and on CT it was called "an MR scan?".
+        raise InputError(
+            f"every voxel of the image has the same value ({stats.GetMinimum():g}): there is "
+            f"nothing to segment in it."
+        )
 
 
 def segment_liver(image, modality="ct", seeds=None, exclude=None, options=None, *,
