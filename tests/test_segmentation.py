@@ -565,6 +565,27 @@ def test_cli_refuses_a_uniform_image(tmp_path, capsys, value, argv_tail):
     assert "MR scan" not in err and not out.exists()
 
 
+@pytest.mark.parametrize("argv_tail", [["--modality", "mr", "--seed", "16,16,10"],
+                                       ["--seed", "16,16,10"], []])
+def test_cli_refuses_a_mask_that_fills_the_field_of_view(tmp_path, capsys, argv_tail):
+    # Noise about one value, MR-like or soft tissue with a strip of air on CT: the region
+    # had grown over the whole image (4.2-4.4 L), written with exit 0 and only field-of-view
+    # warnings saying its volume "may be too small".
+    rng = np.random.default_rng(0)
+    a = 300 + rng.normal(0, 10, (20, 32, 32))
+    if "mr" not in argv_tail:
+        a -= 240
+        a[:, :2, :] = -1000
+    img = sitk.GetImageFromArray(a.astype(np.int16))
+    img.SetSpacing((4.0, 4.0, 4.0))
+    src, out = tmp_path / "noise.nii.gz", tmp_path / "liver.nii.gz"
+    sitk.WriteImage(img, str(src))
+    assert main(["segment", str(src), "-o", str(out), *argv_tail]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "of the field of view" in err and "no liver" in err
+    assert not out.exists()
+
+
 # ----------------------------------------------------------------------------- real data
 def test_totalsegmentator_outputs_parse(shared_data):
     d = shared_data / "ct-partial-totalsegmentator"

@@ -77,6 +77,13 @@ def _plausibility_warnings(image, liver, volume_ml, seeds, modality, cut_by_fov)
     return warnings
 
 
+# A liver fills at most about a third of its own bounding box (0.24-0.34 for the livers of
+# the shared scans and of the phantom), so a mask filling more than half the field of view
+# is no liver, even on a scan cropped to the liver: the growth met no boundary (noise
+# around one value, or no contrast between the liver and its surroundings).
+MAX_FIELD_OF_VIEW_FRACTION = 0.5
+
+
 # A transection (ALPPS stage 1) leaves its two sides a few mm apart; an organ a seed was
 # put in by mistake (the spleen) lies farther from the liver, as a rule.
 SEPARATE_PART_MAX_GAP_MM = 15.0
@@ -268,6 +275,18 @@ def segment_liver(image, modality="ct", seeds=None, exclude=None, options=None, 
     if volume_ml <= 0:
         raise InputError("no liver found: the segmentation is empty; give a --seed inside the "
                          "liver or check the modality.")
+    filled = volume_ml / (float(np.prod(image.GetSize())) * float(np.prod(image.GetSpacing()))
+                          / 1000.0)
+    if filled > MAX_FIELD_OF_VIEW_FRACTION:
+        # Had been written with exit 0, said only to touch the field of view's edges
+        # ("its volume may be too small"): 4.2-4.4 L masks of noise images.
+        raise InputError(
+            f"no liver found: the {'region grown from the seeds' if seeds else 'segmentation'} "
+            f"fills {100 * filled:.0f} % of the field of view ({volume_ml:.0f} mL), which no "
+            f"liver does; the image shows no boundary around it (check that it is the scan "
+            f"and the modality"
+            + (", and that the seeds lie in the liver)." if seeds else ").")
+        )
     warnings = list(warnings)
     cut_by_fov = field_of_view_warnings(liver, "liver")
     warnings += _plausibility_warnings(image, liver, volume_ml, seeds, modality, cut_by_fov)
