@@ -496,6 +496,20 @@ def test_totalsegmentator_failures_are_one_sentence(ct, monkeypatch, behaviour, 
     assert "flr-totalseg-" not in str(exc.value)  # no temporary path in the message
 
 
+def test_totalsegmentator_refuses_mr_passed_as_ct(ct, monkeypatch):
+    from flr_volumetry.segmentation import _totalseg
+
+    calls = []
+    monkeypatch.setattr(_totalseg, "import_totalsegmentator", lambda: lambda *a, **k:
+                        calls.append(k["task"]))
+    mr_like = sitk.Cast(ct[0], sitk.sitkFloat32) + 1100.0  # no air: MR intensities
+    # The CT task had been run on it (the classic backend refuses it).
+    with pytest.raises(InputError, match=r"is this an MR scan\? Use --modality mr") as exc:
+        segment_liver(mr_like, options=SegmentationOptions(backend="totalsegmentator"))
+    assert "--seed" not in str(exc.value)  # this backend takes no seeds
+    assert calls == []
+
+
 # ----------------------------------------------------------------------------- CLI
 def test_cli_round_trip(ct, tmp_path, capsys):
     img, liver, _, _ = ct

@@ -262,6 +262,13 @@ def segment_liver(image, modality="ct", seeds=None, exclude=None, options=None, 
         if seeds or exclude or tumor_seeds:
             raise InputError("seeds, exclude points and tumour seeds are for the classic "
                              "backend only.")
+        if modality == "ct":
+            # TotalSegmentator's CT task runs on MR intensities too and returns some "liver";
+            # the classic pipeline's check, before the long run, with this backend's advice.
+            stats = sitk.MinimumMaximumImageFilter()
+            stats.Execute(image)
+            check_ct_intensities(np.array([stats.GetMinimum(), stats.GetMaximum()]),
+                                 advice="Use --modality mr (TotalSegmentator's MR task).")
         liver, warnings, methods = segment_totalsegmentator(image, modality, options)
     else:
         from ._pipeline import segment_classic

@@ -69,11 +69,13 @@ TEXTURE_MM = 1.5
 
 
 # --------------------------------------------------------------------- input checks
-def check_ct_intensities(arr):
+def check_ct_intensities(arr, advice="Use --modality mr with one or more --seed points inside "
+                                     "the liver."):
     """Raise InputError when intensities do not look like Hounsfield units.
 
     A CT in HU has air at about -1000 HU around the body; MR intensities are
-    non-negative (often floats rescaled to 0-1000 or so).
+    non-negative (often floats rescaled to 0-1000 or so). ``advice`` ends the
+    message (what to do with an MR scan).
 
     Examples
     --------
@@ -93,8 +95,7 @@ def check_ct_intensities(arr):
                   and hi >= 1500.0 else "")
         raise InputError(
             f"the intensities range from {lo:.0f} to {hi:.0f}, not like a CT in Hounsfield "
-            f"units (no air at about -1000 HU): is this an MR scan? Use --modality mr with "
-            f"one or more --seed points inside the liver.{offset}"
+            f"units (no air at about -1000 HU): is this an MR scan? {advice}{offset}"
         )
 
 
