@@ -385,6 +385,9 @@ def test_check_ct_intensities():
     check_ct_intensities(np.array([-1024.0, 40.0]))
     with pytest.raises(InputError):
         check_ct_intensities(np.array([0.0, 900.0]))
+    # A scan rescaled to 0-1 had been said to "range from 0 to 0", as a blank one.
+    with pytest.raises(InputError, match="range from 0.00244 to 0.617, not like a CT"):
+        check_ct_intensities(np.array([0.00244, 0.617]))
 
 
 def test_no_liver_found():

@@ -93,8 +93,14 @@ def check_ct_intensities(arr, advice="Use --modality mr with one or more --seed 
         offset = (" Or is it a CT stored without its rescale intercept (air near 0 instead "
                   "of -1000 HU)? Then subtract 1024 from its values." if -50.0 <= lo <= 50.0
                   and hi >= 1500.0 else "")
+
+        def shown(v):
+            # Whole numbers hid a scan rescaled to 0-1: "range from 0 to 0" on a scan that
+            # is not blank; small values keep three significant digits.
+            return f"{v:.0f}" if abs(v) >= 10 else f"{v:.3g}"
+
         raise InputError(
-            f"the intensities range from {lo:.0f} to {hi:.0f}, not like a CT in Hounsfield "
+            f"the intensities range from {shown(lo)} to {shown(hi)}, not like a CT in Hounsfield "
             f"units (no air at about -1000 HU): is this an MR scan? {advice}{offset}"
         )
 
