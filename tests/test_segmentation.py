@@ -603,6 +603,29 @@ def test_cli_refuses_a_mask_that_fills_the_field_of_view(tmp_path, capsys, argv_
     assert not out.exists()
 
 
+def test_cli_writes_an_empty_tumour_seg_without_a_library_warning(tmp_path, capsys, caplog):
+    # highdicom's "Encoding an empty image with omit_empty_frames ..." had reached stderr
+    # beside our own lines when no tumour candidate was found.
+    import pydicom
+
+    from flr_volumetry import write_dicom_series
+
+    a = np.full((20, 40, 40), -1000, np.int16)
+    a[2:18, 5:35, 5:35] = 40
+    a[5:15, 10:30, 6:20] = 110  # a liver block without lesions
+    a = a + np.random.default_rng(0).integers(-8, 9, a.shape).astype(np.int16)
+    img = sitk.GetImageFromArray(a)
+    img.SetSpacing((3.0, 3.0, 3.0))
+    write_dicom_series(img, tmp_path / "ct", patient_id="P1")
+    liver, tumour = tmp_path / "liver.dcm", tmp_path / "tumour.dcm"
+    assert main(["segment", str(tmp_path / "ct"), "-o", str(liver), "--seed", "12,20,10",
+                 "--tumor-out", str(tumour)]) == 0
+    assert "tumour candidates 0.0 mL" in capsys.readouterr().out
+    assert not [r for r in caplog.records if r.levelno >= 30], caplog.text
+    seg = pydicom.dcmread(tumour)
+    assert seg.SegmentSequence[0].SegmentLabel == "liver tumor" and not seg.pixel_array.any()
+
+
 # ----------------------------------------------------------------------------- real data
 def test_totalsegmentator_outputs_parse(shared_data):
     d = shared_data / "ct-partial-totalsegmentator"

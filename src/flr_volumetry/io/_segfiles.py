@@ -493,7 +493,9 @@ def write_dicom_seg(mask_or_masks, source_series_folder, path, *, segment_names=
         sop_instance_uid=hd.UID(), instance_number=1, manufacturer="flr-volumetry",
         manufacturer_model_name="flr-volumetry", software_versions=__version__,
         device_serial_number="0", series_description=series_description,
-        omit_empty_frames=True,
+        # An empty mask (no tumour candidate found) keeps its frames: omitting them all is
+        # impossible, and highdicom's warning saying so had reached the command's stderr.
+        omit_empty_frames=bool(pixel_array.any()),
     )
     with atomic_file(path, ".dcm") as tmp:
         seg.save_as(tmp)
