@@ -184,6 +184,26 @@ def test_segment_refuses_outputs_before_any_work(case, capsys):
     assert _bytes(folder) == before
 
 
+def test_segment_refuses_an_empty_output_path_before_any_work(case, capsys, monkeypatch):
+    from flr_volumetry import segmentation
+
+    def never(*args, **kwargs):
+        raise AssertionError("segmented before the outputs were checked")
+
+    monkeypatch.setattr(segmentation, "segment_liver", never)
+    folder, _, _ = case
+    before = _bytes(folder)
+    ct = str(folder / "ct.nii.gz")
+    # -o "" had failed after the whole segmentation, naming a temporary file
+    # (".tmp-t_jqh2mr-"); --tumor-out "" had been skipped without a word, exit 0.
+    for tail, option in ((["-o", ""], "-o"),
+                         (["-o", str(folder / "a.nii.gz"), "--tumor-out", ""], "--tumor-out")):
+        assert main(["segment", ct, *tail]) == 1
+        err = capsys.readouterr().err
+        assert f"{option} is an empty path" in err and err.count("\n") == 1
+    assert _bytes(folder) == before
+
+
 def test_segment_writes_both_outputs_or_neither(case, capsys, monkeypatch):
     from flr_volumetry import segmentation
     from flr_volumetry.cli import _segment

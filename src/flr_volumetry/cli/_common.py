@@ -79,8 +79,12 @@ def check_outputs(outputs, inputs=()):
     read = {os.path.realpath(q) for p in inputs if p for q in (p, str(p).rsplit(":", 1)[0])}
     claimed = {}
     for option, path in outputs.items():
-        if not path:
+        if path is None:
             continue
+        if not os.fspath(path):
+            # An option given as "" had been taken as not given (no file, no word) or had
+            # failed after the work, naming a temporary file.
+            raise InputError(f"{option} is an empty path; give a file name.")
         folder = check_writable(path, f"{option} {path}")
         real = os.path.realpath(path)
         if real in read:
