@@ -201,6 +201,9 @@ def test_segment_refuses_an_empty_output_path_before_any_work(case, capsys, monk
         assert main(["segment", ct, *tail]) == 1
         err = capsys.readouterr().err
         assert f"{option} is an empty path" in err and err.count("\n") == 1
+    # The scan given as "" had been said to be " does not exist."
+    assert main(["segment", "", "-o", str(folder / "a.nii.gz")]) == 1
+    assert "path given is empty" in capsys.readouterr().err
     assert _bytes(folder) == before
 
 

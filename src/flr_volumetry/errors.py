@@ -76,6 +76,9 @@ def check_exists(path, what=None):
     path = os.fspath(path)
     if os.path.exists(path):
         return
+    if not path:
+        # An argument given as "" had been said to be " does not exist."
+        raise InputError(f"the {what or 'file'} path given is empty; name a file.")
     name = f"the {what} {path}" if what else path
     if os.path.islink(path):
         raise InputError(f"{name} is a symbolic link whose target {os.readlink(path)} cannot be "
