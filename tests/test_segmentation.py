@@ -288,6 +288,18 @@ def test_exclude_cut_from_the_seeds_own_tissue_is_said():
                    for w in segment_liver(img, seeds=[(25, 40, 25)]).warnings)
 
 
+def test_exclude_warnings_of_an_automatic_liver_speak_of_no_seeds():
+    # Automatic mode has no seeds; its exclude warnings had spoken of "the liver grown from
+    # the seeds".
+    from flr_volumetry.segmentation._pipeline import _exclude_warnings
+
+    notes = {"cut_from_seed_cores_ml": 500.0}
+    auto = _exclude_warnings(notes, [(1, 2, 3)], seeded=False)
+    assert len(auto) == 2 and not any("grown from the seeds" in w for w in auto)
+    assert all("found automatically" in w for w in auto)
+    assert all("grown from the seeds" in w for w in _exclude_warnings(notes, [(1, 2, 3)]))
+
+
 # ----------------------------------------------------------------------------- bad input
 def test_seed_outside_image(ct):
     img = ct[0]

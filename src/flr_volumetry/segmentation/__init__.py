@@ -182,7 +182,8 @@ def _check_image(image):
             f"{image.GetNumberOfComponentsPerPixel()} component(s)."
         )
     if min(image.GetSize()) < 3:
-        raise InputError(f"the image ({image.GetSize()}) is too small to segment a liver.")
+        raise InputError(f"the image ({' x '.join(map(str, image.GetSize()))} voxels) is too "
+                         f"small to segment a liver.")
     stats = sitk.MinimumMaximumImageFilter()
     stats.Execute(image)
     if stats.GetMinimum() == stats.GetMaximum():

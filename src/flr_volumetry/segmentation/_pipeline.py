@@ -300,7 +300,7 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
         tumor_img = back_to_input_grid(like(tarr, img), image, code)
     liver_out = back_to_input_grid(liver_img, image, code)
     liver_out, tumor_img, kept_off = _keep_off(liver_out, tumor_img, exclude)
-    warnings += _exclude_warnings(growth.notes, kept_off)
+    warnings += _exclude_warnings(growth.notes, kept_off, seeded=bool(seeds))
     methods = _methods_record(method, growth, options, modality, coarse, band_mm, seeds,
                               exclude, tumor_seeds)
     return liver_out, tumor_img, warnings, methods
@@ -317,19 +317,21 @@ def _reaches_top(region, coarse, within_mm=30.0):
     return zs.size > 0 and (region.shape[0] - 1 - zs[-1]) * spacing_zyx(coarse)[0] <= within_mm
 
 
-def _exclude_warnings(notes, kept_off):
+def _exclude_warnings(notes, kept_off, seeded=True):
     """What the user should know about the exclude points: tissue they cut off the seeds'
-    own cores, and points the mask still held (``kept_off``)."""
+    own cores, and points the mask still held (``kept_off``). Without seeds (automatic
+    mode) the liver was grown from its own sample, not from seeds: said so."""
+    grown = "grown from the seeds" if seeded else "found automatically"
     warnings = []
     cut_ml = notes.get("cut_from_seed_cores_ml", 0.0)
     if cut_ml >= EXCLUDE_CUT_WARN_ML:
         warnings.append(
-            f"the exclude points cut {cut_ml:.0f} mL off the thick tissue grown from the seeds: "
+            f"the exclude points cut {cut_ml:.0f} mL off the thick tissue {grown}: "
             f"if part of it is liver (a thin lobe lying on the excluded organ), add a seed there."
         )
     for p in kept_off:
         warnings.append(
-            f"exclude point {_fmt(p)} lay inside the liver grown from the seeds and could not "
+            f"exclude point {_fmt(p)} lay inside the liver {grown} and could not "
             f"be cut off with the tissue around it; the mask leaves out {POINT_RADIUS_MM:g} mm "
             f"around it only: add exclude points further into that tissue, or more seeds."
         )
