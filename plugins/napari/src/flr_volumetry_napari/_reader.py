@@ -294,8 +294,10 @@ def _onto_scan_grid(image, scan_path, path, what):
     if grid is None or image.GetNumberOfComponentsPerPixel() != 1 or same_grid(image, grid):
         # (A multi-channel image is refused in words by to_display.)
         return image, []
+    # The file's name only: its folders may bear the patient's name, and the warning is
+    # exported with the measurement.
     _, warning = resample_mask_to(sitk.Cast(image > 0, sitk.sitkUInt8), grid,
-                                  what=f"{what} {path}")
+                                  what=f"{what} {Path(path).name}")
     return sitk.Resample(image, grid, sitk.Transform(), sitk.sitkNearestNeighbor, 0,
                          image.GetPixelID()), [warning]
 
@@ -349,7 +351,6 @@ def read_timepoint_folder(folder, *, label=None, patient_id=None, scan_date=None
     meta = layers[0][1]["metadata"]
     if scan_date and not meta["flr_scan"]["study_date"]:
         meta["flr_scan"]["study_date"] = scan_date
-    warnings = meta["flr_warnings"]
     for role in ("liver", "tumor", "flr", "segments"):
         path = files.get(role)
         if path is None:
@@ -359,8 +360,9 @@ def read_timepoint_folder(folder, *, label=None, patient_id=None, scan_date=None
         else:
             m = load_mask(path, scan.image, what=f"{role} mask")
             image, w = m.image, list(m.warnings)
-        warnings += w
-        mask_extra = {k: v for k, v in extra.items() if k == "flr_patient"}
+        # On the mask's own layer: replaced (by a segmentation, a plan), its warnings go.
+        mask_extra = {k: v for k, v in extra.items() if k in ("flr_patient",) + tuple(LONE)}
+        mask_extra["flr_warnings"] = list(w)
         mask_extra["flr_scan_source"] = str(scan.source)
         mask_extra["flr_scan_series_uid"] = scan.series_instance_uid
         layers.append(mask_layer(image, role, timepoint=folder, label=label, source=path,
@@ -511,7 +513,9 @@ def read_path(path):
             if in_study is not None:
                 return _read_study_timepoint(*in_study)
             files = _timepoint_files(path)
-            return read_timepoint_folder(path, scan_date=files.get("scan_date"), files=files)
+            # Outside a study its name is no ID the user chose for the export (see LONE).
+            return read_timepoint_folder(path, scan_date=files.get("scan_date"), files=files,
+                                         extra=LONE)
         scan = load_image(path)
         return [scan_layer(scan, timepoint=Path(path).resolve(), label=Path(path).name,
                            extra=LONE)]

@@ -345,7 +345,9 @@ def test_a_scan_opened_on_its_own_is_exported_without_its_folders_name(
 
     from .conftest import add_layers
 
-    paths, _ = case_files
+    from .conftest import _image
+
+    paths, arrays = case_files
     named = tmp_path / "DOE^JOHN 1957"
     named.mkdir()
     if dicom:
@@ -358,17 +360,46 @@ def test_a_scan_opened_on_its_own_is_exported_without_its_folders_name(
     mask_dir = scan_path if dicom else named  # (a DICOM folder's masks: inside it)
     for role in ("liver", "flr"):
         shutil.copy(paths[role], mask_dir / f"{role}.nii.gz")
+    if not dicom:
+        # Warnings that name files (a mask resampled onto the scan's grid) or the timepoint
+        # (two FLR layers) are exported too: without the folders.
+        sitk.WriteImage(_image(arrays["liver"])[3:37, 5:27, 3:17], str(named / "liver.nii.gz"))
+        shutil.copy(paths["flr"], named / "flr_mask.nii.gz")
     viewer = make_napari_viewer()
     add_layers(viewer, read_path(str(scan_path)))
-    for role in ("liver", "flr"):
-        add_layers(viewer, read_path(str(mask_dir / f"{role}.nii.gz")))
+    for name in ("liver", "flr") if dicom else ("liver", "flr", "flr_mask"):
+        add_layers(viewer, read_path(str(mask_dir / f"{name}.nii.gz")))
     out = tmp_path / "out"
     results = export_review(viewer.layers, out, flr.Patient(170, 70), flr.VolumetryOptions())
     (tp,) = results["patients"][0]["timepoints"]
     assert tp["timepoint"] == ("2024-02-26" if dicom else "scan")
+    if not dicom:
+        said = tp["measurement"]["warnings"] + results["warnings"]
+        assert any("liver.nii.gz" in w and "resampled" in w for w in said), said
+        assert any("holds 2 flr layers" in w for w in said), said
     for f in out.rglob("*"):
         assert "DOE" not in f.name and "1957" not in str(f.relative_to(out))
         if f.suffix in (".json", ".html", ".csv"):
             # (Without the embedded pictures, whose base64 may spell anything.)
             text = re.sub(r"base64,[A-Za-z0-9+/=]+", "", f.read_text(encoding="utf-8"))
             assert "DOE" not in text and "1957" not in text, f
+
+
+def test_a_mask_opened_on_its_own_in_a_study_keeps_its_timepoints_name(make_napari_viewer,
+                                                                      study_dir, tmp_path):
+    # The mask file joins the study's timepoint; being opened on its own had made the
+    # export name the timepoint by its scan date, leaving masks/P001/baseline behind.
+    import flr_volumetry as flr
+    from flr_volumetry_napari._widgets._export import export_review
+
+    from .conftest import add_layers
+
+    base = study_dir / "P001" / "baseline"
+    shutil.copy(base / "flr.nii.gz", base / "flr_mask.nii.gz")
+    viewer = make_napari_viewer()
+    add_layers(viewer, read_path(str(study_dir / "P001")))
+    add_layers(viewer, read_path(str(base / "flr_mask.nii.gz")))
+    results = export_review(viewer.layers, tmp_path / "out", flr.Patient(172, 80),
+                            flr.VolumetryOptions(), "2024-03-04")
+    names = [t["timepoint"] for t in results["patients"][0]["timepoints"]]
+    assert names == ["baseline", "post_pve"]

@@ -189,7 +189,7 @@ def labels_like(reference, role, name, data=None):
     meta = reference.metadata
     new_meta = {k: meta[k] for k in ("flr_geometry", "flr_timepoint", "flr_label", "flr_patient",
                                      "flr_patient_facts", "flr_scan_source",
-                                     "flr_scan_series_uid") if k in meta}
+                                     "flr_scan_series_uid", "flr_label_from_path") if k in meta}
     new_meta["flr_role"] = role
     kwargs = display_kwargs(meta["flr_geometry"])
     if data is None:

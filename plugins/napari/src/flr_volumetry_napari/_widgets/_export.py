@@ -66,14 +66,36 @@ def _export_label(t):
     Examples
     --------
     >>> from types import SimpleNamespace as T
-    >>> lone = [T(metadata={"flr_label_from_path": True})]
-    >>> [_export_label(T(label=lb, layers=ly, scan_date=d)) for lb, ly, d in
-    ...  [("P1 baseline", [], None), ("DOE^JOHN", lone, "2024-02-26"), ("DOE^JOHN", lone, None)]]
+    >>> lone, study = T(metadata={"flr_label_from_path": True}), T(metadata={})
+    >>> [_export_label(T(label=lb, scan=sc, liver=None, scan_date=d)) for lb, sc, d in
+    ...  [("P1 baseline", study, None), ("DOE^JOHN", lone, "2024-02-26"), ("DOE^JOHN", lone, None)]]
     ['P1 baseline', '2024-02-26', 'scan']
     """
-    if any(x.metadata.get("flr_label_from_path") for x in t.layers):
+    # The scan's own reading decides (a mask file opened on its own inside a study's
+    # timepoint folder joins that timepoint, whose study name stays).
+    first = t.scan if t.scan is not None else t.liver
+    if first is not None and first.metadata.get("flr_label_from_path"):
         return t.scan_date or "scan"
     return t.label
+
+
+def _scrubbed(text, t):
+    """``text`` (a warning) as the export writes it: the timepoint's label as exported, and
+    no folder of its files (a folder may bear the patient's name; a file's own name stays)."""
+    label = _export_label(t)
+    if label != t.label:
+        text = text.replace(t.label, label)
+    for layer in t.layers:
+        for key in ("flr_source", "flr_scan_source"):
+            src = layer.metadata.get(key)
+            if not src or not os.path.isabs(str(src)):
+                continue
+            src = str(src)
+            if os.path.isdir(src):
+                text = text.replace(src, "the scan's folder")
+            else:
+                text = text.replace(os.path.dirname(src) + os.sep, "")
+    return text
 
 
 def _timepoint_folders(tps, patient_id):
@@ -84,8 +106,9 @@ def _timepoint_folders(tps, patient_id):
     Examples
     --------
     >>> from types import SimpleNamespace as T
-    >>> _timepoint_folders([T(label="P1 baseline", layers=[]), T(label="image", layers=[]),
-    ...                     T(label="image", layers=[])], "P1")
+    >>> _timepoint_folders([T(label="P1 baseline", scan=None, liver=None),
+    ...                     T(label="image", scan=None, liver=None),
+    ...                     T(label="image", scan=None, liver=None)], "P1")
     ['baseline', 'image', 'image_2']
     """
     names = []
@@ -157,9 +180,9 @@ def export_review(viewer_layers, out_dir, patient, options, procedure_date=None,
     procedure_date = None if date is None else date.isoformat()
     measured = [live.measure(t.liver, tumor=t.tumor, flr=t.flr, segments=t.segments,
                              patient=patient, options=options, scan_date=t.scan_date,
-                             extra_warnings=t.file_warnings())
+                             extra_warnings=[_scrubbed(w, t) for w in t.file_warnings()])
                 for t in tps]
-    warnings = [w for t in tps for w in t.unsure_roles()]
+    warnings = [_scrubbed(w, t) for t in tps for w in t.unsure_roles()]
     records = []
     for t, m, name in zip(tps, measured, _timepoint_folders(tps, patient_id)):
         rel_dir = os.path.join("masks", _safe(patient_id), name)
