@@ -326,6 +326,8 @@ def test_from_baseline_date_as_text_is_read_as_the_plans_flags_not_taken_as_true
     dated = hypertrophy(PRE, POST, procedure_date="2024-01-08")
     assert hypertrophy(PRE, POST, procedure_date="2024-01-08",
                        from_baseline_date="false") == dated
+    assert hypertrophy(PRE, POST, procedure_date="2024-01-08",
+                       from_baseline_date=None) == dated  # not given
     assert hypertrophy(PRE, POST, from_baseline_date="true") == \
         hypertrophy(PRE, POST, from_baseline_date=True)
     with pytest.raises(InputError, match="from_baseline_date must be true or false"):

@@ -248,7 +248,8 @@ def hypertrophy(pre, post, *, procedure_date=None, pre_date=None, post_date=None
                              f"{type(m).__name__}.")
     # "false" from a JSON or YAML file is a true value: it had counted KGR from the baseline
     # scan date. Read as the plan's and the study's flags are.
-    from_baseline_date = as_flag(from_baseline_date, "from_baseline_date")
+    from_baseline_date = (False if from_baseline_date is None  # (None: not given)
+                          else as_flag(from_baseline_date, "from_baseline_date"))
     if allow_baseline_date is not None:
         allow_baseline_date = as_flag(allow_baseline_date, "allow_baseline_date")
     warnings = []
