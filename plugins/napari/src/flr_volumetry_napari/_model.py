@@ -428,12 +428,17 @@ class PatientSettings:
     def choose_layers(self, timepoint, layers):
         """Record the layers (by role; None: none) the Volumetry table measures for a
         timepoint, so that the export and the growth measure the same ones. Held weakly: a
-        closed layer is no choice. Another choice than the last is told to the listeners
-        with the timepoint's key (figures measured on the old layers are stale)."""
-        before = self.chosen_layers().get(timepoint)
-        self._chosen[timepoint] = {role: None if layer is None else weakref.ref(layer)
-                                   for role, layer in layers.items()}
-        if before is not None and self.chosen_layers()[timepoint] != before:
+        closed layer is no choice; a role left out keeps its last choice (the table's pickers
+        move one by one from one timepoint to another, each step recorded). Another layer
+        for a role chosen before is told to the listeners with the timepoint's key (figures
+        measured on the old layer are stale)."""
+        before = self.chosen_layers().get(timepoint) or {}
+        changed = any(role in before and before[role] is not layer
+                      for role, layer in layers.items())
+        refs = self._chosen.setdefault(timepoint, {})
+        refs.update({role: None if layer is None else weakref.ref(layer)
+                     for role, layer in layers.items()})
+        if changed:
             self._changed(timepoint)
 
     def chosen_layers(self):

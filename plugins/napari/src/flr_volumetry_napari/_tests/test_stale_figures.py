@@ -342,3 +342,22 @@ def test_moving_through_slices_does_not_measure_the_table_again(make_napari_view
     scheduled.clear()
     flr_layer.undo()  # an undo is a refresh without a move: measured again
     assert scheduled
+
+
+def test_showing_the_other_timepoint_in_the_volumetry_table_keeps_the_growth(
+        make_napari_viewer, qtbot, study_dir):
+    # Moving the Volumetry table from one timepoint to the other changes its pickers one
+    # by one; the in-between choices had been taken for new ones and cleared the growth.
+    viewer = make_napari_viewer()
+    add_layers(viewer, read_path(str(study_dir / "P001")))
+    growth, table = HypertrophyWidget(viewer), VolumetryWidget(viewer)
+    qtbot.addWidget(growth)
+    qtbot.addWidget(table)
+    for tp in ("post_pve", "baseline"):
+        table.liver.set_layer(_layer(viewer, tp, "liver"))
+        assert table.recompute() is not None, table.status.text()
+    assert growth.compute() is not None, growth.status.text()
+    for tp in ("post_pve", "baseline", "post_pve"):
+        table.liver.set_layer(_layer(viewer, tp, "liver"))
+        assert table.recompute() is not None, table.status.text()
+        assert growth.table.rowCount() and growth.result is not None, growth.status.text()
