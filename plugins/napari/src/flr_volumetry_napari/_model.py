@@ -252,6 +252,16 @@ def pseudonym_key_path():
     return os.path.join(base, "flr-volumetry", "pseudonym.key")
 
 
+def _write_new(path, text):
+    """Write ``text`` to ``path`` unless it exists (then another process made it)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+
+
 def _pseudonym_key():
     """The secret key of DICOM PatientID pseudonyms, made on first use.
 
@@ -266,13 +276,18 @@ def _pseudonym_key():
     try:
         if not os.path.exists(path):
             os.makedirs(os.path.dirname(path), exist_ok=True)
+            key_text = secrets.token_hex(32) + "\n"
             fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".key-")
             with os.fdopen(fd, "w") as fh:  # mkstemp: readable by this user only
-                fh.write(secrets.token_hex(32) + "\n")
+                fh.write(key_text)
             try:
                 os.link(tmp, path)  # never replaces a key another process just made
             except FileExistsError:
                 pass
+            except OSError:
+                # No hard links here (FAT, exFAT, some network drives): made in place, still
+                # never replacing another's key (O_EXCL) and readable by the user only.
+                _write_new(path, key_text)
             finally:
                 os.remove(tmp)
         with open(path, encoding="utf-8") as fh:

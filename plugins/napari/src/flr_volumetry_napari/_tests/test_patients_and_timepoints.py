@@ -549,13 +549,24 @@ def test_a_dicom_patient_id_is_written_as_a_keyed_pseudonym(tmp_path, monkeypatc
     assert first[6:] != hashlib.sha256(mrn.encode()).hexdigest()[:10]
     key_file = pseudonym_key_path()
     assert key_file.startswith(str(tmp_path / "config"))
-    assert stat.S_IMODE(os.stat(key_file).st_mode) & 0o077 == 0  # the user's own
+    if os.name == "posix":
+        assert stat.S_IMODE(os.stat(key_file).st_mode) & 0o077 == 0  # the user's own
     assert patient_id(DICOM_ID + mrn) == first  # one patient, one pseudonym
     assert patient_id(DICOM_ID + "12345679") != first
     monkeypatch.setenv("FLR_PSEUDONYM_KEY", "the group's secret")
     shared = patient_id(DICOM_ID + mrn)
     assert shared != first and shared == patient_id(DICOM_ID + mrn)
     monkeypatch.delenv("FLR_PSEUDONYM_KEY")
+    # A drive without hard links (FAT, some network shares): the key is made in place.
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "fat"))
+
+    def no_links(*_):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    on_fat = patient_id(DICOM_ID + mrn)
+    assert on_fat.startswith("dicom-") and on_fat == patient_id(DICOM_ID + mrn)
+    assert [p.name for p in (tmp_path / "fat" / "flr-volumetry").iterdir()] == ["pseudonym.key"]
     blocked = tmp_path / "file"
     blocked.write_text("")
     monkeypatch.setenv("XDG_CONFIG_HOME", str(blocked))  # no folder can be made in a file

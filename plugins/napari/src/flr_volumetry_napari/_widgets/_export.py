@@ -137,8 +137,13 @@ def _check_folder_is_this_patients(out_dir, patient_id):
                          f"choose another folder for patient {patient_id}.") from None
     others = sorted(ids - {patient_id})
     if others:
+        # Two pseudonyms of one DICOM PatientID differ when their keys do (another machine,
+        # an export made before the key): said, or the same patient reads as another.
+        keyed = (" (or the same patient under another pseudonym key, see FLR_PSEUDONYM_KEY)"
+                 if patient_id.startswith("dicom-") and all(o.startswith("dicom-")
+                                                            for o in others) else "")
         raise InputError(f"{out_dir} holds the export of patient{'s' * (len(others) > 1)} "
-                         f"{', '.join(others)}; choose another folder for patient "
+                         f"{', '.join(others)}{keyed}; choose another folder for patient "
                          f"{patient_id}.")
 
 
