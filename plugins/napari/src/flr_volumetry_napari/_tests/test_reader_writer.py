@@ -280,6 +280,7 @@ def test_a_mask_opened_on_its_own_is_put_on_its_scans_grid(make_napari_viewer, c
     assert m.total_liver_ml == pytest.approx(ref.total_liver_ml)
     assert m.flr_ml == pytest.approx(ref.flr_ml)
     assert not [x for x in m.warnings if "field of view" in x]
+    assert any("resampled" in x for x in m.warnings)  # said beside the figures, as exported
     # A mask lying elsewhere than the scan beside it is refused in words.
     far = _image(arrays["liver"])
     far.SetOrigin((900.0, 900.0, 900.0))

@@ -309,6 +309,7 @@ class LiverWidget(QWidget):
                               task=self.import_task.currentText(), what=f"{role} mask")
                 image, warnings, source = m.image, list(m.warnings), m.source
             layer = add_mask_layer(self.viewer, scan, image, role, f"{label} {role}", source)
+            layer.metadata["flr_warnings"] = list(warnings)  # exported with the measurement
         except InputError as exc:
             report_error("Import", exc)
             self.status.setText(str(exc))

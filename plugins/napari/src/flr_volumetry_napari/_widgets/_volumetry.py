@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 from flr_volumetry import InputError, clinical
 from qtpy.QtCore import QTimer, Signal
@@ -351,15 +352,19 @@ class VolumetryWidget(QWidget):
             self.status.setText("Open or segment a liver mask to see volumes.")
             return None
         try:
-            scan_date = None
+            scan_date, said = None, []
             tp = next((t for t in find_timepoints(self.viewer.layers)
                        if t.key == liver.metadata.get("flr_timepoint")), None)
             if tp is not None:
                 scan_date = tp.scan_date
+                # What reading these layers said, as the export writes it beside the figures.
+                said = replace(tp, liver=liver, tumor=tumor, flr=flr,
+                               segments=segments).file_warnings()
             t0 = time.perf_counter()
             m = self.live.measure(liver, tumor=tumor, flr=flr, segments=segments,
                                   patient=self.patient_form.patient(),
-                                  options=self.patient_form.options(), scan_date=scan_date)
+                                  options=self.patient_form.options(), scan_date=scan_date,
+                                  extra_warnings=said)
             self.last_ms = (time.perf_counter() - t0) * 1e3
         except InputError as exc:
             self.last_measurement = None
