@@ -105,9 +105,11 @@ class Timepoint:
         said = [w for x in layers if x is not None for w in x.metadata.get("flr_warnings", ())]
         return list(dict.fromkeys(said))
 
-    def unsure_roles(self):
+    def unsure_roles(self, label=None):
         """Sentences naming each role with several layers here that the user did not choose
-        in the Volumetry table, and the layer used (the most recent).
+        in the Volumetry table, and the layer used (the most recent). ``label``: the
+        timepoint's name in the sentences (the export's), also where a layer's name starts
+        with the timepoint's own label.
 
         Examples
         --------
@@ -115,14 +117,21 @@ class Timepoint:
         >>> a, b = (L(name=n, metadata={"flr_role": "flr"}) for n in ("plan flr", "painted"))
         >>> Timepoint("k", "P001 baseline", flr=b, layers=[a, b]).unsure_roles()
         ["P001 baseline holds 2 flr layers; 'painted' is used (the most recent): choose another in the Volumetry table to use it instead."]
+        >>> c = L(name="CT flr", metadata={"flr_role": "flr"})
+        >>> Timepoint("k", "CT", flr=c, layers=[a, c]).unsure_roles("2024-02-26")[0][:47]
+        "2024-02-26 holds 2 flr layers; '2024-02-26 flr'"
         """
+        label = label or self.label
         out = []
         for role in MASK_ROLES:
             same = [x for x in self.layers if x.metadata.get("flr_role") == role]
             if len(same) > 1 and role not in self.chosen and getattr(self, role) is not None:
-                out.append(f"{self.label} holds {len(same)} {role} layers; "
-                           f"'{getattr(self, role).name}' is used (the most recent): choose "
-                           f"another in the Volumetry table to use it instead.")
+                name = getattr(self, role).name
+                if name.startswith(self.label):  # ('DOE^JOHN flr', made in napari)
+                    name = label + name[len(self.label):]
+                out.append(f"{label} holds {len(same)} {role} layers; '{name}' is used (the "
+                           f"most recent): choose another in the Volumetry table to use it "
+                           f"instead.")
         return out
 
 

@@ -80,11 +80,8 @@ def _export_label(t):
 
 
 def _scrubbed(text, t):
-    """``text`` (a warning) as the export writes it: the timepoint's label as exported, and
-    no folder of its files (a folder may bear the patient's name; a file's own name stays)."""
-    label = _export_label(t)
-    if label != t.label:
-        text = text.replace(t.label, label)
+    """``text`` (a warning) as the export writes it: no folder of its files (a folder may
+    bear the patient's name; a file's own name stays)."""
     for layer in t.layers:
         for key in ("flr_source", "flr_scan_source"):
             src = layer.metadata.get(key)
@@ -187,7 +184,7 @@ def export_review(viewer_layers, out_dir, patient, options, procedure_date=None,
                              patient=patient, options=options, scan_date=t.scan_date,
                              extra_warnings=[_scrubbed(w, t) for w in t.file_warnings()])
                 for t in tps]
-    warnings = [_scrubbed(w, t) for t in tps for w in t.unsure_roles()]
+    warnings = [_scrubbed(w, t) for t in tps for w in t.unsure_roles(_export_label(t))]
     records = []
     for t, m, name in zip(tps, measured, _timepoint_folders(tps, patient_id)):
         rel_dir = os.path.join("masks", _safe(patient_id), name)
