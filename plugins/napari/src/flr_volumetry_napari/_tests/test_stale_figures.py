@@ -361,3 +361,27 @@ def test_showing_the_other_timepoint_in_the_volumetry_table_keeps_the_growth(
         table.liver.set_layer(_layer(viewer, tp, "liver"))
         assert table.recompute() is not None, table.status.text()
         assert growth.table.rowCount() and growth.result is not None, growth.status.text()
+
+
+def test_the_growth_is_kept_when_the_timepoints_hold_different_masks(
+        make_napari_viewer, qtbot, study_dir):
+    # A baseline without tumour and segments: while the pickers move to the follow-up one
+    # by one, an empty picker not yet moved had been taken for the follow-up's new choice
+    # of no segments, and the growth was cleared.
+    for role in ("tumor", "segments"):
+        (study_dir / "P001" / "baseline" / f"{role}.nii.gz").unlink()
+    viewer = make_napari_viewer()
+    add_layers(viewer, read_path(str(study_dir / "P001")))
+    growth, table = HypertrophyWidget(viewer), VolumetryWidget(viewer)
+    qtbot.addWidget(growth)
+    qtbot.addWidget(table)
+    for tp in ("post_pve", "baseline"):
+        table.liver.set_layer(_layer(viewer, tp, "liver"))
+        assert table.recompute() is not None, table.status.text()
+    assert growth.compute() is not None, growth.status.text()
+    for tp in ("post_pve", "baseline", "post_pve"):
+        table.liver.set_layer(_layer(viewer, tp, "liver"))
+        expected = "segments" if tp == "post_pve" else None
+        assert getattr(table.segments.layer(), "metadata", {}).get("flr_role") == expected
+        assert table.recompute() is not None, table.status.text()
+        assert growth.table.rowCount() and growth.result is not None, (tp, growth.status.text())

@@ -231,6 +231,7 @@ class VolumetryWidget(QWidget):
         self.timer.setInterval(DEBOUNCE_MS)
         self.timer.timeout.connect(self.recompute)
         self._liver_shown = None
+        self._following = False
         self.liver.currentIndexChanged.connect(self._follow_liver)
         for combo in (self.liver, self.tumor, self.flr, self.segments):
             combo.currentIndexChanged.connect(self._layers_changed)
@@ -253,7 +254,18 @@ class VolumetryWidget(QWidget):
         if liver is self._liver_shown:
             return
         self._liver_shown = liver
-        follow_timepoint(liver, self._masks().values())
+        self._follow(lambda: follow_timepoint(liver, self._masks().values()))
+
+    def _follow(self, move_pickers):
+        """Move the mask pickers to the liver's timepoint, then record the choice once: the
+        pickers move one by one, and a picker not yet moved (an empty one included) is no
+        choice for the new timepoint (it had cleared the growth as 'other masks chosen')."""
+        self._following = True
+        try:
+            move_pickers()
+        finally:
+            self._following = False
+        self._layers_changed()
 
     def _layer_added(self, event):
         layer, liver = event.value, self.liver.layer()
@@ -270,13 +282,11 @@ class VolumetryWidget(QWidget):
         self._follow_liver()
         liver = self.liver.layer()
         key = None if liver is None else liver.metadata.get("flr_timepoint")
-        for combo in self._masks().values():
-            layer = combo.layer()
-            if layer is not None and layer.metadata.get("flr_timepoint") != key:
-                if liver is None:
-                    combo.setCurrentIndex(0)
-                else:
-                    follow_timepoint(liver, (combo,))
+        strays = [combo for combo in self._masks().values() if combo.layer() is not None
+                  and combo.layer().metadata.get("flr_timepoint") != key]
+        if strays:
+            self._follow(lambda: [combo.setCurrentIndex(0) if liver is None
+                                  else follow_timepoint(liver, (combo,)) for combo in strays])
 
     def _chosen(self):
         return [c.layer() for c in (self.liver, self.tumor, self.flr, self.segments)]
@@ -306,7 +316,7 @@ class VolumetryWidget(QWidget):
             self._watched.append((layer, (on_paint, on_data, on_refresh)))
             self._points[id(layer)] = tuple(self.viewer.dims.point)
         liver = self.liver.layer()
-        if liver is not None:
+        if liver is not None and not self._following:
             # The form shows the liver's patient: its size, never the last patient's.
             key = liver.metadata.get("flr_timepoint")
             if key is not None:
