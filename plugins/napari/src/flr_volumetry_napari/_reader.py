@@ -497,7 +497,9 @@ def read_path(path):
     """napari reader function: a list of layer data tuples."""
     if isinstance(path, list):
         return [layer for p in path for layer in read_path(p)]
-    path = os.fspath(path)
+    # Absolute: the export takes each file's folder out of the warnings it writes (a
+    # folder may bear the patient's name), which it finds by the path its layers record.
+    path = os.path.abspath(os.fspath(path))
     if os.path.isdir(path):
         kind = _folder_kind(path)
         if kind == "patient":

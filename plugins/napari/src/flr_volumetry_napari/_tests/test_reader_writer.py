@@ -1,5 +1,6 @@
 """Reader, writer and manifest: geometry kept exactly, bad input refused in plain words."""
 
+import os
 import re
 import shutil
 from pathlib import Path
@@ -404,3 +405,14 @@ def test_a_mask_opened_on_its_own_in_a_study_keeps_its_timepoints_name(make_napa
                             flr.VolumetryOptions(), "2024-03-04")
     names = [t["timepoint"] for t in results["patients"][0]["timepoints"]]
     assert names == ["baseline", "post_pve"]
+
+
+def test_a_path_given_relative_is_recorded_absolute(tmp_path, monkeypatch, study_dir):
+    # The export takes each file's folder out of its warnings by the path a layer records;
+    # a relative one ("DOE JOHN/P001") had been left in, folder name and all.
+    monkeypatch.chdir(study_dir.parent)
+    folder = os.path.join(study_dir.name, "P001", "baseline")
+    layers = read_path([os.path.join(folder, name) for name in ("image.nii.gz", "liver.nii.gz")])
+    sources = [kwargs["metadata"][key] for _, kwargs, _ in layers
+               for key in ("flr_source", "flr_scan_source") if key in kwargs["metadata"]]
+    assert sources and all(os.path.isabs(src) for src in sources), sources

@@ -81,17 +81,26 @@ def _export_label(t):
 
 def _scrubbed(text, t):
     """``text`` (a warning) as the export writes it: no folder of its files (a folder may
-    bear the patient's name; a file's own name stays)."""
-    for layer in t.layers:
-        for key in ("flr_source", "flr_scan_source"):
-            src = layer.metadata.get(key)
-            if not src or not os.path.isabs(str(src)):
-                continue
-            src = str(src)
-            if os.path.isdir(src):
-                text = text.replace(src, "the scan's folder")
-            else:
-                text = text.replace(os.path.dirname(src) + os.sep, "")
+    bear the patient's name; a file's own name stays).
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace as T
+    >>> t = T(layers=[T(metadata={"flr_source": "/data/DOE JOHN/liver.nii.gz"})])
+    >>> _scrubbed("/data/DOE JOHN/liver.nii.gz and /data/DOE JOHN\\\\tumor.nii.gz", t)
+    'liver.nii.gz and tumor.nii.gz'
+    """
+    sources = {str(layer.metadata.get(key)) for layer in t.layers
+               for key in ("flr_source", "flr_scan_source") if layer.metadata.get(key)}
+    # Longest first: a scan's folder holding its masks is replaced whole, not in part.
+    for src in sorted(sources, key=len, reverse=True):
+        if not os.path.isabs(src):
+            continue  # read_path makes every path it reads absolute: a plan's text
+        if os.path.isdir(src):
+            text = text.replace(src, "the scan's folder")
+        else:
+            # Either separator: Windows takes '/' too, and a message may quote either.
+            text = re.sub(re.escape(os.path.dirname(src)) + r"[\\/]", "", text)
     return text
 
 
