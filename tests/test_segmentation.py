@@ -732,7 +732,8 @@ def test_real_mr_exclude_point_cuts_off_the_leak(shared_data):
     largest part the mask holds wrongly (the speckled MR tissue is measured with its
     one-voxel gaps closed; before, it had no thick core and only the point was cut).
     Since the seed alone keeps the largest leak out (0.822 -> 0.858), the click lands in
-    a smaller one: 0.858 -> 0.866 (it had been 0.822 -> 0.846)."""
+    a smaller one: 0.858 -> 0.866 (it had been 0.822 -> 0.846); with the random-walker
+    boundary, which takes off part of the leak by itself, 0.886 -> 0.891."""
     d = shared_data / "mr-chaos-t2"
     img = sitk.ReadImage(str(d / "image_2.nii.gz"))
     ref = sitk.GetArrayFromImage(sitk.ReadImage(str(d / "label_2.nii.gz"))) == 1
@@ -744,15 +745,15 @@ def test_real_mr_exclude_point_cuts_off_the_leak(shared_data):
     r = segment_liver(img, modality="mr", seeds=seeds, exclude=[(x, y, z)])
     assert not _arr(r.liver)[z, y, x]
     assert not any(f"exclude point {x},{y},{z}" in w for w in r.warnings)  # cut, not holed
-    assert dice(_arr(r.liver), ref) >= dice(first, ref) + 0.005
-    assert dice(_arr(r.liver), ref) >= 0.86
+    assert dice(_arr(r.liver), ref) >= dice(first, ref) + 0.003
+    assert dice(_arr(r.liver), ref) >= 0.88
 
 
 @pytest.mark.parametrize("case", [
     1,
     pytest.param(2, marks=pytest.mark.xfail(
         strict=True, reason="CHAOS case 2 leaks into the bowel and body wall below the liver "
-                            "tip through 7.7 mm slices and misses its dark dome (Dice 0.86); "
+                            "tip through 7.7 mm slices and misses its dark dome (Dice 0.887); "
                             "target 0.90 not met yet")),
 ])
 def test_real_mr_seeded(shared_data, case):
@@ -815,6 +816,67 @@ def test_snap_to_edges_moves_surface_onto_the_edge():
         out = snap_to_edges(r < r0, img, 20)
         radius = (out.sum() * 3 / 4 / np.pi) ** (1 / 3)
         assert abs(radius - 20) < abs(r0 - 20) / 2
+
+
+def _drifting_mr_scene():
+    """A 'liver' (300, noise SD 10) whose right end drifts darker (to 285: 3.5 SDs of the median-filtered image, as
+    the dome of a T2 scan under the coil's fall-off) beside darker tissue (150), on thick
+    slices; and the mask a window would give: 7.5 mm short of the end (within the 8 mm band that
+    is re-decided)."""
+    shape = (12, 70, 90)
+    a = np.full(shape, 150.0, np.float32)
+    a[:, 10:60, 10:80] = 300.0
+    a[:, 10:60, 60:80] -= np.linspace(0.0, 15.0, 20, dtype=np.float32)  # a slow drift
+    a += np.random.default_rng(1).normal(0, 10, shape).astype(np.float32)
+    img = sitk.GetImageFromArray(a)
+    img.SetSpacing((1.25, 1.25, 7.7))
+    truth = np.zeros(shape, bool)
+    truth[:, 10:60, 10:80] = True
+    windowed = np.zeros(shape, bool)
+    windowed[:, 10:60, 10:74] = True
+    return img, truth, windowed
+
+
+def test_random_walker_keeps_liver_whose_level_drifts():
+    """The MR boundary is decided last by a random walker: liver a few SDs darker than
+    its core, with nothing but liver between (the dark dome of CHAOS case 2), is kept,
+    and the edge to other tissue stays where it is (CHAOS 2 0.858 -> 0.887, case 1
+    0.924 -> 0.933, MR phantoms 0.974 / 0.934 -> 0.978 / 0.947)."""
+    from flr_volumetry.segmentation._classic import random_walker_boundary
+
+    img, truth, windowed = _drifting_mr_scene()
+    new = random_walker_boundary(img, windowed)
+    assert new[:, 10:60, 74:80].mean() > 0.5 and not windowed[:, :, 74:80].any()
+    assert dice(new, truth) > dice(windowed, truth) + 0.02
+    assert not (new & ~ndi.binary_dilation(truth, iterations=2)).any()
+
+
+def test_random_walker_respects_exclude_points_and_leaves_out_far_seeds():
+    from flr_volumetry.segmentation._classic import random_walker_boundary
+
+    img, truth, windowed = _drifting_mr_scene()
+    outside = np.zeros(truth.shape, bool)
+    outside[:, 10:60, 77:80] = True  # the user's exclude ball across the dark part's end
+    new = random_walker_boundary(img, windowed, outside=outside)
+    assert not (new & outside).any() and new[:, 15:55, 15:68].all()
+    # A mask with no core (thinner than 12 mm) is returned as it is.
+    thin = np.zeros(truth.shape, bool)
+    thin[:, 30:35, 10:80] = True
+    assert (random_walker_boundary(img, thin) == thin).all()
+
+
+def test_mr_pipeline_records_the_random_walker_and_ct_does_not(ct):
+    mr = sitk.GetImageFromArray(np.clip(sitk.GetArrayFromImage(ct[0]) + 1000.0, 0, None) * 0.4)
+    mr.CopyInformation(ct[0])
+    r = segment_liver(mr, modality="mr", seeds=[(22, 40, 24)])
+    assert r.methods["parameters"]["random_walker_beta"] == 40.0
+    assert "random walker" in r.methods["algorithm"]
+    off = segment_liver(mr, modality="mr", seeds=[(22, 40, 24)],
+                        options=SegmentationOptions(mr_random_walker_beta=None))
+    assert off.methods["parameters"]["random_walker_beta"] is None
+    c = segment_liver(ct[0], modality="ct", seeds=[(22, 40, 24)])
+    assert c.methods["parameters"]["random_walker_beta"] is None
+    assert "random walker" not in c.methods["algorithm"]
 
 
 # ----------------------------------------------------------------------------- seeded lesions

@@ -85,6 +85,11 @@ class SegmentationOptions:
         thick-slice MR (7.7 mm) is an 11.6 mm band in-plane that also carries
         a leak outwards. 8 mm was chosen on the CHAOS cases and MR phantoms:
         narrower bands (3.75, 6 mm) lose liver at the tip.
+    mr_random_walker_beta : float or None
+        MR: the boundary is decided last by a random walker between the mask's
+        core and what lies clearly outside it
+        (:func:`~flr_volumetry.segmentation._classic.random_walker_boundary`),
+        with this edge weight. None: off.
     tumors : bool
         Also look for hypo-attenuating lesions inside the liver (CT only).
     min_tumor_ml : float
@@ -117,6 +122,7 @@ class SegmentationOptions:
     mr_adaptive: bool = True
     mr_first_pass_k: float = 1.5
     mr_refine_band_mm: float | None = 8.0
+    mr_random_walker_beta: float | None = 40.0
     ct_two_pass: bool = True
     tumors: bool = True
     min_tumor_ml: float = 0.5

@@ -33,6 +33,7 @@ from ._classic import (
     lesion_level,
     local_sd,
     lung_mask,
+    random_walker_boundary,
     refine,
     seed_ball,
     snap_to_edges,
@@ -278,6 +279,15 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
         include_mm=TUMOR_SEED_REACH_MM)
     tumor_img = None
     crop_ref = sitk.RegionOfInterest(img, (hi - lo + 1).tolist(), lo.tolist())
+    if modality == "mr" and options.mr_random_walker_beta is not None:
+        seeds_crop, exclude_crop = (_ball_on(points, image, crop_ref) for points in (seeds, exclude))
+        liver_crop = random_walker_boundary(
+            crop_ref, liver_crop, beta=options.mr_random_walker_beta,
+            # A seed the mask left out (in the spleen, said) is no liver for the walker.
+            inside=None if seeds_crop is None else seeds_crop & liver_crop,
+            outside=exclude_crop)
+        liver_full[lo[2]:hi[2] + 1, lo[1]:hi[1] + 1, lo[0]:hi[0] + 1] = liver_crop
+        method += ", random-walker boundary"
     # Lesions are grown against the liver's window of the image as it is: its spread, wide
     # where the liver drifts, is what a lesion's own window (2.5 sigmas, stopping halfway to
     # the liver) was made with (bias-divided, the phantom's MR lesions fell from 0.979 to 0.860).
@@ -304,6 +314,18 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
     methods = _methods_record(method, growth, options, modality, coarse, band_mm, seeds,
                               exclude, tumor_seeds)
     return liver_out, tumor_img, warnings, methods
+
+
+def _ball_on(points, image, crop):
+    """Balls of POINT_RADIUS_MM around the points (indices of ``image``) that lie in
+    ``crop``, on its grid; None when none does (to_index would clip them to its edge)."""
+    size = np.array(crop.GetSize())
+    inside = [p for p in points or () if np.all(np.abs(np.array(
+        crop.TransformPhysicalPointToContinuousIndex(image.TransformIndexToPhysicalPoint(
+            [int(v) for v in p]))) - (size - 1) / 2) <= (size - 1) / 2 + 0.5)]
+    if not inside:
+        return None
+    return seed_ball(crop.GetSize()[::-1], to_index(inside, image, crop), crop, POINT_RADIUS_MM)
 
 
 def _spacing_text(image):
@@ -349,7 +371,10 @@ def _methods_record(method, growth, options, modality, coarse, band_mm, seeds, e
                      f"full-resolution boundary refinement"
                      + (" against the local liver level" if growth.adaptive else "")
                      + (", surface snapped to edges (geodesic active contour)"
-                        if options.edge_iterations > 0 else ""),
+                        if options.edge_iterations > 0 else "")
+                     + (", boundary decided by a random walker"
+                        if modality == "mr" and options.mr_random_walker_beta is not None
+                        else ""),
         "parameters": {
             "modality": modality,
             "coarse_spacing_mm": [round(float(s), 3) for s in coarse.GetSpacing()],
@@ -362,6 +387,8 @@ def _methods_record(method, growth, options, modality, coarse, band_mm, seeds, e
             "merge_texture_ratio": options.merge_texture_ratio,
             "refine_band_mm": round(band_mm, 2),
             "edge_iterations": options.edge_iterations,
+            "random_walker_beta": (options.mr_random_walker_beta if modality == "mr"
+                                   else None),
             "intensity_window": [round(float(w_lo), 1), round(float(w_hi), 1)],
             "liver_intensity_mode": round(float(centre), 1),
             "seeds": [list(map(int, s)) for s in seeds],
