@@ -26,8 +26,9 @@ Outline (all distances in mm, so the same parameters hold on any grid):
 5. Vessels and embedded lesions are filled (holes and closing pockets
    that hold no fat), the boundary is re-decided at full resolution in a
    band around the coarse boundary, drawn onto the nearest intensity edge
-   by a short geodesic active contour and smoothed, and the mask is put back
-   on the input grid. Hypo-attenuating regions inside the liver are the
+   by a short geodesic active contour and smoothed (MR: then decided by a
+   random walker between the mask's core and what lies clearly outside
+   it), and the mask is put back on the input grid. Hypo-attenuating regions inside the liver are the
    CT tumour candidates; lesions can also be grown from clicks.
 """
 
