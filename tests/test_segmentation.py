@@ -865,6 +865,30 @@ def test_random_walker_respects_exclude_points_and_leaves_out_far_seeds():
     assert (random_walker_boundary(img, thin) == thin).all()
 
 
+def test_random_walk_matches_scikit_image():
+    """The band-only solver gives scikit-image's probabilities (its beta is divided by 10 x
+    the data's SD, undone here), on anisotropic voxels; with one label only, every voxel
+    is that label's."""
+    from skimage.segmentation import random_walker
+
+    from flr_volumetry.segmentation._classic import random_walk
+
+    rng = np.random.default_rng(3)
+    data = ndi.gaussian_filter(rng.normal(0, 1, (6, 20, 24)), 1.5) * 4.0
+    labels = np.zeros(data.shape, np.int8)
+    labels[:, 8:12, 2:5] = 1
+    labels[:, :, 18:] = 2
+    labels[:, 0:3, 12:18] = 2
+    step = np.array([3.0, 1.0, 1.0])
+    ours = random_walk(data, labels, 2.0, step)
+    theirs = random_walker(data, labels, beta=2.0 * 10.0 * data.std(), mode="cg",
+                           tol=1e-8, spacing=step, return_full_prob=True)[0]
+    assert np.abs(ours - theirs).max() < 1e-2
+    assert 0.05 < ours[labels == 0].mean() < 0.95  # a real mix, not all one side
+    assert (random_walk(data, np.where(labels == 1, 0, labels), 2.0, step) == 0).all()
+    assert (random_walk(data, np.where(labels == 2, 0, labels), 2.0, step) > 0.99).all()
+
+
 def test_mr_pipeline_records_the_random_walker_and_ct_does_not(ct):
     mr = sitk.GetImageFromArray(np.clip(sitk.GetArrayFromImage(ct[0]) + 1000.0, 0, None) * 0.4)
     mr.CopyInformation(ct[0])
