@@ -140,6 +140,10 @@ class SegmentationOptions:
             raise InputError("segmentation option reach_extra_mm must be positive or None.")
         if self.merge_texture_ratio is not None and not self.merge_texture_ratio > 0:
             raise InputError("segmentation option merge_texture_ratio must be positive or None.")
+        if self.mr_random_walker_beta is not None and not self.mr_random_walker_beta > 0:
+            # Negative, the weights overflow and the whole band goes to the background.
+            raise InputError("segmentation option mr_random_walker_beta must be positive or "
+                             "None (None: no random walker).")
         if isinstance(self.edge_iterations, bool) or not (
                 isinstance(self.edge_iterations, (int, np.integer)) and self.edge_iterations >= 0):
             raise InputError("segmentation option edge_iterations must be a whole number, 0 or "

@@ -279,15 +279,24 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
         include_mm=TUMOR_SEED_REACH_MM)
     tumor_img = None
     crop_ref = sitk.RegionOfInterest(img, (hi - lo + 1).tolist(), lo.tolist())
+    walked = False
     if modality == "mr" and options.mr_random_walker_beta is not None:
-        seeds_crop, exclude_crop = (_ball_on(points, image, crop_ref) for points in (seeds, exclude))
-        liver_crop = random_walker_boundary(
+        # Exclude points the growth cut off stay off; one the mask still holds is left to
+        # _keep_off, which leaves out the ball around it and says the tissue was not cut
+        # (as background here, the walker would hole it silently).
+        cut_off = [p for p, q in zip(exclude or (), to_index(exclude or (), image, img))
+                   if not liver_full[q]]
+        seeds_crop, exclude_crop = (_ball_on(points, image, crop_ref) for points in (seeds, cut_off))
+        walked_crop = random_walker_boundary(
             crop_ref, liver_crop, beta=options.mr_random_walker_beta,
             # A seed the mask left out (in the spleen, said) is no liver for the walker.
             inside=None if seeds_crop is None else seeds_crop & liver_crop,
             outside=exclude_crop)
-        liver_full[lo[2]:hi[2] + 1, lo[1]:hi[1] + 1, lo[0]:hi[0] + 1] = liver_crop
-        method += ", random-walker boundary"
+        walked = walked_crop is not liver_crop  # the same object: it did not run
+        if walked:
+            liver_crop = walked_crop
+            liver_full[lo[2]:hi[2] + 1, lo[1]:hi[1] + 1, lo[0]:hi[0] + 1] = liver_crop
+            method += ", boundary decided by a random walker"
     # Lesions are grown against the liver's window of the image as it is: its spread, wide
     # where the liver drifts, is what a lesion's own window (2.5 sigmas, stopping halfway to
     # the liver) was made with (bias-divided, the phantom's MR lesions fell from 0.979 to 0.860).
@@ -312,7 +321,7 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
     liver_out, tumor_img, kept_off = _keep_off(liver_out, tumor_img, exclude)
     warnings += _exclude_warnings(growth.notes, kept_off, seeded=bool(seeds))
     methods = _methods_record(method, growth, options, modality, coarse, band_mm, seeds,
-                              exclude, tumor_seeds)
+                              exclude, tumor_seeds, walked)
     return liver_out, tumor_img, warnings, methods
 
 
@@ -361,7 +370,7 @@ def _exclude_warnings(notes, kept_off, seeded=True):
 
 
 def _methods_record(method, growth, options, modality, coarse, band_mm, seeds, exclude,
-                    tumor_seeds):
+                    tumor_seeds, walked=False):
     """The methods record: the algorithm in words and every parameter that shaped the mask."""
     w_lo, w_hi, centre, _ = growth.model
     return {
@@ -371,10 +380,7 @@ def _methods_record(method, growth, options, modality, coarse, band_mm, seeds, e
                      f"full-resolution boundary refinement"
                      + (" against the local liver level" if growth.adaptive else "")
                      + (", surface snapped to edges (geodesic active contour)"
-                        if options.edge_iterations > 0 else "")
-                     + (", boundary decided by a random walker"
-                        if modality == "mr" and options.mr_random_walker_beta is not None
-                        else ""),
+                        if options.edge_iterations > 0 else ""),
         "parameters": {
             "modality": modality,
             "coarse_spacing_mm": [round(float(s), 3) for s in coarse.GetSpacing()],
@@ -387,8 +393,7 @@ def _methods_record(method, growth, options, modality, coarse, band_mm, seeds, e
             "merge_texture_ratio": options.merge_texture_ratio,
             "refine_band_mm": round(band_mm, 2),
             "edge_iterations": options.edge_iterations,
-            "random_walker_beta": (options.mr_random_walker_beta if modality == "mr"
-                                   else None),
+            "random_walker_beta": options.mr_random_walker_beta if walked else None,
             "intensity_window": [round(float(w_lo), 1), round(float(w_hi), 1)],
             "liver_intensity_mode": round(float(centre), 1),
             "seeds": [list(map(int, s)) for s in seeds],
