@@ -87,7 +87,7 @@ def _scrubbed(text, t):
     --------
     >>> from types import SimpleNamespace as T
     >>> t = T(layers=[T(metadata={"flr_source": "/data/DOE JOHN/liver.nii.gz"})])
-    >>> _scrubbed("/data/DOE JOHN/liver.nii.gz and /data/DOE JOHN\\\\tumor.nii.gz", t)
+    >>> _scrubbed("/data/DOE JOHN/liver.nii.gz and \\\\data\\\\DOE JOHN\\\\tumor.nii.gz", t)
     'liver.nii.gz and tumor.nii.gz'
     """
     sources = {str(layer.metadata.get(key)) for layer in t.layers
@@ -97,11 +97,17 @@ def _scrubbed(text, t):
         if not os.path.isabs(src):
             continue  # read_path makes every path it reads absolute: a plan's text
         if os.path.isdir(src):
-            text = text.replace(src, "the scan's folder")
+            text = _path_pattern(src).sub("the scan's folder", text)
         else:
-            # Either separator: Windows takes '/' too, and a message may quote either.
-            text = re.sub(re.escape(os.path.dirname(src)) + r"[\\/]", "", text)
+            text = _path_pattern(os.path.dirname(src), r"[\\/]").sub("", text)
     return text
+
+
+def _path_pattern(path, tail=""):
+    """``path`` as a pattern that matches it with either separator (Windows takes '/' too,
+    and a message may quote either), in any case on Windows (its paths ignore case)."""
+    parts = [re.escape(part) for part in re.split(r"[\\/]", path)]
+    return re.compile(r"[\\/]".join(parts) + tail, re.IGNORECASE if os.name == "nt" else 0)
 
 
 def _timepoint_folders(tps, patient_id):
