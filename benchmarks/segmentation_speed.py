@@ -100,8 +100,7 @@ def main(argv=None):
 
 def _run_mr():
     """Seeded MR on the phantom resampled to 1 mm voxels, in a child process."""
-    import numpy as np
-    from scipy import ndimage as ndi
+    from segmentation_accuracy import _deepest_of
 
     from flr_volumetry import phantoms
 
@@ -113,27 +112,14 @@ def _run_mr():
                         (1.0, 1.0, 1.0), img.GetDirection(), 0.0, sitk.sitkFloat32)
     tissue = arrays["liver"].astype(bool) & ~arrays["vessels"].astype(bool) & ~arrays[
         "tumor"].astype(bool)
-    depth = ndi.distance_transform_edt(tissue, sampling=img.GetSpacing()[::-1])
-    deepest = np.unravel_index(int(np.argmax(depth)), depth.shape)[::-1]
     seed = iso.TransformPhysicalPointToIndex(
-        img.TransformIndexToPhysicalPoint([int(v) for v in deepest]))
+        img.TransformIndexToPhysicalPoint(_deepest_of(tissue, img.GetSpacing())))
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "mr1mm.nii.gz"
         sitk.WriteImage(iso, str(path))
         print(f"MR phantom {iso.GetSize()} at 1 mm, seed {','.join(map(str, seed))}")
-        out = subprocess.run([sys.executable, "-c", CHILD, str(path), "1", "mr",
-                              ",".join(map(str, seed))],
-                             capture_output=True, text=True, check=False)
-    if out.returncode:
-        print(out.stderr)
-        return 1
-    for line in out.stdout.splitlines():
-        parts = line.split()
-        if parts[0] == "time_s":
-            print(f"seeded MR segmentation: {parts[1]} s, liver {parts[3]} mL")
-        elif parts[0] == "rss_loaded_mb":
-            print(f"peak RSS {float(parts[3]) / 1024:.2f} GB (no target)\n")
-    return 0
+        return _segment_in_child(path, 1, "seeded MR", "no target", "mr",
+                                 ",".join(map(str, seed)))
 
 
 def _run(ct, slice_mm, repeat, target):
@@ -143,21 +129,26 @@ def _run(ct, slice_mm, repeat, target):
         big = make_512(ct, path, slice_mm)
         print(f"scan {big.GetSize()} spacing {tuple(round(s, 3) for s in big.GetSpacing())} mm")
         del big
-        out = subprocess.run([sys.executable, "-c", CHILD, str(path), str(repeat)],
-                             capture_output=True, text=True, check=False)
-        if out.returncode:
-            print(out.stderr)
-            return 1
-        times, rss = [], None
-        for line in out.stdout.splitlines():
-            parts = line.split()
-            if parts[0] == "time_s":
-                times.append(float(parts[1]))
-                print(f"automatic CT segmentation: {parts[1]} s, liver {parts[3]} mL")
-            elif parts[0] == "rss_loaded_mb":
-                rss = float(parts[3])
-                print(f"peak RSS {parts[3]} MB (after loading the scan: {parts[1]} MB)")
-        print(f"best time {min(times):.2f} s; peak RSS {rss / 1024:.2f} GB ({target})\n")
+        return _segment_in_child(path, repeat, "automatic CT", target)
+
+
+def _segment_in_child(path, repeat, what, target, *child_args):
+    """Run CHILD on ``path`` (``child_args``: modality, seed) and print what it measured."""
+    out = subprocess.run([sys.executable, "-c", CHILD, str(path), str(repeat), *child_args],
+                         capture_output=True, text=True, check=False)
+    if out.returncode:
+        print(out.stderr)
+        return 1
+    times, rss = [], None
+    for line in out.stdout.splitlines():
+        parts = line.split()
+        if parts[0] == "time_s":
+            times.append(float(parts[1]))
+            print(f"{what} segmentation: {parts[1]} s, liver {parts[3]} mL")
+        elif parts[0] == "rss_loaded_mb":
+            rss = float(parts[3])
+            print(f"peak RSS {parts[3]} MB (after loading the scan: {parts[1]} MB)")
+    print(f"best time {min(times):.2f} s; peak RSS {rss / 1024:.2f} GB ({target})\n")
     return 0
 
 
