@@ -284,9 +284,17 @@ class VolumetryWidget(QWidget):
         key = None if liver is None else liver.metadata.get("flr_timepoint")
         strays = [combo for combo in self._masks().values() if combo.layer() is not None
                   and combo.layer().metadata.get("flr_timepoint") != key]
-        if strays:
-            self._follow(lambda: [combo.setCurrentIndex(0) if liver is None
-                                  else follow_timepoint(liver, (combo,)) for combo in strays])
+        if not strays:
+            return
+
+        def move_strays():
+            for combo in strays:
+                if liver is None:
+                    combo.setCurrentIndex(0)
+                else:
+                    follow_timepoint(liver, (combo,))
+
+        self._follow(move_strays)
 
     def _chosen(self):
         return [c.layer() for c in (self.liver, self.tumor, self.flr, self.segments)]
