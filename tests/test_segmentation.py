@@ -979,6 +979,43 @@ def test_seeded_lesion_holes_open_in_3d_are_filled_slice_by_slice():
     assert dice(out, lesion) >= 0.95
 
 
+def _lesion_beside_a_neighbour(bridge_half_width):
+    """2 mm grid: a liver slab (x < 30, 100 HU) holding a 30 HU lesion at its surface, and
+    outside it a larger 30 HU neighbour (the heart beside an enhancing lesion), joined to
+    the lesion by a bridge along x of (2 * half width + 1) voxels square."""
+    from flr_volumetry.segmentation._classic import grow_lesion
+
+    shape = (50, 50, 80)
+    z, y, x = np.ogrid[: shape[0], : shape[1], : shape[2]]
+    liver = np.broadcast_to(x < 30, shape).copy()
+    lesion = ((z - 25) ** 2 + (y - 25) ** 2 + (x - 25) ** 2) <= 16
+    neighbour = ((z - 25) ** 2 + (y - 25) ** 2 + (x - 41) ** 2) <= 64
+    bridge = ((np.abs(z - 25) <= bridge_half_width) & (np.abs(y - 25) <= bridge_half_width)
+              & (x >= 29) & (x <= 34))
+    a = np.where(liver, 100.0, -90.0)
+    a[lesion | neighbour | bridge] = 30.0
+    img = sitk.GetImageFromArray(a.astype(np.float32))
+    img.SetSpacing((2.0, 2.0, 2.0))
+    return grow_lesion(a, liver, img, (25, 25, 25), 100.0, 8.0), lesion
+
+
+def test_seeded_lesion_is_the_part_holding_the_click():
+    # A one-voxel thread to a larger neighbour is opened away: the larger part had been
+    # kept, and the click's own lesion lost.
+    out, lesion = _lesion_beside_a_neighbour(bridge_half_width=0)
+    assert out[25, 25, 25]
+    assert dice(out, lesion) >= 0.95
+
+
+def test_seeded_lesion_is_cut_from_a_neighbour_at_a_neck():
+    # A 6 mm bridge survives the opening: the neighbour (its part within the 20 mm margin,
+    # larger than the lesion) had been added to the lesion, and so to the liver.
+    out, lesion = _lesion_beside_a_neighbour(bridge_half_width=1)
+    assert out[25, 25, 25]
+    assert dice(out, lesion) >= 0.9
+    assert not out[:, :, 33:].any()
+
+
 def test_seeded_low_contrast_lesion_is_snapped_to_its_edge():
     # A lesion only 22 HU brighter than the liver (an arterial-phase HCC): its window
     # reaches into the noisy parenchyma, and the edge decides where it ends.

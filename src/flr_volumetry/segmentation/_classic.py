@@ -61,6 +61,8 @@ SOFT_TISSUE_HU = (-50.0, 250.0)
 REFINE_SIGMA_MM = 1.0
 # A seeded lesion must come this close (mm) to the liver mask: it lies in or on the liver.
 LESION_TOUCH_MM = 5.0
+# Necks (radius, mm) at which a seeded lesion is cut from what it touches.
+LESION_NECK_MM = 2.0
 # Finest in-plane grid (mm) on which the surface is snapped to the edges (slices are kept).
 EDGE_GRID_MM = 1.5
 # Smallest edge contrast K of the active contour, as a fraction of the 1-99 % intensity range.
@@ -937,7 +939,10 @@ def grow_lesion(smooth_crop, liver_crop, ref_crop, seed_zyx, liver_centre, liver
     within ``margin_mm`` of it -- or of the click, when the liver mask left
     out a large lesion bulging at the surface; a region that does not come
     within ``LESION_TOUCH_MM`` of the liver is not a liver lesion (empty
-    result). Holes (necrosis, vessels inside the lesion) are filled, in 3D
+    result). What it meets through a neck of less than ``LESION_NECK_MM``
+    radius (the heart or stomach wall beside an enhancing lesion at the
+    surface) is cut off, unless the click lies that close to the lesion's
+    edge. Holes (necrosis, vessels inside the lesion) are filled, in 3D
     and in each slice.
     """
     level, ball = lesion_level(smooth_crop, ref_crop, seed_zyx)
@@ -956,7 +961,16 @@ def grow_lesion(smooth_crop, liver_crop, ref_crop, seed_zyx, liver_centre, liver
         return np.zeros_like(cand)
     lesion = lab == lab[seed_zyx]
     lesion = ndi.binary_opening(lesion) | ball & lesion
-    lesion = largest_component(lesion) if lesion.any() else lesion
+    # The part holding the click: the opening may cut a small lesion from vessels of its
+    # level that it touched, and these, larger, are not what was clicked.
+    parts, _ = ndi.label(lesion)
+    lesion = parts == parts[seed_zyx]
+    if distance_inside_mm(fill_holes_2d(lesion), ref_crop)[seed_zyx] > LESION_NECK_MM:
+        # A neighbour of the lesion's level (the heart or the stomach wall beside an
+        # enhancing lesion at the surface) joins it through a neck: it is cut there. (A
+        # click nearer the lesion's edge than the neck radius cannot tell its own part.)
+        lesion = split_by_necks(lesion, ref_crop, ball & lesion, np.zeros_like(lesion),
+                                LESION_NECK_MM, merge_ratio=0.2)
     if not lesion.any() or float(to_liver[lesion].min()) > LESION_TOUCH_MM:
         # Not a liver lesion (a click in the kidney or bowel beside the liver).
         return np.zeros_like(cand)
