@@ -1324,6 +1324,32 @@ def test_intensity_model_does_not_depend_on_the_intensity_scale():
     np.testing.assert_allclose(windows[2], windows[0], rtol=1e-6)
 
 
+@pytest.mark.parametrize("stored_as", ["0-1 floats", "zero mean, unit SD"])
+def test_mr_mask_does_not_depend_on_how_intensities_are_stored(stored_as):
+    # MR values have no unit: a scan stored as 0-1 floats, or normalised to zero mean, is
+    # the same scan. An absolute floor of 1.0 on the bright tissue level had widened every
+    # window of 0-1 data (CHAOS case 2: Dice 0.887 -> 0.804), and negative values broke
+    # the ratios the bias-adaptive steps compare (0.850).
+    img, arrays = _mr_phantom("small")
+    tissue = arrays["liver"].astype(bool) & ~arrays["tumor"].astype(bool) & ~arrays[
+        "vessels"].astype(bool)
+    seed = _deepest(tissue, img.GetSpacing())
+    a = sitk.GetArrayFromImage(img).astype(np.float64)
+    b = a / a.max() if stored_as == "0-1 floats" else (a - a.mean()) / a.std()
+    other = sitk.GetImageFromArray(b)
+    other.CopyInformation(img)
+    as_stored = segment_liver(img, modality="mr", seeds=[seed])
+    r = segment_liver(other, modality="mr", seeds=[seed])
+    assert np.array_equal(_arr(r.liver), _arr(as_stored.liver))
+    # The window is recorded in the scan's own values.
+    window = np.array(r.methods["parameters"]["intensity_window"])
+    expected = np.array(as_stored.methods["parameters"]["intensity_window"])
+    expected = (expected / a.max() if stored_as == "0-1 floats"
+                else (expected - a.mean()) / a.std())
+    np.testing.assert_allclose(window, expected, rtol=1e-3, atol=1e-3 * np.ptp(b))
+    assert ("shifted" in r.methods["algorithm"]) == (stored_as != "0-1 floats")
+
+
 def test_a_seed_in_another_organ_is_said(ct):
     # A seed in the spleen had written the spleen as "liver", exit 0, without a word when
     # the mask was cut by the field of view; a second seed left out was dropped silently.
