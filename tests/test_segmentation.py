@@ -1016,6 +1016,42 @@ def test_seeded_lesion_is_cut_from_a_neighbour_at_a_neck():
     assert not out[:, :, 33:].any()
 
 
+def _grow_in_liver_slab(lesion_values, click_x=20):
+    """grow_lesion on a 2 mm grid: a 100 HU liver slab (x < 60) holding ``lesion_values``
+    ((mask, HU) pairs), clicked at (z, y, x) = (25, 25, ``click_x``)."""
+    from flr_volumetry.segmentation._classic import grow_lesion
+
+    shape = (50, 50, 80)
+    liver = np.broadcast_to(np.arange(shape[2]) < 60, shape).copy()
+    a = np.where(liver, 100.0, -90.0)
+    for mask, value in lesion_values:
+        a[mask] = value
+    img = sitk.GetImageFromArray(a.astype(np.float32))
+    img.SetSpacing((2.0, 2.0, 2.0))
+    return grow_lesion(a, liver, img, (25, 25, click_x), 100.0, 8.0)
+
+
+def test_seeded_lesion_keeps_its_own_lobes_inside_the_liver():
+    # Two lobes joined by a narrow waist, all inside the liver: the cut at necks, meant
+    # for neighbours outside the liver, had dropped the lobe not clicked (Dice 0.65).
+    z, y, x = np.ogrid[:50, :50, :80]
+    lobes = (((z - 25) ** 2 + (y - 25) ** 2 + (x - 20) ** 2 <= 36)
+             | ((z - 25) ** 2 + (y - 25) ** 2 + (x - 36) ** 2 <= 36))
+    waist = (np.abs(z - 25) <= 1) & (np.abs(y - 25) <= 1) & (x >= 20) & (x <= 36)
+    out = _grow_in_liver_slab([(lobes | waist, 30.0)])
+    assert dice(out, lobes | waist) >= 0.95
+
+
+def test_seeded_lesion_clicked_on_a_thin_rim_is_the_rim_and_what_it_encloses():
+    # An enhancing rim 2 voxels thick around liver-level necrosis: the opening leaves the
+    # click only its 3 mm ball, which had been returned as the lesion (0.1 mL).
+    z, y, x = np.ogrid[:50, :50, :80]
+    r2 = (z - 25) ** 2 + (y - 25) ** 2 + (x - 30) ** 2
+    rim = (r2 <= 100) & (r2 > 64)
+    out = _grow_in_liver_slab([(rim, 30.0)], click_x=21)
+    assert dice(out, r2 <= 100) >= 0.9
+
+
 def test_seeded_low_contrast_lesion_is_snapped_to_its_edge():
     # A lesion only 22 HU brighter than the liver (an arterial-phase HCC): its window
     # reaches into the noisy parenchyma, and the edge decides where it ends.

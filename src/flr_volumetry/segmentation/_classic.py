@@ -939,11 +939,12 @@ def grow_lesion(smooth_crop, liver_crop, ref_crop, seed_zyx, liver_centre, liver
     within ``margin_mm`` of it -- or of the click, when the liver mask left
     out a large lesion bulging at the surface; a region that does not come
     within ``LESION_TOUCH_MM`` of the liver is not a liver lesion (empty
-    result). What it meets through a neck of less than ``LESION_NECK_MM``
-    radius (the heart or stomach wall beside an enhancing lesion at the
-    surface) is cut off, unless the click lies that close to the lesion's
-    edge. Holes (necrosis, vessels inside the lesion) are filled, in 3D
-    and in each slice.
+    result). The lesion is the part of that region holding the click after
+    a small opening (or the region itself when the opening leaves the click
+    only its own ball: a thin enhancing rim). Outside the liver mask, what
+    it meets through a neck is cut off (:func:`_cut_lesion_at_necks`). Holes
+    (necrosis, vessels inside the lesion) are filled, in 3D and in each
+    slice.
     """
     level, ball = lesion_level(smooth_crop, ref_crop, seed_zyx)
     half = max(2.5 * liver_sigma, min_half_width)
@@ -959,22 +960,51 @@ def grow_lesion(smooth_crop, liver_crop, ref_crop, seed_zyx, liver_centre, liver
     lab, _ = ndi.label(cand)
     if lab[seed_zyx] == 0:
         return np.zeros_like(cand)
-    lesion = lab == lab[seed_zyx]
-    lesion = ndi.binary_opening(lesion) | ball & lesion
+    region = lab == lab[seed_zyx]
     # The part holding the click: the opening may cut a small lesion from vessels of its
     # level that it touched, and these, larger, are not what was clicked.
-    parts, _ = ndi.label(lesion)
+    parts, _ = ndi.label(ndi.binary_opening(region) | ball & region)
     lesion = parts == parts[seed_zyx]
-    if distance_inside_mm(fill_holes_2d(lesion), ref_crop)[seed_zyx] > LESION_NECK_MM:
-        # A neighbour of the lesion's level (the heart or the stomach wall beside an
-        # enhancing lesion at the surface) joins it through a neck: it is cut there. (A
-        # click nearer the lesion's edge than the neck radius cannot tell its own part.)
-        lesion = split_by_necks(lesion, ref_crop, ball & lesion, np.zeros_like(lesion),
-                                LESION_NECK_MM, merge_ratio=0.2)
+    if not (lesion & ~ball).any():
+        # The opening left the click only its ball: a rim thinner than the opening (an
+        # enhancing rim around necrosis) is the lesion, as grown.
+        lesion = region
+    lesion = _cut_lesion_at_necks(lesion, ball, liver_crop, ref_crop, seed_zyx)
     if not lesion.any() or float(to_liver[lesion].min()) > LESION_TOUCH_MM:
         # Not a liver lesion (a click in the kidney or bowel beside the liver).
         return np.zeros_like(cand)
     return ndi.binary_fill_holes(fill_holes_2d(lesion))
+
+
+def _cut_lesion_at_necks(lesion, ball, liver_crop, ref_crop, seed_zyx):
+    """``lesion`` without the neighbours it meets through necks outside the liver mask.
+
+    A neighbour of the lesion's level (the heart or the stomach wall beside an
+    enhancing lesion at the surface) joins it through a neck: the lesion is
+    split at necks (:func:`split_by_necks`: cores deeper than
+    ``LESION_NECK_MM`` from its boundary voxels, neighbours rejoining on
+    broad contact), and what was cut off comes back when at least half of it
+    lies inside ``liver_crop`` -- a lobe of the lesion, not a neighbour. A
+    click no deeper than a core cannot tell its own part: the lesion is kept
+    whole. Works on the lesion's bounding box (the crop around the liver can
+    be twenty times larger).
+    """
+    box = tuple(slice(max(s.start - 1, 0), s.stop + 1)
+                for s in ndi.find_objects(lesion.astype(np.uint8))[0])
+    ref_box = sitk.RegionOfInterest(
+        ref_crop, [s.stop - s.start for s in box[::-1]], [s.start for s in box[::-1]])
+    part, click = lesion[box], tuple(c - s.start for c, s in zip(seed_zyx, box))
+    if distance_inside_mm(fill_holes_2d(part), ref_box)[click] <= LESION_NECK_MM:
+        return lesion
+    kept = split_by_necks(part, ref_box, ball[box] & part, np.zeros_like(part),
+                          LESION_NECK_MM, merge_ratio=0.2)
+    pieces, n = ndi.label(part & ~kept)
+    if n:
+        inside = ndi.mean(liver_crop[box], pieces, np.arange(1, n + 1))
+        kept |= np.isin(pieces, np.flatnonzero(np.asarray(inside) >= 0.5) + 1)
+    out = np.zeros_like(lesion)
+    out[box] = kept
+    return out
 
 
 def adaptive_candidates(arr, start, allowed, ref, rel_half_width, sigma_mm=15.0,
