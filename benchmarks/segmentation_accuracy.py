@@ -2,7 +2,11 @@
 
 Prints a table of Dice and volume error per case: automatic CT, one-seed CT
 and one-seed MR on ``../shared/data`` (or ``FLR_SHARED_DATA``), and the
-synthetic phantoms of :mod:`flr_volumetry.phantoms` when they exist. The seed
+synthetic phantoms of :mod:`flr_volumetry.phantoms` when they exist. Any other
+case laid out like the shared ones is read too: a folder holding ``ct.nii.gz``
+and ``labels.nii.gz`` (label > 0 liver, 1 parenchyma, 2 tumour) as
+ct-whole-liver, and ``image_N.nii.gz`` with ``label_N.nii.gz`` (label 1 liver)
+in any folder, as the CHAOS cases. The seed
 is the voxel deepest inside the reference parenchyma (the liver minus any
 tumour label, and minus the vessels for the phantoms; distance transform),
 i.e. where a user would click. The real CT is also run automatically with
@@ -83,27 +87,52 @@ def _deepest_of(mask, spacing_xyz, pad=True):
     return int(x), int(y), int(z)
 
 
+def _labelled_ct_folders(data):
+    """Folders of ``data`` holding ``ct.nii.gz`` and ``labels.nii.gz`` (label > 0 liver,
+    2 tumour), like ct-whole-liver: another case laid out so is benchmarked alike."""
+    data = Path(data)
+    if not data.is_dir():
+        return []
+    return [f for f in sorted(data.iterdir())
+            if (f / "ct.nii.gz").exists() and (f / "labels.nii.gz").exists()]
+
+
+def _numbered_mr(folder):
+    """(n, image, label) paths of ``image_N.nii.gz`` with a ``label_N.nii.gz`` (CHAOS)."""
+    found = []
+    for p in folder.glob("image_*.nii.gz"):
+        n = p.name[len("image_"):-len(".nii.gz")]
+        if (folder / f"label_{n}.nii.gz").exists():
+            found.append((n, p, folder / f"label_{n}.nii.gz"))
+    return sorted(found, key=lambda t: (not t[0].isdigit(), int(t[0]) if t[0].isdigit()
+                                        else 0, t[0]))
+
+
 def shared_cases(data):
     """(name, mode, image, reference, modality, seed region) for the shared real scans.
 
     The seed is clicked in the parenchyma (tumour-free part of the
-    reference), as a user would, not in a lesion.
+    reference), as a user would, not in a lesion. Every folder laid out as
+    ct-whole-liver (ct.nii.gz, labels.nii.gz, optionally crop/) and every
+    image_N / label_N pair of a folder laid out as mr-chaos-t2 (label 1:
+    liver) is a case.
     """
     cases = []
-    ct = data / "ct-whole-liver"
-    if (ct / "ct.nii.gz").exists():
+    for ct in _labelled_ct_folders(data):
         img = sitk.ReadImage(str(ct / "ct.nii.gz"))
-        ref = sitk.Cast(sitk.ReadImage(str(ct / "labels.nii.gz")) > 0, sitk.sitkUInt8)
         lab = sitk.ReadImage(str(ct / "labels.nii.gz"))
+        ref = sitk.Cast(lab > 0, sitk.sitkUInt8)
         parenchyma = sitk.Cast(lab == 1, sitk.sitkUInt8)
-        cases.append(("ct-whole-liver", "auto CT", img, ref, "ct", None))
-        cases.append(("ct-whole-liver", "1 seed CT", img, ref, "ct", parenchyma))
+        if not sitk.GetArrayViewFromImage(parenchyma).any():
+            parenchyma = ref  # a liver label other than 1: the whole liver
+        cases.append((ct.name, "auto CT", img, ref, "ct", None))
+        cases.append((ct.name, "1 seed CT", img, ref, "ct", parenchyma))
         # The same scan starting below the diaphragm (no lung base to sample under), cut
         # 20 mm and 80 mm below the liver dome; reported, no target ('auto CT*').
         top = int(np.flatnonzero(sitk.GetArrayViewFromImage(ref).any(axis=(1, 2)))[-1])
         for cut_mm in (20, 80):
             n = top + 1 - int(round(cut_mm / img.GetSpacing()[2]))
-            cases.append((f"ct-whole-liver -{cut_mm} mm", "auto CT*", img[:, :, :n],
+            cases.append((f"{ct.name} -{cut_mm} mm", "auto CT*", img[:, :, :n],
                           ref[:, :, :n], "ct", None))
         crop = ct / "crop"
         if (crop / "ct.nii.gz").exists() and (crop / "labels.nii.gz").exists():
@@ -111,8 +140,10 @@ def shared_cases(data):
             lab_c = sitk.ReadImage(str(crop / "labels.nii.gz"))
             ref_c = sitk.Cast(lab_c > 0, sitk.sitkUInt8)
             par_c = sitk.Cast(lab_c == 1, sitk.sitkUInt8)
-            cases.append(("ct-whole-liver/crop", "1 seed CT", img_c, ref_c, "ct", par_c))
-    part = data / "ct-partial-totalsegmentator"
+            if not sitk.GetArrayViewFromImage(par_c).any():
+                par_c = ref_c
+            cases.append((f"{ct.name}/crop", "1 seed CT", img_c, ref_c, "ct", par_c))
+    part = Path(data) / "ct-partial-totalsegmentator"
     if (part / "ct.nii.gz").exists():
         # Reference: TotalSegmentator's liver (label 5), not a manual mask; liver cut by the
         # field of view at both ends. Reported, not held to a target.
@@ -121,14 +152,13 @@ def shared_cases(data):
                         sitk.sitkUInt8)
         cases.append(("ct-partial (TotalSeg)", "auto CT*", img, ref, "ct", None))
         cases.append(("ct-partial (TotalSeg)", "1 seed CT*", img, ref, "ct", ref))
-    mr = data / "mr-chaos-t2"
-    for n in (1, 2):
-        p = mr / f"image_{n}.nii.gz"
-        if p.exists():
-            img = sitk.ReadImage(str(p))
-            lab = sitk.ReadImage(str(mr / f"label_{n}.nii.gz"))
+    for folder in (sorted(f for f in Path(data).iterdir() if f.is_dir())
+                   if Path(data).is_dir() else []):
+        for n, image, label in _numbered_mr(folder):
+            img = sitk.ReadImage(str(image))
+            lab = sitk.ReadImage(str(label))
             ref = sitk.Cast(sitk.Cast(lab, sitk.sitkInt16) == 1, sitk.sitkUInt8)
-            cases.append((f"mr-chaos-t2/{n}", "1 seed MR", img, ref, "mr", ref))
+            cases.append((f"{folder.name}/{n}", "1 seed MR", img, ref, "mr", ref))
     return cases
 
 
@@ -175,11 +205,12 @@ def phantom_cases(n_patients=2):
 def tumour_cases(data):
     """(name, image, modality, parenchyma, tumour reference) for the seeded-lesion table."""
     cases = []
-    ct = data / "ct-whole-liver"
-    if (ct / "ct.nii.gz").exists():
+    for ct in _labelled_ct_folders(data):
         lab = sitk.ReadImage(str(ct / "labels.nii.gz"))
-        cases.append(("ct-whole-liver (HCC)", sitk.ReadImage(str(ct / "ct.nii.gz")), "ct",
-                      sitk.Cast(lab == 1, sitk.sitkUInt8), sitk.Cast(lab == 2, sitk.sitkUInt8)))
+        tumour = sitk.Cast(lab == 2, sitk.sitkUInt8)
+        if sitk.GetArrayViewFromImage(tumour).any():
+            cases.append((f"{ct.name} (lesions)", sitk.ReadImage(str(ct / "ct.nii.gz")), "ct",
+                          sitk.Cast(lab == 1, sitk.sitkUInt8), tumour))
     for name, modality, img, _, parenchyma, tumour in _phantoms():
         cases.append((name, img, modality, parenchyma, tumour))
     return cases

@@ -46,3 +46,44 @@ def test_benchmark_imports_exist(path):
                 and node.value.id in modules):
             assert hasattr(modules[node.value.id], node.attr), (
                 f"{path.name} uses {node.value.id}.{node.attr}, which does not exist")
+
+
+def test_segmentation_benchmark_finds_every_case_laid_out_like_the_shared_ones(tmp_path):
+    # Only ct-whole-liver and CHAOS cases 1 and 2 were read: a reader's own cases (or more
+    # CHAOS cases) in the same layout were silently left out of the table.
+    import sys
+
+    import numpy as np
+    import SimpleITK as sitk
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        from segmentation_accuracy import shared_cases, tumour_cases
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+
+    def write(path, arr):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        img = sitk.GetImageFromArray(arr)
+        img.SetSpacing((2.0, 2.0, 3.0))
+        sitk.WriteImage(img, str(path))
+
+    labels = np.zeros((20, 8, 8), np.uint8)
+    labels[5:15, 2:6, 2:6] = 1
+    write(tmp_path / "my-ct" / "ct.nii.gz", np.full((20, 8, 8), 50, np.int16))
+    write(tmp_path / "my-ct" / "labels.nii.gz", labels)
+    with_lesion = labels.copy()
+    with_lesion[8:10, 3:5, 3:5] = 2
+    write(tmp_path / "other-ct" / "ct.nii.gz", np.full((20, 8, 8), 50, np.int16))
+    write(tmp_path / "other-ct" / "labels.nii.gz", with_lesion)
+    for n in (3, 11):
+        write(tmp_path / "mr-chaos-t2" / f"image_{n}.nii.gz", np.ones((20, 8, 8), np.float32))
+        write(tmp_path / "mr-chaos-t2" / f"label_{n}.nii.gz", labels.astype(np.float32))
+    write(tmp_path / "mr-chaos-t2" / "image_4.nii.gz", np.ones((20, 8, 8), np.float32))
+
+    found = [(name, mode) for name, mode, *_ in shared_cases(tmp_path)]
+    assert ("my-ct", "auto CT") in found and ("my-ct", "1 seed CT") in found
+    assert ("other-ct", "1 seed CT") in found
+    mr = [name for name, mode in found if mode == "1 seed MR"]
+    assert mr == ["mr-chaos-t2/3", "mr-chaos-t2/11"]  # numeric order; image_4 has no label
+    assert [c[0] for c in tumour_cases(tmp_path)][:1] == ["other-ct (lesions)"]
