@@ -368,11 +368,11 @@ def main(argv=None):
               f"{dt:7.1f}  {note[:80]}{flag}")
     print("\ntumours: seeded = one click per reference lesion (its deepest voxel); automatic = "
           "CT candidates (hypo-attenuating); no target")
-    print(f"{'case':22s} {'clicks':>6s} {'seeded':>7s} {'vol mL':>8s} {'ref mL':>8s} "
+    print(f"{'case':26s} {'clicks':>6s} {'seeded':>7s} {'vol mL':>8s} {'ref mL':>8s} "
           f"{'auto':>7s}  notes")
     for name, n, d, v, vr, auto, note in (run_tumour_case(*c) for c in tumour_cases(args.data)):
         a = "-" if np.isnan(auto) else f"{auto:.4f}"
-        print(f"{name:22s} {n:6d} {d:7.4f} {v:8.1f} {vr:8.1f} {a:>7s}  {note[:80]}")
+        print(f"{name:26s} {n:6d} {d:7.4f} {v:8.1f} {vr:8.1f} {a:>7s}  {note[:80]}")
     if args.seeds > 0:
         print(f"\nseed sensitivity: Dice from {args.seeds} other clicks inside the parenchyma "
               f"(bar for unknown scans: CT {UNKNOWN_BARS['1 seed CT']:.2f}, "
