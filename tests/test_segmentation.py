@@ -594,6 +594,23 @@ def test_cli_refuses_a_uniform_image(tmp_path, capsys, value, argv_tail):
     assert "MR scan" not in err and not out.exists()
 
 
+@pytest.mark.parametrize("argv_tail", [["--seed", "20,20,1"], []])
+def test_cli_refuses_a_slab_too_thin_to_hold_a_liver(tmp_path, capsys, argv_tail):
+    # Three 1 mm slices through a liver (a DICOM export of 3 slices) had been refused as
+    # "smaller than 50 mL (0 mL)", as if the seed were wrong.
+    a = np.full((3, 40, 40), -1000, np.int16)
+    a[:, 5:35, 5:35] = 40
+    a[:, 10:30, 10:30] = 110
+    img = sitk.GetImageFromArray(a)
+    img.SetSpacing((3.0, 3.0, 1.0))
+    src, out = tmp_path / "slab.nii.gz", tmp_path / "liver.nii.gz"
+    sitk.WriteImage(img, str(src))
+    assert main(["segment", str(src), "-o", str(out), *argv_tail]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "covers only 3 mm along its k axis" in err
+    assert not out.exists()
+
+
 @pytest.mark.parametrize("argv_tail", [["--modality", "mr", "--seed", "16,16,10"],
                                        ["--seed", "16,16,10"], []])
 def test_cli_refuses_a_mask_that_fills_the_field_of_view(tmp_path, capsys, argv_tail):

@@ -82,6 +82,8 @@ def _plausibility_warnings(image, liver, volume_ml, seeds, modality, cut_by_fov)
 # is no liver, even on a scan cropped to the liver: the growth met no boundary (noise
 # around one value, or no contrast between the liver and its surroundings).
 MAX_FIELD_OF_VIEW_FRACTION = 0.5
+# The coarse grid is 3 mm: a thinner scan is a few of its voxels thick, and no liver.
+MIN_EXTENT_MM = 20.0
 
 
 # A transection (ALPPS stage 1) leaves its two sides a few mm apart; an organ a seed was
@@ -184,6 +186,18 @@ def _check_image(image):
     if min(image.GetSize()) < 3:
         raise InputError(f"the image ({' x '.join(map(str, image.GetSize()))} voxels) is too "
                          f"small to segment a liver.")
+    extent_mm = [n * s for n, s in zip(image.GetSize(), image.GetSpacing())]
+    thin_axis = int(np.argmin(extent_mm))
+    if extent_mm[thin_axis] < MIN_EXTENT_MM:
+        # A slab of a few slices (a DICOM export of 3 slices) had been grown on a coarse
+        # grid one voxel thick and refused as "smaller than 50 mL (0 mL)", whatever the seed.
+        raise InputError(
+            f"the scan covers only {extent_mm[thin_axis]:.3g} mm along its {'ijk'[thin_axis]} "
+            f"axis ({image.GetSize()[thin_axis]} voxels of {image.GetSpacing()[thin_axis]:.3g} "
+            f"mm): "
+            f"too thin to segment a liver, which spans 100 mm or more; segment a scan that "
+            f"covers the liver, or measure this slab's own mask with --liver."
+        )
     stats = sitk.MinimumMaximumImageFilter()
     stats.Execute(image)
     if stats.GetMinimum() == stats.GetMaximum():
