@@ -632,6 +632,34 @@ def test_cli_refuses_a_mask_that_fills_the_field_of_view(tmp_path, capsys, argv_
     assert not out.exists()
 
 
+def test_cli_refuses_a_dicom_seg_of_a_series_without_frame_of_reference(tmp_path, capsys,
+                                                                       monkeypatch):
+    # The SEG writer refused it, but only after the whole segmentation had run.
+    import pydicom
+
+    import flr_volumetry.segmentation as seg_module
+    from flr_volumetry import write_dicom_series
+
+    a = np.full((20, 40, 40), -1000, np.int16)
+    a[2:18, 5:35, 5:35] = 40
+    img = sitk.GetImageFromArray(a)
+    img.SetSpacing((3.0, 3.0, 3.0))
+    for f in write_dicom_series(img, tmp_path / "ct", patient_id="P1"):
+        ds = pydicom.dcmread(f)
+        del ds.FrameOfReferenceUID
+        ds.save_as(f)
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("segmented before the output was checked")
+
+    monkeypatch.setattr(seg_module, "segment_liver", no_work)
+    out = tmp_path / "liver.dcm"
+    assert main(["segment", str(tmp_path / "ct"), "-o", str(out), "--seed", "12,20,10"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no FrameOfReferenceUID" in err
+    assert not out.exists()
+
+
 def test_cli_writes_an_empty_tumour_seg_without_a_library_warning(tmp_path, capsys, caplog):
     # highdicom's "Encoding an empty image with omit_empty_frames ..." had reached stderr
     # beside our own lines when no tumour candidate was found.
