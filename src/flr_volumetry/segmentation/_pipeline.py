@@ -320,7 +320,8 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
     if (options.tumors and modality == "ct") or lesions.any():
         t = lesions.copy()
         if options.tumors and modality == "ct":
-            t |= find_tumors(smooth, liver_crop, full_window[2:], crop_ref, options.min_tumor_ml)
+            t |= find_tumors(smooth, liver_crop, full_window[2:], crop_ref, options.min_tumor_ml,
+                             fat_level=FAT_HU)
         tarr = np.zeros_like(liver_full)
         tarr[lo[2]:hi[2] + 1, lo[1]:hi[1] + 1, lo[0]:hi[0] + 1] = t
         tumor_img = back_to_input_grid(like(tarr, img), image, code)
