@@ -414,6 +414,21 @@ def test_ct_without_lungs_warns_that_the_diaphragm_is_unknown():
     assert not any("no lung was found" in w for w in with_lungs.warnings)
 
 
+def test_ct_whose_header_puts_the_lungs_at_the_feet_is_said_to_be_flipped():
+    # The real CT stored upside down under its own header: the automatic sample had been
+    # taken in the pelvis and a 147 mL "liver" written, said only to be small.
+    img, liver, _, _ = synthetic_ct()
+    flipped = sitk.GetImageFromArray(sitk.GetArrayFromImage(img)[::-1].copy())
+    flipped.CopyInformation(img)
+    with pytest.raises(InputError, match="superior-inferior direction looks flipped"):
+        segment_liver(flipped)
+    r = segment_liver(flipped, seeds=[(22, 40, 60 - 1 - 24)])
+    assert any("looks flipped" in w for w in r.warnings)
+    assert not any("no lung was found" in w for w in r.warnings)
+    assert dice(_arr(r.liver), liver[::-1]) >= 0.85
+    assert not any("flipped" in w for w in segment_liver(img).warnings)
+
+
 def test_check_ct_intensities():
     check_ct_intensities(np.array([-1024.0, 40.0]))
     with pytest.raises(InputError):

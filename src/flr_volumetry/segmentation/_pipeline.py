@@ -213,6 +213,11 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
     excl_c = to_index(exclude, image, coarse)
 
     body, lungs, allowed = _anatomy(arr, coarse, modality, warnings)
+    if not seeds_c and any(w.startswith(UPSIDE_DOWN) for w in warnings):
+        # The automatic sample is taken under the right lung dome: here, in the pelvis.
+        raise InputError(UPSIDE_DOWN + ", so the automatic search, which starts under the "
+                         "right lung, cannot run; fix the header, or give --seed points "
+                         "inside the liver.")
     _check_seeds(seeds, seeds_c, arr, body, modality)
     seed_mark = seed_ball(arr.shape, seeds_c, coarse, POINT_RADIUS_MM) if seeds_c else None
     excl_mark = (seed_ball(arr.shape, excl_c, coarse, POINT_RADIUS_MM) if excl_c
@@ -443,13 +448,46 @@ def _anatomy(arr, coarse, modality, warnings):
             f"check that it is a CT of the abdomen in Hounsfield units."
         )
     lungs = lung_mask(arr, body, coarse)
+    upside_down = _lungs_at_the_feet(arr, body, lungs, coarse)
+    if upside_down:
+        lungs = np.zeros_like(lungs)  # "below the diaphragm" would be above it
     height = diaphragm_height(lungs)
     z = np.arange(arr.shape[0], dtype=np.float32)[:, None, None]
     allowed = body & ~dilate_mm(lungs, coarse, 2.0) & (z < height[None])
-    if not lungs.any():
+    if upside_down:
+        warnings.append(UPSIDE_DOWN + ", so the diaphragm could not be used to keep the heart "
+                        "out of the liver mask; fix the header, and check the mask's upper "
+                        "border.")
+    elif not lungs.any():
         warnings.append("no lung was found in the scan, so the diaphragm could not be used "
                         "to keep the heart out of the liver mask: check the upper border.")
     return body, lungs, allowed
+
+
+UPSIDE_DOWN = ("the scan's lungs lie at its inferior end: its header's superior-inferior "
+               "direction looks flipped (a wrong NIfTI header)")
+
+
+def _lungs_at_the_feet(arr, body, lungs, coarse, min_ml=100.0, abdomen_mm=100.0):
+    """Whether the lungs lie at the scan's inferior end: a header whose superior-inferior
+    direction is flipped (LPS z grows towards the head).
+
+    ``lungs`` are those :func:`lung_mask` found. Found, they reach the scan's
+    inferior end but not its superior one, with ``abdomen_mm`` of body above
+    them (a chest CT cutting the lung bases has none). Not found (lung bases
+    too small for whole lungs, and not at the top), lung shows when the scan
+    is turned upside down. The automatic sample under the right lung dome is
+    otherwise taken in the pelvis (the real CT so flipped: a 147 mL "liver"
+    written, said only to be small).
+    """
+    voxel_ml = float(np.prod(spacing_zyx(coarse))) / 1000.0
+    if lungs.any():
+        zs = np.flatnonzero(lungs.any(axis=(1, 2)))
+        body_top = np.flatnonzero(body.any(axis=(1, 2)))[-1]
+        return (zs[0] == 0 and zs[-1] < arr.shape[0] - 1
+                and (body_top - zs[-1]) * spacing_zyx(coarse)[0] >= abdomen_mm)
+    flipped = lung_mask(arr[::-1], body[::-1], coarse)
+    return flipped.sum() * voxel_ml >= min_ml
 
 
 def _check_seeds(seeds, seeds_c, arr, body, modality):
