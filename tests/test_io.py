@@ -232,6 +232,61 @@ def test_write_mask_round_trip_and_refuses_unknown_suffix(tmp_path):
     assert not [p for p in (tmp_path / "sub").iterdir() if p.name.startswith(".tmp")]
 
 
+@pytest.mark.parametrize("suffix", [".nii.gz", ".nii"])
+@pytest.mark.parametrize("kept_fraction", [0.0, 0.5])
+def test_a_mask_file_the_writer_left_short_is_refused(tmp_path, monkeypatch, suffix,
+                                                      kept_fraction):
+    # On a full disk ITK's NIfTI writer prints "NWAD: wrote only 40608 of 13565952 bytes"
+    # and returns: the short file had replaced the earlier one, "written", exit 0.
+    from flr_volumetry.io import _writers
+
+    im, _, _ = box_case(ROTATED)
+    target = tmp_path / f"liver{suffix}"
+    target.write_bytes(b"the earlier run's mask")
+    real_write = _writers.sitk.WriteImage
+
+    def short_write(image, path, *args, **kwargs):
+        real_write(image, path, *args, **kwargs)
+        with open(path, "r+b") as fh:
+            fh.truncate(int(kept_fraction * os.path.getsize(path)))
+
+    monkeypatch.setattr(_writers.sitk, "WriteImage", short_write)
+    with pytest.raises(InputError, match=r"^cannot write .*liver\.nii(\.gz)?: the file came "
+                                         r"out (empty or unreadable|incomplete)") as err:
+        flr.write_mask(im["liver"], target)
+    assert ".tmp" not in str(err.value) and "\n" not in str(err.value)
+    assert target.read_bytes() == b"the earlier run's mask"
+    assert [p.name for p in tmp_path.iterdir()] == [target.name]
+
+
+@pytest.mark.parametrize("failure", [
+    RuntimeError("Exception thrown in SimpleITK ImageFileWriter_Execute: /src/itk.cxx:42:\n"
+                 "ITK ERROR: NrrdImageIO(0x55): Write: Error writing {tmp}:\n"
+                 "[nrrd] nrrdSave: trouble\n[nrrd] _nrrdEncodingRaw_write: fwrite failed"),
+    OSError(28, "No space left on device"),
+])
+def test_a_failed_write_is_one_sentence_naming_the_file(tmp_path, monkeypatch, failure):
+    # A dozen lines of ITK's NRRD errors, or pydicom's nested traceback text, had been
+    # printed as an "unexpected failure".
+    from flr_volumetry.io import _writers
+
+    im, _, _ = box_case(ROTATED)
+
+    def failing(image, path, *args, **kwargs):
+        open(path, "wb").close()
+        if isinstance(failure, RuntimeError):
+            raise RuntimeError(failure.args[0].format(tmp=path))
+        raise failure
+
+    monkeypatch.setattr(_writers.sitk, "WriteImage", failing)
+    with pytest.raises(InputError) as err:
+        flr.write_mask(im["liver"], tmp_path / "liver.nrrd")
+    message = str(err.value)
+    assert message.startswith(f"cannot write {tmp_path / 'liver.nrrd'}: ")
+    assert "\n" not in message and ".tmp" not in message
+    assert os.listdir(tmp_path) == []
+
+
 # Real scans: volumes must equal the voxel counts given in ../shared/data/README.md.
 @pytest.mark.parametrize("relpath, spec, expected_ml", [
     ("ct-whole-liver", "labels.nii.gz", 2127.8),

@@ -8,6 +8,7 @@ import pytest
 import SimpleITK as sitk
 
 from flr_volumetry import report
+from flr_volumetry.errors import InputError
 from flr_volumetry.report import (
     PATIENT_COLUMNS,
     TIMEPOINT_COLUMNS,
@@ -58,7 +59,7 @@ def test_csv_write_failing_half_way_leaves_the_old_file_and_no_temp(tmp_path, mo
     # The module's own ``open`` (it shadows the builtin) writes half and fails.
     monkeypatch.setattr(report, "open", lambda *a, **k: HalfWriter(real_open(*a, **k)),
                         raising=False)
-    with pytest.raises(OSError, match="No space"):
+    with pytest.raises(InputError, match=r"^cannot write .*t\.csv: No space left on device\.$"):
         write_csv_atomic([{"a": i} for i in range(1000)], ("a",), p)
     assert p.read_text() == "a\n1\n"
     assert [f for f in os.listdir(tmp_path) if f != "t.csv"] == []

@@ -588,7 +588,7 @@ def run_timepoint(task):
                 rec["masks"] = _save_masks({"liver": masks["liver"]}, task.out_dir, tp)
                 rec["error"] = (f"{rec['error'].rstrip('.')} (the segmented liver is saved "
                                 f"for review: {rec['masks']['liver']}).")
-        except OSError:
+        except (OSError, InputError):  # InputError: a mask the disk had no room for
             pass  # its own failure is what the row says; the cleanup is not a result
         if rec["scan_date"] is None and tp.image and os.path.isdir(tp.image):
             # Its date still places it among the patient's scans (an undated one stops the
@@ -600,7 +600,7 @@ def run_timepoint(task):
     if rec["status"] == "ok":
         try:
             write_json_atomic(rec, _cache_path(task.out_dir, tp.patient_id, tp.name))
-        except OSError:
+        except (OSError, InputError):  # InputError: a full disk, said by the writer
             pass  # without its cache entry the timepoint is measured again on --resume
     return rec
 

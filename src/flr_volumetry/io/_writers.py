@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from contextlib import contextmanager
 
 import SimpleITK as sitk
 
-from ..errors import InputError, as_path
-from ._filechecks import check_itk_path
+from ..errors import InputError, as_path, itk_reason
+from ._filechecks import NIFTI_SUFFIXES, _check_complete, _nifti_header, check_itk_path
+
+# Below this many free bytes in its folder, a failed write is said to be a full disk.
+DISK_FULL_BYTES = 1 << 20
 
 
 def check_writable(path, name=None):
@@ -76,7 +80,9 @@ def all_or_none(paths, suffixes=None):
     For commands that write several files: a failure writing the second must not
     leave the first, from this run, beside the previous run's second. A temporary
     name ends in its ``suffixes`` entry, by default ``-`` and the file's own name
-    (so a writer that goes by suffix writes the same format).
+    (so a writer that goes by suffix writes the same format). A writer's OSError
+    or RuntimeError (ITK's) becomes an InputError naming the file and the reason
+    in one sentence; an InputError naming a temporary file names the file meant.
 
     Examples
     --------
@@ -86,9 +92,10 @@ def all_or_none(paths, suffixes=None):
     >>> try:
     ...     with all_or_none([a, b]) as (ta, tb):
     ...         _ = open(ta, "w").write("a")
-    ...         raise OSError("disk full")
-    ... except OSError:
-    ...     pass
+    ...         raise OSError(28, "No space left on device", tb)
+    ... except InputError as exc:
+    ...     print(str(exc).replace(d, "D"))
+    cannot write D/b.txt: No space left on device.
     >>> os.listdir(d)
     []
     """
@@ -112,11 +119,63 @@ def all_or_none(paths, suffixes=None):
             # them the permissions any other new file would get.
             os.chmod(tmp, 0o666 & ~_current_umask())
             os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         for tmp, _ in staged:
             if os.path.exists(tmp):
                 os.unlink(tmp)
+        if isinstance(exc, InputError):
+            # Said of a temporary file (a writer's own check): the user's file is meant.
+            exc.args = tuple(_own_names(a, staged) if isinstance(a, str) else a
+                             for a in exc.args)
+            raise
+        if isinstance(exc, (OSError, RuntimeError)):
+            # A full disk, a lost share: one sentence, not the library's lines (pydicom's
+            # nested traceback text, a dozen lines of ITK's NRRD errors).
+            raise _write_failed(exc, staged) from None
         raise
+
+
+def _own_names(text, staged):
+    for tmp, path in staged:
+        text = text.replace(tmp, path)
+    return text
+
+
+def _write_failed(exc, staged):
+    """The InputError saying that writing one of ``staged``'s files failed, and why."""
+    text = str(exc)
+    path = next((p for t, p in staged if t in text or t == getattr(exc, "filename", None)),
+                staged[0][1])
+    try:
+        full = shutil.disk_usage(os.path.dirname(os.path.abspath(path))).free < DISK_FULL_BYTES
+    except OSError:
+        full = False
+    if full:
+        reason = "no space is left on its disk"
+    elif isinstance(exc, OSError) and exc.strerror:
+        reason = exc.strerror
+    elif isinstance(exc, RuntimeError):
+        reason = itk_reason(exc)
+    else:
+        reason = (text.strip().splitlines() or [type(exc).__name__])[0]
+    return InputError(f"cannot write {path}: {_own_names(reason, staged).rstrip('.')}.")
+
+
+def check_written(path):
+    """Refuse an image file a writer left incomplete without raising: ITK's NIfTI
+    writer prints a short write ('NWAD: wrote only 40608 of 13565952 bytes', a full
+    disk) to the terminal and returns as if done."""
+    header = None
+    if path.lower().endswith(NIFTI_SUFFIXES):
+        header = _nifti_header(path) if os.path.getsize(path) else None
+        if header is None:
+            raise InputError(f"cannot write {path}: the file came out empty or unreadable "
+                             f"(is its disk full?).")
+    try:
+        _check_complete(path, header)
+    except InputError:
+        raise InputError(f"cannot write {path}: the file came out incomplete (is its disk "
+                         f"full?).") from None
 
 
 def write_json_atomic(data, path):
@@ -159,5 +218,11 @@ def write_mask(mask, path, *, segment_name=None):
         raise InputError(
             f"cannot write a mask as {name}; use .nii.gz, .nrrd, .seg.nrrd or .mha."
         )
+    from ._images import itk_warnings_hidden
+
     with atomic_file(path, suffix) as tmp:
-        sitk.WriteImage(mask, tmp, useCompression=True)
+        # What the C libraries print of a failure ('** ERROR: NWAD: wrote only ...') is
+        # dropped: the error says it in one sentence.
+        with itk_warnings_hidden():
+            sitk.WriteImage(mask, tmp, useCompression=True)
+            check_written(tmp)
