@@ -339,6 +339,31 @@ def test_seed_that_is_also_an_exclude_point(ct):
         segment_liver(ct[0], seeds=[(22, 40, 24)], exclude=[(22, 40, 24)])
 
 
+def test_exclude_point_next_to_a_seed_is_refused(ct):
+    # One voxel apart, the exclude ball had cut the seed out of its own region: a mask
+    # beside the seed was written, said only to have left the seed out.
+    with pytest.raises(InputError, match=r"exclude point 23,40,24 lies 4\.0 mm from the seed "
+                                         r"22,40,24.*at least 8 mm from the seeds"):
+        segment_liver(ct[0], seeds=[(22, 40, 24)], exclude=[(23, 40, 24)])
+    # Two voxels (8 mm) apart the balls only touch: accepted.
+    segment_liver(ct[0], seeds=[(22, 40, 24)], exclude=[(24, 40, 24)])
+
+
+def test_seed_in_a_lesion_is_said():
+    # The real CT clicked in its HCC (83 HU in liver of 57): 1377 of 2128 mL, no warning.
+    img, liver, _, _ = synthetic_ct()
+    a = sitk.GetArrayFromImage(img)
+    lesion = _ellipsoid((27, 40, 30), (3, 4, 4)) & liver
+    a[lesion] += 25  # a hyper-enhancing lesion of 125 HU in liver of 100
+    bright = sitk.GetImageFromArray(a)
+    bright.CopyInformation(img)
+    r = segment_liver(bright, seeds=[(30, 40, 27)])
+    said = [w for w in r.warnings if "lies in tissue" in w]
+    assert len(said) == 1 and "seed 30,40,27 lies in tissue brighter than the liver" in said[0]
+    parenchyma = segment_liver(bright, seeds=[(22, 40, 24)])
+    assert not [w for w in parenchyma.warnings if "lies in tissue" in w]
+
+
 def test_bad_point_format(ct):
     with pytest.raises(InputError, match="three voxel indices"):
         segment_liver(ct[0], seeds=[(1, 2)])
@@ -628,6 +653,24 @@ def test_cli_refuses_a_uniform_image(tmp_path, capsys, value, argv_tail):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"has the same value ({value})" in err
     assert "MR scan" not in err and not out.exists()
+
+
+def test_cli_refuses_a_region_larger_than_any_liver_running_out_of_the_scan(tmp_path, capsys):
+    # The real CT segmented as MR from a seed had grown through the body: 17.5 L written,
+    # exit 0, with a volume warning and edge warnings only.
+    a = np.zeros((40, 80, 80), np.float32)
+    a[:, :, :30] = 300.0  # tissue of one level through the scan, on one side: 12 L
+    a += np.random.default_rng(0).normal(0.0, 10.0, a.shape).astype(np.float32)
+    img = sitk.GetImageFromArray(np.abs(a))
+    img.SetSpacing((5.0, 5.0, 5.0))
+    src, out = tmp_path / "mr.nii.gz", tmp_path / "liver.nii.gz"
+    sitk.WriteImage(img, str(src))
+    assert main(["segment", str(src), "-o", str(out), "--modality", "mr",
+                 "--seed", "15,40,20"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "more than any adult liver" in err
+    assert "sides of the field of view) grew through the body" in err
+    assert not out.exists()
 
 
 @pytest.mark.parametrize("argv_tail", [["--seed", "20,20,1"], []])

@@ -177,6 +177,33 @@ def _left_of_body_centre_mm(image, liver, liver_arr, modality):
     return centre_x_mm(liver, liver_arr) - centre_x_mm(small, body)
 
 
+def _check_exclude_away_from_seeds(image, seeds, exclude):
+    """Refuse an exclude point whose ball overlaps a seed's: the seed is then cut out of
+    its own region (one voxel apart: a 299 mL mask beside the seed, exit 0, said only to
+    have left the seed out)."""
+    from ._pipeline import POINT_RADIUS_MM
+
+    for e in exclude:
+        pe = np.array(image.TransformIndexToPhysicalPoint([int(v) for v in e]))
+        for s in seeds:
+            ps = np.array(image.TransformIndexToPhysicalPoint([int(v) for v in s]))
+            gap_mm = float(np.linalg.norm(pe - ps))
+            if gap_mm < 2 * POINT_RADIUS_MM:
+                raise InputError(
+                    f"the exclude point {','.join(map(str, e))} lies {gap_mm:.1f} mm from the "
+                    f"seed {','.join(map(str, s))}, within the {POINT_RADIUS_MM:g} mm each "
+                    f"keeps around it: put exclude points outside the liver, at least "
+                    f"{2 * POINT_RADIUS_MM:g} mm from the seeds."
+                )
+
+
+def _field_of_view_sides_touched(mask):
+    """How many of the field of view's six sides ``mask`` reaches."""
+    arr = sitk.GetArrayViewFromImage(mask)
+    return sum(bool(np.take(arr, index, axis=axis).any()) for axis in range(3)
+               for index in (0, -1))
+
+
 def _check_image(image):
     if image.GetDimension() != 3 or image.GetNumberOfComponentsPerPixel() != 1:
         raise InputError(
@@ -270,6 +297,7 @@ def segment_liver(image, modality="ct", seeds=None, exclude=None, options=None, 
             f"the point {','.join(map(str, both[0]))} is both a seed and an exclude point; "
             f"seeds go inside the liver, exclude points outside it."
         )
+    _check_exclude_away_from_seeds(image, seeds, exclude)
     tumor = None
     if options.backend == "totalsegmentator":
         from ._totalseg import segment_totalsegmentator
@@ -308,6 +336,17 @@ def segment_liver(image, modality="ct", seeds=None, exclude=None, options=None, 
             f"liver does; the image shows no boundary around it (check that it is the scan "
             f"and the modality"
             + (", and that the seeds lie in the liver)." if seeds else ").")
+        )
+    sides = _field_of_view_sides_touched(liver)
+    if volume_ml > ADULT_LIVER_ML[1] and (sides >= 4 or volume_ml > 2 * ADULT_LIVER_ML[1]):
+        # A CT segmented as MR from a seed had grown through the body: 17.5 L written, exit
+        # 0, with warnings only. A liver larger than any adult's reaching past the scan on
+        # four sides is no liver cut by the field of view, nor is one twice that size.
+        raise InputError(
+            f"no liver found: the {'region grown from the seeds' if seeds else 'segmentation'} "
+            f"({volume_ml:.0f} mL, more than any adult liver, reaching {sides} of the 6 sides "
+            f"of the field of view) grew through the body: check the modality"
+            + (", and that the seeds lie in the liver." if seeds else ".")
         )
     warnings = list(warnings)
     cut_by_fov = field_of_view_warnings(liver, "liver")

@@ -258,6 +258,7 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
             "the scan covers the upper abdomen, or give a --seed point inside the liver."
         )
     liver_c = fill_liver(region, coarse, arr < FAT_HU if modality == "ct" else None)
+    warnings += _seed_level_warnings(seeds, seeds_c, arr, region, coarse, modality)
     _check_tumor_seeds(tumor_seeds, image, coarse, liver_c)
     method = growth.method
 
@@ -739,6 +740,39 @@ def _check_tumor_seeds(tumor_seeds, image, coarse, liver_c):
                 f"tumour seed {_fmt(s)} lies {to_liver_mm[sc]:.0f} mm from the liver found; "
                 f"place tumour seeds inside lesions of the liver."
             )
+
+
+def _seed_level_warnings(seeds, seeds_c, arr, region, coarse, modality):
+    """Warnings for seeds in tissue of another level than the liver grown from them.
+
+    The window is centred on the seeds' surroundings: a click in a lesion or
+    vessel centres it there, and the mask is then part liver, part lesion,
+    with nothing else to say so (the real CT clicked in its HCC, 83 HU in
+    liver of 57: 1377 mL of 2128, Dice 0.74, no warning). Different means
+    more than 3 robust SDs of the region's interior, and more than 15 HU on
+    CT or a tenth of the level on MR (its level drifts).
+    """
+    interior = _interior(region, coarse)
+    if not seeds_c or interior is None:
+        return []
+    values = arr[interior]
+    level = float(np.median(values))
+    spread = 1.4826 * float(np.median(np.abs(values - level)))
+    limit = max(3.0 * spread, 15.0 if modality == "ct" else 0.1 * abs(level))
+    def shown(v):
+        return f"{v:.0f} HU" if modality == "ct" else f"{_significant(v, 3):g}"
+
+    out = []
+    for s, sc in zip(seeds, seeds_c):
+        own = float(np.median(arr[seed_ball(arr.shape, [sc], coarse, 3.0)]))
+        if abs(own - level) > limit and region[sc]:
+            out.append(
+                f"seed {_fmt(s)} lies in tissue {'brighter' if own > level else 'darker'} "
+                f"than the liver grown from it ({shown(own)} against {shown(level)}): it "
+                f"may lie in a lesion or vessel, on whose level the window was then "
+                f"centred; check the mask, or click in the parenchyma."
+            )
+    return out
 
 
 def _interior(region, coarse, min_ml=20.0):
