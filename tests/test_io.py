@@ -210,6 +210,19 @@ def test_bad_image_inputs(tmp_path):
     (tmp_path / "junk.nii.gz").write_bytes(b"not an image")
     with pytest.raises(InputError, match="cannot read"):
         flr.load_image(tmp_path / "junk.nii.gz")
+    sitk.WriteImage(sitk.Image([6, 6, 6], sitk.sitkInt16), str(tmp_path / "ct.nii.gz"))
+    with pytest.raises(InputError, match=r"a SeriesInstanceUID \(1\.2\.3\) selects a series of "
+                                         r"a DICOM folder; .*ct\.nii\.gz is a single file"):
+        flr.load_image(tmp_path / "ct.nii.gz", series_uid="1.2.3")
+    (tmp_path / "empty.nii.gz").write_bytes(b"")  # ITK: "Unable to determine ImageIO reader"
+    with pytest.raises(InputError, match=r"empty\.nii\.gz is empty \(0 bytes\)"):
+        flr.load_image(tmp_path / "empty.nii.gz")
+    sheared = sitk.Image([6, 6, 6], sitk.sitkInt16)
+    sheared.SetDirection((1.0, 0.3, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0))
+    sitk.WriteImage(sheared, str(tmp_path / "sheared.mha"))  # NIfTI would orthogonalise it
+    with pytest.raises(InputError, match=r"sheared\.mha has a direction matrix that is not a "
+                                         r"rotation"):
+        flr.load_image(tmp_path / "sheared.mha")
     sitk.WriteImage(sitk.Image([5, 5], sitk.sitkInt16), str(tmp_path / "flat.nii.gz"))
     with pytest.raises(InputError, match="3-D"):
         flr.load_image(tmp_path / "flat.nii.gz")

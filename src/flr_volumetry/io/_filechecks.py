@@ -73,6 +73,13 @@ def check_geometry(image, path):
             and np.all(np.isfinite(image.GetDirection()))):
         raise InputError(f"{path} has a position or orientation that is not a number in its "
                          f"header; its geometry cannot be trusted.")
+    d = np.array(image.GetDirection(), float).reshape(image.GetDimension(), -1)
+    # Said of the file: a sheared scan had been refused later as "the mask's direction
+    # matrix" (the mask segmented on its grid). 1e-3: DICOM orientations with few decimals.
+    if not np.allclose(d @ d.T, np.eye(d.shape[0]), atol=1e-3):
+        raise InputError(f"{path} has a direction matrix that is not a rotation (its axes are "
+                         f"not unit length and perpendicular, a sheared or scaled header), so "
+                         f"its voxel volume is undefined; correct the header.")
 
 
 def check_voxel_size(spacing, path):

@@ -202,6 +202,10 @@ def read_image_file(path):
     path = os.fspath(path)
     check_exists(path)
     check_itk_path(path)
+    if os.path.isfile(path) and os.path.getsize(path) == 0:
+        # ITK says only that no reader knows the file ("Unable to determine ImageIO reader").
+        raise InputError(f"{path} is empty (0 bytes): an interrupted copy or a failed "
+                         f"export?; copy or export it again.")
     check_before_reading(path)
     try:
         with itk_warnings_hidden():
@@ -250,6 +254,10 @@ def load_image(path, *, series_uid=None):
 
         return read_dicom_series(path, series_uid=series_uid)
     check_exists(path)
+    if series_uid is not None:
+        # It had been passed over in silence: the file read was taken for the series asked.
+        raise InputError(f"a SeriesInstanceUID ({series_uid}) selects a series of a DICOM "
+                         f"folder; {path} is a single file, which holds one scan.")
     from ._dicom import is_dicom_file
 
     if path.lower().endswith(".dcm") or (not is_image_file(path) and is_dicom_file(path)):
