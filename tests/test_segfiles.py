@@ -231,18 +231,28 @@ def test_seg_nrrd_single_layer_and_label_values(tmp_path):
         read_seg_nrrd(path, 7)
 
 
-def test_seg_nrrd_in_ras_space_and_old_layout(tmp_path):
-    # Slicer before 4.11: one binary layer per segment, no Layer/LabelValue fields, RAS space.
-    a = np.zeros((2, 4, 3, 2), np.uint8)
+def _two_voxel_layers(n_layers):
+    """Layers of a 4x3x2 .seg.nrrd: one voxel set in the first, another in the second."""
+    a = np.zeros((n_layers, 4, 3, 2), np.uint8)
     a[0, 1, 1, 0] = 1
     a[1, 2, 2, 1] = 1
-    header = {"type": "unsigned char", "space": "right-anterior-superior",
-              "kinds": ["list", "domain", "domain", "domain"],
-              "space directions": np.array([[np.nan] * 3, [-2.0, 0, 0], [0, -1.5, 0],
-                                            [0, 0, 3.0]]),
-              "space origin": np.array([10.0, 20.0, -5.0]),
-              "Segment0_ID": "s1", "Segment0_Name": "liver",
-              "Segment1_ID": "s2", "Segment1_Name": "tumor"}
+    return a
+
+
+def _layered_header(space, x_step, y_step, origin):
+    return {"type": "unsigned char", "space": space,
+            "kinds": ["list", "domain", "domain", "domain"],
+            "space directions": np.array([[np.nan] * 3, [x_step, 0, 0], [0, y_step, 0],
+                                          [0, 0, 3.0]]),
+            "space origin": np.array(origin)}
+
+
+def test_seg_nrrd_in_ras_space_and_old_layout(tmp_path):
+    # Slicer before 4.11: one binary layer per segment, no Layer/LabelValue fields, RAS space.
+    a = _two_voxel_layers(2)
+    header = _layered_header("right-anterior-superior", -2.0, -1.5, (10.0, 20.0, -5.0))
+    header.update({"Segment0_ID": "s1", "Segment0_Name": "liver",
+                   "Segment1_ID": "s2", "Segment1_Name": "tumor"})
     path = tmp_path / "old.seg.nrrd"
     nrrd.write(str(path), a, header)
     im = read_seg_nrrd(path, "tumor")
@@ -251,6 +261,42 @@ def test_seg_nrrd_in_ras_space_and_old_layout(tmp_path):
     assert im.GetDirection() == (1, 0, 0, 0, 1, 0, 0, 0, 1)
     assert _arr(im)[1, 2, 2] == 1 and _arr(im).sum() == 1
     assert _arr(read_seg_nrrd(path, "liver"))[0, 1, 1] == 1
+
+
+def test_a_name_two_segments_share_is_refused_and_an_empty_segment_said(tmp_path):
+    # 'Liver' twice (a copy), or 'liver' and 'Liver' from two readers, had been joined in
+    # silence; an empty segment chosen by name had crashed (UnboundLocalError).
+    a = _two_voxel_layers(3)
+    header = _layered_header("left-posterior-superior", 2.0, 1.5, (0.0, 0.0, 0.0))
+    for i, (name, label) in enumerate([("liver", 3), ("Liver", 7), ("Ghost", 1)]):
+        header.update({f"Segment{i}_ID": f"s{i}", f"Segment{i}_Name": name,
+                       f"Segment{i}_Layer": str(i), f"Segment{i}_LabelValue": str(label)})
+    a[0] *= 3
+    a[1] *= 7
+    path = tmp_path / "two.seg.nrrd"
+    nrrd.write(str(path), a, header)
+    with pytest.raises(InputError, match=r"holds 2 segments named 'LIVER' \(3 'liver', 7 "
+                                         r"'Liver'\); choose one by its label value, e\.g\. "
+                                         r"two\.seg\.nrrd:3"):
+        load_mask(f"{path}:LIVER")
+    assert _arr(load_mask(f"{path}:Liver").image).sum() == 1  # the exact name is one
+    assert _arr(load_mask(f"{path}:7").image)[1, 2, 2] == 1
+    with pytest.raises(InputError, match=r"has no voxel in its segment Ghost; it is empty"):
+        load_mask(f"{path}:Ghost")
+
+
+def test_a_couinaud_map_is_not_read_as_totalsegmentators_liver(tmp_path):
+    # TotalSegmentator's liver_segments output taken as FILE:liver: label 5 (the liver in
+    # the 'total' task) is segment V there: its 143 mL had been measured as the liver.
+    a = np.zeros((8, 6, 6), np.uint8)
+    for k in range(8):
+        a[k, 1:5, 1:5] = k + 1
+    sitk.WriteImage(sitk.GetImageFromArray(a), str(tmp_path / "segments.nii.gz"))
+    with pytest.raises(InputError, match=r"holds labels 1, 2, 3, 4, 5, 6, 7, 8 only, as a "
+                                         r"Couinaud segment map.*label 5 is a segment, not the "
+                                         r"liver of the total task"):
+        load_mask(f"{tmp_path / 'segments.nii.gz'}:liver")
+    assert _arr(load_mask(f"{tmp_path / 'segments.nii.gz'}:5").image).sum() == 16
 
 
 def test_write_seg_nrrd_refuses_mixed_grids_and_bad_names(tmp_path):

@@ -105,6 +105,26 @@ def _resolve_names(labels, task):
     return tuple(out)
 
 
+def _check_not_couinaud(image, names, labels, path, task):
+    """Refuse a structure name (``names``, resolved to ``labels`` of ``task``) on a file
+    holding Couinaud segments only: labels within 1-8, five or more of them, as
+    TotalSegmentator's liver_segments output. There 'liver' (5 in 'total') is segment V:
+    its 143 mL had been measured as the whole liver."""
+    arr = sitk.GetArrayViewFromImage(image)
+    if arr.dtype.kind not in "iu" or arr.min() < 0 or arr.max() > 8:
+        return
+    present = np.flatnonzero(np.bincount(arr.ravel()))
+    present = present[present > 0]
+    if present.size >= 5:
+        raise InputError(
+            f"{path} holds labels {', '.join(map(str, present))} only, as a Couinaud segment "
+            f"map (TotalSegmentator's liver_segments task) does: its label "
+            f"{','.join(map(str, labels))} is a segment, not the "
+            f"{', '.join(str(n) for n in names if not isinstance(n, int))} of the {task} task; "
+            f"give it as the segment map (--segments), or select labels by number."
+        )
+
+
 # A file with more distinct non-zero values than this is an image, not a label map.
 MAX_LABELS = 255
 
@@ -309,6 +329,7 @@ def load_mask(spec, reference=None, *, structure="liver", task="total", what="ma
     if not is_image_file(path) and is_dicom_seg(path):
         # Frames are placed on the reference grid by their position.
         return read_dicom_seg(path, scan, segment=labels, what=what)
+    names = labels
     if is_seg_nrrd(path):
         # Labels are segment names or label values of the file, not TotalSegmentator's.
         binary, warnings = read_seg_nrrd(path, segment=labels), []
@@ -319,13 +340,17 @@ def load_mask(spec, reference=None, *, structure="liver", task="total", what="ma
                 f"the {what} {path} is not a 3-D single-channel mask; for multi-segment files "
                 f"(.seg.nrrd, DICOM SEG) select the segment by name."
             )
-        names = labels
         if labels is not None:
             labels = _resolve_names(labels, task)
+            if names != labels:
+                _check_not_couinaud(image, names, labels, path, task)
         binary, warnings = _select(image, labels, path, what)
     source = path if labels is None else f"{path}:{','.join(map(str, labels))}"
     if not np.any(sitk.GetArrayViewFromImage(binary)):
+        # (A segment read by name from a .seg.nrrd had crashed here: 'names' unset.)
         chosen = "" if labels is None else f" with label {','.join(map(str, labels))}"
+        if labels is not None and is_seg_nrrd(path):
+            chosen = f" in its segment {','.join(map(str, labels))}"
         if labels is not None and names != labels:
             # A structure name is a TotalSegmentator label number: say which, and what the
             # file holds (a binary mask needs no selection).

@@ -64,10 +64,12 @@ def _as_selection(segment):
     return tuple(out)
 
 
-def _choose(available, segment, path, number_kind, listing=None):
+def _choose(available, segment, path, number_kind, listing=None, numbers=None):
     """Segment keys chosen by ``segment`` (normalised by :func:`_as_selection`) among
     ``available`` ({key: name}); integers are keys, strings are names. ``listing`` shows
-    the segments in messages (default: key and name)."""
+    the segments in messages (default: key and name); ``numbers`` ({key: number}) are
+    the numbers a user types for them, where those are not the keys."""
+    numbers = numbers or {}
     if not available:
         raise InputError(f"{path} holds no segment.")
     listing = listing or ", ".join(f"{k} {name!r}" for k, name in available.items())
@@ -75,9 +77,12 @@ def _choose(available, segment, path, number_kind, listing=None):
     if sel is None:
         if len(available) == 1:
             return list(available)
+        first_key, first_name = next(iter(available.items()))
+        unique = sum(name.lower() == first_name.lower() for name in available.values()) == 1
         raise InputError(
             f"{path} holds {len(available)} segments ({listing}); choose one by name or "
-            f"{number_kind}, e.g. {os.path.basename(path)}:{next(iter(available.values()))}."
+            f"{number_kind}, e.g. {os.path.basename(path)}:"
+            f"{first_name if unique else numbers.get(first_key, first_key)}."
         )
     chosen = []
     for s in sel:
@@ -88,6 +93,15 @@ def _choose(available, segment, path, number_kind, listing=None):
             keys = keys or [k for k, name in available.items() if name.lower() == s.lower()]
         if not keys:
             raise InputError(f"{path} has no segment {s!r}; available segments: {listing}.")
+        if len(keys) > 1:
+            # Two segments of one name (or of names differing in case) had been joined in
+            # silence: the liver and a copy, or 'liver' and 'Liver' drawn by two readers.
+            shown = [numbers.get(k, k) for k in keys]
+            raise InputError(
+                f"{path} holds {len(keys)} segments named {s!r} "
+                f"({', '.join(f'{n} {available[k]!r}' for n, k in zip(shown, keys))}); choose "
+                f"one by its {number_kind}, e.g. {os.path.basename(path)}:{shown[0]}."
+            )
         chosen += [k for k in keys if k not in chosen]
     return chosen
 
@@ -725,7 +739,8 @@ def read_seg_nrrd(path, segment=None):
     # Listed by label value, the number a user types (not the segment's position).
     chosen = _choose({i: names[i] for i in segments}, sel, path, "label value",
                      listing=", ".join(f"{g['name']!r} (label {g['label']})"
-                                       for g in segments.values()))
+                                       for g in segments.values()),
+                     numbers={i: g["label"] for i, g in segments.items()})
     out = np.zeros(data.shape[1:], dtype=bool)
     for i in chosen:
         out |= data[segments[i]["layer"]] == segments[i]["label"]
