@@ -557,7 +557,14 @@ def test_totalsegmentator_missing_is_clear(ct, monkeypatch):
 
 @pytest.mark.parametrize("behaviour, message", [
     ("exits", r"TotalSegmentator total failed \(no licence for this task\)"),
+    # "failed (1)" had been all a bare exit said.
+    ("exits 1", r"TotalSegmentator total failed \(it stopped with exit code 1\)"),
     ("writes nothing", "TotalSegmentator total finished without writing its result"),
+    # An empty result had been "the TotalSegmentator liver /tmp/flr-totalseg-.../seg.nii.gz:5
+    # has no voxel", a cut-short one "... cut short ...; copy it again".
+    ("finds no liver", r"^TotalSegmentator total found no liver in the scan; check"),
+    ("writes half", r"^TotalSegmentator total wrote a result that cannot be used \(its output "
+                    r"is cut short\); check its installation"),
 ])
 def test_totalsegmentator_failures_are_one_sentence(ct, monkeypatch, behaviour, message):
     from flr_volumetry.segmentation import _totalseg
@@ -565,11 +572,43 @@ def test_totalsegmentator_failures_are_one_sentence(ct, monkeypatch, behaviour, 
     def fake_run(src, out, **kwargs):
         if behaviour == "exits":
             sys.exit("no licence for this task")  # as TotalSegmentator itself does
+        if behaviour == "exits 1":
+            sys.exit(1)
+        if behaviour in ("finds no liver", "writes half"):
+            image = sitk.ReadImage(src)
+            labels = sitk.Image(image.GetSize(), sitk.sitkUInt8)
+            labels.CopyInformation(image)
+            if behaviour == "writes half":
+                labels[4:20, 4:20, 4:20] = 5
+            sitk.WriteImage(labels, out)
+            if behaviour == "writes half":
+                data = open(out, "rb").read()
+                open(out, "wb").write(data[: len(data) // 2])
 
     monkeypatch.setattr(_totalseg, "import_totalsegmentator", lambda: fake_run)
     with pytest.raises(InputError, match=message) as exc:
         segment_liver(ct[0], options=SegmentationOptions(backend="totalsegmentator"))
     assert "flr-totalseg-" not in str(exc.value)  # no temporary path in the message
+
+
+def test_totalsegmentator_result_on_another_grid_is_said_without_its_temporary_path(
+        ct, monkeypatch):
+    from flr_volumetry.segmentation import _totalseg
+
+    def fake_run(src, out, **kwargs):  # its result on a grid twice as coarse
+        image = sitk.ReadImage(src)
+        coarse = sitk.Image([s // 2 for s in image.GetSize()], sitk.sitkUInt8)
+        coarse.SetSpacing([2 * s for s in image.GetSpacing()])
+        coarse.SetOrigin(image.GetOrigin())
+        coarse.SetDirection(image.GetDirection())
+        coarse[5:15, 5:15, 5:12] = 5
+        sitk.WriteImage(coarse, out)
+
+    monkeypatch.setattr(_totalseg, "import_totalsegmentator", lambda: fake_run)
+    r = segment_liver(ct[0], options=SegmentationOptions(backend="totalsegmentator"))
+    said = [w for w in r.warnings if "another grid" in w]
+    assert said and said[0].startswith("TotalSegmentator's liver was on another grid")
+    assert not any("flr-totalseg-" in w for w in r.warnings)
 
 
 def test_totalsegmentator_refuses_mr_passed_as_ct(ct, monkeypatch):

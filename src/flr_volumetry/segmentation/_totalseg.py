@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 
 import SimpleITK as sitk
@@ -32,7 +33,13 @@ def _run(run, src, out, advice, *, task, **options):
     try:
         run(src, out, ml=True, task=task, quiet=True, **options)
     except (Exception, SystemExit) as exc:  # noqa: BLE001 - one clear message
-        reason = f"{type(exc).__name__}: {exc}" if not isinstance(exc, SystemExit) else exc.code
+        # ("failed (1)" had been all a sys.exit said.)
+        if not isinstance(exc, SystemExit):
+            reason = f"{type(exc).__name__}: {exc}"
+        elif isinstance(exc.code, str):
+            reason = exc.code  # sys.exit("message"), as TotalSegmentator itself says a cause
+        else:
+            reason = f"it stopped with exit code {exc.code or 0}"
         raise InputError(f"TotalSegmentator {task} failed ({reason}); {advice}.") from None
     if not os.path.exists(out):
         # Its temporary output path would mean nothing to the user.
@@ -73,11 +80,34 @@ def segment_totalsegmentator(image, modality, options):
         _run(run, src, out, "check that its model weights are installed "
              "(totalseg_download_weights) or use --backend classic",
              task=task, roi_subset=["liver"], fast=options.fast)
-        mask = liver_from_totalsegmentator_output(out, image, modality)
+        try:
+            mask = liver_from_totalsegmentator_output(out, image, modality)
+        except InputError as exc:
+            raise _about_its_output(exc, out, task) from None
         liver = sitk.Image(mask.image)
     methods = {"algorithm": f"TotalSegmentator task {task} (roi_subset liver)",
                "parameters": {"task": task, "fast": options.fast}}
-    return liver, list(mask.warnings), methods
+    return liver, [_without_path(w, out) for w in mask.warnings], methods
+
+
+def _without_path(text, out):
+    """``text`` with the temporary output (and its label selection) named as what it is."""
+    text = re.sub(r"the TotalSegmentator liver " + re.escape(out) + r"(:\S+)?",
+                  "TotalSegmentator's liver", text)
+    return re.sub(re.escape(out) + r"(:\S+)?", "its output", text)
+
+
+def _about_its_output(exc, out, task):
+    """The InputError for a TotalSegmentator result that cannot be used, said without its
+    temporary path (which had been named, with advice to copy it again)."""
+    text = str(exc)
+    if "has no voxel" in text:
+        return InputError(f"TotalSegmentator {task} found no liver in the scan; check that it "
+                          f"shows the liver and the modality, or use --backend classic.")
+    # Only what is wrong: the reader's advice ("copy it again") is for a user's own file.
+    what = re.split(r"[:;]", _without_path(text, out), maxsplit=1)[0].rstrip(".")
+    return InputError(f"TotalSegmentator {task} wrote a result that cannot be used ({what}); "
+                      f"check its installation, or use --backend classic.")
 
 
 def segments_from_totalsegmentator(image, modality="ct"):
