@@ -285,6 +285,27 @@ def test_a_name_two_segments_share_is_refused_and_an_empty_segment_said(tmp_path
         load_mask(f"{path}:Ghost")
 
 
+def test_a_timepoints_seg_file_of_several_segments_gives_the_one_named_for_its_role(tmp_path):
+    # A liver.seg.nrrd holding Liver and Tumor had failed its timepoint with "choose one by
+    # name, e.g. liver.seg.nrrd:Liver", which a study folder has no way to do.
+    from flr_volumetry.workflow import measure_files
+
+    ref = _grid()
+    masks = _masks(ref)
+    path = tmp_path / "liver.seg.nrrd"
+    write_seg_nrrd({"Liver": masks["liver"], "Tumor": masks["tumor"]}, path)
+    ct = str(tmp_path / "ct.nii.gz")
+    sitk.WriteImage(ref, ct)
+    m = measure_files(ct, liver=str(path), tumor=str(path))
+    voxel_ml = float(np.prod(ref.GetSpacing())) / 1000.0
+    assert m.total_liver_ml == pytest.approx(_arr(masks["liver"]).sum() * voxel_ml)
+    assert m.tumor_ml == pytest.approx(_arr(masks["tumor"]).sum() * voxel_ml)
+    assert any("its segment 'Liver' was taken as the liver mask" in w for w in m.warnings)
+    assert any("its segment 'Tumor' was taken as the tumour mask" in w for w in m.warnings)
+    with pytest.raises(InputError, match="holds 2 segments"):  # no segment named 'flr'
+        measure_files(ct, liver=str(path), flr=str(path))
+
+
 def test_a_couinaud_map_is_not_read_as_totalsegmentators_liver(tmp_path):
     # TotalSegmentator's liver_segments output taken as FILE:liver: label 5 (the liver in
     # the 'total' task) is segment V there: its 143 mL had been measured as the liver.

@@ -64,10 +64,32 @@ def _on_scan_grid(image, scan, what):
     return image
 
 
+# Segment names that say which of a file's segments is the liver, tumour or FLR mask.
+_ROLE_NAMES = {"liver mask": ("liver",), "tumour mask": ("tumor", "tumour", "tumors", "tumours"),
+               "FLR mask": ("flr", "remnant", "future liver remnant")}
+
+
 def _load_mask(spec, scan, **kwargs):
-    """:func:`load_mask` of a specification, or a mask already loaded (Mask or image)."""
+    """:func:`load_mask` of a specification, or a mask already loaded (Mask or image).
+
+    A segmentation file of several segments given without a selection (a
+    timepoint's liver.seg.nrrd holding Liver and Tumor, where a study folder
+    has no way to select one) gives the segment named for the role, said.
+    """
+    from .io._segfiles import SegmentChoiceNeeded
+
     if isinstance(spec, (str, os.PathLike)):
-        return load_mask(spec, scan, **kwargs)
+        try:
+            return load_mask(spec, scan, **kwargs)
+        except SegmentChoiceNeeded as exc:
+            wanted = _ROLE_NAMES.get(kwargs.get("what"), ())
+            named = [n for n in exc.names if n.strip().lower() in wanted]
+            if len(named) != 1:
+                raise
+            m = load_mask(f"{os.fspath(spec)}:{named[0]}", scan, **kwargs)
+            said = (f"{os.fspath(spec)} holds {len(exc.names)} segments: its segment "
+                    f"{named[0]!r} was taken as the {kwargs['what']}.")
+            return Mask(image=m.image, source=m.source, warnings=(said, *m.warnings))
     what = kwargs.get("what", "mask")
     image = _on_scan_grid(as_image(spec, what), scan, what)
     return Mask(image=image, source=getattr(spec, "source", "image given"),

@@ -64,6 +64,14 @@ def _as_selection(segment):
     return tuple(out)
 
 
+class SegmentChoiceNeeded(InputError):
+    """A file of several segments given without a selection; ``names`` are its segments'."""
+
+    def __init__(self, message, names):
+        super().__init__(message)
+        self.names = tuple(names)
+
+
 def _choose(available, segment, path, number_kind, listing=None, numbers=None):
     """Segment keys chosen by ``segment`` (normalised by :func:`_as_selection`) among
     ``available`` ({key: name}); integers are keys, strings are names. ``listing`` shows
@@ -79,11 +87,11 @@ def _choose(available, segment, path, number_kind, listing=None, numbers=None):
             return list(available)
         first_key, first_name = next(iter(available.items()))
         unique = sum(name.lower() == first_name.lower() for name in available.values()) == 1
-        raise InputError(
+        raise SegmentChoiceNeeded(
             f"{path} holds {len(available)} segments ({listing}); choose one by name or "
             f"{number_kind}, e.g. {os.path.basename(path)}:"
-            f"{first_name if unique else numbers.get(first_key, first_key)}."
-        )
+            f"{first_name if unique else numbers.get(first_key, first_key)}.",
+            available.values())
     chosen = []
     for s in sel:
         if isinstance(s, int):
