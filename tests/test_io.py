@@ -91,6 +91,9 @@ def test_totalsegmentator_multilabel_and_folder(tmp_path):
     with pytest.raises(InputError, match="a folder of per-class files takes one structure "
                                          "name"):
         flr.load_mask(f"{folder}:5", im["ct"])
+    # Its files are named in lower case: FOLDER:Liver had found none.
+    assert flr.mask_volume_ml(flr.load_mask(f"{folder}:Liver", im["ct"]).image) == \
+        flr.mask_volume_ml(flr.load_mask(f"{folder}:liver", im["ct"]).image)
 
 
 def test_mask_on_finer_grid_of_same_region_is_resampled_with_warning():

@@ -458,6 +458,14 @@ def test_cli_landmarks_file_builds_segments(tmp_path):
     assert r["methods"]["segment_map"] == "built from the plan's landmarks"
     flr = sitk.GetArrayFromImage(sitk.ReadImage(str(flr_out)))
     np.testing.assert_array_equal(flr > 0, np.isin(seg, [1, 4, 5, 6, 7, 8]))
+    # As a Slicer file its segment says what it is (it had been named after the file).
+    seg_out = tmp_path / "plan_result.seg.nrrd"
+    assert main(["measure", paths["ct"], "--liver", paths["liver"], "--landmarks",
+                 str(tmp_path / "lm.json"), "--resection", "left_lateral_sectionectomy",
+                 "--flr-out", str(seg_out)]) == 0
+    import nrrd
+
+    assert nrrd.read_header(str(seg_out))["Segment0_Name"] == "FLR"
 
 
 @pytest.mark.parametrize("kw, message", [

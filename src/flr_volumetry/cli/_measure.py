@@ -190,7 +190,7 @@ def run(args):
         registration=RegistrationOptions(min_dice=args.min_registration_dice),
     )
     if args.flr_out:
-        write_mask(masks["flr"], args.flr_out)
+        write_mask(masks["flr"], args.flr_out, segment_name="FLR")  # a .seg.nrrd says what it is
     if args.save_plan:
         # A plan with points is saved as applied: its points those of this scan (carried
         # here, if it was), and this scan's grid recorded with them.

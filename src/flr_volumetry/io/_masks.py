@@ -311,7 +311,9 @@ def load_mask(spec, reference=None, *, structure="liver", task="total", what="ma
                 raise InputError(f"a folder of per-class files takes one structure name "
                                  f"({path}:liver), not {','.join(map(str, labels))}.")
             structure, labels = labels[0], None
-        candidates = [os.path.join(path, structure + ext) for ext in (".nii.gz", ".nii")]
+        # TotalSegmentator names its files in lower case: FOLDER:Liver had found none.
+        candidates = [os.path.join(path, name + ext) for name in dict.fromkeys(
+            (structure, structure.lower())) for ext in (".nii.gz", ".nii")]
         found = [c for c in candidates if os.path.exists(c)]
         if not found:
             raise InputError(
