@@ -454,6 +454,21 @@ def test_ct_whose_header_puts_the_lungs_at_the_feet_is_said_to_be_flipped():
     assert not any("flipped" in w for w in segment_liver(img).warnings)
 
 
+def test_gassy_colon_at_the_feet_of_an_abdominal_scan_is_no_flipped_header():
+    # Turned upside down, 180 mL of colon at -850 HU at the scan's inferior end looks like
+    # lung bases at its top: a right CT without lungs had been refused as flipped (review).
+    img, liver, _, _ = synthetic_ct()
+    a = sitk.GetArrayFromImage(img)[:39].copy()  # cut below the lungs
+    gas = _ellipsoid((0, 42, 45), (12, 9, 12))[:39]
+    a[gas] = -850 + np.random.default_rng(1).normal(0, 30, gas.sum()).astype(np.int16)
+    cut = sitk.GetImageFromArray(a)
+    cut.SetSpacing(img.GetSpacing())
+    cut.SetOrigin(img.GetOrigin())
+    r = segment_liver(cut)
+    assert dice(_arr(r.liver), liver[:39]) > 0.95
+    assert not any("flipped" in w for w in r.warnings)
+
+
 def test_check_ct_intensities():
     check_ct_intensities(np.array([-1024.0, 40.0]))
     with pytest.raises(InputError):

@@ -212,8 +212,8 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
     seeds_c = to_index(seeds, image, coarse)
     excl_c = to_index(exclude, image, coarse)
 
-    body, lungs, allowed = _anatomy(arr, coarse, modality, warnings)
-    if not seeds_c and any(w.startswith(UPSIDE_DOWN) for w in warnings):
+    body, lungs, allowed, flipped = _anatomy(arr, coarse, modality, warnings)
+    if not seeds_c and flipped == "certain":
         # The automatic sample is taken under the right lung dome: here, in the pelvis.
         raise InputError(UPSIDE_DOWN + ", so the automatic search, which starts under the "
                          "right lung, cannot run; fix the header, or give --seed points "
@@ -247,6 +247,11 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
               f"{_spacing_text(image)}); "
             + advice + "."
         )
+    if not seeds_c and flipped == "suspected" and region_ml < ADULT_LIVER_ML[0]:
+        raise InputError(UPSIDE_DOWN + f" (lung-like air lies there, and the tissue found "
+                         f"holds only {region_ml:.0f} mL), so the automatic search, which "
+                         f"starts under the right lung, found no liver; fix the header, or "
+                         f"give --seed points inside the liver.")
     if (not seeds_c and not lungs.any() and region_ml < ADULT_LIVER_ML[0]
             and not _reaches_top(region, coarse)):
         # Without lungs the scan starts below the diaphragm, so a liver in it is cut by
@@ -434,14 +439,15 @@ def _significant(value, digits=5):
 
 
 def _anatomy(arr, coarse, modality, warnings):
-    """(body, lungs, allowed): where on the coarse grid the liver may lie.
+    """(body, lungs, allowed, flipped): where on the coarse grid the liver may lie, and
+    whether the header looks flipped head to feet (see :func:`_lungs_at_the_feet`).
 
     CT: inside the body, off the lungs and below the diaphragm (the lungs'
     under-surface). MR: inside the body.
     """
     if modality != "ct":
         body = _mr_body(arr)
-        return body, np.zeros_like(body), body
+        return body, np.zeros_like(body), body, None
     body = body_mask(arr)
     if not body.any():
         raise InputError(
@@ -449,7 +455,8 @@ def _anatomy(arr, coarse, modality, warnings):
             f"check that it is a CT of the abdomen in Hounsfield units."
         )
     lungs = lung_mask(arr, body, coarse)
-    upside_down = _lungs_at_the_feet(arr, body, lungs, coarse)
+    flipped = _lungs_at_the_feet(arr, body, lungs, coarse)
+    upside_down = flipped == "certain"
     if upside_down:
         lungs = np.zeros_like(lungs)  # "below the diaphragm" would be above it
     height = diaphragm_height(lungs)
@@ -462,7 +469,7 @@ def _anatomy(arr, coarse, modality, warnings):
     elif not lungs.any():
         warnings.append("no lung was found in the scan, so the diaphragm could not be used "
                         "to keep the heart out of the liver mask: check the upper border.")
-    return body, lungs, allowed
+    return body, lungs, allowed, flipped
 
 
 UPSIDE_DOWN = ("the scan's lungs lie at its inferior end: its header's superior-inferior "
@@ -470,25 +477,28 @@ UPSIDE_DOWN = ("the scan's lungs lie at its inferior end: its header's superior-
 
 
 def _lungs_at_the_feet(arr, body, lungs, coarse, min_ml=100.0, abdomen_mm=100.0):
-    """Whether the lungs lie at the scan's inferior end: a header whose superior-inferior
-    direction is flipped (LPS z grows towards the head).
+    """'certain', 'suspected' or None: whether the lungs lie at the scan's inferior end,
+    i.e. its header's superior-inferior direction is flipped.
 
-    ``lungs`` are those :func:`lung_mask` found. Found, they reach the scan's
+    ``lungs`` are those :func:`lung_mask` found. Found, reaching the scan's
     inferior end but not its superior one, with ``abdomen_mm`` of body above
-    them (a chest CT cutting the lung bases has none). Not found (lung bases
-    too small for whole lungs, and not at the top), lung shows when the scan
-    is turned upside down. The automatic sample under the right lung dome is
-    otherwise taken in the pelvis (the real CT so flipped: a 147 mL "liver"
-    written, said only to be small).
+    them (a chest CT cutting the lung bases has none): certain. Not found,
+    while lung-like air of ``min_ml`` shows when the scan is turned upside
+    down (the real CT so flipped, whose lung bases are too small to be taken
+    for whole lungs): only suspected, since gassy colon at the inferior end of
+    an abdominal scan looks alike; the automatic path then refuses only a
+    region too small for a liver (the real CT flipped: a 147 mL "liver" from
+    a sample taken in the pelvis).
     """
     voxel_ml = float(np.prod(spacing_zyx(coarse))) / 1000.0
     if lungs.any():
         zs = np.flatnonzero(lungs.any(axis=(1, 2)))
         body_top = np.flatnonzero(body.any(axis=(1, 2)))[-1]
-        return (zs[0] == 0 and zs[-1] < arr.shape[0] - 1
-                and (body_top - zs[-1]) * spacing_zyx(coarse)[0] >= abdomen_mm)
+        certain = (zs[0] == 0 and zs[-1] < arr.shape[0] - 1
+                   and (body_top - zs[-1]) * spacing_zyx(coarse)[0] >= abdomen_mm)
+        return "certain" if certain else None
     flipped = lung_mask(arr[::-1], body[::-1], coarse)
-    return flipped.sum() * voxel_ml >= min_ml
+    return "suspected" if flipped.sum() * voxel_ml >= min_ml else None
 
 
 def _check_seeds(seeds, seeds_c, arr, body, modality):
