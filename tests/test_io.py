@@ -303,6 +303,22 @@ def test_a_failed_write_is_one_sentence_naming_the_file(tmp_path, monkeypatch, f
     assert os.listdir(tmp_path) == []
 
 
+def test_a_file_a_writer_needed_is_named_as_itself_and_code_errors_pass(tmp_path):
+    # Inside the write, a source slice gone had been said as "cannot write liver.dcm: No such
+    # file or directory", and a NotImplementedError as a write failure (review).
+    from flr_volumetry.io._writers import all_or_none
+
+    out = tmp_path / "liver.dcm"
+    with pytest.raises(InputError, match=r"^cannot use .*slice7\.dcm \(No such file or "
+                                         r"directory\) while writing .*liver\.dcm\.$"):
+        with all_or_none([out]):
+            raise FileNotFoundError(2, "No such file or directory", str(tmp_path / "slice7.dcm"))
+    with pytest.raises(NotImplementedError):
+        with all_or_none([out]):
+            raise NotImplementedError("a code path")
+    assert os.listdir(tmp_path) == []
+
+
 # Real scans: volumes must equal the voxel counts given in ../shared/data/README.md.
 @pytest.mark.parametrize("relpath, spec, expected_ml", [
     ("ct-whole-liver", "labels.nii.gz", 2127.8),

@@ -263,24 +263,27 @@ def test_seg_nrrd_in_ras_space_and_old_layout(tmp_path):
     assert _arr(read_seg_nrrd(path, "liver"))[0, 1, 1] == 1
 
 
-def test_a_name_two_segments_share_is_refused_and_an_empty_segment_said(tmp_path):
-    # 'Liver' twice (a copy), or 'liver' and 'Liver' from two readers, had been joined in
-    # silence; an empty segment chosen by name had crashed (UnboundLocalError).
+def test_segments_sharing_a_name_are_united_and_each_has_its_number(tmp_path):
+    # A SEG's lesions each named 'Tumor' are one tumour; a pair sharing a name had been
+    # unselectable ('FILE:3' refused as the shared name, review); an empty segment chosen
+    # by name had crashed (UnboundLocalError).
     a = _two_voxel_layers(3)
     header = _layered_header("left-posterior-superior", 2.0, 1.5, (0.0, 0.0, 0.0))
-    for i, (name, label) in enumerate([("liver", 3), ("Liver", 7), ("Ghost", 1)]):
+    for i, (name, label) in enumerate([("Tumor", 3), ("Tumor", 7), ("Ghost", 1)]):
         header.update({f"Segment{i}_ID": f"s{i}", f"Segment{i}_Name": name,
                        f"Segment{i}_Layer": str(i), f"Segment{i}_LabelValue": str(label)})
     a[0] *= 3
     a[1] *= 7
     path = tmp_path / "two.seg.nrrd"
     nrrd.write(str(path), a, header)
-    with pytest.raises(InputError, match=r"holds 2 segments named 'LIVER' \(3 'liver', 7 "
-                                         r"'Liver'\); choose one by its label value, e\.g\. "
-                                         r"two\.seg\.nrrd:3"):
-        load_mask(f"{path}:LIVER")
-    assert _arr(load_mask(f"{path}:Liver").image).sum() == 1  # the exact name is one
+    assert _arr(load_mask(f"{path}:Tumor").image).sum() == 2
+    assert _arr(load_mask(f"{path}:tumor").image).sum() == 2
+    assert _arr(load_mask(f"{path}:3").image)[0, 1, 1] == 1
+    assert _arr(load_mask(f"{path}:3").image).sum() == 1
     assert _arr(load_mask(f"{path}:7").image)[1, 2, 2] == 1
+    with pytest.raises(InputError, match=r"choose one by name or label value, e\.g\. "
+                                         r"two\.seg\.nrrd:3\."):
+        load_mask(str(path))
     with pytest.raises(InputError, match=r"has no voxel in its segment Ghost; it is empty"):
         load_mask(f"{path}:Ghost")
 
@@ -300,8 +303,9 @@ def test_a_timepoints_seg_file_of_several_segments_gives_the_one_named_for_its_r
     voxel_ml = float(np.prod(ref.GetSpacing())) / 1000.0
     assert m.total_liver_ml == pytest.approx(_arr(masks["liver"]).sum() * voxel_ml)
     assert m.tumor_ml == pytest.approx(_arr(masks["tumor"]).sum() * voxel_ml)
-    assert any("its segment 'Liver' was taken as the liver mask" in w for w in m.warnings)
-    assert any("its segment 'Tumor' was taken as the tumour mask" in w for w in m.warnings)
+    assert any("2 segments: 'Liver' was taken as the liver mask, not 'Tumor'." in w
+               for w in m.warnings)
+    assert any("'Tumor' was taken as the tumour mask, not 'Liver'." in w for w in m.warnings)
     with pytest.raises(InputError, match="holds 2 segments"):  # no segment named 'flr'
         measure_files(ct, liver=str(path), flr=str(path))
 
@@ -318,6 +322,10 @@ def test_a_couinaud_map_is_not_read_as_totalsegmentators_liver(tmp_path):
                                          r"liver of the total task"):
         load_mask(f"{tmp_path / 'segments.nii.gz'}:liver")
     assert _arr(load_mask(f"{tmp_path / 'segments.nii.gz'}:5").image).sum() == 16
+    # A 'total' run with roi_subset liver, spleen, kidneys, pancreas: labels 1, 2, 3, 5, 7.
+    a[~np.isin(a, [1, 2, 3, 5, 7])] = 0
+    sitk.WriteImage(sitk.GetImageFromArray(a), str(tmp_path / "roi_subset.nii.gz"))
+    assert _arr(load_mask(f"{tmp_path / 'roi_subset.nii.gz'}:liver").image).sum() == 16
 
 
 def test_write_seg_nrrd_refuses_mixed_grids_and_bad_names(tmp_path):

@@ -83,12 +83,17 @@ def _load_mask(spec, scan, **kwargs):
             return load_mask(spec, scan, **kwargs)
         except SegmentChoiceNeeded as exc:
             wanted = _ROLE_NAMES.get(kwargs.get("what"), ())
-            named = [n for n in exc.names if n.strip().lower() in wanted]
-            if len(named) != 1:
+            named = list(dict.fromkeys(n for n in exc.names if n.strip().lower() in wanted))
+            if not named or len({n.strip().lower() for n in named}) != 1:
                 raise
-            m = load_mask(f"{os.fspath(spec)}:{named[0]}", scan, **kwargs)
-            said = (f"{os.fspath(spec)} holds {len(exc.names)} segments: its segment "
-                    f"{named[0]!r} was taken as the {kwargs['what']}.")
+            m = load_mask(f"{os.fspath(spec)}:{','.join(named)}", scan, **kwargs)
+            others = [n for n in dict.fromkeys(exc.names) if n not in named]
+            # The others are named: drawn in Slicer's default overwrite mode, a tumour
+            # segment leaves its hole in the liver segment.
+            said = (f"{os.fspath(spec)} holds {len(exc.names)} segments: "
+                    f"{' and '.join(repr(n) for n in named)} was taken as the "
+                    f"{kwargs['what']}" + (f", not {', '.join(repr(n) for n in others)}"
+                                           if others else "") + ".")
             return Mask(image=m.image, source=m.source, warnings=(said, *m.warnings))
     what = kwargs.get("what", "mask")
     image = _on_scan_grid(as_image(spec, what), scan, what)

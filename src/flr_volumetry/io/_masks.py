@@ -107,15 +107,16 @@ def _resolve_names(labels, task):
 
 def _check_not_couinaud(image, names, labels, path, task):
     """Refuse a structure name (``names``, resolved to ``labels`` of ``task``) on a file
-    holding Couinaud segments only: labels within 1-8, five or more of them, as
+    holding Couinaud segments only: labels within 1-8, seven or more of them, as
     TotalSegmentator's liver_segments output. There 'liver' (5 in 'total') is segment V:
-    its 143 mL had been measured as the whole liver."""
+    its 143 mL had been measured as the whole liver. (Five had refused a 'total' run with
+    roi_subset liver, spleen, kidneys and pancreas: labels 1, 2, 3, 5, 7.)"""
     arr = sitk.GetArrayViewFromImage(image)
     if arr.dtype.kind not in "iu" or arr.min() < 0 or arr.max() > 8:
         return
     present = np.flatnonzero(np.bincount(arr.ravel()))
     present = present[present > 0]
-    if present.size >= 5:
+    if present.size >= 7:
         raise InputError(
             f"{path} holds labels {', '.join(map(str, present))} only, as a Couinaud segment "
             f"map (TotalSegmentator's liver_segments task) does: its label "

@@ -101,15 +101,8 @@ def _choose(available, segment, path, number_kind, listing=None, numbers=None):
             keys = keys or [k for k, name in available.items() if name.lower() == s.lower()]
         if not keys:
             raise InputError(f"{path} has no segment {s!r}; available segments: {listing}.")
-        if len(keys) > 1:
-            # Two segments of one name (or of names differing in case) had been joined in
-            # silence: the liver and a copy, or 'liver' and 'Liver' drawn by two readers.
-            shown = [numbers.get(k, k) for k in keys]
-            raise InputError(
-                f"{path} holds {len(keys)} segments named {s!r} "
-                f"({', '.join(f'{n} {available[k]!r}' for n, k in zip(shown, keys))}); choose "
-                f"one by its {number_kind}, e.g. {os.path.basename(path)}:{shown[0]}."
-            )
+        # Segments of one name are united: a SEG's lesions each named 'Tumor' (one of them
+        # alone would be a fraction of the tumour volume).
         chosen += [k for k in keys if k not in chosen]
     return chosen
 
@@ -740,7 +733,9 @@ def read_seg_nrrd(path, segment=None):
                                         for g in segments.values())
                     raise InputError(f"{path} has no segment with label value {s}; available "
                                      f"segments: {listing}.")
-                resolved.append(names[hits[0]])
+                # The segment itself, not its name, which another segment may share (a
+                # name-shared pair had been unselectable: 'FILE:3' refused as the name).
+                resolved.append(hits[0])
             else:
                 resolved.append(s)
         sel = tuple(resolved)

@@ -128,6 +128,13 @@ def all_or_none(paths, suffixes=None):
             exc.args = tuple(_own_names(a, staged) if isinstance(a, str) else a
                              for a in exc.args)
             raise
+        if isinstance(exc, (NotImplementedError, RecursionError)):
+            raise  # RuntimeErrors of the code, not of the disk
+        temps = {tmp for tmp, _ in staged}
+        if isinstance(exc, OSError) and exc.filename and exc.filename not in temps:
+            # Another file the writer needed (a source slice of a DICOM SEG, gone): its own.
+            raise InputError(f"cannot use {exc.filename} ({exc.strerror or exc}) while "
+                             f"writing {staged[0][1]}.") from None
         if isinstance(exc, (OSError, RuntimeError)):
             # A full disk, a lost share: one sentence, not the library's lines (pydicom's
             # nested traceback text, a dozen lines of ITK's NRRD errors).

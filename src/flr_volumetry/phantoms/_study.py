@@ -457,6 +457,10 @@ def write_study(out_dir, *, n_patients=3, seed=0, modality="ct", fmt="nifti", si
         shutil.rmtree(tmp, ignore_errors=True)
         raise InputError(f"cannot write the study into {out} ({exc.strerror or exc}); "
                          f"choose a writable folder.") from exc
+    except InputError as exc:
+        # A writer's own refusal (a full disk) names the study's temporary folder.
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise InputError(str(exc).replace(str(tmp), str(out))) from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -338,10 +338,11 @@ def segment_liver(image, modality="ct", seeds=None, exclude=None, options=None, 
             + (", and that the seeds lie in the liver)." if seeds else ").")
         )
     sides = _field_of_view_sides_touched(liver)
-    if volume_ml > ADULT_LIVER_ML[1] and (sides >= 4 or volume_ml > 2 * ADULT_LIVER_ML[1]):
+    if options.backend == "classic" and volume_ml > ADULT_LIVER_ML[1] and sides >= 4:
         # A CT segmented as MR from a seed had grown through the body: 17.5 L written, exit
-        # 0, with warnings only. A liver larger than any adult's reaching past the scan on
-        # four sides is no liver cut by the field of view, nor is one twice that size.
+        # 0, with warnings only. A region growing larger than any adult liver and reaching
+        # past the scan on four sides met no boundary. (No absolute limit: polycystic
+        # livers pass 10 L.)
         raise InputError(
             f"no liver found: the {'region grown from the seeds' if seeds else 'segmentation'} "
             f"({volume_ml:.0f} mL, more than any adult liver, reaching {sides} of the 6 sides "
