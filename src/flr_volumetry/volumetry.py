@@ -326,6 +326,13 @@ def segment_map_warnings(label_ml, unlabelled_ml, absent=True):
 _LPS_ENDS = (("right", "left"), ("anterior", "posterior"), ("inferior", "superior"))
 
 
+def _edges_touched(mask):
+    """(SimpleITK index axis, 0 or -1) of each side of the field of view ``mask`` reaches."""
+    arr = _array(mask)
+    return [(axis, index) for axis in range(3) for index in (0, -1)
+            if np.any(np.take(arr, index, axis=2 - axis))]
+
+
 def field_of_view_warnings(mask, what="liver"):
     """Warnings when ``mask`` touches an edge of the field of view, named by the patient's
     side (superior, inferior, right, left, anterior, posterior), however the scan is stored.
@@ -342,7 +349,7 @@ def field_of_view_warnings(mask, what="liver"):
     """
     import itertools
 
-    arr = _array(mask)
+    touched = _edges_touched(mask)
     direction = np.abs(np.asarray(mask.GetDirection(), float).reshape(3, 3))
     # Each index axis names one patient axis, one to one: the assignment nearest the
     # direction matrix (an oblique scan's largest components may share a patient axis).
@@ -354,7 +361,7 @@ def field_of_view_warnings(mask, what="liver"):
         lps = lps_of[axis]
         low, high = _LPS_ENDS[lps] if signed[lps, axis] > 0 else _LPS_ENDS[lps][::-1]
         for side, index in ((low, 0), (high, -1)):
-            if np.any(np.take(arr, index, axis=2 - axis)):
+            if (axis, index) in touched:
                 (along if lps == 2 else across).append(side)
     out = []
     for side in sorted(along, key=("superior", "inferior").index):

@@ -333,7 +333,8 @@ def load_mask(spec, reference=None, *, structure="liver", task="total", what="ma
         # Frames are placed on the reference grid by their position.
         return read_dicom_seg(path, scan, segment=labels, what=what)
     names = labels
-    if is_seg_nrrd(path):
+    seg_nrrd = is_seg_nrrd(path)  # (reads a plain .nrrd's header: once)
+    if seg_nrrd:
         # Labels are segment names or label values of the file, not TotalSegmentator's.
         binary, warnings = read_seg_nrrd(path, segment=labels), []
     else:
@@ -352,7 +353,7 @@ def load_mask(spec, reference=None, *, structure="liver", task="total", what="ma
     if not np.any(sitk.GetArrayViewFromImage(binary)):
         # (A segment read by name from a .seg.nrrd had crashed here: 'names' unset.)
         chosen = "" if labels is None else f" with label {','.join(map(str, labels))}"
-        if labels is not None and is_seg_nrrd(path):
+        if labels is not None and seg_nrrd:
             chosen = f" in its segment {','.join(map(str, labels))}"
         if labels is not None and names != labels:
             # A structure name is a TotalSegmentator label number: say which, and what the

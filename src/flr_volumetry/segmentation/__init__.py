@@ -20,7 +20,7 @@ import SimpleITK as sitk
 from ..errors import InputError
 from .._options import as_options
 from ..io import as_image
-from ..volumetry import field_of_view_warnings, mask_volume_ml
+from ..volumetry import _edges_touched, field_of_view_warnings, mask_volume_ml
 from ._classic import AIR_HU, MR_BODY_FRACTION, check_ct_intensities
 from ._common import (ADULT_LIVER_ML, SegmentationOptions, SegmentationResult, check_modality,
                       check_points)
@@ -197,13 +197,6 @@ def _check_exclude_away_from_seeds(image, seeds, exclude):
                 )
 
 
-def _field_of_view_sides_touched(mask):
-    """How many of the field of view's six sides ``mask`` reaches."""
-    arr = sitk.GetArrayViewFromImage(mask)
-    return sum(bool(np.take(arr, index, axis=axis).any()) for axis in range(3)
-               for index in (0, -1))
-
-
 def _check_image(image):
     if image.GetDimension() != 3 or image.GetNumberOfComponentsPerPixel() != 1:
         raise InputError(
@@ -337,8 +330,8 @@ def segment_liver(image, modality="ct", seeds=None, exclude=None, options=None, 
             f"and the modality"
             + (", and that the seeds lie in the liver)." if seeds else ").")
         )
-    sides = _field_of_view_sides_touched(liver)
-    if options.backend == "classic" and volume_ml > ADULT_LIVER_ML[1] and sides >= 4:
+    sides = len(_edges_touched(liver)) if options.backend == "classic" else 0
+    if volume_ml > ADULT_LIVER_ML[1] and sides >= 4:
         # A CT segmented as MR from a seed had grown through the body: 17.5 L written, exit
         # 0, with warnings only. A region growing larger than any adult liver and reaching
         # past the scan on four sides met no boundary. (No absolute limit: polycystic

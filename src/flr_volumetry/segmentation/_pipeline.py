@@ -52,6 +52,7 @@ from ._common import (
     fill_holes_2d,
     largest_component,
     like,
+    robust_sigma,
     spacing_zyx,
 )
 
@@ -490,7 +491,6 @@ def _lungs_at_the_feet(arr, body, lungs, coarse, min_ml=100.0, abdomen_mm=100.0)
     region too small for a liver (the real CT flipped: a 147 mL "liver" from
     a sample taken in the pelvis).
     """
-    voxel_ml = float(np.prod(spacing_zyx(coarse))) / 1000.0
     if lungs.any():
         zs = np.flatnonzero(lungs.any(axis=(1, 2)))
         body_top = np.flatnonzero(body.any(axis=(1, 2)))[-1]
@@ -498,6 +498,7 @@ def _lungs_at_the_feet(arr, body, lungs, coarse, min_ml=100.0, abdomen_mm=100.0)
                    and (body_top - zs[-1]) * spacing_zyx(coarse)[0] >= abdomen_mm)
         return "certain" if certain else None
     flipped = lung_mask(arr[::-1], body[::-1], coarse)
+    voxel_ml = float(np.prod(spacing_zyx(coarse))) / 1000.0
     return "suspected" if flipped.sum() * voxel_ml >= min_ml else None
 
 
@@ -767,8 +768,9 @@ def _seed_level_warnings(seeds, seeds_c, arr, region, coarse, modality):
         return []
     values = arr[interior]
     level = float(np.median(values))
-    spread = 1.4826 * float(np.median(np.abs(values - level)))
+    spread = robust_sigma(values, level, np.inf) or 0.0
     limit = max(3.0 * spread, 15.0 if modality == "ct" else 0.1 * abs(level))
+
     def shown(v):
         return f"{v:.0f} HU" if modality == "ct" else f"{_significant(v, 3):g}"
 
