@@ -97,6 +97,16 @@ def test_flr_outside_liver_is_reported_not_counted():
     assert any("outside the liver" in w for w in m.warnings)
 
 
+def test_an_flr_holding_the_whole_liver_is_said():
+    # An FLR mask that was the whole liver (a liver-and-tumour map given as --flr) had
+    # given an sFLR of 141 %, "adequate", with no warning.
+    im, _, _ = box_case()
+    m = flr.measure(im["liver"], flr=im["liver"])
+    assert m.measured_flr_pct == pytest.approx(100.0)
+    assert any("the FLR holds 100 % of the functional liver" in w for w in m.warnings)
+    assert not any("functional liver" in w for w in flr.measure(im["liver"], flr=im["flr"]).warnings)
+
+
 def test_empty_liver_is_an_error():
     im, _, _ = box_case()
     with pytest.raises(InputError, match="empty"):

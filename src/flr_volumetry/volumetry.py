@@ -564,6 +564,12 @@ def measure(liver, *, tumor=None, flr=None, segments=None, patient=None, options
     measured = None
     if flr_ml is not None and functional_ml > 0:
         measured = clinical.measured_flr_pct(flr_ml, functional_ml)
+        if clinical.after_resection(measured):
+            warnings.append(
+                f"the FLR holds {measured:.0f} % of the functional liver, which leaves no "
+                f"liver to resect: check that the FLR mask is the remnant and not the whole "
+                f"liver (or that the scan was taken before the resection)."
+            )
     threshold = clinical.sflr_threshold_pct(patient.liver_condition)
 
     methods = {
