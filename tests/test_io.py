@@ -52,6 +52,50 @@ def test_label_selection_and_float_labels(tmp_path):
     assert flr.mask_volume_ml(tumour.image) == pytest.approx(n["tumor"] * v)
 
 
+def test_a_liver_and_tumour_map_is_whole_only_as_a_liver(tmp_path):
+    # Given whole as --tumor, the real CT's labels (1 parenchyma, 2 tumour) had measured a
+    # 2127.8 mL tumour (31.1 mL) and 0 mL of functional liver; as --flr, an sFLR of 141 %.
+    im, n, v = box_case()
+    lab = sitk.GetArrayFromImage(im["liver"]).astype(np.uint8)
+    lab[sitk.GetArrayFromImage(im["tumor"]) > 0] = 2
+    path = tmp_path / "labels.nii.gz"
+    sitk.WriteImage(image_like(lab), str(path))
+    whole = flr.load_mask(path, im["ct"])
+    assert flr.mask_volume_ml(whole.image) == pytest.approx(n["liver"] * v)
+    with pytest.raises(InputError, match=r"holds labels 1 and 2, .* select .*labels\.nii\.gz:2"):
+        flr.load_mask(path, im["ct"], whole_liver=False, what="tumour mask")
+    chosen = flr.load_mask(f"{path}:2", im["ct"], whole_liver=False, what="tumour mask")
+    assert flr.mask_volume_ml(chosen.image) == pytest.approx(n["tumor"] * v)
+    # Other pairs of labels (two drawn parts of an FLR) are no such map.
+    lab[lab == 2] = 3
+    sitk.WriteImage(image_like(lab), str(path))
+    parts = flr.load_mask(path, im["ct"], whole_liver=False, what="FLR mask")
+    assert flr.mask_volume_ml(parts.image) == pytest.approx(n["liver"] * v)
+
+
+def test_float_residue_below_rounding_is_background(tmp_path):
+    # 4e-4 of interpolation residue around a float mask passed the integer check (rounded
+    # to 0) and was then counted as liver (+31 %, exit 0).
+    im, n, v = box_case()
+    a = sitk.GetArrayFromImage(im["liver"]).astype(np.float32)
+    a[a == 0] = 4e-4
+    sitk.WriteImage(image_like(a), str(tmp_path / "soft.nii.gz"))
+    m = flr.load_mask(tmp_path / "soft.nii.gz", im["ct"])
+    assert flr.mask_volume_ml(m.image) == pytest.approx(n["liver"] * v)
+
+
+def test_an_8_bit_scan_is_no_label_map(tmp_path):
+    # A uint8 scan holds at most 255 values, under the limit of distinct values: read as
+    # 'FILE:1', its grey level 1 had been measured as a 1449 mL liver.
+    im, _, _ = box_case()
+    shape = sitk.GetArrayFromImage(im["liver"]).shape
+    scan = (np.arange(int(np.prod(shape))).reshape(shape) % 256).astype(np.uint8)
+    sitk.WriteImage(image_like(scan), str(tmp_path / "mr8.nii.gz"))
+    for spec in ("mr8.nii.gz", "mr8.nii.gz:1"):
+        with pytest.raises(InputError, match="not a mask or label map: it holds 255 different"):
+            flr.load_mask(tmp_path / spec, im["ct"])
+
+
 def test_absent_label_is_an_error(tmp_path):
     im, _, _ = box_case()
     sitk.WriteImage(im["liver"], str(tmp_path / "l.nii.gz"))

@@ -188,11 +188,12 @@ def measure_files(image, *, liver=None, tumor=None, flr=None, segments=None, pat
         methods["liver_mask"] = m.source
     tumor_img = flr_img = seg_img = None
     if tumor is not None:
-        m = _load_mask(tumor, scan, structure="liver_tumor", what="tumour mask")
+        m = _load_mask(tumor, scan, structure="liver_tumor", what="tumour mask",
+                       whole_liver=False)
         tumor_img, warnings = m.image, warnings + list(m.warnings)
         methods["tumor_mask"] = m.source
     if flr is not None:
-        m = _load_mask(flr, scan, what="FLR mask")
+        m = _load_mask(flr, scan, what="FLR mask", whole_liver=False)
         flr_img, warnings = m.image, warnings + list(m.warnings)
         methods["flr_mask"] = m.source
     if segments is not None:

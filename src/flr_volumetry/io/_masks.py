@@ -128,10 +128,19 @@ def _check_not_couinaud(image, names, labels, path, task):
 
 # A file with more distinct non-zero values than this is an image, not a label map.
 MAX_LABELS = 255
+# With more values than this, a file whose non-zero voxels mostly differ from their
+# neighbour (fewer than SPECKLED_SAME_FRACTION equal) is a scan: an 8-bit one holds at
+# most 255 values (read as 'FILE:1', grey level 1 had been a 1449 mL liver).
+FEW_LABELS = 20
+SPECKLED_SAME_FRACTION = 0.5
 
 
-def _select(image, labels, source, what="mask"):
-    """(binary uint8 image, warnings): the voxels of ``labels``, or every non-zero voxel."""
+def _select(image, labels, source, what="mask", whole_liver=True):
+    """(binary uint8 image, warnings): the voxels of ``labels``, or every non-zero voxel.
+
+    A liver-and-tumour map (labels 1 and 2) without ``labels`` is the whole
+    liver, and refused unless ``whole_liver`` (see :func:`load_mask`).
+    """
     arr = sitk.GetArrayViewFromImage(image)
     warnings = []
     if labels is None:
@@ -140,7 +149,17 @@ def _select(image, labels, source, what="mask"):
             # Already a 0/1 uint8 mask: taken as read (a copy cost 0.3 s and 240 MB per
             # mask on a 512x512x900 scan).
             return image, warnings
-        sel = arr != 0
+        if not whole_liver and present.tolist() == [1, 2]:
+            # Taken whole as a tumour or FLR, the real CT's map had given a 2127.8 mL
+            # tumour (of 31.1) and 0 mL of functional liver.
+            raise InputError(
+                f"the {what} {source} holds labels 1 and 2, as a liver-and-tumour map does "
+                f"(1 liver, 2 tumour), which taken whole is the liver; select the label "
+                f"meant: {source}:2 for the tumour, {source}:1 for the parenchyma."
+            )
+        # Float values are labels once rounded: interpolation residue of 4e-4 around a
+        # float mask had been counted as liver (+31 %).
+        sel = (np.rint(arr) if arr.dtype.kind == "f" else arr) != 0
         # Two labels are the liver-and-tumour convention (LiTS: 1 liver, 2 tumour), whose
         # non-zero voxels are the whole liver; more are a multi-organ map.
         if present.size > 2:
@@ -190,10 +209,19 @@ def _labels_present(arr, source, what):
     if values.dtype.kind == "f":
         values = np.rint(values)
     present = np.flatnonzero(np.bincount(values.astype(np.int64), minlength=1)[1:]) + 1
-    if present.size > MAX_LABELS:
+    if present.size > MAX_LABELS or (present.size > FEW_LABELS and _speckled(arr)):
         raise InputError(f"{not_a_mask}: it holds {present.size} different values (is it a "
                          f"scan?).")
     return present
+
+
+def _speckled(arr):
+    """Whether most non-zero voxels differ from their neighbour along x, as a scan's noisy
+    values do; a label map's structures are solid regions of one value."""
+    a = np.asarray(arr)[::4]  # every fourth slice tells, at a quarter of the memory
+    inside = a[..., :-1] != 0
+    same = np.count_nonzero((a[..., :-1] == a[..., 1:]) & inside)
+    return same < SPECKLED_SAME_FRACTION * max(np.count_nonzero(inside), 1)
 
 
 def load_label_map(path, reference=None, *, what="label map"):
@@ -253,7 +281,8 @@ def load_label_map(path, reference=None, *, what="label map"):
     return labels, warnings
 
 
-def load_mask(spec, reference=None, *, structure="liver", task="total", what="mask"):
+def load_mask(spec, reference=None, *, structure="liver", task="total", what="mask",
+              whole_liver=True):
     """Load a binary mask, selecting labels, onto a scan's grid.
 
     Parameters
@@ -278,6 +307,11 @@ def load_mask(spec, reference=None, *, structure="liver", task="total", what="ma
         ('total' or 'total_mr', ...).
     what : str
         What the mask is ('liver mask', 'FLR mask'), for messages.
+    whole_liver : bool
+        Whether the mask is a whole liver: a liver-and-tumour map (labels 1
+        and 2 only, the LiTS convention) without a selection is then taken
+        whole. For a tumour or FLR mask (False) such a map is refused
+        without a selection: taken whole, it is the liver.
 
     Returns
     -------
@@ -348,7 +382,7 @@ def load_mask(spec, reference=None, *, structure="liver", task="total", what="ma
             labels = _resolve_names(labels, task)
             if names != labels:
                 _check_not_couinaud(image, names, labels, path, task)
-        binary, warnings = _select(image, labels, path, what)
+        binary, warnings = _select(image, labels, path, what, whole_liver)
     source = path if labels is None else f"{path}:{','.join(map(str, labels))}"
     if not np.any(sitk.GetArrayViewFromImage(binary)):
         # (A segment read by name from a .seg.nrrd had crashed here: 'names' unset.)

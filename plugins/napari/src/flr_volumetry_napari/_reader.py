@@ -358,7 +358,8 @@ def read_timepoint_folder(folder, *, label=None, patient_id=None, scan_date=None
         if role == "segments":
             image, w = load_label_map(path, scan.image, what="segment map")
         else:
-            m = load_mask(path, scan.image, what=f"{role} mask")
+            m = load_mask(path, scan.image, what=f"{role} mask",
+                          whole_liver=role == "liver")
             image, w = m.image, list(m.warnings)
         # On the mask's own layer: replaced (by a segmentation, a plan), its warnings go.
         mask_extra = {k: v for k, v in extra.items() if k in ("flr_patient",) + tuple(LONE)}

@@ -306,7 +306,8 @@ class LiverWidget(QWidget):
                 spec = f"{path}:{labels}" if labels else str(path)
                 structure = {"liver": "liver", "tumor": "liver_tumor"}.get(role, role)
                 m = load_mask(spec, reference, structure=structure,
-                              task=self.import_task.currentText(), what=f"{role} mask")
+                              task=self.import_task.currentText(), what=f"{role} mask",
+                              whole_liver=role == "liver")
                 image, warnings, source = m.image, list(m.warnings), m.source
             layer = add_mask_layer(self.viewer, scan, image, role, f"{label} {role}", source)
             layer.metadata["flr_warnings"] = list(warnings)  # exported with the measurement
