@@ -190,6 +190,22 @@ def test_dicom_exports_without_an_image_name_are_found(tmp_path):
     assert tps["other"].image is None and tps["other"].error.startswith("no image in other/")
 
 
+def test_dicom_beside_the_named_image_is_said_not_measured(tmp_path):
+    # A timepoint with image.nii.gz and a DICOM export beside it had its DICOM passed over
+    # without a word (its StudyDate never checked); the image named image is the scan.
+    for tp, dicom in (("pre", "dicom_export/1.dcm"), ("post", "IM00001")):
+        _write(str(tmp_path / "P001" / tp / "image.nii.gz"), "")
+        _dicom_like(str(tmp_path / "P001" / tp / dicom))
+    _write(str(tmp_path / "P001" / "late" / "image.nii.gz"), "")
+    (p,) = discover_study(str(tmp_path)).patients
+    tps = {tp.name: tp for tp in p.timepoints}
+    assert all(tp.image.endswith("image.nii.gz") and tp.error is None for tp in tps.values())
+    said = [w for w in p.warnings if "not measured" in w]
+    assert len(said) == 2
+    assert "pre/ also holds DICOM (dicom_export/), not measured: image.nii.gz is" in said[1]
+    assert "post/ also holds DICOM (its own files)" in said[0]
+
+
 def test_patient_json_remnant_replaces_the_study_csv_one_whole(tmp_path):
     tiny.write_patient(str(tmp_path), "P001", {"remnant_segments": [2, 3]},
                        {"pre": dict(scan_date="2024-01-01", flr_width=4)})

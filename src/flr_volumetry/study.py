@@ -470,8 +470,12 @@ def _dicom_images(folder, entries):
             if os.path.isdir(os.path.join(folder, e)) and holds_dicom(os.path.join(folder, e))]
 
 
-def _find_timepoint(patient_id, folder):
-    """A StudyTimepoint for ``folder``, or None when it holds nothing of a timepoint."""
+def _find_timepoint(patient_id, folder, warnings=None):
+    """A StudyTimepoint for ``folder``, or None when it holds nothing of a timepoint.
+
+    What the patient's report should say about the folder is added to
+    ``warnings`` (a list), when given.
+    """
     name = os.path.basename(folder)
     entries = sorted(e for e in os.listdir(folder) if not _ignored(e))
     images, masks, problems = [], {}, []
@@ -502,6 +506,16 @@ def _find_timepoint(patient_id, folder):
             tp_json = full
     if not images:
         images = _dicom_images(folder, entries)
+    elif len(images) == 1 and warnings is not None:
+        # The scan named image wins, but a DICOM export beside it had been passed over
+        # without a word (its StudyDate never checked).
+        others = [d for d in _dicom_images(folder, entries) if d != images[0]]
+        if others:
+            shown = ", ".join("its own files" if d == folder else os.path.basename(d) + "/"
+                              for d in others)
+            warnings.append(f"{name}/ also holds DICOM ({shown}), not measured: "
+                            f"{os.path.basename(images[0])} is its scan, as the one named "
+                            f"image; remove the other if it is not the same scan.")
     if not images and not masks and tp_json is None and plan is None and not broken_link:
         return None
     error = None
@@ -544,13 +558,13 @@ def is_patient_folder(folder):
 
 
 def _find_patient(patient_id, folder, csv_row, study_path):
-    timepoints, empty = [], []
+    timepoints, empty, beside = [], [], []
     for e in sorted(os.listdir(folder)):
         full = os.path.join(folder, e)
         if _ignored(e) or not os.path.isdir(full):
             continue
         _check_folder_name(e, folder)
-        tp = _find_timepoint(patient_id, full)
+        tp = _find_timepoint(patient_id, full, beside)
         if tp is not None:
             timepoints.append(tp)
         else:
@@ -559,7 +573,7 @@ def _find_patient(patient_id, folder, csv_row, study_path):
     has_file = os.path.isfile(pfile)
     if not timepoints and not has_file:
         return None
-    facts, warnings = {}, []
+    facts, warnings = {}, list(beside)
     if empty:
         # A scan not copied yet would otherwise vanish from the results without a word.
         warnings.append(f"{', '.join(e + '/' for e in empty)} in {patient_id}/ "
