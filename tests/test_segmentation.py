@@ -1198,6 +1198,21 @@ def test_seeded_lesion_is_cut_from_a_neighbour_at_a_neck():
     assert not out[:, :, 33:].any()
 
 
+def test_seeded_lesion_reaching_the_crops_end_is_cut_within_it():
+    # A lesion at the far end of the crop: its box, widened by a voxel, had gone past the
+    # crop ("Requested region is outside the largest possible region", exit 1 on 3 of 8
+    # clicks of the real partial CT).
+    from flr_volumetry.segmentation._classic import _cut_lesion_at_necks
+
+    z, y, x = np.ogrid[:30, :30, :30]
+    lesion = (z - 15) ** 2 + (y - 15) ** 2 + (x - 29) ** 2 <= 64
+    ref = sitk.GetImageFromArray(np.zeros(lesion.shape, np.float32))
+    ref.SetSpacing((2.0, 2.0, 2.0))
+    ball = (z - 15) ** 2 + (y - 15) ** 2 + (x - 27) ** 2 <= 4
+    out = _cut_lesion_at_necks(lesion, ball & lesion, lesion, ref, (15, 15, 27))
+    assert np.array_equal(out, lesion)
+
+
 def _grow_in_liver_slab(lesion_values, click_x=20):
     """grow_lesion on a 2 mm grid: a 100 HU liver slab (x < 60) holding ``lesion_values``
     ((mask, HU) pairs), clicked at (z, y, x) = (25, 25, ``click_x``)."""

@@ -1005,8 +1005,9 @@ def _cut_lesion_at_necks(lesion, ball, liver_crop, ref_crop, seed_zyx):
     whole. Works on the lesion's bounding box (the crop around the liver can
     be twenty times larger).
     """
-    box = tuple(slice(max(s.start - 1, 0), s.stop + 1)
-                for s in ndi.find_objects(lesion.astype(np.uint8))[0])
+    # Widened by a voxel within the crop: past its end, RegionOfInterest fails.
+    box = tuple(slice(max(s.start - 1, 0), min(s.stop + 1, n))
+                for s, n in zip(ndi.find_objects(lesion.astype(np.uint8))[0], lesion.shape))
     ref_box = sitk.RegionOfInterest(
         ref_crop, [s.stop - s.start for s in box[::-1]], [s.start for s in box[::-1]])
     part, click = lesion[box], tuple(c - s.start for c, s in zip(seed_zyx, box))
