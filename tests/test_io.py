@@ -251,6 +251,23 @@ def test_voxel_size_no_patient_scan_has_is_refused_in_every_format(tmp_path, suf
         flr.load_mask(path)
 
 
+def test_complex_scans_are_refused_and_one_component_vectors_are_scans(tmp_path):
+    # Both had passed the loader and failed inside the segmentation ("unexpected failure
+    # (RuntimeError: ... Pixel type: complex of 32-bit float is not supported").
+    a = np.arange(6 * 7 * 8, dtype=np.int16).reshape(6, 7, 8)
+    c = sitk.GetImageFromArray(a.astype(np.complex64))
+    sitk.WriteImage(c, str(tmp_path / "complex.nii.gz"))
+    with pytest.raises(InputError, match=r"complex\.nii\.gz holds complex values .* magnitude"):
+        flr.load_image(tmp_path / "complex.nii.gz")
+    v = sitk.GetImageFromArray(a[..., None], isVector=True)  # a NRRD 'list' axis of size 1
+    v.SetSpacing((0.8, 0.8, 2.5))
+    sitk.WriteImage(v, str(tmp_path / "list.nrrd"))
+    scan = flr.load_image(tmp_path / "list.nrrd")
+    assert scan.image.GetPixelID() == sitk.sitkInt16
+    assert scan.image.GetSpacing() == (0.8, 0.8, 2.5)
+    assert np.array_equal(sitk.GetArrayFromImage(scan.image), a)
+
+
 def test_bad_image_inputs(tmp_path):
     with pytest.raises(InputError, match="does not exist"):
         flr.load_image(tmp_path / "nothing.nii.gz")

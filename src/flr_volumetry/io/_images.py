@@ -270,8 +270,31 @@ def load_image(path, *, series_uid=None):
         raise InputError(
             f"{path} is a {image.GetDimension()}-D image; volumetry needs a 3-D scan."
         )
+    return Scan(image=scalar_volume(image, path), source=path)
+
+
+_COMPLEX = (sitk.sitkComplexFloat32, sitk.sitkComplexFloat64)
+
+
+def scalar_volume(image, source):
+    """``image`` with one real value per voxel, or an InputError naming ``source``.
+
+    A vector of one component (a NRRD with a 'list' axis of size 1) is that
+    component; several values per voxel and complex values are refused.
+
+    Examples
+    --------
+    >>> v = sitk.Image([4, 4, 3], sitk.sitkVectorInt16, 1)
+    >>> sitk.GetPixelIDValueAsString(scalar_volume(v, "ct.nrrd").GetPixelID())
+    '16-bit signed integer'
+    """
+    if image.GetPixelID() in _COMPLEX:
+        raise InputError(f"{source} holds complex values (raw MR data?); a scan is one real "
+                         f"value per voxel: export its magnitude image.")
     if image.GetNumberOfComponentsPerPixel() != 1:
         # ITK reads some 4-D NIfTI files (time or channels) as several values per voxel.
-        raise InputError(f"{path} holds several values per voxel (a 4-D series, or a colour "
+        raise InputError(f"{source} holds several values per voxel (a 4-D series, or a colour "
                          f"or vector image); a scan must be one 3-D volume.")
-    return Scan(image=image, source=path)
+    if image.GetPixelIDTypeAsString().startswith("vector"):
+        return sitk.VectorIndexSelectionCast(image, 0)
+    return image

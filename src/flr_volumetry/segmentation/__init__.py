@@ -20,6 +20,7 @@ import SimpleITK as sitk
 from ..errors import InputError
 from .._options import as_options
 from ..io import as_image
+from ..io._images import scalar_volume
 from ..volumetry import _edges_touched, field_of_view_warnings, mask_volume_ml
 from ._classic import AIR_HU, MR_BODY_FRACTION, check_ct_intensities
 from ._common import (ADULT_LIVER_ML, SegmentationOptions, SegmentationResult, check_modality,
@@ -279,7 +280,7 @@ def segment_liver(image, modality="ct", seeds=None, exclude=None, options=None, 
     """
     options = as_options(options, SegmentationOptions, "segmentation options")
     modality = check_modality(modality)
-    image = as_image(image, "scan")
+    image = scalar_volume(as_image(image, "scan"), "the scan")
     _check_image(image)
     seeds = check_points(seeds, image, "seed")
     exclude = check_points(exclude, image, "exclude point")
