@@ -19,6 +19,7 @@ from flr_volumetry.io import (
     write_dicom_series,
     write_seg_nrrd,
 )
+from flr_volumetry.io._segfiles import check_seg_source
 
 OBLIQUE = sitk.VersorTransform((0.3, 0.2, 1.0), 0.4).GetMatrix()
 
@@ -510,6 +511,45 @@ def test_dicom_seg_from_messy_sources_carries_no_person_and_reads_back(tmp_path)
     ds = pydicom.dcmread(out)
     assert ds.PatientID == "P1" and ds.PatientSex == "" and ds.PatientBirthDate == ""
     np.testing.assert_array_equal(_arr(read_dicom_seg(out, scan).image), _arr(liver))
+
+
+@pytest.mark.parametrize("keyword, value", [
+    ("StudyDate", "20231399"), ("StudyDate", "00000000"), ("StudyDate", "2023-01-05"),
+    ("StudyTime", "256199"),
+])
+def test_dicom_seg_leaves_out_dates_and_times_the_standard_cannot_hold(tmp_path, keyword,
+                                                                       value):
+    # Each had failed in the SEG writer after the whole segmentation ("unexpected failure
+    # (ValueError: month must be in 1..12)", "year 0 is out of range", ...).
+    ref = _grid()
+    files = write_dicom_series(ref, tmp_path / "ct", patient_id="P1")
+    for f in files:
+        src = pydicom.dcmread(f)
+        src[keyword] = pydicom.DataElement(pydicom.datadict.tag_for_keyword(keyword),
+                                           pydicom.datadict.dictionary_VR(keyword), value)
+        src.save_as(f)
+    scan = read_dicom_series(tmp_path / "ct")
+    liver = _liver_on(scan)
+    out = write_dicom_seg(liver, tmp_path / "ct", tmp_path / "seg.dcm", segment_names="liver")
+    ds = pydicom.dcmread(out)
+    assert str(ds.get(keyword, "")) in ("", value) and ds.PatientID == "P1"
+    assert ds.StudyInstanceUID == pydicom.dcmread(files[0]).StudyInstanceUID
+    np.testing.assert_array_equal(_arr(read_dicom_seg(out, scan).image), _arr(liver))
+
+
+def test_dicom_seg_needs_the_study_it_belongs_to(tmp_path):
+    ref = _grid()
+    files = write_dicom_series(ref, tmp_path / "ct", patient_id="P1")
+    for f in files:
+        src = pydicom.dcmread(f)
+        del src.StudyInstanceUID
+        src.save_as(f)
+    with pytest.raises(InputError, match="has no StudyInstanceUID"):
+        check_seg_source(tmp_path / "ct")
+    liver = _liver_on(read_dicom_series(tmp_path / "ct"))
+    with pytest.raises(InputError, match="has no StudyInstanceUID"):
+        write_dicom_seg(liver, tmp_path / "ct", tmp_path / "seg.dcm", segment_names="liver")
+    assert not os.path.exists(tmp_path / "seg.dcm")
 
 
 def test_dicom_seg_needs_the_frame_of_reference(tmp_path):

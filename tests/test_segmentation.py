@@ -765,8 +765,9 @@ def test_cli_refuses_a_mask_that_fills_the_field_of_view(tmp_path, capsys, argv_
     assert not out.exists()
 
 
+@pytest.mark.parametrize("missing", ["FrameOfReferenceUID", "StudyInstanceUID"])
 def test_cli_refuses_a_dicom_seg_of_a_series_without_frame_of_reference(tmp_path, capsys,
-                                                                       monkeypatch):
+                                                                       monkeypatch, missing):
     # The SEG writer refused it, but only after the whole segmentation had run.
     import pydicom
 
@@ -779,7 +780,7 @@ def test_cli_refuses_a_dicom_seg_of_a_series_without_frame_of_reference(tmp_path
     img.SetSpacing((3.0, 3.0, 3.0))
     for f in write_dicom_series(img, tmp_path / "ct", patient_id="P1"):
         ds = pydicom.dcmread(f)
-        del ds.FrameOfReferenceUID
+        del ds[missing]
         ds.save_as(f)
 
     def no_work(*args, **kwargs):
@@ -789,7 +790,7 @@ def test_cli_refuses_a_dicom_seg_of_a_series_without_frame_of_reference(tmp_path
     out = tmp_path / "liver.dcm"
     assert main(["segment", str(tmp_path / "ct"), "-o", str(out), "--seed", "12,20,10"]) == 1
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "no FrameOfReferenceUID" in err
+    assert err.count("\n") == 1 and f"no {missing}" in err
     assert not out.exists()
 
 

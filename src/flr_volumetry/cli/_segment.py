@@ -64,12 +64,12 @@ def _check_output(path, scan):
             "a DICOM SEG output (.dcm) needs a DICOM series folder as input, to reference "
             "it; write .nii.gz or .seg.nrrd instead."
         )
-    if name.endswith(".dcm") and not scan.frame_of_reference_uid:
-        # Found by the SEG writer too, but only after the whole segmentation had run.
-        raise InputError(
-            f"the series in {scan.source} has no FrameOfReferenceUID, which a DICOM SEG must "
-            f"reference; write the mask as .nii.gz or .seg.nrrd instead."
-        )
+    if name.endswith(".dcm"):
+        # Found by the SEG writer too, but only after the whole segmentation had run (no
+        # FrameOfReferenceUID, no StudyInstanceUID).
+        from ..io._segfiles import check_seg_source
+
+        check_seg_source(scan.source, scan.series_instance_uid)
     if not name.endswith((".nii.gz", ".nii", ".nrrd", ".mha", ".dcm")):
         raise InputError(f"cannot write a mask as {os.path.basename(path)}; use .nii.gz, "
                          f".nrrd, .seg.nrrd, .mha or (for DICOM input) .dcm.")

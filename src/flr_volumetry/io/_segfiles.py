@@ -517,6 +517,34 @@ def write_dicom_seg(mask_or_masks, source_series_folder, path, *, segment_names=
     return os.fspath(path)
 
 
+def check_seg_source(folder, series_uid=None):
+    """Refuse, before any work, a series a DICOM SEG cannot reference (see
+    :func:`_seg_source`): it is judged by its first slice's header."""
+    from ._dicom import series_slice_files
+
+    _, files = series_slice_files(os.fspath(folder), series_uid=series_uid)
+    _seg_source(files[0], os.fspath(folder))
+
+
+_TIME = re.compile(r"^(\d{2})(\d{2})?(\d{2})?(\.\d{1,6})?$")
+
+
+def _valid_date_or_time(vr, value):
+    """Whether a DA, TM or DT text is one the standard (and highdicom) can hold."""
+    text = str(value).strip()
+    if not text:
+        return True
+    try:
+        if vr in ("DA", "DT"):
+            _dt.datetime.strptime(text[:8], "%Y%m%d")
+            return vr == "DT" or len(text) == 8
+        m = _TIME.match(text)
+        return bool(m) and int(m.group(1)) < 24 and int(m.group(2) or 0) < 60 \
+            and int(m.group(3) or 0) < 60
+    except ValueError:
+        return False
+
+
 def _seg_source(path, folder):
     """The header of one source slice as the SEG may copy it (highdicom copies the whole
     patient and study modules): no person's name, no free text about the patient, and
@@ -530,8 +558,18 @@ def _seg_source(path, folder):
             f"the series in {folder} has no FrameOfReferenceUID, which a DICOM SEG must "
             f"reference; write the mask as .nii.gz or .seg.nrrd instead."
         )
+    if not str(src.get("StudyInstanceUID", "")).strip():
+        raise InputError(
+            f"the series in {folder} has no StudyInstanceUID, which a DICOM SEG must carry "
+            f"to be filed with its study; write the mask as .nii.gz or .seg.nrrd instead."
+        )
     for elem in list(src):
-        if elem.tag.group == 0x0010 and elem.tag not in _PATIENT_TAGS_KEPT:
+        if elem.VR in ("DA", "TM", "DT") and not elem.VM > 1 and not _valid_date_or_time(
+                elem.VR, elem.value):
+            # Type 2 in the study module: empty, as the standard allows, rather than the
+            # writer's ValueError after the whole segmentation ('20231399', '256199').
+            elem.value = ""
+        elif elem.tag.group == 0x0010 and elem.tag not in _PATIENT_TAGS_KEPT:
             del src[elem.tag]
         elif elem.VR == "PN":  # physicians, operators: names too
             elem.value = ""
