@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -65,6 +66,38 @@ def ct():
 
 
 # ----------------------------------------------------------------------------- synthetic CT
+def test_padding_far_below_air_is_air(ct):
+    # A float scan padded with float32's lowest value outside the reconstruction circle
+    # had lost 8.5 % of the real partial CT's liver, with numpy overflow warnings on stderr.
+    img, liver, _, _ = ct
+    a = sitk.GetArrayFromImage(img).astype(np.float32)
+    z, y, x = np.ogrid[: SHAPE[0], : SHAPE[1], : SHAPE[2]]
+    outside = (y - 40) ** 2 + (x - 40) ** 2 > 39 ** 2
+    results = []
+    for pad in (-1024.0, float(np.finfo(np.float32).min)):
+        padded = sitk.GetImageFromArray(np.where(outside, pad, a).astype(np.float32))
+        padded.CopyInformation(img)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)
+            results.append(_arr(segment_liver(padded).liver))
+    assert dice(results[0], liver) >= 0.92
+    assert np.array_equal(results[0], results[1])
+
+
+def test_real_ct_padded_far_below_air_keeps_its_liver(shared_data):
+    img = sitk.ReadImage(str(shared_data / "ct-partial-totalsegmentator" / "ct.nii.gz"))
+    a = sitk.GetArrayFromImage(img).astype(np.float32)
+    _, y, x = np.ogrid[: a.shape[0], : a.shape[1], : a.shape[2]]
+    outside = ((y - a.shape[1] / 2) / (a.shape[1] / 2)) ** 2 + (
+        (x - a.shape[2] / 2) / (a.shape[2] / 2)) ** 2 > 1.0
+    volumes = []
+    for pad in (-1024.0, float(np.finfo(np.float32).min)):
+        padded = sitk.GetImageFromArray(np.where(outside, pad, a).astype(np.float32))
+        padded.CopyInformation(img)
+        volumes.append(_arr(segment_liver(padded).liver).sum())
+    assert volumes[1] == volumes[0]
+
+
 def test_automatic_ct_finds_the_liver(ct):
     img, liver, tumor, spleen = ct
     r = segment_liver(img)

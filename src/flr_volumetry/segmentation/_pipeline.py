@@ -57,6 +57,8 @@ from ._common import (
 )
 
 SEED_SAMPLE_RADIUS_MM = 15.0
+# Air in Hounsfield units; lower values are padding.
+LOWEST_HU = -1024.0
 POINT_RADIUS_MM = 4.0
 CT_REACH_EXTRA_MM = 8.0
 # MR: a two-pass region smaller than nearly every adult liver (about the 1st
@@ -190,6 +192,11 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
     stats.Execute(img)
     if modality == "ct":
         check_ct_intensities(np.array([stats.GetMinimum(), stats.GetMaximum()]))
+        if stats.GetMinimum() < LOWEST_HU:
+            # Padding below air (-3024, or float32's lowest outside the reconstruction
+            # circle) is air: the lowest had overflowed the texture's squares, and the
+            # real partial CT had lost 8.5 % of its liver.
+            img = sitk.Clamp(img, lowerBound=LOWEST_HU, upperBound=stats.GetMaximum())
     elif stats.GetMinimum() < -800.0:
         # The reverse mistake: the MR pipeline runs (as asked) but is the weaker one here.
         warnings.append(
