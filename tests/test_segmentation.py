@@ -908,6 +908,17 @@ def test_real_ct_automatic_second_pass_on_a_partial_scan(shared_data):
     assert abs(auto.sum() / ref.sum() - 1) <= 0.05
 
 
+def test_real_ct_seed_in_the_gallbladder_finds_no_liver(shared_data, tmp_path, capsys):
+    # The coarse region held 50 mL or more, the full-resolution mask 44 mL, 1190 of its
+    # 1631 voxels gallbladder: written as the liver, exit 0.
+    ct = shared_data / "ct-partial-totalsegmentator" / "ct.nii.gz"
+    out = tmp_path / "liver.nii.gz"
+    assert main(["segment", str(ct), "-o", str(out), "--seed", "76,61,8"]) == 1
+    err = capsys.readouterr().err
+    assert "no liver found: the region grown from the seeds is smaller than 50 mL" in err
+    assert err.count("\n") == 1 and not out.exists()
+
+
 @pytest.mark.slow
 def test_real_ct_seeded_does_not_depend_on_the_click(shared_data):
     """A click at the parenchyma's centroid (2 mm from the hilum, where the seed's

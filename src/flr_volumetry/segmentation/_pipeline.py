@@ -57,6 +57,8 @@ from ._common import (
 )
 
 SEED_SAMPLE_RADIUS_MM = 15.0
+# Smaller than any liver: a region grown from the seeds (or found) below it is refused.
+MIN_LIVER_ML = 50.0
 # Air in Hounsfield units; lower values are padding.
 LOWEST_HU = -1024.0
 POINT_RADIUS_MM = 4.0
@@ -240,21 +242,7 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
                          / voxels_averaged(img, TEXTURE_MM))
     region = growth.region
     region_ml = region.sum() * float(np.prod(sp)) / 1000.0
-    if region_ml < 50.0:
-        if seeds_c:
-            advice = ("check the seeds (inside the liver parenchyma, not a vessel or lesion)"
-                      + (", that no exclude point lies in the liver near them" if excl_c else "")
-                      + ", the modality and the voxel size")
-        else:
-            advice = ("check the modality and the voxel size, or give a --seed point inside "
-                      "the liver")
-        raise InputError(
-            "no liver found: the region grown from "
-            + ("the seeds" if seeds_c else "under the right lung")
-            + f" is smaller than 50 mL ({region_ml:.0f} mL; the scan's voxels "
-              f"{_spacing_text(image)}); "
-            + advice + "."
-        )
+    _check_not_too_small(region_ml, image, seeds_c, excl_c)
     if not seeds_c and flipped == "suspected" and region_ml < ADULT_LIVER_ML[0]:
         raise InputError(UPSIDE_DOWN + f" (lung-like air lies there, and the tissue found "
                          f"holds only {region_ml:.0f} mL), so the automatic search, which "
@@ -346,12 +334,35 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
         tumor_img = back_to_input_grid(like(tarr, img), image, code)
     liver_out = back_to_input_grid(liver_img, image, code)
     liver_out, tumor_img, kept_off = _keep_off(liver_out, tumor_img, exclude)
+    # The boundary decided at full resolution may leave less than the coarse region held:
+    # a seed in the gallbladder had given a 44 mL 'liver', exit 0.
+    _check_not_too_small(np.count_nonzero(array(liver_out)) * float(np.prod(image.GetSpacing()))
+                         / 1000.0, image, seeds_c, excl_c)
     warnings += _exclude_warnings(growth.notes, kept_off, seeded=bool(seeds))
     if offset:
         method += f", intensities shifted by {_significant(offset)} to start at 0"
     methods = _methods_record(method, growth, options, modality, coarse, band_mm, seeds,
                               exclude, tumor_seeds, walked, offset)
     return liver_out, tumor_img, warnings, methods
+
+
+def _check_not_too_small(region_ml, image, seeds_c, excl_c):
+    """Refuse a region smaller than MIN_LIVER_ML: no liver was found."""
+    if region_ml >= MIN_LIVER_ML:
+        return
+    if seeds_c:
+        advice = ("check the seeds (inside the liver parenchyma, not a vessel or lesion)"
+                  + (", that no exclude point lies in the liver near them" if excl_c else "")
+                  + ", the modality and the voxel size")
+    else:
+        advice = "check the modality and the voxel size, or give a --seed point inside the liver"
+    raise InputError(
+        "no liver found: the region grown from "
+        + ("the seeds" if seeds_c else "under the right lung")
+        + f" is smaller than {MIN_LIVER_ML:.0f} mL ({region_ml:.0f} mL; the scan's voxels "
+          f"{_spacing_text(image)}); "
+        + advice + "."
+    )
 
 
 def _ball_on(points, image, crop):
