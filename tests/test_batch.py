@@ -289,6 +289,34 @@ def _tables(out):
     return [open(os.path.join(out, n)).read() for n in ("timepoints.csv", "patients.csv")]
 
 
+def test_workers_are_as_quiet_about_old_dicom_syntax_as_the_main_process(tmp_path):
+    # Workers, forked from the fork server, had printed pydicom's "Invalid value for VR UI"
+    # lines (a UID with a leading zero) that the command line keeps for --debug.
+    import subprocess
+    import sys
+
+    import pydicom
+    import SimpleITK as sitk
+
+    from flr_volumetry.io import write_dicom_series
+
+    study = str(tmp_path / "study")
+    tiny.good_study(study)
+    for tp in ("baseline", "post_pve"):
+        folder = os.path.join(study, "P001", tp)
+        image = sitk.ReadImage(os.path.join(folder, "image.nii.gz"))
+        os.remove(os.path.join(folder, "image.nii.gz"))
+        for f in write_dicom_series(image, os.path.join(folder, "image")):
+            ds = pydicom.dcmread(f)
+            ds.SeriesInstanceUID = "1.2.840.113619.2.05." + ("1" if tp == "baseline" else "2")
+            ds.save_as(f)
+    run = subprocess.run([sys.executable, "-m", "flr_volumetry", "batch", study, "-o",
+                          str(tmp_path / "out"), "--workers", "2", "--no-progress",
+                          "--no-figures"], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert "Invalid value" not in run.stderr
+
+
 def test_two_workers_give_the_same_results_as_one(tmp_path, good):
     study, out1, _ = good
     out2 = str(tmp_path / "out2")

@@ -6,10 +6,13 @@ Every series here is written by the test itself with
 ``../shared/data``.
 """
 
+import json
 import logging
 import os
 import random
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pydicom
@@ -424,6 +427,26 @@ def test_cli_refuses_a_folder_with_a_gap_in_one_line(tmp_path, capsys):
     assert code == 1
     assert err.count("\n") == 1 and "Traceback" not in err
     assert "missing between z=7.5 and z=12.5 mm" in err
+
+
+def test_cli_reads_header_values_of_old_syntax_without_pydicoms_lines(tmp_path):
+    # A UID with a leading zero (old GE exports) had put 34 lines of pydicom's "Invalid
+    # value for VR UI" warnings around a successful measurement. (Run as a process: pytest
+    # would catch the warnings itself.)
+    files, expected_ml = _cli_case(tmp_path)
+    for f in files:
+        ds = pydicom.dcmread(f)
+        ds[0x0020000E] = pydicom.DataElement(0x0020000E, "UI", "1.2.840.113619.2.05.1")
+        ds.save_as(f)
+    argv = [sys.executable, "-m", "flr_volumetry", "measure", str(tmp_path / "ct"),
+            "--liver", str(tmp_path / "liver.nii.gz")]
+    run = subprocess.run(argv, capture_output=True, text=True)
+    assert run.returncode == 0
+    assert json.loads(run.stdout)["total_liver_ml"] == pytest.approx(expected_ml)
+    assert "Invalid value" not in run.stderr and "pydicom" not in run.stderr
+    assert run.stderr.count("\n") == 1  # the header's body size, said
+    debug = subprocess.run(argv[:3] + ["--debug"] + argv[3:], capture_output=True, text=True)
+    assert debug.returncode == 0 and "Invalid value for VR UI" in debug.stderr
 
 
 def test_pixel_type_is_int16_exactly_when_every_value_fits(tmp_path):

@@ -31,6 +31,7 @@ import os
 import socket
 import sys
 import time
+import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
@@ -628,10 +629,16 @@ def _process_alive(pid):
     return True
 
 
-def _init_worker(itk_threads, main_pid):
+def _init_worker(itk_threads, main_pid, quiet_loggers=(), warning_filters=()):
     import signal
 
     import SimpleITK as sitk
+
+    # As quiet as the main process: a worker, forked from the fork server, had printed
+    # pydicom's lines about old header syntax that the command line keeps for --debug.
+    for name, level in quiet_loggers:
+        logging.getLogger(name).setLevel(level)
+    warnings.filters[:0] = list(warning_filters)
 
     # N processes on C cores: each ITK filter gets C / N threads, not C, so the
     # processes do not fight over the cores.
@@ -672,6 +679,12 @@ def _stop_workers(pool):
             process.kill()
 
 
+def _quiet_loggers(names=("pydicom", "highdicom")):
+    """(name, level) of the libraries' loggers this process has set a level for."""
+    return tuple((n, logging.getLogger(n).level) for n in names
+                 if logging.getLogger(n).level != logging.NOTSET)
+
+
 def _run_processes(tasks, workers):
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -688,7 +701,8 @@ def _run_processes(tasks, workers):
     n = min(workers, len(tasks))
     threads = max(1, (os.cpu_count() or 1) // n)
     pool = ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=_init_worker,
-                               initargs=(threads, os.getpid()))
+                               initargs=(threads, os.getpid(), _quiet_loggers(),
+                                         tuple(warnings.filters)))
     try:
         futures = {pool.submit(run_timepoint, t): t for t in tasks}
         for fut in as_completed(futures):

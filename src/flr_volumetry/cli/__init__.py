@@ -9,11 +9,13 @@ exit code 2 (usage) or 1; ``--debug`` shows the traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
 import signal
 import sys
 import threading
+import warnings
 
 from ..errors import InputError
 
@@ -75,6 +77,29 @@ def _main(argv):
         args._parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
                         format="%(levelname)s: %(message)s")
+    with warnings.catch_warnings(), _pydicom_quiet(not args.debug):
+        return _run(args)
+
+
+@contextlib.contextmanager
+def _pydicom_quiet(quiet):
+    """pydicom says each header value of old syntax (a UID with a leading zero, as old
+    exports write) as a log line and a warning, per file read: tens of lines around a
+    successful run, about values that are read as they are. Kept for --debug."""
+    if not quiet:
+        yield
+        return
+    log = logging.getLogger("pydicom")
+    level = log.level
+    log.setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", module=r"pydicom(\.|$)")
+    try:
+        yield
+    finally:
+        log.setLevel(level)
+
+
+def _run(args):
     try:
         return int(args.func(args) or EXIT_OK)
     except InputError as exc:
