@@ -85,6 +85,10 @@ FAT_HU = -30.0
 # Lesion tissue grown outside the liver found from one tumour seed that is said (mL): a
 # lesion bulging from the surface, or a neighbouring organ clicked by mistake.
 TUMOR_OUTSIDE_WARN_ML = 5.0
+# A tumour seed's tissue closer to the liver's level than this many of its SDs, growing
+# into more than this share of the liver, is parenchyma.
+LESION_MIN_CONTRAST_SDS = 2.0
+LESION_MAX_LIVER_SHARE = 0.1
 
 
 def _fmt(p):
@@ -117,6 +121,22 @@ def _seeded_lesions(tumor_seeds, image, img, crop, bounds, smooth, liver_crop, m
                     f"of it), not in a lesion of the liver; place tumour seeds inside lesions."
                 )
         lesion = grow_lesion(smooth, liver_crop, crop, sc, model[2], model[3])
+        level, _ = lesion_level(smooth, crop, sc)
+        share = np.count_nonzero(lesion & liver_crop) / max(np.count_nonzero(liver_crop), 1)
+        if (abs(level - model[2]) < LESION_MIN_CONTRAST_SDS * model[3]
+                and share > LESION_MAX_LIVER_SHARE):
+            # Grown against the liver's own level, a click in the real CT's parenchyma (49
+            # HU in liver of 57 +- 8) had given a 342 mL 'tumour' and 77 mL more liver;
+            # its lesions measure 2 to 4.5 SDs from the liver, and hold 2 % of it.
+            unit = " HU" if modality == "ct" else ""
+            warnings.append(
+                f"tumour seed {_fmt(s)} lies in tissue close to the liver's own level "
+                f"({_significant(level, 3):g}{unit} against {_significant(model[2], 3):g}"
+                f"{unit}), and what grows from it takes in {100 * share:.0f} % of the liver: "
+                f"no lesion was grown from it; place tumour seeds in lesions darker or "
+                f"brighter than the liver."
+            )
+            continue
         if lesion.any() and options.edge_iterations > 0:
             # A lesion of low contrast (an arterial-phase HCC a few tens of HU above the
             # liver) shares its window with bright parenchyma and vessels around it: the
