@@ -1,6 +1,7 @@
 """Segmentation files: DICOM SEG and 3D Slicer .seg.nrrd, in and out."""
 
 import os
+import re
 
 import nrrd
 import numpy as np
@@ -262,6 +263,46 @@ def test_seg_nrrd_in_ras_space_and_old_layout(tmp_path):
     assert im.GetDirection() == (1, 0, 0, 0, 1, 0, 0, 0, 1)
     assert _arr(im)[1, 2, 2] == 1 and _arr(im).sum() == 1
     assert _arr(read_seg_nrrd(path, "liver"))[0, 1, 1] == 1
+
+
+@pytest.mark.parametrize("field, value, said", [
+    ("Segment0_LabelValue", "0", "has the label value 0, which is the background"),
+    ("Segment0_LabelValue", "1.5", "has the label value '1.5', which is not a whole number"),
+    ("Segment0_Layer", "x", "has the layer 'x', which is not a whole number"),
+    ("space directions", np.array([[2.0, 0, 0], [2.0, 0, 0], [0, 0, 3.0]]),
+     "has a direction matrix that is not a rotation"),
+    ("space directions", np.array([[2.0, 0, 0], [0.5, 2.0, 0], [0, 0, 3.0]]),
+     "has a direction matrix that is not a rotation"),
+    ("space origin", np.array([np.nan, 0.0, 0.0]), "has a position or orientation that is "
+                                                   "not a number"),
+])
+def test_seg_nrrd_headers_no_segmentation_has_are_refused_in_a_sentence(tmp_path, field,
+                                                                        value, said):
+    # Label value 0 had selected the background (a 39 L liver, exit 0); '1.0'-style values,
+    # layer 'x' and a singular direction had ended in "unexpected failure (ValueError ...)";
+    # a NaN origin had been called an empty mask, and a sheared direction was taken.
+    a = np.zeros((4, 5, 3), np.uint8)
+    a[1:3, 1:4, 1] = 1
+    header = {"space": "left-posterior-superior", "kinds": ["domain"] * 3,
+              "space directions": np.diag([2.0, 1.5, 3.0]), "space origin": np.zeros(3),
+              "Segment0_ID": "s0", "Segment0_Name": "Liver", "Segment0_LabelValue": "1",
+              "Segment0_Layer": "0"}
+    header[field] = value
+    path = tmp_path / "odd.seg.nrrd"
+    nrrd.write(str(path), a, header)
+    with pytest.raises(InputError, match=re.escape(said)):
+        load_mask(path)
+
+
+def test_seg_nrrd_label_value_written_as_a_float_is_its_number(tmp_path):
+    a = np.zeros((4, 5, 3), np.uint8)
+    a[1:3, 1:4, 1] = 1
+    header = {"space": "left-posterior-superior", "kinds": ["domain"] * 3,
+              "space directions": np.diag([2.0, 1.5, 3.0]), "space origin": np.zeros(3),
+              "Segment0_ID": "s0", "Segment0_Name": "Liver", "Segment0_LabelValue": "1.0",
+              "Segment0_Layer": "0"}
+    nrrd.write(str(tmp_path / "f.seg.nrrd"), a, header)
+    assert _arr(load_mask(tmp_path / "f.seg.nrrd").image).sum() == 6
 
 
 def test_segments_sharing_a_name_are_united_and_each_has_its_number(tmp_path):

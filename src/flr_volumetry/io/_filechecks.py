@@ -69,11 +69,16 @@ def check_geometry(image, path):
         raise InputError(f"{path} has a voxel size of {shown} mm, not a finite positive size; "
                          f"its volume cannot be measured.")
     check_voxel_size(spacing, path)
-    if not (np.all(np.isfinite(image.GetOrigin()))
-            and np.all(np.isfinite(image.GetDirection()))):
+    check_orientation(image.GetOrigin(), image.GetDirection(), path)
+
+
+def check_orientation(origin, direction, path):
+    """Refuse a position or direction matrix (row-major, as SimpleITK's) that is not a
+    number, or a direction that is not a rotation."""
+    if not (np.all(np.isfinite(origin)) and np.all(np.isfinite(direction))):
         raise InputError(f"{path} has a position or orientation that is not a number in its "
                          f"header; its geometry cannot be trusted.")
-    d = np.array(image.GetDirection(), float).reshape(image.GetDimension(), -1)
+    d = np.array(direction, float).reshape(len(origin), -1)
     # Said of the file: a sheared scan had been refused later as "the mask's direction
     # matrix" (the mask segmented on its grid). 1e-3: DICOM orientations with few decimals.
     if not np.allclose(d @ d.T, np.eye(d.shape[0]), atol=1e-3):

@@ -18,7 +18,7 @@ import pydicom
 import SimpleITK as sitk
 
 from ..errors import GeometryError, InputError, as_path, check_exists
-from ._filechecks import check_voxel_size
+from ._filechecks import check_orientation, check_voxel_size
 from ._geometry import resample_mask_to, same_grid
 from ._images import as_image
 from ._writers import atomic_file
@@ -649,7 +649,7 @@ def check_seg_nrrd_label_map(path):
             f"segments; save the Couinaud segments without overlap (one layer) or as a label map."
         )
     clashes = []
-    for seg in _nrrd_segments(header).values():
+    for seg in _nrrd_segments(header, path).values():
         number = _couinaud_number(seg["name"])
         if number is not None and number != seg["label"]:
             clashes.append(f"{seg['name']!r} has label value {seg['label']}")
@@ -663,17 +663,35 @@ def check_seg_nrrd_label_map(path):
 
 
 
-def _nrrd_segments(header):
+def _nrrd_segments(header, path=""):
     segments = {}
     i = 0
     while f"Segment{i}_ID" in header or f"Segment{i}_Name" in header:
-        segments[i] = {
-            "name": str(header.get(f"Segment{i}_Name", f"Segment_{i + 1}")),
-            "label": int(header.get(f"Segment{i}_LabelValue", 1)),
-            "layer": header.get(f"Segment{i}_Layer"),
-        }
+        name = str(header.get(f"Segment{i}_Name", f"Segment_{i + 1}"))
+        label = _whole_number(header.get(f"Segment{i}_LabelValue", 1), path, name, "label value")
+        if label < 1:
+            # Selected, label 0 had measured every voxel outside the segments (39 L).
+            raise InputError(f"segment {name!r} of {path} has the label value {label}, which "
+                             f"is the background (or no label); correct the file in 3D "
+                             f"Slicer (each segment a label value of 1 or more).")
+        layer = header.get(f"Segment{i}_Layer")
+        segments[i] = {"name": name, "label": label,
+                       "layer": None if layer is None else
+                       _whole_number(layer, path, name, "layer")}
         i += 1
     return segments
+
+
+def _whole_number(text, path, name, what):
+    """A header field's whole number ('1' or '1.0'), or the file refused in a sentence."""
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not (np.isfinite(value) and value == int(value)):
+        raise InputError(f"segment {name!r} of {path} has the {what} {str(text)!r}, which is "
+                         f"not a whole number; correct the file in 3D Slicer.")
+    return int(value)
 
 
 def _nrrd_geometry(header, path):
@@ -692,6 +710,9 @@ def _nrrd_geometry(header, path):
     check_voxel_size(spacing, path)
     direction = (dirs / spacing[:, None]).T  # columns are the axes
     origin = np.asarray(header.get("space origin", [0, 0, 0]), dtype=float) * flip
+    # Before SimpleITK is given them: a singular direction had failed in SetDirection, and a
+    # NaN origin had been called an empty mask.
+    check_orientation(origin, direction.ravel(), path)
     return spacing, direction, origin
 
 
@@ -740,7 +761,7 @@ def read_seg_nrrd(path, segment=None):
         data = data[None]
     else:
         raise InputError(f"{path} is a {data.ndim}-D array; a segmentation is 3-D or 4-D.")
-    segments = _nrrd_segments(header)
+    segments = _nrrd_segments(header, path)
     if not segments:
         # A plain label map saved as .seg.nrrd: every label is a segment.
         labels = [int(v) for v in np.unique(data) if v != 0]
