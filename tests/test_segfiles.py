@@ -352,6 +352,37 @@ def test_a_timepoints_seg_file_of_several_segments_gives_the_one_named_for_its_r
         measure_files(ct, liver=str(path), flr=str(path))
 
 
+def test_a_livers_seg_file_holding_its_tumour_gives_both_when_no_tumour_is_given(tmp_path):
+    # Drawn in Slicer's default overwrite mode, the Liver segment has a hole where the Tumor
+    # segment is: taken alone, the total liver had lacked the tumour (1889.6 mL of 1993.1)
+    # and no tumour was measured, exit 0.
+    from flr_volumetry.workflow import measure_files
+
+    ref = _grid()
+    masks = _masks(ref)
+    tumour = _arr(masks["tumor"]) > 0
+    parenchyma = (_arr(masks["liver"]) > 0) & ~tumour
+    assert tumour.any() and parenchyma.any()
+    holed = sitk.GetImageFromArray(parenchyma.astype(np.uint8))
+    holed.CopyInformation(ref)
+    path = tmp_path / "liver.seg.nrrd"
+    write_seg_nrrd({"Liver": holed, "Tumor": masks["tumor"]}, path)
+    ct = str(tmp_path / "ct.nii.gz")
+    sitk.WriteImage(ref, ct)
+    voxel_ml = float(np.prod(ref.GetSpacing())) / 1000.0
+    m = measure_files(ct, liver=str(path))
+    assert m.total_liver_ml == pytest.approx((parenchyma | tumour).sum() * voxel_ml)
+    assert m.tumor_ml == pytest.approx(tumour.sum() * voxel_ml)
+    assert m.methods["tumor_mask"] == f"{path}:Tumor"
+    assert any("'Liver' was taken as the liver mask and 'Tumor' as the tumour mask" in w
+               for w in m.warnings)
+    # A tumour mask given is the tumour: the file's segment is not added to it.
+    other = tmp_path / "tumor.nii.gz"
+    sitk.WriteImage(masks["tumor"], str(other))
+    given = measure_files(ct, liver=str(path), tumor=str(other))
+    assert given.methods["tumor_mask"] == str(other)
+
+
 def test_a_couinaud_map_is_not_read_as_totalsegmentators_liver(tmp_path):
     # TotalSegmentator's liver_segments output taken as FILE:liver: label 5 (the liver in
     # the 'total' task) is segment V there: its 143 mL had been measured as the liver.

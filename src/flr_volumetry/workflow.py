@@ -69,36 +69,55 @@ _ROLE_NAMES = {"liver mask": ("liver",), "tumour mask": ("tumor", "tumour", "tum
                "FLR mask": ("flr", "remnant", "future liver remnant")}
 
 
-def _load_mask(spec, scan, **kwargs):
+def _named_for(role, names):
+    """The segment names among ``names`` that name ``role`` ('tumour mask'), or []
+    when none or several different ones do."""
+    wanted = _ROLE_NAMES.get(role, ())
+    named = list(dict.fromkeys(n for n in names if n.strip().lower() in wanted))
+    return named if len({n.strip().lower() for n in named}) == 1 else []
+
+
+def _load_mask(spec, scan, also_tumour=False, **kwargs):
     """:func:`load_mask` of a specification, or a mask already loaded (Mask or image).
 
     A segmentation file of several segments given without a selection (a
     timepoint's liver.seg.nrrd holding Liver and Tumor, where a study folder
     has no way to select one) gives the segment named for the role, said.
+    With ``also_tumour`` (the liver, no tumour mask given), returns
+    ``(mask, tumour specification or None)``: the file's segment named for
+    the tumour, which belongs to the whole liver.
     """
     from .io._segfiles import SegmentChoiceNeeded
 
+    tumour_spec = None
     if isinstance(spec, (str, os.PathLike)):
         try:
-            return load_mask(spec, scan, **kwargs)
+            m = load_mask(spec, scan, **kwargs)
         except SegmentChoiceNeeded as exc:
-            wanted = _ROLE_NAMES.get(kwargs.get("what"), ())
-            named = list(dict.fromkeys(n for n in exc.names if n.strip().lower() in wanted))
-            if not named or len({n.strip().lower() for n in named}) != 1:
+            named = _named_for(kwargs.get("what"), exc.names)
+            if not named:
                 raise
             m = load_mask(f"{os.fspath(spec)}:{','.join(named)}", scan, **kwargs)
-            others = [n for n in dict.fromkeys(exc.names) if n not in named]
-            # The others are named: drawn in Slicer's default overwrite mode, a tumour
-            # segment leaves its hole in the liver segment.
+            tumour = _named_for("tumour mask", exc.names) if also_tumour else []
+            if tumour:
+                # Drawn in Slicer's default overwrite mode, the tumour segment leaves its
+                # hole in the liver segment: taken alone, the liver lacked it (1889.6 mL of
+                # 1993.1), and no tumour was measured.
+                tumour_spec = f"{os.fspath(spec)}:{','.join(tumour)}"
+            others = [n for n in dict.fromkeys(exc.names) if n not in named + tumour]
             said = (f"{os.fspath(spec)} holds {len(exc.names)} segments: "
                     f"{' and '.join(repr(n) for n in named)} was taken as the "
-                    f"{kwargs['what']}" + (f", not {', '.join(repr(n) for n in others)}"
-                                           if others else "") + ".")
-            return Mask(image=m.image, source=m.source, warnings=(said, *m.warnings))
+                    f"{kwargs['what']}"
+                    + (f" and {' and '.join(repr(n) for n in tumour)} as the tumour mask"
+                       if tumour else "")
+                    + (f", not {', '.join(repr(n) for n in others)}" if others else "") + ".")
+            m = Mask(image=m.image, source=m.source, warnings=(said, *m.warnings))
+        return (m, tumour_spec) if also_tumour else m
     what = kwargs.get("what", "mask")
     image = _on_scan_grid(as_image(spec, what), scan, what)
-    return Mask(image=image, source=getattr(spec, "source", "image given"),
-                warnings=tuple(getattr(spec, "warnings", ())))
+    m = Mask(image=image, source=getattr(spec, "source", "image given"),
+             warnings=tuple(getattr(spec, "warnings", ())))
+    return (m, None) if also_tumour else m
 
 
 def measure_files(image, *, liver=None, tumor=None, flr=None, segments=None, patient=None,
@@ -182,7 +201,10 @@ def measure_files(image, *, liver=None, tumor=None, flr=None, segments=None, pat
             # the mask that made it fail is what the user must see.
             masks_out["liver"] = liver_img
     else:
-        m = _load_mask(liver, scan, what="liver mask")
+        if tumor is None:
+            m, tumor = _load_mask(liver, scan, also_tumour=True, what="liver mask")
+        else:
+            m = _load_mask(liver, scan, what="liver mask")
         liver_img = m.image
         warnings += m.warnings
         methods["liver_mask"] = m.source
