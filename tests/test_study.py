@@ -252,9 +252,12 @@ def test_decimal_commas_of_a_semicolon_csv_and_warnings_beside_a_csv_row(tmp_pat
     tiny.write_patient(str(tmp_path), "P001", None,
                        {"pre": dict(scan_date="2024-01-01", flr_width=4)})
     os.makedirs(tmp_path / "P001" / "post_pve")
-    _write(str(tmp_path / "study.csv"), "patient_id;height_cm;weight_kg\nP001;170,5;72,5\n")
+    # Segment lists keep their commas: "2,3" had become "2.3" ("got '2.3'", never typed).
+    _write(str(tmp_path / "study.csv"),
+           "patient_id;height_cm;weight_kg;remnant_segments\nP001;170,5;72,5;2,3\n")
     (p,) = discover_study(str(tmp_path)).patients
     assert (p.height_cm, p.weight_kg) == (170.5, 72.5)
+    assert p.error is None and p.remnant_spec()["remnant_segments"] == [2, 3]
     assert any("post_pve/ in P001/ holds no scan" in w for w in p.warnings)
 
 

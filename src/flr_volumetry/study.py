@@ -67,6 +67,7 @@ PROCEDURES = ("PVE", "PVL", "PVE+HVE", "ALPPS")
 PATIENT_KEYS = ("height_cm", "weight_kg", "liver_condition", "procedure", "procedure_date",
                 "resection", "remnant_segments", "resect_caudate", "plan")
 _DECIMAL_COMMA = re.compile(r"^\s*(-?\d+),(\d+)\s*$")
+_DECIMAL_KEYS = ("height_cm", "weight_kg")
 #: The keys that each define the remnant on their own: one per patient.
 REMNANT_KEYS = ("plan", "resection", "remnant_segments")
 #: Optional per-timepoint masks, by the stem of their file name.
@@ -389,8 +390,10 @@ def read_study_csv(path):
             rows = list(reader)
             names = [(n or "").strip() for n in reader.fieldnames or ()]
         if delimiter != ",":
-            # The same locales write 72,5 for 72.5.
-            rows = [{k: _DECIMAL_COMMA.sub(r"\1.\2", v) if isinstance(v, str) else v
+            # The same locales write 72,5 for 72.5: in the numbers, not in a segment list
+            # ("2,3" had become "2.3").
+            rows = [{k: _DECIMAL_COMMA.sub(r"\1.\2", v)
+                     if isinstance(v, str) and (k or "").strip() in _DECIMAL_KEYS else v
                      for k, v in row.items()} for row in rows]
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise StudyLayoutError(f"{path} is not a readable CSV file ({exc}).") from exc
