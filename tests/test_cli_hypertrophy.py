@@ -60,6 +60,7 @@ def test_a_key_given_twice_or_a_byte_order_mark(tmp_path, capsys):
     # A byte-order mark (Windows editors) is read, as in a study folder.
     pre.write_text("\ufeff" + text, encoding="utf-8")
     assert main(["hypertrophy", *args, "--procedure-date", "2024-01-09"]) == 0
+    capsys.readouterr()
     # sflr_pct given twice had been read as the last one, without a word.
     pre.write_text(text[:-1] + ', "sflr_pct": 5.0}')
     assert main(["hypertrophy", *args, "--procedure-date", "2024-01-09"]) == 1

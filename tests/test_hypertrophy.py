@@ -205,6 +205,31 @@ def test_nan_from_a_csv_row_is_a_missing_figure():
         hypertrophy(dict(PRE, sflr_pct=float("inf")), POST, procedure_date="2024-01-09")
 
 
+def test_a_missing_measured_flr_share_says_gr_is_not_computed():
+    # An empty measured_flr_pct (NaN) had left GR null without a word, and an empty sflr_pct
+    # was blamed on a missing height or weight only.
+    nan = float("nan")
+    h = hypertrophy(PRE, dict(POST, measured_flr_pct=nan), procedure_date="2024-01-09")
+    assert h.gr_pct_per_week is None
+    assert any("the follow-up measurement has no measured FLR share (measured_flr_pct): GR "
+               "is not computed" in w for w in h.warnings)
+    h = hypertrophy(dict(PRE, sflr_pct=nan), dict(POST, sflr_pct=nan), procedure_date="2024-01-09")
+    assert any("sFLR is missing from a measurement (no height or weight was given, or the "
+               "value is empty)" in w for w in h.warnings)
+
+
+@pytest.mark.parametrize("post_date, said", [("2024-01-11", "2 days"),
+                                              ("2030-02-13", "2227 days")])
+def test_an_interval_no_growth_assessment_has_is_said(post_date, said):
+    # A day after the PVE, KGR had been 90 %/week; six years after, 0.04 %/week, "not met":
+    # both unsaid.
+    h = hypertrophy(PRE, POST, procedure_date="2024-01-09", post_date=post_date)
+    assert any(f"the follow-up scan is {said} after the procedure date" in w
+               for w in h.warnings)
+    assert not any("after the procedure date" in w
+                   for w in hypertrophy(PRE, POST, procedure_date="2024-01-09").warnings)
+
+
 def test_the_baseline_date_option_has_the_batch_and_command_line_name():
     # hypertrophy(allow_baseline_date=) beside BatchOptions(from_baseline_date=) and
     # --from-baseline-date: one name now, the former still read.

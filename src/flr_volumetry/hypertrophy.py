@@ -139,6 +139,10 @@ def _shown(value, limit=40):
 
 # TELVs differing by less than this (mL) are the same estimate (JSON rounding).
 SAME_TELV_ML = 0.5
+# Days from the procedure to a follow-up scan outside which the interval is said: not a
+# clinical cut-off, the span of the growth assessments in the literature (ALPPS stage 2 at
+# 7-14 days; Shindoh's and Leung's volumetry a few weeks after PVE), with room on each side.
+PLAUSIBLE_INTERVAL_DAYS = (5, 182)
 
 
 def baseline_index(scan_dates, procedure_date):
@@ -303,6 +307,17 @@ def hypertrophy(pre, post, *, procedure_date=None, pre_date=None, post_date=None
             f"the follow-up scan ({post_scan}) is dated on or before the {start_name} "
             f"({start}); growth cannot be computed."
         )
+    if not PLAUSIBLE_INTERVAL_DAYS[0] <= interval_days <= PLAUSIBLE_INTERVAL_DAYS[1]:
+        # A day after the PVE, KGR had been 90 %/week; six years after, 0.04 %/week: both
+        # unsaid, and a date typed a year off looks the same.
+        warnings.append(
+            f"the follow-up scan is {interval_days} days after the {start_name}, outside the "
+            f"{PLAUSIBLE_INTERVAL_DAYS[0]}-{PLAUSIBLE_INTERVAL_DAYS[1]} days of growth "
+            f"assessments (ALPPS stage 2 at 7-14 days, volumetry 3-8 weeks after PVE): check "
+            f"the dates; KGR and GR per week are "
+            + ("dominated by measurement error over so few days." if interval_days
+               < PLAUSIBLE_INTERVAL_DAYS[0] else "averaged over growth long finished.")
+        )
 
     flr_pre, flr_post = _number(pre, "flr_ml", "baseline"), _number(post, "flr_ml", "follow-up")
     if flr_pre is None or flr_post is None:
@@ -353,14 +368,18 @@ def hypertrophy(pre, post, *, procedure_date=None, pre_date=None, post_date=None
             telv_method = _borrowed_telv("follow-up", "baseline", telv_pre, sflr_post, warnings)
     dh = kgr = None
     if sflr_pre is None or sflr_post is None:
-        warnings.append("sFLR is missing from a measurement (no height, or no weight): "
-                        "DH and KGR are not computed.")
+        warnings.append("sFLR is missing from a measurement (no height or weight was given, "
+                        "or the value is empty): DH and KGR are not computed.")
     else:
         dh = sflr_post - sflr_pre
         kgr = clinical.kgr_pct_per_week(dh, interval_days)
     m_pre = _number(pre, "measured_flr_pct", "baseline")
     m_post = _number(post, "measured_flr_pct", "follow-up")
     mdh = gr = None
+    for which, value in (("baseline", m_pre), ("follow-up", m_post)):
+        if value is None:
+            warnings.append(f"the {which} measurement has no measured FLR share "
+                            f"(measured_flr_pct): GR is not computed.")
     if m_pre is not None and m_post is not None:
         mdh = m_post - m_pre
         gr = clinical.kgr_pct_per_week(mdh, interval_days)
