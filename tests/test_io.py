@@ -268,6 +268,40 @@ def test_complex_scans_are_refused_and_one_component_vectors_are_scans(tmp_path)
     assert np.array_equal(sitk.GetArrayFromImage(scan.image), a)
 
 
+def test_files_the_image_library_cannot_read_say_what_they_are(tmp_path):
+    # Each had been refused in ITK's words: "Unable to determine ImageIO reader", "Zero-
+    # valued spacing is not supported", and a multi-frame file sent to "pass the folder",
+    # where it was refused again.
+    import nibabel as nib
+    import pydicom
+    from pydicom.dataset import FileMetaDataset
+
+    a = np.zeros((6, 7, 8), np.int16)
+    nib.save(nib.Nifti2Image(a, np.diag([0.8, 0.8, 2.5, 1.0])), str(tmp_path / "n2.nii.gz"))
+    with pytest.raises(InputError, match=r"n2\.nii\.gz is a NIfTI-2 file, .* save it as "
+                                         r"NIfTI-1"):
+        flr.load_image(tmp_path / "n2.nii.gz")
+    header = ("ObjectType = Image\nNDims = 3\nBinaryData = True\nBinaryDataByteOrderMSB = "
+              "False\nDimSize = 8 7 6\nElementSpacing = 0 0.8 2.5\nElementType = MET_SHORT\n"
+              "ElementDataFile = LOCAL\n")
+    (tmp_path / "sp0.mha").write_bytes(header.encode() + a.tobytes())
+    with pytest.raises(InputError, match=r"sp0\.mha has a voxel size of 0 x 0\.8 x 2\.5 mm, "
+                                         r"not a finite positive size"):
+        flr.load_image(tmp_path / "sp0.mha")
+    ds = pydicom.Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.2.1"  # Enhanced CT
+    ds.file_meta.TransferSyntaxUID = pydicom.uid.ExplicitVRLittleEndian
+    ds.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()
+    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID
+    ds.NumberOfFrames, ds.Rows, ds.Columns, ds.Modality = 40, 8, 8, "CT"
+    ds.save_as(str(tmp_path / "enhanced.dcm"), enforce_file_format=True)
+    with pytest.raises(InputError, match=r"enhanced\.dcm is a multi-frame \(enhanced\) DICOM "
+                                         r"image of 40 frames, which is not supported; convert"):
+        flr.load_image(tmp_path / "enhanced.dcm")
+
+
 def test_bad_image_inputs(tmp_path):
     with pytest.raises(InputError, match="does not exist"):
         flr.load_image(tmp_path / "nothing.nii.gz")

@@ -285,6 +285,15 @@ def _check_metaimage(path):
         if key.strip() == "ElementDataFile":
             data_start = pos
             break
+    try:
+        spacing = [float(v) for v in fields.get("ElementSpacing", "1 1 1").split()]
+    except ValueError:
+        spacing = []
+    if spacing and not all(np.isfinite(v) and v > 0 for v in spacing):
+        # ITK refuses it in its own words ("Zero-valued spacing is not supported ...").
+        shown = " x ".join(f"{v:g}" for v in spacing)
+        raise InputError(f"{path} has a voxel size of {shown} mm, not a finite positive size; "
+                         f"its volume cannot be measured.")
     if data_start is None:
         return
     try:

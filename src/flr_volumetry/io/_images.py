@@ -211,9 +211,28 @@ def read_image_file(path):
         with itk_warnings_hidden():
             image = sitk.ReadImage(path)
     except RuntimeError as exc:
+        if _is_nifti2(path):
+            raise InputError(f"{path} is a NIfTI-2 file, which the image library cannot read; "
+                             f"save it as NIfTI-1, as most tools write (nibabel: "
+                             f"Nifti1Image(data, affine)).") from exc
         raise InputError(f"cannot read {path} as an image ({itk_reason(exc)}).") from exc
     check_image_file(path, image)
     return image
+
+
+def _is_nifti2(path):
+    """Whether ``path`` holds a NIfTI-2 header (540 bytes, either byte order)."""
+    import gzip
+
+    try:
+        with open(path, "rb") as fh:
+            gz = fh.read(2) == b"\x1f\x8b"
+        with (gzip.open if gz else open)(path, "rb") as fh:
+            head = fh.read(4)
+    except OSError:
+        return False
+    return len(head) == 4 and 540 in (int.from_bytes(head, "little"),
+                                      int.from_bytes(head, "big"))
 
 
 def load_image(path, *, series_uid=None):
@@ -261,6 +280,14 @@ def load_image(path, *, series_uid=None):
     from ._dicom import is_dicom_file
 
     if path.lower().endswith(".dcm") or (not is_image_file(path) and is_dicom_file(path)):
+        from ._dicom import multiframe_count
+
+        frames = multiframe_count(path)
+        if frames > 1:
+            # Sent to "pass the folder", the user had it refused there again.
+            raise InputError(f"{path} is a multi-frame (enhanced) DICOM image of {frames} "
+                             f"frames, which is not supported; convert it to NIfTI first "
+                             f"(e.g. with dcm2niix).")
         # DICOM exports often name slices without a suffix (IM0001, A0000).
         raise InputError(
             f"{path} is a single DICOM file; pass the folder that holds the whole series."
