@@ -449,6 +449,23 @@ def test_cli_reads_header_values_of_old_syntax_without_pydicoms_lines(tmp_path):
     assert debug.returncode == 0 and "Invalid value for VR UI" in debug.stderr
 
 
+def test_a_ct_labelled_mr_is_refused_saying_where_the_modality_came_from(tmp_path, capsys):
+    # Refused as "automatic liver segmentation is only available for CT", with no word of
+    # the header's Modality or of --modality ct.
+    img = _phantom(size=(10, 9, 8), origin=(0, 0, 0))
+    files = write_dicom_series(img, tmp_path / "ct")
+    _edit(files, Modality="MR")
+    out = tmp_path / "liver.nii.gz"
+    assert main(["segment", str(tmp_path / "ct"), "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and not out.exists()
+    assert "the DICOM header gives the modality MR" in err and "--modality ct" in err
+    assert main(["measure", str(tmp_path / "ct")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "the DICOM header gives the modality MR" in err
+    assert "measure --modality ct" in err
+
+
 def test_pixel_type_is_int16_exactly_when_every_value_fits(tmp_path):
     img = _phantom()
     write_dicom_series(img, tmp_path / "a", rescale_intercept=0)

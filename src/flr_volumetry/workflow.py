@@ -390,6 +390,14 @@ def _auto_liver(scan, modality):
     try:
         result = segment_liver(scan.image, modality=modality or scan.ct_or_mr)
     except InputError as exc:
+        if modality is None and scan.ct_or_mr == "mr":
+            # A CT labelled MR: where the modality came from, and how to say otherwise.
+            raise InputError(
+                "the DICOM header gives the modality MR, and automatic segmentation is for CT "
+                "only; if the scan is a CT, say so (measure --modality ct, or \"modality\": "
+                "\"ct\" in timepoint.json), else segment it from seeds with flr-volumetry "
+                "segment IMAGE --modality mr --seed I,J,K -o liver.nii.gz and give that mask as "
+                "the liver.") from None
         # The segmentation's advice names segment's options (--seed, --modality), which
         # measure and batch do not have: say where they are.
         raise InputError(

@@ -100,6 +100,12 @@ def run(args):
         if path:
             _check_output(path, scan)
     modality = args.modality or scan.ct_or_mr
+    if args.modality is None and modality == "mr" and not args.seed and args.backend == "classic":
+        # Refused as "only available for CT", the user of a CT labelled MR was not told
+        # where the modality came from.
+        raise InputError("the DICOM header gives the modality MR, and automatic segmentation "
+                         "is for CT only; give --seed points inside the liver, or --modality "
+                         "ct if the scan is a CT.")
     if args.tumor_out and not args.tumor_seed and (modality != "ct" or args.backend != "classic"):
         raise InputError(
             "--tumor-out: tumour candidates are searched on CT with the classic backend only; "
