@@ -1408,6 +1408,18 @@ def test_a_refused_liver_condition_is_not_reported_as_normal(tmp_path):
     assert "liver normal" not in page and "threshold 20 %" not in page
 
 
+def test_an_unreadable_patient_file_leaves_the_liver_condition_unknown(tmp_path):
+    # Its condition cannot be read: it had been reported as the default, a normal liver.
+    study, out = str(tmp_path / "study"), str(tmp_path / "out")
+    folder = tiny.write_patient(study, "P001", PVE, two_scans())
+    with open(os.path.join(folder, "patient.json"), "w") as fh:
+        fh.write('{"height_cm": 170, "liver_condition": "cirrhosis",')  # cut short
+    r = run_batch(study, out, FAST)
+    (p,) = r.results["patients"]
+    assert p["status"] == "failed" and "patient.json" in p["error"]
+    assert p["facts"]["liver_condition"] is None and p["sflr_threshold_pct"] is None
+
+
 def test_workers_given_as_a_numpy_integer_are_a_whole_number():
     # np.int64(2) (a count from a DataFrame) had been refused as "not a whole number".
     import numpy as np

@@ -626,12 +626,13 @@ def _readable_facts(csv_row, pfile, patient_id, study_path, folder):
     patient still fails with its error.
     """
     sources = [] if csv_row is None else [(csv_row, f"study.csv ({patient_id})", study_path)]
+    unreadable = False
     if pfile is not None:
         try:
             raw = _read_json(pfile, "patient file")
             sources.append((raw, pfile, folder))
         except InputError:
-            pass  # the patient's error already says what is wrong with the file
+            unreadable = True  # the patient's error already says what is wrong with the file
     facts, refused = {}, set()
     for raw, where, base in sources:
         for key, value in raw.items():
@@ -648,9 +649,10 @@ def _readable_facts(csv_row, pfile, patient_id, study_path, folder):
         # nothing, so neither is reported.
         facts.pop("height_cm", None)
         facts.pop("weight_kg", None)
-    if "liver_condition" in refused:
-        # Not the default: a refused "cirhosis" had been reported as a normal liver with
-        # the 20 % threshold. None says the condition, and so the threshold, is unknown.
+    if "liver_condition" in refused or (unreadable and "liver_condition" not in facts):
+        # Not the default: a refused "cirhosis" (or a patient.json that cannot be read) had
+        # been reported as a normal liver with the 20 % threshold. None says the condition,
+        # and so the threshold, is unknown.
         facts["liver_condition"] = None
     return facts
 
