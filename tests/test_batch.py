@@ -1408,6 +1408,19 @@ def test_a_refused_liver_condition_is_not_reported_as_normal(tmp_path):
     assert "liver normal" not in page and "threshold 20 %" not in page
 
 
+def test_follow_ups_sharing_a_date_are_said(tmp_path):
+    # The summary row compared the one whose folder name sorts last, without a word.
+    study, out = str(tmp_path / "study"), str(tmp_path / "out")
+    tiny.write_patient(study, "P001", PVE, {**two_scans(),
+                                            "post_b": dict(scan_date="2024-02-05", flr_width=8)})
+    r = run_batch(study, out, FAST)
+    (p,) = r.results["patients"]
+    assert any("post and post_b share the scan date 2024-02-05" in w for w in p["warnings"])
+    tiny.write_patient(str(tmp_path / "s2"), "P001", PVE, two_scans())
+    single = run_batch(str(tmp_path / "s2"), str(tmp_path / "o2"), FAST)
+    assert not any("share the scan date" in w for w in single.results["patients"][0]["warnings"])
+
+
 def test_an_unreadable_patient_file_leaves_the_liver_condition_unknown(tmp_path):
     # Its condition cannot be read: it had been reported as the default, a normal liver.
     study, out = str(tmp_path / "study"), str(tmp_path / "out")

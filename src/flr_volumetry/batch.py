@@ -780,6 +780,12 @@ def analyse_patient(patient, records, *, from_baseline_date=False):
             errors.append(f"{r['timepoint']}: {r['error']}")
     dated = [r for r in ordered if r.get("scan_date")]
     undated = [r["timepoint"] for r in ordered if not r.get("scan_date")]
+    for day in sorted({r["scan_date"] for r in dated}):
+        same = [r["timepoint"] for r in dated if r["scan_date"] == day]
+        if len(same) > 1:
+            # Ordered by folder name: the summary had compared the last one without a word.
+            warnings.append(f"{' and '.join(same)} share the scan date {day}: they are ordered "
+                            f"by folder name; check their dates (or keep one scan).")
     if undated and len(ordered) > 1:
         # Where an undated scan falls is unknown: it may be the baseline, and a later
         # scan taken for it would turn growth since the procedure into growth since then.
