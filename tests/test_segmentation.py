@@ -938,6 +938,22 @@ def test_real_ct_tumour_seed_in_the_parenchyma_grows_no_lesion_and_says_so(share
     assert dice(_arr(lesions.tumor), truth) >= 0.65
 
 
+def test_real_ct_mirrored_left_right_is_said_to_be_so(shared_data):
+    # Flipped data under an unchanged header (or a file without orientation): the search
+    # under the 'right' lung had written the spleen as the liver (341 mL, exit 0), with
+    # only the adult-range warning.
+    img = sitk.ReadImage(str(shared_data / "ct-partial-totalsegmentator" / "ct.nii.gz"))
+    plain = segment_liver(img)
+    assert not any("mirrored" in w for w in plain.warnings)
+    a = sitk.GetArrayFromImage(img)
+    lps_x = int(np.argmax(np.abs(np.array(img.GetDirection()).reshape(3, 3)[0])))
+    mirrored = sitk.GetImageFromArray(np.flip(a, axis=2 - lps_x).copy())
+    mirrored.CopyInformation(img)
+    r = segment_liver(mirrored)
+    said = [w for w in r.warnings if "mirrored left-right" in w]
+    assert len(said) == 1 and "lies on the patient's left" in said[0]
+
+
 @pytest.mark.slow
 def test_real_ct_seeded_does_not_depend_on_the_click(shared_data):
     """A click at the parenchyma's centroid (2 mm from the hilum, where the seed's

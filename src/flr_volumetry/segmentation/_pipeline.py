@@ -356,8 +356,11 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
     liver_out, tumor_img, kept_off = _keep_off(liver_out, tumor_img, exclude)
     # The boundary decided at full resolution may leave less than the coarse region held:
     # a seed in the gallbladder had given a 44 mL 'liver', exit 0.
-    _check_not_too_small(np.count_nonzero(array(liver_out)) * float(np.prod(image.GetSpacing()))
-                         / 1000.0, image, seeds_c, excl_c)
+    final_ml = np.count_nonzero(array(liver_out)) * float(np.prod(image.GetSpacing())) / 1000.0
+    _check_not_too_small(final_ml, image, seeds_c, excl_c)
+    if not seeds_c and final_ml < ADULT_LIVER_ML[0]:
+        warnings += _mirrored_warning(arr, body, lungs, allowed, coarse, excl_mark, texture,
+                                      modality, options, final_ml)
     warnings += _exclude_warnings(growth.notes, kept_off, seeded=bool(seeds))
     if offset:
         method += f", intensities shifted by {_significant(offset)} to start at 0"
@@ -383,6 +386,35 @@ def _check_not_too_small(region_ml, image, seeds_c, excl_c):
           f"{_spacing_text(image)}); "
         + advice + "."
     )
+
+
+def _mirrored_warning(arr, body, lungs, allowed, coarse, excl_mark, texture, modality,
+                      options, region_ml):
+    """A warning when the automatic search, run on the patient's other side, finds at
+    least twice the liver-like tissue it found on the right (and an adult liver's volume).
+
+    A scan mirrored left-right (flipped data, or a file without orientation) had its
+    spleen written as the liver (340 mL, exit 0). A small liver beside a large spleen
+    (cirrhosis) looks the same: said, not refused.
+    """
+    flip = (slice(None), slice(None), slice(None, None, -1))  # LPS: x runs to the left
+    try:
+        sample, method = _liver_sample(arr[flip], body[flip], lungs[flip], coarse, [],
+                                       modality, [])
+        sample = sample[flip]
+        model = _liver_model(arr, sample, [], modality, options)
+        growth = _grow_liver(arr, allowed, coarse, model, _core_of(sample, arr, *model[:2]),
+                             excl_mark, texture, modality, options, method)
+    except InputError:
+        return []
+    other_ml = growth.region.sum() * float(np.prod(spacing_zyx(coarse))) / 1000.0
+    if other_ml < max(ADULT_LIVER_ML[0], 2.0 * region_ml):
+        return []
+    return [f"the tissue found under the right lung holds {region_ml:.0f} mL, while "
+            f"{other_ml:.0f} mL of liver-like tissue lies on the patient's left: is the scan "
+            f"mirrored left-right (flipped data, or a file without orientation)? Then this "
+            f"mask is probably the spleen: fix the orientation, or give a --seed point inside the "
+            f"liver."]
 
 
 def _ball_on(points, image, crop):
