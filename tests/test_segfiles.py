@@ -517,6 +517,20 @@ def test_seg_files_without_segments_or_with_names_of_any_characters(tmp_path):
         load_mask(str(tmp_path / "empty.seg.nrrd"), ref)
 
 
+def test_a_segment_name_holding_a_comma_is_selected_and_never_suggested_broken(tmp_path):
+    # 'Liver, whole' could not be selected (the comma separates a selection), and a file
+    # of segments was refused with the advice 'FILE:Liver, whole', which then failed.
+    ref = _grid()
+    masks = _masks(ref)
+    parenchyma = sitk.And(masks["liver"], sitk.Not(masks["tumor"]) > 0)
+    path = tmp_path / "c.seg.nrrd"
+    write_seg_nrrd({"Liver, whole": parenchyma, "Tumor": masks["tumor"]}, path)
+    m = load_mask(f"{path}:Liver, whole", ref)
+    np.testing.assert_array_equal(_arr(m.image), _arr(parenchyma))
+    with pytest.raises(InputError, match=r"e\.g\. c\.seg\.nrrd:1\.$"):
+        load_mask(str(path), ref)
+
+
 def test_segment_writes_its_seg_against_the_series_it_segmented(tmp_path):
     from flr_volumetry.cli._segment import _write
 

@@ -87,11 +87,20 @@ def _choose(available, segment, path, number_kind, listing=None, numbers=None):
             return list(available)
         first_key, first_name = next(iter(available.items()))
         unique = sum(name.lower() == first_name.lower() for name in available.values()) == 1
+        # A name holding the selection's separators is suggested by its number.
+        unique = unique and not set(first_name) & set(",:")
         raise SegmentChoiceNeeded(
             f"{path} holds {len(available)} segments ({listing}); choose one by name or "
             f"{number_kind}, e.g. {os.path.basename(path)}:"
             f"{first_name if unique else numbers.get(first_key, first_key)}.",
             available.values())
+    whole = ",".join(s for s in sel if isinstance(s, str))
+    if len(sel) > 1 and whole == ",".join(map(str, sel)):
+        # 'Liver, whole' arrives split at its comma: one name, when the file has it.
+        named = [k for k, name in available.items()
+                 if re.sub(r"\s*,\s*", ",", name).lower() == whole.lower()]
+        if named:
+            return named
     chosen = []
     for s in sel:
         if isinstance(s, int):
