@@ -643,6 +643,20 @@ def test_nan_voxels_of_a_float_nifti_mask_are_refused(tmp_path):
         flr.load_mask(_nifti(tmp_path, "nan.nii", arr))
 
 
+def test_nrrd_cut_short_is_one_sentence(tmp_path):
+    # ITK's words had been "cannot read FILE as an image (Read: Error reading FILE:)".
+    img = image_like(_cube(np.int16).transpose(2, 1, 0))
+    sitk.WriteImage(img, str(tmp_path / "m.nrrd"), useCompression=False)
+    raw = (tmp_path / "m.nrrd").read_bytes()
+    (tmp_path / "cut.nrrd").write_bytes(raw[:-100])
+    with pytest.raises(InputError, match="cut.nrrd is cut short: it holds 860 bytes of voxel "
+                                         "data where its header needs 960"):
+        flr.load_image(tmp_path / "cut.nrrd")
+    assert flr.load_image(tmp_path / "m.nrrd").image.GetSize() == img.GetSize()
+    sitk.WriteImage(img, str(tmp_path / "z.nrrd"), useCompression=True)
+    assert flr.load_image(tmp_path / "z.nrrd").image.GetSize() == img.GetSize()
+
+
 def test_metaimage_cut_short_or_without_its_data_file_is_one_sentence(tmp_path, capfd):
     sitk.WriteImage(image_like(_cube().transpose(2, 1, 0)), str(tmp_path / "m.mha"))
     raw = (tmp_path / "m.mha").read_bytes()

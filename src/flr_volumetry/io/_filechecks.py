@@ -57,6 +57,7 @@ def check_before_reading(path):
         _check_metaimage(path)
     elif lower.endswith((".nrrd", ".nhdr")):
         _check_nrrd_spacing(path)
+        _check_nrrd_complete(path)
 
 
 def check_geometry(image, path):
@@ -339,6 +340,31 @@ def _check_nrrd_spacing(path):
             raise InputError(f"{path} gives its voxel {field.decode().lower()} as "
                              f"{value.decode('latin-1').strip()} in its header, not finite "
                              f"numbers; its volume cannot be measured.")
+
+
+def _check_nrrd_complete(path):
+    """Refuse an NRRD whose raw voxel data, in the file itself, are shorter than its
+    header says (ITK's words: "Read: Error reading FILE:"). Compressed, text and detached
+    data are left to ITK."""
+    import nrrd
+
+    try:
+        with open(path, "rb") as fh:
+            header = nrrd.read_header(fh)
+            data_start = fh.tell()
+        item = np.dtype(nrrd.reader._determine_datatype(header)).itemsize
+        expected = int(np.prod([int(v) for v in header["sizes"]], dtype=np.int64)) * item
+    except Exception:  # noqa: BLE001 - a header pynrrd cannot read: ITK's reader says why
+        return
+    if (str(header.get("encoding", "raw")).lower() != "raw" or "data file" in header
+            or "datafile" in header):
+        return
+    skip = int(header.get("byte skip", 0) or 0)
+    available = os.path.getsize(path) - data_start - max(skip, 0)
+    if available < expected:
+        raise InputError(f"{path} is cut short: it holds {available} bytes of voxel data "
+                         f"where its header needs {expected} (an interrupted copy?); copy it "
+                         f"again.")
 
 
 def _number(token):
