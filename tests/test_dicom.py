@@ -546,6 +546,13 @@ def test_a_damaged_slice_in_the_middle_is_named_with_the_gap_it_leaves(tmp_path)
     _assert_named_as_the_missing_slice(files[2], tmp_path / "ct")
 
 
+def test_an_empty_slice_file_is_named_with_the_gap_it_leaves(tmp_path):
+    # A 0-byte file (an interrupted copy) had left "1 slice is missing" without its name.
+    files = sorted(write_dicom_series(_phantom(size=(5, 5, 6)), tmp_path / "ct"), key=_z_of)
+    open(files[2], "wb").close()
+    _assert_named_as_the_missing_slice(files[2], tmp_path / "ct")
+
+
 def test_files_stripped_of_their_preamble_are_read(tmp_path):
     img = _phantom(size=(5, 5, 4))
     files = write_dicom_series(img, tmp_path / "ct")

@@ -723,8 +723,11 @@ def _collect(folder, series_uid):
     for path in _iter_files(folder):
         ds = _read_header(path)
         if ds is None:
-            if _has_preamble(_head(path)):
-                broken.append((path, None, None))  # a Part 10 file, yet unreadable: cut short?
+            head = _head(path)
+            if _has_preamble(head) or not head:
+                # A Part 10 file, yet unreadable, or an empty one (an interrupted copy, where
+                # a slice then goes missing unnamed): cut short?
+                broken.append((path, None, None))
             continue
         if _frames(ds) > 1 and _claims_image(ds):
             # Enhanced multi-frame images keep their geometry per frame, in sequences.
