@@ -801,14 +801,15 @@ def test_a_gap_left_by_a_slice_of_another_matrix_names_that_slice(tmp_path):
 
 
 def test_a_series_of_localizers_only_is_listed_by_its_description(tmp_path):
-    # It had been listed as "(no description), 0 slices" beside the scan read.
+    # It had been listed as "(no description), 0 slices" beside the scan read, then as
+    # "'Topogram', 0 slices": its images are localizers.
     write_dicom_series(_phantom(), tmp_path / "f" / "ct")
     _edit(write_dicom_series(_phantom(size=(5, 5, 3), seed=2), tmp_path / "f" / "topo",
                              series_description="Topogram"),
           ImageType=["ORIGINAL", "PRIMARY", "LOCALIZER"])
     scan = read_dicom_series(tmp_path / "f")
     (said,) = [w for w in scan.warnings if "holds 2 series" in w]
-    assert "'Topogram', 0 slices" in said
+    assert "'Topogram', 3 localizer images, SeriesInstanceUID" in said
 
 
 def test_a_study_date_with_dashes_is_read_and_a_malformed_one_said(tmp_path):

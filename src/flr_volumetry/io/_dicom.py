@@ -351,7 +351,11 @@ def _describe(uid, stack, series=()):
     first = stack[0] if stack else next(iter(series), None)
     desc = first.description if first is not None else ""
     label = f"'{desc}'" if desc else "(no description)"
-    return f"{label}, {len(stack)} slice{'s' if len(stack) != 1 else ''}, SeriesInstanceUID {uid}"
+    count = f"{len(stack)} slice{'s' if len(stack) != 1 else ''}"
+    if not stack and series:
+        n = len(series)  # no volume slice: localizers ("0 slices" had been said of them)
+        count = f"{n} localizer image{'s' if n != 1 else ''}"
+    return f"{label}, {count}, SeriesInstanceUID {uid}"
 
 
 def _choose_series(folder, by_series, series_uid):
