@@ -184,6 +184,26 @@ def test_segment_refuses_outputs_before_any_work(case, capsys):
     assert _bytes(folder) == before
 
 
+def test_an_input_whose_name_holds_a_colon_is_itself_not_a_selection():
+    # 'ct.nii.gz:v2.nii.gz' (an existing file) had been taken for 'ct.nii.gz' with a label
+    # selection, and a new -o ct.nii.gz refused as "one of the input files".
+    import tempfile
+
+    from flr_volumetry.cli._common import check_outputs
+    from flr_volumetry.errors import InputError
+
+    with tempfile.TemporaryDirectory() as d:
+        odd = os.path.join(d, "ct.nii.gz:v2.nii.gz")
+        open(odd, "w").close()
+        check_outputs({"-o": os.path.join(d, "ct.nii.gz")}, [odd])
+        with pytest.raises(InputError, match="is one of the input files"):
+            check_outputs({"-o": odd}, [odd])
+        liver = os.path.join(d, "labels.nii.gz")
+        open(liver, "w").close()
+        with pytest.raises(InputError, match="is one of the input files"):
+            check_outputs({"-o": liver}, [liver + ":1,2"])
+
+
 def test_segment_refuses_an_empty_output_path_before_any_work(case, capsys, monkeypatch):
     from flr_volumetry import segmentation
 

@@ -75,8 +75,10 @@ def check_outputs(outputs, inputs=()):
     destroy data) only after the work is done, leaving the outputs written
     before it behind.
     """
-    # A mask may be named FILE:label (a label of a multilabel file).
-    read = {os.path.realpath(q) for p in inputs if p for q in (p, str(p).rsplit(":", 1)[0])}
+    # A mask may be named FILE:label (a label of a multilabel file); a file whose own name
+    # holds a colon is itself ('ct.nii.gz:v2.nii.gz' had claimed a new -o ct.nii.gz).
+    read = {os.path.realpath(p if os.path.exists(p) else str(p).rsplit(":", 1)[0])
+            for p in inputs if p}
     claimed = {}
     for option, path in outputs.items():
         if path is None:
