@@ -35,12 +35,19 @@ def test_label_zero_is_refused_as_the_background(tmp_path, selection):
         flr.load_mask(f"{path}:{selection}", im["ct"])
 
 
-def test_label_selection_and_float_labels(tmp_path):
+def _liver_tumour_labels(tmp_path, dtype):
+    """(path, box case images, voxel counts, voxel mL) of a labels.nii.gz of ``dtype``:
+    1 the liver's parenchyma, 2 its tumour."""
     im, n, v = box_case()
-    lab = sitk.GetArrayFromImage(im["liver"]).astype(np.float32)
-    lab[sitk.GetArrayFromImage(im["tumor"]) > 0] = 2.0
+    lab = sitk.GetArrayFromImage(im["liver"]).astype(dtype)
+    lab[sitk.GetArrayFromImage(im["tumor"]) > 0] = 2
     path = tmp_path / "labels.nii.gz"
     sitk.WriteImage(image_like(lab), str(path))
+    return path, im, n, v
+
+
+def test_label_selection_and_float_labels(tmp_path):
+    path, im, n, v = _liver_tumour_labels(tmp_path, np.float32)
     ref = im["ct"]
     whole = flr.load_mask(path, ref)
     parenchyma = flr.load_mask(f"{path}:1", ref)
@@ -55,11 +62,7 @@ def test_label_selection_and_float_labels(tmp_path):
 def test_a_liver_and_tumour_map_is_whole_only_as_a_liver(tmp_path):
     # Given whole as --tumor, the real CT's labels (1 parenchyma, 2 tumour) had measured a
     # 2127.8 mL tumour (31.1 mL) and 0 mL of functional liver; as --flr, an sFLR of 141 %.
-    im, n, v = box_case()
-    lab = sitk.GetArrayFromImage(im["liver"]).astype(np.uint8)
-    lab[sitk.GetArrayFromImage(im["tumor"]) > 0] = 2
-    path = tmp_path / "labels.nii.gz"
-    sitk.WriteImage(image_like(lab), str(path))
+    path, im, n, v = _liver_tumour_labels(tmp_path, np.uint8)
     whole = flr.load_mask(path, im["ct"])
     assert flr.mask_volume_ml(whole.image) == pytest.approx(n["liver"] * v)
     with pytest.raises(InputError, match=r"holds labels 1 and 2, .* select .*labels\.nii\.gz:2"):
@@ -67,6 +70,7 @@ def test_a_liver_and_tumour_map_is_whole_only_as_a_liver(tmp_path):
     chosen = flr.load_mask(f"{path}:2", im["ct"], whole_liver=False, what="tumour mask")
     assert flr.mask_volume_ml(chosen.image) == pytest.approx(n["tumor"] * v)
     # Other pairs of labels (two drawn parts of an FLR) are no such map.
+    lab = sitk.GetArrayFromImage(sitk.ReadImage(str(path)))
     lab[lab == 2] = 3
     sitk.WriteImage(image_like(lab), str(path))
     parts = flr.load_mask(path, im["ct"], whole_liver=False, what="FLR mask")

@@ -281,28 +281,27 @@ def test_seg_nrrd_headers_no_segmentation_has_are_refused_in_a_sentence(tmp_path
     # Label value 0 had selected the background (a 39 L liver, exit 0); '1.0'-style values,
     # layer 'x' and a singular direction had ended in "unexpected failure (ValueError ...)";
     # a NaN origin had been called an empty mask, and a sheared direction was taken.
+    path = _one_segment_seg_nrrd(tmp_path / "odd.seg.nrrd", **{field: value})
+    with pytest.raises(InputError, match=re.escape(said)):
+        load_mask(path)
+
+
+def _one_segment_seg_nrrd(path, **fields):
+    """A .seg.nrrd of one segment 'Liver' (6 voxels, label 1), its header ``fields``
+    replaced."""
     a = np.zeros((4, 5, 3), np.uint8)
     a[1:3, 1:4, 1] = 1
     header = {"space": "left-posterior-superior", "kinds": ["domain"] * 3,
               "space directions": np.diag([2.0, 1.5, 3.0]), "space origin": np.zeros(3),
               "Segment0_ID": "s0", "Segment0_Name": "Liver", "Segment0_LabelValue": "1",
-              "Segment0_Layer": "0"}
-    header[field] = value
-    path = tmp_path / "odd.seg.nrrd"
+              "Segment0_Layer": "0", **fields}
     nrrd.write(str(path), a, header)
-    with pytest.raises(InputError, match=re.escape(said)):
-        load_mask(path)
+    return path
 
 
 def test_seg_nrrd_label_value_written_as_a_float_is_its_number(tmp_path):
-    a = np.zeros((4, 5, 3), np.uint8)
-    a[1:3, 1:4, 1] = 1
-    header = {"space": "left-posterior-superior", "kinds": ["domain"] * 3,
-              "space directions": np.diag([2.0, 1.5, 3.0]), "space origin": np.zeros(3),
-              "Segment0_ID": "s0", "Segment0_Name": "Liver", "Segment0_LabelValue": "1.0",
-              "Segment0_Layer": "0"}
-    nrrd.write(str(tmp_path / "f.seg.nrrd"), a, header)
-    assert _arr(load_mask(tmp_path / "f.seg.nrrd").image).sum() == 6
+    path = _one_segment_seg_nrrd(tmp_path / "f.seg.nrrd", Segment0_LabelValue="1.0")
+    assert _arr(load_mask(path).image).sum() == 6
 
 
 def test_segments_sharing_a_name_are_united_and_each_has_its_number(tmp_path):
@@ -623,31 +622,18 @@ def test_dicom_seg_leaves_out_dates_and_times_the_standard_cannot_hold(tmp_path,
     np.testing.assert_array_equal(_arr(read_dicom_seg(out, scan).image), _arr(liver))
 
 
-def test_dicom_seg_needs_the_study_it_belongs_to(tmp_path):
+@pytest.mark.parametrize("missing", ["FrameOfReferenceUID", "StudyInstanceUID"])
+def test_dicom_seg_needs_the_frame_of_reference_and_the_study(tmp_path, missing):
     ref = _grid()
     files = write_dicom_series(ref, tmp_path / "ct", patient_id="P1")
     for f in files:
         src = pydicom.dcmread(f)
-        del src.StudyInstanceUID
+        del src[missing]
         src.save_as(f)
-    with pytest.raises(InputError, match="has no StudyInstanceUID"):
+    with pytest.raises(InputError, match=f"has no {missing}"):
         check_seg_source(tmp_path / "ct")
     liver = _liver_on(read_dicom_series(tmp_path / "ct"))
-    with pytest.raises(InputError, match="has no StudyInstanceUID"):
-        write_dicom_seg(liver, tmp_path / "ct", tmp_path / "seg.dcm", segment_names="liver")
-    assert not os.path.exists(tmp_path / "seg.dcm")
-
-
-def test_dicom_seg_needs_the_frame_of_reference(tmp_path):
-    ref = _grid()
-    files = write_dicom_series(ref, tmp_path / "ct", patient_id="P1")
-    for f in files:
-        src = pydicom.dcmread(f)
-        del src.FrameOfReferenceUID
-        src.save_as(f)
-    scan = read_dicom_series(tmp_path / "ct")
-    liver = _liver_on(scan)
-    with pytest.raises(InputError, match="no FrameOfReferenceUID"):
+    with pytest.raises(InputError, match=f"has no {missing}"):
         write_dicom_seg(liver, tmp_path / "ct", tmp_path / "seg.dcm", segment_names="liver")
     assert not os.path.exists(tmp_path / "seg.dcm")
 
