@@ -954,6 +954,30 @@ def test_real_ct_mirrored_left_right_is_said_to_be_so(shared_data):
     assert len(said) == 1 and "lies on the patient's left" in said[0]
 
 
+def test_real_ct_of_a_soft_kernel_or_a_blank_top_slice_keeps_its_lung_bases(shared_data):
+    # Smoothed by 2 mm (a soft reconstruction kernel), the lung bases' median density went
+    # from -618 to -598 HU, past the -600 HU bound: "no lung was found", the heart
+    # unbounded and the liver found as the thickest soft tissue instead.
+    d = shared_data / "ct-whole-liver"
+    img = sitk.SmoothingRecursiveGaussian(sitk.Cast(sitk.ReadImage(str(d / "ct.nii.gz")),
+                                                    sitk.sitkFloat32), 2.0)
+    ref = sitk.GetArrayFromImage(sitk.ReadImage(str(d / "labels.nii.gz"))) > 0
+    r = segment_liver(img)
+    assert not any("lung" in w for w in r.warnings)
+    assert "classic: automatic (right lung dome sample)" in r.methods["algorithm"]
+    assert dice(_arr(r.liver), ref) >= 0.92
+    # A blank slice padded on top (by a resampling tool): the lungs no longer reached the
+    # array's top slice, and were lost the same way.
+    a = sitk.GetArrayFromImage(sitk.ReadImage(str(d / "ct.nii.gz")))
+    padded = sitk.GetImageFromArray(np.concatenate([a, np.full_like(a[:1], -1024)]))
+    padded.SetSpacing(img.GetSpacing())
+    padded.SetOrigin(img.GetOrigin())
+    padded.SetDirection(img.GetDirection())
+    r = segment_liver(padded)
+    assert not any("lung" in w for w in r.warnings)
+    assert dice(_arr(r.liver)[:-1], ref) >= 0.93
+
+
 @pytest.mark.slow
 def test_real_ct_seeded_does_not_depend_on_the_click(shared_data):
     """A click at the parenchyma's centroid (2 mm from the hilum, where the seed's

@@ -74,6 +74,10 @@ TEXTURE_MM = 1.5
 # HU on the lightly smoothed image; a 3-voxel fat sheet blurred into the liver, 4 %), not
 # a lesion: a cyst at 0 HU has 0.1 % there at a smoothed noise SD of 10 HU.
 FAT_CANDIDATE_FRACTION = 0.02
+# The densest median of the air below AIR_HU that is still lung: lung bases, averaged with
+# the diaphragm in thick or soft-kernel slices, measure -600 HU or more (the real CT's:
+# -618, and -598 smoothed by 2 mm, where a bound of -600 had lost them).
+LUNG_MAX_MEDIAN_HU = -520.0
 
 
 # --------------------------------------------------------------------- input checks
@@ -261,11 +265,15 @@ def lung_mask(arr, body, ref):
     if big.size:
         med = ndi.median(arr, lab, big)
         objs = ndi.find_objects(lab)
+        # The top of the body, not of the array: a blank slice padded on top had lost the
+        # lung bases that reach it.
+        top = int(np.flatnonzero(body.any(axis=(1, 2)))[-1]) + 1
         for lbl, m in zip(big, np.atleast_1d(med)):
             # In an abdominal scan only the lung bases show, cut by the top of the field
             # of view; colon gas of lung-like density lies lower. Whole lungs are large.
-            reaches_top = objs[lbl - 1][0].stop == arr.shape[0]
-            keep[lbl] = (-975.0 < m < -600.0) and (reaches_top or sizes[lbl] * voxel_ml >= 500.0)
+            reaches_top = objs[lbl - 1][0].stop >= top
+            keep[lbl] = (-975.0 < m < LUNG_MAX_MEDIAN_HU
+                         and (reaches_top or sizes[lbl] * voxel_ml >= 500.0))
     lungs = keep[lab]
     if lungs.any():
         # Lungs lie above the abdomen: drop candidates entirely below the lowest large one's top.
