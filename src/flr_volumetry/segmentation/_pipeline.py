@@ -410,10 +410,10 @@ def _mirrored_warning(arr, body, lungs, allowed, coarse, excl_mark, texture, mod
     other_ml = growth.region.sum() * float(np.prod(spacing_zyx(coarse))) / 1000.0
     if other_ml < max(ADULT_LIVER_ML[0], 2.0 * region_ml):
         return []
-    return [f"the tissue found under the right lung holds {region_ml:.0f} mL, while "
-            f"{other_ml:.0f} mL of liver-like tissue lies on the patient's left: is the scan "
-            f"mirrored left-right (flipped data, or a file without orientation)? Then this "
-            f"mask is probably the spleen: fix the orientation, or give a --seed point inside the "
+    return [f"the liver found on the patient's right holds {region_ml:.0f} mL, while "
+            f"{other_ml:.0f} mL of liver-like tissue lies on the left: is the scan mirrored "
+            f"left-right (flipped data, or a file without orientation)? Then this mask is "
+            f"probably the spleen: fix the orientation, or give a --seed point inside the "
             f"liver."]
 
 
