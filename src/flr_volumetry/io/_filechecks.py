@@ -63,14 +63,20 @@ def check_before_reading(path):
 def check_geometry(image, path):
     """Refuse an image whose voxel size or position is not a finite positive number."""
     spacing = np.array(image.GetSpacing(), float)
+    _check_positive_spacing(spacing, path)
+    check_voxel_size(spacing, path)
+    check_orientation(image.GetOrigin(), image.GetDirection(), path)
+
+
+def _check_positive_spacing(spacing, path):
+    """Refuse voxel sizes that are not finite positive numbers (with a finite volume)."""
+    spacing = np.asarray(spacing, float)
     with np.errstate(over="ignore", invalid="ignore"):
         voxel_volume = np.prod(spacing)
     if not (np.all(np.isfinite(spacing)) and np.all(spacing > 0) and np.isfinite(voxel_volume)):
         shown = " x ".join(f"{s:g}" for s in spacing)
         raise InputError(f"{path} has a voxel size of {shown} mm, not a finite positive size; "
                          f"its volume cannot be measured.")
-    check_voxel_size(spacing, path)
-    check_orientation(image.GetOrigin(), image.GetDirection(), path)
 
 
 def check_orientation(origin, direction, path):
@@ -137,6 +143,13 @@ def _nifti_header(path):
             return cls.from_fileobj(io.BytesIO(raw), check=False)
     except Exception:  # noqa: BLE001 - ITK read it: its own checks stand
         return None
+
+
+def is_nifti2(path):
+    """Whether ``path`` holds a NIfTI-2 header (540 bytes), compressed or not."""
+    import nibabel
+
+    return isinstance(_nifti_header(path), nibabel.Nifti2Header)
 
 
 def _check_nifti_geometry(header, path):
@@ -290,11 +303,9 @@ def _check_metaimage(path):
         spacing = [float(v) for v in fields.get("ElementSpacing", "1 1 1").split()]
     except ValueError:
         spacing = []
-    if spacing and not all(np.isfinite(v) and v > 0 for v in spacing):
-        # ITK refuses it in its own words ("Zero-valued spacing is not supported ...").
-        shown = " x ".join(f"{v:g}" for v in spacing)
-        raise InputError(f"{path} has a voxel size of {shown} mm, not a finite positive size; "
-                         f"its volume cannot be measured.")
+    if spacing:
+        # ITK refuses zero in its own words ("Zero-valued spacing is not supported ...").
+        _check_positive_spacing(spacing, path)
     if data_start is None:
         return
     try:
@@ -320,6 +331,11 @@ def _check_metaimage(path):
         # HeaderSize bytes precede the voxels in the data file (-1: they end the file).
         skip = fields.get("HeaderSize", "0")
         available = os.path.getsize(data_path) - (int(skip) if skip.isdigit() else 0)
+    _check_data_size(data_path, available, expected)
+
+
+def _check_data_size(data_path, available, expected):
+    """Refuse voxel data of ``available`` bytes where the header needs ``expected``."""
     if available < expected:
         raise InputError(f"{data_path} is cut short: it holds {available} bytes of voxel data "
                          f"where its header needs {expected} (an interrupted copy?); copy it "
@@ -360,11 +376,7 @@ def _check_nrrd_complete(path):
             or "datafile" in header):
         return
     skip = int(header.get("byte skip", 0) or 0)
-    available = os.path.getsize(path) - data_start - max(skip, 0)
-    if available < expected:
-        raise InputError(f"{path} is cut short: it holds {available} bytes of voxel data "
-                         f"where its header needs {expected} (an interrupted copy?); copy it "
-                         f"again.")
+    _check_data_size(path, os.path.getsize(path) - data_start - max(skip, 0), expected)
 
 
 def _number(token):

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import SimpleITK as sitk
 
 from ..errors import InputError, check_exists, itk_reason
-from ._filechecks import check_before_reading, check_image_file, check_itk_path
+from ._filechecks import check_before_reading, check_image_file, check_itk_path, is_nifti2
 
 IMAGE_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
 
@@ -211,28 +211,13 @@ def read_image_file(path):
         with itk_warnings_hidden():
             image = sitk.ReadImage(path)
     except RuntimeError as exc:
-        if _is_nifti2(path):
+        if is_nifti2(path):
             raise InputError(f"{path} is a NIfTI-2 file, which the image library cannot read; "
                              f"save it as NIfTI-1, as most tools write (nibabel: "
                              f"Nifti1Image(data, affine)).") from exc
         raise InputError(f"cannot read {path} as an image ({itk_reason(exc)}).") from exc
     check_image_file(path, image)
     return image
-
-
-def _is_nifti2(path):
-    """Whether ``path`` holds a NIfTI-2 header (540 bytes, either byte order)."""
-    import gzip
-
-    try:
-        with open(path, "rb") as fh:
-            gz = fh.read(2) == b"\x1f\x8b"
-        with (gzip.open if gz else open)(path, "rb") as fh:
-            head = fh.read(4)
-    except OSError:
-        return False
-    return len(head) == 4 and 540 in (int.from_bytes(head, "little"),
-                                      int.from_bytes(head, "big"))
 
 
 def load_image(path, *, series_uid=None):
