@@ -111,17 +111,15 @@ def _seeded_lesions(tumor_seeds, image, img, crop, bounds, smooth, liver_crop, m
     # segment_classic has refused seeds farther than TUMOR_SEED_REACH_MM from the liver,
     # and the crop reaches that far around each seed: every seed lies on it.
     for s, sc in zip(tumor_seeds, to_index(tumor_seeds, image, crop)):
-        if modality == "ct":
+        level, _ = lesion_level(smooth, crop, sc)
+        if modality == "ct" and level < FAT_HU:
             # The window around a click in fat takes in the fat around the liver, and the
             # 'lesion' touching it was added to the liver (2 L on a 0.7 L liver).
-            level, _ = lesion_level(smooth, crop, sc)
-            if level < FAT_HU:
-                raise InputError(
-                    f"tumour seed {_fmt(s)} lies in fat or air ({level:.0f} HU within 3 mm "
-                    f"of it), not in a lesion of the liver; place tumour seeds inside lesions."
-                )
+            raise InputError(
+                f"tumour seed {_fmt(s)} lies in fat or air ({level:.0f} HU within 3 mm "
+                f"of it), not in a lesion of the liver; place tumour seeds inside lesions."
+            )
         lesion = grow_lesion(smooth, liver_crop, crop, sc, model[2], model[3])
-        level, _ = lesion_level(smooth, crop, sc)
         share = np.count_nonzero(lesion & liver_crop) / max(np.count_nonzero(liver_crop), 1)
         if (abs(level - model[2]) < LESION_MIN_CONTRAST_SDS * model[3]
                 and share > LESION_MAX_LIVER_SHARE):
