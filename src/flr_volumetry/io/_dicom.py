@@ -209,12 +209,8 @@ def _float_tuple(value, n):
 def multiframe_count(path):
     """The number of frames of the DICOM image file ``path`` (1 for a single slice, or
     when it cannot be read)."""
-    try:
-        ds = pydicom.dcmread(path, stop_before_pixels=True, force=True,
-                             specific_tags=["NumberOfFrames"])
-    except Exception:  # noqa: BLE001 - any unreadable file: its own refusal follows
-        return 1
-    return _frames(ds)
+    ds = _read_header(path)
+    return 1 if ds is None else _frames(ds)
 
 
 def _frames(ds):
