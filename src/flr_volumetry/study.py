@@ -512,7 +512,8 @@ def _find_timepoint(patient_id, folder, warnings=None):
     elif len(images) == 1 and warnings is not None:
         # The scan named image wins, but a DICOM export beside it had been passed over
         # without a word (its StudyDate never checked).
-        others = [d for d in _dicom_images(folder, entries) if d != images[0]]
+        rest = [e for e in entries if os.path.join(folder, e) != images[0]]  # not read again
+        others = _dicom_images(folder, rest)
         if others:
             shown = ", ".join("its own files" if d == folder else os.path.basename(d) + "/"
                               for d in others)
