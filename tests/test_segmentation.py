@@ -148,6 +148,26 @@ def test_fat_in_a_fissure_is_no_tumour_candidate_but_a_cyst_is():
     assert find_tumors(smooth, liver, (100.0, 8.0), ref, 0.1)[fissure].mean() > 0.95
 
 
+def test_lesion_touching_enclosed_fat_is_still_a_tumour_candidate():
+    # A metastasis at the surface of the real CT with 8 mL of fat enclosed at its mouth
+    # (6 % of the candidate) had been dropped whole as fat: 113 mL of tumour missed.
+    from flr_volumetry.segmentation._classic import find_tumors
+
+    z, y, x = np.ogrid[:40, :60, :60]
+    a = np.full((40, 60, 60), 100.0)
+    lesion = (z - 20) ** 2 + (y - 30) ** 2 + (x - 30) ** 2 <= 100
+    fat = ((z - 20) ** 2 + (y - 30) ** 2 + (x - 46) ** 2 <= 36) & ~lesion
+    a[lesion], a[fat] = 25.0, -100.0
+    a = ndi.gaussian_filter(a, 1.0) + np.random.default_rng(0).normal(0.0, 12.0, a.shape)
+    smooth = ndi.gaussian_filter(a, 1.0)
+    ref = sitk.GetImageFromArray(smooth.astype(np.float32))
+    liver = np.zeros(a.shape, bool)
+    liver[1:-1, 1:-1, 1:-1] = True
+    found = find_tumors(smooth, liver, (100.0, 8.0), ref, 0.1, fat_level=-30.0)
+    assert found[lesion].mean() > 0.8
+    assert not found[smooth < -30.0].any()  # the fat itself stays out
+
+
 def test_tumour_seed_adds_a_surface_lesion():
     img, liver, _, _ = synthetic_ct()
     a = sitk.GetArrayFromImage(img)

@@ -74,6 +74,13 @@ TEXTURE_MM = 1.5
 # HU on the lightly smoothed image; a 3-voxel fat sheet blurred into the liver, 4 %), not
 # a lesion: a cyst at 0 HU has 0.1 % there at a smoothed noise SD of 10 HU.
 FAT_CANDIDATE_FRACTION = 0.02
+# A candidate holding fat may still hold a lesion that merely touches fat (a lesion at the
+# surface, next to fat the liver mask enclosed at its mouth): its part farther than
+# FAT_MARGIN_MM from the fat is kept when it is solid, holding a voxel LESION_CORE_MM deep
+# (a 113 mL metastasis touching the surface of the real CT, merged with 8 mL of fat, had
+# been dropped whole; the partial-volume rim of a fat sheet is thinner than this).
+FAT_MARGIN_MM = 3.0
+LESION_CORE_MM = 4.0
 # The densest median of the air below AIR_HU that is still lung: lung bases, averaged with
 # the diaphragm in thick or soft-kernel slices, measure -600 HU or more (the real CT's:
 # -618, and -598 smoothed by 2 mm, where a bound of -600 had lost them).
@@ -920,7 +927,8 @@ def find_tumors(smooth_crop, liver_crop, model, ref_crop, min_ml, fat_level=None
     With ``fat_level`` (CT), a region with ``FAT_CANDIDATE_FRACTION`` or more of
     its voxels below it is fat in a fissure or at the hilum that the liver
     mask enclosed, not a lesion (a cyst, the darkest lesion, lies near 0-20
-    HU).
+    HU); only its solid part farther than FAT_MARGIN_MM from the fat is kept
+    (a lesion that touches such fat).
     """
     centre, sigma = model
     thr = centre - max(3.5 * sigma, 25.0)
@@ -934,11 +942,30 @@ def find_tumors(smooth_crop, liver_crop, model, ref_crop, min_ml, fat_level=None
     sizes = np.bincount(lab.ravel()) * voxel_ml
     inner_count = np.bincount(lab.ravel(), weights=inner.ravel().astype(float), minlength=n + 1)
     keep = (sizes >= min_ml) & (inner_count > 0)
+    fatty = np.zeros(n + 1, bool)
     if fat_level is not None:
-        fat_count = np.bincount(lab.ravel(), weights=(smooth_crop < fat_level).ravel(),
-                                minlength=n + 1)
+        fat = smooth_crop < fat_level
+        fat_count = np.bincount(lab.ravel(), weights=fat.ravel(), minlength=n + 1)
         count = np.bincount(lab.ravel(), minlength=n + 1)
-        keep &= fat_count < FAT_CANDIDATE_FRACTION * count
+        fatty = keep & (fat_count >= FAT_CANDIDATE_FRACTION * count)
+        keep &= ~fatty
+    keep[0] = fatty[0] = False
+    found = keep[lab]
+    if fatty.any():
+        found |= _solid_parts(fatty[lab] & ~dilate_mm(fat, ref_crop, FAT_MARGIN_MM),
+                                        ref_crop, min_ml, inner)
+    return found
+
+
+def _solid_parts(cand, ref, min_ml, inner):
+    """The parts of ``cand`` of ``min_ml`` or more that hold a voxel LESION_CORE_MM deep."""
+    lab, n = ndi.label(cand)
+    if n == 0:
+        return cand
+    voxel_ml = float(np.prod(ref.GetSpacing())) / 1000.0
+    deep = erode_mm(cand, ref, LESION_CORE_MM) & inner
+    keep = ((np.bincount(lab.ravel(), minlength=n + 1) * voxel_ml >= min_ml)
+            & (np.bincount(lab.ravel(), weights=deep.ravel(), minlength=n + 1) > 0))
     keep[0] = False
     return keep[lab]
 
