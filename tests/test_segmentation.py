@@ -447,6 +447,51 @@ def test_seed_in_a_lesion_is_said():
     assert not [w for w in parenchyma.warnings if "lies in tissue" in w]
 
 
+def test_seed_in_a_lesion_inside_the_liver_segments_the_liver_around_it(ct):
+    # The window is centred on the clicked tissue: a click in a 33 mL lesion inserted into
+    # the real CT had been refused as "no liver found", one in a 113 mL lesion written as a
+    # 108 mL liver. The automatic liver around the lesion is taken, and that is said.
+    img, liver, tumor, _ = ct
+    r = segment_liver(img, seeds=[(24, 40, 26)])  # the centre of the 35 HU lesion
+    assert dice(_arr(r.liver), liver) >= 0.95
+    assert np.mean(_arr(r.liver)[tumor]) > 0.9
+    said = [w for w in r.warnings if "a lesion or vessel was clicked" in w]
+    assert len(said) == 1 and said[0].startswith("the seed 24,40,26 grew only")
+    assert "embedded in the liver that the automatic search found" in said[0]
+    assert not [w for w in r.warnings if "lies in tissue" in w]  # not said twice
+    assert "which was grown instead" in r.methods["algorithm"]
+
+
+def test_small_liver_clicked_in_its_parenchyma_stands_as_grown():
+    # Under the adult range (a remnant after hepatectomy), yet no lesion was clicked: the
+    # automatic search may find the same liver, but nothing stands in for it.
+    img, liver, tumor, _ = synthetic_ct()
+    a = sitk.GetArrayFromImage(img).astype(np.float32)
+    small = _ellipsoid((27, 40, 27), (8, 11, 9)) & liver
+    a[liver & ~small] = -90.0 + (a[liver & ~small] - 100.0)  # the rest of it made fat
+    a[tumor & small] = 100.0 + (a[tumor & small] - 35.0)
+    img2 = sitk.GetImageFromArray(a)
+    img2.CopyInformation(img)
+    r = segment_liver(img2, seeds=[(27, 40, 27)])
+    assert not [w for w in r.warnings if "a lesion or vessel was clicked" in w]
+    assert dice(_arr(r.liver), small) >= 0.9
+    assert "which was grown instead" not in r.methods["algorithm"]
+
+
+def test_seed_in_fluid_beside_the_liver_is_not_replaced_by_the_liver():
+    # A click in fluid at the liver's surface (the gallbladder in its fossa) is no lesion
+    # of the liver: the automatic liver does not stand in for it (the usual checks speak).
+    img, liver, fluid = _with_surface_blob(5.0, (27, 40, 17), (6, 7, 6))
+    seed = tuple(int(v) for v in np.argwhere(fluid).mean(axis=0)[::-1].round())
+    try:
+        r = segment_liver(img, seeds=[seed])
+    except InputError as exc:
+        assert "smaller than 50 mL" in str(exc)
+        return
+    assert not [w for w in r.warnings if "a lesion or vessel was clicked" in w]
+    assert dice(_arr(r.liver), liver) < 0.5
+
+
 def test_bad_point_format(ct):
     with pytest.raises(InputError, match="three voxel indices"):
         segment_liver(ct[0], seeds=[(1, 2)])

@@ -11,6 +11,8 @@ from scipy import ndimage as ndi
 from ..errors import InputError
 from ._classic import (
     AIR_HU,
+    FLUID_HU,
+    SURFACE_LESION_MIN_CONTACT,
     MR_BODY_FRACTION,
     REFINE_SIGMA_MM,
     SOFT_TISSUE_HU,
@@ -255,12 +257,20 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
     mr_limits = _mr_model_limits(arr, body, options) if modality == "mr" else None
     model = _liver_model(arr, sample, seeds_c, modality, options, mr_limits)
     liver_marker = seed_mark if seed_mark is not None else _core_of(sample, arr, *model[:2])
+    averaged = voxels_averaged(img, options.coarse_spacing_mm) / voxels_averaged(img, TEXTURE_MM)
     growth = _grow_liver(arr, allowed, coarse, model, liver_marker, excl_mark, texture,
-                         modality, options, method, mr_limits,
-                         voxels_averaged(img, options.coarse_spacing_mm)
-                         / voxels_averaged(img, TEXTURE_MM))
+                         modality, options, method, mr_limits, averaged)
     region = growth.region
     region_ml = region.sum() * float(np.prod(sp)) / 1000.0
+    around_lesion = None
+    if modality == "ct" and seeds_c and region_ml < ADULT_LIVER_ML[0]:
+        around_lesion = _liver_around(region, seeds, seeds_c, arr, body, lungs, allowed, coarse,
+                                      excl_mark, texture, options, averaged)
+        if around_lesion is not None:
+            growth, note = around_lesion
+            warnings.append(note)
+            region = growth.region
+            region_ml = region.sum() * float(np.prod(sp)) / 1000.0
     _check_not_too_small(region_ml, image, seeds_c, excl_c)
     if not seeds_c and flipped == "suspected" and region_ml < ADULT_LIVER_ML[0]:
         raise InputError(UPSIDE_DOWN + f" (lung-like air lies there, and the tissue found "
@@ -288,7 +298,8 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
             liver_c = fill_liver(liver_c | lesions_c, coarse, fat)
             growth.method += (f", {lesions_c.sum() * float(np.prod(sp)) / 1000.0:.1f} mL of "
                               f"lesion at the surface taken in")
-    warnings += _seed_level_warnings(seeds, seeds_c, arr, region, coarse, modality)
+    if around_lesion is None:  # (else the seeds' level was said, and the window is not theirs)
+        warnings += _seed_level_warnings(seeds, seeds_c, arr, region, coarse, modality)
     _check_tumor_seeds(tumor_seeds, image, coarse, liver_c)
     method = growth.method
 
@@ -376,6 +387,56 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
     methods = _methods_record(method, growth, options, modality, coarse, band_mm, seeds,
                               exclude, tumor_seeds, walked, offset)
     return liver_out, tumor_img, warnings, methods
+
+
+def _liver_around(seeded, seeds, seeds_c, arr, body, lungs, allowed, coarse, excl_mark, texture,
+                  options, averaged):
+    """(growth, warning) of the automatic CT liver when the small region grown from the
+    seeds is embedded in it -- the seeds were clicked in a lesion or vessel -- else None.
+
+    The seeded window is centred on the clicked tissue: a click in a 33 mL lesion had
+    been refused as no liver, one in a 113 mL lesion written as a 108 mL "liver". The
+    automatic liver stands in only when the clicked tissue differs from its level as
+    :func:`_seed_level_warnings` measures it (a small liver clicked in its parenchyma
+    stands as grown), it is more than twice the seeds' region, and it holds every seed
+    and most of their region, or wraps the region (denser than fluid) as
+    :func:`surface_lesions` would. A seed in the gallbladder or a kidney is left to the
+    usual checks.
+    """
+    try:
+        sample, method = _liver_sample(arr, body, lungs, coarse, [], "ct", [])
+        model = _liver_model(arr, sample, [], "ct", options)
+        growth = _grow_liver(arr, allowed, coarse, model, _core_of(sample, arr, *model[:2]),
+                             excl_mark, texture, "ct", options, method, None, averaged)
+    except InputError:
+        return None
+    liver = fill_liver(growth.region, coarse, arr < FAT_HU)
+    measured = _level_and_limit(arr, liver, coarse, "ct")
+    if measured is None or np.count_nonzero(liver) <= 2 * np.count_nonzero(seeded):
+        return None
+    level, limit = measured
+    own = float(np.median(arr[seed_ball(arr.shape, seeds_c, coarse, 3.0)]))
+    if abs(own - level) <= limit:
+        return None
+    # (A lesion smaller than the growth's opening grows nothing: its seeds speak alone.)
+    inside = (np.count_nonzero(liver & seeded) / np.count_nonzero(seeded) if seeded.any()
+              else 1.0)
+    if not (inside >= 0.5 and all(liver[sc] for sc in seeds_c)):
+        border = ndi.binary_dilation(seeded) & ~seeded
+        contact = np.count_nonzero(border & liver) / max(np.count_nonzero(border), 1)
+        if not (contact >= SURFACE_LESION_MIN_CONTACT and own >= FLUID_HU):
+            return None
+    growth.region = liver | seeded
+    seeded_ml = np.count_nonzero(seeded) * float(np.prod(spacing_zyx(coarse))) / 1000.0
+    growth.method = (f"seeded: the seeds' region ({seeded_ml:.0f} mL) lay in the liver "
+                     f"found {method.removeprefix('automatic ')}, which was grown instead")
+    return growth, (
+        f"the seed{'s' if len(seeds) > 1 else ''} {', '.join(_fmt(s) for s in seeds)} grew "
+        f"only {seeded_ml:.0f} mL of tissue at {own:.0f} HU, embedded in the liver that the "
+        f"automatic search found (tissue of {level:.0f} HU): a lesion or vessel was clicked, "
+        f"so that liver was segmented, the clicked tissue with it; check the mask, or click "
+        f"in the parenchyma."
+    )
 
 
 def _check_not_too_small(region_ml, image, seeds_c, excl_c):
@@ -842,13 +903,10 @@ def _seed_level_warnings(seeds, seeds_c, arr, region, coarse, modality):
     more than 3 robust SDs of the region's interior, and more than 15 HU on
     CT or a tenth of the level on MR (its level drifts).
     """
-    interior = _interior(region, coarse)
-    if not seeds_c or interior is None:
+    measured = _level_and_limit(arr, region, coarse, modality)
+    if not seeds_c or measured is None:
         return []
-    values = arr[interior]
-    level = float(np.median(values))
-    spread = robust_sigma(values, level, np.inf) or 0.0
-    limit = max(3.0 * spread, 15.0 if modality == "ct" else 0.1 * abs(level))
+    level, limit = measured
 
     def shown(v):
         return f"{v:.0f} HU" if modality == "ct" else f"{_significant(v, 3):g}"
@@ -864,6 +922,19 @@ def _seed_level_warnings(seeds, seeds_c, arr, region, coarse, modality):
                 f"centred; check the mask, or click in the parenchyma."
             )
     return out
+
+
+def _level_and_limit(arr, region, coarse, modality):
+    """(level, limit): the median of ``region``'s interior, and how far from it other
+    tissue lies -- more than 3 robust SDs, and more than 15 HU on CT or a tenth of the
+    level on MR (its level drifts); None when the region has no interior."""
+    interior = _interior(region, coarse)
+    if interior is None:
+        return None
+    values = arr[interior]
+    level = float(np.median(values))
+    spread = robust_sigma(values, level, np.inf) or 0.0
+    return level, max(3.0 * spread, 15.0 if modality == "ct" else 0.1 * abs(level))
 
 
 def _interior(region, coarse, min_ml=20.0):
