@@ -127,6 +127,16 @@ def test_tumour_inside_liver_is_found(ct):
     assert np.all(found <= _arr(r.liver))  # tumours lie inside the liver
 
 
+def _noisy_block_of_liver(a):
+    """(smoothed image, its reference image, a liver mask filling it) for tumour candidates:
+    ``a`` blurred, with CT noise of 12 HU, lightly smoothed as the pipeline does."""
+    a = ndi.gaussian_filter(a, 1.0) + np.random.default_rng(0).normal(0.0, 12.0, a.shape)
+    smooth = ndi.gaussian_filter(a, 1.0)
+    liver = np.zeros(a.shape, bool)
+    liver[1:-1, 1:-1, 1:-1] = True
+    return smooth, sitk.GetImageFromArray(smooth.astype(np.float32)), liver
+
+
 def test_fat_in_a_fissure_is_no_tumour_candidate_but_a_cyst_is():
     # On the real CT, 2.5 of the 3.1 mL of candidates were fissure and hilar fat enclosed by
     # the liver mask (6 and 24 % of their voxels below -30 HU).
@@ -137,11 +147,7 @@ def test_fat_in_a_fissure_is_no_tumour_candidate_but_a_cyst_is():
     cyst = (z - 20) ** 2 + (y - 20) ** 2 + (x - 20) ** 2 <= 36
     fissure = ((z - 20) ** 2 + (y - 40) ** 2 + (x - 40) ** 2 <= 81) & (np.abs(x - 40) <= 1)
     a[cyst], a[fissure] = 5.0, -80.0  # a cyst near water; a fat sheet 3 voxels thick
-    a = ndi.gaussian_filter(a, 1.0) + np.random.default_rng(0).normal(0.0, 12.0, a.shape)
-    smooth = ndi.gaussian_filter(a, 1.0)
-    ref = sitk.GetImageFromArray(smooth.astype(np.float32))
-    liver = np.zeros(a.shape, bool)
-    liver[1:-1, 1:-1, 1:-1] = True
+    smooth, ref, liver = _noisy_block_of_liver(a)
     found = find_tumors(smooth, liver, (100.0, 8.0), ref, 0.1, fat_level=-30.0)
     assert found[cyst].mean() > 0.95
     assert not found[fissure].any()
@@ -158,11 +164,7 @@ def test_lesion_touching_enclosed_fat_is_still_a_tumour_candidate():
     lesion = (z - 20) ** 2 + (y - 30) ** 2 + (x - 30) ** 2 <= 100
     fat = ((z - 20) ** 2 + (y - 30) ** 2 + (x - 46) ** 2 <= 36) & ~lesion
     a[lesion], a[fat] = 25.0, -100.0
-    a = ndi.gaussian_filter(a, 1.0) + np.random.default_rng(0).normal(0.0, 12.0, a.shape)
-    smooth = ndi.gaussian_filter(a, 1.0)
-    ref = sitk.GetImageFromArray(smooth.astype(np.float32))
-    liver = np.zeros(a.shape, bool)
-    liver[1:-1, 1:-1, 1:-1] = True
+    smooth, ref, liver = _noisy_block_of_liver(a)
     found = find_tumors(smooth, liver, (100.0, 8.0), ref, 0.1, fat_level=-30.0)
     assert found[lesion].mean() > 0.8
     assert not found[smooth < -30.0].any()  # the fat itself stays out
