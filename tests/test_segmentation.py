@@ -480,6 +480,20 @@ def test_small_liver_clicked_in_its_parenchyma_stands_as_grown():
     assert "which was grown instead" not in r.methods["algorithm"]
 
 
+def test_small_liver_in_soft_tissue_without_lungs_stands_as_grown():
+    # Without a lung base the automatic search takes the thickest soft tissue: a 405 mL
+    # liver clicked in a body of other soft tissue had been replaced by that body (2011 mL,
+    # then refused as filling half the field of view).
+    a = np.full((40, 60, 60), -1000, np.int16)
+    a[5:35, 5:55, 5:55] = 40
+    a[10:30, 15:45, 10:35] = 110
+    img = sitk.GetImageFromArray(a)
+    img.SetSpacing((3.0, 3.0, 3.0))
+    r = segment_liver(img, seeds=[(20, 30, 20)])
+    assert dice(_arr(r.liver), a == 110) > 0.98
+    assert not [w for w in r.warnings if "a lesion or vessel was clicked" in w]
+
+
 def test_seed_in_fluid_beside_the_liver_is_not_replaced_by_the_liver():
     # A click in fluid at the liver's surface (the gallbladder in its fossa) is no lesion
     # of the liver: the automatic liver does not stand in for it (the usual checks speak).

@@ -62,6 +62,8 @@ from ._common import (
 SEED_SAMPLE_RADIUS_MM = 15.0
 # Smaller than any liver: a region grown from the seeds (or found) below it is refused.
 MIN_LIVER_ML = 50.0
+# How the automatic CT search found its sample when the scan shows a right lung base.
+DOME_METHOD = "automatic (right lung dome sample)"
 # Air in Hounsfield units; lower values are padding.
 LOWEST_HU = -1024.0
 POINT_RADIUS_MM = 4.0
@@ -403,8 +405,14 @@ def _liver_around(seeded, seeds, seeds_c, arr, body, lungs, allowed, coarse, exc
     :func:`surface_lesions` would. A seed in the gallbladder or a kidney is left to the
     usual checks.
     """
+    # Only a liver found under the right lung dome vouches for itself: without a lung base
+    # the automatic sample is the thickest soft tissue, and a small liver clicked in a body
+    # of other soft tissue had been replaced by that body (2011 mL).
+    sample = dome_sample(arr, body, lungs, coarse)
+    if sample is None:
+        return None
     try:
-        sample, method = _liver_sample(arr, body, lungs, coarse, [], "ct", [])
+        method = DOME_METHOD
         model = _liver_model(arr, sample, [], "ct", options)
         growth = _grow_liver(arr, allowed, coarse, model, _core_of(sample, arr, *model[:2]),
                              excl_mark, texture, "ct", options, method, None, averaged)
@@ -683,7 +691,7 @@ def _liver_sample(arr, body, lungs, coarse, seeds_c, modality, warnings):
         )
     sample = dome_sample(arr, body, lungs, coarse)
     if sample is not None:
-        return sample, "automatic (right lung dome sample)"
+        return sample, DOME_METHOD
     # No lung base in the field of view (a scan starting below the diaphragm).
     sample = thickest_right_upper(arr, body, coarse)
     if sample is None:
