@@ -615,7 +615,7 @@ def fill_liver(region, ref, fat=None, pocket_radius_mm=0.0, min_contact=0.65,
     return largest_component(region | keep[lab])
 
 
-def surface_lesions(liver, arr, allowed, ref, window_low):
+def surface_lesions(liver, arr, allowed, ref, window_low, exclude_marker=None):
     """Blobs of lesion-density tissue embedded at the surface of ``liver`` (CT, coarse grid).
 
     Candidates are the voxels ``allowed`` outside the liver between FLUID_HU
@@ -624,7 +624,9 @@ def surface_lesions(liver, arr, allowed, ref, window_low):
     thinner tissue forms none), and a blob is kept when it holds
     SURFACE_LESION_MIN_ML or more and SURFACE_LESION_MIN_CONTACT of its
     border lies on the liver: a lesion the liver wraps, not a neighbour it
-    merely touches.
+    merely touches. Beyond the scan (or the box worked on) counts as not
+    liver, and a blob touching ``exclude_marker`` (what the user said is not
+    liver) is never kept.
     """
     from skimage.segmentation import watershed
 
@@ -643,18 +645,24 @@ def surface_lesions(liver, arr, allowed, ref, window_low):
     if n == 0:
         return out
     blobs = watershed(-dist, markers=markers, mask=cand)
-    liver_box = liver[box]
-    shell = ndi.binary_dilation(liver_box) & ~liver_box
+    # Padded by one voxel of "not liver": a blob's face cut by the scan's edge or by the
+    # box is no contact (a neighbour cut by the field of view had measured 0.47, not 0.24).
+    blobs_p = np.pad(blobs, 1)
+    liver_p = np.pad(liver[box], 1)
+    shell = ndi.binary_dilation(liver_p) & ~liver_p
+    refused = np.zeros(n + 1, bool)
+    if exclude_marker is not None and exclude_marker[box].any():
+        refused[np.unique(blobs_p[ndi.binary_dilation(np.pad(exclude_marker[box], 1))])] = True
     voxel_ml = float(np.prod(sp)) / 1000.0
     keep = np.zeros(n + 1, bool)
-    for i in np.unique(blobs[shell & cand]):
-        if i == 0:
+    for i in np.unique(blobs_p[shell]):
+        if i == 0 or refused[i]:
             continue
-        blob = blobs == i
+        blob = blobs_p == i
         if np.count_nonzero(blob) * voxel_ml < SURFACE_LESION_MIN_ML:
             continue
         border = ndi.binary_dilation(blob) & ~blob
-        contact = np.count_nonzero(border & liver_box) / max(np.count_nonzero(border), 1)
+        contact = np.count_nonzero(border & liver_p) / max(np.count_nonzero(border), 1)
         keep[i] = contact >= SURFACE_LESION_MIN_CONTACT
     out[box] = keep[blobs]
     return out

@@ -11,8 +11,6 @@ from scipy import ndimage as ndi
 from ..errors import InputError
 from ._classic import (
     AIR_HU,
-    FLUID_HU,
-    SURFACE_LESION_MIN_CONTACT,
     MR_BODY_FRACTION,
     REFINE_SIGMA_MM,
     SOFT_TISSUE_HU,
@@ -295,11 +293,10 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
         # A lesion at the surface lies outside the liver's window, in too broad a pocket for
         # fill_liver's closing: it is found as a blob the liver wraps (inserted into the real
         # CT, a 113 mL lesion touching the surface had lost a quarter of its volume).
-        lesions_c = surface_lesions(liver_c, arr, allowed & ~excl_mark, coarse, growth.model[0])
-        if lesions_c.any():
-            liver_c = fill_liver(liver_c | lesions_c, coarse, fat)
-            growth.method += (f", {lesions_c.sum() * float(np.prod(sp)) / 1000.0:.1f} mL of "
-                              f"lesion at the surface taken in")
+        liver_c, taken = _with_surface_lesions(liver_c, arr, allowed, coarse, growth.model[0],
+                                               excl_mark, fat)
+        if taken:
+            growth.method += ", lesions at the surface taken in"
     if around_lesion is None:  # (else the seeds' level was said, and the window is not theirs)
         warnings += _seed_level_warnings(seeds, seeds_c, arr, region, coarse, modality)
     _check_tumor_seeds(tumor_seeds, image, coarse, liver_c)
@@ -383,7 +380,8 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
     if not seeds_c and final_ml < ADULT_LIVER_ML[0]:
         warnings += _mirrored_warning(arr, body, lungs, allowed, coarse, excl_mark, texture,
                                       modality, options, final_ml)
-    warnings += _exclude_warnings(growth.notes, kept_off, seeded=bool(seeds))
+    warnings += _exclude_warnings(growth.notes, kept_off,
+                                  seeded=bool(seeds) and around_lesion is None)
     if offset:
         method += f", intensities shifted by {_significant(offset)} to start at 0"
     methods = _methods_record(method, growth, options, modality, coarse, band_mm, seeds,
@@ -401,8 +399,8 @@ def _liver_around(seeded, seeds, seeds_c, arr, body, lungs, allowed, coarse, exc
     automatic liver stands in only when the clicked tissue differs from its level as
     :func:`_seed_level_warnings` measures it (a small liver clicked in its parenchyma
     stands as grown), it is more than twice the seeds' region, and it holds every seed
-    and most of their region, or wraps the region (denser than fluid) as
-    :func:`surface_lesions` would. A seed in the gallbladder or a kidney is left to the
+    and most of their region -- the automatic liver as the automatic path makes it, a
+    lesion at its surface taken in. A seed in the gallbladder or a kidney is left to the
     usual checks.
     """
     # Only a liver found under the right lung dome vouches for itself: without a lung base
@@ -418,7 +416,10 @@ def _liver_around(seeded, seeds, seeds_c, arr, body, lungs, allowed, coarse, exc
                              excl_mark, texture, "ct", options, method, None, averaged)
     except InputError:
         return None
-    liver = fill_liver(growth.region, coarse, arr < FAT_HU)
+    fat = arr < FAT_HU
+    # The automatic liver as the automatic path makes it: a lesion at its surface taken in.
+    liver, _ = _with_surface_lesions(fill_liver(growth.region, coarse, fat), arr, allowed,
+                                     coarse, growth.model[0], excl_mark, fat)
     measured = _level_and_limit(arr, liver, coarse, "ct")
     if measured is None or np.count_nonzero(liver) <= 2 * np.count_nonzero(seeded):
         return None
@@ -429,22 +430,30 @@ def _liver_around(seeded, seeds, seeds_c, arr, body, lungs, allowed, coarse, exc
     # (A lesion smaller than the growth's opening grows nothing: its seeds speak alone.)
     inside = (np.count_nonzero(liver & seeded) / np.count_nonzero(seeded) if seeded.any()
               else 1.0)
-    if not (inside >= 0.5 and all(liver[sc] for sc in seeds_c)):
-        border = ndi.binary_dilation(seeded) & ~seeded
-        contact = np.count_nonzero(border & liver) / max(np.count_nonzero(border), 1)
-        if not (contact >= SURFACE_LESION_MIN_CONTACT and own >= FLUID_HU):
-            return None
+    if inside < 0.5 or not all(liver[sc] for sc in seeds_c):
+        return None
     growth.region = liver | seeded
     seeded_ml = np.count_nonzero(seeded) * float(np.prod(spacing_zyx(coarse))) / 1000.0
-    growth.method = (f"seeded: the seeds' region ({seeded_ml:.0f} mL) lay in the liver "
-                     f"found {method.removeprefix('automatic ')}, which was grown instead")
+    grew = f"only {seeded_ml:.0f} mL" if seeded.any() else "no region of its own"
+    growth.method = (f"seeded: the seeds lay in a lesion or vessel ({grew}) of the liver found "
+                     f"{growth.method.removeprefix('automatic ')}, which was grown instead")
     return growth, (
-        f"the seed{'s' if len(seeds) > 1 else ''} {', '.join(_fmt(s) for s in seeds)} grew "
-        f"only {seeded_ml:.0f} mL of tissue at {own:.0f} HU, embedded in the liver that the "
-        f"automatic search found (tissue of {level:.0f} HU): a lesion or vessel was clicked, "
-        f"so that liver was segmented, the clicked tissue with it; check the mask, or click "
-        f"in the parenchyma."
+        f"the seed{'s' if len(seeds) > 1 else ''} {', '.join(_fmt(s) for s in seeds)} "
+        f"{'lie' if len(seeds) > 1 else 'lies'} in tissue of {own:.0f} HU that grew {grew}, "
+        f"embedded in the liver that the automatic search found (tissue of {level:.0f} HU): a "
+        f"lesion or vessel was clicked, so that liver was segmented, the clicked tissue with "
+        f"it; check the mask, or click in the parenchyma."
     )
+
+
+def _with_surface_lesions(liver_c, arr, allowed, coarse, window_low, excl_mark, fat):
+    """(liver, whether any was taken): ``liver_c`` with the CT lesions at its surface
+    (:func:`surface_lesions`), holes filled again."""
+    lesions_c = surface_lesions(liver_c, arr, allowed & ~excl_mark, coarse, window_low,
+                                excl_mark)
+    if not lesions_c.any():
+        return liver_c, False
+    return fill_liver(liver_c | lesions_c, coarse, fat), True
 
 
 def _check_not_too_small(region_ml, image, seeds_c, excl_c):
