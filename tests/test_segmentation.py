@@ -493,10 +493,31 @@ def test_seed_in_a_lesion_inside_the_liver_segments_the_liver_around_it(ct):
     assert dice(_arr(r.liver), liver) >= 0.95
     assert np.mean(_arr(r.liver)[tumor]) > 0.9
     said = [w for w in r.warnings if "a lesion or vessel was clicked" in w]
-    assert len(said) == 1 and said[0].startswith("the seed 24,40,26 lies in tissue of")
+    assert len(said) == 1 and said[0].startswith("the seeds grew no region (24,40,26 in tissue of")
     assert "embedded in the liver that the automatic search found" in said[0]
     assert not [w for w in r.warnings if "than the liver grown from it" in w]  # said once
     assert "which was grown instead" in r.methods["algorithm"]
+
+
+def test_seed_in_a_lesion_is_reported_as_such():
+    img, liver, blob = _with_surface_blob(50.0, (27, 40, 17), (6, 7, 6))
+    # The record keeps the steps of the automatic liver that stood in (it had lost its
+    # surface lesion).
+    r = segment_liver(img, seeds=[(24, 40, 26)])  # in the deep 35 HU tumour
+    assert "lesions at the surface taken in" in r.methods["algorithm"]
+    assert r.methods["seeds_in_a_lesion"] == [[24, 40, 26]]
+    # A click on the lesion's outer face, which the boundary leaves out: not said to lie
+    # outside the mask, nor grown again as a separate part (which had run the pipeline
+    # twice and contradicted the first warning).
+    r = segment_liver(img, seeds=[(16, 41, 25)])
+    assert [w for w in r.warnings if "a lesion or vessel was clicked" in w]
+    assert not [w for w in r.warnings if "lies outside the mask" in w]
+    # One seed in parenchyma, one in a lesion: only the second is named.
+    img, liver, blob = _with_surface_blob(35.0, (27, 40, 17), (6, 7, 6))
+    r = segment_liver(img, seeds=[(30, 40, 27), (18, 40, 27)])
+    said = [w for w in r.warnings if "a lesion or vessel was clicked" in w]
+    assert len(said) == 1 and "18,40,27 in tissue of" in said[0] and "30,40,27" not in said[0]
+    assert r.methods["seeds_in_a_lesion"] == [[18, 40, 27]]
 
 
 def test_small_liver_clicked_in_its_parenchyma_stands_as_grown():

@@ -293,6 +293,7 @@ def segment_liver(image, modality="ct", seeds=None, exclude=None, options=None, 
         )
     _check_exclude_away_from_seeds(image, seeds, exclude)
     tumor = None
+    liver_seeds = seeds  # the seeds that stand for liver tissue (not a clicked lesion)
     if options.backend == "totalsegmentator":
         from ._totalseg import segment_totalsegmentator
 
@@ -312,7 +313,9 @@ def segment_liver(image, modality="ct", seeds=None, exclude=None, options=None, 
 
         liver, tumor, warnings, methods = segment_classic(image, modality, seeds, exclude,
                                                           options, tumor_seeds)
-        liver, warnings = _separate_parts(image, modality, seeds, exclude, options, liver,
+        in_lesion = {tuple(s) for s in methods.get("seeds_in_a_lesion", ())}
+        liver_seeds = [s for s in seeds if tuple(s) not in in_lesion]
+        liver, warnings = _separate_parts(image, modality, liver_seeds, exclude, options, liver,
                                           warnings, methods)
     methods = {**methods, "backend": options.backend}
     volume_ml = mask_volume_ml(liver)
@@ -345,7 +348,8 @@ def segment_liver(image, modality="ct", seeds=None, exclude=None, options=None, 
         )
     warnings = list(warnings)
     cut_by_fov = field_of_view_warnings(liver, "liver")
-    warnings += _plausibility_warnings(image, liver, volume_ml, seeds, modality, cut_by_fov)
+    warnings += _plausibility_warnings(image, liver, volume_ml, liver_seeds, modality,
+                                       cut_by_fov)
     warnings += cut_by_fov
     if tumor is not None and not np.any(sitk.GetArrayViewFromImage(tumor)):
         tumor = sitk.Image(tumor)  # empty but present: searched and none found

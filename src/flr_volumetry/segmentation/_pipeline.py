@@ -267,7 +267,7 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
         around_lesion = _liver_around(region, seeds, seeds_c, arr, body, lungs, allowed, coarse,
                                       excl_mark, texture, options, averaged)
         if around_lesion is not None:
-            growth, note = around_lesion
+            growth, lesion_clicks, note = around_lesion
             warnings.append(note)
             region = growth.region
             region_ml = region.sum() * float(np.prod(sp)) / 1000.0
@@ -386,13 +386,17 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
         method += f", intensities shifted by {_significant(offset)} to start at 0"
     methods = _methods_record(method, growth, options, modality, coarse, band_mm, seeds,
                               exclude, tumor_seeds, walked, offset)
+    if around_lesion is not None:
+        # Clicks that stand for no tissue of the mask: not grown again as a separate part,
+        # and not said to lie outside it (the boundary may leave a lesion's rim out).
+        methods["seeds_in_a_lesion"] = [list(map(int, s)) for s in lesion_clicks]
     return liver_out, tumor_img, warnings, methods
 
 
 def _liver_around(seeded, seeds, seeds_c, arr, body, lungs, allowed, coarse, excl_mark, texture,
                   options, averaged):
-    """(growth, warning) of the automatic CT liver when the small region grown from the
-    seeds is embedded in it -- the seeds were clicked in a lesion or vessel -- else None.
+    """(growth, seeds clicked in a lesion, warning) of the automatic CT liver when the
+    small region grown from the seeds is embedded in it -- the seeds were clicked in a lesion or vessel -- else None.
 
     The seeded window is centred on the clicked tissue: a click in a 33 mL lesion had
     been refused as no liver, one in a 113 mL lesion written as a 108 mL "liver". The
@@ -418,14 +422,17 @@ def _liver_around(seeded, seeds, seeds_c, arr, body, lungs, allowed, coarse, exc
         return None
     fat = arr < FAT_HU
     # The automatic liver as the automatic path makes it: a lesion at its surface taken in.
-    liver, _ = _with_surface_lesions(fill_liver(growth.region, coarse, fat), arr, allowed,
-                                     coarse, growth.model[0], excl_mark, fat)
+    liver, taken = _with_surface_lesions(fill_liver(growth.region, coarse, fat), arr, allowed,
+                                         coarse, growth.model[0], excl_mark, fat)
     measured = _level_and_limit(arr, liver, coarse, "ct")
     if measured is None or np.count_nonzero(liver) <= 2 * np.count_nonzero(seeded):
         return None
     level, limit = measured
-    own = float(np.median(arr[seed_ball(arr.shape, seeds_c, coarse, 3.0)]))
-    if abs(own - level) <= limit:
+    # Each seed's own tissue: with one seed in parenchyma and one in a lesion, only the
+    # latter was clicked in a lesion.
+    owns = [float(np.median(arr[seed_ball(arr.shape, [sc], coarse, 3.0)])) for sc in seeds_c]
+    clicked = [(s, own) for s, own in zip(seeds, owns) if abs(own - level) > limit]
+    if not clicked:
         return None
     # (A lesion smaller than the growth's opening grows nothing: its seeds speak alone.)
     inside = (np.count_nonzero(liver & seeded) / np.count_nonzero(seeded) if seeded.any()
@@ -434,15 +441,15 @@ def _liver_around(seeded, seeds, seeds_c, arr, body, lungs, allowed, coarse, exc
         return None
     growth.region = liver | seeded
     seeded_ml = np.count_nonzero(seeded) * float(np.prod(spacing_zyx(coarse))) / 1000.0
-    grew = f"only {seeded_ml:.0f} mL" if seeded.any() else "no region of its own"
+    grew = f"only {seeded_ml:.0f} mL" if seeded.any() else "no region"
     growth.method = (f"seeded: the seeds lay in a lesion or vessel ({grew}) of the liver found "
-                     f"{growth.method.removeprefix('automatic ')}, which was grown instead")
-    return growth, (
-        f"the seed{'s' if len(seeds) > 1 else ''} {', '.join(_fmt(s) for s in seeds)} "
-        f"{'lie' if len(seeds) > 1 else 'lies'} in tissue of {own:.0f} HU that grew {grew}, "
-        f"embedded in the liver that the automatic search found (tissue of {level:.0f} HU): a "
-        f"lesion or vessel was clicked, so that liver was segmented, the clicked tissue with "
-        f"it; check the mask, or click in the parenchyma."
+                     f"{growth.method.removeprefix('automatic ')}, which was grown instead"
+                     + (", lesions at the surface taken in" if taken else ""))
+    where = "; ".join(f"{_fmt(s)} in tissue of {own:.0f} HU" for s, own in clicked)
+    return growth, [s for s, _ in clicked], (
+        f"the seeds grew {grew} ({where}), embedded in the liver that the automatic search "
+        f"found (tissue of {level:.0f} HU): a lesion or vessel was clicked, so that liver was "
+        f"segmented instead; check the mask, or click in the parenchyma."
     )
 
 
