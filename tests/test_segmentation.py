@@ -493,7 +493,7 @@ def test_seed_in_a_lesion_inside_the_liver_segments_the_liver_around_it(ct):
     assert dice(_arr(r.liver), liver) >= 0.95
     assert np.mean(_arr(r.liver)[tumor]) > 0.9
     said = [w for w in r.warnings if "a lesion or vessel was clicked" in w]
-    assert len(said) == 1 and said[0].startswith("the seeds grew no region (24,40,26 in tissue of")
+    assert len(said) == 1 and said[0].startswith("the seed grew no region (24,40,26 in tissue of")
     assert "embedded in the liver that the automatic search found" in said[0]
     assert not [w for w in r.warnings if "than the liver grown from it" in w]  # said once
     assert "which was grown instead" in r.methods["algorithm"]

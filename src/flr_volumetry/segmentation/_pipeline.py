@@ -447,9 +447,10 @@ def _liver_around(seeded, seeds, seeds_c, arr, body, lungs, allowed, coarse, exc
                      + (", lesions at the surface taken in" if taken else ""))
     where = "; ".join(f"{_fmt(s)} in tissue of {own:.0f} HU" for s, own in clicked)
     return growth, [s for s, _ in clicked], (
-        f"the seeds grew {grew} ({where}), embedded in the liver that the automatic search "
-        f"found (tissue of {level:.0f} HU): a lesion or vessel was clicked, so that liver was "
-        f"segmented instead; check the mask, or click in the parenchyma."
+        f"the seed{'s' if len(seeds) > 1 else ''} grew {grew} ({where}), embedded in the "
+        f"liver that the automatic search found (tissue of {level:.0f} HU): a lesion or "
+        f"vessel was clicked, so that liver was segmented instead; check the mask, or click "
+        f"in the parenchyma."
     )
 
 
