@@ -67,6 +67,7 @@ from flr_volumetry import mask_volume_ml as volume_ml
 from flr_volumetry.errors import InputError
 from flr_volumetry.registration import dice
 from flr_volumetry.segmentation import SegmentationOptions, segment_liver
+from flr_volumetry.segmentation._common import like
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -363,15 +364,9 @@ def inserted_lesion_cases(data, random_state=0):
             tumour = ball & liver
             arr = sitk.GetArrayFromImage(image).astype(np.float32)
             arr[tumour] -= LESION_CONTRAST_HU
-            cases.append((f"{ct.name} +{what}", _like(arr, image), _like(liver, image),
-                          _like(liver & ~tumour, image), _like(tumour, image)))
+            cases.append((f"{ct.name} +{what}", like(arr, image, np.float32),
+                          like(liver, image), like(liver & ~tumour, image), like(tumour, image)))
     return cases
-
-
-def _like(arr, reference):
-    img = sitk.GetImageFromArray(arr if arr.dtype != bool else arr.astype(np.uint8))
-    img.CopyInformation(reference)
-    return img
 
 
 def run_inserted_lesion_case(name, image, liver, parenchyma, tumour):
