@@ -618,8 +618,8 @@ def fill_liver(region, ref, fat=None, pocket_radius_mm=0.0, min_contact=0.65,
 def surface_lesions(liver, arr, allowed, ref, window_low, exclude_marker=None):
     """Blobs of lesion-density tissue embedded at the surface of ``liver`` (CT, coarse grid).
 
-    Candidates are the voxels ``allowed`` outside the liver between FLUID_HU
-    and ``window_low``; they are split into blobs at their necks (marker
+    Candidates are the voxels ``allowed`` outside the liver and off
+    ``exclude_marker`` between FLUID_HU and ``window_low``; they are split into blobs at their necks (marker
     watershed on the distance map from cores SURFACE_LESION_CORE_MM deep, so
     thinner tissue forms none), and a blob is kept when it holds
     SURFACE_LESION_MIN_ML or more and SURFACE_LESION_MIN_CONTACT of its
@@ -639,6 +639,8 @@ def surface_lesions(liver, arr, allowed, ref, window_low, exclude_marker=None):
     idx = np.argwhere(liver)
     box = tuple(slice(max(a - p, 0), b + p + 1) for a, b, p in zip(idx.min(0), idx.max(0), pad))
     cand = allowed[box] & ~liver[box] & (arr[box] >= FLUID_HU) & (arr[box] < window_low)
+    if exclude_marker is not None:
+        cand &= ~exclude_marker[box]
     cand = ndi.binary_opening(cand)
     dist = ndi.distance_transform_edt(cand, sampling=sp)
     markers, n = ndi.label(dist >= SURFACE_LESION_CORE_MM)

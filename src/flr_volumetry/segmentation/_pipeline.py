@@ -457,8 +457,7 @@ def _liver_around(seeded, seeds, seeds_c, arr, body, lungs, allowed, coarse, exc
 def _with_surface_lesions(liver_c, arr, allowed, coarse, window_low, excl_mark, fat):
     """(liver, whether any was taken): ``liver_c`` with the CT lesions at its surface
     (:func:`surface_lesions`), holes filled again."""
-    lesions_c = surface_lesions(liver_c, arr, allowed & ~excl_mark, coarse, window_low,
-                                excl_mark)
+    lesions_c = surface_lesions(liver_c, arr, allowed, coarse, window_low, excl_mark)
     if not lesions_c.any():
         return liver_c, False
     return fill_liver(liver_c | lesions_c, coarse, fat), True
