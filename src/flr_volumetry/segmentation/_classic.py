@@ -619,14 +619,14 @@ def surface_lesions(liver, arr, allowed, ref, window_low, exclude_marker=None):
     """Blobs of lesion-density tissue embedded at the surface of ``liver`` (CT, coarse grid).
 
     Candidates are the voxels ``allowed`` outside the liver and off
-    ``exclude_marker`` between FLUID_HU and ``window_low``; they are split into blobs at their necks (marker
-    watershed on the distance map from cores SURFACE_LESION_CORE_MM deep, so
-    thinner tissue forms none), and a blob is kept when it holds
-    SURFACE_LESION_MIN_ML or more and SURFACE_LESION_MIN_CONTACT of its
-    border lies on the liver: a lesion the liver wraps, not a neighbour it
-    merely touches. Beyond the scan (or the box worked on) counts as not
-    liver, and a blob touching ``exclude_marker`` (what the user said is not
-    liver) is never kept.
+    ``exclude_marker`` between FLUID_HU and ``window_low``; they are split
+    into blobs at their necks (marker watershed on the distance map from
+    cores SURFACE_LESION_CORE_MM deep, so thinner tissue forms none), and a
+    blob is kept when it holds SURFACE_LESION_MIN_ML or more and
+    SURFACE_LESION_MIN_CONTACT of its border lies on the liver: a lesion the
+    liver wraps, not a neighbour it merely touches. Beyond the scan (or the
+    box worked on) counts as not liver, and a blob touching
+    ``exclude_marker`` (what the user said is not liver) is never kept.
     """
     from skimage.segmentation import watershed
 

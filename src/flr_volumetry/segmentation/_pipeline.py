@@ -396,7 +396,8 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
 def _liver_around(seeded, seeds, seeds_c, arr, body, lungs, allowed, coarse, excl_mark, texture,
                   options, averaged):
     """(growth, seeds clicked in a lesion, warning) of the automatic CT liver when the
-    small region grown from the seeds is embedded in it -- the seeds were clicked in a lesion or vessel -- else None.
+    small region grown from the seeds is embedded in it -- the seeds were clicked in a
+    lesion or vessel -- else None.
 
     The seeded window is centred on the clicked tissue: a click in a 33 mL lesion had
     been refused as no liver, one in a 113 mL lesion written as a 108 mL "liver". The
@@ -414,10 +415,9 @@ def _liver_around(seeded, seeds, seeds_c, arr, body, lungs, allowed, coarse, exc
     if sample is None:
         return None
     try:
-        method = DOME_METHOD
         model = _liver_model(arr, sample, [], "ct", options)
         growth = _grow_liver(arr, allowed, coarse, model, _core_of(sample, arr, *model[:2]),
-                             excl_mark, texture, "ct", options, method, None, averaged)
+                             excl_mark, texture, "ct", options, DOME_METHOD, None, averaged)
     except InputError:
         return None
     fat = arr < FAT_HU
