@@ -289,7 +289,7 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
         )
     fat = arr < FAT_HU if modality == "ct" else None
     liver_c = fill_liver(region, coarse, fat)
-    if modality == "ct":
+    if modality == "ct" and around_lesion is None:  # (else the automatic liver holds them)
         # A lesion at the surface lies outside the liver's window, in too broad a pocket for
         # fill_liver's closing: it is found as a blob the liver wraps (inserted into the real
         # CT, a 113 mL lesion touching the surface had lost a quarter of its volume).
