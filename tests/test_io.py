@@ -463,6 +463,40 @@ def test_write_mask_as_slicer_segmentation(tmp_path):
     assert flr.mask_volume_ml(back.image) == pytest.approx(n["liver"] * v)
 
 
+def test_an_output_that_is_a_pipe_or_device_is_refused_not_replaced(tmp_path):
+    # The temporary file was renamed over it: run as root, '--json /dev/full' replaced the
+    # machine's /dev/full with a JSON file (exit 0), and a FIFO's reader got nothing.
+    import stat
+
+    from flr_volumetry.io._writers import write_json_atomic
+
+    fifo = tmp_path / "pipe.json"
+    os.mkfifo(fifo)
+    with pytest.raises(InputError, match="not a regular file"):
+        write_json_atomic({"a": 1}, fifo)
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    assert os.listdir(tmp_path) == ["pipe.json"]  # no temporary file left either
+    # A link to one is refused too, before any work (check_writable).
+    os.symlink(fifo, tmp_path / "link.json")
+    with pytest.raises(InputError, match="not a regular file"):
+        flr.io.check_writable(tmp_path / "link.json")
+
+
+def test_an_output_that_is_a_symlink_writes_its_target_and_keeps_the_link(tmp_path):
+    # The link itself was replaced by a file, leaving the file it names unchanged.
+    from flr_volumetry.io._writers import write_json_atomic
+
+    (tmp_path / "results").mkdir()
+    target = tmp_path / "results" / "m.json"
+    target.write_text("old")
+    link = tmp_path / "m.json"
+    os.symlink(target, link)
+    write_json_atomic({"a": 1}, link)
+    assert link.is_symlink() and os.readlink(link) == str(target)
+    assert '"a": 1' in target.read_text()
+    assert sorted(os.listdir(tmp_path / "results")) == ["m.json"]
+
+
 def test_written_files_get_ordinary_permissions(tmp_path):
     import os
     im, _, _ = box_case()

@@ -28,6 +28,11 @@ def check_writable(path, name=None):
     check_itk_path(path)  # masks are written by ITK, which aborts on a name not in UTF-8
     if os.path.isdir(path) or path.endswith(("/", os.sep)):
         raise InputError(f"cannot write {name}: it is a folder; give a file name.")
+    if os.path.exists(path) and not os.path.isfile(path):
+        # Results are renamed into place: run as root, '--json /dev/full' had replaced the
+        # device with a JSON file (exit 0), and a pipe's reader got nothing.
+        raise InputError(f"cannot write {name}: it is not a regular file (a device, pipe "
+                         f"or socket); give a file name.")
     existing = os.path.dirname(os.path.abspath(path))
     while not os.path.exists(existing):  # the folders still to be created
         existing = os.path.dirname(existing)
@@ -40,6 +45,10 @@ def check_writable(path, name=None):
 def _atomic_target(path):
     path = os.fspath(path)
     check_writable(path)
+    if os.path.islink(path):
+        # The file the link names is replaced, and the link kept (renamed over, the link
+        # itself had become the file, the one it named left unchanged).
+        path = os.path.realpath(path)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     return path, folder
