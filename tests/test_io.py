@@ -107,6 +107,21 @@ def test_absent_label_is_an_error(tmp_path):
         flr.load_mask(f"{tmp_path / 'l.nii.gz'}:7", im["ct"])
 
 
+def test_a_selection_naming_an_absent_label_says_so(tmp_path):
+    # 'segments.nii.gz:1,9' measured segment 1 alone, and said nothing of the 9 (a typo for
+    # 8, or a label this scan's map lacks): the volume looked like that of the selection.
+    im, n, v = box_case()
+    two = sitk.GetArrayFromImage(im["liver"]).astype(np.uint8)
+    two[two > 0] = 1
+    two[tuple(s // 2 for s in two.shape)] = 3
+    sitk.WriteImage(image_like(two), str(tmp_path / "seg.nii.gz"))
+    m = flr.load_mask(f"{tmp_path / 'seg.nii.gz'}:1,9", im["ct"])
+    assert flr.mask_volume_ml(m.image) == pytest.approx((n["liver"] - 1) * v)
+    assert any("no label 9" in w and "1, 3" in w for w in m.warnings), m.warnings
+    # Every label of the selection present: nothing to say.
+    assert flr.load_mask(f"{tmp_path / 'seg.nii.gz'}:1,3", im["ct"]).warnings == ()
+
+
 def test_non_integer_label_map_with_selection_is_refused(tmp_path):
     im, _, _ = box_case()
     a = sitk.GetArrayFromImage(im["liver"]).astype(np.float32) * 0.5

@@ -180,7 +180,17 @@ def _select(image, labels, source, what="mask", whole_liver=True):
             arr = rounded
         # A scan is no label map with a selection either: 'ct.nii.gz:5' had measured the
         # voxels of 5 HU as a liver (27.1 mL of a CT, exit 0).
-        _labels_present(arr, source, what)
+        present = _labels_present(arr, source, what)
+        missing = [label for label in labels if label not in present]
+        if missing and len(missing) < len(labels):
+            # (None of them: the caller refuses the empty mask.) A typo or a label this
+            # scan's map lacks: 'seg:1,9' had measured segment 1 alone, silently.
+            shown = ", ".join(map(str, present[:8])) + (", ..." if present.size > 8 else "")
+            warnings.append(
+                f"the {what} {source} holds no label {', '.join(map(str, missing))} of the "
+                f"selection (it holds {shown}): the mask is the other labels alone; check "
+                f"the selection."
+            )
         sel = np.isin(arr, np.asarray(labels))
     out = sitk.GetImageFromArray(sel.astype(np.uint8))
     out.CopyInformation(image)
