@@ -87,3 +87,49 @@ def test_segmentation_benchmark_finds_every_case_laid_out_like_the_shared_ones(t
     mr = [name for name, mode in found if mode == "1 seed MR"]
     assert mr == ["mr-chaos-t2/3", "mr-chaos-t2/11"]  # numeric order; image_4 has no label
     assert [c[0] for c in tumour_cases(tmp_path)][:1] == ["other-ct (lesions)"]
+
+
+def test_scanner_variants_keep_the_reference_with_its_scan():
+    # The variants table compares Dice across perturbed copies: a reference shifted or
+    # rescaled against its copy of the scan would read as the method's failure.
+    import sys
+
+    import numpy as np
+    import SimpleITK as sitk
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        from segmentation_accuracy import VARIANT_MR_RAMP, scanner_variants
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+
+    arr = np.full((12, 30, 30), 100.0, np.float32)
+    lab = np.zeros(arr.shape, np.uint8)
+    lab[2:10, 6:24, 6:24] = 1
+    arr[lab > 0] = 300.0
+    img, ref = sitk.GetImageFromArray(arr), sitk.GetImageFromArray(lab)
+    for x in (img, ref):
+        x.SetSpacing((1.0, 1.0, 2.5))
+        x.SetOrigin((-10.0, 5.0, 30.0))
+    mm3 = float(lab.sum()) * 2.5
+
+    variants = {name: rest for name, *rest in scanner_variants(img, ref, ref, "mr")}
+    assert sorted(variants) == ["noise +5 %", "pixels x1.5", "ramp +-20 % along i",
+                                "ramp +-20 % along j", "slices x2"]
+    for name, (image, reference, seed_region) in variants.items():
+        assert image.GetSize() == reference.GetSize() == seed_region.GetSize(), name
+        assert image.GetOrigin() == reference.GetOrigin(), name
+        a = sitk.GetArrayFromImage(image)
+        r = sitk.GetArrayFromImage(reference) > 0
+        volume = r.sum() * float(np.prod(reference.GetSpacing()))
+        assert abs(volume - mm3) <= 0.15 * mm3, (name, volume, mm3)
+        # The liver of each copy is where its reference says: brighter than around it.
+        assert np.median(a[r]) > 2 * np.median(a[~r]), name
+    ramp = sitk.GetArrayFromImage(variants["ramp +-20 % along i"][0])
+    # A coil's fall-off: the same tissue -+ the ramp at the two ends of the i axis.
+    assert np.isclose(ramp[5, 15, 0] / ramp[5, 15, 29],
+                      (1 - VARIANT_MR_RAMP) / (1 + VARIANT_MR_RAMP))
+    # Slices are doubled only while they stay thin (CHAOS's 7.7 mm would become 15 mm).
+    for x in (img, ref):
+        x.SetSpacing((1.0, 1.0, 4.0))
+    assert "slices x2" not in [name for name, *_ in scanner_variants(img, ref, ref, "mr")]
