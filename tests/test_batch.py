@@ -185,7 +185,7 @@ def test_broken_patients_are_recorded_and_never_stop_the_others(broken, capsys):
         ["failed"] * 5
     assert "unknown liver condition 'fatty'" in patients["P006"]["error"]
     assert "cannot read" in patients["P002"]["error"]
-    assert "does not cover the same physical region" in patients["P003"]["error"]
+    assert "flr mask flr.nii.gz is on another grid" in patients["P003"]["error"]
     assert "no scan date" in patients["P004"]["error"]
     assert "timepoint.json" in patients["P004"]["error"]
     assert "no procedure date" in patients["P005"]["error"]
@@ -942,26 +942,57 @@ def test_patient_plan_with_resect_caudate_is_refused(tmp_path):
     assert "resect_caudate in" in patient.error and "does not apply to a plan" in patient.error
 
 
-def test_a_given_mask_resampled_onto_the_scan_is_saved_as_measured(tmp_path):
+def _shift_origin(path, voxels):
+    import SimpleITK as sitk
+
+    mask = sitk.ReadImage(path)
+    mask.SetOrigin(tuple(o + voxels * s for o, s in zip(mask.GetOrigin(), mask.GetSpacing())))
+    sitk.WriteImage(mask, path)
+
+
+def test_a_given_mask_on_another_grid_fails_its_timepoint_unless_resampling_is_asked(tmp_path):
+    # Issue 6 names a mask on another grid as a broken input. It was resampled and measured
+    # 'ok': a mask whose spacing alone was wrong (2, 2, 3 mm) gave a 4342 mL liver (2031).
     import SimpleITK as sitk
 
     study, out = str(tmp_path / "study"), str(tmp_path / "out")
     tiny.write_patient(study, "P001", PVE, two_scans())
+    tiny.write_patient(study, "P002", PVE, two_scans())
     path = os.path.join(study, "P001", "pre", "liver.nii.gz")
-    liver = sitk.ReadImage(path)
-    liver.SetOrigin(tuple(o + 0.1 * s for o, s in zip(liver.GetOrigin(), liver.GetSpacing())))
-    sitk.WriteImage(liver, path)
-    assert main(["batch", study, "-o", out, "--no-progress", "--no-figures"]) == 0
-    with open(os.path.join(out, "results.json")) as fh:
+    _shift_origin(path, 0.1)
+    assert main(["batch", study, "-o", out, "--no-progress", "--no-figures"]) == 1
+    rows = {(r["patient_id"], r["timepoint"]): r for r in _rows(os.path.join(out, "timepoints.csv"))}
+    failed = rows[("P001", "pre")]
+    assert failed["status"] == "failed"
+    assert "liver.nii.gz" in failed["error"] and "another grid" in failed["error"]
+    assert "--resample-masks" in failed["error"]
+    assert rows[("P002", "pre")]["status"] == "ok"  # the others go on
+
+    # Asked for, the resampling is done and said; what was measured is saved for review.
+    out2 = str(tmp_path / "out2")
+    assert main(["batch", study, "-o", out2, "--no-progress", "--no-figures",
+                 "--resample-masks"]) == 0
+    with open(os.path.join(out2, "results.json")) as fh:
         tps = {tp["timepoint"]: tp for tp in json.load(fh)["patients"][0]["timepoints"]}
-    # What was measured is the resampled mask, not the file: it is saved for review.
+    assert any("resampled" in w for w in tps["pre"]["measurement"]["warnings"])
     assert tps["pre"]["masks"]["liver"] == "masks/P001/pre/liver.nii.gz"
-    saved = sitk.ReadImage(os.path.join(out, "masks", "P001", "pre", "liver.nii.gz"))
+    saved = sitk.ReadImage(os.path.join(out2, "masks", "P001", "pre", "liver.nii.gz"))
     scan = sitk.ReadImage(os.path.join(study, "P001", "pre", "image.nii.gz"))
     assert saved.GetOrigin() == scan.GetOrigin()
     # A mask on the scan's grid is referenced, not copied.
     assert tps["post"]["masks"]["liver"].endswith(os.path.join("P001", "post", "liver.nii.gz"))
-    assert not os.path.exists(os.path.join(out, "masks", "P001", "post", "liver.nii.gz"))
+    assert not os.path.exists(os.path.join(out2, "masks", "P001", "post", "liver.nii.gz"))
+
+
+def test_resume_does_not_reuse_a_result_made_with_resampling_once_it_is_not_asked(tmp_path):
+    study, out = str(tmp_path / "study"), str(tmp_path / "out")
+    tiny.write_patient(study, "P001", PVE, two_scans())
+    _shift_origin(os.path.join(study, "P001", "pre", "liver.nii.gz"), 0.1)
+    args = ["batch", study, "-o", out, "--no-progress", "--no-figures"]
+    assert main(args + ["--resample-masks"]) == 0
+    assert main(args + ["--resume"]) == 1
+    rows = {r["timepoint"]: r for r in _rows(os.path.join(out, "timepoints.csv"))}
+    assert rows["pre"]["status"] == "failed" and rows["post"]["status"] == "ok"
 
 
 def test_resume_on_a_copied_study_names_the_copy_not_the_original(tmp_path):

@@ -99,6 +99,11 @@ class BatchOptions:
         Draw the overlay figure of each timepoint for the report.
     progress : bool
         Show a progress bar on stderr.
+    resample_masks : bool
+        Resample a given mask file on another grid than its scan onto the
+        scan's (nearest neighbour, said with its volume before and after).
+        Without it such a timepoint fails: a mask made on another scan, or
+        written with the wrong spacing, is no mask of this one.
     """
 
     workers: int = 1
@@ -109,6 +114,7 @@ class BatchOptions:
     from_baseline_date: bool = False
     figures: bool = True
     progress: bool = True
+    resample_masks: bool = False
 
     def __post_init__(self):
         # numbers.Integral: a numpy integer (a count from a DataFrame, os.cpu_count() // 2 in
@@ -180,6 +186,7 @@ class TimepointTask:
     plan_source: object = None  # StudyTimepoint whose plan.json (or scan) holds the plan
     plan_carried: bool = False  # the plan holds plan_source's coordinates: register
     resect_caudate: bool = False  # patient.json's flag, which a plan file would override
+    resample_masks: bool = False  # a given mask on another grid: resampled (else refused)
 
 
 # ------------------------------------------------------------- one timepoint
@@ -195,6 +202,7 @@ def _hash_inputs(task):
         # patient.json's resect_caudate beside a plan.json is refused by the measurement:
         # a cached result must not stand in for that refusal.
         "resect_caudate": task.resect_caudate,
+        "resample_masks": task.resample_masks,
     }
     h.update(json.dumps(facts, sort_keys=True, default=str).encode())
     files = list(tp.input_files())
@@ -470,9 +478,17 @@ def _save_masks(masks, out_dir, tp):
 def _file_on_grid_of(path, image):
     """Whether the image file ``path`` lies on ``image``'s grid (its header only is read;
     a file whose header ITK cannot read alone, such as DICOM SEG, is taken as not)."""
+    from .io import same_grid
+
+    grid = _file_grid(path)
+    return grid is not None and same_grid(grid, image)
+
+
+def _file_grid(path):
+    """The grid (size, spacing, origin, direction) in an image file's header, or None when
+    ITK cannot read the header alone (DICOM SEG) or the file is not 3-D."""
     import SimpleITK as sitk
 
-    from .io import same_grid
     from .io._images import itk_warnings_hidden
 
     reader = sitk.ImageFileReader()
@@ -481,12 +497,43 @@ def _file_on_grid_of(path, image):
         with itk_warnings_hidden():
             reader.ReadImageInformation()
     except RuntimeError:
-        return False
+        return None
     if reader.GetDimension() != 3:
-        return False
-    grid = {"size": reader.GetSize(), "spacing": reader.GetSpacing(),
+        return None
+    return {"size": reader.GetSize(), "spacing": reader.GetSpacing(),
             "origin": reader.GetOrigin(), "direction": reader.GetDirection()}
-    return same_grid(grid, image)
+
+
+# Files that store only their segments' extent, placed on the scan by their own geometry.
+_PLACED_MASK_SUFFIXES = (".seg.nrrd", ".dcm")
+
+
+def _check_mask_grids(tp, image):
+    """Refuse, in one sentence, a given mask file on another grid than the scan ``image``.
+
+    Issue 6 counts a mask on another grid among the broken inputs: resampled, a
+    mask made on another scan, or written with the wrong spacing (2 x 2 x 3 mm for
+    1 x 1 x 2.5), is measured as nonsense (a 4342 mL liver for 2031) under a
+    status of ok. ``--resample-masks`` asks for the resampling. 3D Slicer
+    segmentations and DICOM SEG files store their segments' extent only, and are
+    placed as always.
+    """
+    from .io import same_grid
+    from .io._geometry import grid_description
+
+    for name in _MASK_FILES:
+        path = getattr(tp, name)
+        if path is None or os.fspath(path).lower().endswith(_PLACED_MASK_SUFFIXES):
+            continue
+        grid = _file_grid(path)
+        if grid is None or same_grid(grid, image):
+            continue  # (a file ITK cannot read is refused, with its reason, by the reader)
+        raise InputError(
+            f"the {name} mask {os.path.basename(path)} is on another grid "
+            f"({grid_description(grid)}) than the scan ({grid_description(image)}); "
+            f"export it on the scan's grid, or run batch with --resample-masks to resample "
+            f"it by nearest neighbour."
+        )
 
 
 def _one_line(exc, max_chars=300):
@@ -542,6 +589,8 @@ def run_timepoint(task):
         scan = load_image(tp.image, series_uid=tp.series_uid)
         warnings = []
         rec["scan_date"], rec["date_source"] = _scan_date(scan, tp, warnings)
+        if not task.resample_masks:
+            _check_mask_grids(tp, scan.image)
         m = measure_files(scan, liver=tp.liver, tumor=tp.tumor, segments=tp.segments,
                           patient=task.patient, options=task.options,
                           scan_date=rec["scan_date"], modality=tp.modality, masks_out=masks,
@@ -962,7 +1011,8 @@ def _tasks(study, out_dir, options):
                                        resume=options.resume, figures=options.figures,
                                        patient_error=p.error, plan_source=plan_source,
                                        plan_carried=plan_carried,
-                                       resect_caudate=p.resect_caudate))
+                                       resect_caudate=p.resect_caudate,
+                                       resample_masks=options.resample_masks))
     return tasks
 
 

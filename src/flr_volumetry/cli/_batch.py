@@ -51,6 +51,9 @@ def add_parser(sub):
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="run on a Dask distributed cluster (e.g. tcp://host:8786); its "
                         "workers must see STUDY and OUT at the same paths")
+    p.add_argument("--resample-masks", action="store_true",
+                   help="resample a given mask on another grid than its scan onto the scan's "
+                        "(nearest neighbour, said); without it such a timepoint fails")
     p.add_argument("--from-baseline-date", action="store_true",
                    help="for patients without a procedure date, count growth from the "
                         "baseline scan (not Shindoh's KGR)")
@@ -70,7 +73,8 @@ def add_parser(sub):
 
 def _options(args, **extra):
     return BatchOptions(workers=args.workers, volumetry=options_from_args(args),
-                        progress=not args.no_progress, figures=not args.no_figures, **extra)
+                        progress=not args.no_progress, figures=not args.no_figures,
+                        resample_masks=getattr(args, "resample_masks", False), **extra)
 
 
 def _finish(result):

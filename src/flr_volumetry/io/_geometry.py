@@ -18,7 +18,8 @@ _DIRECTION_ATOL = 1e-4
 
 
 def grid_description(image):
-    """Size, spacing, origin and direction of ``image`` in one line.
+    """Size, spacing, origin and direction of ``image`` (or of a grid dict, as
+    :func:`same_grid` takes) in one line.
 
     The direction is given when it is not the identity: two grids that differ only in
     it (a flipped axis) had been described alike, so a refusal named two equal grids.
@@ -33,12 +34,12 @@ def grid_description(image):
     >>> grid_description(img)
     '3x3x3 voxels at 1,1,1 mm, origin (0.0,0.0,0.0), direction (-1,0,0,0,1,0,0,0,1)'
     """
-    sp = ",".join(f"{s:g}" for s in image.GetSpacing())
-    org = ",".join(f"{o:.1f}" for o in image.GetOrigin())
-    size = "x".join(str(s) for s in image.GetSize())
-    text = f"{size} voxels at {sp} mm, origin ({org})"
-    direction = np.asarray(image.GetDirection(), float)
-    if not np.allclose(direction, np.eye(image.GetDimension()).ravel(), atol=_DIRECTION_ATOL):
+    size, spacing, origin, direction = _grid(image)
+    sp = ",".join(f"{s:g}" for s in spacing)
+    org = ",".join(f"{o:.1f}" for o in origin)
+    text = f"{'x'.join(str(s) for s in size)} voxels at {sp} mm, origin ({org})"
+    direction = np.asarray(direction, float)
+    if not np.allclose(direction, np.eye(len(size)).ravel(), atol=_DIRECTION_ATOL):
         text += f", direction ({','.join(f'{d:.3g}' for d in direction + 0.0)})"
     return text
 
