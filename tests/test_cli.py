@@ -204,6 +204,19 @@ def test_an_input_whose_name_holds_a_colon_is_itself_not_a_selection():
             check_outputs({"-o": liver}, [liver + ":1,2"])
 
 
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux's /proc")
+def test_an_output_in_a_folder_that_takes_no_files_is_refused_before_any_work(tmp_path):
+    # os.access says yes to root everywhere: -o /proc/liver.nii.gz was refused only after
+    # the whole segmentation (7 s), when the result could not be written.
+    from flr_volumetry.cli._common import check_outputs
+    from flr_volumetry.errors import InputError
+
+    with pytest.raises(InputError, match="cannot write -o /proc/liver.nii.gz"):
+        check_outputs({"-o": "/proc/liver.nii.gz"})
+    check_outputs({"-o": str(tmp_path / "new" / "liver.nii.gz")})  # a folder to be made: fine
+    assert os.listdir(tmp_path) == []  # and nothing left behind by the check
+
+
 def test_segment_refuses_an_empty_output_path_before_any_work(case, capsys, monkeypatch):
     from flr_volumetry import segmentation
 

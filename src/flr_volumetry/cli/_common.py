@@ -66,6 +66,20 @@ def fmt_vs(value, cutoff, unit="", digits=1, strictly=False):
     return f"{shown_against(value, cutoff, digits, strictly=strictly)}{unit}"
 
 
+def _probe(folder, option, path):
+    """Create and remove a file in ``folder``: os.access says yes to root everywhere, and
+    -o /proc/liver.nii.gz had been refused only after the whole segmentation."""
+    import tempfile
+
+    try:
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".tmp-probe-")
+    except OSError as exc:
+        raise InputError(f"cannot write {option} {path}: {exc.strerror or exc} in "
+                         f"{folder}.") from None
+    os.close(fd)
+    os.unlink(probe)
+
+
 def check_outputs(outputs, inputs=()):
     """Refuse, before any work, output paths that cannot be written.
 
@@ -97,3 +111,4 @@ def check_outputs(outputs, inputs=()):
         claimed[real] = option
         if not os.access(folder, os.W_OK | os.X_OK):
             raise InputError(f"cannot write {option} {path}: no permission to write in {folder}.")
+        _probe(folder, option, path)
