@@ -687,6 +687,31 @@ def test_no_liver_found():
         segment_liver(img)
 
 
+def _head_like_ct():
+    """A skull around brain-like tissue (40 HU), in air: no lungs, no liver."""
+    z, y, x = np.mgrid[:40, :64, :64]
+    r = np.sqrt(((z - 20) * 4.0) ** 2 + ((y - 32) * 3.0) ** 2 + ((x - 32) * 2.5) ** 2)
+    a = np.full(r.shape, -1000, np.int16)
+    a[r < 75] = 700  # bone
+    a[r < 68] = 40
+    a += np.random.default_rng(0).normal(0, 8, a.shape).astype(np.int16)
+    img = sitk.GetImageFromArray(a)
+    img.SetSpacing((2.5, 3.0, 4.0))
+    return img
+
+
+def test_tissue_filling_most_of_the_body_is_no_liver():
+    # A head CT (or a block of 60 HU) gave a 1947 mL "liver", 76 % of the body, exit 0 with
+    # only the no-lungs warnings: no liver fills most of a body.
+    img = _head_like_ct()
+    with pytest.raises(InputError, match=r"no liver found: the tissue found fills \d+ % of the "
+                                         r"body"):
+        segment_liver(img)
+    # Seeded, the reader said it is liver: measured, with a warning.
+    r = segment_liver(img, seeds=[(32, 32, 20)])
+    assert any("fills" in w and "of the body" in w for w in r.warnings), r.warnings
+
+
 def test_bad_texture_ratio():
     with pytest.raises(InputError, match="merge_texture_ratio"):
         SegmentationOptions(merge_texture_ratio=0)
@@ -961,7 +986,9 @@ def test_cli_refuses_a_mask_that_fills_the_field_of_view(tmp_path, capsys, argv_
     sitk.WriteImage(img, str(src))
     assert main(["segment", str(src), "-o", str(out), *argv_tail]) == 1
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "of the field of view" in err and "no liver" in err
+    # (Automatic, the tissue is refused sooner as filling the body, as no liver does.)
+    said = "of the field of view" in err or "% of the body in the scan" in err
+    assert err.count("\n") == 1 and said and "no liver" in err
     assert not out.exists()
 
 

@@ -90,6 +90,10 @@ FAT_HU = -30.0
 TUMOR_OUTSIDE_WARN_ML = 5.0
 # A tumour seed's tissue closer to the liver's level than this many of its SDs, growing
 # into more than this share of the liver, is parenchyma.
+# The liver's share of the body's volume in the scan, above which the tissue found is no liver:
+# 0.04 on the real whole-abdomen CT, 0.14 on its crop to the liver plus 25 mm, 0.24 on its
+# crop to the liver's own bounding box (all body), 0.16 on the partial CT; a head CT gave 0.76.
+MAX_BODY_SHARE = 0.6
 LESION_MIN_CONTRAST_SDS = 2.0
 LESION_MAX_LIVER_SHARE = 0.1
 
@@ -289,6 +293,7 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
         )
     fat = arr < FAT_HU if modality == "ct" else None
     liver_c = fill_liver(region, coarse, fat)
+    warnings += _check_body_share(liver_c, body, seeds_c)
     if modality == "ct" and around_lesion is None:  # (else the automatic liver holds them)
         # A lesion at the surface lies outside the liver's window, in too broad a pocket for
         # fill_liver's closing: it is found as a blob the liver wraps (inserted into the real
@@ -461,6 +466,24 @@ def _with_surface_lesions(liver_c, arr, allowed, coarse, window_low, excl_mark, 
     if not lesions_c.any():
         return liver_c, False
     return fill_liver(liver_c | lesions_c, coarse, fat), True
+
+
+def _check_body_share(liver_c, body, seeds_c):
+    """Refuse (automatic) or warn of (seeded) a liver filling most of the body in the scan.
+
+    A head CT had given a 1947 mL "liver", 76 % of the body, exit 0 with only
+    the no-lungs warnings; a block of 60 HU its whole self.
+    """
+    body_voxels = int(np.count_nonzero(body))
+    share = np.count_nonzero(liver_c & body) / body_voxels if body_voxels else 0.0
+    if share <= MAX_BODY_SHARE:
+        return []
+    said = (f"the tissue found fills {100 * share:.0f} % of the body in the scan, as no liver "
+            f"does")
+    if not seeds_c:
+        raise InputError(f"no liver found: {said}; check that the scan is a CT of the upper "
+                         f"abdomen, or give a --seed point inside the liver.")
+    return [f"{said}: check that the seeds lie in the liver, and the mask, before using it."]
 
 
 def _check_not_too_small(region_ml, image, seeds_c, excl_c):
