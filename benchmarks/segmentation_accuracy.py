@@ -180,8 +180,9 @@ def shared_cases(data):
     return cases
 
 
-def _phantoms(n_patients=2):
-    """(name, modality, image, liver reference, parenchyma, tumour reference) per phantom scan."""
+def _phantoms(n_patients=2, timepoint=0, patients=None, modalities=("ct", "mr")):
+    """(name, modality, image, liver reference, parenchyma, tumour reference) per phantom scan
+    (of the first ``n_patients``, or of the patient indices ``patients``)."""
     try:
         from flr_volumetry import phantoms
     except ImportError:
@@ -193,11 +194,11 @@ def _phantoms(n_patients=2):
         img.SetOrigin(tuple(float(o) for o in grid.origin_mm))
         return img if pixel is None else sitk.Cast(img, pixel)
 
-    for i in range(n_patients):
+    for i in range(n_patients) if patients is None else patients:
         patient = phantoms.make_patient(i)
-        for modality in ("ct", "mr"):
+        for modality in modalities:
             grid = phantoms.grid_preset("sample", modality)
-            arrays = phantoms.render_timepoint(patient, 0, grid, modality=modality)
+            arrays = phantoms.render_timepoint(patient, timepoint, grid, modality=modality)
             img = image(arrays["image"], grid)
             ref = image(arrays["liver"].astype(np.uint8), grid, sitk.sitkUInt8)
             tissue = (arrays["liver"].astype(bool) & ~arrays["tumor"].astype(bool)
@@ -217,6 +218,10 @@ def phantom_cases(n_patients=2):
             cases.append((name, "1 seed CT", img, ref, "ct", parenchyma))
         else:
             cases.append((name, "1 seed MR", img, ref, "mr", parenchyma))
+    # After ALPPS stage 1 (P003's second scan) the transection splits the liver in two: the
+    # automatic liver had kept the larger side only (Dice 0.850).
+    for name, _, img, ref, _, _ in _phantoms(patients=(2,), timepoint=1, modalities=("ct",)):
+        cases.append((f"{name} ALPPS", "auto CT", img, ref, "ct", None))  # (a name the table's 22-wide column holds)
     return cases
 
 

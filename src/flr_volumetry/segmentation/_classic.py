@@ -612,7 +612,10 @@ def fill_liver(region, ref, fat=None, pocket_radius_mm=0.0, min_contact=0.65,
         border = ndi.binary_dilation(comp) & ~comp
         touching = np.count_nonzero(border & region[grown])
         keep[i] = touching >= min_contact * max(np.count_nonzero(border), 1)
-    return largest_component(region | keep[lab])
+    # Every part of the region stays: which parts are liver was decided where they were
+    # grown (keeping the largest alone, the phantom's automatic post-ALPPS liver lost the
+    # remnant beyond the transection, 472 mL of 2006, with no warning).
+    return region | keep[lab]
 
 
 def surface_lesions(liver, arr, allowed, ref, window_low, exclude_marker=None):

@@ -94,6 +94,8 @@ TUMOR_OUTSIDE_WARN_ML = 5.0
 # 0.04 on the real whole-abdomen CT, 0.14 on its crop to the liver plus 25 mm, 0.24 on its
 # crop to the liver's own bounding box (all body), 0.16 on the partial CT; a head CT gave 0.76.
 MAX_BODY_SHARE = 0.6
+# Parts of the liver this large are said (smaller ones are crumbs of the boundary).
+PART_WARN_ML = 20.0
 LESION_MIN_CONTRAST_SDS = 2.0
 LESION_MAX_LIVER_SHARE = 0.1
 
@@ -294,6 +296,15 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
     fat = arr < FAT_HU if modality == "ct" else None
     liver_c = fill_liver(region, coarse, fat)
     warnings += _check_body_share(liver_c, body, seeds_c)
+    parts_ml = _parts_ml(liver_c, coarse)
+    if len(parts_ml) > 1:
+        # Each part is kept (fill_liver), but so would be an organ of the liver's intensity
+        # taken in beyond a gap: the reader checks.
+        warnings.append(
+            f"the liver found is in {len(parts_ml)} separate parts "
+            f"({', '.join(f'{v:.0f}' for v in parts_ml)} mL; no tissue of the liver's "
+            f"intensity joins them: a transection, as after ALPPS stage 1?); check that each "
+            f"part is liver.")
     if modality == "ct" and around_lesion is None:  # (else the automatic liver holds them)
         # A lesion at the surface lies outside the liver's window, in too broad a pocket for
         # fill_liver's closing: it is found as a blob the liver wraps (inserted into the real
@@ -391,6 +402,8 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
         method += f", intensities shifted by {_significant(offset)} to start at 0"
     methods = _methods_record(method, growth, options, modality, coarse, band_mm, seeds,
                               exclude, tumor_seeds, walked, offset)
+    if len(parts_ml) > 1:
+        methods["separate_parts"] = len(parts_ml)
     if around_lesion is not None:
         # Clicks that stand for no tissue of the mask: not grown again as a separate part,
         # and not said to lie outside it (the boundary may leave a lesion's rim out).
@@ -466,6 +479,16 @@ def _with_surface_lesions(liver_c, arr, allowed, coarse, window_low, excl_mark, 
     if not lesions_c.any():
         return liver_c, False
     return fill_liver(liver_c | lesions_c, coarse, fat), True
+
+
+def _parts_ml(liver_c, coarse):
+    """Volumes (mL, largest first) of the parts of the coarse liver of PART_WARN_ML or more."""
+    lab, n = ndi.label(liver_c)
+    if n < 2:
+        return []
+    ml = np.bincount(lab.ravel())[1:] * float(np.prod(spacing_zyx(coarse))) / 1000.0
+    parts = sorted((float(v) for v in ml if v >= PART_WARN_ML), reverse=True)
+    return parts if len(parts) > 1 else []
 
 
 def _check_body_share(liver_c, body, seeds_c):
