@@ -219,9 +219,10 @@ def phantom_cases(n_patients=2):
         else:
             cases.append((name, "1 seed MR", img, ref, "mr", parenchyma))
     # After ALPPS stage 1 (P003's second scan) the transection splits the liver in two: the
-    # automatic liver had kept the larger side only (Dice 0.850).
+    # automatic liver had kept the larger side only (Dice 0.850). (Named to fit the table's
+    # 22-character column.)
     for name, _, img, ref, _, _ in _phantoms(patients=(2,), timepoint=1, modalities=("ct",)):
-        cases.append((f"{name} ALPPS", "auto CT", img, ref, "ct", None))  # (a name the table's 22-wide column holds)
+        cases.append((f"{name} ALPPS", "auto CT", img, ref, "ct", None))
     return cases
 
 
