@@ -23,8 +23,8 @@ from ..io import as_image
 from ..io._images import scalar_volume
 from ..volumetry import _edges_touched, field_of_view_warnings, mask_volume_ml
 from ._classic import AIR_HU, MR_BODY_FRACTION, check_ct_intensities
-from ._common import (ADULT_LIVER_ML, SegmentationOptions, SegmentationResult, check_modality,
-                      check_points)
+from ._common import (ADULT_LIVER_ML, PARTS_SAID, SegmentationOptions, SegmentationResult,
+                      check_modality, check_points, separate_parts_warning)
 from ._totalseg import liver_from_totalsegmentator_output
 
 __all__ = [
@@ -144,11 +144,15 @@ def _separate_parts(image, modality, seeds, exclude, options, liver, warnings, m
         return liver, warnings
     united = sitk.GetImageFromArray(whole.astype(np.uint8))
     united.CopyInformation(liver)
-    methods["separate_parts"] = parts
-    return united, list(warnings) + [
-        f"the seeds grew {parts} separate parts of liver, each from its own seeds (no tissue "
-        f"of the liver's intensity joins them: a transection, as after ALPPS stage 1?); "
-        f"check that each part is liver."]
+    from scipy import ndimage as ndi
+
+    lab, n = ndi.label(whole)
+    ml = sorted((float(v) * float(np.prod(liver.GetSpacing())) / 1000.0
+                 for v in np.bincount(lab.ravel())[1:]), reverse=True)
+    methods["separate_parts"] = n
+    # One warning for the parts: the pipeline's, of the parts its growth held, is replaced.
+    return united, [w for w in warnings if PARTS_SAID not in w] + [
+        separate_parts_warning(ml, seeded=True)]
 
 
 def _left_of_body_centre_mm(image, liver, liver_arr, modality):

@@ -47,6 +47,7 @@ from ._common import (
     erode_mm,
     fill_holes_2d,
     largest_component,
+    parts_holding,
     like,
     robust_mode,
     robust_sigma,
@@ -716,18 +717,20 @@ def refine(full, coarse_liver, coarse_ref, window_full, allowed_full_fn, band_mm
         w_lo, w_hi = w_lo * f, w_hi * f
     liver = inside | (band & (smooth >= w_lo) & (smooth <= w_hi))
     liver &= allowed_full_fn(crop)
-    liver = largest_component(ndi.binary_opening(liver, iterations=1) | inside)
+    # Each part holding the coarse liver's interior stays (after ALPPS stage 1 the
+    # transection divides it; the largest alone lost a side): crumbs of the band go.
+    liver = parts_holding(ndi.binary_opening(liver, iterations=1) | inside, inside)
     crop_fat = None if fat_level is None else smooth < fat_level
     liver = fill_liver(liver, crop, crop_fat, pocket_radius_mm)
     if edge_iterations > 0 and liver.any():
-        liver = snap_to_edges(liver, crop, edge_iterations)
+        liver = snap_to_edges(liver, crop, edge_iterations, core=inside)
     if smooth_mm > 0:
         # The surface is smoothed at the scale of a few voxels (Gaussian of the mask at
         # 0.5, which keeps flat boundaries in place): voxel-wise decisions leave a
         # ragged edge that no reader draws.
         sigma_vox = [smooth_mm / s for s in spacing_zyx(crop)]
         soft = ndi.gaussian_filter(liver.astype(np.float32), sigma_vox)
-        liver = largest_component(soft >= 0.5)
+        liver = parts_holding(soft >= 0.5, inside)
     out = np.zeros(full.GetSize()[::-1], np.uint8)
     out[lo[2]:hi[2] + 1, lo[1]:hi[1] + 1, lo[0]:hi[0] + 1] = liver
     return out, (lo, hi), smooth, liver
@@ -900,7 +903,7 @@ def random_walker_boundary(crop, liver, inside=None, outside=None, beta=40.0, co
     return np.isin(lab, keep[keep > 0])
 
 
-def snap_to_edges(liver, crop, iterations, contrast_k=3.0, curvature=1.0):
+def snap_to_edges(liver, crop, iterations, contrast_k=3.0, curvature=1.0, core=None):
     """A short geodesic active contour: the surface moves onto the nearest strong edge.
 
     Voxel-wise window decisions leave the surface wherever a boundary voxel's
@@ -915,7 +918,8 @@ def snap_to_edges(liver, crop, iterations, contrast_k=3.0, curvature=1.0):
     crop's for an object too small to have such an inside), so it adapts to
     CT and MR intensity scales alike; K is at least ``EDGE_K_FLOOR`` of the
     1-99 % intensity range. ``curvature`` weighs the smoothing term (0 for
-    objects a few voxels wide, which it would shrink). A crop thinner than
+    objects a few voxels wide, which it would shrink). The largest part of the
+    result is returned, or with ``core`` each part holding its voxels. A crop thinner than
     4 voxels along an axis is returned unchanged.
     """
     if min(crop.GetSize()) < 4:
@@ -961,7 +965,9 @@ def snap_to_edges(liver, crop, iterations, contrast_k=3.0, curvature=1.0):
         level = sitk.Resample(level, crop, sitk.Transform(), sitk.sitkLinear, 1e3,
                               sitk.sitkFloat32)
     out = array(level) < 0
-    return largest_component(out) if out.any() else liver
+    if not out.any():
+        return liver
+    return largest_component(out) if core is None else parts_holding(out, core)
 
 
 def local_level(arr, region, ref, sigma_mm=15.0, min_weight=0.05):

@@ -260,6 +260,37 @@ def fill_holes_2d(mask_arr):
     return out
 
 
+PARTS_SAID = "separate parts"  # in the one warning about a liver in several parts
+
+
+def separate_parts_warning(volumes_ml, seeded):
+    """The warning for a liver kept in several parts (``volumes_ml``, largest first)."""
+    parts = f"{len(volumes_ml)} {PARTS_SAID}"
+    return ((f"the seeds grew {parts} of liver" if seeded else f"the liver found is in {parts}")
+            + f" ({', '.join(f'{v:.0f}' for v in volumes_ml)} mL; no tissue of the liver's "
+              f"intensity joins them: a transection, as after ALPPS stage 1?); check that "
+              f"each part is liver.")
+
+
+def parts_holding(mask_arr, core):
+    """The connected parts of ``mask_arr`` that hold voxels of ``core`` (the largest part
+    when none does): a liver divided by a transection keeps each side.
+
+    Examples
+    --------
+    >>> m = np.array([[1, 1, 0, 1, 0, 1]], bool)
+    >>> parts_holding(m, np.array([[0, 1, 0, 1, 0, 0]], bool)).astype(int).tolist()
+    [[1, 1, 0, 1, 0, 0]]
+    """
+    from scipy import ndimage as ndi
+
+    lab, n = ndi.label(mask_arr)
+    if n <= 1:
+        return mask_arr.astype(bool)
+    ids = np.unique(lab[core & (lab > 0)])
+    return np.isin(lab, ids) if ids.size else largest_component(mask_arr)
+
+
 def largest_component(mask_arr):
     from scipy import ndimage as ndi
 

@@ -54,6 +54,7 @@ from ._common import (
     largest_component,
     like,
     robust_sigma,
+    separate_parts_warning,
     spacing_zyx,
 )
 
@@ -90,14 +91,14 @@ FAT_HU = -30.0
 TUMOR_OUTSIDE_WARN_ML = 5.0
 # A tumour seed's tissue closer to the liver's level than this many of its SDs, growing
 # into more than this share of the liver, is parenchyma.
+LESION_MIN_CONTRAST_SDS = 2.0
+LESION_MAX_LIVER_SHARE = 0.1
 # The liver's share of the body's volume in the scan, above which the tissue found is no liver:
 # 0.04 on the real whole-abdomen CT, 0.14 on its crop to the liver plus 25 mm, 0.24 on its
 # crop to the liver's own bounding box (all body), 0.16 on the partial CT; a head CT gave 0.76.
 MAX_BODY_SHARE = 0.6
 # Parts of the liver this large are said (smaller ones are crumbs of the boundary).
 PART_WARN_ML = 20.0
-LESION_MIN_CONTRAST_SDS = 2.0
-LESION_MAX_LIVER_SHARE = 0.1
 
 
 def _fmt(p):
@@ -298,13 +299,9 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
     warnings += _check_body_share(liver_c, body, seeds_c)
     parts_ml = _parts_ml(liver_c, coarse)
     if len(parts_ml) > 1:
-        # Each part is kept (fill_liver), but so would be an organ of the liver's intensity
-        # taken in beyond a gap: the reader checks.
-        warnings.append(
-            f"the liver found is in {len(parts_ml)} separate parts "
-            f"({', '.join(f'{v:.0f}' for v in parts_ml)} mL; no tissue of the liver's "
-            f"intensity joins them: a transection, as after ALPPS stage 1?); check that each "
-            f"part is liver.")
+        # Each part is kept (fill_liver, refine), but so would be an organ of the liver's
+        # intensity taken in beyond a gap: the reader checks.
+        warnings.append(separate_parts_warning(parts_ml, bool(seeds_c)))
     if modality == "ct" and around_lesion is None:  # (else the automatic liver holds them)
         # A lesion at the surface lies outside the liver's window, in too broad a pocket for
         # fill_liver's closing: it is found as a blob the liver wraps (inserted into the real
@@ -393,9 +390,12 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
     # a seed in the gallbladder had given a 44 mL 'liver', exit 0.
     final_ml = np.count_nonzero(array(liver_out)) * float(np.prod(image.GetSpacing())) / 1000.0
     _check_not_too_small(final_ml, image, seeds_c, excl_c)
-    if not seeds_c and final_ml < ADULT_LIVER_ML[0]:
+    # Judged by its largest part: a second part kept beside the spleen of a mirrored scan
+    # had lifted the whole over an adult liver's volume, and the mirroring went unsaid.
+    largest_ml = min(final_ml, parts_ml[0]) if parts_ml else final_ml
+    if not seeds_c and largest_ml < ADULT_LIVER_ML[0]:
         warnings += _mirrored_warning(arr, body, lungs, allowed, coarse, excl_mark, texture,
-                                      modality, options, final_ml)
+                                      modality, options, largest_ml)
     warnings += _exclude_warnings(growth.notes, kept_off,
                                   seeded=bool(seeds) and around_lesion is None)
     if offset:
