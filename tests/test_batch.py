@@ -5,6 +5,7 @@ import json
 import os
 import re
 
+import numpy as np
 import pytest
 
 import flr_volumetry
@@ -133,7 +134,7 @@ def test_results_json_has_every_measurement_and_followup(good):
     _, out, _ = good
     with open(os.path.join(out, "results.json")) as fh:
         res = json.load(fh)
-    assert res["schema"] == "flr-volumetry/batch-results" and res["schema_version"] == "1.2"
+    assert res["schema"] == "flr-volumetry/batch-results" and res["schema_version"] == "1.3"
     p2 = next(p for p in res["patients"] if p["patient_id"] == "P002")
     assert [f["timepoint"] for f in p2["followups"]] == ["c_middle", "a_late"]
     assert all(f["status"] == "ok" and f["hypertrophy"]["kgr_pct_per_week"] is not None
@@ -975,6 +976,7 @@ def test_a_given_mask_on_another_grid_fails_its_timepoint_unless_resampling_is_a
     with open(os.path.join(out2, "results.json")) as fh:
         tps = {tp["timepoint"]: tp for tp in json.load(fh)["patients"][0]["timepoints"]}
     assert any("resampled" in w for w in tps["pre"]["measurement"]["warnings"])
+    assert tps["pre"]["masks_resampled"] == ["liver"] and tps["post"]["masks_resampled"] == []
     assert tps["pre"]["masks"]["liver"] == "masks/P001/pre/liver.nii.gz"
     saved = sitk.ReadImage(os.path.join(out2, "masks", "P001", "pre", "liver.nii.gz"))
     scan = sitk.ReadImage(os.path.join(study, "P001", "pre", "image.nii.gz"))
@@ -982,6 +984,23 @@ def test_a_given_mask_on_another_grid_fails_its_timepoint_unless_resampling_is_a
     # A mask on the scan's grid is referenced, not copied.
     assert tps["post"]["masks"]["liver"].endswith(os.path.join("P001", "post", "liver.nii.gz"))
     assert not os.path.exists(os.path.join(out2, "masks", "P001", "post", "liver.nii.gz"))
+
+
+def test_a_mask_holding_the_scans_voxels_with_an_axis_flipped_is_measured(tmp_path):
+    # dcm2niix stores a DICOM series with its y axis flipped: another origin and direction,
+    # the same voxels. Refused as "on another grid", the real 3-slice series' mask failed.
+    import SimpleITK as sitk
+
+    study, out = str(tmp_path / "study"), str(tmp_path / "out")
+    tiny.write_patient(study, "P001", PVE, two_scans())
+    path = os.path.join(study, "P001", "pre", "liver.nii.gz")
+    before = sitk.ReadImage(path)
+    sitk.WriteImage(sitk.Flip(before, [False, True, False]), path)
+    assert sitk.ReadImage(path).GetDirection() != before.GetDirection()
+    assert main(["batch", study, "-o", out, "--no-progress", "--no-figures"]) == 0
+    rows = {r["timepoint"]: r for r in _rows(os.path.join(out, "timepoints.csv"))}
+    assert float(rows["pre"]["total_liver_ml"]) == pytest.approx(
+        np.count_nonzero(sitk.GetArrayFromImage(before)) * np.prod(before.GetSpacing()) / 1000)
 
 
 def test_resume_does_not_reuse_a_result_made_with_resampling_once_it_is_not_asked(tmp_path):
@@ -993,6 +1012,13 @@ def test_resume_does_not_reuse_a_result_made_with_resampling_once_it_is_not_aske
     assert main(args + ["--resume"]) == 1
     rows = {r["timepoint"]: r for r in _rows(os.path.join(out, "timepoints.csv"))}
     assert rows["pre"]["status"] == "failed" and rows["post"]["status"] == "ok"
+    # Asked for as the error advises, the resampling re-measures that timepoint alone (the
+    # option had been hashed into every timepoint: the whole cache went stale).
+    r = run_batch(study, out, BatchOptions(progress=False, figures=False, resume=True,
+                                           resample_masks=True))
+    assert r.results["summary"]["timepoints_resumed"] == 1
+    assert {tp["timepoint"]: tp["status"] for tp in r.results["patients"][0]["timepoints"]} \
+        == {"pre": "ok", "post": "ok"}
 
 
 def test_resume_on_a_copied_study_names_the_copy_not_the_original(tmp_path):

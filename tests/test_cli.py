@@ -215,6 +215,10 @@ def test_an_output_in_a_folder_that_takes_no_files_is_refused_before_any_work(tm
         check_outputs({"-o": "/proc/liver.nii.gz"})
     check_outputs({"-o": str(tmp_path / "new" / "liver.nii.gz")})  # a folder to be made: fine
     assert os.listdir(tmp_path) == []  # and nothing left behind by the check
+    # Through a link to such a folder: refused before any work too (it had run 7 s).
+    os.symlink("/proc/liver.nii.gz", tmp_path / "out.nii.gz")
+    with pytest.raises(InputError, match="cannot write -o .*out.nii.gz"):
+        check_outputs({"-o": str(tmp_path / "out.nii.gz")})
 
 
 def test_segment_refuses_an_empty_output_path_before_any_work(case, capsys, monkeypatch):

@@ -497,6 +497,16 @@ def test_an_output_that_is_a_pipe_or_device_is_refused_not_replaced(tmp_path):
         flr.io.check_writable(tmp_path / "link.json")
 
 
+def test_an_output_through_dev_or_proc_is_refused(tmp_path):
+    # '--json /dev/stdout >> log.txt' resolved, through /proc/self/fd/1, to log.txt, which
+    # the rename replaced: the earlier lines of the log were lost (exit 0).
+    link = tmp_path / "out.json"
+    os.symlink("/dev/stdout", link)
+    for path in ("/dev/stdout", "/proc/self/fd/1", str(link)):
+        with pytest.raises(InputError, match="not a regular file"):
+            flr.io.check_writable(path)
+
+
 def test_an_output_that_is_a_symlink_writes_its_target_and_keeps_the_link(tmp_path):
     # The link itself was replaced by a file, leaving the file it names unchanged.
     from flr_volumetry.io._writers import write_json_atomic

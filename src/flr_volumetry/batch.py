@@ -202,7 +202,6 @@ def _hash_inputs(task):
         # patient.json's resect_caudate beside a plan.json is refused by the measurement:
         # a cached result must not stand in for that refusal.
         "resect_caudate": task.resect_caudate,
-        "resample_masks": task.resample_masks,
     }
     h.update(json.dumps(facts, sort_keys=True, default=str).encode())
     files = list(tp.input_files())
@@ -241,6 +240,10 @@ def _cached(task, input_hash):
     except (OSError, ValueError):
         return None
     if rec.get("input_hash") != input_hash or rec.get("status") != "ok":
+        return None
+    if rec.get("masks_resampled") and not task.resample_masks:
+        # Measured on a resampled mask, which is now refused (hashing the option instead
+        # made every timepoint's record stale when it was given, as the error advises).
         return None
     source = (((rec.get("measurement") or {}).get("methods") or {}).get("image") or {})
     if source.get("source") != task.timepoint.image:
@@ -508,32 +511,40 @@ def _file_grid(path):
 _PLACED_MASK_SUFFIXES = (".seg.nrrd", ".dcm")
 
 
-def _check_mask_grids(tp, image):
-    """Refuse, in one sentence, a given mask file on another grid than the scan ``image``.
+def _masks_off_grid(tp, image, resample):
+    """The names of the given mask files on another grid than the scan ``image``, which
+    the measurement resamples; without ``resample`` the first is refused in one sentence.
 
     Issue 6 counts a mask on another grid among the broken inputs: resampled, a
     mask made on another scan, or written with the wrong spacing (2 x 2 x 3 mm for
     1 x 1 x 2.5), is measured as nonsense (a 4342 mL liver for 2031) under a
-    status of ok. ``--resample-masks`` asks for the resampling. 3D Slicer
-    segmentations and DICOM SEG files store their segments' extent only, and are
-    placed as always.
+    status of ok. ``--resample-masks`` asks for the resampling. A grid holding
+    the scan's own voxels in another axis order passes; 3D Slicer segmentations
+    and DICOM SEG files store their segments' extent only, and are placed as always.
     """
-    from .io import same_grid
-    from .io._geometry import grid_description
+    from .io._geometry import grid_description, same_voxels
 
+    off_grid = []
     for name in _MASK_FILES:
         path = getattr(tp, name)
         if path is None or os.fspath(path).lower().endswith(_PLACED_MASK_SUFFIXES):
             continue
         grid = _file_grid(path)
-        if grid is None or same_grid(grid, image):
-            continue  # (a file ITK cannot read is refused, with its reason, by the reader)
+        if grid is None or same_voxels(grid, image):
+            # (A file ITK cannot read is refused, with its reason, by the reader. The same
+            # voxels stored with an axis flipped, as dcm2niix writes a DICOM series, are
+            # placed exactly.)
+            continue
+        off_grid.append(name)
+        if resample:
+            continue
         raise InputError(
             f"the {name} mask {os.path.basename(path)} is on another grid "
             f"({grid_description(grid)}) than the scan ({grid_description(image)}); "
             f"export it on the scan's grid, or run batch with --resample-masks to resample "
             f"it by nearest neighbour."
         )
+    return off_grid
 
 
 def _one_line(exc, max_chars=300):
@@ -547,7 +558,8 @@ def _new_record(tp):
     return {"patient_id": tp.patient_id, "timepoint": tp.name, "scan_date": tp.scan_date,
             "date_source": "timepoint.json" if tp.scan_date else None, "status": "failed",
             "error": None, "measurement": None, "liver_method": None, "flr_method": None,
-            "masks": {}, "overlay": None, "input_hash": None, "resumed": False,
+            "masks": {}, "masks_resampled": [], "overlay": None, "input_hash": None,
+            "resumed": False,
             "seconds": None, "hash_seconds": None, "measure_seconds": None,
             "save_seconds": None, "figure_seconds": None}
 
@@ -589,8 +601,7 @@ def run_timepoint(task):
         scan = load_image(tp.image, series_uid=tp.series_uid)
         warnings = []
         rec["scan_date"], rec["date_source"] = _scan_date(scan, tp, warnings)
-        if not task.resample_masks:
-            _check_mask_grids(tp, scan.image)
+        rec["masks_resampled"] = _masks_off_grid(tp, scan.image, task.resample_masks)
         m = measure_files(scan, liver=tp.liver, tumor=tp.tumor, segments=tp.segments,
                           patient=task.patient, options=task.options,
                           scan_date=rec["scan_date"], modality=tp.modality, masks_out=masks,

@@ -6,13 +6,13 @@ never half a table. Figures are drawn with matplotlib's Agg canvas (no
 display, no pyplot state) and embedded in ``report.html`` as base64 PNG, so
 the report is one self-contained file.
 
-``results.json`` schema (``schema_version`` "1.2")
+``results.json`` schema (``schema_version`` "1.3")
 ----------------------------------------------------
 ::
 
     {
       "schema": "flr-volumetry/batch-results",
-      "schema_version": "1.2",
+      "schema_version": "1.3",
       "software_version": "0.1.0",
       "created_utc": "2026-01-31T12:00:00Z",
       "study": "/abs/path/STUDY",
@@ -38,6 +38,8 @@ the report is one self-contained file.
           "liver_method", "flr_method",     # where the liver and FLR masks came from
           "masks": {"liver": "/abs/STUDY/P001/baseline/liver.nii.gz",   # an input, used as is
                     "flr": "masks/P001/baseline/flr.nii.gz"},          # made by this run
+          "masks_resampled": ["liver"],     # given masks on another grid, resampled
+                                            # onto the scan (batch --resample-masks)
           "overlay": "masks/P001/baseline/overlay.png",
           "input_hash": "sha256 hex of input files + facts + options", "resumed": false,
           "seconds": 1.2, "hash_seconds": 0.01, "measure_seconds": 1.0,   # timing
@@ -89,7 +91,8 @@ __all__ = [
 ]
 
 RESULTS_SCHEMA = "flr-volumetry/batch-results"
-RESULTS_SCHEMA_VERSION = "1.2"  # 1.1: daily KGR and GR in the summary; 1.2: FLR growth/day
+RESULTS_SCHEMA_VERSION = "1.3"  # 1.1: daily KGR and GR in the summary; 1.2: FLR growth/day;
+# 1.3: masks_resampled of each timepoint
 
 #: Columns of ``timepoints.csv``: the issue's names first, then the methods used.
 TIMEPOINT_COLUMNS = (

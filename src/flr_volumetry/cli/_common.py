@@ -103,6 +103,9 @@ def check_outputs(outputs, inputs=()):
             raise InputError(f"{option} is an empty path; give a file name.")
         folder = check_writable(path, f"{option} {path}")
         real = os.path.realpath(path)
+        if real != os.path.abspath(path):
+            # A link: the file written is its target, in the target's folder.
+            folder = check_writable(real, f"{option} {path}")
         if real in read:
             raise InputError(f"{option} {path} is one of the input files; write to another file.")
         if real in claimed:

@@ -51,6 +51,49 @@ def _grid(x):
     return x.GetSize(), x.GetSpacing(), x.GetOrigin(), x.GetDirection()
 
 
+def same_voxels(a, b):
+    """Whether two grids hold the same voxel centres, whatever the order of their axes.
+
+    dcm2niix, for one, stores a DICOM series with its y axis flipped: another grid
+    (origin, direction), but the same voxels, so that resampling one onto the other
+    moves none. ``a`` and ``b`` are images or grid dicts, as for :func:`same_grid`.
+
+    Examples
+    --------
+    >>> import SimpleITK as sitk
+    >>> a = sitk.Image([4, 3, 2], sitk.sitkUInt8)
+    >>> a.SetSpacing((1.0, 2.0, 3.0))
+    >>> same_voxels(a, sitk.Flip(a, [False, True, False]))   # flipped, same voxels
+    True
+    >>> b = sitk.Image(a)
+    >>> b.SetOrigin((0.5, 0.0, 0.0))                        # half a voxel off
+    >>> same_voxels(a, b)
+    False
+    """
+    (size_a, sa, oa, da), (size_b, sb, ob, db) = _grid(a), _grid(b)
+    n = len(size_a)
+    if len(size_b) != n:
+        return False
+    # Columns: the physical step of one index along each axis.
+    step_a = np.reshape(np.asarray(da, float), (n, n)) * np.asarray(sa, float)
+    step_b = np.reshape(np.asarray(db, float), (n, n)) * np.asarray(sb, float)
+    try:
+        to_b = np.linalg.solve(step_b, np.column_stack([step_a, np.subtract(oa, ob)]))
+    except np.linalg.LinAlgError:
+        return False
+    turn, start = to_b[:, :n], to_b[:, n]
+    perm = np.rint(turn)
+    if not (np.allclose(turn, perm, atol=_DIRECTION_ATOL + _SPACING_RTOL)
+            and (np.abs(perm).sum(axis=0) == 1).all() and (np.abs(perm).sum(axis=1) == 1).all()
+            and np.allclose(start, np.rint(start), atol=_ORIGIN_ATOL_VOXELS)):
+        return False
+    # The two corners of a, in b's indices, must be b's corners.
+    ends = np.stack([start, start + perm @ (np.asarray(size_a, float) - 1)])
+    return bool(np.allclose(ends.min(axis=0), 0, atol=_ORIGIN_ATOL_VOXELS)
+                and np.allclose(ends.max(axis=0), np.asarray(size_b, float) - 1,
+                                atol=_ORIGIN_ATOL_VOXELS))
+
+
 def same_grid(a, b):
     """Whether two images share size, spacing, origin and direction.
 

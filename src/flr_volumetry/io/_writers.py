@@ -28,7 +28,7 @@ def check_writable(path, name=None):
     check_itk_path(path)  # masks are written by ITK, which aborts on a name not in UTF-8
     if os.path.isdir(path) or path.endswith(("/", os.sep)):
         raise InputError(f"cannot write {name}: it is a folder; give a file name.")
-    if os.path.exists(path) and not os.path.isfile(path):
+    if _through_special_folders(path) or os.path.exists(path) and not os.path.isfile(path):
         # Results are renamed into place: run as root, '--json /dev/full' had replaced the
         # device with a JSON file (exit 0), and a pipe's reader got nothing.
         raise InputError(f"cannot write {name}: it is not a regular file (a device, pipe "
@@ -40,6 +40,22 @@ def check_writable(path, name=None):
         # makedirs would say "File exists", of a folder the user never named.
         raise InputError(f"cannot write {name}: {existing} is a file, not a folder.")
     return existing
+
+
+def _through_special_folders(path, max_links=40):
+    """Whether ``path``, or a link on the way to its file, lies in /dev or /proc.
+
+    '--json /dev/stdout >> log.txt' resolves, through /proc/self/fd/1, to log.txt,
+    which the rename then replaced: the earlier lines of the log were lost.
+    """
+    p = os.path.abspath(path)
+    for _ in range(max_links):
+        if p.startswith(("/dev/", "/proc/")):
+            return True
+        if not os.path.islink(p):
+            return False
+        p = os.path.abspath(os.path.join(os.path.dirname(p), os.readlink(p)))
+    return False
 
 
 def _atomic_target(path):
