@@ -43,14 +43,15 @@ def check_writable(path, name=None):
 
 
 def _through_special_folders(path, max_links=40):
-    """Whether ``path``, or a link on the way to its file, lies in /dev or /proc.
+    """Whether ``path``, or a link on the way to its file, lies in /proc.
 
     '--json /dev/stdout >> log.txt' resolves, through /proc/self/fd/1, to log.txt,
-    which the rename then replaced: the earlier lines of the log were lost.
+    which the rename then replaced: the earlier lines of the log were lost. (Device
+    files are refused by their type; a file on the RAM disk /dev/shm is a file.)
     """
     p = os.path.abspath(path)
     for _ in range(max_links):
-        if p.startswith(("/dev/", "/proc/")):
+        if p.startswith("/proc/"):
             return True
         if not os.path.islink(p):
             return False
