@@ -502,7 +502,9 @@ def test_an_output_through_dev_or_proc_is_refused(tmp_path):
     # the rename replaced: the earlier lines of the log were lost (exit 0).
     link = tmp_path / "out.json"
     os.symlink("/dev/stdout", link)
-    for path in ("/dev/stdout", "/proc/self/fd/1", str(link)):
+    os.symlink("/proc", tmp_path / "proclink")  # a linked folder on the way
+    for path in ("/dev/stdout", "/proc/self/fd/1", "//proc/self/fd/1", str(link),
+                 str(tmp_path / "proclink" / "self" / "fd" / "1")):
         with pytest.raises(InputError, match="not a regular file"):
             flr.io.check_writable(path)
     if os.path.isdir("/dev/shm"):  # a RAM disk: its files are files

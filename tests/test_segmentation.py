@@ -2049,3 +2049,28 @@ def test_automatic_liver_after_alpps_stage_1_keeps_both_sides_and_says_so():
     assert dice(_arr(r.liver), arrays["liver"].astype(bool)) > 0.95
     assert any("the liver found is in 2 separate parts" in w for w in r.warnings), r.warnings
     assert r.methods["separate_parts"] == 2
+
+
+def test_separate_parts_are_counted_by_growth_not_by_crumbs():
+    # The regrowth counted every connected piece of the united mask: a one-voxel crumb of
+    # the first growth made "3 separate parts (325, 283, 0 mL)".
+    from flr_volumetry.segmentation import _separate_parts
+    from flr_volumetry.segmentation._pipeline import segment_classic
+
+    img, _, _, _ = synthetic_ct()
+    a = sitk.GetArrayFromImage(img)
+    a[:, :, 26:28] = -90
+    cut = sitk.GetImageFromArray(a)
+    cut.CopyInformation(img)
+    options = SegmentationOptions()
+    seeds = [(20, 40, 27), (34, 40, 27)]
+    first, _, warnings, methods = segment_classic(cut, "ct", seeds[:1], [], options)
+    arr = sitk.GetArrayFromImage(first)
+    arr[27, 40, 10] = 1  # a stray voxel
+    crumbed = sitk.GetImageFromArray(arr)
+    crumbed.CopyInformation(first)
+    _, said = _separate_parts(cut, "ct", seeds, [], options, crumbed, warnings, methods)
+    assert methods["separate_parts"] == 2
+    parts = [w for w in said if "separate parts" in w]
+    assert len(parts) == 1 and "the seeds grew 2 separate parts of liver (" in parts[0]
+    assert ", 0 mL" not in parts[0]

@@ -51,11 +51,15 @@ def _through_special_folders(path, max_links=40):
     """
     p = os.path.abspath(path)
     for _ in range(max_links):
-        if p.startswith("/proc/"):
+        # The folder resolved ('//proc/...', or a link to /proc on the way), then the file's
+        # own link, if it is one, followed.
+        folder = os.path.realpath(os.path.dirname(p))
+        if folder == "/proc" or folder.startswith("/proc/"):
             return True
+        p = os.path.join(folder, os.path.basename(p))
         if not os.path.islink(p):
             return False
-        p = os.path.abspath(os.path.join(os.path.dirname(p), os.readlink(p)))
+        p = os.path.abspath(os.path.join(folder, os.readlink(p)))
     return False
 
 
