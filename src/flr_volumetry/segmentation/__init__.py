@@ -121,11 +121,15 @@ def _separate_parts(image, modality, seeds, exclude, options, liver, warnings, m
     own and added when it lies within ``SEPARATE_PART_MAX_GAP_MM`` of the rest (a seed in
     the spleen, farther off, is left out and said, as before).
     """
-    from ._pipeline import segment_classic
+    from ._pipeline import PART_WARN_ML, segment_classic
 
     whole = sitk.GetArrayFromImage(liver) > 0
     outside = [s for s in seeds if not whole[s[2], s[1], s[0]]]
-    parts = 1
+    if not outside:
+        return liver, warnings
+    voxel_ml = float(np.prod(liver.GetSpacing())) / 1000.0
+    parts_ml = _parts_of(whole, voxel_ml)  # the first growth's (it may hold several)
+    united_any = False
     while outside:
         try:
             part_img, _, _, part_methods = segment_classic(image, modality, outside, exclude,
@@ -137,22 +141,37 @@ def _separate_parts(image, modality, seeds, exclude, options, liver, warnings, m
         if (not grown or _gap_mm(whole, part, liver) > SEPARATE_PART_MAX_GAP_MM
                 or not _same_tissue(methods, part_methods, modality)):
             break  # a seed in another organ (the spleen, the stomach): not united
+        added_ml = np.count_nonzero(part & ~whole) * voxel_ml  # each growth's own
+        if added_ml >= PART_WARN_ML:
+            parts_ml.append(added_ml)
+        else:
+            parts_ml[0] += added_ml  # a crumb, or a part the others nearly held
         whole |= part
-        parts += 1
+        united_any = True
         outside = [s for s in outside if not whole[s[2], s[1], s[0]]]
-    if parts == 1:
+    if not united_any:
         return liver, warnings
     united = sitk.GetImageFromArray(whole.astype(np.uint8))
     united.CopyInformation(liver)
-    from scipy import ndimage as ndi
-
-    lab, n = ndi.label(whole)
-    ml = sorted((float(v) * float(np.prod(liver.GetSpacing())) / 1000.0
-                 for v in np.bincount(lab.ravel())[1:]), reverse=True)
-    methods["separate_parts"] = n
+    if len(parts_ml) < 2:
+        return united, warnings
+    methods["separate_parts"] = len(parts_ml)
     # One warning for the parts: the pipeline's, of the parts its growth held, is replaced.
     return united, [w for w in warnings if PARTS_SAID not in w] + [
-        separate_parts_warning(ml, seeded=True)]
+        separate_parts_warning(sorted(parts_ml, reverse=True), seeded=True)]
+
+
+def _parts_of(mask, voxel_ml):
+    """Volumes (mL) of the parts of ``mask`` of PART_WARN_ML or more (its whole volume when
+    none is), as the pipeline counts the parts it says."""
+    from scipy import ndimage as ndi
+
+    from ._pipeline import PART_WARN_ML
+
+    lab, _ = ndi.label(mask)
+    ml = [float(v) * voxel_ml for v in np.bincount(lab.ravel())[1:]]
+    big = [v for v in ml if v >= PART_WARN_ML]
+    return big or [float(np.count_nonzero(mask)) * voxel_ml]
 
 
 def _left_of_body_centre_mm(image, liver, liver_arr, modality):
