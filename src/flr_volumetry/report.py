@@ -38,8 +38,9 @@ the report is one self-contained file.
           "liver_method", "flr_method",     # where the liver and FLR masks came from
           "masks": {"liver": "/abs/STUDY/P001/baseline/liver.nii.gz",   # an input, used as is
                     "flr": "masks/P001/baseline/flr.nii.gz"},          # made by this run
-          "masks_resampled": ["liver"],     # given masks on another grid, resampled
-                                            # onto the scan (batch --resample-masks)
+          "masks_resampled": ["liver"],     # given masks on another grid resampled with
+                                            # --resample-masks (not those merely stored
+                                            # with an axis flipped: placed exactly)
           "overlay": "masks/P001/baseline/overlay.png",
           "input_hash": "sha256 hex of input files + facts + options", "resumed": false,
           "seconds": 1.2, "hash_seconds": 0.01, "measure_seconds": 1.0,   # timing
