@@ -23,8 +23,9 @@ from ..io import as_image
 from ..io._images import scalar_volume
 from ..volumetry import _edges_touched, field_of_view_warnings, mask_volume_ml
 from ._classic import AIR_HU, MR_BODY_FRACTION, check_ct_intensities
-from ._common import (ADULT_LIVER_ML, PARTS_SAID, SegmentationOptions, SegmentationResult,
-                      check_modality, check_points, separate_parts_warning)
+from ._common import (ADULT_LIVER_ML, PART_WARN_ML, PARTS_SAID, SegmentationOptions,
+                      SegmentationResult, check_modality, check_points, separate_parts_warning)
+from ._common import parts_ml as parts_of
 from ._totalseg import liver_from_totalsegmentator_output
 
 __all__ = [
@@ -121,14 +122,15 @@ def _separate_parts(image, modality, seeds, exclude, options, liver, warnings, m
     own and added when it lies within ``SEPARATE_PART_MAX_GAP_MM`` of the rest (a seed in
     the spleen, farther off, is left out and said, as before).
     """
-    from ._pipeline import PART_WARN_ML, segment_classic
+    from ._pipeline import segment_classic
 
     whole = sitk.GetArrayFromImage(liver) > 0
     outside = [s for s in seeds if not whole[s[2], s[1], s[0]]]
     if not outside:
         return liver, warnings
     voxel_ml = float(np.prod(liver.GetSpacing())) / 1000.0
-    parts_ml = _parts_of(whole, voxel_ml)  # the first growth's (it may hold several)
+    # The first growth's parts (it may hold several; its whole when none is large).
+    parts_ml = parts_of(whole, voxel_ml) or [np.count_nonzero(whole) * voxel_ml]
     united_any = False
     while outside:
         try:
@@ -159,19 +161,6 @@ def _separate_parts(image, modality, seeds, exclude, options, liver, warnings, m
     # One warning for the parts: the pipeline's, of the parts its growth held, is replaced.
     return united, [w for w in warnings if PARTS_SAID not in w] + [
         separate_parts_warning(sorted(parts_ml, reverse=True), seeded=True)]
-
-
-def _parts_of(mask, voxel_ml):
-    """Volumes (mL) of the parts of ``mask`` of PART_WARN_ML or more (its whole volume when
-    none is), as the pipeline counts the parts it says."""
-    from scipy import ndimage as ndi
-
-    from ._pipeline import PART_WARN_ML
-
-    lab, _ = ndi.label(mask)
-    ml = [float(v) * voxel_ml for v in np.bincount(lab.ravel())[1:]]
-    big = [v for v in ml if v >= PART_WARN_ML]
-    return big or [float(np.count_nonzero(mask)) * voxel_ml]
 
 
 def _left_of_body_centre_mm(image, liver, liver_arr, modality):

@@ -261,6 +261,25 @@ def fill_holes_2d(mask_arr):
 
 
 PARTS_SAID = "separate parts"  # in the one warning about a liver in several parts
+# Parts of the liver this large are said (smaller ones are crumbs of the boundary).
+PART_WARN_ML = 20.0
+
+
+def parts_ml(mask_arr, voxel_ml):
+    """Volumes (mL, largest first) of the connected parts of ``mask_arr`` of PART_WARN_ML
+    or more.
+
+    Examples
+    --------
+    >>> m = np.zeros((1, 1, 40), bool); m[..., :25] = m[..., 27:30] = m[..., 32:] = True
+    >>> parts_ml(m, voxel_ml=1.0)
+    [25.0]
+    """
+    from scipy import ndimage as ndi
+
+    lab, _ = ndi.label(mask_arr)
+    ml = np.bincount(lab.ravel())[1:] * float(voxel_ml)
+    return sorted((float(v) for v in ml if v >= PART_WARN_ML), reverse=True)
 
 
 def separate_parts_warning(volumes_ml, seeded):

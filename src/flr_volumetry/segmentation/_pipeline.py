@@ -53,6 +53,7 @@ from ._common import (
     fill_holes_2d,
     largest_component,
     like,
+    parts_ml as parts_of,
     robust_sigma,
     separate_parts_warning,
     spacing_zyx,
@@ -97,8 +98,6 @@ LESION_MAX_LIVER_SHARE = 0.1
 # 0.04 on the real whole-abdomen CT, 0.14 on its crop to the liver plus 25 mm, 0.24 on its
 # crop to the liver's own bounding box (all body), 0.16 on the partial CT; a head CT gave 0.76.
 MAX_BODY_SHARE = 0.6
-# Parts of the liver this large are said (smaller ones are crumbs of the boundary).
-PART_WARN_ML = 20.0
 
 
 def _fmt(p):
@@ -297,8 +296,9 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
     fat = arr < FAT_HU if modality == "ct" else None
     liver_c = fill_liver(region, coarse, fat)
     warnings += _check_body_share(liver_c, body, seeds_c)
-    parts_ml = _parts_ml(liver_c, coarse)
-    if len(parts_ml) > 1:
+    parts_ml = parts_of(liver_c, float(np.prod(sp)) / 1000.0)
+    parts_ml = parts_ml if len(parts_ml) > 1 else []
+    if parts_ml:
         # Each part is kept (fill_liver, refine), but so would be an organ of the liver's
         # intensity taken in beyond a gap: the reader checks.
         warnings.append(separate_parts_warning(parts_ml, bool(seeds_c)))
@@ -402,7 +402,7 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
         method += f", intensities shifted by {_significant(offset)} to start at 0"
     methods = _methods_record(method, growth, options, modality, coarse, band_mm, seeds,
                               exclude, tumor_seeds, walked, offset)
-    if len(parts_ml) > 1:
+    if parts_ml:
         methods["separate_parts"] = len(parts_ml)
     if around_lesion is not None:
         # Clicks that stand for no tissue of the mask: not grown again as a separate part,
@@ -479,16 +479,6 @@ def _with_surface_lesions(liver_c, arr, allowed, coarse, window_low, excl_mark, 
     if not lesions_c.any():
         return liver_c, False
     return fill_liver(liver_c | lesions_c, coarse, fat), True
-
-
-def _parts_ml(liver_c, coarse):
-    """Volumes (mL, largest first) of the parts of the coarse liver of PART_WARN_ML or more."""
-    lab, n = ndi.label(liver_c)
-    if n < 2:
-        return []
-    ml = np.bincount(lab.ravel())[1:] * float(np.prod(spacing_zyx(coarse))) / 1000.0
-    parts = sorted((float(v) for v in ml if v >= PART_WARN_ML), reverse=True)
-    return parts if len(parts) > 1 else []
 
 
 def _check_body_share(liver_c, body, seeds_c):
