@@ -163,10 +163,9 @@ def _select(image, labels, source, what="mask", whole_liver=True):
         # Two labels are the liver-and-tumour convention (LiTS: 1 liver, 2 tumour), whose
         # non-zero voxels are the whole liver; more are a multi-organ map.
         if present.size > 2:
-            shown = ", ".join(map(str, present[:8])) + (", ..." if present.size > 8 else "")
             warnings.append(
-                f"the {what} {source} holds {present.size} labels ({shown}); all of them were "
-                f"taken as the mask: select the ones meant with {source}:N,M."
+                f"the {what} {source} holds {present.size} labels ({_shown(present)}); all of "
+                f"them were taken as the mask: select the ones meant with {source}:N,M."
             )
     else:
         if arr.dtype.kind == "f":
@@ -185,16 +184,20 @@ def _select(image, labels, source, what="mask", whole_liver=True):
         if missing and len(missing) < len(labels):
             # (None of them: the caller refuses the empty mask.) A typo or a label this
             # scan's map lacks: 'seg:1,9' had measured segment 1 alone, silently.
-            shown = ", ".join(map(str, present[:8])) + (", ..." if present.size > 8 else "")
             warnings.append(
                 f"the {what} {source} holds no label {', '.join(map(str, missing))} of the "
-                f"selection (it holds {shown}): the mask is the other labels alone; check "
-                f"the selection."
+                f"selection (it holds {_shown(present)}): the mask is the other labels alone; "
+                f"check the selection."
             )
         sel = np.isin(arr, np.asarray(labels))
     out = sitk.GetImageFromArray(sel.astype(np.uint8))
     out.CopyInformation(image)
     return out, warnings
+
+
+def _shown(labels, at_most=8):
+    """The first ``at_most`` labels, for a message."""
+    return ", ".join(map(str, labels[:at_most])) + (", ..." if len(labels) > at_most else "")
 
 
 def _labels_present(arr, source, what):
