@@ -31,6 +31,20 @@ def test_exact_volumes_anisotropic_and_rotated(direction):
     assert m.methods["bsa_formula"] == "mosteller" and m.methods["telv_formula"] == "vauthey"
 
 
+def test_whether_tumours_left_the_functional_liver_is_recorded():
+    # CLINICAL.md: every result records whether tumours were excluded; without a tumour
+    # mask FLV is the whole liver, and FLR/FLV (Leung) then counts the tumour.
+    im, n, v = box_case()
+    without = flr.measure(im["liver"], flr=im["flr"])
+    assert without.functional_liver_ml == pytest.approx(n["liver"] * v)
+    assert without.methods["tumor_excluded_from_functional_liver"] is False
+    assert "no tumour mask" in without.methods["functional_liver"]
+    given = flr.measure(im["liver"], tumor=im["tumor"], flr=im["flr"])
+    assert given.functional_liver_ml == pytest.approx((n["liver"] - n["tumor"]) * v)
+    assert given.methods["tumor_excluded_from_functional_liver"] is True
+    assert given.methods["functional_liver"] == "total liver minus the tumour mask"
+
+
 def test_parenchyma_only_liver_mask_plus_tumour_gives_whole_liver():
     im, n, v = box_case()
     parenchyma = sitk.And(im["liver"], sitk.Not(im["tumor"]) & 1)

@@ -576,6 +576,12 @@ def measure(liver, *, tumor=None, flr=None, segments=None, patient=None, options
         "volume": "voxel count x voxel volume on the scan grid",
         "total_liver": "liver mask united with tumour mask; intra-hepatic vessels included",
         "tumor_excluded_from_flr": tumor is not None,
+        # CLINICAL.md: every result records whether tumours were excluded. Without a
+        # tumour mask FLV is the whole liver, and FLR/FLV (Leung's ratio) counts any tumour.
+        "tumor_excluded_from_functional_liver": tumor is not None,
+        "functional_liver": ("total liver minus the tumour mask" if tumor is not None else
+                             "total liver: no tumour mask was given, so tumours are not "
+                             "excluded"),
         "gallbladder_ivc_extrahepatic_portal_vein": "excluded only if the liver mask excludes them",
         "bsa_formula": clinical.telv_bsa_formula(options.telv_formula, options.bsa_formula)
         if bsa is not None else None,
