@@ -111,3 +111,19 @@ def test_measure_summary_shows_an_sflr_just_under_its_threshold_as_under(tmp_pat
     d = json.loads((tmp_path / "m.json").read_text())
     assert d["sflr_adequate"] is False and 19.9 < d["sflr_pct"] < 20.0
     assert f"sFLR {d['sflr_pct']:.2f} % (threshold 20 %)" in capsys.readouterr().out
+
+
+def test_hbs_option_judges_the_alpps_criterion_and_a_bad_value_is_a_usage_error(
+        tmp_path, capsys):
+    args = ["hypertrophy", *_jsons(tmp_path), "--procedure-date", "2024-01-09"]
+    out = tmp_path / "h.json"
+    # FLR +25 % in 28 days: 0.89 %/day, at most 4.1; HBS 2.2 at most 2.7.
+    assert main([*args, "--hbs-pct-per-min-m2", "2.2", "--json", str(out)]) == 0
+    h = json.loads(out.read_text())
+    assert h["hbs_pct_per_min_m2"] == 2.2 and h["alpps_high_phlf_risk"] is True
+    assert "high risk of liver failure (ALPPS registry)" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exc:
+        main([*args, "--hbs-pct-per-min-m2", "0"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "must be a positive number of %/min/m^2" in err and "Traceback" not in err

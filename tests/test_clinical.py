@@ -160,3 +160,15 @@ def test_kgr_is_no_figure_from_a_missing_change_or_an_endless_interval(dh, days)
     # Had returned NaN and 0.0 %/week.
     with pytest.raises(ClinicalInputError):
         clinical.kgr_pct_per_week(dh, days)
+
+
+@pytest.mark.parametrize("growth, hbs, risk", [
+    (4.1, 2.7, True),     # "at most" both: the cut-offs themselves are on the risk side
+    (4.1000001, 2.7, False), (4.1, 2.7000001, False),
+    (2.0, 1.5, True), (8.0, 1.5, False), (2.0, 4.0, False),
+    (3.0, None, None),    # no scintigraphy entered: no verdict, not "not at risk"
+    (None, 2.0, None),
+])
+def test_alpps_registry_high_risk_needs_both_figures_at_or_below_their_cut_offs(
+        growth, hbs, risk):
+    assert clinical.alpps_high_phlf_risk(growth, hbs) is risk

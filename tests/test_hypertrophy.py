@@ -357,3 +357,34 @@ def test_from_baseline_date_as_text_is_read_as_the_plans_flags_not_taken_as_true
         hypertrophy(PRE, POST, from_baseline_date=True)
     with pytest.raises(InputError, match="from_baseline_date must be true or false"):
         hypertrophy(PRE, POST, from_baseline_date="sometimes")
+
+
+def test_alpps_registry_criterion_judges_flr_growth_per_day_with_the_entered_hbs():
+    # Tomassini 2020: KGR_FLR (the FLR's own growth per day, not sFLR points) <= 4.1 %/day
+    # and HBS_FLR <= 2.7 %/min/m^2 mark a high risk; stage 1 on 2024-01-09, 10 days.
+    post = dict(POST, scan_date="2024-01-19")  # FLR +40 % in 10 days: 4.0 %/day
+    h = hypertrophy(PRE, post, procedure_date="2024-01-09", hbs_pct_per_min_m2=2.4)
+    assert h.flr_growth_pct_per_day == pytest.approx(4.0)
+    assert h.kgr_pct_per_day == pytest.approx(10.4 / 10)  # the other daily rate, not judged
+    assert h.flr_growth_above_4_1pct_per_day is False
+    assert h.hbs_pct_per_min_m2 == 2.4 and h.alpps_high_phlf_risk is True
+    # Good function alone takes the patient out of the high-risk group.
+    assert hypertrophy(PRE, post, procedure_date="2024-01-09",
+                       hbs_pct_per_min_m2=3.1).alpps_high_phlf_risk is False
+    # Fast growth alone too (FLR +50 %, 4.55 %/day).
+    fast = dict(post, flr_ml=600.0, sflr_pct=39.0)
+    assert hypertrophy(PRE, fast, procedure_date="2024-01-09",
+                       hbs_pct_per_min_m2=2.4).alpps_high_phlf_risk is False
+
+
+def test_without_hbs_the_alpps_criterion_is_not_judged_and_says_so():
+    h = hypertrophy(PRE, POST, procedure_date="2024-01-09")
+    assert h.hbs_pct_per_min_m2 is None and h.alpps_high_phlf_risk is None
+    assert h.flr_growth_above_4_1pct_per_day is False  # 40 % in 28 days: 1.4 %/day
+    assert "not judged" in h.methods["alpps_registry"]
+
+
+@pytest.mark.parametrize("bad", [0, -2.0, float("nan"), float("inf"), "2,5", True])
+def test_a_scintigraphy_value_that_is_no_positive_number_is_refused(bad):
+    with pytest.raises(ClinicalInputError, match="scintigraphy function must be a positive"):
+        hypertrophy(PRE, POST, procedure_date="2024-01-09", hbs_pct_per_min_m2=bad)

@@ -29,6 +29,8 @@ __all__ = [
     "GR_THRESHOLD_PCT_PER_WEEK",
     "DH_THRESHOLD_PCT_POINTS",
     "FLR_BW_RATIO_THRESHOLD_PCT",
+    "ALPPS_KGR_FLR_THRESHOLD_PCT_PER_DAY",
+    "ALPPS_HBS_THRESHOLD_PCT_PER_MIN_M2",
     "check_body_size",
     "check_height",
     "check_weight",
@@ -44,6 +46,8 @@ __all__ = [
     "flr_bw_adequate",
     "kgr_pct_per_week",
     "pct_per_week_to_pct_per_day",
+    "check_hbs",
+    "alpps_high_phlf_risk",
 ]
 
 #: Shindoh, J Am Coll Surg 2013;216:201-9: KGR < 2 %/week -> PHLF 21.6 % vs 0 %.
@@ -54,6 +58,12 @@ GR_THRESHOLD_PCT_PER_WEEK = 2.66
 DH_THRESHOLD_PCT_POINTS = 7.5
 #: FLR to body-weight ratio target common in ALPPS series (assumes 1 g/mL).
 FLR_BW_RATIO_THRESHOLD_PCT = 0.5
+#: ALPPS registry (Tomassini, HPB 2020, doi:10.1016/j.hpb.2020.01.010): the FLR's daily
+#: volume gain (KGR_FLR, % of the first-stage FLR per day) at most 4.1 %/day together with
+#: its hepatobiliary scintigraphy function (HBS_FLR) at most 2.7 %/min/m^2 marks a high
+#: risk of liver failure after ALPPS stage 2. HBS is measured outside this tool.
+ALPPS_KGR_FLR_THRESHOLD_PCT_PER_DAY = 4.1
+ALPPS_HBS_THRESHOLD_PCT_PER_MIN_M2 = 2.7
 #: Measured FLR/FLV (%) from which a scan shows no liver left to resect: taken after the
 #: resection (or given an FLR mask that is the whole liver). Not a clinical cut-off: the
 #: smallest standard resection (left lateral sectionectomy) leaves about 75-85 %.
@@ -470,6 +480,53 @@ def kgr_pct_per_week(dh_pct_points, interval_days):
             f"got {interval_days} days."
         )
     return dh / (days / 7.0)
+
+
+def check_hbs(hbs_pct_per_min_m2):
+    """The FLR's function on hepatobiliary scintigraphy (%/min/m^2, entered by the user)
+    as a float; None stays None, anything but a positive finite number is refused.
+
+    Examples
+    --------
+    >>> check_hbs("2.4")
+    2.4
+    >>> check_hbs(0)
+    Traceback (most recent call last):
+    ...
+    flr_volumetry.errors.ClinicalInputError: the FLR's hepatobiliary scintigraphy function must be a positive number of %/min/m^2, got 0.
+    """
+    if hbs_pct_per_min_m2 is None:
+        return None
+    number = _number(hbs_pct_per_min_m2)
+    if number is None or not math.isfinite(number) or number <= 0:
+        raise ClinicalInputError(f"the FLR's hepatobiliary scintigraphy function must be a "
+                                 f"positive number of %/min/m^2, got {hbs_pct_per_min_m2}.")
+    return number
+
+
+def alpps_high_phlf_risk(kgr_flr_pct_per_day, hbs_pct_per_min_m2):
+    """Whether the ALPPS registry criterion (Tomassini 2020) marks a high risk of liver
+    failure after stage 2: the FLR's daily volume gain at most 4.1 %/day *and* its
+    scintigraphic function at most 2.7 %/min/m^2 ("at most": a value equal to a cut-off
+    is on the risk side). None when either figure is missing: half the criterion is no
+    verdict.
+
+    ``kgr_flr_pct_per_day`` is the FLR's own relative growth per day
+    (``Hypertrophy.flr_growth_pct_per_day``), not the sFLR points per day of
+    Shindoh's KGR.
+
+    Examples
+    --------
+    >>> alpps_high_phlf_risk(3.2, 2.1), alpps_high_phlf_risk(3.2, 3.0)
+    (True, False)
+    >>> alpps_high_phlf_risk(4.1, 2.7), alpps_high_phlf_risk(6.0, None) is None
+    (True, True)
+    """
+    hbs = check_hbs(hbs_pct_per_min_m2)
+    growth_ok = meets(kgr_flr_pct_per_day, ALPPS_KGR_FLR_THRESHOLD_PCT_PER_DAY, strictly=True)
+    if hbs is None or growth_ok is None:
+        return None
+    return not growth_ok and not meets(hbs, ALPPS_HBS_THRESHOLD_PCT_PER_MIN_M2, strictly=True)
 
 
 def pct_per_week_to_pct_per_day(rate_pct_per_week):

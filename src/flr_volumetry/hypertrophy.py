@@ -97,6 +97,11 @@ class Hypertrophy:
     gr_pct_per_week: float | None
     gr_pct_per_day: float | None
     gr_meets_2_66pct: bool | None
+    # ALPPS registry (Tomassini 2020): the FLR's growth per day against 4.1 %/day, and with
+    # the scintigraphic function the user entered, the high-risk verdict.
+    flr_growth_above_4_1pct_per_day: bool | None = None
+    hbs_pct_per_min_m2: float | None = None
+    alpps_high_phlf_risk: bool | None = None
     warnings: tuple[str, ...] = ()
     methods: dict | None = None
 
@@ -208,7 +213,7 @@ def _tumour_at_one_scan(pre, post, warnings):
 
 
 def hypertrophy(pre, post, *, procedure_date=None, pre_date=None, post_date=None,
-                from_baseline_date=False, allow_baseline_date=None):
+                from_baseline_date=False, allow_baseline_date=None, hbs_pct_per_min_m2=None):
     """Degree of hypertrophy, KGR and GR between two measurements.
 
     Parameters
@@ -226,6 +231,12 @@ def hypertrophy(pre, post, *, procedure_date=None, pre_date=None, post_date=None
         name of ``BatchOptions`` and of the command line's option.
     allow_baseline_date : bool, optional
         The former name of ``from_baseline_date``, still read.
+    hbs_pct_per_min_m2 : float, optional
+        After ALPPS stage 1: the FLR's function on hepatobiliary scintigraphy
+        (%/min/m^2, measured outside this tool). With it, the ALPPS registry
+        criterion (Tomassini 2020) is judged: the FLR's growth per day at most
+        4.1 %/day and this at most 2.7 %/min/m^2 mark a high risk of liver
+        failure (``alpps_high_phlf_risk``).
 
     Returns
     -------
@@ -242,6 +253,13 @@ def hypertrophy(pre, post, *, procedure_date=None, pre_date=None, post_date=None
     (28, 8.0, 2.0, True)
     >>> h.gr_pct_per_week, h.gr_meets_2_66pct
     (2.0, False)
+
+    After ALPPS stage 1 (7 days), with the FLR's scintigraphic function:
+
+    >>> h = hypertrophy(pre, post, procedure_date="2024-01-01", post_date="2024-01-08",
+    ...                 hbs_pct_per_min_m2=2.5)
+    >>> h.flr_growth_pct_per_day, h.flr_growth_above_4_1pct_per_day, h.alpps_high_phlf_risk
+    (4.285714285714286, True, False)
     """
     for m, which in ((pre, "pre (the baseline)"), (post, "post (the follow-up)")):
         # A path (the command line takes files) or None had been read as a measurement
@@ -257,6 +275,7 @@ def hypertrophy(pre, post, *, procedure_date=None, pre_date=None, post_date=None
     if allow_baseline_date is not None:
         allow_baseline_date = as_flag(allow_baseline_date, "allow_baseline_date")
     warnings = []
+    hbs = clinical.check_hbs(hbs_pct_per_min_m2)  # (refused before any date is read)
     pre_scan = parse_date(pre_date if pre_date is not None else _get(pre, "scan_date"),
                           "baseline scan date")
     post_scan = parse_date(post_date if post_date is not None else _get(post, "scan_date"),
@@ -402,6 +421,14 @@ def hypertrophy(pre, post, *, procedure_date=None, pre_date=None, post_date=None
                f"{clinical.KGR_THRESHOLD_PCT_PER_WEEK:g})",
         "gr": f"(FLR/FLV)_post - (FLR/FLV)_pre per week (Leung 2014, met above "
               f"{clinical.GR_THRESHOLD_PCT_PER_WEEK:g}, > not >=)",
+        "alpps_registry": f"ALPPS registry (Tomassini 2020): high risk of liver failure after "
+                          f"stage 2 when the FLR's growth per day (flr_growth_pct_per_day, "
+                          f"not sFLR points) is at most "
+                          f"{clinical.ALPPS_KGR_FLR_THRESHOLD_PCT_PER_DAY:g} %/day and its "
+                          f"scintigraphic function (hbs_pct_per_min_m2, entered) at most "
+                          f"{clinical.ALPPS_HBS_THRESHOLD_PCT_PER_MIN_M2:g} %/min/m^2; "
+                          + ("judged" if hbs is not None else
+                             "not judged: no scintigraphic function was entered"),
     }
     return Hypertrophy(
         procedure_date=None if procedure is None else procedure.isoformat(),
@@ -424,5 +451,10 @@ def hypertrophy(pre, post, *, procedure_date=None, pre_date=None, post_date=None
         gr_pct_per_day=(None if gr is None else clinical.pct_per_week_to_pct_per_day(gr)),
         gr_meets_2_66pct=None if gr is None else clinical.meets(
             gr, clinical.GR_THRESHOLD_PCT_PER_WEEK, strictly=True),
+        flr_growth_above_4_1pct_per_day=clinical.meets(
+            growth_pct / interval_days, clinical.ALPPS_KGR_FLR_THRESHOLD_PCT_PER_DAY,
+            strictly=True),
+        hbs_pct_per_min_m2=hbs,
+        alpps_high_phlf_risk=clinical.alpps_high_phlf_risk(growth_pct / interval_days, hbs),
         warnings=tuple(warnings), methods=methods,
     )

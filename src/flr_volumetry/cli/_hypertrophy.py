@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 
 from ..errors import InputError, check_exists, json_object
 from ..hypertrophy import hypertrophy
-from ..clinical import GR_THRESHOLD_PCT_PER_WEEK, KGR_THRESHOLD_PCT_PER_WEEK
+from ..clinical import (ALPPS_KGR_FLR_THRESHOLD_PCT_PER_DAY, GR_THRESHOLD_PCT_PER_WEEK,
+                        KGR_THRESHOLD_PCT_PER_WEEK, check_hbs)
 from ._common import check_outputs, emit_json, fmt, fmt_vs
 
 
@@ -31,8 +33,21 @@ def add_parser(sub):
                            "scan (KGR is then not Shindoh's KGR)")
     p.add_argument("--pre-date", help="baseline scan date (default: from the JSON)")
     p.add_argument("--post-date", help="follow-up scan date (default: from the JSON)")
+    p.add_argument("--hbs-pct-per-min-m2", metavar="HBS", type=_hbs,
+                   help="after ALPPS stage 1: the FLR's function on hepatobiliary "
+                        "scintigraphy (%%/min/m^2, measured elsewhere); judges the ALPPS "
+                        "registry criterion (Tomassini 2020: FLR growth <= 4.1 %%/day and "
+                        "HBS <= 2.7 %%/min/m^2, high risk of liver failure)")
     p.add_argument("--json", metavar="OUT.json", help="write the result as JSON")
     p.set_defaults(func=run)
+
+
+def _hbs(text):
+    """The option's value as a number, or argparse's usage error (exit 2) naming it."""
+    try:
+        return check_hbs(text)
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def _read(path):
@@ -52,7 +67,8 @@ def run(args):
     check_outputs({"--json": args.json}, [args.pre, args.post])
     h = hypertrophy(_read(args.pre), _read(args.post), procedure_date=args.procedure_date,
                     pre_date=args.pre_date, post_date=args.post_date,
-                    from_baseline_date=args.from_baseline_date)
+                    from_baseline_date=args.from_baseline_date,
+                    hbs_pct_per_min_m2=args.hbs_pct_per_min_m2)
     emit_json(h.to_dict(), args.json)
     if args.json:
         print(f"{h.interval_days} days; DH {fmt(h.dh_pct_points, ' points')}, "
@@ -60,8 +76,8 @@ def run(args):
               f"{_verdict(h.kgr_meets_2pct, '2 %/week')}, "
               f"GR "
               f"{fmt_vs(h.gr_pct_per_week, GR_THRESHOLD_PCT_PER_WEEK, ' %/week', 2, strictly=True)}"
-              f"{_verdict(h.gr_meets_2_66pct, '2.66 %/week', 'above', 'not above')}; "
-              f"written to {args.json}")
+              f"{_verdict(h.gr_meets_2_66pct, '2.66 %/week', 'above', 'not above')}"
+              f"{_alpps(h)}; written to {args.json}")
     # On stderr whether or not the JSON goes to stdout: a procedure date a year off is
     # said there, not only inside the file.
     for w in h.warnings:
@@ -74,3 +90,15 @@ def _verdict(meets, cutoff, yes="meets", no="below"):
     if meets is None:
         return ""
     return f" ({yes if meets else no} {cutoff})"
+
+
+def _alpps(h):
+    """'; FLR growth X %/day, HBS Y %/min/m^2: high risk ...' when a scintigraphic function
+    was entered (the registry criterion is judged only with it)."""
+    if h.alpps_high_phlf_risk is None:
+        return ""
+    growth = fmt_vs(h.flr_growth_pct_per_day, ALPPS_KGR_FLR_THRESHOLD_PCT_PER_DAY, " %/day", 2,
+                    strictly=True)
+    verdict = ("high risk of liver failure (ALPPS registry)" if h.alpps_high_phlf_risk
+               else "not the ALPPS registry's high-risk group")
+    return f"; FLR growth {growth}, HBS {h.hbs_pct_per_min_m2:g} %/min/m^2: {verdict}"
