@@ -134,7 +134,7 @@ def test_results_json_has_every_measurement_and_followup(good):
     _, out, _ = good
     with open(os.path.join(out, "results.json")) as fh:
         res = json.load(fh)
-    assert res["schema"] == "flr-volumetry/batch-results" and res["schema_version"] == "1.3"
+    assert res["schema"] == "flr-volumetry/batch-results" and res["schema_version"] == "1.4"
     p2 = next(p for p in res["patients"] if p["patient_id"] == "P002")
     assert [f["timepoint"] for f in p2["followups"]] == ["c_middle", "a_late"]
     assert all(f["status"] == "ok" and f["hypertrophy"]["kgr_pct_per_week"] is not None
@@ -1507,3 +1507,21 @@ def test_run_batch_given_no_folder_says_so(tmp_path):
         run_batch(None, tmp_path / "out")
     with pytest.raises(StudyLayoutError, match="the output folder must be a path"):
         run_batch(tmp_path, None)
+
+
+def test_the_alpps_registry_criterion_is_judged_with_the_patients_scintigraphy():
+    from flr_volumetry.batch import analyse_patient
+    from flr_volumetry.report import PATIENT_COLUMNS
+    from flr_volumetry.study import StudyPatient
+
+    records = [_growth_record("pre", "2024-01-10", 300.0),
+               _growth_record("stage2", "2024-01-20", 420.0)]  # +40 % in 10 days: 4 %/day
+    for hbs, risk in ((2.4, True), (3.5, False), (None, None)):
+        patient = StudyPatient(patient_id="P001", folder=".", procedure="ALPPS",
+                               procedure_date="2024-01-10", hbs_pct_per_min_m2=hbs)
+        summary = analyse_patient(patient, records)["summary"]
+        assert summary["flr_growth_pct_per_day"] == pytest.approx(4.0)
+        assert summary["hbs_pct_per_min_m2"] == hbs
+        assert summary["alpps_high_phlf_risk"] is risk
+    assert {"flr_growth_pct_per_day", "hbs_pct_per_min_m2",
+            "alpps_high_phlf_risk"} <= set(PATIENT_COLUMNS)

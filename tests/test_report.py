@@ -298,6 +298,17 @@ def test_follow_up_table_gives_daily_rates(tmp_path):
     assert "<td>0.357</td>" in page and "<td>0.143</td>" in page
 
 
+def test_follow_up_table_gives_the_alpps_verdict_only_where_it_was_judged(tmp_path):
+    results = _results("P1")
+    page = render_report_html(results, str(tmp_path), figures=False)
+    assert "ALPPS registry" not in page  # no scintigraphy entered: no column
+    h = results["patients"][0]["followups"][0]["hypertrophy"]
+    h.update(alpps_high_phlf_risk=True, hbs_pct_per_min_m2=2.4)
+    page = render_report_html(results, str(tmp_path), figures=False)
+    assert "ALPPS registry (Tomassini)" in page
+    assert '<span class="fail">high risk of liver failure</span> (HBS 2.4 %/min/m^2;' in page
+
+
 @pytest.mark.parametrize("pid", ["P 01", "cohort"])
 def test_patient_anchors_are_valid_ids_of_their_own(tmp_path, pid):
     # "P 01" had given id="P 01" (no HTML id holds a space); a patient named "cohort" took

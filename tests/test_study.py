@@ -50,6 +50,15 @@ def test_layout_inputs_and_ignored_names(tmp_path):
     assert p2.error is None and any("DICOM header" in w for w in p2.warnings)
 
 
+def test_the_scintigraphic_function_is_a_patient_fact_read_with_a_decimal_comma(tmp_path):
+    tiny.write_patient(str(tmp_path), "P001", {"procedure": "ALPPS"},
+                       {"pre": dict(scan_date="2024-01-01", flr_width=4)})
+    _write(str(tmp_path / "study.csv"), "patient_id;hbs_pct_per_min_m2\nP001;2,4\n")
+    (p,) = discover_study(str(tmp_path)).patients
+    assert p.error is None and p.hbs_pct_per_min_m2 == 2.4
+    assert p.facts()["hbs_pct_per_min_m2"] == 2.4
+
+
 def test_study_csv_merges_with_patient_json(tmp_path):
     tiny.write_patient(str(tmp_path), "P001", {"weight_kg": 72},
                        {"pre": dict(scan_date="2024-01-01", flr_width=4)})
@@ -86,6 +95,8 @@ def test_study_csv_merges_with_patient_json(tmp_path):
     ({"resection": 5}, "unknown resection 5"),
     ({"plan": {"a": 1}}, "no schema_version"),
     ({"plan": {"schema_version": "1.1", "a": 1}}, "unknown key(s) in the remnant plan: a"),
+    ({"hbs_pct_per_min_m2": 0}, "scintigraphy function must be a positive number"),
+    ({"hbs_pct_per_min_m2": "low"}, "hbs_pct_per_min_m2 in"),
 ])
 def test_bad_patient_facts_fail_that_patient_only(tmp_path, facts, phrase):
     tiny.write_patient(str(tmp_path), "P001", facts,

@@ -880,7 +880,8 @@ def analyse_patient(patient, records, *, from_baseline_date=False):
             try:
                 h = hypertrophy(baseline["measurement"], r["measurement"],
                                 procedure_date=patient.procedure_date,
-                                from_baseline_date=from_baseline_date)
+                                from_baseline_date=from_baseline_date,
+                                hbs_pct_per_min_m2=patient.hbs_pct_per_min_m2)
                 f.update(status="ok", hypertrophy=h.to_dict())
             except InputError as exc:
                 msg = str(exc)
@@ -958,6 +959,11 @@ def analyse_patient(patient, records, *, from_baseline_date=False):
         "measured_dh_pct_points": h.get("measured_dh_pct_points"),
         "flr_baseline_ml": base_m.get("flr_ml"), "flr_followup_ml": last_m.get("flr_ml"),
         "flr_growth_ml": h.get("flr_growth_ml"), "flr_growth_pct": h.get("flr_growth_pct"),
+        # The ALPPS registry criterion (Tomassini 2020), judged when the facts hold the
+        # scintigraphic function.
+        "flr_growth_pct_per_day": h.get("flr_growth_pct_per_day"),
+        "hbs_pct_per_min_m2": patient.hbs_pct_per_min_m2,
+        "alpps_high_phlf_risk": h.get("alpps_high_phlf_risk"),
         "interval_start": h.get("interval_start"),
         # What the row's figures rest on (a scan left out after the resection, another TELV at
         # follow-up), so that a CSV reader sees it beside them.

@@ -6,13 +6,13 @@ never half a table. Figures are drawn with matplotlib's Agg canvas (no
 display, no pyplot state) and embedded in ``report.html`` as base64 PNG, so
 the report is one self-contained file.
 
-``results.json`` schema (``schema_version`` "1.3")
+``results.json`` schema (``schema_version`` "1.4")
 ----------------------------------------------------
 ::
 
     {
       "schema": "flr-volumetry/batch-results",
-      "schema_version": "1.3",
+      "schema_version": "1.4",
       "software_version": "0.1.0",
       "created_utc": "2026-01-31T12:00:00Z",
       "study": "/abs/path/STUDY",
@@ -28,7 +28,7 @@ the report is one self-contained file.
         "warnings": [...],
         "facts": {"height_cm", "weight_kg", "liver_condition", "procedure",
                   "procedure_date", "resection", "remnant_segments", "resect_caudate",
-                  "plan"},                 # liver_condition null: given but refused
+                  "plan", "hbs_pct_per_min_m2"},  # liver_condition null: given but refused
         "sflr_threshold_pct": 20.0,         # null when the liver condition is unknown
         "baseline": "baseline",             # timepoint name, first by scan date
         "timepoints": [{                    # ordered by scan date (undated last)
@@ -92,8 +92,9 @@ __all__ = [
 ]
 
 RESULTS_SCHEMA = "flr-volumetry/batch-results"
-RESULTS_SCHEMA_VERSION = "1.3"  # 1.1: daily KGR and GR in the summary; 1.2: FLR growth/day;
-# 1.3: masks_resampled of each timepoint
+RESULTS_SCHEMA_VERSION = "1.4"  # 1.1: daily KGR and GR in the summary; 1.2: FLR growth/day;
+# 1.3: masks_resampled of each timepoint; 1.4: the ALPPS registry criterion (facts'
+# hbs_pct_per_min_m2; the summary's flr_growth_pct_per_day and alpps_high_phlf_risk)
 
 #: Columns of ``timepoints.csv``: the issue's names first, then the methods used.
 TIMEPOINT_COLUMNS = (
@@ -115,7 +116,8 @@ PATIENT_COLUMNS = (
     "kgr_pct_per_day", "gr_pct_per_day",
     "liver_condition", "sflr_threshold_pct", "baseline_timepoint", "followup_timepoint",
     "n_timepoints", "measured_dh_pct_points", "flr_baseline_ml", "flr_followup_ml",
-    "flr_growth_ml", "flr_growth_pct", "interval_start", "warnings",
+    "flr_growth_ml", "flr_growth_pct", "flr_growth_pct_per_day", "hbs_pct_per_min_m2",
+    "alpps_high_phlf_risk", "interval_start", "warnings",
 )
 
 
@@ -566,6 +568,12 @@ def _followup_table(p, threshold, sflr_by_tp):
             "KGR %/day", "GR %/week", "vs 2.66 %/week", "GR %/day", "FLR growth %",
             "FLR growth %/day",
             "sFLR vs threshold" if threshold is None else f"sFLR vs {threshold:g} %")
+    # The ALPPS registry's verdict needs the scintigraphy the patient's facts may hold: a
+    # column only where it was judged.
+    alpps = any((f.get("hypertrophy") or {}).get("alpps_high_phlf_risk") is not None
+                for f in p["followups"])
+    if alpps:
+        head += ("ALPPS registry (Tomassini)",)
     rows = []
     for f in p["followups"]:
         h = f.get("hypertrophy") or {}
@@ -583,12 +591,26 @@ def _followup_table(p, threshold, sflr_by_tp):
             _verdict(h.get("gr_meets_2_66pct")), _num(h.get("gr_pct_per_day"), 3),
             _num(h.get("flr_growth_pct")), _num(h.get("flr_growth_pct_per_day"), 2),
             _verdict(adequate, "adequate", "inadequate"))
+        if alpps:
+            cells += (_alpps_cell(h),)
         rows.append("<tr>" + "".join(f"<td{' class=l' if i == 0 else ''}>{c}</td>"
                                      for i, c in enumerate(cells)) + "</tr>")
     if not rows:
         return f"<p>{html.escape(_no_growth_sentence(p))}</p>"
     ths = "".join(f"<th{' class=l' if i == 0 else ''}>{h}</th>" for i, h in enumerate(head))
     return f"<table><tr>{ths}</tr>{''.join(rows)}</table>"
+
+
+def _alpps_cell(h):
+    """The ALPPS registry verdict: high risk when the FLR's growth is at most 4.1 %/day and
+    its scintigraphic function at most 2.7 %/min/m^2."""
+    risk, hbs = h.get("alpps_high_phlf_risk"), h.get("hbs_pct_per_min_m2")
+    if risk is None:
+        return _verdict(None)
+    return (_verdict(not risk, "not high risk", "high risk of liver failure")
+            + html.escape(f" (HBS {hbs:g} %/min/m^2; growth <= "
+                          f"{clinical.ALPPS_KGR_FLR_THRESHOLD_PCT_PER_DAY:g} %/day and HBS <= "
+                          f"{clinical.ALPPS_HBS_THRESHOLD_PCT_PER_MIN_M2:g})"))
 
 
 def _no_growth_sentence(p):

@@ -65,7 +65,8 @@ __all__ = [
 PROCEDURES = ("PVE", "PVL", "PVE+HVE", "ALPPS")
 #: Keys of ``patient.json`` and columns of ``study.csv`` (besides ``patient_id``).
 PATIENT_KEYS = ("height_cm", "weight_kg", "liver_condition", "procedure", "procedure_date",
-                "resection", "remnant_segments", "resect_caudate", "plan")
+                "resection", "remnant_segments", "resect_caudate", "plan",
+                "hbs_pct_per_min_m2")
 _DECIMAL_COMMA = re.compile(r"^\s*(-?\d+),(\d+)\s*$")
 _DECIMAL_KEYS = ("height_cm", "weight_kg")
 #: The keys that each define the remnant on their own: one per patient.
@@ -145,6 +146,9 @@ class StudyPatient:
     remnant_segments: tuple[int, ...] | None = None
     resect_caudate: bool = False
     plan: str | dict | None = None
+    # After ALPPS stage 1: the FLR's function on hepatobiliary scintigraphy (%/min/m^2),
+    # measured elsewhere; the growth analysis judges the ALPPS registry criterion with it.
+    hbs_pct_per_min_m2: float | None = None
     timepoints: tuple[StudyTimepoint, ...] = ()
     warnings: tuple[str, ...] = ()
     error: str | None = None
@@ -188,6 +192,7 @@ class StudyPatient:
             # An inline plan's own keys only: what else it holds (a name?) is never copied.
             "plan": ({k: v for k, v in self.plan.items() if k in PLAN_KEYS}
                      if isinstance(self.plan, dict) else self.plan),
+            "hbs_pct_per_min_m2": self.hbs_pct_per_min_m2,
         }
 
 
@@ -313,6 +318,12 @@ def _clean_facts(raw, where, base_dir):
                 raise InputError(f"procedure {value!r} in {where} is unknown; use one of "
                                  f"{', '.join(PROCEDURES)}.")
             facts[key] = proc
+        elif key == "hbs_pct_per_min_m2":
+            try:
+                facts[key] = clinical.check_hbs(value.strip().replace(",", ".", 1)
+                                                if isinstance(value, str) else value)
+            except InputError as exc:
+                raise InputError(f"hbs_pct_per_min_m2 in {where}: {exc}") from exc
         elif key == "procedure_date":
             date = parse_date(value, f"procedure_date in {where}")
             if date is None:  # NaN (a JSON NaN literal) is no date, and no missing cell either
