@@ -158,7 +158,9 @@ def resample_mask_to(mask, reference, *, what="mask"):
     """Nearest-neighbour resampling of a binary ``mask`` onto ``reference``'s grid.
 
     Returns the resampled mask and a warning sentence that states the volume
-    before and after, so that the change of grid is never silent. Raises
+    before and after, so that the change of grid is never silent; the warning is
+    None when the two grids hold the same voxels in another axis order (a mask
+    stored flipped or permuted, as by dcm2niix), which are placed exactly. Raises
     :class:`GeometryError` when the mask's foreground does not lie inside
     the reference image.
     """
@@ -176,6 +178,10 @@ def resample_mask_to(mask, reference, *, what="mask"):
         sitk.Cast(mask, sitk.sitkUInt8), reference, sitk.Transform(), sitk.sitkNearestNeighbor,
         0, sitk.sitkUInt8,
     )
+    if same_voxels(mask, reference):
+        # Every voxel lands on one of the image's: nothing changed to warn about (the
+        # warning had said "2127.8 mL before, 2127.8 mL after" for a mask stored flipped).
+        return out, None
     after_ml = float(np.count_nonzero(sitk.GetArrayViewFromImage(out))) * float(
         np.prod(reference.GetSpacing())) / 1000.0
     warning = (

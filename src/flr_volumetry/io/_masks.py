@@ -289,7 +289,7 @@ def load_label_map(path, reference=None, *, what="label map"):
                                       what=f"{what} {path}")
         resampled = sitk.Resample(labels, reference, sitk.Transform(),
                                   sitk.sitkNearestNeighbor, 0, sitk.sitkUInt16)
-        warnings.append(warning)
+        warnings += [warning] if warning else []
         labels = resampled
     return labels, warnings
 
@@ -413,5 +413,5 @@ def load_mask(spec, reference=None, *, structure="liver", task="total", what="ma
         raise InputError(f"the {what} {source} has no voxel{chosen}; it is empty.")
     if reference is not None and not same_grid(binary, reference):
         binary, warning = resample_mask_to(binary, reference, what=f"{what} {source}")
-        warnings.append(warning)
+        warnings += [warning] if warning else []
     return Mask(image=binary, source=source, warnings=tuple(warnings))

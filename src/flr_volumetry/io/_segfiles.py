@@ -407,7 +407,7 @@ def read_dicom_seg(path, reference=None, segment=None, *, what="mask",
     image = _native_volume(ds, frames, masks, path)
     if reference is not None:
         image, warning = resample_mask_to(image, reference, what=f"{what} {source}")
-        warnings.append(warning)
+        warnings += [warning] if warning else []
     return Mask(image=image, source=source, warnings=tuple(warnings))
 
 

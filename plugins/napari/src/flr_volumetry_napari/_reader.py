@@ -299,7 +299,7 @@ def _onto_scan_grid(image, scan_path, path, what):
     _, warning = resample_mask_to(sitk.Cast(image > 0, sitk.sitkUInt8), grid,
                                   what=f"{what} {Path(path).name}")
     return sitk.Resample(image, grid, sitk.Transform(), sitk.sitkNearestNeighbor, 0,
-                         image.GetPixelID()), [warning]
+                         image.GetPixelID()), [warning] if warning else []
 
 
 def _read_single(path):
