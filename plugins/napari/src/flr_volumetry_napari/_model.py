@@ -38,6 +38,7 @@ __all__ = [
     "settings_for",
     "BoundingBox",
     "LiveMeasure",
+    "on_undo_redo",
     "measurement_rows",
     "hypertrophy_rows",
 ]
@@ -519,6 +520,51 @@ def settings_for(viewer):
     return entry[1]
 
 
+_HISTORY_CALLBACKS = weakref.WeakKeyDictionary()  # layer: callbacks after its undo/redo
+
+
+def on_undo_redo(layer, callback):
+    """Call ``callback()`` after each ``layer.undo()`` and ``layer.redo()``; returns the
+    function that stops it.
+
+    napari signals an undo or redo with a refresh of the layer only, and with nothing
+    at all while the layer is hidden: the live table had kept the volume from before
+    an undo (and a growth table its figures) until the layer was shown again. The
+    layer's two methods are wrapped once, for every callback registered on it.
+
+    Examples
+    --------
+    >>> class Layer:
+    ...     def undo(self): print("undone")
+    ...     def redo(self): print("redone")
+    >>> layer = Layer()
+    >>> stop = on_undo_redo(layer, lambda: print("told"))
+    >>> layer.undo()
+    undone
+    told
+    >>> stop(); layer.redo()
+    redone
+    """
+    callbacks = _HISTORY_CALLBACKS.get(layer)
+    if callbacks is None:
+        callbacks = _HISTORY_CALLBACKS[layer] = []
+        for name in ("undo", "redo"):
+            method = getattr(layer, name)
+
+            def run(*args, _method=method, _callbacks=callbacks, **kwargs):
+                result = _method(*args, **kwargs)
+                for cb in list(_callbacks):
+                    cb()
+                return result
+            setattr(layer, name, run)
+    callbacks.append(callback)
+
+    def stop():
+        if callback in callbacks:
+            callbacks.remove(callback)
+    return stop
+
+
 class BoundingBox:
     """Box holding every non-zero voxel of a layer, kept up to date while painting.
 
@@ -626,6 +672,10 @@ class LiveMeasure:
 
     def forget(self, layer):
         self._boxes.pop(id(layer), None)
+
+    def forget_all(self):
+        """Drop every box: the next measurement finds each afresh (one pass per mask)."""
+        self._boxes.clear()
 
     def measure(self, liver, *, tumor=None, flr=None, segments=None, patient=None,
                 options=None, scan_date=None, extra_warnings=()):

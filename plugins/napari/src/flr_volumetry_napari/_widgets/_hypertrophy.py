@@ -14,7 +14,8 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from .._model import LiveMeasure, find_timepoints, hypertrophy_rows, patient_name
+from .._model import (LiveMeasure, find_timepoints, hypertrophy_rows, on_undo_redo,
+                      patient_name)
 from ._common import ResultTable, report_error
 from ._volumetry import add_patient_forms
 
@@ -122,14 +123,17 @@ class HypertrophyWidget(QWidget):
             layer.events.paint.connect(on_change)
             layer.events.data.connect(on_change)
             layer.events.set_data.connect(on_refresh)
-            self._watched.append((layer, (on_change, on_refresh), _voxels(layer)))
+            # (An undo of a hidden layer sends no refresh: the figures had stayed shown.)
+            stop = on_undo_redo(layer, on_change)
+            self._watched.append((layer, (on_change, on_refresh, stop), _voxels(layer)))
             self._points[id(layer)] = tuple(self.viewer.dims.point)
 
     def _unwatch(self):
-        for layer, (on_change, on_refresh), _ in self._watched:
+        for layer, (on_change, on_refresh, stop), _ in self._watched:
             layer.events.paint.disconnect(on_change)
             layer.events.data.disconnect(on_change)
             layer.events.set_data.disconnect(on_refresh)
+            stop()
         self._watched = []
         self._points = {}  # id(layer): the viewer's point at its last refresh
 

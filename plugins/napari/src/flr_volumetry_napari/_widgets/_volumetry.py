@@ -22,7 +22,7 @@ from qtpy.QtWidgets import (
 
 from .._model import (
     LiveMeasure, PatientSettings, PatientValues, find_timepoints, measurement_rows,
-    patient_key, settings_for,
+    on_undo_redo, patient_key, settings_for,
 )
 from ._common import LayerCombo, ResultTable, follow_timepoint
 
@@ -222,7 +222,7 @@ class VolumetryWidget(QWidget):
         self.status.setWordWrap(True)
         layout.addWidget(self.status)
         self.recompute_button = QPushButton("Recompute")
-        self.recompute_button.clicked.connect(self.recompute)
+        self.recompute_button.clicked.connect(self.recompute_afresh)
         layout.addWidget(self.recompute_button)
         layout.addStretch(1)
 
@@ -305,6 +305,7 @@ class VolumetryWidget(QWidget):
             layer.events.paint.disconnect(cbs[0])
             layer.events.data.disconnect(cbs[1])
             layer.events.set_data.disconnect(cbs[2])
+            cbs[3]()  # (stops the undo/redo callback)
             if not any(layer is x for x in chosen):
                 # No longer watched: paint or new data from now on would not grow its box,
                 # and a box kept for it would leave them uncounted when it is chosen again
@@ -321,7 +322,10 @@ class VolumetryWidget(QWidget):
             layer.events.paint.connect(on_paint)
             layer.events.data.connect(on_data)
             layer.events.set_data.connect(on_refresh)
-            self._watched.append((layer, (on_paint, on_data, on_refresh)))
+            # An undo restores voxels that may lie outside the box grown from paint: it is
+            # found again (napari's refresh after an undo is no sign of it while hidden).
+            stop = on_undo_redo(layer, lambda lay=layer: self._data_changed(lay))
+            self._watched.append((layer, (on_paint, on_data, on_refresh, stop)))
             self._points[id(layer)] = tuple(self.viewer.dims.point)
         liver = self.liver.layer()
         if liver is not None and not self._following:
@@ -363,6 +367,12 @@ class VolumetryWidget(QWidget):
         self.timer.start()
 
     # --- computation ----------------------------------------------------
+    def recompute_afresh(self):
+        """The Recompute button: every mask's box found again from its voxels, so the
+        table is the whole-scan count whatever changed the masks unseen."""
+        self.live.forget_all()
+        return self.recompute()
+
     def recompute(self):
         liver, tumor, flr, segments = self._chosen()
         if liver is None:
