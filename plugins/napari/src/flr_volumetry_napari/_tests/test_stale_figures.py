@@ -173,8 +173,8 @@ def test_a_remnant_run_finished_after_a_later_one_is_not_applied(make_napari_vie
     w = RemnantWidget(make_napari_viewer())
     qtbot.addWidget(w)
     release, applied = threading.Event(), []
-    first = w._run("carry plan", lambda: release.wait(10) and "first", applied.append)
-    second = w._run("FLR from segments", lambda: "second", applied.append)
+    first = w._run("carry plan", lambda: release.wait(10) and "first", applied.append, [])
+    second = w._run("FLR from segments", lambda: "second", applied.append, [])
     qtbot.waitUntil(lambda: applied == ["second"], timeout=10000)
     assert second is not first
     with qtbot.waitSignal(first.finished, timeout=10000):

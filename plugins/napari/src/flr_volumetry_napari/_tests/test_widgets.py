@@ -246,6 +246,44 @@ def test_remnant_widget_paint_and_segments(make_napari_viewer, qtbot, case_files
     assert flr_layer.metadata["flr_plan"]["resection"] == "right_hepatectomy"
 
 
+def test_a_result_whose_layer_was_closed_while_it_ran_is_dropped_and_said(
+        make_napari_viewer, qtbot, case_files):
+    # It had been added for the closed layer, "FLR layer ... updated", without a word.
+    paths, _ = case_files
+    viewer = make_napari_viewer()
+    layers = open_case(viewer, paths)
+    w = RemnantWidget(viewer)
+    qtbot.addWidget(w)
+    w.resection.setCurrentText("right_hepatectomy")
+    w.segments.set_layer(layers["segments"])
+    worker = w.flr_from_segments()
+    assert worker is not None
+    n_layers = len(viewer.layers)
+    viewer.layers.remove(layers["liver"])  # (its result reaches the widget after this)
+    qtbot.waitUntil(lambda: "dropped" in w.status.text(), timeout=30000)
+    assert "'" + layers["liver"].name + "' was closed while it ran" in w.status.text()
+    assert len(viewer.layers) == n_layers - 1
+    # The liver widget alike: a scan closed while its liver was segmented.
+    a = np.full((40, 60, 60), -1000, np.int16)
+    a[5:35, 5:55, 5:55] = 40
+    a[10:30, 15:45, 10:35] = 110
+    img = sitk.GetImageFromArray(a)
+    img.SetSpacing((3.0, 3.0, 3.0))
+    sitk.WriteImage(img, str(paths["ct"].parent / "box.nii.gz"))
+    scan = add_layers(viewer, read_path(str(paths["ct"].parent / "box.nii.gz")))[0]
+    lw = LiverWidget(viewer)
+    qtbot.addWidget(lw)
+    lw.scan.set_layer(scan)
+    lw.add_points_layer("seeds").add(scan.data_to_world((20, 30, 22)))
+    lw.modality.setCurrentText("ct")
+    assert lw.segment() is not None
+    viewer.layers.remove(scan)
+    qtbot.waitUntil(lambda: lw.segment_button.isEnabled(), timeout=60000)
+    assert "Liver segmentation: '" in lw.status.text() and "dropped" in lw.status.text()
+    assert not any(lay.metadata.get("flr_role") == "liver" and lay.metadata.get(
+        "flr_timepoint") == scan.metadata.get("flr_timepoint") for lay in viewer.layers)
+
+
 def test_hypertrophy_between_two_timepoints_of_a_study(make_napari_viewer, qtbot, study_dir):
     viewer = make_napari_viewer()
     add_layers(viewer, read_path(str(study_dir / "P001")))

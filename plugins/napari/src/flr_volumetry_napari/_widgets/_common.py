@@ -53,6 +53,17 @@ def note(message, warning=False):
     (show_warning if warning else show_info)(message)
 
 
+def closed_while_running(viewer, action, layers):
+    """The sentence saying a result is dropped because a layer it belongs to was closed
+    while ``action`` ran in the background (it had been added for a scan no longer open,
+    silently), or None when every layer is still open."""
+    closed = [layer.name for layer in layers if layer is not None and layer not in viewer.layers]
+    if not closed:
+        return None
+    return (f"{action}: '{closed[0]}' was closed while it ran, so its result is dropped; "
+            f"open it again and repeat.")
+
+
 def disabled_note(text):
     """A grey label explaining why a part of a widget is disabled."""
     label = QLabel(text)

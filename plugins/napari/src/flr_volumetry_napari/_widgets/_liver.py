@@ -22,8 +22,8 @@ from qtpy.QtWidgets import (
 
 from .._model import check_placed_on, placed_on
 from ._common import (
-    LayerCombo, add_mask_layer, core_module, disabled_note, follow_timepoint, note,
-    report_error, scan_image,
+    LayerCombo, add_mask_layer, closed_while_running, core_module, disabled_note,
+    follow_timepoint, note, report_error, scan_image,
 )
 
 __all__ = ["LiverWidget", "points_to_indices"]
@@ -247,6 +247,11 @@ class LiverWidget(QWidget):
         return self.worker
 
     def _segmented(self, scan, result):
+        dropped = closed_while_running(self.viewer, "Liver segmentation", [scan])
+        if dropped:
+            note(dropped, warning=True)
+            self.status.setText(dropped)
+            return
         label = scan.metadata.get("flr_label", scan.name)
         liver = add_mask_layer(self.viewer, scan, result.liver, "liver", f"{label} liver",
                                "segmentation")

@@ -22,8 +22,8 @@ from qtpy.QtWidgets import (
 from .._geometry import layer_image, metadata_geometry
 from .._model import check_same_scan
 from ._common import (
-    LayerCombo, add_mask_layer, core_module, disabled_note, follow_timepoint, labels_like,
-    note, report_error,
+    LayerCombo, add_mask_layer, closed_while_running, core_module, disabled_note,
+    follow_timepoint, labels_like, note, report_error,
 )
 
 __all__ = ["RemnantWidget", "points_mm"]
@@ -287,17 +287,24 @@ class RemnantWidget(QWidget):
                             + "".join(f"\n⚠ {w}" for w in warnings))
         return layer
 
-    def _run(self, action, func, done):
+    def _run(self, action, func, done, layers):
         # The buttons stay usable while a run works (a registration takes seconds): a run
         # finishing after one clicked later must not overwrite its FLR, nor its status.
+        # ``layers``: those the result belongs to; one closed meanwhile drops it.
         def failed(exc):
             if worker is self.worker:
                 report_error(action, exc)
                 self.status.setText(str(exc))
 
         def done_if_latest(result):
-            if worker is self.worker:
-                done(result)
+            if worker is not self.worker:
+                return
+            dropped = closed_while_running(self.viewer, action, layers)
+            if dropped:
+                note(dropped, warning=True)
+                self.status.setText(dropped)
+                return
+            done(result)
 
         self.status.setText(f"{action}…")
         worker = self.worker = create_worker(func, _progress={"desc": action},
@@ -331,7 +338,8 @@ class RemnantWidget(QWidget):
             "FLR from segments",
             lambda: self.remnant.flr_from_plan(plan, liver_img, segments=seg_img,
                                                tumor=tumor_img),
-            lambda res: self._set_flr(liver, res[0], plan, res[1], res[2]))
+            lambda res: self._set_flr(liver, res[0], plan, res[1], res[2]),
+            [liver, seg_layer, tumor_layer])
 
     def _landmarks(self):
         out = {}
@@ -367,7 +375,7 @@ class RemnantWidget(QWidget):
 
         return self._run("Segments from landmarks",
                          lambda: self.remnant.segments_from_landmarks(liver_img, landmarks),
-                         done)
+                         done, [liver])
 
     def split(self):
         """FLR = the liver on the keep point's side of the surface through the points."""
@@ -394,7 +402,8 @@ class RemnantWidget(QWidget):
         return self._run(
             "Split the liver",
             lambda: self.remnant.flr_from_plan(plan, liver_img, tumor=tumor_img),
-            lambda res: self._set_flr(liver, res[0], plan, res[1], res[2]))
+            lambda res: self._set_flr(liver, res[0], plan, res[1], res[2]),
+            [liver, tumor_layer])
 
     def carry_plan(self):
         """Register the plan's liver onto the target liver and apply the carried plan there."""
@@ -449,7 +458,7 @@ class RemnantWidget(QWidget):
                     if report.registered else f"not registered ({report.method})")
             self.status.setText(self.status.text() + f"\n{said}")
 
-        return self._run("Carry plan", run, done)
+        return self._run("Carry plan", run, done, [source, target])
 
     def new_flr_layer(self, copy_liver=False):
         """An FLR Labels layer on the liver's grid, ready to paint with label 1."""
