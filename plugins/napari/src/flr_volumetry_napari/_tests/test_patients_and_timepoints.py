@@ -249,6 +249,30 @@ def test_export_again_removes_its_own_files_not_written_now(make_napari_viewer, 
     assert (folder / "liver.nii.gz").exists() and (folder / "notes.txt").read_text() == "the user's"
 
 
+@pytest.mark.parametrize("date, said", [
+    (None, "the procedure date is unknown"),
+    ("2024-05-01", "correct the procedure date"),  # after the follow-up (2024-04-01)
+])
+def test_an_export_whose_growth_the_procedure_date_cannot_give_is_refused_unwritten(
+        make_napari_viewer, study_dir, tmp_path, date, said):
+    # It had overwritten a good export with a failed patient, said on the status line only
+    # and in the command line's words (patient.json, --from-baseline-date).
+    viewer = make_napari_viewer()
+    add_layers(viewer, read_path(str(study_dir / "P001")))
+    out = tmp_path / "export"
+    patient = flr.Patient(172, 80)
+    export_review(list(viewer.layers), out, patient, flr.VolumetryOptions(), "2024-03-04")
+    written = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    with pytest.raises(flr.InputError, match=said) as exc:
+        export_review(list(viewer.layers), out, patient, flr.VolumetryOptions(), date)
+    assert "nothing was written" in str(exc.value) and "patient.json" not in str(exc.value)
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == written
+    # Counting from the baseline scan, asked for, exports.
+    results = export_review(list(viewer.layers), out, patient, flr.VolumetryOptions(),
+                            from_baseline_date=True)
+    assert results["patients"][0]["status"] == "ok"
+
+
 def test_modality_chosen_by_the_user_stays_until_another_scan(make_napari_viewer, qtbot,
                                                               case_files):
     paths, _ = case_files

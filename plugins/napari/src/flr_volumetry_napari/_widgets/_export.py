@@ -34,7 +34,7 @@ from .._model import (LiveMeasure, find_patients, method_with_edits, patient_nam
                       source_method)
 from .._model import patient_id as patient_id_of
 from .._writer import labels_image
-from ._common import report_error, scan_image
+from ._common import note, report_error, scan_image
 from ._volumetry import add_patient_forms
 
 __all__ = ["ExportWidget", "export_review"]
@@ -159,6 +159,30 @@ def _check_folder_is_this_patients(out_dir, patient_id):
                          f"{patient_id}.")
 
 
+def _check_growth_dates(sp, tps, measured, names, from_baseline_date):
+    """Refuse, before anything is written, an export of several dated scans whose growth
+    the form's procedure date cannot give: none typed (nor 'count from the baseline scan'
+    ticked), or one that no scan precedes or that follows the follow-up. Such an export
+    had overwritten a good one with a failed patient, said on the status line only, in the
+    words of the command line (patient.json, --from-baseline-date)."""
+    from flr_volumetry.batch import analyse_patient
+
+    if sum(t.scan_date is not None for t in tps) < 2:
+        return
+    if sp.procedure_date is None and not from_baseline_date:
+        raise InputError("the procedure date is unknown, so the growth between the scans "
+                         "cannot be computed: type the PVE or ALPPS stage-1 date, or tick 'No "
+                         "procedure date: count from the baseline scan', then export again "
+                         "(nothing was written).")
+    records = [{"patient_id": sp.patient_id, "timepoint": name, "scan_date": t.scan_date,
+                "status": "ok", "error": None, "measurement": m.to_dict()}
+               for t, m, name in zip(tps, measured, names)]
+    error = analyse_patient(sp, records, from_baseline_date=from_baseline_date)["error"]
+    if error and sp.procedure_date and "procedure" in error:
+        raise InputError(f"{error.rstrip('.')}: correct the procedure date, then export "
+                         f"again (nothing was written).")
+
+
 def export_review(viewer_layers, out_dir, patient, options, procedure_date=None,
                   from_baseline_date=False, live=None, patient_key=None, chosen=None):
     """Write the masks, plans, measurements, results.json and report.html of one patient.
@@ -200,8 +224,14 @@ def export_review(viewer_layers, out_dir, patient, options, procedure_date=None,
                              extra_warnings=[_scrubbed(w, t) for w in t.file_warnings()])
                 for t in tps]
     warnings = [_scrubbed(w, t) for t in tps for w in t.unsure_roles(_export_label(t))]
+    sp = StudyPatient(
+        patient_id=patient_id, folder=out_dir, height_cm=patient.height_cm,
+        weight_kg=patient.weight_kg, liver_condition=patient.liver_condition,
+        procedure=facts.get("procedure"), procedure_date=procedure_date or None)
+    names = _timepoint_folders(tps, patient_id)
+    _check_growth_dates(sp, tps, measured, names, from_baseline_date)
     records = []
-    for t, m, name in zip(tps, measured, _timepoint_folders(tps, patient_id)):
+    for t, m, name in zip(tps, measured, names):
         rel_dir = os.path.join("masks", _safe(patient_id), name)
         folder = os.path.join(out_dir, rel_dir)
         masks, images = {}, {}
@@ -239,10 +269,6 @@ def export_review(viewer_layers, out_dir, patient, options, procedure_date=None,
                 "plan" if plan else
                 source_method(t.flr.metadata.get("flr_source", "painted in napari")))),
         })
-    sp = StudyPatient(
-        patient_id=patient_id, folder=out_dir, height_cm=patient.height_cm,
-        weight_kg=patient.weight_kg, liver_condition=patient.liver_condition,
-        procedure=facts.get("procedure"), procedure_date=procedure_date or None)
     entry = analyse_patient(sp, records, from_baseline_date=from_baseline_date)
     n_ok = sum(r["status"] == "ok" for r in entry["timepoints"])
     results = {
@@ -389,6 +415,7 @@ class ExportWidget(QWidget):
         text = f"Written to {out}: masks, measurement JSON, results.json and report.html."
         if entry.get("error"):
             text += f"\n⚠ {entry['error']}"
+            note(f"Export: written, but {entry['error']}", warning=True)
         text += "".join(f"\n⚠ {w}" for w in results.get("warnings", []))
         self.status.setText(text)
 
