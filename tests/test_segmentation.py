@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import builtins
+import json
+import re
 import sys
 import warnings
 
@@ -2074,3 +2076,72 @@ def test_separate_parts_are_counted_by_growth_not_by_crumbs():
     parts = [w for w in said if "separate parts" in w]
     assert len(parts) == 1 and "the seeds grew 2 separate parts of liver (" in parts[0]
     assert ", 0 mL" not in parts[0]
+
+
+def _fake_totalsegmentator(calls, segment_labels=range(1, 9)):
+    """A stand-in for TotalSegmentator's Python API: 'total' writes the synthetic liver
+    as label 5, 'liver_segments' splits it into ``segment_labels`` along x."""
+    def run(src, out, **kwargs):
+        calls.append(kwargs["task"])
+        image = sitk.ReadImage(src)
+        liver = sitk.GetArrayFromImage(image) > 80
+        labels = np.zeros(liver.shape, np.uint8)
+        if kwargs["task"].startswith("liver_segments"):
+            x = np.nonzero(liver)[2]
+            edges = np.linspace(x.min(), x.max() + 1, len(segment_labels) + 1)
+            for label, lo, hi in zip(segment_labels, edges[:-1], edges[1:]):
+                labels[:, :, int(lo):int(hi)][liver[:, :, int(lo):int(hi)]] = label
+        else:
+            labels[liver] = 5
+        out_img = sitk.GetImageFromArray(labels)
+        out_img.CopyInformation(image)
+        sitk.WriteImage(out_img, out)
+    return run
+
+
+def test_cli_writes_couinaud_segments_from_totalsegmentator(ct, tmp_path, capsys, monkeypatch):
+    from flr_volumetry.segmentation import _totalseg
+
+    img, liver, _, _ = ct
+    sitk.WriteImage(img, str(tmp_path / "ct.nii.gz"))
+    calls = []
+    monkeypatch.setattr(_totalseg, "import_totalsegmentator",
+                        lambda: _fake_totalsegmentator(calls))
+    out, seg = tmp_path / "liver.nii.gz", tmp_path / "segments.nii.gz"
+    assert main(["segment", str(tmp_path / "ct.nii.gz"), "-o", str(out), "--backend",
+                 "totalsegmentator", "--segments-out", str(seg)]) == 0
+    assert calls == ["total", "liver_segments"]
+    labels = sitk.ReadImage(str(seg))
+    assert labels.GetSize() == img.GetSize() and labels.GetOrigin() == img.GetOrigin()
+    assert set(np.unique(sitk.GetArrayFromImage(labels))) == set(range(9))
+    assert "Couinaud segments written to" in capsys.readouterr().out
+    # measure takes them: a right hepatectomy keeps segments 1-4.
+    assert main(["measure", str(tmp_path / "ct.nii.gz"), "--liver", str(out), "--segments",
+                 str(seg), "--resection", "right_hepatectomy", "--json",
+                 str(tmp_path / "m.json")]) == 0
+    m = json.loads((tmp_path / "m.json").read_text())
+    assert 0 < m["flr_ml"] < m["total_liver_ml"]
+
+
+@pytest.mark.parametrize("args, labels, message", [
+    (["--segments-out", "SEG"], range(1, 9), "add --backend totalsegmentator"),
+    (["--backend", "totalsegmentator", "--segments-out", "SEG.seg.nrrd"], range(1, 9),
+     "writes a label map"),
+    (["--backend", "totalsegmentator", "--segments-out", "SEG"], (1, 2, 3, 4, 5, 6, 7, 9),
+     r"wrote labels 1, 2, 3, 4, 5, 6, 7, 9, not the Couinaud segments"),
+])
+def test_cli_segments_out_refusals_are_one_sentence_and_write_nothing(
+        ct, tmp_path, capsys, monkeypatch, args, labels, message):
+    from flr_volumetry.segmentation import _totalseg
+
+    img = ct[0]
+    sitk.WriteImage(img, str(tmp_path / "ct.nii.gz"))
+    monkeypatch.setattr(_totalseg, "import_totalsegmentator",
+                        lambda: _fake_totalsegmentator([], labels))
+    args = [a.replace("SEG", str(tmp_path / "segments.nii.gz")) if a == "SEG" else
+            a.replace("SEG", str(tmp_path / "segments")) for a in args]
+    code = main(["segment", str(tmp_path / "ct.nii.gz"), "-o", str(tmp_path / "liver.nii.gz"),
+                 *args])
+    err = capsys.readouterr().err
+    assert code == 1 and re.search(message, err) and "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ct.nii.gz"]

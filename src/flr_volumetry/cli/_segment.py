@@ -50,6 +50,9 @@ def add_parser(sub):
                                          "mask (and into the liver when at its surface)")
     p.add_argument("--tumor-out", metavar="TUMOR.nii.gz",
                    help="also write the tumour candidates found inside the liver (CT)")
+    p.add_argument("--segments-out", metavar="SEGMENTS.nii.gz",
+                   help="also write Couinaud segments 1-8 (TotalSegmentator's liver_segments "
+                        "task; needs --backend totalsegmentator), for measure --segments")
     p.add_argument("--backend", choices=("classic", "totalsegmentator"), default="classic",
                    help="classic image analysis (default) or TotalSegmentator if installed")
     p.add_argument("--series-uid", help="SeriesInstanceUID, for DICOM folders with several series")
@@ -92,11 +95,19 @@ def _write(mask, path, scan, what):
 
 
 def run(args):
-    from ..segmentation import SegmentationOptions, segment_liver
+    from ..segmentation import SegmentationOptions, couinaud_segments, segment_liver
 
-    check_outputs({"-o": args.output, "--tumor-out": args.tumor_out}, [args.image])
+    check_outputs({"-o": args.output, "--tumor-out": args.tumor_out,
+                   "--segments-out": args.segments_out}, [args.image])
+    if args.segments_out and args.backend != "totalsegmentator":
+        raise InputError("--segments-out: Couinaud segments come from TotalSegmentator's "
+                         "liver_segments task; add --backend totalsegmentator, or define the "
+                         "remnant with landmarks or a cut surface (measure --help).")
+    if args.segments_out and args.segments_out.lower().endswith((".seg.nrrd", ".dcm")):
+        raise InputError("--segments-out writes a label map (1-8): use .nii.gz, .nrrd or "
+                         ".mha.")
     scan = load_image(args.image, series_uid=args.series_uid)
-    for path in (args.output, args.tumor_out):
+    for path in (args.output, args.tumor_out, args.segments_out):
         if path:
             _check_output(path, scan)
     modality = args.modality or scan.ct_or_mr
@@ -117,6 +128,11 @@ def run(args):
                            tumor_seeds=args.tumor_seed or None)
     outputs = [(result.liver, args.output, "liver")]
     line = f"liver {mask_volume_ml(result.liver):.1f} mL written to {args.output}"
+    segment_warnings = []
+    if args.segments_out:
+        segments, segment_warnings = couinaud_segments(scan.image, modality)
+        outputs.append((segments, args.segments_out, "Couinaud segments"))
+        line += f"; Couinaud segments written to {args.segments_out}"
     if args.tumor_out:
         if result.tumor is None:
             print("warning: no tumour search for this modality/backend; no tumour mask written.",
@@ -131,6 +147,6 @@ def run(args):
         for (mask, _, what), tmp in zip(outputs, staged):
             _write(mask, tmp, scan, what)
     print(line)
-    for w in list(scan.warnings) + list(result.warnings):
+    for w in list(scan.warnings) + list(result.warnings) + list(segment_warnings):
         print(f"warning: {w}", file=sys.stderr)
     return 0

@@ -32,6 +32,7 @@ __all__ = [
     "SegmentationOptions",
     "SegmentationResult",
     "check_ct_intensities",
+    "couinaud_segments",
     "liver_from_totalsegmentator_output",
     "segment_liver",
 ]
@@ -240,6 +241,43 @@ def _check_image(image):
             f"every voxel of the image has the same value ({stats.GetMinimum():g}): there is "
             f"nothing to segment in it."
         )
+
+
+def couinaud_segments(image, modality="ct"):
+    """Couinaud segments 1-8 of the liver from TotalSegmentator's ``liver_segments`` task
+    (``liver_segments_mr`` for MR), when it is installed with its weights.
+
+    The embedded pipeline has no segment model: without TotalSegmentator, segments
+    come from landmarks or a cut surface (:mod:`flr_volumetry.remnant`).
+
+    Parameters
+    ----------
+    image : SimpleITK.Image or Scan
+    modality : {'ct', 'mr'}
+
+    Returns
+    -------
+    segments : SimpleITK.Image
+        Label map on the input grid (1-8: segments I-VIII, 0 elsewhere).
+    warnings : list of str
+
+    Raises
+    ------
+    InputError
+        TotalSegmentator or the task's weights missing, or its run failing, in one
+        sentence; MR intensities passed as CT.
+    """
+    from ._totalseg import segments_from_totalsegmentator
+
+    modality = check_modality(modality)
+    image = scalar_volume(as_image(image, "scan"), "the scan")
+    _check_image(image)
+    if modality == "ct":
+        stats = sitk.MinimumMaximumImageFilter()
+        stats.Execute(image)
+        check_ct_intensities(np.array([stats.GetMinimum(), stats.GetMaximum()]),
+                             advice="Use --modality mr (TotalSegmentator's MR task).")
+    return segments_from_totalsegmentator(image, modality)
 
 
 def segment_liver(image, modality="ct", seeds=None, exclude=None, options=None, *,

@@ -6,6 +6,7 @@ import os
 import re
 import tempfile
 
+import numpy as np
 import SimpleITK as sitk
 
 from ..errors import InputError
@@ -120,5 +121,19 @@ def segments_from_totalsegmentator(image, modality="ct"):
         sitk.WriteImage(image, src)
         _run(run, src, out, "this task may need a licence or weights that are not installed",
              task=task)
-        labels, warnings = load_label_map(out, image, what="TotalSegmentator segments")
-        return sitk.Image(labels), list(warnings)
+        try:
+            labels, warnings = load_label_map(out, image, what="TotalSegmentator segments")
+        except InputError as exc:
+            raise _about_its_output(exc, out, task) from None
+        labels = sitk.Image(labels)
+    found = np.unique(sitk.GetArrayViewFromImage(labels))
+    found = found[found != 0]
+    if found.size == 0:
+        raise InputError(f"TotalSegmentator {task} found no liver segment in the scan; check "
+                         f"that it shows the liver and the modality.")
+    if not np.isin(found, np.arange(1, 9)).all():
+        # Another task's or version's numbering would be read as segments it is not.
+        raise InputError(f"TotalSegmentator {task} wrote labels "
+                         f"{', '.join(str(int(v)) for v in found[:10])}, not the Couinaud "
+                         f"segments 1-8; check its version.")
+    return labels, [_without_path(w, out) for w in warnings]
