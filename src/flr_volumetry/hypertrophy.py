@@ -72,7 +72,42 @@ def parse_date(value, what="date"):
 
 @dataclass(frozen=True)
 class Hypertrophy:
-    """Growth between a baseline and a follow-up measurement."""
+    """Growth between a baseline and a follow-up measurement.
+
+    Two kinds of "% per day" live here: ``kgr_pct_per_day`` and ``gr_pct_per_day``
+    are percentage *points* of sFLR or FLR/FLV per day (Shindoh's KGR and Leung's
+    GR divided by 7), while ``flr_growth_pct_per_day`` is the FLR's own relative
+    growth per day (ALPPS series; the ALPPS registry's KGR_FLR).
+
+    Attributes
+    ----------
+    procedure_date, pre_scan_date, post_scan_date : str or None
+        ISO dates; ``interval_start`` is the procedure date, or the baseline scan
+        date when asked for (``methods["interval_start"]`` says which).
+    interval_days : int
+    flr_pre_ml, flr_post_ml, flr_growth_ml, flr_growth_pct, flr_growth_pct_per_day : float
+        The FLR at both scans, its growth in mL, in % of the baseline FLR, and that
+        per day.
+    sflr_pre_pct, sflr_post_pct : float or None
+        The sFLRs DH uses (on one TELV; see ``methods["telv"]``).
+    dh_pct_points, kgr_pct_per_week, kgr_pct_per_day : float or None
+        Shindoh's degree of hypertrophy and kinetic growth rate.
+    kgr_meets_2pct, dh_meets_7_5_pct_points : bool or None
+        KGR >= 2 %/week, DH >= 7.5 points.
+    measured_flr_pre_pct, measured_flr_post_pct, measured_dh_pct_points : float or None
+        FLR/FLV at both scans and its change (Leung).
+    gr_pct_per_week, gr_pct_per_day : float or None
+        Leung's growth rate; ``gr_meets_2_66pct``: GR above 2.66 %/week.
+    flr_growth_above_4_1pct_per_day : bool
+        The FLR's growth per day above the ALPPS registry's 4.1 %/day.
+    hbs_pct_per_min_m2 : float or None
+        The FLR's scintigraphic function, as entered.
+    alpps_high_phlf_risk : bool or None
+        ALPPS registry: growth <= 4.1 %/day and HBS <= 2.7 %/min/m^2; None without HBS.
+    warnings : tuple of str
+    methods : dict
+        Each rule as applied (thresholds with >= or >, the interval, the TELV).
+    """
 
     procedure_date: str | None
     pre_scan_date: str | None

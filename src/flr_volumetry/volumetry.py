@@ -3,7 +3,8 @@
 Volumes are voxel counts times the voxel volume of the scan's own grid
 (spacing product; the direction matrix is orthonormal and does not change
 volume). Nothing is interpolated here: masks on another grid are resampled,
-with a warning, by :func:`flr_volumetry.io.load_mask` before they get here,
+with a warning (none for the same voxels stored in another axis order, placed
+exactly), by :func:`flr_volumetry.io.load_mask` before they get here,
 and :func:`measure` refuses masks whose grid differs from the liver's.
 """
 
@@ -128,7 +129,46 @@ class VolumetryOptions:
 
 @dataclass(frozen=True)
 class Measurement:
-    """Volumes and ratios of one scan. ``to_dict()`` gives the JSON form."""
+    """Volumes and ratios of one scan. ``to_dict()`` gives the JSON form.
+
+    A figure that cannot be computed (no FLR, no height or weight) is None,
+    never 0; ``warnings`` says why.
+
+    Attributes
+    ----------
+    total_liver_ml : float
+        TLV: liver mask united with the tumour mask (intra-hepatic vessels included).
+    tumor_ml : float or None
+        Tumour volume inside the liver; None without a tumour mask.
+    functional_liver_ml : float
+        FLV = TLV - tumour; the whole liver without a tumour mask
+        (``methods["functional_liver"]`` says which).
+    flr_ml, resected_ml : float or None
+        The remnant (tumour excluded) and the liver outside it.
+    bsa_m2, telv_ml : float or None
+        Body surface area and total estimated liver volume (formulas in ``methods``).
+    sflr_pct : float or None
+        Standardized FLR = FLR / TELV x 100.
+    measured_flr_pct : float or None
+        FLR / FLV x 100 (Leung's measured ratio).
+    flr_bw_ratio_pct : float or None
+        FLR (mL, taken as g) / body weight (g) x 100.
+    sflr_threshold_pct, sflr_adequate : float, bool or None
+        The adequacy threshold for ``liver_condition`` and whether sFLR reaches it.
+    flr_bw_adequate : bool or None
+        Whether FLR/body weight is above 0.5 %.
+    flr_outside_liver_ml : float or None
+        FLR voxels outside the liver (reported, not counted).
+    segments_ml : dict or None
+        Volume of each Couinaud segment label present, in mL.
+    scan_date, height_cm, weight_kg, liver_condition
+        The facts the figures were computed with.
+    warnings : tuple of str
+        Everything the reader of the figures should know, one sentence each.
+    methods : dict
+        Conventions and formulas used (what was excluded, BSA and TELV formulas...).
+    schema_version : str
+    """
 
     total_liver_ml: float
     tumor_ml: float | None

@@ -39,7 +39,7 @@ def add_parser(sub):
 
 
 def add_plan_arguments(parser):
-    """The options that define the FLR by a remnant plan (shared with other subcommands)."""
+    """The options that define the FLR by a remnant plan."""
     from ..remnant import RESECTIONS
 
     g = parser.add_argument_group(

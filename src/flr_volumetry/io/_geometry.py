@@ -9,9 +9,9 @@ import SimpleITK as sitk
 
 from ..errors import GeometryError
 
-# Tolerances: headers written by different tools round origins and
-# direction cosines differently; 1e-3 of a voxel or of a cosine is far below
-# anything that changes which voxel a point falls in.
+# Tolerances: headers written by different tools round spacings, origins and
+# direction cosines differently; 1e-4 of a spacing, 1e-2 of a voxel (origin) and
+# 1e-4 of a cosine are far below anything that changes which voxel a point falls in.
 _SPACING_RTOL = 1e-4
 _ORIGIN_ATOL_VOXELS = 1e-2
 _DIRECTION_ATOL = 1e-4
@@ -120,15 +120,6 @@ def same_grid(a, b):
     if not np.allclose(oa, ob, rtol=0, atol=_ORIGIN_ATOL_VOXELS * sa.min()):
         return False
     return bool(np.allclose(da, db, rtol=0, atol=_DIRECTION_ATOL))
-
-
-def physical_corners(image):
-    """The 8 corners of the image's voxel-centre box, in physical mm (8x3)."""
-    size = image.GetSize()
-    corners = []
-    for idx in itertools.product(*[(0, s - 1) for s in size]):
-        corners.append(image.TransformIndexToPhysicalPoint([int(i) for i in idx]))
-    return np.array(corners)
 
 
 def foreground_physical_box(mask_array_zyx, image):

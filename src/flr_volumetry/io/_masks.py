@@ -310,9 +310,11 @@ def load_mask(spec, reference=None, *, structure="liver", task="total", what="ma
         ``liver_seg.dcm:Liver``); DICOM SEG frames are placed on ``reference``
         by their position.
     reference : Scan or SimpleITK.Image, optional
-        The scan. A mask on the same grid is taken as is; one on another
-        grid that covers the same physical region is resampled by nearest
-        neighbour and a warning says so; any other is refused.
+        The scan. A mask on the same grid is taken as is, and so is one
+        holding the same voxels in another axis order (stored flipped or
+        permuted: placed exactly); one on another grid that covers the same
+        physical region is resampled by nearest neighbour and a warning says
+        so; any other is refused.
     structure : str
         Which per-class file to read from a TotalSegmentator folder.
     task : str

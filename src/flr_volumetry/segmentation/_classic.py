@@ -562,6 +562,18 @@ def _rougher_than_liver(ws, cand, texture, liver_label, vol_mm3, ratio):
 
 def grow(arr, window, allowed, ref, liver_marker, exclude_marker, options, reach_extra_mm=None,
          texture=None, notes=None, speckled=False):
+    """The liver region on the coarse grid: voxels of ``arr`` inside the intensity
+    ``window`` (low, high) and ``allowed``, connected to ``liver_marker``, cut at necks
+    from what lies beyond them (:func:`split_by_necks`).
+
+    ``ref`` is the coarse grid (its spacing turns the mm options into voxels);
+    ``exclude_marker`` the balls around exclude points; ``reach_extra_mm`` how far
+    beyond the neck radius the region may reach from a thick liver core (None:
+    unlimited); ``texture`` the fine-scale texture map keeping out rough
+    neighbours; ``notes`` a dict that receives what the neck analysis cut from the
+    seeds' own cores; ``speckled`` candidates (noisy MR) are closed in-plane before
+    their thickness is measured. Returns a boolean array on the coarse grid.
+    """
     cand = allowed & (arr >= window[0]) & (arr <= window[1])
     # A small opening removes single-voxel threads before the neck analysis.
     cand = ndi.binary_opening(cand, iterations=1) | (cand & liver_marker)

@@ -78,7 +78,9 @@ class SegmentationOptions:
     mr_adaptive : bool
         MR: when the two-pass region is smaller than 800 mL (one
         window cannot span a strong coil bias), grow again against the local
-        liver intensity instead.
+        liver intensity instead; below 1500 mL too when the region grown so
+        continues the window's without an edge (the window, not the anatomy,
+        had stopped it).
     mr_refine_band_mm : float or None
         MR: width of the band around the coarse boundary re-decided at full
         resolution. None: 1.5 coarse voxels of the largest spacing, which on
