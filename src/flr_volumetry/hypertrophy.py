@@ -247,6 +247,117 @@ def _tumour_at_one_scan(pre, post, warnings):
                     f"tumour mask, or neither.")
 
 
+def _interval(pre_scan, post_scan, procedure, from_baseline_date, warnings):
+    """(start, its name, days) of the growth interval: from the procedure, or from the
+    baseline scan when asked for; the dates' order checked, an unusual length said in
+    ``warnings``."""
+    if post_scan is None:
+        raise ClinicalInputError(
+            "the follow-up scan date is unknown; give it with --post-date YYYY-MM-DD "
+            "(post_date in Python)."
+        )
+    if procedure is None:
+        if not from_baseline_date:
+            raise ClinicalInputError(
+                "the procedure date is unknown; give it (--procedure-date, procedure_date in "
+                "Python: PVE or ALPPS stage 1), or ask explicitly to count from the baseline "
+                "scan date (--from-baseline-date, from_baseline_date=True)."
+            )
+        if pre_scan is None:
+            raise ClinicalInputError(
+                "neither the procedure date nor the baseline scan date is known; give one."
+            )
+        start, start_name = pre_scan, "baseline scan date"
+        warnings.append("no procedure date: the interval counts from the baseline scan date, "
+                        "as asked; KGR is then not Shindoh's KGR.")
+    else:
+        start, start_name = procedure, "procedure date"
+    if pre_scan is not None and post_scan <= pre_scan:
+        raise ClinicalInputError(
+            f"the follow-up scan ({post_scan}) is not after the baseline scan ({pre_scan}); "
+            f"check the dates or the order of the files."
+        )
+    if pre_scan is not None and procedure is not None and pre_scan > procedure:
+        # (the batch refuses such a patient alike: "no scan precedes the procedure")
+        raise ClinicalInputError(
+            f"the baseline scan ({pre_scan}) is after the procedure ({procedure}): it already "
+            f"holds part of the growth, so DH and KGR since the procedure would be too low; "
+            f"compare with a scan taken before the procedure (or, to compare two later scans, "
+            f"give no procedure date and count from the baseline scan: --from-baseline-date)."
+        )
+    if pre_scan is None and procedure is not None:
+        # A baseline taken after the procedure would already hold part of the growth.
+        warnings.append("the baseline scan date is unknown, so whether the baseline precedes "
+                        "the procedure is not checked; give it (--pre-date, pre_date in "
+                        "Python).")
+    interval_days = (post_scan - start).days
+    if interval_days <= 0:
+        raise ClinicalInputError(
+            f"the follow-up scan ({post_scan}) is dated on or before the {start_name} "
+            f"({start}); growth cannot be computed."
+        )
+    if not PLAUSIBLE_INTERVAL_DAYS[0] <= interval_days <= PLAUSIBLE_INTERVAL_DAYS[1]:
+        # A day after the PVE, KGR had been 90 %/week; six years after, 0.04 %/week: both
+        # unsaid, and a date typed a year off looks the same.
+        warnings.append(
+            f"the follow-up scan is {interval_days} days after the {start_name}, outside the "
+            f"{PLAUSIBLE_INTERVAL_DAYS[0]}-{PLAUSIBLE_INTERVAL_DAYS[1]} days of growth "
+            f"assessments (ALPPS stage 2 at 7-14 days, volumetry 3-8 weeks after PVE): check "
+            f"the dates; KGR and GR per week are "
+            + ("dominated by measurement error over so few days." if interval_days
+               < PLAUSIBLE_INTERVAL_DAYS[0] else "averaged over growth long finished.")
+        )
+    return start, start_name, interval_days
+
+
+def _sflrs_on_one_telv(pre, post, flr_pre, flr_post, warnings):
+    """(baseline sFLR, follow-up sFLR, how the TELV was chosen): both on one TELV, so that
+    DH counts growth only -- the follow-up recomputed with the baseline's when the two
+    differ, a missing one computed with the other's -- each change said in ``warnings``;
+    an sFLR that contradicts its own FLR and TELV is refused."""
+    sflr_pre, sflr_post = _number(pre, "sflr_pct", "baseline"), _number(post, "sflr_pct",
+                                                                         "follow-up")
+    telv_pre, telv_post = _number(pre, "telv_ml", "baseline"), _number(post, "telv_ml",
+                                                                       "follow-up")
+    for which, flr, sflr, telv in (("baseline", flr_pre, sflr_pre, telv_pre),
+                                   ("follow-up", flr_post, sflr_post, telv_post)):
+        # A measurement edited by hand: its own FLR and TELV say what its sFLR is.
+        if sflr is None or telv is None or not telv > 0:
+            continue
+        own = clinical.sflr_pct(flr, telv)
+        if not math.isclose(sflr, own, rel_tol=1e-3, abs_tol=0.01):
+            raise InputError(f"the {which} measurement's sflr_pct {_shown(sflr)} does not "
+                             f"match its flr_ml / telv_ml ({own:.1f} %); measure the scan "
+                             f"again.")
+    telv_method = "each measurement's own"
+    if sflr_pre is not None and sflr_post is not None and (telv_pre is None) != (telv_post is None):
+        warnings.append("only one measurement records its TELV (telv_ml), so it cannot be "
+                        "checked that both sFLRs use the same estimate; DH and KGR assume so.")
+    if (sflr_post is not None and telv_pre is not None and telv_post is not None
+            and abs(telv_post - telv_pre) > SAME_TELV_ML):
+        # DH subtracts two ratios: with different denominators (another TELV formula,
+        # height or weight) part of the "growth" would be the change of estimate.
+        own_sflr_post, sflr_post = sflr_post, clinical.sflr_pct(flr_post, telv_pre)
+        telv_method = f"the baseline's ({telv_pre:.1f} mL) for both scans"
+        warnings.append(
+            f"the measurements estimate the total liver volume differently (TELV "
+            f"{telv_pre:.1f} mL at baseline, {telv_post:.1f} mL at follow-up: another formula, "
+            f"height or weight); the follow-up sFLR is recomputed with the baseline TELV "
+            f"({sflr_post:.1f} %), so that DH and KGR measure growth only"
+            f"{_turned_verdict(own_sflr_post, sflr_post, post)}."
+        )
+    if (sflr_pre is None) != (sflr_post is None):
+        # Body size was not given at one scan (a header without height, a weight not typed
+        # again): the other scan's TELV gives its sFLR, as when the estimates differ.
+        if sflr_pre is None and telv_post is not None:
+            sflr_pre = clinical.sflr_pct(flr_pre, telv_post)
+            telv_method = _borrowed_telv("baseline", "follow-up", telv_post, sflr_pre, warnings)
+        elif sflr_post is None and telv_pre is not None:
+            sflr_post = clinical.sflr_pct(flr_post, telv_pre)
+            telv_method = _borrowed_telv("follow-up", "baseline", telv_pre, sflr_post, warnings)
+    return sflr_pre, sflr_post, telv_method
+
+
 def hypertrophy(pre, post, *, procedure_date=None, pre_date=None, post_date=None,
                 from_baseline_date=False, allow_baseline_date=None, hbs_pct_per_min_m2=None):
     """Degree of hypertrophy, KGR and GR between two measurements.
@@ -316,62 +427,8 @@ def hypertrophy(pre, post, *, procedure_date=None, pre_date=None, post_date=None
     post_scan = parse_date(post_date if post_date is not None else _get(post, "scan_date"),
                            "follow-up scan date")
     procedure = parse_date(procedure_date, "procedure date")
-    if post_scan is None:
-        raise ClinicalInputError(
-            "the follow-up scan date is unknown; give it with --post-date YYYY-MM-DD "
-            "(post_date in Python)."
-        )
-    if procedure is None:
-        if not (from_baseline_date or allow_baseline_date):
-            raise ClinicalInputError(
-                "the procedure date is unknown; give it (--procedure-date, procedure_date in "
-                "Python: PVE or ALPPS stage 1), or ask explicitly to count from the baseline "
-                "scan date (--from-baseline-date, from_baseline_date=True)."
-            )
-        if pre_scan is None:
-            raise ClinicalInputError(
-                "neither the procedure date nor the baseline scan date is known; give one."
-            )
-        start, start_name = pre_scan, "baseline scan date"
-        warnings.append("no procedure date: the interval counts from the baseline scan date, "
-                        "as asked; KGR is then not Shindoh's KGR.")
-    else:
-        start, start_name = procedure, "procedure date"
-    if pre_scan is not None and post_scan <= pre_scan:
-        raise ClinicalInputError(
-            f"the follow-up scan ({post_scan}) is not after the baseline scan ({pre_scan}); "
-            f"check the dates or the order of the files."
-        )
-    if pre_scan is not None and procedure is not None and pre_scan > procedure:
-        # (the batch refuses such a patient alike: "no scan precedes the procedure")
-        raise ClinicalInputError(
-            f"the baseline scan ({pre_scan}) is after the procedure ({procedure}): it already "
-            f"holds part of the growth, so DH and KGR since the procedure would be too low; "
-            f"compare with a scan taken before the procedure (or, to compare two later scans, "
-            f"give no procedure date and count from the baseline scan: --from-baseline-date)."
-        )
-    if pre_scan is None and procedure is not None:
-        # A baseline taken after the procedure would already hold part of the growth.
-        warnings.append("the baseline scan date is unknown, so whether the baseline precedes "
-                        "the procedure is not checked; give it (--pre-date, pre_date in "
-                        "Python).")
-    interval_days = (post_scan - start).days
-    if interval_days <= 0:
-        raise ClinicalInputError(
-            f"the follow-up scan ({post_scan}) is dated on or before the {start_name} "
-            f"({start}); growth cannot be computed."
-        )
-    if not PLAUSIBLE_INTERVAL_DAYS[0] <= interval_days <= PLAUSIBLE_INTERVAL_DAYS[1]:
-        # A day after the PVE, KGR had been 90 %/week; six years after, 0.04 %/week: both
-        # unsaid, and a date typed a year off looks the same.
-        warnings.append(
-            f"the follow-up scan is {interval_days} days after the {start_name}, outside the "
-            f"{PLAUSIBLE_INTERVAL_DAYS[0]}-{PLAUSIBLE_INTERVAL_DAYS[1]} days of growth "
-            f"assessments (ALPPS stage 2 at 7-14 days, volumetry 3-8 weeks after PVE): check "
-            f"the dates; KGR and GR per week are "
-            + ("dominated by measurement error over so few days." if interval_days
-               < PLAUSIBLE_INTERVAL_DAYS[0] else "averaged over growth long finished.")
-        )
+    start, start_name, interval_days = _interval(
+        pre_scan, post_scan, procedure, from_baseline_date or allow_baseline_date, warnings)
 
     flr_pre, flr_post = _number(pre, "flr_ml", "baseline"), _number(post, "flr_ml", "follow-up")
     if flr_pre is None or flr_post is None:
@@ -380,46 +437,8 @@ def hypertrophy(pre, post, *, procedure_date=None, pre_date=None, post_date=None
         raise InputError(f"the {'baseline' if flr_pre <= 0 else 'follow-up'} FLR volume must be "
                          f"positive.")
 
-    sflr_pre, sflr_post = _number(pre, "sflr_pct", "baseline"), _number(post, "sflr_pct",
-                                                                         "follow-up")
-    telv_pre, telv_post = _number(pre, "telv_ml", "baseline"), _number(post, "telv_ml",
-                                                                       "follow-up")
-    for which, flr, sflr, telv in (("baseline", flr_pre, sflr_pre, telv_pre),
-                                   ("follow-up", flr_post, sflr_post, telv_post)):
-        # A measurement edited by hand: its own FLR and TELV say what its sFLR is.
-        if sflr is None or telv is None or not telv > 0:
-            continue
-        own = clinical.sflr_pct(flr, telv)
-        if not math.isclose(sflr, own, rel_tol=1e-3, abs_tol=0.01):
-            raise InputError(f"the {which} measurement's sflr_pct {_shown(sflr)} does not "
-                             f"match its flr_ml / telv_ml ({own:.1f} %); measure the scan "
-                             f"again.")
-    telv_method = "each measurement's own"
-    if sflr_pre is not None and sflr_post is not None and (telv_pre is None) != (telv_post is None):
-        warnings.append("only one measurement records its TELV (telv_ml), so it cannot be "
-                        "checked that both sFLRs use the same estimate; DH and KGR assume so.")
-    if (sflr_post is not None and telv_pre is not None and telv_post is not None
-            and abs(telv_post - telv_pre) > SAME_TELV_ML):
-        # DH subtracts two ratios: with different denominators (another TELV formula,
-        # height or weight) part of the "growth" would be the change of estimate.
-        own_sflr_post, sflr_post = sflr_post, clinical.sflr_pct(flr_post, telv_pre)
-        telv_method = f"the baseline's ({telv_pre:.1f} mL) for both scans"
-        warnings.append(
-            f"the measurements estimate the total liver volume differently (TELV "
-            f"{telv_pre:.1f} mL at baseline, {telv_post:.1f} mL at follow-up: another formula, "
-            f"height or weight); the follow-up sFLR is recomputed with the baseline TELV "
-            f"({sflr_post:.1f} %), so that DH and KGR measure growth only"
-            f"{_turned_verdict(own_sflr_post, sflr_post, post)}."
-        )
-    if (sflr_pre is None) != (sflr_post is None):
-        # Body size was not given at one scan (a header without height, a weight not typed
-        # again): the other scan's TELV gives its sFLR, as when the estimates differ.
-        if sflr_pre is None and telv_post is not None:
-            sflr_pre = clinical.sflr_pct(flr_pre, telv_post)
-            telv_method = _borrowed_telv("baseline", "follow-up", telv_post, sflr_pre, warnings)
-        elif sflr_post is None and telv_pre is not None:
-            sflr_post = clinical.sflr_pct(flr_post, telv_pre)
-            telv_method = _borrowed_telv("follow-up", "baseline", telv_pre, sflr_post, warnings)
+    sflr_pre, sflr_post, telv_method = _sflrs_on_one_telv(pre, post, flr_pre, flr_post,
+                                                          warnings)
     dh = kgr = None
     if sflr_pre is None or sflr_post is None:
         warnings.append("sFLR is missing from a measurement (no height or weight was given, "
