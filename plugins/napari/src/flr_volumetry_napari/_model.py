@@ -376,6 +376,20 @@ class PatientValues:
     source: str = ""
     procedure_date: str = ""
     from_baseline_date: bool = False
+    # After ALPPS stage 1: the FLR's function on hepatobiliary scintigraphy (%/min/m^2), as
+    # typed (checked when used); the growth judges the ALPPS registry criterion with it.
+    hbs_pct_per_min_m2: str = ""
+
+    def hbs(self):
+        """The scintigraphic function as a number (a decimal comma read), or None.
+
+        Examples
+        --------
+        >>> PatientValues(hbs_pct_per_min_m2=" 2,4 ").hbs(), PatientValues().hbs()
+        (2.4, None)
+        """
+        text = self.hbs_pct_per_min_m2.strip().replace(",", ".", 1)
+        return clinical.check_hbs(text) if text else None
 
     @classmethod
     def from_facts(cls, scan_facts, patient_facts):
@@ -405,9 +419,11 @@ class PatientValues:
                     break
         cond = patient_facts.get("liver_condition")
         date = patient_facts.get("procedure_date")
+        hbs = patient_facts.get("hbs_pct_per_min_m2")
         return cls(height_cm=size[0], weight_kg=size[1], source=size[2],
                    liver_condition=cond if cond in clinical.LIVER_CONDITIONS else "normal",
-                   procedure_date="" if date is None else str(date))
+                   procedure_date="" if date is None else str(date),
+                   hbs_pct_per_min_m2="" if hbs is None else str(hbs))
 
     def patient(self):
         h, w = self.height_cm, self.weight_kg
@@ -850,4 +866,11 @@ def hypertrophy_rows(h):
         ("GR (Leung)", _fmt_vs(h.gr_pct_per_week, gr_t, 2, " %/week", strictly=True),
          "" if h.gr_meets_2_66pct is None else
          (f"pass (> {gr_t:g} %/week)" if h.gr_meets_2_66pct else f"FAIL (≤ {gr_t:g} %/week)")),
-    ]
+    ] + ([] if h.alpps_high_phlf_risk is None else [
+        # Judged only with the scintigraphy typed in the form (ALPPS stage 2 decisions).
+        ("ALPPS registry (Tomassini)",
+         f"FLR growth {_fmt(h.flr_growth_pct_per_day, 2, ' %/day')}, HBS "
+         f"{h.hbs_pct_per_min_m2:g} %/min/m²",
+         f"HIGH RISK (≤ {clinical.ALPPS_KGR_FLR_THRESHOLD_PCT_PER_DAY:g} %/day and ≤ "
+         f"{clinical.ALPPS_HBS_THRESHOLD_PCT_PER_MIN_M2:g} %/min/m²)"
+         if h.alpps_high_phlf_risk else "not the high-risk group")])

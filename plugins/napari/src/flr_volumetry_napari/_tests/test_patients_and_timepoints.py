@@ -269,8 +269,10 @@ def test_an_export_whose_growth_the_procedure_date_cannot_give_is_refused_unwrit
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == written
     # Counting from the baseline scan, asked for, exports.
     results = export_review(list(viewer.layers), out, patient, flr.VolumetryOptions(),
-                            from_baseline_date=True)
-    assert results["patients"][0]["status"] == "ok"
+                            from_baseline_date=True, hbs_pct_per_min_m2=2.4)
+    summary = results["patients"][0]["summary"]
+    assert results["patients"][0]["status"] == "ok" and summary["hbs_pct_per_min_m2"] == 2.4
+    assert summary["alpps_high_phlf_risk"] is not None  # judged with the scintigraphy typed
 
 
 def test_modality_chosen_by_the_user_stays_until_another_scan(make_napari_viewer, qtbot,

@@ -317,6 +317,26 @@ def test_hypertrophy_between_two_timepoints_of_a_study(make_napari_viewer, qtbot
     assert "--" not in w.status.text()  # the widget's own words, not the command line's
     w.from_baseline.setChecked(True)
     assert w.compute().interval_start == "2024-02-26"
+    assert w.table.value("ALPPS registry (Tomassini)") is None  # no scintigraphy typed
+
+
+def test_growth_judges_the_alpps_registry_with_the_scintigraphy_typed(make_napari_viewer, qtbot,
+                                                                     study_dir):
+    viewer = make_napari_viewer()
+    add_layers(viewer, read_path(str(study_dir / "P001")))
+    w = HypertrophyWidget(viewer)
+    qtbot.addWidget(w)
+    w.date_form.hbs.setText("2,4")  # a decimal comma, as typed in many countries
+    h = w.compute()
+    assert h is not None and h.hbs_pct_per_min_m2 == 2.4, w.status.text()
+    assert h.alpps_high_phlf_risk == (h.flr_growth_pct_per_day <= 4.1)
+    assert w.table.value("ALPPS registry (Tomassini)").endswith("HBS 2.4 %/min/m²")
+    assert w.table.check("ALPPS registry (Tomassini)").startswith(
+        "HIGH RISK" if h.alpps_high_phlf_risk else "not")
+    # Typing another value clears the figures; one that is no number is refused in words.
+    w.date_form.hbs.setText("abc")
+    assert w.result is None
+    assert w.compute() is None and "scintigraphy function must be a positive" in w.status.text()
 
 
 def test_growth_counts_paint_made_after_the_last_click(make_napari_viewer, qtbot, study_dir):

@@ -184,12 +184,15 @@ def _check_growth_dates(sp, tps, measured, names, from_baseline_date):
 
 
 def export_review(viewer_layers, out_dir, patient, options, procedure_date=None,
-                  from_baseline_date=False, live=None, patient_key=None, chosen=None):
+                  from_baseline_date=False, live=None, patient_key=None, chosen=None,
+                  hbs_pct_per_min_m2=None):
     """Write the masks, plans, measurements, results.json and report.html of one patient.
 
     ``patient_key``: the patient to export (see ``_model.patient_key``); may be left out
     when only one patient is open. ``chosen``: the layers the Volumetry table measures
     (``PatientSettings.chosen_layers``), exported instead of a timepoint's most recent ones.
+    ``hbs_pct_per_min_m2``: the FLR's scintigraphic function typed in the form, with which
+    the growth judges the ALPPS registry criterion.
     Returns the results dict (``flr_volumetry.batch`` schema) written to ``results.json``.
     """
     from flr_volumetry import __version__, report
@@ -227,7 +230,8 @@ def export_review(viewer_layers, out_dir, patient, options, procedure_date=None,
     sp = StudyPatient(
         patient_id=patient_id, folder=out_dir, height_cm=patient.height_cm,
         weight_kg=patient.weight_kg, liver_condition=patient.liver_condition,
-        procedure=facts.get("procedure"), procedure_date=procedure_date or None)
+        procedure=facts.get("procedure"), procedure_date=procedure_date or None,
+        hbs_pct_per_min_m2=hbs_pct_per_min_m2)
     names = _timepoint_folders(tps, patient_id)
     _check_growth_dates(sp, tps, measured, names, from_baseline_date)
     records = []
@@ -374,6 +378,7 @@ class ExportWidget(QWidget):
                                                  (tps[0].scan_facts, tps[0].patient_facts)))
             patient, options = values.patient(), self.settings.options()
             date, from_baseline = values.procedure_date.strip() or None, values.from_baseline_date
+            hbs = values.hbs()
             layers, chosen = list(self.viewer.layers), self.settings.chosen_layers()
         except InputError as exc:
             report_error("Export", exc)
@@ -384,7 +389,7 @@ class ExportWidget(QWidget):
             try:
                 return export_review(layers, out, patient, options, date,
                                      from_baseline_date=from_baseline, patient_key=key,
-                                     chosen=chosen)
+                                     chosen=chosen, hbs_pct_per_min_m2=hbs)
             except OSError as exc:
                 raise InputError(f"cannot write into {out} ({exc}).") from exc
 

@@ -231,7 +231,8 @@ class HypertrophyWidget(QWidget):
                                  "baseline scan'.")
             h = hypertrophy(measured[pre.key], measured[post.key],
                             procedure_date=procedure_date,
-                            from_baseline_date=v.from_baseline_date)
+                            from_baseline_date=v.from_baseline_date,
+                            hbs_pct_per_min_m2=v.hbs())
         except InputError as exc:
             report_error("Hypertrophy", exc)
             self._clear(str(exc))

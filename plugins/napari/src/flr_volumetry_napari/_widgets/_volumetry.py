@@ -153,6 +153,14 @@ class ProcedureDateForm(QWidget):
         layout.addLayout(row)
         self.from_baseline = QCheckBox("No procedure date: count from the baseline scan")
         layout.addWidget(self.from_baseline)
+        hbs_row = QFormLayout()
+        self.hbs = QLineEdit()
+        self.hbs.setPlaceholderText("after ALPPS stage 1, optional")
+        self.hbs.setToolTip("The FLR's function on hepatobiliary scintigraphy (%/min/m²): the "
+                            "growth then judges the ALPPS registry criterion (Tomassini 2020).")
+        hbs_row.addRow("FLR HBS (%/min/m²)", self.hbs)
+        layout.addLayout(hbs_row)
+        self.hbs.textChanged.connect(self._edited)
         self.procedure_date.textChanged.connect(self._edited)
         self.from_baseline.toggled.connect(self._edited)
         settings, ref = self.settings, self.settings.connect(self._settings_changed)
@@ -175,6 +183,8 @@ class ProcedureDateForm(QWidget):
         try:
             if self.procedure_date.text() != v.procedure_date:  # keeps the cursor in place
                 self.procedure_date.setText(v.procedure_date)
+            if self.hbs.text() != v.hbs_pct_per_min_m2:
+                self.hbs.setText(v.hbs_pct_per_min_m2)
             self.from_baseline.setChecked(v.from_baseline_date)
         finally:
             self._showing = False
@@ -182,7 +192,8 @@ class ProcedureDateForm(QWidget):
     def _edited(self, *_):
         if not self._showing and self.key is not None:
             self.settings.set_values(self.key, procedure_date=self.procedure_date.text(),
-                                     from_baseline_date=self.from_baseline.isChecked())
+                                     from_baseline_date=self.from_baseline.isChecked(),
+                                     hbs_pct_per_min_m2=self.hbs.text())
 
     def _settings_changed(self, key):
         if key is not None and key == self.key:
