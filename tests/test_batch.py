@@ -1525,3 +1525,10 @@ def test_the_alpps_registry_criterion_is_judged_with_the_patients_scintigraphy()
         assert summary["alpps_high_phlf_risk"] is risk
     assert {"flr_growth_pct_per_day", "hbs_pct_per_min_m2",
             "alpps_high_phlf_risk"} <= set(PATIENT_COLUMNS)
+    # After a PVE the criterion is not judged (the scintigraphy is said to be unused).
+    pve = StudyPatient(patient_id="P001", folder=".", procedure="PVE",
+                       procedure_date="2024-01-10", hbs_pct_per_min_m2=2.4)
+    entry = analyse_patient(pve, records)
+    assert entry["summary"]["alpps_high_phlf_risk"] is None
+    assert any("is not used" in w for f in entry["followups"]
+               for w in f["hypertrophy"]["warnings"])

@@ -307,6 +307,11 @@ def test_follow_up_table_gives_the_alpps_verdict_only_where_it_was_judged(tmp_pa
     page = render_report_html(results, str(tmp_path), figures=False)
     assert "ALPPS registry (Tomassini)" in page
     assert '<span class="fail">high risk of liver failure</span> (HBS 2.4 %/min/m^2;' in page
+    # Figures just above a cut-off are never rounded onto it beside "not high risk".
+    h.update(alpps_high_phlf_risk=False, hbs_pct_per_min_m2=2.700001,
+             flr_growth_pct_per_day=4.1029)
+    page = render_report_html(results, str(tmp_path), figures=False)
+    assert "<td>4.103</td>" in page and "(HBS 2.700001 %/min/m^2;" in page
 
 
 @pytest.mark.parametrize("pid", ["P 01", "cohort"])

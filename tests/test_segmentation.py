@@ -2145,3 +2145,29 @@ def test_cli_segments_out_refusals_are_one_sentence_and_write_nothing(
     err = capsys.readouterr().err
     assert code == 1 and re.search(message, err) and "Traceback" not in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ct.nii.gz"]
+
+
+def test_couinaud_segments_messages_name_no_temporary_path(ct, monkeypatch):
+    from flr_volumetry.segmentation import _totalseg, couinaud_segments
+
+    def coarse(src, out, **kwargs):  # its result on a grid twice as coarse
+        image = sitk.ReadImage(src)
+        labels = sitk.Image([s // 2 for s in image.GetSize()], sitk.sitkUInt8)
+        labels.SetSpacing([2 * s for s in image.GetSpacing()])
+        labels.SetOrigin(image.GetOrigin())
+        labels.SetDirection(image.GetDirection())
+        labels[5:15, 5:15, 5:12] = 3
+        sitk.WriteImage(labels, out)
+
+    monkeypatch.setattr(_totalseg, "import_totalsegmentator", lambda: coarse)
+    _, warnings = couinaud_segments(ct[0])
+    # It had read "the TotalSegmentator segments its output was on another grid".
+    assert warnings and warnings[0].startswith("TotalSegmentator's segments was on another grid")
+
+    def fails(src, out, **kwargs):
+        raise RuntimeError(f"could not read {src}")
+
+    monkeypatch.setattr(_totalseg, "import_totalsegmentator", lambda: fails)
+    with pytest.raises(InputError, match="could not read its working folder") as exc:
+        couinaud_segments(ct[0])
+    assert "flr-totalseg-" not in str(exc.value)

@@ -881,7 +881,8 @@ def analyse_patient(patient, records, *, from_baseline_date=False):
                 h = hypertrophy(baseline["measurement"], r["measurement"],
                                 procedure_date=patient.procedure_date,
                                 from_baseline_date=from_baseline_date,
-                                hbs_pct_per_min_m2=patient.hbs_pct_per_min_m2)
+                                hbs_pct_per_min_m2=patient.hbs_pct_per_min_m2,
+                                procedure=patient.procedure)
                 f.update(status="ok", hypertrophy=h.to_dict())
             except InputError as exc:
                 msg = str(exc)

@@ -98,8 +98,9 @@ class Hypertrophy:
         FLR/FLV at both scans and its change (Leung).
     gr_pct_per_week, gr_pct_per_day : float or None
         Leung's growth rate; ``gr_meets_2_66pct``: GR above 2.66 %/week.
-    flr_growth_above_4_1pct_per_day : bool
-        The FLR's growth per day above the ALPPS registry's 4.1 %/day.
+    flr_growth_above_4_1pct_per_day : bool or None
+        The FLR's growth per day above the ALPPS registry's 4.1 %/day (None after
+        another procedure than ALPPS).
     hbs_pct_per_min_m2 : float or None
         The FLR's scintigraphic function, as entered.
     alpps_high_phlf_risk : bool or None
@@ -359,7 +360,8 @@ def _sflrs_on_one_telv(pre, post, flr_pre, flr_post, warnings):
 
 
 def hypertrophy(pre, post, *, procedure_date=None, pre_date=None, post_date=None,
-                from_baseline_date=False, allow_baseline_date=None, hbs_pct_per_min_m2=None):
+                from_baseline_date=False, allow_baseline_date=None, hbs_pct_per_min_m2=None,
+                procedure=None):
     """Degree of hypertrophy, KGR and GR between two measurements.
 
     Parameters
@@ -383,6 +385,10 @@ def hypertrophy(pre, post, *, procedure_date=None, pre_date=None, post_date=None
         criterion (Tomassini 2020) is judged: the FLR's growth per day at most
         4.1 %/day and this at most 2.7 %/min/m^2 mark a high risk of liver
         failure (``alpps_high_phlf_risk``).
+    procedure : str, optional
+        PVE, PVL, PVE+HVE or ALPPS. The ALPPS registry criterion is for ALPPS:
+        after another procedure known here it is not judged (its fields None),
+        and a scintigraphy given is said to be unused.
 
     Returns
     -------
@@ -422,13 +428,20 @@ def hypertrophy(pre, post, *, procedure_date=None, pre_date=None, post_date=None
         allow_baseline_date = as_flag(allow_baseline_date, "allow_baseline_date")
     warnings = []
     hbs = clinical.check_hbs(hbs_pct_per_min_m2)  # (refused before any date is read)
+    # Growth spread over weeks after a PVE is always far below ALPPS's 4.1 %/day: judged
+    # there, every PVE patient given a scintigraphy had been called at high risk.
+    alpps = procedure is None or str(procedure).strip().upper() == "ALPPS"
+    if not alpps and hbs is not None:
+        warnings.append(f"the scintigraphic function ({hbs:g} %/min/m^2) is not used: the "
+                        f"ALPPS registry criterion is for ALPPS, and the procedure is "
+                        f"{procedure}.")
     pre_scan = parse_date(pre_date if pre_date is not None else _get(pre, "scan_date"),
                           "baseline scan date")
     post_scan = parse_date(post_date if post_date is not None else _get(post, "scan_date"),
                            "follow-up scan date")
-    procedure = parse_date(procedure_date, "procedure date")
+    procedure_day = parse_date(procedure_date, "procedure date")
     start, start_name, interval_days = _interval(
-        pre_scan, post_scan, procedure, from_baseline_date or allow_baseline_date, warnings)
+        pre_scan, post_scan, procedure_day, from_baseline_date or allow_baseline_date, warnings)
 
     flr_pre, flr_post = _number(pre, "flr_ml", "baseline"), _number(post, "flr_ml", "follow-up")
     if flr_pre is None or flr_post is None:
@@ -481,11 +494,12 @@ def hypertrophy(pre, post, *, procedure_date=None, pre_date=None, post_date=None
                           f"{clinical.ALPPS_KGR_FLR_THRESHOLD_PCT_PER_DAY:g} %/day and its "
                           f"scintigraphic function (hbs_pct_per_min_m2, entered) at most "
                           f"{clinical.ALPPS_HBS_THRESHOLD_PCT_PER_MIN_M2:g} %/min/m^2; "
-                          + ("judged" if hbs is not None else
+                          + ("judged" if alpps and hbs is not None else
+                             f"not judged: the procedure is {procedure}" if not alpps else
                              "not judged: no scintigraphic function was entered"),
     }
     return Hypertrophy(
-        procedure_date=None if procedure is None else procedure.isoformat(),
+        procedure_date=None if procedure_day is None else procedure_day.isoformat(),
         pre_scan_date=None if pre_scan is None else pre_scan.isoformat(),
         post_scan_date=post_scan.isoformat(), interval_start=start.isoformat(),
         interval_days=interval_days,
@@ -507,8 +521,9 @@ def hypertrophy(pre, post, *, procedure_date=None, pre_date=None, post_date=None
             gr, clinical.GR_THRESHOLD_PCT_PER_WEEK, strictly=True),
         flr_growth_above_4_1pct_per_day=clinical.meets(
             growth_pct / interval_days, clinical.ALPPS_KGR_FLR_THRESHOLD_PCT_PER_DAY,
-            strictly=True),
+            strictly=True) if alpps else None,
         hbs_pct_per_min_m2=hbs,
-        alpps_high_phlf_risk=clinical.alpps_high_phlf_risk(growth_pct / interval_days, hbs),
+        alpps_high_phlf_risk=(clinical.alpps_high_phlf_risk(growth_pct / interval_days, hbs)
+                              if alpps else None),
         warnings=tuple(warnings), methods=methods,
     )

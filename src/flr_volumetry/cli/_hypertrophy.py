@@ -8,8 +8,8 @@ import sys
 
 from ..errors import InputError, check_exists, json_object
 from ..hypertrophy import hypertrophy
-from ..clinical import (ALPPS_KGR_FLR_THRESHOLD_PCT_PER_DAY, GR_THRESHOLD_PCT_PER_WEEK,
-                        KGR_THRESHOLD_PCT_PER_WEEK, check_hbs)
+from ..clinical import (ALPPS_HBS_THRESHOLD_PCT_PER_MIN_M2, ALPPS_KGR_FLR_THRESHOLD_PCT_PER_DAY,
+                        GR_THRESHOLD_PCT_PER_WEEK, KGR_THRESHOLD_PCT_PER_WEEK, check_hbs)
 from ._common import check_outputs, emit_json, fmt, fmt_vs
 
 
@@ -101,4 +101,6 @@ def _alpps(h):
                     strictly=True)
     verdict = ("high risk of liver failure (ALPPS registry)" if h.alpps_high_phlf_risk
                else "not the ALPPS registry's high-risk group")
-    return f"; FLR growth {growth}, HBS {h.hbs_pct_per_min_m2:g} %/min/m^2: {verdict}"
+    hbs = fmt_vs(h.hbs_pct_per_min_m2, ALPPS_HBS_THRESHOLD_PCT_PER_MIN_M2, " %/min/m^2", 1,
+                 strictly=True)
+    return f"; FLR growth {growth}, HBS {hbs}: {verdict}"

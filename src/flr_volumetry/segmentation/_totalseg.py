@@ -41,6 +41,8 @@ def _run(run, src, out, advice, *, task, **options):
             reason = exc.code  # sys.exit("message"), as TotalSegmentator itself says a cause
         else:
             reason = f"it stopped with exit code {exc.code or 0}"
+        # Its temporary folder would mean nothing to the user.
+        reason = reason.replace(os.path.dirname(os.path.abspath(src)), "its working folder")
         raise InputError(f"TotalSegmentator {task} failed ({reason}); {advice}.") from None
     if not os.path.exists(out):
         # Its temporary output path would mean nothing to the user.
@@ -93,22 +95,23 @@ def segment_totalsegmentator(image, modality, options):
 
 def _without_path(text, out):
     """``text`` with the temporary output (and its label selection) named as what it is."""
-    text = re.sub(r"the TotalSegmentator liver " + re.escape(out) + r"(:\S+)?",
-                  "TotalSegmentator's liver", text)
+    text = re.sub(r"the TotalSegmentator (liver|segments) " + re.escape(out) + r"(:\S+)?",
+                  r"TotalSegmentator's \1", text)
     return re.sub(re.escape(out) + r"(:\S+)?", "its output", text)
 
 
-def _about_its_output(exc, out, task):
+def _about_its_output(exc, out, task, instead="or use --backend classic"):
     """The InputError for a TotalSegmentator result that cannot be used, said without its
-    temporary path (which had been named, with advice to copy it again)."""
+    temporary path (which had been named, with advice to copy it again); ``instead``: what
+    else the user can do."""
     text = str(exc)
     if "has no voxel" in text:
         return InputError(f"TotalSegmentator {task} found no liver in the scan; check that it "
-                          f"shows the liver and the modality, or use --backend classic.")
+                          f"shows the liver and the modality, {instead}.")
     # Only what is wrong: the reader's advice ("copy it again") is for a user's own file.
     what = re.split(r"[:;]", _without_path(text, out), maxsplit=1)[0].rstrip(".")
     return InputError(f"TotalSegmentator {task} wrote a result that cannot be used ({what}); "
-                      f"check its installation, or use --backend classic.")
+                      f"check its installation, {instead}.")
 
 
 def segments_from_totalsegmentator(image, modality="ct"):
@@ -124,7 +127,9 @@ def segments_from_totalsegmentator(image, modality="ct"):
         try:
             labels, warnings = load_label_map(out, image, what="TotalSegmentator segments")
         except InputError as exc:
-            raise _about_its_output(exc, out, task) from None
+            # (the classic backend has no segments: landmarks or a cut surface instead)
+            raise _about_its_output(exc, out, task, "or define the remnant with landmarks or "
+                                                    "a cut surface") from None
         labels = sitk.Image(labels)
     found = np.unique(sitk.GetArrayViewFromImage(labels))
     found = found[found != 0]

@@ -844,9 +844,19 @@ def hypertrophy_rows(h):
     >>> h = hypertrophy(pre, post, procedure_date="2024-01-01", post_date="2024-01-29")
     >>> [r for r in hypertrophy_rows(h) if r[0] == "KGR (Shindoh)"]
     [('KGR (Shindoh)', '2.00 %/week', 'pass (≥ 2 %/week)')]
+
+    After ALPPS, figures just above the registry's cut-offs are not rounded onto them:
+
+    >>> post = {"flr_ml": 514.8812, "sflr_pct": 33.0, "measured_flr_pct": 28.0}
+    >>> h = hypertrophy(pre, post, procedure_date="2024-01-01", post_date="2024-01-08",
+    ...                 hbs_pct_per_min_m2=2.700001)
+    >>> [r[1:] for r in hypertrophy_rows(h) if r[0].startswith("ALPPS")]
+    [('FLR growth 4.103 %/day, HBS 2.700001 %/min/m²', 'not the high-risk group')]
     """
     kgr_t = clinical.KGR_THRESHOLD_PCT_PER_WEEK
     gr_t = clinical.GR_THRESHOLD_PCT_PER_WEEK
+    alpps_t = clinical.ALPPS_KGR_FLR_THRESHOLD_PCT_PER_DAY
+    hbs_t = clinical.ALPPS_HBS_THRESHOLD_PCT_PER_MIN_M2
     return [
         ("Interval", f"{h.interval_days} days from {h.interval_start}", ""),
         ("FLR baseline → follow-up",
@@ -869,8 +879,7 @@ def hypertrophy_rows(h):
     ] + ([] if h.alpps_high_phlf_risk is None else [
         # Judged only with the scintigraphy typed in the form (ALPPS stage 2 decisions).
         ("ALPPS registry (Tomassini)",
-         f"FLR growth {_fmt(h.flr_growth_pct_per_day, 2, ' %/day')}, HBS "
-         f"{h.hbs_pct_per_min_m2:g} %/min/m²",
-         f"HIGH RISK (≤ {clinical.ALPPS_KGR_FLR_THRESHOLD_PCT_PER_DAY:g} %/day and ≤ "
-         f"{clinical.ALPPS_HBS_THRESHOLD_PCT_PER_MIN_M2:g} %/min/m²)"
+         f"FLR growth {_fmt_vs(h.flr_growth_pct_per_day, alpps_t, 2, ' %/day', True)}, HBS "
+         f"{_fmt_vs(h.hbs_pct_per_min_m2, hbs_t, 1, ' %/min/m²', True)}",
+         f"HIGH RISK (≤ {alpps_t:g} %/day and ≤ {hbs_t:g} %/min/m²)"
          if h.alpps_high_phlf_risk else "not the high-risk group")])

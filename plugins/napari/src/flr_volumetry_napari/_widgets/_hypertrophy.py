@@ -232,7 +232,8 @@ class HypertrophyWidget(QWidget):
             h = hypertrophy(measured[pre.key], measured[post.key],
                             procedure_date=procedure_date,
                             from_baseline_date=v.from_baseline_date,
-                            hbs_pct_per_min_m2=v.hbs())
+                            hbs_pct_per_min_m2=v.hbs(),
+                            procedure=pre.patient_facts.get("procedure"))
         except InputError as exc:
             report_error("Hypertrophy", exc)
             self._clear(str(exc))
