@@ -374,3 +374,18 @@ def test_options_that_cannot_be_used_together_are_usage_errors(case, capsys, arg
     folder, _, _ = case
     assert _measure(folder, folder / "m.json", *argv_tail) == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("twice", [
+    ["--keep-point", "1,2,3", "--keep-point", "4,5,6"],
+    ["--resection", "right_hepatectomy", "--resection", "left_hepatectomy"],
+    ["--json", "a.json", "--json", "b.json"],
+])
+def test_an_option_of_one_value_given_twice_is_a_usage_error(tmp_path, capsys, twice):
+    # argparse had kept the last silently: a second keep point chose the remnant's side.
+    with pytest.raises(SystemExit) as exc:
+        main(["measure", str(tmp_path / "ct.nii.gz"), "--liver", str(tmp_path / "l.nii.gz"),
+              *twice])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {twice[0]}: given twice; give it once." in err and "Traceback" not in err

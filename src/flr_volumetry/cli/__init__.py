@@ -32,6 +32,18 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
 
+class _StoreOnce(argparse._StoreAction):
+    """An option of one value given twice is a usage error: argparse keeps the last one
+    silently (a second --keep-point had chosen the remnant's side, a second --resection
+    the resection, exit 0). A parser is built for each run, so the flag is per run."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if getattr(self, "_given", False):
+            parser.error(f"argument {option_string}: given twice; give it once.")
+        self._given = True
+        super().__call__(parser, namespace, values, option_string)
+
+
 def build_parser():
     parser = _Parser(
         prog="flr-volumetry",
@@ -47,6 +59,9 @@ def build_parser():
         command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                              help="show tracebacks on errors")
         command.set_defaults(_parser=command)
+        for action in command._actions:
+            if type(action) is argparse._StoreAction and action.option_strings:
+                action.__class__ = _StoreOnce
     return parser
 
 
