@@ -888,3 +888,27 @@ def test_flr_from_segments_reads_resect_caudate_as_remnant_plan_does():
         np.testing.assert_array_equal(sitk.GetArrayFromImage(flr), sitk.GetArrayFromImage(kept))
     with pytest.raises(InputError, match="resect_caudate must be true or false"):
         flr_from_segments(seg, liver, resection="right_hepatectomy", resect_caudate="maybe")
+
+
+@pytest.mark.parametrize("version", ["1.banana", "1.9", "1.1.7", "1", 1.1, "2.0"])
+def test_a_plan_version_never_written_is_refused_in_a_sentence(version):
+    # Read by its first digit, "1.banana" and "1.9" had been taken for 1.x.
+    with pytest.raises(InputError, match="schema_version .* is not supported; this version "
+                                         "reads 1.0 or 1.1"):
+        RemnantPlan.from_dict({"schema_version": version, "remnant_segments": [2, 3]})
+    # Spaces around a written version are only spaces.
+    assert RemnantPlan.from_dict({"schema_version": " 1.1 ",
+                                  "remnant_segments": [2, 3]}).remnant_segments == (2, 3)
+
+
+@pytest.mark.parametrize("key, value, said", [
+    ("origin", [float("nan"), 0.0, 0.0], "not finite"),
+    ("size", [0, -5, 2.7], "whole numbers of voxels"),
+])
+def test_a_plan_placed_on_a_broken_grid_is_refused(key, value, said):
+    placed = {"size": [10, 10, 10], "spacing": [1.0, 1.0, 1.0], "origin": [0.0, 0.0, 0.0],
+              "direction": [1.0, 0, 0, 0, 1.0, 0, 0, 0, 1.0]}
+    placed[key] = value
+    with pytest.raises(InputError, match=said):
+        RemnantPlan.from_dict({"schema_version": "1.1", "surface_points": [
+            [0, 0, 0], [10, 0, 0], [0, 10, 0]], "keep_point": [1, 1, 5], "placed_on": placed})

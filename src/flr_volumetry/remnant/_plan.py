@@ -21,6 +21,8 @@ from ..errors import InputError, check_exists, json_object
 from ..io import write_json_atomic
 
 PLAN_SCHEMA_VERSION = "1.1"  # 1.1: placed_on
+#: The plan formats read: every version written so far (1.0 had no placed_on).
+READABLE_PLAN_VERSIONS = ("1.0", "1.1")
 
 #: Named resections: the Couinaud segments each one removes (../shared/CLINICAL.md).
 #: Segment 1 (caudate) is never listed: it stays unless ``resect_caudate``.
@@ -364,15 +366,18 @@ class RemnantPlan:
         """
         if not isinstance(d, dict):
             raise InputError("a remnant plan must be a JSON object.")
-        version = str(d.get("schema_version", ""))
+        version = d.get("schema_version", "")
+        version = version.strip() if isinstance(version, str) else version
         if not version:
             # Hand-written plans (inline in patient.json) miss it most often: say the fix.
             raise InputError(f'the remnant plan has no schema_version: add "schema_version": '
                              f'"{PLAN_SCHEMA_VERSION}" (the plan format this version reads, '
                              f'as --save-plan writes it).')
-        if version.split(".")[0] != PLAN_SCHEMA_VERSION.split(".")[0]:
-            raise InputError(f"remnant plan schema_version {version} is not "
-                             f"supported; this version reads {PLAN_SCHEMA_VERSION}.")
+        if version not in READABLE_PLAN_VERSIONS:
+            # Only the versions written: "1.banana", "1.9" or the number 1.1 had been read as
+            # 1.x by their first digit.
+            raise InputError(f"remnant plan schema_version {version} is not supported; this "
+                             f"version reads {' or '.join(READABLE_PLAN_VERSIONS)} (a string).")
         coords = d.get("coordinates", "physical LPS mm")
         if coords != "physical LPS mm":
             raise InputError(f"remnant plan coordinates {coords!r} are not supported; "
@@ -450,6 +455,14 @@ def _grid_tuple(grid):
                          "direction of a scan.") from None
     if not (len(size) == len(spacing) == len(origin) == 3 and len(direction) == 9):
         raise InputError("the plan's placed_on must describe a 3-D scan grid.")
+    # A NaN had been taken for "another scan" (wrong warning) and written back as a bare NaN
+    # token, which strict JSON readers refuse; a size of -5 or 2.7 voxels is no grid either.
+    if not all(math.isfinite(v) for part in (size, spacing, origin, direction) for v in part):
+        raise InputError("the plan's placed_on holds a number that is not finite (NaN or "
+                         "infinity); save the plan again from its scan.")
+    if not all(v >= 1 and v == int(v) for v in size) or not all(v > 0 for v in spacing):
+        raise InputError("the plan's placed_on size must be whole numbers of voxels and its "
+                         "spacing positive; save the plan again from its scan.")
     return tuple(int(v) for v in size), spacing, origin, direction, digest
 
 
