@@ -272,7 +272,10 @@ def test_an_export_whose_growth_the_procedure_date_cannot_give_is_refused_unwrit
                             from_baseline_date=True, hbs_pct_per_min_m2=2.4)
     summary = results["patients"][0]["summary"]
     assert results["patients"][0]["status"] == "ok" and summary["hbs_pct_per_min_m2"] == 2.4
-    assert summary["alpps_high_phlf_risk"] is not None  # judged with the scintigraphy typed
+    # P001's procedure is a PVE: the ALPPS registry criterion is not judged, and said.
+    assert summary["alpps_high_phlf_risk"] is None
+    assert any("is not used" in w for w in results["patients"][0]["followups"][0]
+               ["hypertrophy"]["warnings"])
 
 
 def test_modality_chosen_by_the_user_stays_until_another_scan(make_napari_viewer, qtbot,

@@ -327,6 +327,13 @@ def test_growth_judges_the_alpps_registry_with_the_scintigraphy_typed(make_napar
     w = HypertrophyWidget(viewer)
     qtbot.addWidget(w)
     w.date_form.hbs.setText("2,4")  # a decimal comma, as typed in many countries
+    # P001's patient.json says PVE: not judged there, and said.
+    assert w.compute().alpps_high_phlf_risk is None
+    assert "is not used" in w.status.text()
+    assert w.table.value("ALPPS registry (Tomassini)") is None
+    for layer in viewer.layers:  # the same patient after ALPPS stage 1
+        if layer.metadata.get("flr_patient_facts"):
+            layer.metadata["flr_patient_facts"]["procedure"] = "ALPPS"
     h = w.compute()
     assert h is not None and h.hbs_pct_per_min_m2 == 2.4, w.status.text()
     assert h.alpps_high_phlf_risk == (h.flr_growth_pct_per_day <= 4.1)
