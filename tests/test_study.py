@@ -259,6 +259,20 @@ def test_study_csv_saved_with_another_separator_is_read(tmp_path, sep):
     assert p.error is None and (p.height_cm, p.weight_kg) == (170.0, 70.0)
 
 
+def test_rows_of_separators_only_are_skipped_as_blank_lines(tmp_path):
+    # A spreadsheet saves emptied rows as ";;;": "line 3 has no patient_id" had stopped the
+    # whole study; a row with values but no patient_id is still refused.
+    tiny.write_patient(str(tmp_path), "P001", None,
+                       {"pre": dict(scan_date="2024-01-01", flr_width=4)})
+    _write(str(tmp_path / "study.csv"),
+           "patient_id;height_cm;weight_kg\r\nP001;170;70\r\n;;\r\n ; ;\r\n")
+    (p,) = discover_study(str(tmp_path)).patients
+    assert p.error is None and (p.height_cm, p.weight_kg) == (170.0, 70.0)
+    _write(str(tmp_path / "study.csv"), "patient_id;height_cm;weight_kg\nP001;170;70\n;180;\n")
+    with pytest.raises(StudyLayoutError, match="line 3 has no patient_id"):
+        discover_study(str(tmp_path))
+
+
 def test_decimal_commas_of_a_semicolon_csv_and_warnings_beside_a_csv_row(tmp_path):
     tiny.write_patient(str(tmp_path), "P001", None,
                        {"pre": dict(scan_date="2024-01-01", flr_width=4)})

@@ -415,6 +415,11 @@ def read_study_csv(path):
         raise StudyLayoutError(f"{path} has the column {', '.join(twice)} twice; keep one.")
     out = {}
     for i, row in enumerate(rows, start=2):
+        if not row.get(None) and not any((v or "").strip() for v in row.values()
+                                         if isinstance(v, str)):
+            # A row of separators only (";;;;", as a spreadsheet saves emptied rows) holds
+            # no more than a blank line, which csv skips: it had stopped the whole study.
+            continue
         if row.get(None):
             # Values beyond the header were dropped without a word; often a decimal comma
             # in a comma-separated file (170,5) that shifted every later column.
