@@ -327,6 +327,41 @@ def test_two_workers_give_the_same_results_as_one(tmp_path, good):
     assert _tables(out2) == _tables(out1)
 
 
+def test_a_dead_worker_fails_no_timepoint_it_did_not_kill(tmp_path, good, monkeypatch):
+    # A worker killed for memory breaks its pool: every queued timepoint had failed with
+    # "the worker process failed (BrokenProcessPool)". They are measured again one by one;
+    # only one that kills its worker when alone fails.
+    import concurrent.futures
+    from concurrent.futures.process import BrokenProcessPool
+
+    study, out1, _ = good
+    pools = []
+
+    class Pool:  # the first pool breaks; each later one runs its one timepoint
+        def __init__(self, max_workers, **kwargs):
+            pools.append(max_workers)
+            self.broken = len(pools) == 1
+
+        def submit(self, fn, task):
+            fut = concurrent.futures.Future()
+            if self.broken or len(pools) == 2:  # (the first timepoint retried dies again)
+                fut.set_exception(BrokenProcessPool("a child process terminated abruptly"))
+            else:
+                fut.set_result(fn(task))
+            return fut
+
+        def shutdown(self, wait=True):
+            pass
+
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", Pool)
+    r = run_batch(study, str(tmp_path / "out"), BatchOptions(workers=2, progress=False,
+                                                            figures=False))
+    failed = [t for p in r.results["patients"] for t in p["timepoints"] if t["status"] != "ok"]
+    n = sum(len(p["timepoints"]) for p in r.results["patients"])
+    assert pools[0] == 2 and pools[1:] == [1] * n  # then each timepoint alone
+    assert len(failed) == 1 and "measuring it alone died" in failed[0]["error"]
+
+
 def test_dask_local_cluster_gives_the_same_results(tmp_path, good):
     import distributed
     study, out1, _ = good

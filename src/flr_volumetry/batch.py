@@ -758,27 +758,49 @@ def _run_processes(tasks, workers):
     ctx.set_forkserver_preload(["flr_volumetry.batch", "flr_volumetry.remnant",
                                 "flr_volumetry.segmentation", "scipy.ndimage",
                                 "matplotlib.figure", "matplotlib.backends.backend_agg"])
-    n = min(workers, len(tasks))
-    threads = max(1, (os.cpu_count() or 1) // n)
-    pool = ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=_init_worker,
-                               initargs=(threads, os.getpid(), _quiet_loggers(),
-                                         tuple(warnings.filters)))
-    try:
-        futures = {pool.submit(run_timepoint, t): t for t in tasks}
-        for fut in as_completed(futures):
-            try:
-                rec = fut.result()
-            except Exception as exc:  # noqa: BLE001 - e.g. a worker killed for memory
-                rec = _failed_record(futures[fut], f"the worker process failed "
-                                                   f"({type(exc).__name__}: {exc}); run with "
-                                                   f"fewer workers if memory is short.")
-            yield rec
-    except BaseException:
-        # Interrupted (Ctrl-C, SIGTERM, or the caller stopped reading): stop now instead
-        # of measuring the queued timepoints before returning.
-        _stop_workers(pool)
-        raise
-    pool.shutdown(wait=True)
+    from concurrent.futures.process import BrokenProcessPool
+
+    def pool_of(n):
+        threads = max(1, (os.cpu_count() or 1) // n)
+        return ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=_init_worker,
+                                   initargs=(threads, os.getpid(), _quiet_loggers(),
+                                             tuple(warnings.filters)))
+
+    def run(batch, n):
+        """Yield the records of ``batch`` on ``n`` workers; returns the tasks a dead
+        worker took down with it (every one still queued or running)."""
+        pool, lost = pool_of(n), []
+        try:
+            futures = {pool.submit(run_timepoint, t): t for t in batch}
+            for fut in as_completed(futures):
+                try:
+                    rec = fut.result()
+                except BrokenProcessPool:
+                    lost.append(futures[fut])
+                    continue
+                except Exception as exc:  # noqa: BLE001 - one timepoint's, in words
+                    rec = _failed_record(futures[fut], f"the worker process failed "
+                                                       f"({type(exc).__name__}: {exc}).")
+                yield rec
+        except BaseException:
+            # Interrupted (Ctrl-C, SIGTERM, or the caller stopped reading): stop now
+            # instead of measuring the queued timepoints before returning.
+            _stop_workers(pool)
+            raise
+        pool.shutdown(wait=True)
+        return lost
+
+    lost = yield from run(tasks, min(workers, len(tasks)))
+    if lost:
+        log.warning("a worker process died (killed for memory?): %d timepoint(s) it took "
+                    "down are measured again, one at a time", len(lost))
+    # A worker that dies (killed for memory) breaks the pool: every timepoint queued had
+    # failed with it. Each is measured again on its own, so that only one that kills its
+    # worker again fails, in words.
+    for task in sorted(lost, key=tasks.index):
+        if (yield from run([task], 1)):
+            yield _failed_record(task, "the worker process measuring it alone died (killed "
+                                       "for memory?); run on a machine with more memory.")
 
 
 def _run_dask(tasks, address, timeout_s):
