@@ -903,3 +903,16 @@ def test_measure_files_says_what_masks_out_and_modality_must_be(tmp_path):
     masks = {}
     flr.measure_files(tmp_path / "ct.nii.gz", liver=liver, modality="MR", masks_out=masks)
     assert list(masks) == ["liver"]
+
+
+def test_a_mask_on_the_scans_grid_within_rounding_is_counted_with_the_scans_spacing(tmp_path):
+    # Its own spacing, 1e-6 off (another tool's rounding), had carried into every volume.
+    im, n, v = box_case()
+    ref = im["ct"]
+    mask = sitk.Image(im["liver"])
+    mask.SetSpacing([s * (1 + 1e-6) for s in ref.GetSpacing()])
+    sitk.WriteImage(mask, str(tmp_path / "liver.nii.gz"))
+    m = flr.load_mask(tmp_path / "liver.nii.gz", ref)
+    assert m.warnings == () and m.image.GetSpacing() == ref.GetSpacing()
+    assert flr.mask_volume_ml(m.image) == flr.mask_volume_ml(im["liver"])
+    assert mask.GetSpacing() != ref.GetSpacing()  # the caller's image is left as it was

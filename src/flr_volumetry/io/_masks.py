@@ -291,6 +291,9 @@ def load_label_map(path, reference=None, *, what="label map"):
                                   sitk.sitkNearestNeighbor, 0, sitk.sitkUInt16)
         warnings += [warning] if warning else []
         labels = resampled
+    elif reference is not None:
+        labels = sitk.Image(labels)  # counted with the scan's spacing, as masks are
+        labels.CopyInformation(reference)
     return labels, warnings
 
 
@@ -416,4 +419,9 @@ def load_mask(spec, reference=None, *, structure="liver", task="total", what="ma
     if reference is not None and not same_grid(binary, reference):
         binary, warning = resample_mask_to(binary, reference, what=f"{what} {source}")
         warnings += [warning] if warning else []
+    elif reference is not None:
+        # The same grid within the headers' rounding: its voxels are counted with the
+        # scan's spacing (the mask's own, 1e-6 off, had carried into every volume).
+        binary = sitk.Image(binary)  # (never the caller's image changed)
+        binary.CopyInformation(reference)
     return Mask(image=binary, source=source, warnings=tuple(warnings))
