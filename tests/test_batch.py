@@ -218,7 +218,7 @@ def test_from_baseline_date_rescues_missing_procedure_date(broken):
     assert any("baseline scan date" in w for w in h["warnings"])
 
 
-def test_atomic_outputs_survive_a_kill_while_writing(tmp_path, monkeypatch):
+def test_atomic_outputs_survive_a_kill_while_writing(tmp_path, monkeypatch, capsys):
     study = tiny.good_study(str(tmp_path / "study"))
     out = str(tmp_path / "out")
     run_batch(study, out, FAST)
@@ -242,6 +242,12 @@ def test_atomic_outputs_survive_a_kill_while_writing(tmp_path, monkeypatch):
             assert fh.read() == content, name
     rows = _rows(os.path.join(out, "timepoints.csv"))
     assert len(rows) == 7 and all(r["status"] == "ok" for r in rows)
+    # The command line says what the tables and masks/ hold now, and how to join them.
+    assert main(["batch", study, "-o", out, "--no-progress"]) == 130
+    err = capsys.readouterr().err
+    assert "interrupted; the tables in" in err and "run again with --resume" in err
+    with open(os.path.join(out, "batch.log"), encoding="utf-8") as fh:
+        assert "masks/ may hold this run's finished timepoints" in fh.read()
 
 
 def test_temp_files_of_a_killed_run_are_removed_by_the_next(tmp_path):

@@ -1175,8 +1175,12 @@ def run_batch(study_dir, out_dir, options=None):
             return _run(study, out_dir, options, log_file)
         except BaseException as exc:
             # The tables are still the last finished run's: the log says this one did not end.
+            # Its finished timepoints' masks (masks/) and cache entries are written: a
+            # reviewer opening a mask named in the old tables would see this run's.
             log.warning("run stopped before writing its tables (%s); the tables in %s are "
-                        "those of the last finished run.", type(exc).__name__, out_dir)
+                        "those of the last finished run, while masks/ may hold this run's "
+                        "finished timepoints: run again with --resume to bring them "
+                        "together.", type(exc).__name__, out_dir)
             raise
         finally:
             log.removeHandler(handler)

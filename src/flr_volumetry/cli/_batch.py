@@ -86,9 +86,17 @@ def _finish(result):
 
 
 def run(args):
-    result = run_batch(args.study, args.out, _options(
-        args, resume=args.resume, scheduler=args.scheduler,
-        from_baseline_date=args.from_baseline_date))
+    try:
+        result = run_batch(args.study, args.out, _options(
+            args, resume=args.resume, scheduler=args.scheduler,
+            from_baseline_date=args.from_baseline_date))
+    except KeyboardInterrupt:
+        # Said where the user looks, not only in batch.log: the tables and masks/ now
+        # belong to two runs until the next one.
+        print(f"flr-volumetry batch: interrupted; the tables in {args.out} are the last "
+              f"finished run's, masks/ may hold this run's finished timepoints: run again "
+              f"with --resume to bring them together.", file=sys.stderr)
+        return 130
     return _finish(result)
 
 
