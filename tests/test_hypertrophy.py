@@ -401,3 +401,14 @@ def test_after_another_procedure_than_alpps_the_registry_criterion_is_not_judged
     alpps = hypertrophy(PRE, POST, procedure_date="2024-01-09", hbs_pct_per_min_m2=2.4,
                         procedure="alpps")
     assert alpps.alpps_high_phlf_risk is True and not alpps.warnings
+
+
+def test_an_unknown_procedure_or_a_list_of_measurements_is_refused_in_a_sentence():
+    # "ALPPS stage 1" or a typo had silently left the ALPPS criterion out.
+    with pytest.raises(InputError, match="procedure 'ALPPS stage 1' is unknown; use one of "
+                                         "PVE, PVL, PVE\\+HVE, ALPPS"):
+        hypertrophy(PRE, POST, procedure_date="2024-01-09", procedure="ALPPS stage 1")
+    # A list had been read as a measurement with no field ("the follow-up scan date is
+    # unknown").
+    with pytest.raises(InputError, match="must be a Measurement or its to_dict\\(\\) form"):
+        hypertrophy([PRE], [POST], procedure_date="2024-01-09")

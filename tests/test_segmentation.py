@@ -2171,3 +2171,24 @@ def test_couinaud_segments_messages_name_no_temporary_path(ct, monkeypatch):
     with pytest.raises(InputError, match="could not read its working folder") as exc:
         couinaud_segments(ct[0])
     assert "flr-totalseg-" not in str(exc.value)
+
+
+def test_api_mistakes_are_said_in_a_sentence(ct):
+    # Seeds given second, positionally, had raised "'list' object has no attribute 'lower'".
+    with pytest.raises(InputError, match=r"modality must be 'ct' or 'mr', not list; give seed "
+                                         r"points by name: seeds=\[\(i, j, k\)\]"):
+        segment_liver(ct[0], [(20, 30, 20)])
+
+
+def test_a_scan_loaded_from_an_mr_header_is_segmented_as_mr(ct, monkeypatch):
+    from flr_volumetry.io import Scan
+    from flr_volumetry.segmentation import _pipeline
+
+    seen = []
+    real = _pipeline.segment_classic
+    monkeypatch.setattr(_pipeline, "segment_classic",
+                        lambda image, modality, *a, **k: seen.append(modality)
+                        or real(image, modality, *a, **k))
+    scan = Scan(image=sitk.Cast(ct[0], sitk.sitkFloat32) + 1100.0, source="x", modality="MR")
+    segment_liver(scan, seeds=[(40, 40, 27)])
+    assert seen == ["mr"]

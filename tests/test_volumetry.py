@@ -374,3 +374,11 @@ def test_a_scan_of_positive_whole_numbers_is_no_liver_mask():
     labels = np.zeros((20, 20, 20), np.uint16); labels[2:8] = 1000; labels[9:12] = 3
     assert flr.label_volumes_ml(sitk.GetImageFromArray(labels)) == {"3": 1.2, "1000": 2.4}
     assert flr.mask_volume_ml(sitk.GetImageFromArray((labels > 0).astype(np.uint8) * 255)) == 3.6
+
+
+def test_a_tumour_mask_covering_the_whole_liver_is_refused_in_a_sentence():
+    # A liver-and-tumour label map given whole as the tumour too: FLV 0 mL, unsaid.
+    im, _, _ = box_case()
+    with pytest.raises(InputError, match="the tumour mask covers the whole liver .* give the "
+                                         "tumour's own label"):
+        flr.measure(im["liver"], tumor=im["liver"])

@@ -178,6 +178,9 @@ def _shown(value, limit=40):
     return text if len(text) <= limit else text[:limit] + "..."
 
 
+#: Procedures that induce hypertrophy of the remnant (../shared/CLINICAL.md); the study
+#: layout's ``procedure`` takes the same.
+PROCEDURES = ("PVE", "PVL", "PVE+HVE", "ALPPS")
 # TELVs differing by less than this (mL) are the same estimate (JSON rounding).
 SAME_TELV_ML = 0.5
 # Days from the procedure to a follow-up scan outside which the interval is said: not a
@@ -416,7 +419,7 @@ def hypertrophy(pre, post, *, procedure_date=None, pre_date=None, post_date=None
     for m, which in ((pre, "pre (the baseline)"), (post, "post (the follow-up)")):
         # A path (the command line takes files) or None had been read as a measurement
         # with no field: "the follow-up scan date is unknown", not what was wrong.
-        if m is None or isinstance(m, (str, bytes, os.PathLike)):
+        if m is None or isinstance(m, (str, bytes, os.PathLike, list, tuple)):
             raise InputError(f"{which} must be a Measurement or its to_dict() form (a "
                              f"measure --json file read with json.load), not "
                              f"{type(m).__name__}.")
@@ -430,6 +433,10 @@ def hypertrophy(pre, post, *, procedure_date=None, pre_date=None, post_date=None
     hbs = clinical.check_hbs(hbs_pct_per_min_m2)  # (refused before any date is read)
     # Growth spread over weeks after a PVE is always far below ALPPS's 4.1 %/day: judged
     # there, every PVE patient given a scintigraphy had been called at high risk.
+    if procedure is not None and str(procedure).strip().upper() not in PROCEDURES:
+        # "ALPPS stage 1" or "ALLPS" had silently left the ALPPS criterion out.
+        raise InputError(f"procedure {procedure!r} is unknown; use one of "
+                         f"{', '.join(PROCEDURES)} (or None).")
     alpps = procedure is None or str(procedure).strip().upper() == "ALPPS"
     if not alpps and hbs is not None:
         warnings.append(f"the scintigraphic function ({hbs:g} %/min/m^2) is not used: the "

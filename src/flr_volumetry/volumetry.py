@@ -537,6 +537,13 @@ def measure(liver, *, tumor=None, flr=None, segments=None, patient=None, options
 
     total_ml = int(np.count_nonzero(liver_arr)) * v_ml
     functional_ml = total_ml - (tumor_ml or 0.0)
+    if tumor_arr is not None and not np.any(liver_arr & ~tumor_arr):
+        # Most often a liver-and-tumour label map given whole as the tumour too: FLV 0 mL
+        # and no word had followed.
+        raise InputError(
+            f"the tumour mask covers the whole liver ({tumor_ml:.1f} mL), leaving no "
+            f"functional liver: give the tumour's own label (e.g. labels.nii.gz:2, or "
+            f"load_mask(\"labels.nii.gz:2\") in Python), not the whole liver's file.")
     whole_liver = sitk.GetImageFromArray(liver_arr.view(np.uint8))
     whole_liver.CopyInformation(liver)
     warnings += field_of_view_warnings(whole_liver)

@@ -280,7 +280,7 @@ def couinaud_segments(image, modality="ct"):
     return segments_from_totalsegmentator(image, modality)
 
 
-def segment_liver(image, modality="ct", seeds=None, exclude=None, options=None, *,
+def segment_liver(image, modality=None, seeds=None, exclude=None, options=None, *,
                   tumor_seeds=None):
     """Segment the liver (and CT tumour candidates) of one scan.
 
@@ -288,8 +288,9 @@ def segment_liver(image, modality="ct", seeds=None, exclude=None, options=None, 
     ----------
     image : SimpleITK.Image or Scan
         The scan (CT in Hounsfield units, or MR), any orientation.
-    modality : {'ct', 'mr'}
-        MR needs ``seeds`` with the classic backend.
+    modality : {'ct', 'mr'}, optional
+        MR needs ``seeds`` with the classic backend. None: the header's modality
+        of a :class:`~flr_volumetry.io.Scan` (as ``load_image`` returns), else CT.
     seeds : sequence of (i, j, k), optional
         Voxel indices inside the liver, in SimpleITK (x, y, z) order. Without
         seeds, CT is segmented automatically.
@@ -329,6 +330,9 @@ def segment_liver(image, modality="ct", seeds=None, exclude=None, options=None, 
     'classic'
     """
     options = as_options(options, SegmentationOptions, "segmentation options")
+    if modality is None and hasattr(image, "ct_or_mr"):
+        # An MR DICOM series loaded with load_image had been segmented as CT (refused).
+        modality = image.ct_or_mr
     modality = check_modality(modality)
     image = scalar_volume(as_image(image, "scan"), "the scan")
     _check_image(image)

@@ -180,6 +180,11 @@ class SegmentationResult:
 
 
 def check_modality(modality):
+    if modality is not None and not isinstance(modality, str):
+        # segment_liver(image, [(i, j, k)]): the seeds had landed here, "'list' object has
+        # no attribute 'lower'".
+        raise InputError(f"modality must be 'ct' or 'mr', not {type(modality).__name__}; give "
+                         f"seed points by name: seeds=[(i, j, k)].")
     m = (modality or "ct").lower()
     if m == "mri":
         m = "mr"
