@@ -36,7 +36,7 @@ test: $(STAMP) system-deps
 demo: $(STAMP)
 	$(PY) -m flr_volumetry.cli demo $(DEMO_OUT)
 
-benchmarks: $(STAMP)
+benchmarks: $(STAMP) system-deps
 	@for b in benchmarks/*.py plugins/napari/benchmarks/*.py; do echo "== $$b"; xvfb-run -a $(PY) $$b || exit 1; done
 
 clean:

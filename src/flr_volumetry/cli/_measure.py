@@ -23,7 +23,7 @@ def add_parser(sub):
                     "--plan PLAN.json.",
     )
     p._negative_number_matcher = NUMBERS
-    p.add_argument("image", help="scan: NIfTI, NRRD, MHA file or DICOM series folder")
+    p.add_argument("image", help="scan: NIfTI, NRRD, MHA/MHD file or DICOM series folder")
     p.add_argument("--liver", help="liver mask (default: automatic segmentation)")
     p.add_argument("--tumor", help="tumour mask")
     p.add_argument("--flr", help="future liver remnant mask")

@@ -35,10 +35,10 @@ def add_parser(sub):
                     "indices I,J,K in SimpleITK x,y,z order.",
     )
     p._negative_number_matcher = NUMBERS
-    p.add_argument("image", help="scan: NIfTI, NRRD, MHA file or DICOM series folder")
+    p.add_argument("image", help="scan: NIfTI, NRRD, MHA/MHD file or DICOM series folder")
     p.add_argument("-o", "--output", required=True, metavar="LIVER.nii.gz",
-                   help="liver mask to write (.nii.gz, .nrrd, .mha; .seg.nrrd or .dcm DICOM SEG "
-                        "when supported)")
+                   help="liver mask to write (.nii.gz, .nrrd, .mha, .seg.nrrd; .dcm DICOM SEG "
+                        "for a DICOM series input)")
     p.add_argument("--modality", choices=("ct", "mr"), default=None,
                    help="default: the DICOM header's, else ct")
     p.add_argument("--seed", type=_point, nargs="+", action="extend", default=[],
@@ -49,7 +49,8 @@ def add_parser(sub):
                    metavar="I,J,K", help="point(s) inside liver lesions, grown into the tumour "
                                          "mask (and into the liver when at its surface)")
     p.add_argument("--tumor-out", metavar="TUMOR.nii.gz",
-                   help="also write the tumour candidates found inside the liver (CT)")
+                   help="also write the tumour mask: lesions grown from --tumor-seed (CT and "
+                        "MR), plus on CT the hypo-attenuating candidates found in the liver")
     p.add_argument("--segments-out", metavar="SEGMENTS.nii.gz",
                    help="also write Couinaud segments 1-8 (TotalSegmentator's liver_segments "
                         "task; needs --backend totalsegmentator), for measure --segments")
@@ -139,7 +140,8 @@ def run(args):
                   file=sys.stderr)
         else:
             outputs.append((result.tumor, args.tumor_out, "liver tumor"))
-            line += f"; tumour candidates {mask_volume_ml(result.tumor):.1f} mL written to " \
+            what = "tumour" if args.tumor_seed else "tumour candidates"
+            line += f"; {what} {mask_volume_ml(result.tumor):.1f} mL written to " \
                     f"{args.tumor_out}"
     # Both or neither: a tumour SEG that cannot be written must not leave this run's liver
     # beside an earlier run's tumour mask.
