@@ -172,3 +172,13 @@ def test_kgr_is_no_figure_from_a_missing_change_or_an_endless_interval(dh, days)
 def test_alpps_registry_high_risk_needs_both_figures_at_or_below_their_cut_offs(
         growth, hbs, risk):
     assert clinical.alpps_high_phlf_risk(growth, hbs) is risk
+
+
+def test_swapped_ratio_arguments_and_a_timedelta_interval_are_said():
+    import datetime
+
+    with pytest.raises(ClinicalInputError, match="larger than the functional liver .* swapped"):
+        clinical.measured_flr_pct(2000, 400)
+    with pytest.raises(ClinicalInputError, match="number of days \\(e.g. its .days\\)"):
+        clinical.kgr_pct_per_week(8.0, datetime.timedelta(days=28))
+    assert clinical.measured_flr_pct(400, 400) == 100.0  # an FLR that is all of it stands

@@ -916,3 +916,14 @@ def test_a_mask_on_the_scans_grid_within_rounding_is_counted_with_the_scans_spac
     assert m.warnings == () and m.image.GetSpacing() == ref.GetSpacing()
     assert flr.mask_volume_ml(m.image) == flr.mask_volume_ml(im["liver"])
     assert mask.GetSpacing() != ref.GetSpacing()  # the caller's image is left as it was
+
+
+def test_write_mask_refuses_what_no_mask_reader_would_take(tmp_path):
+    # A probability map or a scan had been written, refused only when read back.
+    im, _, _ = box_case()
+    with pytest.raises(InputError, match="the mask to write holds negative values"):
+        flr.write_mask(im["ct"], tmp_path / "x.nii.gz")
+    prob = sitk.Cast(im["liver"], sitk.sitkFloat32) * 0.5
+    with pytest.raises(InputError, match="the mask to write holds fractional values"):
+        flr.write_mask(prob, tmp_path / "x.nii.gz")
+    assert not (tmp_path / "x.nii.gz").exists()

@@ -86,6 +86,14 @@ def test_segment_plans_need_no_registration():
     assert report.to_dict()["dice"] is None and not report.registered and report.accepted
 
 
+def test_a_scan_in_a_liver_masks_place_is_refused_before_registering(phantom_pair):
+    # The images first, then the masks: registered for half a minute, then "Dice 0.095".
+    base, follow = phantom_pair
+    plan = RemnantPlan(surface_points=[(0, 0, 0), (1, 0, 0), (0, 1, 0)], keep_point=(0, 0, 5))
+    with pytest.raises(InputError, match="the follow-up liver mask holds negative values"):
+        carry_plan(plan, base["image"], base["liver"], follow["image"], follow["image"])
+
+
 def test_a_liver_mask_off_its_scans_grid_is_refused_by_its_grid(phantom_pair):
     base, follow = phantom_pair
     shifted = sitk.Image(follow["liver"])

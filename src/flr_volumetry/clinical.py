@@ -18,6 +18,7 @@ Examples
 from __future__ import annotations
 
 import math
+import numbers
 
 from .errors import ClinicalInputError
 
@@ -329,6 +330,11 @@ def measured_flr_pct(flr_ml, functional_liver_ml):
     """
     functional_liver_ml = _positive(functional_liver_ml, "functional liver volume")
     flr_ml = _volume(flr_ml, "the FLR volume")
+    if flr_ml > functional_liver_ml * (1.0 + 1e-9):
+        # The remnant is part of the functional liver: arguments swapped had given 500 %.
+        raise ClinicalInputError(f"the FLR ({flr_ml:g} mL) is larger than the functional "
+                                 f"liver ({functional_liver_ml:g} mL) it is part of; are the "
+                                 f"two swapped?")
     return 100.0 * flr_ml / functional_liver_ml
 
 
@@ -468,6 +474,10 @@ def kgr_pct_per_week(dh_pct_points, interval_days):
     >>> kgr_pct_per_week(8.0, 28)
     2.0
     """
+    if hasattr(interval_days, "days") and not isinstance(interval_days, numbers.Number):
+        # A timedelta (or pandas Timedelta) had been refused as "got 28 days 00:00:00 days".
+        raise ClinicalInputError(f"give the interval as a number of days (e.g. its .days), "
+                                 f"not a {type(interval_days).__name__}.")
     days, dh = _number(interval_days), _number(dh_pct_points)
     # NaN (an empty cell of a CSV read by pandas) had given a NaN rate, and an infinite
     # interval a rate of 0: neither is a growth rate.

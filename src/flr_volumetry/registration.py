@@ -504,6 +504,12 @@ def carry_plan(plan, baseline_image, baseline_liver, followup_image, followup_li
     followup_image = reference_image(followup_image, "follow-up image")
     baseline_liver = as_image(baseline_liver, "baseline liver mask")
     followup_liver = as_image(followup_liver, "follow-up liver mask")
+    from .volumetry import check_mask  # (volumetry is above registration)
+
+    # A scan in a mask's place (the images first, then the masks) had been registered for
+    # half a minute before "Dice 0.095".
+    check_mask(baseline_liver, "baseline liver mask")
+    check_mask(followup_liver, "follow-up liver mask")
     for img, liver, when in ((baseline_image, baseline_liver, "baseline"),
                              (followup_image, followup_liver, "follow-up")):
         if img is not None and not same_grid(img, liver):

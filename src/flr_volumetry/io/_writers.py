@@ -243,6 +243,10 @@ def write_mask(mask, path, *, segment_name=None):
     if not isinstance(mask, sitk.Image):
         raise InputError(f"write_mask needs a SimpleITK image or a Mask, not "
                          f"{type(mask).__name__}.")
+    from ..volumetry import check_mask  # (io is below volumetry)
+
+    # A probability map or a scan had been written as a "mask", refused only when read back.
+    check_mask(mask, "mask to write")
     name = os.path.basename(as_path(path, "write_mask writes a file"))
     lower = name.lower()
     if lower.endswith(".seg.nrrd"):
