@@ -833,20 +833,25 @@ def test_totalsegmentator_failures_are_one_sentence(ct, monkeypatch, behaviour, 
     assert "flr-totalseg-" not in str(exc.value)  # no temporary path in the message
 
 
-def test_totalsegmentator_result_on_another_grid_is_said_without_its_temporary_path(
-        ct, monkeypatch):
-    from flr_volumetry.segmentation import _totalseg
-
-    def fake_run(src, out, **kwargs):  # its result on a grid twice as coarse
+def _coarse_result(label):
+    """A stand-in for TotalSegmentator whose result, a block of ``label``, lies on a grid
+    twice as coarse as the scan's."""
+    def run(src, out, **kwargs):
         image = sitk.ReadImage(src)
         coarse = sitk.Image([s // 2 for s in image.GetSize()], sitk.sitkUInt8)
         coarse.SetSpacing([2 * s for s in image.GetSpacing()])
         coarse.SetOrigin(image.GetOrigin())
         coarse.SetDirection(image.GetDirection())
-        coarse[5:15, 5:15, 5:12] = 5
+        coarse[5:15, 5:15, 5:12] = label
         sitk.WriteImage(coarse, out)
+    return run
 
-    monkeypatch.setattr(_totalseg, "import_totalsegmentator", lambda: fake_run)
+
+def test_totalsegmentator_result_on_another_grid_is_said_without_its_temporary_path(
+        ct, monkeypatch):
+    from flr_volumetry.segmentation import _totalseg
+
+    monkeypatch.setattr(_totalseg, "import_totalsegmentator", lambda: _coarse_result(5))
     r = segment_liver(ct[0], options=SegmentationOptions(backend="totalsegmentator"))
     said = [w for w in r.warnings if "another grid" in w]
     assert said and said[0].startswith("TotalSegmentator's liver was on another grid")
@@ -2150,16 +2155,7 @@ def test_cli_segments_out_refusals_are_one_sentence_and_write_nothing(
 def test_couinaud_segments_messages_name_no_temporary_path(ct, monkeypatch):
     from flr_volumetry.segmentation import _totalseg, couinaud_segments
 
-    def coarse(src, out, **kwargs):  # its result on a grid twice as coarse
-        image = sitk.ReadImage(src)
-        labels = sitk.Image([s // 2 for s in image.GetSize()], sitk.sitkUInt8)
-        labels.SetSpacing([2 * s for s in image.GetSpacing()])
-        labels.SetOrigin(image.GetOrigin())
-        labels.SetDirection(image.GetDirection())
-        labels[5:15, 5:15, 5:12] = 3
-        sitk.WriteImage(labels, out)
-
-    monkeypatch.setattr(_totalseg, "import_totalsegmentator", lambda: coarse)
+    monkeypatch.setattr(_totalseg, "import_totalsegmentator", lambda: _coarse_result(3))
     _, warnings = couinaud_segments(ct[0])
     # It had read "the TotalSegmentator segments its output was on another grid".
     assert warnings and warnings[0].startswith("TotalSegmentator's segments was on another grid")
