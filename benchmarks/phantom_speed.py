@@ -65,8 +65,9 @@ def main(argv=None):
         with tempfile.TemporaryDirectory() as d:
             t0 = time.perf_counter()
             from flr_volumetry.io import write_mask
+            from flr_volumetry.io._writers import write_scan
 
-            write_mask(to_image(arrays["image"], grid), Path(d) / "image.nii.gz")
+            write_scan(to_image(arrays["image"], grid), Path(d) / "image.nii.gz")
             for k in phantoms.TRUTH_MASKS:
                 write_mask(to_image(arrays[k], grid), Path(d) / f"{k}.nii.gz")
             print(f"write image + 5 masks as NIfTI (gzip): {time.perf_counter() - t0:.2f} s")

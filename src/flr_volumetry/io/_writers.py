@@ -247,6 +247,22 @@ def write_mask(mask, path, *, segment_name=None):
 
     # A probability map or a scan had been written as a "mask", refused only when read back.
     check_mask(mask, "mask to write")
+    _write_image_file(mask, path, segment_name)
+
+
+def write_scan(image, path):
+    """Write a scan (any pixel values) atomically as NIfTI, NRRD or MHA, compressed: the
+    writer of :func:`write_mask` without its check that the image is a mask."""
+    if not isinstance(image, sitk.Image):
+        raise InputError(f"write_scan needs a SimpleITK image, not {type(image).__name__}.")
+    if os.fspath(path).lower().endswith(".seg.nrrd"):
+        raise InputError("a scan is no segmentation: write it as .nii.gz, .nrrd or .mha.")
+    _write_image_file(image, path, None)
+
+
+def _write_image_file(image, path, segment_name):
+    """Write ``image`` by the suffix of ``path`` (.seg.nrrd: one named segment)."""
+    mask = image
     name = os.path.basename(as_path(path, "write_mask writes a file"))
     lower = name.lower()
     if lower.endswith(".seg.nrrd"):

@@ -15,6 +15,7 @@ import SimpleITK as sitk
 from ..errors import InputError, as_path
 from ..hypertrophy import hypertrophy
 from ..io import atomic_file, write_json_atomic, write_mask
+from ..io._writers import write_scan
 from ..volumetry import Patient, measure
 from ._anatomy import SEGMENT_LABELS, Grid, landmarks_mm
 from ._generator import REMNANT_SEGMENTS, make_patient, render_timepoint
@@ -123,7 +124,7 @@ def _uid(*parts):
 
 def _write_image(image, folder, *, fmt, modality, patient, timepoint, study_seed):
     if fmt == "nifti":
-        write_mask(image, os.path.join(folder, "image.nii.gz"))
+        write_scan(image, os.path.join(folder, "image.nii.gz"))
         return "image.nii.gz"
     try:
         from ..io import write_dicom_series
