@@ -138,7 +138,16 @@ class BatchOptions:
 
 @dataclass(frozen=True)
 class BatchResult:
-    """What a batch run produced. ``results`` is the content of ``results.json``."""
+    """What a batch run produced. ``results`` is the content of ``results.json``.
+
+    Attributes
+    ----------
+    out_dir : str
+    results : dict
+        The content of ``results.json`` (schema in :mod:`flr_volumetry.report`).
+    timepoints_csv, patients_csv, results_json, report_html, log_file : str
+        Paths of the files written in ``out_dir``.
+    """
 
     out_dir: str
     results: dict

@@ -120,7 +120,30 @@ class RegistrationOptions:
 
 @dataclass(frozen=True)
 class RegistrationReport:
-    """How well the baseline liver was brought onto the follow-up liver."""
+    """How well the baseline liver was brought onto the follow-up liver.
+
+    The Dice figures compare the baseline liver mask, moved by a transform,
+    with the follow-up liver mask (NaN when no registration ran: a segment
+    plan needs none).
+
+    Attributes
+    ----------
+    dice : float
+        With the transform used (the deformable one when it did better).
+    dice_affine : float
+        With the affine step alone.
+    dice_before : float
+        Without any transform (the scans' own alignment).
+    min_dice : float
+        The lowest ``dice`` accepted (``accepted`` is False below it).
+    method : str
+        The steps run ("none" when not registered).
+    point_residual_mm : float or None
+        Largest error of inverting the transform at the plan's points.
+    n_points : int
+        How many plan points were carried.
+    warnings : tuple of str
+    """
 
     dice: float
     dice_affine: float
