@@ -433,11 +433,12 @@ def hypertrophy(pre, post, *, procedure_date=None, pre_date=None, post_date=None
     hbs = clinical.check_hbs(hbs_pct_per_min_m2)  # (refused before any date is read)
     # Growth spread over weeks after a PVE is always far below ALPPS's 4.1 %/day: judged
     # there, every PVE patient given a scintigraphy had been called at high risk.
-    if procedure is not None and str(procedure).strip().upper() not in PROCEDURES:
+    proc = None if procedure is None else str(procedure).strip().upper()
+    if proc is not None and proc not in PROCEDURES:
         # "ALPPS stage 1" or "ALLPS" had silently left the ALPPS criterion out.
         raise InputError(f"procedure {procedure!r} is unknown; use one of "
                          f"{', '.join(PROCEDURES)} (or None).")
-    alpps = procedure is None or str(procedure).strip().upper() == "ALPPS"
+    alpps = proc in (None, "ALPPS")
     if not alpps and hbs is not None:
         warnings.append(f"the scintigraphic function ({hbs:g} %/min/m^2) is not used: the "
                         f"ALPPS registry criterion is for ALPPS, and the procedure is "
@@ -484,6 +485,7 @@ def hypertrophy(pre, post, *, procedure_date=None, pre_date=None, post_date=None
                         f"resection.")
 
     growth_pct = 100.0 * (flr_post - flr_pre) / flr_pre
+    growth_pct_per_day = growth_pct / interval_days
     methods = {
         "interval_start": start_name,
         # The comparison as judged (>= or >), not only the number: a value exactly at a
@@ -513,7 +515,7 @@ def hypertrophy(pre, post, *, procedure_date=None, pre_date=None, post_date=None
         flr_pre_ml=flr_pre, flr_post_ml=flr_post, flr_growth_ml=(flr_post - flr_pre),
         flr_growth_pct=growth_pct,
         # The FLR's own growth per day (ALPPS series); kgr_pct_per_day is sFLR points.
-        flr_growth_pct_per_day=growth_pct / interval_days,
+        flr_growth_pct_per_day=growth_pct_per_day,
         sflr_pre_pct=sflr_pre, sflr_post_pct=sflr_post, dh_pct_points=(dh),
         kgr_pct_per_week=(kgr),
         kgr_pct_per_day=(None if kgr is None else clinical.pct_per_week_to_pct_per_day(kgr)),
@@ -527,10 +529,10 @@ def hypertrophy(pre, post, *, procedure_date=None, pre_date=None, post_date=None
         gr_meets_2_66pct=None if gr is None else clinical.meets(
             gr, clinical.GR_THRESHOLD_PCT_PER_WEEK, strictly=True),
         flr_growth_above_4_1pct_per_day=clinical.meets(
-            growth_pct / interval_days, clinical.ALPPS_KGR_FLR_THRESHOLD_PCT_PER_DAY,
+            growth_pct_per_day, clinical.ALPPS_KGR_FLR_THRESHOLD_PCT_PER_DAY,
             strictly=True) if alpps else None,
         hbs_pct_per_min_m2=hbs,
-        alpps_high_phlf_risk=(clinical.alpps_high_phlf_risk(growth_pct / interval_days, hbs)
+        alpps_high_phlf_risk=(clinical.alpps_high_phlf_risk(growth_pct_per_day, hbs)
                               if alpps else None),
         warnings=tuple(warnings), methods=methods,
     )

@@ -41,8 +41,7 @@ from pathlib import Path
 
 from . import clinical
 from .errors import InputError, json_object
-from .hypertrophy import PROCEDURES as _HYPERTROPHY_PROCEDURES
-from .hypertrophy import parse_date
+from .hypertrophy import PROCEDURES, parse_date
 from .io import IMAGE_SUFFIXES, holds_dicom
 from .remnant._plan import PLAN_KEYS, RemnantPlan, as_flag, resection_key, segment_number
 from .volumetry import Patient
@@ -62,8 +61,6 @@ __all__ = [
     "read_timepoint_file",
 ]
 
-#: Procedures that induce hypertrophy of the remnant (../shared/CLINICAL.md).
-PROCEDURES = _HYPERTROPHY_PROCEDURES
 #: Keys of ``patient.json`` and columns of ``study.csv`` (besides ``patient_id``).
 PATIENT_KEYS = ("height_cm", "weight_kg", "liver_condition", "procedure", "procedure_date",
                 "resection", "remnant_segments", "resect_caudate", "plan",

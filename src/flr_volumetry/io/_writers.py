@@ -262,13 +262,12 @@ def write_scan(image, path):
 
 def _write_image_file(image, path, segment_name):
     """Write ``image`` by the suffix of ``path`` (.seg.nrrd: one named segment)."""
-    mask = image
     name = os.path.basename(as_path(path, "write_mask writes a file"))
     lower = name.lower()
     if lower.endswith(".seg.nrrd"):
         from ._segfiles import write_seg_nrrd
 
-        write_seg_nrrd({segment_name or name[: -len(".seg.nrrd")]: mask}, path)
+        write_seg_nrrd({segment_name or name[: -len(".seg.nrrd")]: image}, path)
         return
     suffix = ".nii.gz" if lower.endswith(".nii.gz") else os.path.splitext(lower)[1]
     if suffix not in (".nii.gz", ".nii", ".nrrd", ".mha"):
@@ -281,5 +280,5 @@ def _write_image_file(image, path, segment_name):
         # What the C libraries print of a failure ('** ERROR: NWAD: wrote only ...') is
         # dropped: the error says it in one sentence.
         with itk_warnings_hidden():
-            sitk.WriteImage(mask, tmp, useCompression=True)
+            sitk.WriteImage(image, tmp, useCompression=True)
             check_written(tmp)

@@ -273,11 +273,17 @@ def couinaud_segments(image, modality="ct"):
     image = scalar_volume(as_image(image, "scan"), "the scan")
     _check_image(image)
     if modality == "ct":
-        stats = sitk.MinimumMaximumImageFilter()
-        stats.Execute(image)
-        check_ct_intensities(np.array([stats.GetMinimum(), stats.GetMaximum()]),
-                             advice="Use --modality mr (TotalSegmentator's MR task).")
+        _refuse_mr_for_totalsegmentator_ct(image)
     return segments_from_totalsegmentator(image, modality)
+
+
+def _refuse_mr_for_totalsegmentator_ct(image):
+    """TotalSegmentator's CT tasks run on MR intensities too and return some "liver": the
+    classic pipeline's check, before the long run, with this backend's advice."""
+    stats = sitk.MinimumMaximumImageFilter()
+    stats.Execute(image)
+    check_ct_intensities(np.array([stats.GetMinimum(), stats.GetMaximum()]),
+                         advice="Use --modality mr (TotalSegmentator's MR task).")
 
 
 def segment_liver(image, modality=None, seeds=None, exclude=None, options=None, *,
@@ -355,12 +361,7 @@ def segment_liver(image, modality=None, seeds=None, exclude=None, options=None, 
             raise InputError("seeds, exclude points and tumour seeds are for the classic "
                              "backend only.")
         if modality == "ct":
-            # TotalSegmentator's CT task runs on MR intensities too and returns some "liver";
-            # the classic pipeline's check, before the long run, with this backend's advice.
-            stats = sitk.MinimumMaximumImageFilter()
-            stats.Execute(image)
-            check_ct_intensities(np.array([stats.GetMinimum(), stats.GetMaximum()]),
-                                 advice="Use --modality mr (TotalSegmentator's MR task).")
+            _refuse_mr_for_totalsegmentator_ct(image)
         liver, warnings, methods = segment_totalsegmentator(image, modality, options)
     else:
         from ._pipeline import segment_classic

@@ -53,15 +53,18 @@ def note(message, warning=False):
     (show_warning if warning else show_info)(message)
 
 
-def closed_while_running(viewer, action, layers):
-    """The sentence saying a result is dropped because a layer it belongs to was closed
-    while ``action`` ran in the background (it had been added for a scan no longer open,
-    silently), or None when every layer is still open."""
+def closed_while_running(viewer, action, layers, status):
+    """Whether a layer a background ``action``'s result belongs to was closed while it ran
+    (the result had been added for a scan no longer open, silently); if so, the result is
+    to be dropped, and a notification and the ``status`` label say so."""
     closed = [layer.name for layer in layers if layer is not None and layer not in viewer.layers]
     if not closed:
-        return None
-    return (f"{action}: '{closed[0]}' was closed while it ran, so its result is dropped; "
+        return False
+    said = (f"{action}: '{closed[0]}' was closed while it ran, so its result is dropped; "
             f"open it again and repeat.")
+    note(said, warning=True)
+    status.setText(said)
+    return True
 
 
 def disabled_note(text):

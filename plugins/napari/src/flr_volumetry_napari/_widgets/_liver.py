@@ -247,10 +247,7 @@ class LiverWidget(QWidget):
         return self.worker
 
     def _segmented(self, scan, result):
-        dropped = closed_while_running(self.viewer, "Liver segmentation", [scan])
-        if dropped:
-            note(dropped, warning=True)
-            self.status.setText(dropped)
+        if closed_while_running(self.viewer, "Liver segmentation", [scan], self.status):
             return
         label = scan.metadata.get("flr_label", scan.name)
         liver = add_mask_layer(self.viewer, scan, result.liver, "liver", f"{label} liver",

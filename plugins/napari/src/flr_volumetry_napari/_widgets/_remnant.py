@@ -297,14 +297,9 @@ class RemnantWidget(QWidget):
                 self.status.setText(str(exc))
 
         def done_if_latest(result):
-            if worker is not self.worker:
-                return
-            dropped = closed_while_running(self.viewer, action, layers)
-            if dropped:
-                note(dropped, warning=True)
-                self.status.setText(dropped)
-                return
-            done(result)
+            if worker is self.worker and not closed_while_running(self.viewer, action, layers,
+                                                                  self.status):
+                done(result)
 
         self.status.setText(f"{action}…")
         worker = self.worker = create_worker(func, _progress={"desc": action},
