@@ -657,6 +657,30 @@ def test_sample_study_matches_its_truth(sample_run):
         assert fh.read().count("data:image/png;base64,") == 3 + 6
 
 
+def test_a_failed_timepoint_says_how_its_scan_was_read(tmp_path):
+    # A longer series beside the masks' one is read by default: the liver mask is then on
+    # another grid, and the error had blamed the mask alone, silent about the series read.
+    import SimpleITK as sitk
+    from flr_volumetry.io import write_dicom_series
+
+    study = tmp_path / "study"
+    tiny.write_patient(str(study), "P001", {"procedure": "PVE"},
+                       {"pre": dict(scan_date="2024-01-01", flr_width=4)})
+    folder = study / "P001" / "pre"
+    ct = sitk.ReadImage(str(folder / "image.nii.gz"))
+    os.remove(folder / "image.nii.gz")
+    write_dicom_series(ct, folder / "image", series_description="portal")
+    other = sitk.Image([24, 20, 30], sitk.sitkInt16) - 1000
+    other.SetSpacing(tiny.SPACING_MM)
+    write_dicom_series(other, folder / "image", series_description="delayed")
+    r = run_batch(str(study), str(tmp_path / "out"), FAST)
+    (tp,) = r.results["patients"][0]["timepoints"]
+    assert tp["status"] == "failed"
+    assert "another grid" in tp["error"]
+    assert "reading the scan:" in tp["error"] and "holds 2 series" in tp["error"]
+    assert "'delayed', 30 slices" in tp["error"]
+
+
 def test_dicom_timepoints_give_date_height_weight_and_no_name(tmp_path):
     import numpy as np
     import pydicom

@@ -512,6 +512,42 @@ def test_two_equal_stacks_in_one_series_are_refused(tmp_path):
         read_dicom_series(tmp_path / "ct")
 
 
+def test_two_stacks_of_nearly_one_size_are_refused_but_a_few_reformats_are_dropped(tmp_path):
+    # Every other slice with another pixel spacing: 4 against 3 had been read as a half
+    # scan on a doubled slice spacing, the 3 'dropped: scout/localizer'.
+    files = sorted(write_dicom_series(_phantom(size=(6, 6, 7)), tmp_path / "ct"), key=_z_of)
+    _edit(files[1::2], PixelSpacing=[1.4, 1.8])
+    with pytest.raises(InputError, match="mixes stacks of 4 and 3 slices"):
+        read_dicom_series(tmp_path / "ct")
+    # Two slices of another size beside five are reformats, dropped and said.
+    files = sorted(write_dicom_series(_phantom(size=(6, 6, 7)), tmp_path / "ct2"), key=_z_of)
+    _edit(files[-2:], PixelSpacing=[1.4, 1.8])
+    scan = read_dicom_series(tmp_path / "ct2")
+    assert scan.image.GetSize()[2] == 5
+    assert any(w.startswith("2 slices") and "dropped" in w for w in scan.warnings)
+
+
+def test_equally_long_series_say_which_rule_chose_and_copies_count_once(tmp_path):
+    folder = tmp_path / "export"
+    arterial = _phantom(size=(9, 7, 6))
+    venous = _phantom(size=(9, 7, 6), seed=1)
+    fa = write_dicom_series(arterial, folder, series_description="arterial")
+    write_dicom_series(venous, folder, series_description="venous")
+    _edit(fa, SeriesNumber=2)
+    scan = read_dicom_series(folder)
+    assert scan.series_description == "venous"  # (written without a number: 1)
+    (w,) = scan.warnings
+    assert "of equally many slices with the lowest SeriesNumber" in w
+    # A CD export copying every file of the arterial series (its DICOMDIR's copy): its
+    # slices are counted once, in the choice and in the words.
+    (folder / "copy").mkdir()
+    for f in fa:
+        shutil.copy(f, folder / "copy" / os.path.basename(f))
+    scan = read_dicom_series(folder)
+    assert scan.series_description == "venous"
+    assert "'arterial', 6 slices" in scan.warnings[0] and "12 slices" not in scan.warnings[0]
+
+
 def test_broken_slices_are_refused_or_said_never_dropped_silently(tmp_path):
     files = sorted(write_dicom_series(_phantom(size=(5, 5, 6)), tmp_path / "ct"), key=_z_of)
     ds = pydicom.dcmread(files[-1])

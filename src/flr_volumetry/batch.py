@@ -584,6 +584,7 @@ def run_timepoint(task):
     tp = task.timepoint
     rec = _new_record(tp)
     masks = {}
+    scan = None
     try:
         if task.patient_error:
             raise InputError(f"patient not measured: {task.patient_error}")
@@ -650,6 +651,11 @@ def run_timepoint(task):
         # A failed row carries no volumes: whatever was measured before the failure is not
         # a result, nor are an earlier run's masks and figure of this timepoint.
         rec.update(measurement=None, masks={}, overlay=None)
+        if scan is not None and scan.warnings:
+            # How the scan was read may be the cause (another series than the mask's, a
+            # slice dropped): a liver 'on another grid' had been blamed on the mask alone.
+            rec["error"] = (f"{rec['error'].rstrip('.')}; reading the scan: "
+                            + "; ".join(w.rstrip(".") for w in scan.warnings) + ".")
         try:
             _remove_outputs(task.out_dir, tp.patient_id, tp.name)
             if tp.liver is None and "liver" in masks:

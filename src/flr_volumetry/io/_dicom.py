@@ -292,13 +292,19 @@ def _as_slice(path, ds):
     )
 
 
+# A second stack of at least this fraction of the largest's slices, in one series, makes
+# the series ambiguous (a scout or a few reformats are far fewer).
+_RIVAL_STACK_FRACTION = 0.5
+
+
 class _Stack(NamedTuple):
-    """The main stack of a series: its slices, how many were dropped, and ``tied``: two
-    largest groups of one size (either would be half a scan)."""
+    """The main stack of a series: its slices, how many were dropped, and ``tied``: a
+    second stack of comparable size (either could be the scan)."""
 
     slices: list
     dropped: int
     tied: bool = False
+    rival: int = 0  # the slices of the other stack when tied
 
 
 def _same_stack(a, b):
@@ -331,14 +337,31 @@ def _stack_of(slices):
             group.append(s)
     groups.sort(key=len, reverse=True)
     stack = groups[0]
-    # Two largest stacks of one size: either would be half a scan. Said only if this
-    # series is the one read (a 3-plane localizer series beside it is no reason to fail).
-    tied = len(groups) > 1 and len(groups[0]) == len(groups[1]) > 1
-    return _Stack(stack, localizers + len(kept) - len(stack), tied)
+    # Two stacks of comparable size (two reconstructions under one SeriesInstanceUID, or
+    # every other slice with another pixel spacing): either could be the scan, and the
+    # smaller is no scout. Only an exact tie had been refused: 104 slices against 103 were
+    # read as a half scan on a doubled slice spacing, the 103 'dropped: scout/localizer'.
+    # Said only if this series is the one read (a 3-plane localizer series beside it is
+    # no reason to fail).
+    tied = (len(groups) > 1 and len(groups[1]) > 1
+            and len(groups[1]) >= _RIVAL_STACK_FRACTION * len(groups[0]))
+    return _Stack(stack, localizers + len(kept) - len(stack), tied,
+                  len(groups[1]) if tied else 0)
 
 
 def _is_axial(s):
     return abs(s.normal[2]) >= _AXIAL_MIN_COS
+
+
+def _place(s):
+    """One instance at one place: files repeating it (a CD export's DICOMDIR copy) are
+    one slice."""
+    return s.sop_uid, tuple(np.round(np.asarray(s.position, float), 2))
+
+
+def _distinct(stack):
+    """The number of slices of ``stack``, each copied file counted once."""
+    return len({_place(s) for s in stack})
 
 
 def _describe(uid, stack, series=()):
@@ -347,7 +370,8 @@ def _describe(uid, stack, series=()):
     first = stack[0] if stack else next(iter(series), None)
     desc = first.description if first is not None else ""
     label = f"'{desc}'" if desc else "(no description)"
-    count = f"{len(stack)} slice{'s' if len(stack) != 1 else ''}"
+    n = _distinct(stack)  # (a series copied twice on a CD export had been said of 414 slices)
+    count = f"{n} slice{'s' if n != 1 else ''}"
     if not stack and series:
         n = len(series)  # no volume slice: localizers ("0 slices" had been said of them)
         count = f"{n} localizer image{'s' if n != 1 else ''}"
@@ -377,19 +401,28 @@ def _choose_series(folder, by_series, series_uid):
     def rank(item):
         uid, st = item
         number = st.slices[0].series_number
-        # Most slices first; ties broken by series number, then UID, so the
+        # Most slices first (copies of one slice counted once: a series copied twice
+        # had outranked a longer one); ties broken by series number, then UID, so the
         # choice never depends on the order files were listed in.
-        return (-len(st.slices), number if number is not None else 1 << 30, uid)
+        return (-_distinct(st.slices), number if number is not None else 1 << 30, uid)
 
-    uid, chosen = sorted(pool.items(), key=rank)[0]
+    ranked = sorted(pool.items(), key=rank)
+    uid, chosen = ranked[0]
     stack = chosen.slices
     warnings = []
     if len(stacks) > 1:
         others = "; ".join(_describe(u, st.slices, by_series[u])
                            for u, st in sorted(stacks.items()) if u != uid)
         kind = "axial series" if axial else "series (none is axial)"
+        how = "with the most slices"
+        if len(ranked) > 1 and rank(ranked[1])[0] == rank(ranked[0])[0]:
+            # Equally long (arterial and venous phases of one protocol): the rule that
+            # decided is said, not 'the most slices'.
+            how = ("of equally many slices with the lowest SeriesNumber"
+                   if rank(ranked[1])[1] != rank(ranked[0])[1] else
+                   "of equally many slices with the first SeriesInstanceUID")
         warnings.append(
-            f"{folder} holds {len(stacks)} series; read the {kind} with the most slices, "
+            f"{folder} holds {len(stacks)} series; read the {kind} {how}, "
             f"{_describe(uid, stack)}; the others: {others}. Choose another with series_uid "
             f"(--series-uid)."
         )
@@ -405,8 +438,7 @@ def _unique_positions(stack, normal, folder):
     for s in stack:
         # A copy is one instance at one place: a broken anonymiser gives distinct slices one
         # SOPInstanceUID (and files without one share the empty UID).
-        place = tuple(np.round(np.asarray(s.position, float), 2))
-        by_sop.setdefault((s.sop_uid, place), s)
+        by_sop.setdefault(_place(s), s)
     copies = len(stack) - len(by_sop)
     if copies:
         warnings.append(
@@ -783,12 +815,15 @@ def _collect(folder, series_uid):
 def _check_chosen(folder, uid, chosen, warnings, broken, multiframe, series):
     """The chosen series' slices (of all the ``series``' files), sorted along the normal
     and checked for gaps and for pixel values the reader would get wrong."""
-    stack, dropped, tied = chosen
+    stack, dropped, tied, rival = chosen
     label = _describe(uid, stack)
     if tied:
+        sizes = (f"{len(stack)} slices each" if rival == len(stack)
+                 else f"{len(stack)} and {rival} slices")
         raise InputError(
-            f"the series {label} mixes stacks of {len(stack)} slices each with different "
-            f"orientation, pixel spacing or matrix size; export them as separate series."
+            f"the series {label} mixes stacks of {sizes} with different orientation, pixel "
+            f"spacing or matrix size (two reconstructions under one SeriesInstanceUID?); "
+            f"export them as separate series."
         )
     own = [os.path.basename(p) for p, u, _ in broken if u == uid]
     if own:
