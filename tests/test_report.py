@@ -226,6 +226,32 @@ def test_timepoint_sflr_never_seems_to_cross_the_verdicts_threshold(tmp_path):
     assert "<td>25.0</td>" in table  # far from the threshold: one decimal, as before
 
 
+def test_cohort_baseline_sflr_and_dh_never_seem_to_cross_their_cut_offs(tmp_path):
+    # A baseline sFLR of 29.996 % (threshold 30) had read "30.0" in the cohort table, and a
+    # DH of 7.4996 points (Shindoh's 7.5) "7.5" there and in the follow-up table, whose
+    # verdict was shown nowhere.
+    results = _results("P1")
+    patient = results["patients"][0]
+    patient["summary"].update(sflr_baseline_pct=29.996, dh_pct_points=7.4996,
+                              sflr_threshold_pct=30.0)  # (batch writes it in both places)
+    patient["followups"][0]["hypertrophy"].update(dh_pct_points=7.4996,
+                                                  dh_meets_7_5_pct_points=False)
+    page = render_report_html(results, str(tmp_path), figures=False)
+    cohort = page[page.index('id="cohort"'):]
+    cohort = cohort[:cohort.index("</table>")]
+    assert "<td>29.996</td>" in cohort and "<td>30.0</td>" not in cohort
+    assert "<td>7.4996</td>" in cohort and "<td>7.5</td>" not in cohort
+    start = page.index("<th>vs 7.5 points</th>")
+    followup = page[start:page.index("</table>", start)]
+    assert "<td>7.4996</td>" in followup
+    assert followup.count('class="fail">fail') == 2  # DH and GR; KGR passes
+    patient["followups"][0]["hypertrophy"].update(dh_pct_points=10.0,
+                                                  dh_meets_7_5_pct_points=True)
+    page = render_report_html(results, str(tmp_path), figures=False)
+    start = page.index("<th>vs 7.5 points</th>")
+    assert page[start:page.index("</table>", start)].count('class="pass">pass') == 2
+
+
 def test_flr_per_body_weight_is_in_the_timepoint_table(tmp_path):
     # With a weight but no height FLR/body weight is the only ratio against a cut-off
     # (above 0.5 %), and the report had not shown it; 0.5004 (a pass) must not read as 0.50.

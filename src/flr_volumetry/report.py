@@ -478,9 +478,11 @@ def _cohort_table(patients):
                 # Which scan the row's figures compare (the latest measured before any
                 # resection; not always the latest folder).
                 _num(s.get("followup_timepoint")), _num(s.get("interval_days"), 0),
-                _num(s.get("sflr_baseline_pct")),
+                # Never rounded across a cut-off (a baseline sFLR of 19.996 % had read "20.0",
+                # a DH of 7.4996 points "7.5").
+                _num_vs(s.get("sflr_baseline_pct"), s.get("sflr_threshold_pct")),
                 _num_vs(s.get("sflr_followup_pct"), s.get("sflr_threshold_pct")),
-                _num(s.get("dh_pct_points")),
+                _num_vs(s.get("dh_pct_points"), clinical.DH_THRESHOLD_PCT_POINTS),
                 _num_vs(s.get("kgr_pct_per_week"), clinical.KGR_THRESHOLD_PCT_PER_WEEK, 2),
                 _verdict(s.get("kgr_meets_2pct")),
                 _num_vs(s.get("gr_pct_per_week"), clinical.GR_THRESHOLD_PCT_PER_WEEK, 2,
@@ -564,7 +566,8 @@ def _sflr_by_timepoint(p):
 
 
 def _followup_table(p, threshold, sflr_by_tp):
-    head = ("follow-up", "interval (days)", "DH (points)", "KGR %/week", "vs 2 %/week",
+    head = ("follow-up", "interval (days)", "DH (points)",
+            f"vs {clinical.DH_THRESHOLD_PCT_POINTS:g} points", "KGR %/week", "vs 2 %/week",
             "KGR %/day", "GR %/week", "vs 2.66 %/week", "GR %/day", "FLR growth %",
             "FLR growth %/day",
             "sFLR vs threshold" if threshold is None else f"sFLR vs {threshold:g} %")
@@ -581,7 +584,10 @@ def _followup_table(p, threshold, sflr_by_tp):
         adequate = None if sflr is None or threshold is None else clinical.meets(sflr, threshold)
         cells = (html.escape(f["timepoint"]) + (
             f' <span class="err">{html.escape(f["error"])}</span>' if f.get("error") else ""),
-            _num(h.get("interval_days"), 0), _num(h.get("dh_pct_points")),
+            _num(h.get("interval_days"), 0),
+            # Shindoh's other cut-off (DH 7.5 points, CLINICAL.md), judged and had gone unshown.
+            _num_vs(h.get("dh_pct_points"), clinical.DH_THRESHOLD_PCT_POINTS),
+            _verdict(h.get("dh_meets_7_5_pct_points")),
             _num_vs(h.get("kgr_pct_per_week"), clinical.KGR_THRESHOLD_PCT_PER_WEEK, 2),
             _verdict(h.get("kgr_meets_2pct")),
             # Daily rates, as the ALPPS series report them (judged weekly, beside).
