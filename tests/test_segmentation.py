@@ -589,6 +589,13 @@ def test_ct_passed_as_mr_is_warned_about(ct):
     mr.CopyInformation(ct[0])
     r = segment_liver(mr, modality="mr", seeds=[(22, 40, 24)])
     assert not any("like the air of a CT" in w for w in r.warnings)
+    # Without seeds the refusal says it too (it had said only that automatic is for CT).
+    with pytest.raises(InputError, match="if it is a CT, --modality ct segments it "
+                                         "automatically"):
+        segment_liver(ct[0], modality="mr")
+    with pytest.raises(InputError) as e:
+        segment_liver(mr, modality="mr")
+    assert "like a CT" not in str(e.value)
 
 
 def test_mr_seed_outside_the_body_is_refused(ct):
@@ -2188,3 +2195,36 @@ def test_a_scan_loaded_from_an_mr_header_is_segmented_as_mr(ct, monkeypatch):
     scan = Scan(image=sitk.Cast(ct[0], sitk.sitkFloat32) + 1100.0, source="x", modality="MR")
     segment_liver(scan, seeds=[(40, 40, 27)])
     assert seen == ["mr"]
+
+
+def test_a_mask_longer_than_any_liver_is_said_along_the_patients_axes():
+    from flr_volumetry.segmentation import LIVER_MAX_EXTENT_MM, _extent_warnings
+
+    a = np.zeros((40, 20, 20), np.uint8)
+    a[2:38, 5:15, 5:15] = 1  # 36 slices: 35 steps between the outermost
+    img = sitk.GetImageFromArray(a)
+    img.SetSpacing((2.0, 2.0, 8.0))  # 280 mm from head to feet: a (long) liver
+    assert _extent_warnings(img, a, True) == []
+    img.SetSpacing((2.0, 2.0, 9.0))  # 315 mm: no liver
+    (w,) = _extent_warnings(img, a, True)
+    assert w.startswith("the mask spans 315 mm from head to feet") and "a seed may lie" in w
+    assert LIVER_MAX_EXTENT_MM == 300.0
+    # The same voxels on a coronal grid (the slice axis front to back): the long axis is
+    # now the rows', still head to feet in the patient.
+    img.SetSpacing((2.0, 9.0, 2.0))
+    img.SetDirection((1, 0, 0, 0, 0, 1, 0, -1, 0))
+    (w,) = _extent_warnings(img, np.ascontiguousarray(a.transpose(1, 0, 2)), False)
+    assert "from head to feet" in w and "it may hold other organs" in w
+
+
+def test_a_seed_in_the_back_muscle_of_the_real_ct_is_said(shared_data):
+    # The right back muscles behind the liver had grown a 1.9 L 'liver' 390 mm long, exit
+    # 0, said only in that the seed, the only one, "did not join the liver grown from the
+    # other seeds".
+    img = sitk.ReadImage(str(shared_data / "ct-whole-liver" / "ct.nii.gz"))
+    r = segment_liver(img, modality="ct", seeds=[(100, 225, 165)])
+    assert any(w.startswith("the mask spans") and "from head to feet" in w
+               for w in r.warnings), r.warnings
+    assert any("seed 100,225,165 lies outside the mask: the tissue there differs from the "
+               "mask grown around it" in w for w in r.warnings), r.warnings
+    assert not any("other seeds" in w for w in r.warnings)

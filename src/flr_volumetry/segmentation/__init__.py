@@ -63,11 +63,13 @@ def _plausibility_warnings(image, liver, volume_ml, seeds, modality, cut_by_fov)
     arr = sitk.GetArrayViewFromImage(liver)
     for seed in seeds:
         if not arr[seed[2], seed[1], seed[0]]:
+            grown = ("did not join the liver grown from the other seeds" if len(seeds) > 1
+                     else "differs from the mask grown around it")
             warnings.append(
-                f"seed {','.join(map(str, seed))} lies outside the mask: the tissue there did "
-                f"not join the liver grown from the other seeds (another organ, or a vessel or "
-                f"lesion); check it."
+                f"seed {','.join(map(str, seed))} lies outside the mask: the tissue there "
+                f"{grown} (another organ, or a vessel or lesion); check it."
             )
+    warnings += _extent_warnings(liver, arr, bool(seeds))
     left_mm = _left_of_body_centre_mm(image, liver, arr, modality)
     if left_mm is not None and left_mm > LEFT_OF_MIDLINE_WARN_MM:
         warnings.append(
@@ -78,6 +80,40 @@ def _plausibility_warnings(image, liver, volume_ml, seeds, modality, cut_by_fov)
             + "that the scan's left-right orientation is right."
         )
     return warnings
+
+
+# No liver spans more than this along the patient's axes (the shared livers: 152-261 mm;
+# the largest normal livers reach ~250 mm across, ~200 mm head to feet). A seed in the back
+# muscles had grown a 390 mm long 'liver' of 1.8 L, said in no warning; so had a header
+# giving 5 mm slices for 2.5 mm ones (315 mm, 4.3 L).
+LIVER_MAX_EXTENT_MM = 300.0
+
+
+def _extent_warnings(liver, arr, seeded):
+    """Warn of a mask longer than any liver along one of the patient's axes."""
+    arr = np.asarray(arr, bool)
+    rows = arr.any(axis=2)
+    if not rows.any():
+        return []
+    # A linear function (a physical coordinate) is extreme over a row of voxels at the
+    # row's first or last voxel: those two per row suffice (all voxels: 0.5 s on 512^2).
+    z, y = np.nonzero(rows)
+    first = arr.argmax(axis=2)[z, y]
+    last = arr.shape[2] - 1 - arr[:, :, ::-1].argmax(axis=2)[z, y]
+    index = np.stack([np.concatenate([first, last]), np.tile(y, 2), np.tile(z, 2)],
+                     axis=1).astype(float)
+    direction = np.array(liver.GetDirection(), float).reshape(3, 3)
+    physical = (index * np.array(liver.GetSpacing(), float)) @ direction.T
+    extent = physical.max(axis=0) - physical.min(axis=0)  # (L-R, P-A, I-S) in mm
+    axis = int(np.argmax(extent))
+    if extent[axis] <= LIVER_MAX_EXTENT_MM:
+        return []
+    name = ("from right to left", "from front to back", "from head to feet")[axis]
+    return [f"the mask spans {extent[axis]:.0f} mm {name}, more than any liver (at most about "
+            f"{LIVER_MAX_EXTENT_MM:.0f} mm): "
+            + ("a seed may lie in a muscle or another organ, " if seeded else "it may hold "
+               "other organs or muscle, ")
+            + "or the header's voxel size is wrong; check it before using it."]
 
 
 # A liver fills at most about a third of its own bounding box (0.24-0.34 for the livers of

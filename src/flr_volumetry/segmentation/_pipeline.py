@@ -735,11 +735,16 @@ def _liver_sample(arr, body, lungs, coarse, seeds_c, modality, warnings):
         sample = seed_ball(arr.shape, seeds_c, coarse, SEED_SAMPLE_RADIUS_MM) & body
         return sample, "seeded region growing"
     if modality != "ct":
+        # A CT given as MR: its air had been seen (a warning) and then left unsaid here.
+        ct_like = next((w for w in warnings if "like the air of a CT" in w), None)
         raise InputError(
             "automatic liver segmentation is only available for CT; segment MR from one "
             "or more seed points inside the liver (flr-volumetry segment --modality mr "
             "--seed I,J,K, then measure with --liver), or flr-volumetry segment --backend "
-            "totalsegmentator."
+            "totalsegmentator." + ("" if ct_like is None else
+                                   " The scan, however, holds values below -800, like a CT's "
+                                   "air in Hounsfield units: if it is a CT, --modality ct "
+                                   "segments it automatically.")
         )
     sample = dome_sample(arr, body, lungs, coarse)
     if sample is not None:
