@@ -182,3 +182,19 @@ def test_swapped_ratio_arguments_and_a_timedelta_interval_are_said():
     with pytest.raises(ClinicalInputError, match="number of days \\(e.g. its .days\\)"):
         clinical.kgr_pct_per_week(8.0, datetime.timedelta(days=28))
     assert clinical.measured_flr_pct(400, 400) == 100.0  # an FLR that is all of it stands
+
+
+def test_after_resection_from_95_pct_of_the_functional_liver():
+    assert clinical.after_resection(95.0) and not clinical.after_resection(94.99)
+
+
+@pytest.mark.parametrize("check, ok, refused", [
+    (clinical.check_height, (100.0, 250.0), (99.9, 250.1)),
+    (clinical.check_weight, (25.0, 350.0), (24.9, 350.1)),
+])
+def test_adult_size_limits_are_inclusive(check, ok, refused):
+    for value in ok:
+        check(value)
+    for value in refused:
+        with pytest.raises(ClinicalInputError, match="implausible for an adult"):
+            check(value)

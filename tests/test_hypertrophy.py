@@ -412,3 +412,16 @@ def test_an_unknown_procedure_or_a_list_of_measurements_is_refused_in_a_sentence
     # unknown").
     with pytest.raises(InputError, match="must be a Measurement or its to_dict\\(\\) form"):
         hypertrophy([PRE], [POST], procedure_date="2024-01-09")
+
+
+@pytest.mark.parametrize("post_date, said", [("2024-01-13", "4 days"), ("2024-01-14", None),
+                                              ("2024-07-09", None), ("2024-07-10", "183 days")])
+def test_the_plausible_interval_is_5_to_182_days_inclusive(post_date, said):
+    h = hypertrophy(PRE, POST, procedure_date="2024-01-09", post_date=post_date)
+    told = [w for w in h.warnings if "after the procedure date" in w]
+    assert (told == []) if said is None else any(f"is {said} after" in w for w in told)
+
+
+def test_a_follow_up_on_the_baseline_day_is_refused():
+    with pytest.raises(ClinicalInputError, match="is not after the baseline scan"):
+        hypertrophy(PRE, dict(POST, scan_date=PRE["scan_date"]), from_baseline_date=True)
