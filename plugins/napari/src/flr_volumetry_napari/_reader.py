@@ -46,7 +46,6 @@ __all__ = [
     "read_patient",
 ]
 
-ROLES = ("scan", "liver", "tumor", "flr", "segments", "mask")
 # Colours of the binary masks (label 1) so that the overlays read at a glance.
 ROLE_COLORS = {"liver": "#d98c3a", "tumor": "#e03030", "flr": "#30c060", "mask": "#3a8fd9"}
 
@@ -531,12 +530,3 @@ def _notify(message, warning=False):
     except ImportError:  # pragma: no cover - napari is a dependency
         return
     (show_warning if warning else show_info)(message)
-
-
-def sitk_from_layer_tuple(layer_tuple):
-    """The SimpleITK image (on the file's grid) of a layer data tuple; for tests."""
-    from ._geometry import to_original
-
-    data, kwargs, _ = layer_tuple
-    return to_original(data, kwargs["metadata"]["flr_geometry"])
-
