@@ -2228,3 +2228,15 @@ def test_a_seed_in_the_back_muscle_of_the_real_ct_is_said(shared_data):
     assert any("seed 100,225,165 lies outside the mask: the tissue there differs from the "
                "mask grown around it" in w for w in r.warnings), r.warnings
     assert not any("other seeds" in w for w in r.warnings)
+
+
+def test_a_seed_in_the_body_wall_of_the_real_mr_is_said(shared_data):
+    # A 3.9 L ring of body wall around the abdomen had been written with exit 0, said only
+    # to touch the field of view's edges ("its volume may be too small").
+    img = sitk.ReadImage(str(shared_data / "mr-chaos-t2" / "image_1.nii.gz"))
+    r = segment_liver(img, modality="mr", seeds=[(105, 80, 24)])
+    assert any("reaches both the patient's right and left edges of the field of view" in w
+               for w in r.warnings), r.warnings
+    # The liver seeded where a reader would click says nothing of the kind.
+    r = segment_liver(img, modality="mr", seeds=[(51, 130, 29)])
+    assert not any("right and left edges" in w or "the mask spans" in w for w in r.warnings)

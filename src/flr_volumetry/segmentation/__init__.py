@@ -21,7 +21,8 @@ from ..errors import InputError
 from .._options import as_options
 from ..io import as_image
 from ..io._images import scalar_volume
-from ..volumetry import _edges_touched, field_of_view_warnings, mask_volume_ml
+from ..volumetry import (_edges_touched, field_of_view_warnings, mask_volume_ml,
+                         sides_touched)
 from ._classic import AIR_HU, MR_BODY_FRACTION, check_ct_intensities
 from ._common import (ADULT_LIVER_ML, PART_WARN_ML, PARTS_SAID, SegmentationOptions,
                       SegmentationResult, check_modality, check_points, separate_parts_warning)
@@ -70,6 +71,15 @@ def _plausibility_warnings(image, liver, volume_ml, seeds, modality, cut_by_fov)
                 f"{grown} (another organ, or a vessel or lesion); check it."
             )
     warnings += _extent_warnings(liver, arr, bool(seeds))
+    if {"right", "left"} <= set(sides_touched(liver)):
+        # A seed in the body wall of the real MR had grown a 3.9 L ring around the abdomen,
+        # said only to touch the field of view ("its volume may be too small").
+        warnings.append(
+            "the mask reaches both the patient's right and left edges of the field of view, "
+            "across the whole body, as no liver does: it may have grown into the body wall "
+            "or other organs; check "
+            + ("that the seeds lie in the liver, and " if seeds else "")
+            + "the mask before using it.")
     left_mm = _left_of_body_centre_mm(image, liver, arr, modality)
     if left_mm is not None and left_mm > LEFT_OF_MIDLINE_WARN_MM:
         warnings.append(
