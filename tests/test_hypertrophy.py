@@ -390,14 +390,15 @@ def test_a_scintigraphy_value_that_is_no_positive_number_is_refused(bad):
         hypertrophy(PRE, POST, procedure_date="2024-01-09", hbs_pct_per_min_m2=bad)
 
 
-def test_after_another_procedure_than_alpps_the_registry_criterion_is_not_judged():
+@pytest.mark.parametrize("procedure", ["PVE", "PVL", "PVE+HVE"])
+def test_after_another_procedure_than_alpps_the_registry_criterion_is_not_judged(procedure):
     # A PVE patient's growth over weeks is always far below 4.1 %/day: judged, every PVE
     # patient given a scintigraphy had been called at high risk.
     h = hypertrophy(PRE, POST, procedure_date="2024-01-09", hbs_pct_per_min_m2=2.4,
-                    procedure="PVE")
+                    procedure=procedure)
     assert h.alpps_high_phlf_risk is None and h.flr_growth_above_4_1pct_per_day is None
-    assert any("is not used" in w and "procedure is PVE" in w for w in h.warnings)
-    assert "not judged: the procedure is PVE" in h.methods["alpps_registry"]
+    assert any("is not used" in w and f"procedure is {procedure}" in w for w in h.warnings)
+    assert f"not judged: the procedure is {procedure}" in h.methods["alpps_registry"]
     alpps = hypertrophy(PRE, POST, procedure_date="2024-01-09", hbs_pct_per_min_m2=2.4,
                         procedure="alpps")
     assert alpps.alpps_high_phlf_risk is True and not alpps.warnings

@@ -382,3 +382,21 @@ def test_a_tumour_mask_covering_the_whole_liver_is_refused_in_a_sentence():
     with pytest.raises(InputError, match="the tumour mask covers the whole liver .* give the "
                                          "tumour's own label"):
         flr.measure(im["liver"], tumor=im["liver"])
+
+
+def test_a_liver_over_2_5_times_its_telv_is_said_from_the_ratio_not_at_it():
+    from flr_volumetry.volumetry import TELV_RATIO_MAX, _telv_plausibility
+
+    assert TELV_RATIO_MAX == 2.5
+    assert _telv_plausibility(2500.0, 1000.0) == []
+    (w,) = _telv_plausibility(2501.0, 1000.0)
+    assert "is 2.5 times the total liver volume estimated" in w
+
+
+def test_a_segment_map_missing_the_liver_entirely_is_said_once():
+    # No label inside the liver: the unlabelled volume says it; listing all eight segments
+    # as missing besides would say it twice.
+    from flr_volumetry.volumetry import segment_map_warnings
+
+    (w,) = segment_map_warnings({}, unlabelled_ml=1500.0)
+    assert w.startswith("1500.0 mL of the liver has no segment label")
