@@ -2016,6 +2016,11 @@ def test_seeds_in_the_two_sides_of_a_transection_grow_both():
     assert both.methods["separate_parts"] == 2
     assert not (_arr(both.liver) & spleen).any()
     assert sum("separate parts" in w for w in both.warnings) == 1  # said once
+    # The parts said are those of the mask written (the coarse grid's had been said).
+    (said,) = [w for w in both.warnings if "separate parts" in w]
+    parts = [float(v) for v in said.split("(")[1].split(" mL")[0].split(", ")]
+    written_ml = _arr(both.liver).sum() * np.prod(both.liver.GetSpacing()) / 1000.0
+    assert len(parts) == 2 and abs(sum(parts) - written_ml) <= 1.0
     # Automatic, each side is kept too (the full-resolution boundary had kept the larger
     # alone: Dice 0.684, while the warning said both were kept), and said.
     auto = segment_liver(cut)

@@ -298,9 +298,12 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
     warnings += _check_body_share(liver_c, body, seeds_c)
     parts_ml = parts_of(liver_c, float(np.prod(sp)) / 1000.0)
     parts_ml = parts_ml if len(parts_ml) > 1 else []
+    parts_at = None
     if parts_ml:
         # Each part is kept (fill_liver, refine), but so would be an organ of the liver's
-        # intensity taken in beyond a gap: the reader checks.
+        # intensity taken in beyond a gap: the reader checks. (Its volumes are those of
+        # the final mask, put in below.)
+        parts_at = len(warnings)
         warnings.append(separate_parts_warning(parts_ml, bool(seeds_c)))
     if modality == "ct" and around_lesion is None:  # (else the automatic liver holds them)
         # A lesion at the surface lies outside the liver's window, in too broad a pocket for
@@ -390,6 +393,16 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
     # a seed in the gallbladder had given a 44 mL 'liver', exit 0.
     final_ml = np.count_nonzero(array(liver_out)) * float(np.prod(image.GetSpacing())) / 1000.0
     _check_not_too_small(final_ml, image, seeds_c, excl_c)
+    if parts_ml:
+        # The coarse parts' volumes had been said (6153 and 3565 mL beside a 7721 mL mask
+        # written): the parts of the mask written, if it is still in parts.
+        parts_ml = parts_of(array(liver_out).astype(bool),
+                            float(np.prod(image.GetSpacing())) / 1000.0)
+        parts_ml = parts_ml if len(parts_ml) > 1 else []
+        if parts_ml:
+            warnings[parts_at] = separate_parts_warning(parts_ml, bool(seeds_c))
+        else:
+            del warnings[parts_at]
     # Judged by its largest part: a second part kept beside the spleen of a mirrored scan
     # had lifted the whole over an adult liver's volume, and the mirroring went unsaid.
     largest_ml = min(final_ml, parts_ml[0]) if parts_ml else final_ml
