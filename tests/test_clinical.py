@@ -198,3 +198,9 @@ def test_adult_size_limits_are_inclusive(check, ok, refused):
     for value in refused:
         with pytest.raises(ClinicalInputError, match="implausible for an adult"):
             check(value)
+
+
+def test_an_flr_equal_to_the_functional_liver_is_100_pct_and_a_larger_one_refused():
+    assert clinical.measured_flr_pct(2000.0, 2000.0) == 100.0
+    with pytest.raises(ClinicalInputError, match="are the two swapped"):
+        clinical.measured_flr_pct(2000.001, 2000.0)

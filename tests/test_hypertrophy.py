@@ -426,3 +426,13 @@ def test_the_plausible_interval_is_5_to_182_days_inclusive(post_date, said):
 def test_a_follow_up_on_the_baseline_day_is_refused():
     with pytest.raises(ClinicalInputError, match="is not after the baseline scan"):
         hypertrophy(PRE, dict(POST, scan_date=PRE["scan_date"]), from_baseline_date=True)
+
+
+def test_telvs_half_a_millilitre_apart_are_one_estimate():
+    # (JSON rounding of one TELV: not another formula, height or weight.)
+    pre = dict(PRE, telv_ml=1538.4, sflr_pct=100 * 400.0 / 1538.4)
+    for telv_post, recomputed in ((1538.8, False), (1539.0, True)):
+        post = dict(POST, telv_ml=telv_post, sflr_pct=100 * 560.0 / telv_post)
+        h = hypertrophy(pre, post, procedure_date="2024-01-09")
+        assert any("estimate the total liver volume differently" in w
+                   for w in h.warnings) is recomputed
