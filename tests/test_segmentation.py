@@ -2213,13 +2213,14 @@ def test_a_mask_longer_than_any_liver_is_said_along_the_patients_axes():
     img.SetSpacing((2.0, 2.0, 9.0))  # 315 mm: no liver
     (w,) = _extent_warnings(img, a, True)
     assert w.startswith("the mask spans 315 mm from head to feet") and "a seed may lie" in w
+    assert "unless this liver is very large" in w
     assert LIVER_MAX_EXTENT_MM == 300.0
     # The same voxels on a coronal grid (the slice axis front to back): the long axis is
     # now the rows', still head to feet in the patient.
     img.SetSpacing((2.0, 9.0, 2.0))
     img.SetDirection((1, 0, 0, 0, 0, 1, 0, -1, 0))
     (w,) = _extent_warnings(img, np.ascontiguousarray(a.transpose(1, 0, 2)), False)
-    assert "from head to feet" in w and "it may hold other organs" in w
+    assert "from head to feet" in w and "the mask may hold other organs" in w
 
 
 def test_a_seed_in_the_back_muscle_of_the_real_ct_is_said(shared_data):
@@ -2240,8 +2241,8 @@ def test_a_seed_in_the_body_wall_of_the_real_mr_is_said(shared_data):
     # to touch the field of view's edges ("its volume may be too small").
     img = sitk.ReadImage(str(shared_data / "mr-chaos-t2" / "image_1.nii.gz"))
     r = segment_liver(img, modality="mr", seeds=[(105, 80, 24)])
-    assert any("reaches both the patient's right and left edges of the field of view" in w
+    assert any(w.startswith("the mask spans") and "from right to left" in w
                for w in r.warnings), r.warnings
     # The liver seeded where a reader would click says nothing of the kind.
     r = segment_liver(img, modality="mr", seeds=[(51, 130, 29)])
-    assert not any("right and left edges" in w or "the mask spans" in w for w in r.warnings)
+    assert not any("the mask spans" in w for w in r.warnings)

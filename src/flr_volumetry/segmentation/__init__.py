@@ -21,8 +21,7 @@ from ..errors import InputError
 from .._options import as_options
 from ..io import as_image
 from ..io._images import scalar_volume
-from ..volumetry import (_edges_touched, field_of_view_warnings, mask_volume_ml,
-                         sides_touched)
+from ..volumetry import _edges_touched, field_of_view_warnings, mask_volume_ml
 from ._classic import AIR_HU, MR_BODY_FRACTION, check_ct_intensities
 from ._common import (ADULT_LIVER_ML, PART_WARN_ML, PARTS_SAID, SegmentationOptions,
                       SegmentationResult, check_modality, check_points, separate_parts_warning)
@@ -71,15 +70,7 @@ def _plausibility_warnings(image, liver, volume_ml, seeds, modality, cut_by_fov)
                 f"{grown} (another organ, or a vessel or lesion); check it."
             )
     warnings += _extent_warnings(liver, arr, bool(seeds))
-    if {"right", "left"} <= set(sides_touched(liver)):
-        # A seed in the body wall of the real MR had grown a 3.9 L ring around the abdomen,
-        # said only to touch the field of view ("its volume may be too small").
-        warnings.append(
-            "the mask reaches both the patient's right and left edges of the field of view, "
-            "across the whole body, as no liver does: it may have grown into the body wall "
-            "or other organs; check "
-            + ("that the seeds lie in the liver, and " if seeds else "")
-            + "the mask before using it.")
+
     left_mm = _left_of_body_centre_mm(image, liver, arr, modality)
     if left_mm is not None and left_mm > LEFT_OF_MIDLINE_WARN_MM:
         warnings.append(
@@ -92,10 +83,12 @@ def _plausibility_warnings(image, liver, volume_ml, seeds, modality, cut_by_fov)
     return warnings
 
 
-# No liver spans more than this along the patient's axes (the shared livers: 152-261 mm;
-# the largest normal livers reach ~250 mm across, ~200 mm head to feet). A seed in the back
+# Livers rarely span more than this along the patient's axes (the shared livers: 152-261
+# mm; large normal livers reach ~250 mm across, ~200 mm head to feet). A seed in the back
 # muscles had grown a 390 mm long 'liver' of 1.8 L, said in no warning; so had a header
-# giving 5 mm slices for 2.5 mm ones (315 mm, 4.3 L).
+# giving 5 mm slices for 2.5 mm ones (315 mm, 4.3 L), and a seed in the real MR's body wall
+# a 3.9 L ring around the abdomen (319 mm across), said only to touch the field of view.
+# A very large liver (polycystic, tumour-laden) passes it: the warning says so.
 LIVER_MAX_EXTENT_MM = 300.0
 
 
@@ -119,10 +112,10 @@ def _extent_warnings(liver, arr, seeded):
     if extent[axis] <= LIVER_MAX_EXTENT_MM:
         return []
     name = ("from right to left", "from front to back", "from head to feet")[axis]
-    return [f"the mask spans {extent[axis]:.0f} mm {name}, more than any liver (at most about "
-            f"{LIVER_MAX_EXTENT_MM:.0f} mm): "
-            + ("a seed may lie in a muscle or another organ, " if seeded else "it may hold "
-               "other organs or muscle, ")
+    return [f"the mask spans {extent[axis]:.0f} mm {name}, more than livers usually do (up "
+            f"to about {LIVER_MAX_EXTENT_MM:.0f} mm): unless this liver is very large, "
+            + ("a seed may lie in a muscle or another organ, " if seeded else "the mask may "
+               "hold other organs or muscle, ")
             + "or the header's voxel size is wrong; check it before using it."]
 
 

@@ -395,14 +395,13 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
     _check_not_too_small(final_ml, image, seeds_c, excl_c)
     if parts_ml:
         # The coarse parts' volumes had been said (6153 and 3565 mL beside a 7721 mL mask
-        # written): the parts of the mask written, if it is still in parts.
-        parts_ml = parts_of(array(liver_out).astype(bool),
-                            float(np.prod(image.GetSpacing())) / 1000.0)
-        parts_ml = parts_ml if len(parts_ml) > 1 else []
-        if parts_ml:
-            warnings[parts_at] = separate_parts_warning(parts_ml, bool(seeds_c))
-        else:
-            del warnings[parts_at]
+        # written): the parts of the mask written, while it is still in parts. (Joined by
+        # the full-resolution boundary, as the phantom's two sides after ALPPS stage 1
+        # are, the parts grown are said as grown: the reader still checks each is liver.)
+        final_parts = parts_of(array(liver_out).astype(bool),
+                               float(np.prod(image.GetSpacing())) / 1000.0)
+        if len(final_parts) > 1:
+            warnings[parts_at] = separate_parts_warning(final_parts, bool(seeds_c))
     # Judged by its largest part: a second part kept beside the spleen of a mirrored scan
     # had lifted the whole over an adult liver's volume, and the mirroring went unsaid.
     largest_ml = min(final_ml, parts_ml[0]) if parts_ml else final_ml
