@@ -527,6 +527,40 @@ def test_two_stacks_of_nearly_one_size_are_refused_but_a_few_reformats_are_dropp
     assert any(w.startswith("2 slices") and "dropped" in w for w in scan.warnings)
 
 
+def test_reformats_in_another_orientation_beside_the_axial_stack_stay_dropped(tmp_path):
+    # More than half as many sagittal reformats under the axial stack's UID: read the axial
+    # stack and drop them, as before the near-tie rule (which is for one orientation).
+    img = _phantom(size=(9, 7, 10))
+    files = write_dicom_series(img, tmp_path / "ct")
+    uid = pydicom.dcmread(files[0]).SeriesInstanceUID
+    write_dicom_series(_phantom(size=(9, 7, 6), direction=SAGITTAL, seed=3), tmp_path / "ct",
+                       series_instance_uid=uid)
+    scan = read_dicom_series(tmp_path / "ct")
+    _same_physical_volume(scan.image, img)
+    assert any(w.startswith("6 slices") and "dropped" in w for w in scan.warnings)
+
+
+def test_copied_files_count_once_in_a_series_stacks(tmp_path):
+    files = sorted(write_dicom_series(_phantom(size=(6, 6, 7)), tmp_path / "ct"), key=_z_of)
+    _edit(files[1::2], PixelSpacing=[1.4, 1.8])
+    (tmp_path / "ct" / "copy").mkdir()
+    for f in files:
+        shutil.copy(f, tmp_path / "ct" / "copy" / os.path.basename(f))
+    with pytest.raises(InputError, match=r"4 slices, .*mixes stacks of 4 and 3 slices"):
+        read_dicom_series(tmp_path / "ct")
+    # Ten slices and two reformats, the reformats' files copied three times: six files,
+    # two slices, dropped (not a rival stack of six).
+    files = sorted(write_dicom_series(_phantom(size=(6, 6, 12)), tmp_path / "ct2"), key=_z_of)
+    _edit(files[-2:], PixelSpacing=[1.4, 1.8])
+    for k in range(2):
+        (tmp_path / "ct2" / f"copy{k}").mkdir()
+        for f in files[-2:]:
+            shutil.copy(f, tmp_path / "ct2" / f"copy{k}" / os.path.basename(f))
+    scan = read_dicom_series(tmp_path / "ct2")
+    assert scan.image.GetSize()[2] == 10
+    assert any(w.startswith("2 slices") and "dropped" in w for w in scan.warnings)
+
+
 def test_equally_long_series_say_which_rule_chose_and_copies_count_once(tmp_path):
     folder = tmp_path / "export"
     arterial = _phantom(size=(9, 7, 6))
@@ -546,6 +580,10 @@ def test_equally_long_series_say_which_rule_chose_and_copies_count_once(tmp_path
     scan = read_dicom_series(folder)
     assert scan.series_description == "venous"
     assert "'arterial', 6 slices" in scan.warnings[0] and "12 slices" not in scan.warnings[0]
+    # One SeriesNumber for both: the UID decided, and is said to have.
+    _edit(fa, SeriesNumber=1)
+    scan = read_dicom_series(folder)
+    assert "of equally many slices with the first SeriesInstanceUID" in scan.warnings[0]
 
 
 def test_broken_slices_are_refused_or_said_never_dropped_silently(tmp_path):

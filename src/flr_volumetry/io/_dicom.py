@@ -321,13 +321,16 @@ def _stack_of(slices):
 
     Localizers (ImageType LOCALIZER) go first; then the largest group of
     slices with one orientation, pixel spacing and matrix size wins, so that
-    scouts and reformats mixed into a series never enter the volume. Two
-    largest groups of equal size are refused: either would be half a scan.
+    scouts and reformats mixed into a series never enter the volume. Refused
+    (``tied``): another group as large, or one of the same orientation at
+    least _RIVAL_STACK_FRACTION as large (another pixel spacing or matrix:
+    either could be the scan). Slices are counted once however often their
+    files are copied.
     """
     kept = [s for s in slices if "LOCALIZER" not in s.image_type]
-    localizers = len(slices) - len(kept)
+    localizers = _distinct([s for s in slices if "LOCALIZER" in s.image_type])
     if not kept:
-        return _Stack([], len(slices))
+        return _Stack([], localizers)
     groups = []
     for s in kept:
         group = next((g for g in groups if _same_stack(g[0], s)), None)
@@ -335,18 +338,21 @@ def _stack_of(slices):
             groups.append([s])
         else:
             group.append(s)
-    groups.sort(key=len, reverse=True)
-    stack = groups[0]
-    # Two stacks of comparable size (two reconstructions under one SeriesInstanceUID, or
-    # every other slice with another pixel spacing): either could be the scan, and the
-    # smaller is no scout. Only an exact tie had been refused: 104 slices against 103 were
-    # read as a half scan on a doubled slice spacing, the 103 'dropped: scout/localizer'.
-    # Said only if this series is the one read (a 3-plane localizer series beside it is
-    # no reason to fail).
-    tied = (len(groups) > 1 and len(groups[1]) > 1
-            and len(groups[1]) >= _RIVAL_STACK_FRACTION * len(groups[0]))
-    return _Stack(stack, localizers + len(kept) - len(stack), tied,
-                  len(groups[1]) if tied else 0)
+    sizes = [_distinct(g) for g in groups]
+    order = sorted(range(len(groups)), key=lambda i: -sizes[i])
+    stack, n = groups[order[0]], sizes[order[0]]
+    # Two stacks of comparable size and one orientation (two reconstructions under one
+    # SeriesInstanceUID, or every other slice with another pixel spacing): either could be
+    # the scan, and the smaller is no scout. Only an exact tie had been refused: 104 slices
+    # against 103 were read as a half scan on a doubled slice spacing, the 103 'dropped:
+    # scout/localizer'. Reformats in another orientation beside an axial stack stay
+    # dropped unless as many. Said only if this series is the one read (a 3-plane
+    # localizer series beside it is no reason to fail).
+    rival = next((sizes[i] for i in order[1:] if sizes[i] > 1 and (
+        sizes[i] == n or (sizes[i] >= _RIVAL_STACK_FRACTION * n and np.allclose(
+            groups[i][0].orientation, stack[0].orientation, atol=_ORIENTATION_ATOL, rtol=0)))),
+        0)
+    return _Stack(stack, localizers + sum(sizes) - n, bool(rival), rival)
 
 
 def _is_axial(s):
@@ -391,9 +397,9 @@ def _choose_series(folder, by_series, series_uid):
                 f"{listing}."
             )
         return series_uid, stacks[series_uid], []
-    usable = {u: v for u, v in stacks.items() if len(v.slices) >= 2}
+    usable = {u: v for u, v in stacks.items() if _distinct(v.slices) >= 2}
     if not usable:
-        uid, chosen = max(stacks.items(), key=lambda kv: len(kv[1].slices))
+        uid, chosen = max(stacks.items(), key=lambda kv: _distinct(kv[1].slices))
         return uid, chosen, []
     axial = {u: v for u, v in usable.items() if _is_axial(v.slices[0])}
     pool = axial or usable
@@ -818,8 +824,8 @@ def _check_chosen(folder, uid, chosen, warnings, broken, multiframe, series):
     stack, dropped, tied, rival = chosen
     label = _describe(uid, stack)
     if tied:
-        sizes = (f"{len(stack)} slices each" if rival == len(stack)
-                 else f"{len(stack)} and {rival} slices")
+        n = _distinct(stack)
+        sizes = f"{n} slices each" if rival == n else f"{n} and {rival} slices"
         raise InputError(
             f"the series {label} mixes stacks of {sizes} with different orientation, pixel "
             f"spacing or matrix size (two reconstructions under one SeriesInstanceUID?); "
