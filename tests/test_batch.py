@@ -677,7 +677,7 @@ def test_a_failed_timepoint_says_how_its_scan_was_read(tmp_path):
     (tp,) = r.results["patients"][0]["timepoints"]
     assert tp["status"] == "failed"
     assert "another grid" in tp["error"]
-    assert "reading the scan:" in tp["error"] and "holds 2 series" in tp["error"]
+    assert "Reading the scan:" in tp["error"] and "holds 2 series" in tp["error"]
     assert "'delayed', 30 slices" in tp["error"]
 
 

@@ -651,11 +651,6 @@ def run_timepoint(task):
         # A failed row carries no volumes: whatever was measured before the failure is not
         # a result, nor are an earlier run's masks and figure of this timepoint.
         rec.update(measurement=None, masks={}, overlay=None)
-        if scan is not None and scan.warnings:
-            # How the scan was read may be the cause (another series than the mask's, a
-            # slice dropped): a liver 'on another grid' had been blamed on the mask alone.
-            rec["error"] = (f"{rec['error'].rstrip('.')}; reading the scan: "
-                            + "; ".join(w.rstrip(".") for w in scan.warnings) + ".")
         try:
             _remove_outputs(task.out_dir, tp.patient_id, tp.name)
             if tp.liver is None and "liver" in masks:
@@ -666,6 +661,11 @@ def run_timepoint(task):
                                 f"for review: {rec['masks']['liver']}).")
         except (OSError, InputError):  # InputError: a mask the disk had no room for
             pass  # its own failure is what the row says; the cleanup is not a result
+        if scan is not None and scan.warnings:
+            # How the scan was read may be the cause (another series than the mask's, a
+            # slice dropped): a liver 'on another grid' had been blamed on the mask alone.
+            rec["error"] = (f"{rec['error'].rstrip('.')}. Reading the scan: "
+                            + " ".join(w if w.endswith(".") else w + "." for w in scan.warnings))
         if rec["scan_date"] is None and tp.image and os.path.isdir(tp.image):
             # Its date still places it among the patient's scans (an undated one stops the
             # growth analysis): the headers hold it even when the volume cannot be read.
