@@ -80,9 +80,7 @@ class SegmentationOptions:
         window cannot span a strong coil bias), grow again against the local
         liver intensity instead; below 1500 mL too when the region grown so
         continues the window's without an edge (the window, not the anatomy,
-        had stopped it). Otherwise the liver grown so is added above the
-        window's liver's centre (the dome, darkened by coil fall-off); off:
-        one window only.
+        had stopped it).
     mr_refine_band_mm : float or None
         MR: width of the band around the coarse boundary re-decided at full
         resolution. None: 1.5 coarse voxels of the largest spacing, which on
