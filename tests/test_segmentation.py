@@ -1272,8 +1272,8 @@ def test_real_mr_exclude_point_the_walker_cannot_cut_is_said(shared_data):
 @pytest.mark.parametrize("case", [
     1,
     pytest.param(2, marks=pytest.mark.xfail(
-        strict=True, reason="CHAOS case 2 leaks into the bowel below the liver tip through "
-                            "7.7 mm slices and misses dark boundary voxels (Dice 0.892); "
+        strict=True, reason="CHAOS case 2 leaks into the bowel and body wall below the liver "
+                            "tip through 7.7 mm slices and misses its dark dome (Dice 0.887); "
                             "target 0.90 not met yet")),
 ])
 def test_real_mr_seeded(shared_data, case):
@@ -2246,32 +2246,3 @@ def test_a_seed_in_the_body_wall_of_the_real_mr_is_said(shared_data):
     # The liver seeded where a reader would click says nothing of the kind.
     r = segment_liver(img, modality="mr", seeds=[(51, 130, 29)])
     assert not any("the mask spans" in w for w in r.warnings)
-
-
-def test_superior_coordinate_follows_the_direction_matrix():
-    from flr_volumetry.segmentation._pipeline import _superior_mm
-
-    img = sitk.Image([4, 3, 5], sitk.sitkUInt8)
-    img.SetSpacing((1.0, 2.0, 3.0))
-    assert _superior_mm(img)[:, 0, 0].tolist() == [0.0, 3.0, 6.0, 9.0, 12.0]
-    img.SetDirection((1, 0, 0, 0, 0, -1, 0, 1, 0))  # coronal: rows run superior, slices back
-    sup = _superior_mm(img)
-    assert sup[0, :, 0].tolist() == [0.0, 2.0, 4.0] and np.ptp(sup[:, 0, 0]) == 0.0
-
-
-def test_real_mr_under_a_coil_ramp_keeps_its_dome(shared_data):
-    # CHAOS case 2 with its intensity ramped -+20 % front to back (a coil's fall-off): one
-    # window had cut the liver's brighter half off (Dice 0.715), and the local-level growth
-    # follows the bowel below it (0.729). The local-level liver taken above the global
-    # liver's centre only: 0.843.
-    d = shared_data / "mr-chaos-t2"
-    img = sitk.ReadImage(str(d / "image_2.nii.gz"))
-    ref = sitk.GetArrayFromImage(sitk.ReadImage(str(d / "label_2.nii.gz"))) == 1
-    arr = sitk.GetArrayFromImage(img).astype(np.float32)
-    ramp = np.linspace(0.8, 1.2, arr.shape[1], dtype=np.float32)[None, :, None]
-    ramped = sitk.GetImageFromArray(arr * ramp)
-    ramped.CopyInformation(img)
-    r = segment_liver(ramped, modality="mr", seeds=[_deepest(ref, img.GetSpacing())])
-    assert dice(_arr(r.liver), ref) >= 0.82
-    assert r.methods["adaptive_dome_ml"] > 100
-    assert "taken above the liver's centre" in r.methods["algorithm"]

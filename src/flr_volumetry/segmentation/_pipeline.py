@@ -214,68 +214,7 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
     (:func:`_liver_sample`, :func:`_liver_model`), the liver grown on the
     coarse grid (:func:`_grow_liver`), then its boundary re-decided at full
     resolution, the lesions, and the masks put back on the input grid.
-
-    MR grown against one global window is completed above its centre by the
-    bias-adaptive liver (:func:`_with_adaptive_dome`).
     """
-    liver, tumor, warnings, methods, adaptive = _segment_once(
-        image, modality, seeds, exclude, options, tumor_seeds)
-    if modality == "mr" and seeds and options.mr_adaptive and not adaptive:
-        liver, methods = _with_adaptive_dome(liver, methods, image, modality, seeds, exclude,
-                                             options)
-    return liver, tumor, warnings, methods
-
-
-def _with_adaptive_dome(liver, methods, image, modality, seeds, exclude, options):
-    """``liver`` (MR, grown against one global window) with the part of the bias-adaptive
-    liver that lies superior to its centre of mass.
-
-    Coil fall-off darkens the top of an MR scan, where the dome lies: one window cuts it
-    off (CHAOS case 2 missed its dark dome, 97 mL in 5 slices). The local-level growth
-    keeps it, but below the liver it follows the bowel and body wall of the liver's own
-    level (1 L on CHAOS case 2, Dice 0.779). Above the liver's centre lie the lungs and
-    the heart, dark or walled off on MR: there the adaptive liver is taken. (CHAOS 1 and 2,
-    as stored, with noise, coil ramps and wider pixels, and from 6 other clicks each:
-    Dice as before or better in 20 of 22 runs, at worst -0.002; ramps +0.01 to +0.13.)
-    """
-    try:
-        alt, _, _, _, _ = _segment_once(image, modality, seeds, exclude, options,
-                                        force_adaptive=True)
-    except InputError:
-        return liver, methods  # the global liver stands, as measured and said
-    arr = array(liver).astype(bool)
-    added = array(alt).astype(bool) & ~arr
-    if not added.any() or not arr.any():
-        return liver, methods
-    superior = _superior_mm(liver)
-    added &= superior >= float(superior[arr].mean())
-    if not added.any():
-        return liver, methods
-    out = like(arr | added, liver)
-    methods = dict(methods, algorithm=methods["algorithm"] + ", the bias-adaptive region "
-                   "taken above the liver's centre (the dome under coil fall-off)")
-    methods["adaptive_dome_ml"] = round(float(np.count_nonzero(added))
-                                        * float(np.prod(liver.GetSpacing())) / 1000.0, 1)
-    return out, methods
-
-
-def _superior_mm(image):
-    """The patient's superior coordinate (mm, LPS z) of every voxel of ``image`` (a z, y, x
-    array), from its direction matrix and spacing (the origin left out: only differences
-    are used)."""
-    size = image.GetSize()
-    row = np.asarray(image.GetDirection(), float).reshape(3, 3)[2] * np.asarray(
-        image.GetSpacing(), float)
-    i = np.arange(size[0], dtype=np.float32) * row[0]
-    j = np.arange(size[1], dtype=np.float32) * row[1]
-    k = np.arange(size[2], dtype=np.float32) * row[2]
-    return k[:, None, None] + j[None, :, None] + i[None, None, :]
-
-
-def _segment_once(image, modality, seeds, exclude, options, tumor_seeds=(),
-                  force_adaptive=False):
-    """:func:`segment_classic`'s pipeline run once; also returns whether the MR liver
-    was grown against the local level (``force_adaptive``: always)."""
     warnings = []
     img, code = to_lps(image)
     stats = sitk.MinimumMaximumImageFilter()
@@ -326,7 +265,7 @@ def _segment_once(image, modality, seeds, exclude, options, tumor_seeds=(),
     liver_marker = seed_mark if seed_mark is not None else _core_of(sample, arr, *model[:2])
     averaged = voxels_averaged(img, options.coarse_spacing_mm) / voxels_averaged(img, TEXTURE_MM)
     growth = _grow_liver(arr, allowed, coarse, model, liver_marker, excl_mark, texture,
-                         modality, options, method, mr_limits, averaged, force_adaptive)
+                         modality, options, method, mr_limits, averaged)
     region = growth.region
     region_ml = region.sum() * float(np.prod(sp)) / 1000.0
     around_lesion = None
@@ -481,7 +420,7 @@ def _segment_once(image, modality, seeds, exclude, options, tumor_seeds=(),
         # Clicks that stand for no tissue of the mask: not grown again as a separate part,
         # and not said to lie outside it (the boundary may leave a lesion's rim out).
         methods["seeds_in_a_lesion"] = [list(map(int, s)) for s in lesion_clicks]
-    return liver_out, tumor_img, warnings, methods, growth.adaptive
+    return liver_out, tumor_img, warnings, methods
 
 
 def _liver_around(seeded, seeds, seeds_c, arr, body, lungs, allowed, coarse, excl_mark, texture,
@@ -885,7 +824,7 @@ def _liver_model(arr, sample, seeds_c, modality, options, mr_limits=None):
 
 
 def _grow_liver(arr, allowed, coarse, model, liver_marker, excl_mark, texture, modality,
-                options, method, mr_limits=None, averaged=1.0, force_adaptive=False):
+                options, method, mr_limits=None, averaged=1.0):
     """The liver grown from the marker on the coarse grid, with the second passes.
 
     ``averaged``: how many voxels of the grid ``texture`` was measured on one
@@ -904,7 +843,7 @@ def _grow_liver(arr, allowed, coarse, model, liver_marker, excl_mark, texture, m
         _ct_second_pass(growth, arr, allowed, coarse, liver_marker, excl_mark, texture, options)
     if modality == "mr" and options.mr_two_pass:
         _mr_passes(growth, arr, allowed, coarse, liver_marker, excl_mark, texture, options,
-                   mr_limits, averaged, force_adaptive)
+                   mr_limits, averaged)
     return growth
 
 
@@ -930,7 +869,7 @@ def _ct_second_pass(growth, arr, allowed, coarse, liver_marker, excl_mark, textu
 
 
 def _mr_passes(growth, arr, allowed, coarse, liver_marker, excl_mark, texture, options,
-               mr_limits, averaged=1.0, force_adaptive=False):
+               mr_limits, averaged=1.0):
     """MR: a conservative first region, the model re-estimated from it, the liver regrown.
 
     MR intensities drift across the liver (coil bias): the ball around the seeds
@@ -964,7 +903,7 @@ def _mr_passes(growth, arr, allowed, coarse, liver_marker, excl_mark, texture, o
                          options, reach, texture, growth.notes, speckled=True)
     growth.method += ", two-pass intensity model"
     region_ml = growth.region.sum() * voxel_ml
-    small = region_ml < MR_ADAPTIVE_BELOW_ML or force_adaptive
+    small = region_ml < MR_ADAPTIVE_BELOW_ML
     check = region_ml < MR_ADAPTIVE_CHECK_BELOW_ML and texture is not None
     if options.mr_adaptive and (small or check):
         # Smaller than nearly any adult liver: one window cannot span the liver's
