@@ -373,34 +373,6 @@ def _edges_touched(mask):
             if np.any(np.take(arr, index, axis=2 - axis))]
 
 
-def sides_touched(mask):
-    """The patient's sides ('right', 'left', 'anterior', 'posterior', 'inferior',
-    'superior') at which ``mask`` touches the field of view, however the scan is stored.
-
-    Examples
-    --------
-    >>> import numpy as np, SimpleITK as sitk
-    >>> a = np.zeros((5, 6, 6), np.uint8); a[0:3, 2:4, 0:6] = 1
-    >>> sides_touched(sitk.GetImageFromArray(a))
-    ['right', 'left', 'inferior']
-    """
-    import itertools
-
-    touched = _edges_touched(mask)
-    direction = np.abs(np.asarray(mask.GetDirection(), float).reshape(3, 3))
-    # Each index axis names one patient axis, one to one: the assignment nearest the
-    # direction matrix (an oblique scan's largest components may share a patient axis).
-    lps_of = max(itertools.permutations(range(3)),
-                 key=lambda p: sum(direction[p[axis], axis] for axis in range(3)))
-    signed = np.asarray(mask.GetDirection(), float).reshape(3, 3)
-    sides = []
-    for axis in range(3):  # SimpleITK's index axes; numpy's are reversed
-        lps = lps_of[axis]
-        low, high = _LPS_ENDS[lps] if signed[lps, axis] > 0 else _LPS_ENDS[lps][::-1]
-        sides += [side for side, index in ((low, 0), (high, -1)) if (axis, index) in touched]
-    return sides
-
-
 def field_of_view_warnings(mask, what="liver"):
     """Warnings when ``mask`` touches an edge of the field of view, named by the patient's
     side (superior, inferior, right, left, anterior, posterior), however the scan is stored.
@@ -415,9 +387,22 @@ def field_of_view_warnings(mask, what="liver"):
     >>> field_of_view_warnings(sitk.GetImageFromArray(a))
     ['the liver touches the inferior end of the field of view: it may be cut there, so its volume may be too small.']
     """
-    sides = sides_touched(mask)
-    along = [side for side in sides if side in _LPS_ENDS[2]]
-    across = [side for side in sides if side not in _LPS_ENDS[2]]
+    import itertools
+
+    touched = _edges_touched(mask)
+    direction = np.abs(np.asarray(mask.GetDirection(), float).reshape(3, 3))
+    # Each index axis names one patient axis, one to one: the assignment nearest the
+    # direction matrix (an oblique scan's largest components may share a patient axis).
+    lps_of = max(itertools.permutations(range(3)),
+                 key=lambda p: sum(direction[p[axis], axis] for axis in range(3)))
+    signed = np.asarray(mask.GetDirection(), float).reshape(3, 3)
+    along, across = [], []
+    for axis in range(3):  # SimpleITK's index axes; numpy's are reversed
+        lps = lps_of[axis]
+        low, high = _LPS_ENDS[lps] if signed[lps, axis] > 0 else _LPS_ENDS[lps][::-1]
+        for side, index in ((low, 0), (high, -1)):
+            if (axis, index) in touched:
+                (along if lps == 2 else across).append(side)
     out = []
     for side in sorted(along, key=("superior", "inferior").index):
         out.append(f"the {what} touches the {side} end of the field of view: it may be cut "
