@@ -307,11 +307,16 @@ class _Stack(NamedTuple):
     rival: int = 0  # the slices of the other stack when tied
 
 
+def _same_orientation(a, b):
+    """Whether two slices share their orientation (within _ORIENTATION_ATOL; not rounded
+    to a key, which splits values on either side of a rounding edge)."""
+    return np.allclose(a.orientation, b.orientation, atol=_ORIENTATION_ATOL, rtol=0)
+
+
 def _same_stack(a, b):
-    """Whether two slices can stack: the same orientation (within _ORIENTATION_ATOL; not
-    rounded to a key, which splits values on either side of a rounding edge), pixel
-    spacing and matrix size."""
-    return (np.allclose(a.orientation, b.orientation, atol=_ORIENTATION_ATOL, rtol=0)
+    """Whether two slices can stack: the same orientation, pixel spacing and matrix
+    size."""
+    return (_same_orientation(a, b)
             and np.allclose(a.pixel_spacing, b.pixel_spacing, atol=1e-4, rtol=0)
             and (a.rows, a.columns) == (b.rows, b.columns))
 
@@ -349,9 +354,8 @@ def _stack_of(slices):
     # dropped unless as many. Said only if this series is the one read (a 3-plane
     # localizer series beside it is no reason to fail).
     rival = next((sizes[i] for i in order[1:] if sizes[i] > 1 and (
-        sizes[i] == n or (sizes[i] >= _RIVAL_STACK_FRACTION * n and np.allclose(
-            groups[i][0].orientation, stack[0].orientation, atol=_ORIENTATION_ATOL, rtol=0)))),
-        0)
+        sizes[i] == n or (sizes[i] >= _RIVAL_STACK_FRACTION * n
+                          and _same_orientation(groups[i][0], stack[0])))), 0)
     return _Stack(stack, localizers + sum(sizes) - n, bool(rival), rival)
 
 
