@@ -391,15 +391,16 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
     liver_out, tumor_img, kept_off = _keep_off(liver_out, tumor_img, exclude)
     # The boundary decided at full resolution may leave less than the coarse region held:
     # a seed in the gallbladder had given a 44 mL 'liver', exit 0.
-    final_ml = np.count_nonzero(array(liver_out)) * float(np.prod(image.GetSpacing())) / 1000.0
+    final = array(liver_out).astype(bool)
+    voxel_ml = float(np.prod(image.GetSpacing())) / 1000.0
+    final_ml = np.count_nonzero(final) * voxel_ml
     _check_not_too_small(final_ml, image, seeds_c, excl_c)
     if parts_ml:
         # The coarse parts' volumes had been said (6153 and 3565 mL beside a 7721 mL mask
         # written): the parts of the mask written, while it is still in parts. (Joined by
         # the full-resolution boundary, as the phantom's two sides after ALPPS stage 1
         # are, the parts grown are said as grown: the reader still checks each is liver.)
-        final_parts = parts_of(array(liver_out).astype(bool),
-                               float(np.prod(image.GetSpacing())) / 1000.0)
+        final_parts = parts_of(final, voxel_ml)
         if len(final_parts) > 1:
             warnings[parts_at] = separate_parts_warning(final_parts, bool(seeds_c))
     # Judged by its largest part: a second part kept beside the spleen of a mirrored scan
