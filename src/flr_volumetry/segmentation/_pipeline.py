@@ -363,7 +363,10 @@ def segment_classic(image, modality, seeds, exclude, options, tumor_seeds=()):
             outside=exclude_crop)
         walked = walked_crop is not liver_crop  # the same object: it did not run
         if walked:
-            liver_crop = walked_crop
+            # The walker decides by intensity alone: a lesion or vessel embedded in the
+            # liver, which refine's fill took in, was left out again where it reaches the
+            # band (the MR phantom P002's lesions: Dice 0.949, filled again 0.971).
+            liver_crop = fill_liver(walked_crop, crop_ref, None, options.pocket_radius_mm)
             liver_full[lo[2]:hi[2] + 1, lo[1]:hi[1] + 1, lo[0]:hi[0] + 1] = liver_crop
             method += ", boundary decided by a random walker"
     # Lesions are grown against the liver's window of the image as it is: its spread, wide
