@@ -970,3 +970,24 @@ def test_write_dicom_series_refuses_a_body_size_no_adult_has_and_reads_arrays_no
     assert not any(p.name in ("a", "b", "c") for p in tmp_path.iterdir())
     # A Scan is written as its image.
     assert len(write_dicom_series(flr.Scan(_phantom(), "x"), tmp_path / "d")) == 6
+
+
+def test_an_orientation_written_with_three_decimals_is_read_as_a_rotation(tmp_path):
+    # 0.999 / 0.052 (3 degrees): the scan had kept the rounded cosines, and its mask, written
+    # as NIfTI (a rotation), came back "on another grid" to measure and batch.
+    img = _phantom()
+    d = os.path.join(tmp_path, "ct")
+    write_dicom_series(img, d)
+    for name in os.listdir(d):
+        ds = pydicom.dcmread(os.path.join(d, name))
+        ds.ImageOrientationPatient = ["0.999", "0.052", "0", "-0.052", "0.999", "0"]
+        ds.save_as(os.path.join(d, name))
+    scan = read_dicom_series(d)
+    r = np.reshape(scan.image.GetDirection(), (3, 3))
+    np.testing.assert_allclose(r @ r.T, np.eye(3), atol=1e-12)
+    mask = sitk.Image(scan.image.GetSize(), sitk.sitkUInt8)
+    mask.CopyInformation(scan.image)
+    mask[2, 3, 1] = 1
+    path = os.path.join(tmp_path, "liver.nii.gz")
+    flr.write_mask(mask, path)
+    assert flr.load_mask(path, scan.image).warnings == ()

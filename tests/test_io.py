@@ -927,3 +927,27 @@ def test_write_mask_refuses_what_no_mask_reader_would_take(tmp_path):
     with pytest.raises(InputError, match="the mask to write holds fractional values"):
         flr.write_mask(prob, tmp_path / "x.nii.gz")
     assert not (tmp_path / "x.nii.gz").exists()
+
+
+# Direction cosines as DICOM headers round them (three decimals): not quite unit length.
+ROUNDED_3_DEGREES = (0.999, -0.052, 0.0, 0.052, 0.999, 0.0, 0.0, 0.0, 1.0)
+
+
+@pytest.mark.parametrize("suffix", [".nii.gz", ".nrrd", ".seg.nrrd", ".mha"])
+def test_a_mask_written_on_a_rounded_direction_comes_back_on_the_scans_grid(tmp_path, suffix):
+    # NIfTI and NRRD writers store the nearest rotation: a mask written on the scan's grid as
+    # read had come back 3.5e-4 off, "on another grid" (measure resampled it, batch failed).
+    im, n, v = box_case()
+    ct = sitk.Image(im["ct"])
+    ct.SetDirection(ROUNDED_3_DEGREES)
+    sitk.WriteImage(ct, str(tmp_path / "ct.mha"))  # MetaImage keeps the cosines as written
+    scan = flr.load_image(tmp_path / "ct.mha")
+    d = np.reshape(scan.image.GetDirection(), (3, 3))
+    np.testing.assert_allclose(d @ d.T, np.eye(3), atol=1e-12)
+    np.testing.assert_allclose(d, np.reshape(ROUNDED_3_DEGREES, (3, 3)), atol=1e-3)
+    liver = sitk.GetImageFromArray(sitk.GetArrayFromImage(im["liver"]))
+    liver.CopyInformation(scan.image)
+    flr.write_mask(liver, tmp_path / f"liver{suffix}")
+    back = flr.load_mask(tmp_path / f"liver{suffix}", scan.image)
+    assert back.warnings == ()
+    assert flr.mask_volume_ml(back.image) == pytest.approx(n["liver"] * v, rel=1e-6)

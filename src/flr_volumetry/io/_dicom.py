@@ -43,7 +43,7 @@ from pydicom.errors import InvalidDicomError
 from .. import clinical
 from ..errors import InputError
 from ..hypertrophy import parse_date
-from ._filechecks import check_itk_path
+from ._filechecks import check_itk_path, nearest_rotation
 from ._images import Scan, itk_warnings_hidden
 
 __all__ = ["read_dicom_series"]
@@ -1009,7 +1009,8 @@ def read_dicom_series(folder, series_uid=None):
         )
     image.SetSpacing(spacing)
     image.SetOrigin(slices[0].position)
-    image.SetDirection(direction.ravel().tolist())
+    # Orientations written with a few decimals: read as the rotation they round.
+    image.SetDirection(nearest_rotation(direction.ravel().tolist()))
 
     modality, date, height_cm, weight_kg = _header_facts(first, warnings)
     for w in warnings:

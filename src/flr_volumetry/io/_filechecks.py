@@ -94,6 +94,33 @@ def check_orientation(origin, direction, path):
                          f"its voxel volume is undefined; correct the header.")
 
 
+def nearest_rotation(direction):
+    """The rotation nearest to a direction matrix (row-major, as SimpleITK's): its polar
+    factor, U V^T of its singular value decomposition (a mirrored axis stays mirrored).
+
+    DICOM headers write direction cosines with a few decimals (0.999, 0.052: not unit
+    length), which :func:`check_orientation` accepts; NIfTI and NRRD writers store a
+    rotation, this one, so a mask written on the grid as read had come back 3.5e-4 off
+    and "on another grid". Read as this rotation, scan and mask agree whatever their
+    formats. A matrix already a rotation to 1e-6 is returned as it is.
+
+    Examples
+    --------
+    >>> r = nearest_rotation((0.999, -0.052, 0, 0.052, 0.999, 0, 0, 0, 1))
+    >>> [round(v, 6) for v in r[:2]]
+    [0.998648, -0.051982]
+    >>> nearest_rotation((-1, 0, 0, 0, 1, 0, 0, 0, 1))
+    (-1, 0, 0, 0, 1, 0, 0, 0, 1)
+    """
+    d = np.asarray(direction, float)
+    n = int(round(np.sqrt(d.size)))
+    d = d.reshape(n, n)
+    if np.allclose(d @ d.T, np.eye(n), atol=1e-6, rtol=0):
+        return tuple(direction)
+    u, _, vt = np.linalg.svd(d)
+    return tuple(float(v) for v in (u @ vt).ravel())
+
+
 def check_voxel_size(spacing, path):
     """Refuse a voxel size no patient scan has (outside ``PATIENT_VOXEL_MM``): the units of
     the file's header are wrong, and every volume would be off by powers of a thousand."""

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 import SimpleITK as sitk
 
 from ..errors import InputError, check_exists, itk_reason
-from ._filechecks import check_before_reading, check_image_file, check_itk_path, is_nifti2
+from ._filechecks import (check_before_reading, check_image_file, check_itk_path, is_nifti2,
+                          nearest_rotation)
 
 IMAGE_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
 
@@ -217,6 +218,7 @@ def read_image_file(path):
                              f"Nifti1Image(data, affine)).") from exc
         raise InputError(f"cannot read {path} as an image ({itk_reason(exc)}).") from exc
     check_image_file(path, image)
+    image.SetDirection(nearest_rotation(image.GetDirection()))
     return image
 
 

@@ -18,7 +18,7 @@ import pydicom
 import SimpleITK as sitk
 
 from ..errors import GeometryError, InputError, as_path, check_exists
-from ._filechecks import check_orientation, check_voxel_size
+from ._filechecks import check_orientation, check_voxel_size, nearest_rotation
 from ._geometry import resample_mask_to, same_grid
 from ._images import as_image
 from ._writers import atomic_file
@@ -722,6 +722,7 @@ def _nrrd_geometry(header, path):
     # Before SimpleITK is given them: a singular direction had failed in SetDirection, and a
     # NaN origin had been called an empty mask.
     check_orientation(origin, direction.ravel(), path)
+    direction = np.reshape(nearest_rotation(direction.ravel()), (3, 3))
     return spacing, direction, origin
 
 
