@@ -1597,3 +1597,46 @@ def test_the_alpps_registry_criterion_is_judged_with_the_patients_scintigraphy()
     assert entry["summary"]["alpps_high_phlf_risk"] is None
     assert any("is not used" in w for f in entry["followups"]
                for w in f["hypertrophy"]["warnings"])
+
+
+def test_a_tumour_mask_spelt_tumour_is_read_and_other_image_names_are_said(tmp_path):
+    # tumour.nii.gz had been passed over without a word: its 8 mL stayed in the liver.
+    study = tmp_path / "study"
+    tiny.write_patient(str(study), "P001", {"height_cm": 170, "weight_kg": 70},
+                       {"pre": dict(scan_date="2024-01-01", flr_width=4, tumor=True)})
+    pre = study / "P001" / "pre"
+    os.rename(pre / "tumor.nii.gz", pre / "tumour.nii.gz")
+    (pre / "liver_mask.nii.gz").write_bytes((pre / "liver.nii.gz").read_bytes())
+    r = run_batch(str(study), str(tmp_path / "out"), FAST)
+    (p,) = r.results["patients"]
+    (t,) = p["timepoints"]
+    assert t["status"] == "ok"
+    assert t["measurement"]["tumor_ml"] == 8.0
+    assert any("pre/liver_mask.nii.gz is not read" in w and "liver.*" in w
+               for w in p["warnings"])
+    assert not any("tumour.nii.gz" in w for w in p["warnings"])
+
+
+def test_the_users_files_under_the_output_folders_cache_are_kept(tmp_path):
+    # cache/tool/settings.json had been deleted as the record of a timepoint named settings.
+    study = tmp_path / "study"
+    tiny.write_patient(str(study), "P001", {"height_cm": 170, "weight_kg": 70},
+                       {"pre": dict(scan_date="2024-01-01", flr_width=4)})
+    own = tmp_path / "out" / "cache" / "tool" / "settings.json"
+    own.parent.mkdir(parents=True)
+    own.write_text('{"keep": 1}')
+    for _ in range(2):
+        assert run_batch(str(study), str(tmp_path / "out"), FAST).ok
+    assert own.read_text() == '{"keep": 1}'
+
+
+@pytest.mark.parametrize("inside", ["masks", "cache", "data"])
+def test_an_output_folder_holding_the_study_is_refused(tmp_path, capsys, inside):
+    # batch w/masks -o w had deleted the study's own liver and FLR masks as an earlier run's.
+    study = tmp_path / "w" / inside
+    tiny.write_patient(str(study), "T1", {"height_cm": 170, "weight_kg": 70},
+                       {"pre": dict(scan_date="2024-01-01", flr_width=4)})
+    before = sorted(str(p) for p in (tmp_path / "w").rglob("*"))
+    assert main(["batch", str(study), "-o", str(tmp_path / "w"), "--no-progress"]) == 2
+    assert "holds the study folder" in capsys.readouterr().err
+    assert sorted(str(p) for p in (tmp_path / "w").rglob("*")) == before

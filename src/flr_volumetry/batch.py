@@ -447,7 +447,8 @@ def _prune_removed_timepoints(out_dir, records):
             if pid == "charts" or not os.path.isdir(folder):
                 continue
             earlier |= {(pid, name[:-5]) for name in os.listdir(folder)
-                        if name.endswith(".json")}
+                        if name.endswith(".json") and _is_own_record(os.path.join(folder, name),
+                                                                     pid, name[:-5])}
     except OSError:
         pass
     current = {(r["patient_id"], r["timepoint"]) for r in records}
@@ -455,11 +456,26 @@ def _prune_removed_timepoints(out_dir, records):
         if "/" in pid + tp or "\\" in pid + tp or ".." in (pid, tp):
             continue  # not a folder name a run could have made
         _remove_outputs(out_dir, pid, tp)
-        try:
-            os.unlink(_cache_path(out_dir, pid, tp))
-            os.rmdir(os.path.join(cache, pid))  # only when empty
-        except OSError:
-            pass
+        path = _cache_path(out_dir, pid, tp)
+        if _is_own_record(path, pid, tp):
+            try:
+                os.unlink(path)
+                os.rmdir(os.path.join(cache, pid))  # only when empty
+            except OSError:
+                pass
+
+
+def _is_own_record(path, patient_id, timepoint):
+    """Whether ``path`` holds a timepoint record a run wrote (see :func:`_new_record`) for
+    this patient and timepoint: any other JSON file under OUT/cache is the user's (a
+    cache/tool/settings.json had been deleted as the record of a timepoint 'settings')."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            rec = json.load(fh)
+    except (OSError, ValueError):
+        return False
+    return (isinstance(rec, dict) and "input_hash" in rec
+            and rec.get("patient_id") == patient_id and rec.get("timepoint") == timepoint)
 
 
 def _save_masks(masks, out_dir, tp):
@@ -1265,9 +1281,9 @@ def _check_out_dir(study_dir, out_dir):
     """Refuse an output folder that would mix the results with the study's own files.
 
     A folder of its own inside the study is fine (discovery skips it), but
-    not the study folder itself, nor a patient's folder or a folder inside
-    one (discovery would skip that patient, and the results would mix with
-    its files).
+    not the study folder itself, nor a folder holding the study, nor a
+    patient's folder or a folder inside one (discovery would skip that
+    patient, and the results would mix with its files).
     """
     for name, path in (("study", study_dir), ("output", out_dir)):
         if not os.fspath(path).strip():
@@ -1277,6 +1293,11 @@ def _check_out_dir(study_dir, out_dir):
     if out == study:
         raise StudyLayoutError("the output folder is the study folder; write the results to a "
                                "folder of their own.")
+    if not os.path.relpath(study, out).startswith(os.pardir):
+        # The batch replaces and prunes its own files in OUT/masks and OUT/cache: a study
+        # inside them had its masks deleted as an earlier run's.
+        raise StudyLayoutError(f"the output folder {out_dir} holds the study folder; write the "
+                               f"results to a folder of their own, beside the study or in it.")
     rel = os.path.relpath(out, study)
     if rel.startswith(os.pardir):
         return  # beside the study: nothing to mix

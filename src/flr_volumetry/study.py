@@ -240,12 +240,19 @@ def _stem(name):
 _MASK_SUFFIXES = (".seg.nrrd", ".dcm") + _SUFFIXES
 
 
+# Other spellings of a mask's name: the messages say "tumour", and a tumour.nii.gz had been
+# passed over without a word (its volume left in the FLR).
+_MASK_ALIASES = {"tumour": "tumor"}
+
+
 def _mask_stem(name):
-    """'liver' of 'liver.nii.gz', 'Liver.seg.nrrd' or 'liver.dcm'; None for other files."""
+    """'liver' of 'liver.nii.gz', 'Liver.seg.nrrd' or 'liver.dcm' ('tumor' of
+    'tumour.nii.gz'); None for other files."""
     low = name.lower()
     for s in _MASK_SUFFIXES:
         if low.endswith(s):
-            return low[: -len(s)]
+            stem = low[: -len(s)]
+            return _MASK_ALIASES.get(stem, stem)
     return None
 
 
@@ -521,6 +528,13 @@ def _find_timepoint(patient_id, folder, warnings=None):
             plan = full
         elif e == "timepoint.json":
             tp_json = full
+        elif (warnings is not None and _image_suffix(e) and os.path.isfile(full)
+              and not e.lower().endswith(".dcm")):  # (.dcm: DICOM slices, found below)
+            # An image file under another name is no input: said, since a mask named
+            # otherwise (tumour_mask.nii.gz) changes the volumes by its absence.
+            warnings.append(f"{name}/{e} is not read: a timepoint's scan is image.*, its masks "
+                            f"{', '.join(n + '.*' for n in MASK_NAMES)}; rename the file if "
+                            f"it is one of them.")
     if not images:
         images = _dicom_images(folder, entries)
     elif len(images) == 1 and warnings is not None:
