@@ -251,6 +251,20 @@ def test_missing_slice_names_the_gap(tmp_path):
         "1 slice is missing between z=-125.0 and z=-120.0 mm (gap 5.0 mm, expected 2.50 mm)")
 
 
+def test_a_spacing_that_changes_part_way_is_not_called_a_missing_slice(tmp_path):
+    # 2.5 mm slices, then 5 mm ones (two reconstructions in one series): the reader had
+    # asked for "1 slice is missing" to be exported, as if one gap explained it.
+    img = _phantom(size=(5, 5, 12), origin=(0, 0, 0))
+    files = write_dicom_series(img, tmp_path / "ct")
+    for f in files[7::2]:
+        os.remove(f)
+    with pytest.raises(InputError) as e:
+        read_dicom_series(tmp_path / "ct")
+    assert str(e.value).startswith("the slice spacing is not uniform: 5.00 mm between z=15.0 "
+                                   "and z=20.0 mm (and 1 more step of it), 2.50 mm elsewhere")
+    assert "missing" not in str(e.value)
+
+
 def test_non_uniform_spacing_is_refused(tmp_path):
     files = write_dicom_series(_phantom(size=(5, 5, 6), origin=(0, 0, 0)), tmp_path / "ct")
     for k, f in enumerate(files[4:], start=4):

@@ -494,15 +494,20 @@ def _check_spacing(slices, pos, normal, series_label):
             continue
         a, b = _where(slices[i], axial), _where(slices[i + 1], axial)
         ratio = step / expected
-        if ratio > 1.5 and abs(ratio - round(ratio)) * expected <= tol:
+        # The same wider step again at once is a spacing that changes (two reconstructions in
+        # one series), not slices missing: their export had been asked for.
+        again = int(np.count_nonzero(np.abs(steps - step) <= tol)) - 1
+        run = i + 1 < len(steps) and abs(steps[i + 1] - step) <= tol
+        if ratio > 1.5 and abs(ratio - round(ratio)) * expected <= tol and not run:
             missing = int(round(ratio)) - 1
             raise _SliceGap(
                 f"{missing} slice{'s are' if missing > 1 else ' is'} missing between {a} and "
                 f"{b} mm (gap {step:.1f} mm, expected {expected:.2f} mm) in the series "
                 f"{series_label}; export the complete series."
             )
+        more = f" (and {again} more step{'s' if again > 1 else ''} of it)" if again else ""
         raise InputError(
-            f"the slice spacing is not uniform: {step:.2f} mm between {a} and {b} mm, "
+            f"the slice spacing is not uniform: {step:.2f} mm between {a} and {b} mm{more}, "
             f"{expected:.2f} mm elsewhere, in the series {series_label}; export a series with "
             f"uniform spacing or resample it first."
         )
