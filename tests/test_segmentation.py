@@ -13,6 +13,7 @@ import pytest
 import SimpleITK as sitk
 from scipy import ndimage as ndi
 
+import flr_volumetry as flr
 from flr_volumetry.cli import main
 from flr_volumetry.errors import InputError
 from flr_volumetry.segmentation import (
@@ -2276,3 +2277,34 @@ def test_a_seed_in_the_body_wall_of_the_real_mr_is_said(shared_data):
     # The liver seeded where a reader would click says nothing of the kind.
     r = segment_liver(img, modality="mr", seeds=[(51, 130, 29)])
     assert not any("the mask spans" in w for w in r.warnings)
+
+
+def _cut_by_a_scan_circle(img, centre_yx=(40, 47), radius=30, padding=-3024):
+    """``img`` padded with ``padding`` outside a circle in every slice, as a scanner
+    writes what lies beyond the field of view it reconstructs."""
+    a = sitk.GetArrayFromImage(img)
+    y, x = np.ogrid[: a.shape[1], : a.shape[2]]
+    a[:, (y - centre_yx[0]) ** 2 + (x - centre_yx[1]) ** 2 > radius ** 2] = padding
+    out = sitk.GetImageFromArray(a)
+    out.CopyInformation(img)
+    return out
+
+
+def test_a_liver_cut_by_the_scans_reconstructed_circle_is_said(ct, tmp_path):
+    # A patient wider than the scanner's circle: the real CT's liver cut by it (8 % outside)
+    # was written at 1944 of 2128 mL with no word, the array's edges being far away.
+    img, liver, _, _ = ct
+    seed = [(27, 40, 27)]
+    whole = segment_liver(img, "ct", seeds=seed)
+    assert not any("reconstructed circle" in w for w in whole.warnings)
+    cut = segment_liver(_cut_by_a_scan_circle(img), "ct", seeds=seed)
+    said = [w for w in cut.warnings if "reconstructed circle" in w]
+    assert len(said) == 1 and "outside it the scanner wrote -3024" in said[0]
+    # measure with the liver mask given says it too (and not for the scan as it was).
+    mask = sitk.GetImageFromArray(liver.astype(np.uint8))
+    mask.CopyInformation(img)
+    sitk.WriteImage(mask, str(tmp_path / "liver.nii.gz"))
+    for scan, expected in ((img, 0), (_cut_by_a_scan_circle(img), 1)):
+        sitk.WriteImage(scan, str(tmp_path / "ct.nii.gz"))
+        m = flr.measure_files(str(tmp_path / "ct.nii.gz"), liver=str(tmp_path / "liver.nii.gz"))
+        assert sum("reconstructed circle" in w for w in m.warnings) == expected

@@ -16,7 +16,7 @@ import SimpleITK as sitk
 from ._options import as_options
 from .errors import GeometryError, InputError
 from .io import Mask, as_image, load_image, load_label_map, load_mask, same_grid
-from .volumetry import Patient, VolumetryOptions, measure
+from .volumetry import Patient, VolumetryOptions, measure, scan_circle_warnings
 
 __all__ = ["measure_files"]
 
@@ -235,6 +235,10 @@ def measure_files(image, *, liver=None, tumor=None, flr=None, segments=None, pat
         masks_out.update({k: v for k, v in (("liver", liver_img), ("tumor", tumor_img),
                                              ("flr", flr_img), ("segments", seg_img))
                           if v is not None})
+    if liver is not None:  # (a segmented liver was checked by segment_liver)
+        whole = liver_img if tumor_img is None else sitk.Or(
+            sitk.Cast(liver_img != 0, sitk.sitkUInt8), sitk.Cast(tumor_img != 0, sitk.sitkUInt8))
+        warnings += scan_circle_warnings(whole, ref)
     date = scan_date if scan_date is not None else scan.study_date
     return measure(liver_img, tumor=tumor_img, flr=flr_img, segments=seg_img, patient=patient,
                    options=options, scan_date=date,

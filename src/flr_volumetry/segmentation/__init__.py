@@ -21,7 +21,8 @@ from ..errors import InputError
 from .._options import as_options
 from ..io import as_image
 from ..io._images import scalar_volume
-from ..volumetry import _edges_touched, field_of_view_warnings, mask_volume_ml
+from ..volumetry import (_edges_touched, field_of_view_warnings, mask_volume_ml,
+                         scan_circle_warnings)
 from ._classic import AIR_HU, MR_BODY_FRACTION, check_ct_intensities
 from ._common import (ADULT_LIVER_ML, PART_WARN_ML, PARTS_SAID, SegmentationOptions,
                       SegmentationResult, check_modality, check_points, separate_parts_warning)
@@ -441,7 +442,7 @@ def segment_liver(image, modality=None, seeds=None, exclude=None, options=None, 
             + (", and that the seeds lie in the liver." if seeds else ".")
         )
     warnings = list(warnings)
-    cut_by_fov = field_of_view_warnings(liver, "liver")
+    cut_by_fov = field_of_view_warnings(liver, "liver") + scan_circle_warnings(liver, image)
     warnings += _plausibility_warnings(image, liver, volume_ml, liver_seeds, modality,
                                        cut_by_fov)
     warnings += cut_by_fov
