@@ -436,3 +436,15 @@ def test_telvs_half_a_millilitre_apart_are_one_estimate():
         h = hypertrophy(pre, post, procedure_date="2024-01-09")
         assert any("estimate the total liver volume differently" in w
                    for w in h.warnings) is recomputed
+
+
+@pytest.mark.parametrize("which", ["baseline", "follow-up"])
+def test_an_flr_that_is_the_whole_liver_at_either_scan_is_said(which):
+    # At the baseline it had given a negative KGR with no word (the follow-up's was said).
+    pre, post = dict(PRE), dict(POST)
+    (pre if which == "baseline" else post)["measured_flr_pct"] = 100.0
+    h = hypertrophy(pre, post, procedure_date="2024-01-09")
+    assert sum(f"the {which}'s FLR is 100 % of its functional liver" in w
+               for w in h.warnings) == 1
+    other = "follow-up" if which == "baseline" else "baseline"
+    assert not any(f"the {other}'s FLR is" in w for w in h.warnings)

@@ -478,6 +478,12 @@ def hypertrophy(pre, post, *, procedure_date=None, pre_date=None, post_date=None
         mdh = m_post - m_pre
         gr = clinical.kgr_pct_per_week(mdh, interval_days)
         _tumour_at_one_scan(pre, post, warnings)
+    if clinical.after_resection(m_pre):
+        # Said of the follow-up only, a baseline FLR mask of the whole liver had given a
+        # negative KGR with no word.
+        warnings.append(f"the baseline's FLR is {m_pre:.0f} % of its functional liver: an "
+                        f"FLR mask that is the whole liver (or a scan after the resection)? "
+                        f"DH, KGR and GR from it do not measure the remnant's growth.")
     if clinical.after_resection(m_post):
         warnings.append(f"the follow-up's FLR is {m_post:.0f} % of its functional liver: a "
                         f"scan after the resection (or an FLR mask that is the whole liver)? "
