@@ -382,3 +382,21 @@ def test_one_folder_to_exclude_may_be_given_alone_and_no_study_folder_is_said(tm
         assert [p.patient_id for p in study.patients] == ["P001"]
     with pytest.raises(StudyLayoutError, match="must be a path"):
         discover_study(None)
+
+
+def test_a_study_csv_row_matches_its_folder_in_another_unicode_form(tmp_path):
+    # macOS writes M\u00fcller decomposed (u + U+0308): the row of the same name had not matched,
+    # "study.csv lists patient M\u00fcller_ID, but there is no folder M\u00fcller_ID/".
+    import unicodedata
+
+    composed = unicodedata.normalize("NFC", "M\u00fcller_ID")
+    decomposed = unicodedata.normalize("NFD", composed)
+    assert composed != decomposed
+    tiny.write_patient(str(tmp_path), composed, None,
+                       {"pre": dict(scan_date="2024-01-01", flr_width=4)})
+    _write(str(tmp_path / "study.csv"),
+           f"patient_id,height_cm,weight_kg\n{decomposed},170,70\n")
+    study = discover_study(str(tmp_path))
+    (p,) = study.patients
+    assert (p.height_cm, p.weight_kg) == (170.0, 70.0)
+    assert not any("study.csv lists patient" in w for w in study.warnings)

@@ -36,6 +36,7 @@ import csv
 import json
 import os
 import re
+import unicodedata
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -737,16 +738,20 @@ def discover_study(study_dir, *, exclude=()):
     patients = []
     seen = set()
     skip = {os.path.realpath(x) for x in exclude}
+    # The same name in another Unicode form is the same patient: macOS writes folder names
+    # decomposed (u + combining diaeresis), spreadsheets composed.
+    row_of = {unicodedata.normalize("NFC", pid): pid for pid in rows}
     for e in sorted(os.listdir(path)):
         full = path / e
         if _ignored(e) or not full.is_dir() or os.path.realpath(full) in skip:
             continue
         _check_folder_name(e, path)
-        p = _find_patient(e, str(full.resolve()), rows.get(e), study_path)
+        row = row_of.get(unicodedata.normalize("NFC", e))
+        p = _find_patient(e, str(full.resolve()), rows.get(row), study_path)
         if p is not None:
             patients.append(p)
-            seen.add(e)
-        elif e not in rows:  # (study.csv's patients without data are listed below)
+            seen.add(row if row is not None else e)
+        elif row is None:  # (study.csv's patients without data are listed below)
             warnings.append(f"{e}/ holds no patient.json and no timepoint folder with a scan: "
                             f"skipped.")
     for pid in sorted(set(rows) - seen):
