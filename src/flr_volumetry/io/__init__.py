@@ -7,7 +7,7 @@ masks as :class:`Mask` (uint8 on the scan's grid).
 from ._dicom import (holds_dicom, is_dicom_file, read_dicom_series, scan_patient_id,
                      series_patient_id, series_study_date)
 from ._dicom_write import write_dicom_series
-from ._geometry import grid_description, resample_mask_to, same_grid
+from ._geometry import grid_description, resample_mask_to, same_grid, same_voxels
 from ._images import (IMAGE_SUFFIXES, Scan, as_image, is_image_file, load_image,
                       read_image_file, reference_image)
 from ._masks import (
@@ -41,6 +41,7 @@ __all__ = [
     "reference_image",
     "resample_mask_to",
     "same_grid",
+    "same_voxels",
     "scan_patient_id",
     "series_patient_id",
     "series_study_date",

@@ -416,3 +416,32 @@ def test_a_path_given_relative_is_recorded_absolute(tmp_path, monkeypatch, study
     sources = [kwargs["metadata"][key] for _, kwargs, _ in layers
                for key in ("flr_source", "flr_scan_source") if key in kwargs["metadata"]]
     assert sources and all(os.path.isabs(src) for src in sources), sources
+
+
+def test_masks_named_after_a_lone_scans_file_do_not_bring_its_name_into_the_export(
+        make_napari_viewer, case_files, tmp_path):
+    # A scan opened on its own is exported under its date, not its file's name; but its masks,
+    # named after it, had put that name into results.json and the report ("liver_method":
+    # "file DOE_JOHN_liver.nii.gz", "'DOE_JOHN_flr' is used").
+    import flr_volumetry as flr
+    from flr_volumetry_napari._widgets._export import export_review
+
+    from .conftest import add_layers
+
+    paths, _ = case_files
+    folder = tmp_path / "case7"
+    folder.mkdir()
+    shutil.copy(paths["ct"], folder / "DOE_JOHN.nii.gz")
+    for role in ("liver", "flr"):
+        shutil.copy(paths[role], folder / f"DOE_JOHN_{role}.nii.gz")
+    viewer = make_napari_viewer()
+    for name in ("DOE_JOHN", "DOE_JOHN_liver", "DOE_JOHN_flr"):
+        add_layers(viewer, read_path(str(folder / f"{name}.nii.gz")))
+    out = tmp_path / "out"
+    results = export_review(viewer.layers, out, flr.Patient(170, 70), flr.VolumetryOptions())
+    (tp,) = results["patients"][0]["timepoints"]
+    assert tp["liver_method"] == "file scan_liver.nii.gz"
+    assert tp["flr_method"] == "file scan_flr.nii.gz"
+    for path in out.rglob("*"):
+        if path.suffix in (".json", ".html"):
+            assert "DOE" not in path.read_text(), path

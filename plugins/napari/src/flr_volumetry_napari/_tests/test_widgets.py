@@ -474,6 +474,28 @@ def test_export_refused_part_way_writes_nothing(make_napari_viewer, qtbot, study
     assert not out.exists()
 
 
+def test_export_of_a_mask_off_its_scans_grid_leaves_the_last_export_whole(
+        make_napari_viewer, qtbot, study_dir, tmp_path):
+    # A follow-up whose mask and scan grids differ (a cropped mask beside a DICOM scan) had
+    # failed in its overlay with an IndexError, after the baseline's files and its own masks
+    # were rewritten beside the last export's results.json and report.
+    from flr_volumetry import InputError
+    from flr_volumetry_napari._widgets._export import export_review
+
+    viewer = make_napari_viewer()
+    add_layers(viewer, read_path(str(study_dir / "P001")))
+    patient, out = flr.Patient(172, 80), tmp_path / "export"
+    export_review(list(viewer.layers), out, patient, flr.VolumetryOptions(), "2024-03-04")
+    before = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in out.rglob("*") if p.is_file()}
+    post_scan = next(lay for lay in viewer.layers if lay.metadata.get("flr_role") == "scan"
+                     and lay.metadata.get("flr_timepoint", "").endswith("post_pve"))
+    post_scan.data = np.asarray(post_scan.data)[:, :, :-2].copy()
+    with pytest.raises(InputError, match="does not match its scan grid"):
+        export_review(list(viewer.layers), out, patient, flr.VolumetryOptions(), "2024-03-04")
+    after = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in out.rglob("*") if p.is_file()}
+    assert after == before
+
+
 def test_remnant_cut_surface_and_landmarks(make_napari_viewer, qtbot, case_files):
     from flr_volumetry import remnant
 

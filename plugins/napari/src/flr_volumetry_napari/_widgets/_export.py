@@ -33,6 +33,7 @@ from qtpy.QtWidgets import (
 from .._model import (LiveMeasure, find_patients, method_with_edits, patient_name, patient_of,
                       source_method)
 from .._model import patient_id as patient_id_of
+from .._reader import _stem
 from .._writer import labels_image
 from ._common import note, report_error, scan_image
 from ._volumetry import add_patient_forms
@@ -80,8 +81,10 @@ def _export_label(t):
 
 
 def _scrubbed(text, t):
-    """``text`` (a warning) as the export writes it: no folder of its files (a folder may
-    bear the patient's name; a file's own name stays).
+    """``text`` (a warning, a mask's method) as the export writes it: no folder of its files
+    (a folder may bear the patient's name; a file's own name stays), and for a scan opened
+    on its own, exported under its date, not its file's name either, which the masks paired
+    with it begin with ('DOE_JOHN_liver.nii.gz' with 'DOE_JOHN.nii.gz').
 
     Examples
     --------
@@ -89,6 +92,12 @@ def _scrubbed(text, t):
     >>> t = T(layers=[T(metadata={"flr_source": "/data/DOE JOHN/liver.nii.gz"})])
     >>> _scrubbed("/data/DOE JOHN/liver.nii.gz and \\\\data\\\\DOE JOHN\\\\tumor.nii.gz", t)
     'liver.nii.gz and tumor.nii.gz'
+    >>> lone = T(metadata={"flr_label_from_path": True, "flr_source": "/d/DOE_JOHN.nii.gz"})
+    >>> _scrubbed("file DOE_JOHN_liver.nii.gz; 'DOE_JOHN_flr' is used", T(layers=[], scan=lone))
+    "file scan_liver.nii.gz; 'scan_flr' is used"
+    >>> a = T(metadata={"flr_label_from_path": True, "flr_source": "/d/a.nii.gz"})
+    >>> _scrubbed("a scan holds 2 flr layers; 'a_flr' is used", T(layers=[], scan=a))
+    "a scan holds 2 flr layers; 'scan_flr' is used"
     """
     sources = {str(layer.metadata.get(key)) for layer in t.layers
                for key in ("flr_source", "flr_scan_source") if layer.metadata.get(key)}
@@ -100,6 +109,14 @@ def _scrubbed(text, t):
             text = _path_pattern(src).sub("the scan's folder", text)
         else:
             text = _path_pattern(os.path.dirname(src), r"[\\/]").sub("", text)
+    scan = getattr(t, "scan", None)
+    source = None if scan is None else scan.metadata.get("flr_source")
+    if source and scan.metadata.get("flr_label_from_path"):
+        stem = _stem(source)
+        if stem:
+            # As the start of a name only ('a.nii.gz': not the article of "a scan").
+            text = re.sub(rf"(?<![A-Za-z0-9]){re.escape(stem)}(?=[_.\-'])", "scan", text,
+                          flags=re.IGNORECASE if os.name == "nt" else 0)
     return text
 
 
@@ -183,6 +200,42 @@ def _check_growth_dates(sp, tps, measured, names, from_baseline_date):
                          f"again (nothing was written).")
 
 
+def _prepare_timepoint(t, name, patient_id, report):
+    """(folder relative to the export, {role: mask image}, plan, overlay PNG bytes or None)
+    of one timepoint, refusing a mask layer that does not lie on its scan's grid."""
+    import SimpleITK as sitk
+    from flr_volumetry.io import grid_description, same_grid, same_voxels
+
+    rel_dir = os.path.join("masks", _safe(patient_id), name)
+    scan = None if t.scan is None else scan_image(t.scan)
+    images, on_scan = {}, {}
+    for role in ("liver", "tumor", "flr", "segments"):
+        layer = getattr(t, role)
+        if layer is None:
+            continue
+        images[role] = on_scan[role] = labels_image(layer.data, layer.metadata, layer.name)
+        if scan is None or same_grid(images[role], scan):
+            continue
+        if same_voxels(images[role], scan):
+            # Its file's own axis order (stored flipped, as dcm2niix writes): written so,
+            # and drawn on the scan's voxels, which it holds exactly.
+            on_scan[role] = sitk.Resample(images[role], scan, sitk.Transform(),
+                                          sitk.sitkNearestNeighbor, 0,
+                                          images[role].GetPixelID())
+        else:
+            raise InputError(
+                f"the {role} layer of {_export_label(t)} lies on another grid "
+                f"({grid_description(images[role])}) than its scan ({grid_description(scan)}), "
+                f"so it cannot be exported as the scan's mask; open the mask with its scan's "
+                f"timepoint folder, which resamples it onto the scan (nothing was written).")
+    plan = None if t.flr is None else t.flr.metadata.get("flr_plan")
+    png = None
+    if scan is not None:
+        png = report.overlay_png(scan, on_scan["liver"], on_scan.get("flr"), on_scan.get("tumor"),
+                                 modality=t.scan_facts.get("modality"), title=_export_label(t))
+    return rel_dir, images, plan, png
+
+
 def export_review(viewer_layers, out_dir, patient, options, procedure_date=None,
                   from_baseline_date=False, live=None, patient_key=None, chosen=None,
                   hbs_pct_per_min_m2=None):
@@ -234,44 +287,37 @@ def export_review(viewer_layers, out_dir, patient, options, procedure_date=None,
         hbs_pct_per_min_m2=hbs_pct_per_min_m2)
     names = _timepoint_folders(tps, patient_id)
     _check_growth_dates(sp, tps, measured, names, from_baseline_date)
+    # Every file's content is made before the first is written: a mask on another grid
+    # than its scan had failed in the overlay (an IndexError) after the timepoint's masks
+    # were written, beside the last export's results.json.
+    prepared = [_prepare_timepoint(t, name, patient_id, report) for t, name in zip(tps, names)]
     records = []
-    for t, m, name in zip(tps, measured, names):
-        rel_dir = os.path.join("masks", _safe(patient_id), name)
+    for t, m, name, (rel_dir, images, plan, png) in zip(tps, measured, names, prepared):
         folder = os.path.join(out_dir, rel_dir)
-        masks, images = {}, {}
-        plan = None if t.flr is None else t.flr.metadata.get("flr_plan")
-        written = {f"{role}.nii.gz" for role in ("liver", "tumor", "flr", "segments")
-                   if getattr(t, role) is not None} | {"measurement.json"}
+        written = {f"{role}.nii.gz" for role in images} | {"measurement.json"}
         written |= {"plan.json"} if plan else set()
-        written |= {"overlay.png"} if t.scan is not None else set()
+        written |= {"overlay.png"} if png is not None else set()
         _remove_stale(folder, written)
-        for role in ("liver", "tumor", "flr", "segments"):
-            layer = getattr(t, role)
-            if layer is None:
-                continue
-            images[role] = labels_image(layer.data, layer.metadata, layer.name)
-            write_mask(images[role], os.path.join(folder, f"{role}.nii.gz"))
+        masks = {}
+        for role, image in images.items():
+            write_mask(image, os.path.join(folder, f"{role}.nii.gz"))
             masks[role] = os.path.join(rel_dir, f"{role}.nii.gz")
         if plan:
             write_json_atomic(plan, os.path.join(folder, "plan.json"))
         write_json_atomic(m.to_dict(), os.path.join(folder, "measurement.json"))
         overlay = None
-        if t.scan is not None:
-            png = report.overlay_png(scan_image(t.scan), images["liver"], images.get("flr"),
-                                     images.get("tumor"),
-                                     modality=t.scan_facts.get("modality"),
-                                     title=_export_label(t))
+        if png is not None:
             overlay = os.path.join(rel_dir, "overlay.png")
             report.write_text_atomic(png, os.path.join(out_dir, overlay), mode="wb")
         records.append({
             "patient_id": patient_id, "timepoint": name, "scan_date": t.scan_date,
             "date_source": "napari review", "status": "ok", "error": None,
             "measurement": m.to_dict(), "masks": masks, "overlay": overlay,
-            "liver_method": method_with_edits(
-                t.liver, source_method(t.liver.metadata.get("flr_source"))),
-            "flr_method": None if t.flr is None else method_with_edits(t.flr, (
+            "liver_method": _scrubbed(method_with_edits(
+                t.liver, source_method(t.liver.metadata.get("flr_source"))), t),
+            "flr_method": None if t.flr is None else _scrubbed(method_with_edits(t.flr, (
                 "plan" if plan else
-                source_method(t.flr.metadata.get("flr_source", "painted in napari")))),
+                source_method(t.flr.metadata.get("flr_source", "painted in napari")))), t),
         })
     entry = analyse_patient(sp, records, from_baseline_date=from_baseline_date)
     n_ok = sum(r["status"] == "ok" for r in entry["timepoints"])
