@@ -740,6 +740,18 @@ def test_bad_options():
         SegmentationOptions(neck_radius_mm=0)
 
 
+@pytest.mark.parametrize("field, value, said", [
+    # merge_ratio 0 or below had hung segment_liver (its merging never stopped).
+    ("merge_ratio", 0.0, "positive"), ("merge_ratio", -1.0, "positive"),
+    ("smooth_mm", -1.0, "0 or more"), ("min_tumor_ml", -1.0, "0 or more"),
+    ("pocket_radius_mm", -2.0, "0 or more"),
+    # 1000 mm had failed inside SimpleITK's BinShrink, 60 mm as "no soft tissue".
+    ("coarse_spacing_mm", 60.0, "at most 20 mm")])
+def test_options_no_segmentation_can_run_with_are_refused(field, value, said):
+    with pytest.raises(InputError, match=f"{field} must be {said}"):
+        SegmentationOptions(**{field: value})
+
+
 def test_small_volume_and_fov_warnings():
     a = np.full((30, 50, 50), -1000, np.int16)
     a[:, 3:47, 3:47] = -90

@@ -18,6 +18,10 @@ MODALITIES = ("ct", "mr")
 ADULT_LIVER_ML = (500.0, 5000.0)
 
 
+# The coarsest grid the liver is grown on that still resolves its lobes.
+MAX_COARSE_SPACING_MM = 20.0
+
+
 @dataclass(frozen=True)
 class SegmentationOptions:
     """How the liver is segmented.
@@ -150,9 +154,18 @@ class SegmentationOptions:
                 isinstance(self.edge_iterations, (int, np.integer)) and self.edge_iterations >= 0):
             raise InputError("segmentation option edge_iterations must be a whole number, 0 or "
                              "more (0: no edge snapping).")
-        for name in ("coarse_spacing_mm", "neck_radius_mm", "window_k"):
+        # merge_ratio 0 or below had never stopped merging: segment_liver hung.
+        for name in ("coarse_spacing_mm", "neck_radius_mm", "window_k", "merge_ratio"):
             if not getattr(self, name) > 0:
                 raise InputError(f"segmentation option {name} must be positive.")
+        for name in ("pocket_radius_mm", "smooth_mm", "min_tumor_ml"):
+            if not getattr(self, name) >= 0:
+                raise InputError(f"segmentation option {name} must be 0 or more.")
+        if self.coarse_spacing_mm > MAX_COARSE_SPACING_MM:
+            # (1000 mm had failed inside SimpleITK, 60 mm as "no soft tissue around the seeds")
+            raise InputError(f"segmentation option coarse_spacing_mm must be at most "
+                             f"{MAX_COARSE_SPACING_MM:g} mm: a coarser grid cannot follow a "
+                             f"liver 150-200 mm across.")
 
 
 @dataclass(frozen=True)
