@@ -400,3 +400,18 @@ def test_a_segment_map_missing_the_liver_entirely_is_said_once():
 
     (w,) = segment_map_warnings({}, unlabelled_ml=1500.0)
     assert w.startswith("1500.0 mL of the liver has no segment label")
+
+
+def test_a_scan_is_refused_where_a_mask_is_expected(tmp_path):
+    # A uint8 scan passed as the liver had been measured as a 215 mL liver.
+    import SimpleITK as sitk
+
+    a = np.random.default_rng(0).integers(0, 255, (30, 30, 30)).astype(np.uint8)
+    img = sitk.GetImageFromArray(a)
+    img.SetSpacing((2.0, 2.0, 2.0))
+    sitk.WriteImage(img, str(tmp_path / "scan8.nii.gz"))
+    scan = flr.load_image(tmp_path / "scan8.nii.gz")
+    with pytest.raises(InputError, match="liver mask is a scan .* not a mask"):
+        flr.measure(scan)
+    with pytest.raises(InputError, match="is a scan"):
+        flr.mask_volume_ml(scan)

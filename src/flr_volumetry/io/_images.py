@@ -81,6 +81,10 @@ def as_image(obj, what="image"):
     """
     if isinstance(obj, sitk.Image):
         return obj
+    if isinstance(obj, Scan) and "mask" in what:
+        # Its image had been counted as a mask: a uint8 scan measured as a 215 mL liver.
+        raise InputError(f"the {what} is a scan (what load_image returns), not a mask; pass "
+                         f"the mask (load_mask) here.")
     image = getattr(obj, "image", None)
     if isinstance(image, sitk.Image):
         return image
