@@ -204,3 +204,13 @@ def test_an_flr_equal_to_the_functional_liver_is_100_pct_and_a_larger_one_refuse
     assert clinical.measured_flr_pct(2000.0, 2000.0) == 100.0
     with pytest.raises(ClinicalInputError, match="are the two swapped"):
         clinical.measured_flr_pct(2000.001, 2000.0)
+
+
+@pytest.mark.parametrize("unit", ["ns", "D"])
+def test_a_numpy_timedelta_interval_is_said_not_counted_in_ticks(unit):
+    # (df.post - df.pre).values[i] is a timedelta64[ns]: 28 days had given 2e-14 %/week.
+    import numpy as np
+
+    interval = np.timedelta64(28, "D").astype(f"timedelta64[{unit}]")
+    with pytest.raises(ClinicalInputError, match="not a timedelta64"):
+        clinical.kgr_pct_per_week(8.0, interval)

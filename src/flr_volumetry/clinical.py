@@ -474,7 +474,10 @@ def kgr_pct_per_week(dh_pct_points, interval_days):
     >>> kgr_pct_per_week(8.0, 28)
     2.0
     """
-    if hasattr(interval_days, "days") and not isinstance(interval_days, numbers.Number):
+    # numpy's timedelta64 has no .days, and float() of one gives its count of ticks: 28 days
+    # in nanoseconds had given a KGR of 2e-14 %/week.
+    if (hasattr(interval_days, "days") and not isinstance(interval_days, numbers.Number)) or \
+            type(interval_days).__name__ == "timedelta64":
         # A timedelta (or pandas Timedelta) had been refused as "got 28 days 00:00:00 days".
         raise ClinicalInputError(f"give the interval as a number of days (e.g. its .days), "
                                  f"not a {type(interval_days).__name__}.")
