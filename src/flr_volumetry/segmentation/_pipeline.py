@@ -9,6 +9,7 @@ import SimpleITK as sitk
 from scipy import ndimage as ndi
 
 from ..errors import InputError
+from ..volumetry import SCAN_CIRCLE_PADDING_BELOW_HU
 from ._classic import (
     AIR_HU,
     MR_BODY_FRACTION,
@@ -64,8 +65,8 @@ SEED_SAMPLE_RADIUS_MM = 15.0
 MIN_LIVER_ML = 50.0
 # How the automatic CT search found its sample when the scan shows a right lung base.
 DOME_METHOD = "automatic (right lung dome sample)"
-# Air in Hounsfield units; lower values are padding.
-LOWEST_HU = -1024.0
+# Air in Hounsfield units; lower values are padding (as the field-of-view warning reads them).
+LOWEST_HU = SCAN_CIRCLE_PADDING_BELOW_HU
 POINT_RADIUS_MM = 4.0
 CT_REACH_EXTRA_MM = 8.0
 # MR: a two-pass region smaller than nearly every adult liver (about the 1st
